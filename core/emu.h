@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core: the per-instruction emulation context shared by the MMU and the executor. */
+#ifndef HVT_CORE_EMU_H
+#define HVT_CORE_EMU_H
+
+#include <stdint.h>
+
+#include "hvtrace/core.h"
+
+/* Internal status of every core step: the values of enum hvt_outcome.
+ * HVT_OUT_OKAY (0) continue; anything else ends the pass with that outcome, with e->res
+ * already filled (exception vector/error code/CR2, retry cause, detail). */
+
+/* Reference-core options (set through hvt_core_set_option). */
+struct hvt_ref_opts {
+    int pdpte_reread;   /* re-read PAE PDPTEs from memory on every walk (not what hardware does) */
+    int gather_discard; /* discard partial gather progress on RETRY */
+    int decode_cache;   /* use the decoded-instruction cache */
+};
+
+/* Execution modes the core supports (derived from CR0, EFER, CS). */
+enum hvt_emu_mode {
+    HVT_MODE_REAL = 0, /* not supported: UNHANDLEABLE */
+    HVT_MODE_PROT16,   /* 16-bit protected mode (CS.D = 0) */
+    HVT_MODE_PROT32,   /* 32-bit protected mode, or compatibility mode (CS.D = 1) */
+    HVT_MODE_LONG64,   /* 64-bit mode (EFER.LMA and CS.L) */
+};
+
+struct hvt_emu {
+    struct hvt_vcpu_state *st;   /* working copy: committed to the caller's state on OKAY */
+    const struct hvt_core_ops *ops;
+    void *opctx;
+    struct hvt_core_result *res;
+    const struct hvt_ref_opts *opts;
+    enum hvt_emu_mode mode;
+    unsigned cpl;               /* current privilege level (CS.DPL, SS.DPL in practice) */
+    unsigned locked;            /* the instruction has a LOCK prefix: ops get HVT_OPF_LOCKED */
+};
+
+/* Fills e->res for an exception and returns HVT_OUT_EXCEPTION. */
+int hvt_emu_raise(struct hvt_emu *e, unsigned vector, int has_ec, uint32_t ec, uint64_t cr2);
+
+/* Maps an op's answer to a pass outcome: OKAY -> 0, RETRY -> HVT_OUT_RETRY (cause from the op
+ * info's space: MMIO or PIO), UNHANDLEABLE -> HVT_OUT_UNHANDLEABLE; fills e->res. */
+int hvt_emu_op_status(struct hvt_emu *e, int op_result, const struct hvt_op_info *info);
+
+/* Mode of a state: see enum hvt_emu_mode. */
+enum hvt_emu_mode hvt_emu_mode_of(const struct hvt_vcpu_state *st);
+
+/* A tag value. */
+static inline struct hvt_tag hvt_mktag(unsigned cls, unsigned operand, unsigned level,
+                                       uint32_t element)
+{
+    struct hvt_tag t = {(uint8_t)cls, (uint8_t)operand, (uint8_t)level, 0, element};
+    return t;
+}
+
+/* Architectural constants the MMU and executor share. */
+#define HVT_CR0_PE (1ull << 0)
+#define HVT_CR0_WP (1ull << 16)
+#define HVT_CR0_AM (1ull << 18)
+#define HVT_CR0_PG (1ull << 31)
+#define HVT_CR4_PSE (1ull << 4)
+#define HVT_CR4_PAE (1ull << 5)
+#define HVT_CR4_LA57 (1ull << 12)
+#define HVT_CR4_OSXSAVE (1ull << 18)
+#define HVT_CR4_SMEP (1ull << 20)
+#define HVT_CR4_SMAP (1ull << 21)
+#define HVT_CR4_PKE (1ull << 22)
+#define HVT_EFER_LME (1ull << 8)
+#define HVT_EFER_LMA (1ull << 10)
+#define HVT_EFER_NXE (1ull << 11)
+#define HVT_RFLAGS_CF (1ull << 0)
+#define HVT_RFLAGS_PF (1ull << 2)
+#define HVT_RFLAGS_AF (1ull << 4)
+#define HVT_RFLAGS_ZF (1ull << 6)
+#define HVT_RFLAGS_SF (1ull << 7)
+#define HVT_RFLAGS_TF (1ull << 8)
+#define HVT_RFLAGS_IF (1ull << 9)
+#define HVT_RFLAGS_DF (1ull << 10)
+#define HVT_RFLAGS_OF (1ull << 11)
+#define HVT_RFLAGS_AC (1ull << 18)
+
+#define HVT_VEC_DE 0
+#define HVT_VEC_UD 6
+#define HVT_VEC_NM 7
+#define HVT_VEC_SS 12
+#define HVT_VEC_GP 13
+#define HVT_VEC_PF 14
+#define HVT_VEC_AC 17
+
+#endif

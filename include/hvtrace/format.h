@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace: the trace format: chunked zstd+protobuf-c writer, validating reader, verify, salvage. */
+#ifndef HVTRACE_FORMAT_H
+#define HVTRACE_FORMAT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "hvtrace/error.h"
+#include "hvtrace/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Trace format version (independent of the library version). A reader reads every version
+ * whose major is <= its own; a trace whose min_reader_major is above the reader's major is
+ * refused with -HVT_E_BAD_VERSION naming both versions. */
+#define HVT_FMT_VERSION_MAJOR 1
+#define HVT_FMT_VERSION_MINOR 0
+
+/* ---- header ---------------------------------------------------------------------------- */
+
+struct hvt_kv {
+    const char *key;
+    const char *value;
+};
+
+/* The trace header. On write, strings are the caller's (copied by the writer); NULL means
+ * empty. On read, the strings are owned by the reader and live until it is closed. */
+struct hvt_fmt_header {
+    uint32_t format_major, format_minor; /* filled by the writer; read from the file */
+    uint32_t min_reader_major;           /* filled by the writer; read from the file */
+    const char *producer;                /* e.g. "hvtrace-sim" */
+    const char *producer_version;
+    /* host */
+    const char *cpu_vendor; /* "GenuineIntel", "AuthenticAMD", ... */
+    uint32_t cpu_family, cpu_model, cpu_stepping;
+    const char *cpu_features; /* space-separated feature names ("avx2 smep smap ...") */
+    const char *hypervisor;   /* "xen", "kvm", "hvtrace-sim" */
+    const char *hypervisor_version;
+    /* emulator core that made the recording */
+    const char *core_name, *core_version, *core_build_id;
+    /* recording options (policy, seed, scenario, ...) */
+    size_t n_options;
+    const struct hvt_kv *options;
+    uint8_t uuid[16];       /* all-zero on write: the writer generates a random one */
+    uint64_t start_time_ns; /* ns since the Unix epoch; 0 on write: the writer takes now */
+};
+
+/* ---- records --------------------------------------------------------------------------- */
+
+enum hvt_record_type {
+    HVT_REC_EVENT = 1,
+    HVT_REC_LOST = 2,
+};
+
+/* One item of the trace, in file order. Pointers are owned by the reader (or chunk) that
+ * returned the record and stay valid until the next call on it. */
+struct hvt_record {
+    enum hvt_record_type type;
+    union {
+        const struct hvt_event *event;
+        const struct hvt_lost *lost;
+    } u;
+};
+
+/* ---- error detail ---------------------------------------------------------------------- */
+
+/* Where and what, for the last error of a reader or writer. */
+struct hvt_fmt_error_info {
+    int code;         /* -HVT_E_... of the last error, 0 if none */
+    uint64_t offset;  /* byte offset in the file where the problem is */
+    int64_t chunk;    /* chunk index, -1 when not in a chunk */
+    int64_t record;   /* record index within the chunk, -1 when not known */
+    char message[256];/* "what went wrong", without the file name */
+};
+
+/* ---- writer ---------------------------------------------------------------------------- */
+
+#define HVT_FMT_W_OVERWRITE (1u << 0) /* replace an existing file */
+
+struct hvt_fmt_writer_options {
+    size_t size;        /* sizeof(struct hvt_fmt_writer_options) */
+    int level;          /* zstd level; default 3 */
+    size_t chunk_bytes; /* raw (uncompressed) bytes per chunk before it is closed; default 1 MiB */
+    unsigned flags;     /* HVT_FMT_W_* */
+};
+
+struct hvt_fmt_writer_stats {
+    uint64_t events, passes, accesses, lost_records;
+    uint64_t chunks;
+    uint64_t raw_bytes;  /* encoded, uncompressed payload bytes */
+    uint64_t file_bytes; /* bytes in the file, header, index and footer included */
+};
+
+struct hvt_fmt_writer;
+
+/* Fills *opt with defaults (and opt->size). */
+void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
+
+/* Creates PATH (mode 0600) and writes the file header. OPT may be NULL for defaults.
+ * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, bad options), -HVT_E_EXISTS (PATH exists
+ * and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write). */
+int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
+                        const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt);
+
+/* As hvt_fmt_writer_open, on an open file descriptor positioned at offset 0; the writer does
+ * not close FD. */
+int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt_fmt_header *hdr,
+                           const struct hvt_fmt_writer_options *opt);
+
+/* Appends one event (copied). Event ids must increase strictly across the trace. A chunk is
+ * written when the buffered raw size reaches chunk_bytes.
+ * Errors: -HVT_E_INVALID (NULL, id not increasing, sizes out of range), -HVT_E_IO,
+ * -HVT_E_NOSPACE (the file stays valid up to the last complete chunk), -HVT_E_CLOSED (an
+ * earlier error stopped the writer). */
+int hvt_fmt_writer_append(struct hvt_fmt_writer *w, const struct hvt_event *ev);
+
+/* Appends a lost-records marker at the current position. Errors as hvt_fmt_writer_append. */
+int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *lost);
+
+/* Defines call site CS->id (copied). Definitions are repeated in every chunk that references
+ * them, so chunks stay self-contained. Errors: -HVT_E_INVALID (id 0 or redefined differently). */
+int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_callsite *cs);
+
+/* Writes the buffered records as a chunk (if any) and makes it durable in the file. */
+int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
+
+/* Flushes, writes the index and footer, closes and frees the writer (also after an error, in
+ * which case the earlier error is returned). STATS may be NULL. W may be NULL. */
+int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
+
+/* Detail of the writer's last error. */
+const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w);
+
+/* ---- reader ---------------------------------------------------------------------------- */
+
+#define HVT_FMT_R_SCAN (1u << 0)    /* ignore the index; find chunks by scanning */
+#define HVT_FMT_R_SALVAGE (1u << 1) /* skip corrupt chunks (resynchronising on the next magic)
+                                       instead of stopping at the first error */
+
+struct hvt_fmt_reader_options {
+    size_t size;           /* sizeof(struct hvt_fmt_reader_options) */
+    unsigned flags;        /* HVT_FMT_R_* */
+    size_t max_chunk_raw;  /* refuse chunks that decompress beyond this; default 64 MiB */
+};
+
+/* One chunk as the index (or a scan) describes it. */
+struct hvt_fmt_chunk_info {
+    uint64_t offset;         /* file offset of the chunk header */
+    uint32_t compressed_size;
+    uint32_t raw_size;
+    uint64_t first_event_id; /* HVT_NO_EVENT when the chunk holds no event */
+    uint64_t last_event_id;
+    uint32_t n_events;
+    uint32_t n_records;      /* events + lost markers */
+};
+
+struct hvt_fmt_reader;
+struct hvt_fmt_chunk;
+
+void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
+
+/* Opens PATH and validates the file header; reads the index when there is a valid one
+ * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). OPT may be NULL.
+ * Errors: -HVT_E_INVALID, -HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
+ * -HVT_E_CHECKSUM, -HVT_E_BAD_RECORD, -HVT_E_LIMIT. On error *out is still set when a reader
+ * could be allocated, so hvt_fmt_reader_error() can say where; free it with _close. */
+int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
+                        const struct hvt_fmt_reader_options *opt);
+
+/* Frees the reader. R may be NULL. */
+void hvt_fmt_reader_close(struct hvt_fmt_reader *r);
+
+const struct hvt_fmt_header *hvt_fmt_reader_header(const struct hvt_fmt_reader *r);
+
+/* 1 when the file has a valid index and footer (a cleanly closed trace), 0 otherwise. */
+int hvt_fmt_reader_has_index(const struct hvt_fmt_reader *r);
+
+/* Next record in file order. Returns 1 with *rec, 0 at the end, or a negative error (the
+ * reader then stops, unless opened with HVT_FMT_R_SALVAGE, where it skips to the next good
+ * chunk and the error can be read from hvt_fmt_reader_error()). */
+int hvt_fmt_reader_next(struct hvt_fmt_reader *r, struct hvt_record *rec);
+
+/* Positions the reader so that the next record is event ID (or the first event after it).
+ * Uses the index when there is one. Errors: -HVT_E_NOT_FOUND (past the last event). */
+int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id);
+
+/* Number of chunks (known from the index, or after a full scan) and their descriptions. */
+int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r);
+int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
+                              struct hvt_fmt_chunk_info *info);
+
+/* Reads, verifies and decodes chunk K alone. Safe to call from several threads at once on the
+ * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free. */
+int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk **out);
+
+/* Records of a loaded chunk; pointers live until the chunk is freed. */
+size_t hvt_fmt_chunk_records(const struct hvt_fmt_chunk *c);
+int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_record *rec);
+/* Call site ID as defined in this chunk, or NULL. */
+const struct hvt_callsite *hvt_fmt_chunk_callsite(const struct hvt_fmt_chunk *c, uint32_t id);
+void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c);
+
+/* Call site ID as defined in the chunk of the last record returned by _next, or NULL. */
+const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r, uint32_t id);
+
+/* Detail of the reader's last error. */
+const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reader *r);
+
+/* ---- verify and salvage ---------------------------------------------------------------- */
+
+struct hvt_fmt_verify_report {
+    uint64_t chunks_good, chunks_bad;
+    uint64_t events, lost_records;
+    int has_index;          /* a valid index and footer were found */
+    int index_consistent;   /* the index matches the chunks found by scanning */
+    int truncated_tail;     /* the file ends inside a chunk (a crashed writer) */
+    uint64_t good_bytes;    /* offset just past the last good chunk */
+};
+
+/* Called once per problem found (PATH-relative detail in INFO). Return nonzero to stop. */
+typedef int (*hvt_fmt_problem_fn)(void *arg, const struct hvt_fmt_error_info *info);
+
+/* Checks every chunk (CRC, decode, ids in order, index consistent with chunks). Returns 0 when
+ * the trace is good, the first problem's -HVT_E_... code otherwise (all problems go to FN). */
+int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_problem_fn fn,
+                   void *arg);
+
+/* Writes OUT as a new valid trace of everything readable in IN (header, every good chunk's
+ * records, a fresh index). Returns the number of events recovered, or a negative error. */
+int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_writer_options *opt,
+                        hvt_fmt_problem_fn fn, void *arg);
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+/* Deep copy / free of an event (passes and accesses included); for holding records past the
+ * lifetime of their reader. */
+int hvt_event_clone(struct hvt_event **out, const struct hvt_event *ev);
+void hvt_event_free(struct hvt_event *ev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HVTRACE_FORMAT_H */

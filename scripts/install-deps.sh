@@ -1,0 +1,16 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages hvtrace builds and tests with (run as root on Debian 12).
+set -eu
+PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev \
+      libzstd-dev libprotobuf-c-dev protobuf-c-compiler \
+      libcapstone-dev libunwind-dev libunicorn-dev"
+missing=""
+for p in $PKGS; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi

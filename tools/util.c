@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace CLI: helpers shared by the command files. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void hvt_tool_err(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("hvtrace: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int hvt_tool_parse_u64(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || !end || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b)
+{
+    const char *dots;
+    char buf[64];
+    if (!s)
+        return -1;
+    dots = strstr(s, "..");
+    if (!dots) {
+        if (hvt_tool_parse_u64(s, a))
+            return -1;
+        *b = *a;
+        return 0;
+    }
+    if ((size_t)(dots - s) >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, (size_t)(dots - s));
+    buf[dots - s] = 0;
+    *a = 0;
+    *b = UINT64_MAX;
+    if (buf[0] && hvt_tool_parse_u64(buf, a))
+        return -1;
+    if (dots[2] && hvt_tool_parse_u64(dots + 2, b))
+        return -1;
+    return *a <= *b ? 0 : -1;
+}
+
+void hvt_json_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void hvt_json_hex(FILE *f, const uint8_t *p, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++)
+        fprintf(f, "%02x", p[i]);
+    fputc('"', f);
+}
+
+int hvt_tool_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    }
+    return 0;
+}
