@@ -7,6 +7,35 @@
 
 #include "emu.h"
 
+/* Model notes (what the reference MMU does where the architecture leaves a choice):
+ * - MAXPHYADDR is 52: no physical-address bit of an entry is reserved. Reserved bits that do
+ *   give #PF(RSVD): XD when EFER.NXE = 0; PS in PML5Es/PML4Es; bits 29:13 of 1 GiB and 20:13
+ *   of 2 MiB entries (bit 12 is PAT); PAE PDE/PTE bits 62:52; PAE PDPTE bits 63:52, 8:5, 2:1;
+ *   bit 21 of a 4 MiB PDE. PSE-36 is modelled: 4 MiB PDE bits 20:13 are address bits 39:32.
+ * - PAE PDPTEs come from st->pdpte[] (no op) when HVT_STATE_PDPTE_VALID is set and the option
+ *   pdpte_reread is off. Otherwise the one PDPTE the translation needs is read from memory at
+ *   (CR3 & ~0x1f) + 8 * index, tag HVT_TAG_WALK level HVT_WALK_PAE_PDPTE, on every
+ *   translation. PDPTEs never get A/D updates. A not-present PDPTE gives #PF (P = 0); reserved
+ *   bits in a PDPTE give #PF with RSVD (what a walk that reads PDPTEs does; Intel hardware
+ *   would have refused the CR3 load with #GP, so such a register never occurs there).
+ * - A/D bits are set only after the whole walk and the permission checks succeeded, top to
+ *   bottom, one locked cmpxchg per entry lacking A (the leaf: A and D together for writes).
+ *   A cmpxchg that finds the entry changed restarts the walk (reads again); after 8 walks in a
+ *   row lose that race the access ends UNHANDLEABLE ("mmu: paging entries kept changing").
+ *   A page-split operand translates (and A/D-updates) its first page before walking the
+ *   second, so a fault on the second page leaves page 1's A/D updates in place, no data op.
+ * - Protection keys (CR4.PKE) and shadow stacks are not modelled (no PK bit, ever).
+ * - Order of checks in hvt_mmu_map: segmentation, then #AC, then paging (page 1, page 2).
+ * - Outside 64-bit mode linear addresses wrap at 32 bits; segment limits are checked on the
+ *   untruncated offset + size - 1, so an access running past offset 0xffffffff faults.
+ *   Descriptor-table limit faults are #GP(0): an executor that needs #GP(selector) or #TS
+ *   checks the limit itself first.
+ * - Caller bugs (NULL pointers, bad segment, size or intent, a bad xlat) end the pass
+ *   UNHANDLEABLE with e->res->detail = "mmu: <function>: <what>".
+ * - Read-modify-write operands: map once with HVT_MMU_W (one walk that checks write rights and
+ *   sets D), then hvt_mmu_read + hvt_mmu_write (or hvt_mmu_cmpxchg when locked) on that xlat.
+ */
+
 /* Access intent. */
 #define HVT_MMU_R 0u /* data read */
 #define HVT_MMU_W 1u /* data write, or read-modify-write (checks and sets as a write) */
@@ -44,7 +73,10 @@ int hvt_mmu_translate(struct hvt_emu *e, uint64_t la, unsigned intent, uint64_t 
 /* Segmentation + translation of every page the operand touches (both pieces are translated
  * before any data access is made, so a fault on the second page leaves memory untouched).
  * Alignment check (#AC) when CPL 3, CR0.AM and RFLAGS.AC and the access is misaligned and
- * ALIGN_CHECK is set. */
+ * ALIGN_CHECK is set: 1 = natural alignment (the largest power of two <= SIZE), a larger value
+ * = that alignment in bytes (a power of two). Never for fetches or HVT_MMU_IMPLICIT accesses.
+ * SIZE is 1..4096; hvt_mmu_read/write issue pieces longer than HVT_DATA_MAX as several op
+ * calls (only page pieces are flagged HVT_OPF_SPLIT). */
 int hvt_mmu_map(struct hvt_emu *e, unsigned seg, uint64_t off, uint32_t size, unsigned intent,
                 int align_check, struct hvt_mmu_xlat *x);
 
@@ -55,7 +87,8 @@ int hvt_mmu_read(struct hvt_emu *e, const struct hvt_mmu_xlat *x, void *buf, str
 int hvt_mmu_write(struct hvt_emu *e, const struct hvt_mmu_xlat *x, const void *buf,
                   struct hvt_tag tag);
 /* Locked compare-exchange on a mapped operand (one piece only; a split locked operand is
- * UNHANDLEABLE, as in Xen). *OLD receives the current value on failure; *SUCCESS says which. */
+ * UNHANDLEABLE, as in Xen). *OLD receives the current value on failure; *SUCCESS says which.
+ * The op always carries HVT_OPF_LOCKED (a cmpxchg is atomic: XCHG's implicit lock too). */
 int hvt_mmu_cmpxchg(struct hvt_emu *e, const struct hvt_mmu_xlat *x, void *old, const void *new_,
                     int *success, struct hvt_tag tag);
 
@@ -63,7 +96,9 @@ int hvt_mmu_cmpxchg(struct hvt_emu *e, const struct hvt_mmu_xlat *x, void *old, 
  * as an X access (segment limit, paging with the instruction-fetch error-code bit when NX or
  * SMEP apply), kind FETCH, tag HVT_TAG_FETCH, one op per page piece. The executor fetches up to
  * the end of the first page first and asks for the rest only when the decoder needs it, so an
- * instruction that ends before a page boundary never touches the next page. */
+ * instruction that ends before a page boundary never touches the next page. LEN is
+ * 1..HVT_DATA_MAX; when one call crosses a page, both pages are translated before any fetch
+ * op. RIP + OFF wraps at 16 bits in 16-bit code and at 32 bits in 32-bit code. */
 int hvt_mmu_fetch(struct hvt_emu *e, uint64_t off, uint8_t *buf, uint32_t len);
 
 #endif
