@@ -19,6 +19,17 @@ extern "C" {
 #define HVT_FMT_VERSION_MAJOR 1
 #define HVT_FMT_VERSION_MINOR 0
 
+/* Fixed limits. The writer refuses events beyond them (-HVT_E_INVALID) and the reader refuses
+ * files that exceed them (-HVT_E_LIMIT), so every trace the writer makes is readable. */
+#define HVT_FMT_MAX_PASSES 1024            /* passes per event */
+#define HVT_FMT_MAX_ACCESSES 65536         /* accesses per pass */
+#define HVT_FMT_MAX_EVENT_ACCESSES 262144  /* accesses per event, all passes */
+#define HVT_FMT_MAX_FRAMES 64              /* frames per call site */
+#define HVT_FMT_MAX_STRING 4096            /* bytes per string (header fields, frame names) */
+#define HVT_FMT_MAX_OPTIONS 1024           /* header key/value options */
+#define HVT_FMT_MAX_CALLSITES 65536        /* call-site definitions per chunk */
+#define HVT_FMT_MAX_CHUNK_BYTES (32u << 20) /* largest writer chunk_bytes option */
+
 /* ---- header ---------------------------------------------------------------------------- */
 
 struct hvt_kv {
@@ -236,7 +247,9 @@ int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_wr
 /* ---- helpers --------------------------------------------------------------------------- */
 
 /* Deep copy / free of an event (passes and accesses included); for holding records past the
- * lifetime of their reader. */
+ * lifetime of their reader. The clone is one allocation; free it only with hvt_event_free
+ * (which accepts NULL). Errors: -HVT_E_INVALID (NULL, passes/accesses NULL with a count),
+ * -HVT_E_NOMEM. */
 int hvt_event_clone(struct hvt_event **out, const struct hvt_event *ev);
 void hvt_event_free(struct hvt_event *ev);
 

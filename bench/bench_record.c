@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace bench record: recorder hot-path cost and the overhead of recording an emulation
+ * workload (reference core, 64-bit code with 4-level paging), with and without call sites. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "hvtrace/core.h"
+#include "hvtrace/recorder.h"
+
+/* Architectural bits the workload's vCPU state needs (public values, not core internals). */
+#define CR0_PE (1ull << 0)
+#define CR0_WP (1ull << 16)
+#define CR0_PG (1ull << 31)
+#define CR4_PAE (1ull << 5)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+#define PTE_P 1ull
+#define PTE_RW 2ull
+
+#define RAM_BYTES (4u << 20)
+#define CODE_GPA 0x10000ull
+#define DATA_GPA 0x200000ull
+#define STACK_TOP 0x300000ull
+
+/* ---- guest RAM and its ops -------------------------------------------------------------- */
+
+struct wram {
+    uint8_t *mem;
+};
+
+static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct wram *r = ctx;
+    if (gpa + size > RAM_BYTES)
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(buf, r->mem + gpa, size);
+    return HVT_OP_OKAY;
+}
+
+static int w_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                   struct hvt_op_info *info)
+{
+    struct wram *r = ctx;
+    if (gpa + size > RAM_BYTES)
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(r->mem + gpa, buf, size);
+    return HVT_OP_OKAY;
+}
+
+static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    struct wram *r = ctx;
+    if (gpa + size > RAM_BYTES)
+        return HVT_OP_UNHANDLEABLE;
+    if (memcmp(r->mem + gpa, old, size)) {
+        memcpy(old, r->mem + gpa, size);
+        return HVT_OP_CMPXCHG_FAILED;
+    }
+    memcpy(r->mem + gpa, new_, size);
+    return HVT_OP_OKAY;
+}
+
+static int w_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    memset(buf, 0xff, size);
+    return HVT_OP_OKAY;
+}
+
+static int w_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                 struct hvt_op_info *info)
+{
+    return HVT_OP_OKAY;
+}
+
+static const struct hvt_core_ops ram_ops = {sizeof(ram_ops), w_read, w_write, w_cmpxchg, w_in,
+                                            w_out};
+
+static void put64(struct wram *r, uint64_t gpa, uint64_t v)
+{
+    memcpy(r->mem + gpa, &v, 8);
+}
+
+/* The loop of memory instructions the workload emulates, ending with a jump back. */
+static const uint8_t loop_code[] = {
+    0x48, 0x8b, 0x03,       /* mov rax, [rbx] */
+    0x48, 0x89, 0x43, 0x08, /* mov [rbx+8], rax */
+    0x48, 0x01, 0x43, 0x10, /* add [rbx+16], rax */
+    0x48, 0x8b, 0x4b, 0x18, /* mov rcx, [rbx+24] */
+    0x50,                   /* push rax */
+    0x5a,                   /* pop rdx */
+    0x48, 0xff, 0x43, 0x20, /* inc qword [rbx+32] */
+    0xeb, 0x00,             /* jmp loop (displacement patched) */
+};
+
+static int wram_init(struct wram *r, struct hvt_vcpu_state *st)
+{
+    r->mem = calloc(1, RAM_BYTES);
+    if (!r->mem)
+        return -1;
+    /* 4-level paging: identity map of 0..4 MiB with 4 KiB pages (PML4 0x1000, PDPT 0x2000,
+     * PD 0x3000, PTs 0x4000 and 0x5000). */
+    put64(r, 0x1000, 0x2000 | PTE_P | PTE_RW);
+    put64(r, 0x2000, 0x3000 | PTE_P | PTE_RW);
+    put64(r, 0x3000, 0x4000 | PTE_P | PTE_RW);
+    put64(r, 0x3008, 0x5000 | PTE_P | PTE_RW);
+    for (uint64_t p = 0; p < 1024; p++)
+        put64(r, 0x4000 + 8 * p, (p << 12) | PTE_P | PTE_RW);
+    memcpy(r->mem + CODE_GPA, loop_code, sizeof(loop_code));
+    r->mem[CODE_GPA + sizeof(loop_code) - 1] = (uint8_t)(-(int)sizeof(loop_code));
+
+    memset(st, 0, sizeof(*st));
+    st->cr0 = CR0_PE | CR0_WP | CR0_PG;
+    st->cr4 = CR4_PAE;
+    st->cr3 = 0x1000;
+    st->efer = EFER_LME | EFER_LMA;
+    st->rflags = 2;
+    for (unsigned i = 0; i < 6; i++) {
+        st->seg[i].limit = 0xffffffffu;
+        st->seg[i].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G | 3;
+    }
+    st->seg[HVT_SEG_CS].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | HVT_SEG_ATTR_L |
+                               0xb;
+    st->seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
+    st->seg[HVT_SEG_TR].attr = HVT_SEG_ATTR_P | 0xb;
+    st->seg[HVT_SEG_TR].limit = 0x67;
+    st->rip = CODE_GPA;
+    st->gpr[HVT_RBX] = DATA_GPA;
+    st->gpr[HVT_RSP] = STACK_TOP;
+    return 0;
+}
+
+/* ---- one vCPU running the workload ----------------------------------------------------- */
+
+struct runner {
+    struct hvt_core *core; /* NULL: synthetic workload */
+    struct wram ram;
+    struct hvt_vcpu_state st;
+    struct hvt_rec *rec; /* NULL: recording off */
+    uint32_t vcpu;
+    uint64_t insns;
+    uint64_t failures;
+    double seconds;
+};
+
+/* A stand-in for an emulation when the core is not usable: a 4-level walk, a fetch, a data
+ * read and a write through the ops, like one simple memory instruction. */
+static int synthetic_emulate(struct hvt_vcpu_state *st, const struct hvt_core_ops *ops,
+                             void *ctx)
+{
+    struct hvt_op_info info;
+    uint64_t e = 0, la = st->gpr[HVT_RBX] + (st->rip & 0x18), table = st->cr3;
+    uint8_t insn[8];
+
+    memset(&info, 0, sizeof(info));
+    info.seg = HVT_SEG_NONE;
+    info.tag.cls = HVT_TAG_WALK;
+    for (int level = 4; level >= 1; level--) {
+        info.tag.level = (uint8_t)level;
+        if (ops->read(ctx, table + 8 * ((la >> (12 + 9 * (level - 1))) & 511), &e, 8, &info))
+            return -1;
+        table = e & 0x000ffffffffff000ull;
+    }
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_FETCH;
+    info.seg = HVT_SEG_CS;
+    info.tag.cls = HVT_TAG_FETCH;
+    ops->read(ctx, CODE_GPA, insn, 4, &info);
+    info.kind = HVT_ACC_READ;
+    info.seg = HVT_SEG_DS;
+    info.tag.cls = HVT_TAG_DATA;
+    info.flags = HVT_OPF_LINEAR_VALID;
+    info.linear = la;
+    ops->read(ctx, table + (la & 0xfff), &e, 8, &info);
+    e += insn[0];
+    info.kind = HVT_ACC_WRITE;
+    ops->write(ctx, table + (la & 0xfff), &e, 8, &info);
+    st->rip += 4;
+    return 0;
+}
+
+static void run_insns(struct runner *r, uint64_t n)
+{
+    const struct hvt_core_ops *ops = &ram_ops;
+    void *ctx = &r->ram;
+    struct hvt_core_ops wops;
+    struct hvt_core_result res;
+    struct hvt_pass_outcome out;
+    double t0;
+
+    if (r->rec && hvt_rec_wrap_ops(r->rec, r->vcpu, &ram_ops, &r->ram, &wops, &ctx) == 0)
+        ops = &wops;
+    t0 = hvt_bench_now();
+    for (uint64_t i = 0; i < n; i++) {
+        int err;
+        if (r->rec) {
+            hvt_rec_event_begin(r->rec, r->vcpu, &r->st, NULL, 0);
+            hvt_rec_pass_begin(r->rec, r->vcpu);
+        }
+        memset(&res.out, 0, sizeof(res.out));
+        if (r->core) {
+            err = hvt_core_emulate(r->core, &r->st, ops, ctx, &res);
+        } else {
+            err = synthetic_emulate(&r->st, ops, ctx);
+            res.out.kind = HVT_OUT_OKAY;
+        }
+        if (err || res.out.kind != HVT_OUT_OKAY)
+            r->failures++;
+        if (r->rec) {
+            out = res.out;
+            hvt_rec_pass_end(r->rec, r->vcpu, &out, &r->st);
+            hvt_rec_event_end(r->rec, r->vcpu);
+        }
+        if (!r->core && r->st.rip >= CODE_GPA + 4096)
+            r->st.rip = CODE_GPA;
+    }
+    r->seconds += hvt_bench_now() - t0;
+    r->insns += n;
+}
+
+static void *runner_thread(void *p)
+{
+    struct runner *r = p;
+    run_insns(r, r->insns);
+    return NULL;
+}
+
+/* Opens a core and checks that it runs the loop; NULL (synthetic workload) when not. */
+static struct hvt_core *open_core(void)
+{
+    struct hvt_core *c = NULL;
+    struct runner r;
+    char err[256];
+
+    if (hvt_core_open(&c, HVT_CORE_REF, err, sizeof(err)))
+        return NULL;
+    memset(&r, 0, sizeof(r));
+    r.core = c;
+    if (wram_init(&r.ram, &r.st)) {
+        hvt_core_close(c);
+        return NULL;
+    }
+    run_insns(&r, 64);
+    free(r.ram.mem);
+    if (r.failures) {
+        hvt_core_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static struct hvt_rec *open_rec(const char *path, unsigned depth)
+{
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+    hvt_rec_options_init(&o);
+    o.callsite_depth = depth;
+    o.flags = HVT_REC_OVERWRITE;
+    if (hvt_rec_open(&rec, path, NULL, &o)) {
+        fprintf(stderr, "hvtrace bench record: cannot open %s\n", path);
+        return NULL;
+    }
+    return rec;
+}
+
+/* ns per emulated instruction for one configuration, best of ROUNDS. */
+static double measure(struct runner *r, struct hvt_rec *rec, uint64_t n, int rounds)
+{
+    double best = 1e30;
+    for (int k = 0; k < rounds; k++) {
+        r->seconds = 0;
+        r->rec = rec;
+        run_insns(r, n);
+        if (r->seconds / (double)n < best)
+            best = r->seconds / (double)n;
+    }
+    return best * 1e9;
+}
+
+/* ---- the hot path alone ---------------------------------------------------------------- */
+
+static double ns_per_access(const char *path, uint64_t *drops)
+{
+    struct hvt_rec *rec = open_rec(path, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_access a;
+    struct hvt_pass_outcome out = {0};
+    const uint64_t events = 20000, per = 100;
+    double t0, t;
+
+    if (!rec)
+        return -1;
+    memset(&s, 0, sizeof(s));
+    memset(&a, 0, sizeof(a));
+    a.kind = HVT_ACC_READ;
+    a.seg = HVT_SEG_NONE;
+    a.tag.cls = HVT_TAG_WALK;
+    a.size = 8;
+    t0 = hvt_bench_now();
+    for (uint64_t e = 0; e < events; e++) {
+        hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+        hvt_rec_pass_begin(rec, 0);
+        for (uint64_t i = 0; i < per; i++) {
+            a.phys = 0x1000 + 8 * i;
+            a.tag.level = (uint8_t)(1 + i % 4);
+            a.data[0] = (uint8_t)i;
+            hvt_rec_access(rec, 0, &a);
+        }
+        hvt_rec_pass_end(rec, 0, &out, &s);
+        hvt_rec_event_end(rec, 0);
+    }
+    t = hvt_bench_now() - t0;
+    hvt_rec_close(rec, &st);
+    *drops = st.dropped;
+    return t * 1e9 / (double)(events * per);
+}
+
+int hvt_bench_record(int argc, char **argv)
+{
+    int json = 0;
+    struct hvt_bench_report *rep;
+    char path[] = "/tmp/hvt-bench-record-XXXXXX";
+    int fd;
+    struct runner r, r2[2];
+    struct hvt_core *core;
+    struct hvt_rec *rec;
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    uint64_t n, drops = 0;
+    double off, on, on_cs, hot;
+    pthread_t t[2];
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: hvtrace bench record [--json]\n"
+                   "Recorder hot-path cost (ns_per_access), recording overhead on a reference-\n"
+                   "core workload (overhead_ratio, overhead_ratio_callsites with depth 8), and\n"
+                   "drops / writer_busy_frac with 2 vCPU threads in block mode.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "hvtrace bench record: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    fd = mkstemp(path);
+    if (fd < 0) {
+        perror("hvtrace bench record: mkstemp");
+        return 1;
+    }
+    close(fd);
+    rep = hvt_bench_report_new("record", json);
+
+    hot = ns_per_access(path, &drops);
+    hvt_bench_figure(rep, "ns_per_access", hot, "hvt_rec_access, 8-byte reads, block mode");
+
+    core = open_core();
+    hvt_bench_text(rep, "workload", core ? "reference core, 7-insn memory loop, 4-level paging"
+                                         : "synthetic ops (reference core not usable)");
+    memset(&r, 0, sizeof(r));
+    r.core = core;
+    if (wram_init(&r.ram, &r.st)) {
+        hvt_bench_report_done(rep);
+        return 1;
+    }
+    n = core ? 100000 : 1000000;
+
+    /* Off and on alternate in one run, best of 3 each, so machine noise hits both. */
+    rec = open_rec(path, 0);
+    off = measure(&r, NULL, n, 1);
+    on = 0;
+    if (rec) {
+        double best_on = 1e30, best_off = off;
+        for (int k = 0; k < 3; k++) {
+            double a = measure(&r, rec, n, 1), b = measure(&r, NULL, n, 1);
+            best_on = a < best_on ? a : best_on;
+            best_off = b < best_off ? b : best_off;
+        }
+        off = best_off;
+        on = best_on;
+        hvt_rec_close(rec, &st);
+    }
+    hvt_bench_figure(rep, "ns_per_insn_off", off, "emulation without recording");
+    hvt_bench_figure(rep, "ns_per_insn_on", on, "with recording, call sites off");
+    hvt_bench_figure(rep, "accesses_per_insn", st.events ? (double)st.accesses / st.events : 0,
+                     NULL);
+    hvt_bench_figure(rep, "overhead_ratio", off > 0 ? on / off : 0, "target <= 1.25");
+
+    rec = open_rec(path, 8);
+    on_cs = 0;
+    if (rec) {
+        on_cs = measure(&r, rec, n / 4, 3);
+        memset(&st, 0, sizeof(st));
+        st.size = sizeof(st);
+        hvt_rec_close(rec, &st);
+    }
+    hvt_bench_figure(rep, "ns_per_insn_callsites", on_cs, "depth 8");
+    hvt_bench_figure(rep, "overhead_ratio_callsites", off > 0 ? on_cs / off : 0, "depth 8");
+    hvt_bench_figure(rep, "callsites_interned", (double)st.callsites, NULL);
+    free(r.ram.mem);
+
+    /* Two vCPU threads, block mode: does the writer keep up? */
+    rec = open_rec(path, 0);
+    if (rec) {
+        double t0 = hvt_bench_now(), wall;
+        for (int i = 0; i < 2; i++) {
+            memset(&r2[i], 0, sizeof(r2[i]));
+            r2[i].rec = rec;
+            r2[i].vcpu = (uint32_t)i;
+            r2[i].core = NULL;
+            if (core && hvt_core_open(&r2[i].core, HVT_CORE_REF, NULL, 0))
+                r2[i].core = NULL;
+            wram_init(&r2[i].ram, &r2[i].st);
+            r2[i].insns = n;
+            pthread_create(&t[i], NULL, runner_thread, &r2[i]);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        wall = hvt_bench_now() - t0;
+        memset(&st, 0, sizeof(st));
+        st.size = sizeof(st);
+        hvt_rec_close(rec, &st);
+        for (int i = 0; i < 2; i++) {
+            hvt_core_close(r2[i].core);
+            free(r2[i].ram.mem);
+        }
+        hvt_bench_figure(rep, "drops", (double)(st.dropped + drops), "block mode, must be 0");
+        hvt_bench_figure(rep, "writer_busy_frac",
+                         st.writer_total_ns ? (double)st.writer_busy_ns / st.writer_total_ns : 0,
+                         "2 vCPU threads");
+        hvt_bench_figure(rep, "accesses_per_s_2vcpu", (double)st.accesses / wall, NULL);
+        hvt_bench_figure(rep, "block_waits_2vcpu", (double)st.block_waits, NULL);
+        hvt_bench_figure(rep, "bytes_per_access",
+                         st.accesses ? (double)st.bytes_written / st.accesses : 0, "file");
+    }
+    hvt_core_close(core);
+    unlink(path);
+    hvt_bench_report_done(rep);
+    return 0;
+}

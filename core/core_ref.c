@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core: the plugin descriptor (instances, options, emulate) it is built and loaded as. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvtrace/version.h"
+#include "ref.h"
+
+/* Mutated builds of the same sources (hvt_add_core_plugin) may rename themselves. */
+#ifndef HVT_CORE_NAME
+#define HVT_CORE_NAME "hvtrace-ref"
+#endif
+#ifndef HVT_CORE_BUILD_ID
+#define HVT_CORE_BUILD_ID "ref-" HVT_VERSION_STRING
+#endif
+
+static int ref_create(void **inst)
+{
+    struct hvt_ref_core *c;
+    if (!inst)
+        return -HVT_E_INVALID;
+    *inst = NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -HVT_E_NOMEM;
+    c->dec = hvt_dec_new(HVT_REF_CACHE_ENTRIES);
+    if (!c->dec) {
+        free(c);
+        return -HVT_E_NOMEM;
+    }
+    c->opts.decode_cache = 1;
+    *inst = c;
+    return 0;
+}
+
+static void ref_destroy(void *inst)
+{
+    struct hvt_ref_core *c = inst;
+    if (!c)
+        return;
+    hvt_dec_free(c->dec);
+    free(c);
+}
+
+/* "0"/"1" -> 0/1; -1 for anything else. */
+static int bool_value(const char *v)
+{
+    if (!strcmp(v, "0"))
+        return 0;
+    if (!strcmp(v, "1"))
+        return 1;
+    return -1;
+}
+
+static int ref_set_option(void *inst, const char *key, const char *value)
+{
+    struct hvt_ref_core *c = inst;
+    int b;
+    if (!c || !key || !value)
+        return -HVT_E_INVALID;
+    if (!strcmp(key, "pdpte-reread")) {
+        if ((b = bool_value(value)) < 0)
+            return -HVT_E_INVALID;
+        c->opts.pdpte_reread = b;
+        return 0;
+    }
+    if (!strcmp(key, "decode-cache")) {
+        if ((b = bool_value(value)) < 0)
+            return -HVT_E_INVALID;
+        c->opts.decode_cache = b;
+        hvt_dec_set_cache(c->dec, b);
+        return 0;
+    }
+    if (!strcmp(key, "gather-partial")) {
+        if (!strcmp(value, "keep"))
+            c->opts.gather_discard = 0;
+        else if (!strcmp(value, "discard"))
+            c->opts.gather_discard = 1;
+        else
+            return -HVT_E_INVALID;
+        return 0;
+    }
+    return -HVT_E_UNSUPPORTED;
+}
+
+static int ref_emulate(void *inst, struct hvt_vcpu_state *state, const struct hvt_core_ops *ops,
+                       void *ctx, struct hvt_core_result *res)
+{
+    return hvt_ref_emulate(inst, state, ops, ctx, res);
+}
+
+static const struct hvt_core_plugin ref_plugin = {
+    .abi_version = HVT_CORE_ABI_VERSION,
+    .size = sizeof(struct hvt_core_plugin),
+    .name = HVT_CORE_NAME,
+    .version = HVT_VERSION_STRING,
+    .build_id = HVT_CORE_BUILD_ID,
+    .create = ref_create,
+    .destroy = ref_destroy,
+    .set_option = ref_set_option,
+    .emulate = ref_emulate,
+};
+
+const struct hvt_core_plugin *hvt_core_ref(void)
+{
+    return &ref_plugin;
+}
+
+void hvt_ref_dec_stats(void *inst, struct hvt_dec_stats *out)
+{
+    struct hvt_ref_core *c = inst;
+    hvt_dec_stats(c->dec, out);
+}

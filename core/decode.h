@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core decoder: capstone's detail turned into a compact decoded form, with a cache. */
+#ifndef HVT_CORE_DECODE_H
+#define HVT_CORE_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emu.h"
+
+/* Operand kinds of the decoded form. */
+enum hvt_dop_kind {
+    HVT_DOP_NONE = 0,
+    HVT_DOP_REG = 1,
+    HVT_DOP_IMM = 2,
+    HVT_DOP_MEM = 3,
+};
+
+/* Register classes (hvt_dop.rcls). */
+enum hvt_dreg_class {
+    HVT_RC_GPR = 0,  /* reg = 0..15 (enum hvt_gpr); HVT_DOP_HIGH8 in flags for AH/CH/DH/BH */
+    HVT_RC_SEG = 1,  /* reg = enum hvt_seg */
+    HVT_RC_CR = 2,   /* reg = control register number */
+    HVT_RC_XMM = 3,  /* reg = 0..15; size 16 */
+    HVT_RC_YMM = 4,  /* reg = 0..15; size 32 */
+    HVT_RC_OTHER = 5 /* anything the executor does not model (DR, MM, ST, K, ZMM, ...) */
+};
+
+/* Memory base/index values besides 0..15. */
+#define HVT_DREG_NONE 0xff
+#define HVT_DREG_RIP 0xfe
+
+/* hvt_dop.flags */
+#define HVT_DOP_HIGH8 (1u << 0) /* AH, CH, DH, BH: bits 15:8 of register reg */
+#define HVT_DOP_VINDEX (1u << 1) /* MEM: index is a vector register (gathers; issue 4) */
+
+struct hvt_dop {
+    uint8_t kind;  /* enum hvt_dop_kind */
+    uint8_t size;  /* bytes */
+    uint8_t flags; /* HVT_DOP_* */
+    uint8_t rcls;  /* REG: enum hvt_dreg_class */
+    uint8_t reg;   /* REG: register number */
+    uint8_t base;  /* MEM: GPR 0..15, HVT_DREG_RIP or HVT_DREG_NONE */
+    uint8_t index; /* MEM: GPR 0..15 (or vector register with HVT_DOP_VINDEX) or NONE */
+    uint8_t scale; /* MEM: 1, 2, 4, 8 */
+    uint8_t seg;   /* MEM: enum hvt_seg actually used (override, else DS or SS by base) */
+    uint8_t pad[7];
+    int64_t val; /* IMM: the value sign-extended to 64 bits; MEM: displacement */
+};
+
+/* hvt_dinsn.pfx */
+#define HVT_PFX_LOCK (1u << 0)
+#define HVT_PFX_REP (1u << 1)   /* F3 */
+#define HVT_PFX_REPNE (1u << 2) /* F2 */
+#define HVT_PFX_SEG (1u << 3)   /* a segment override is present (seg_ovr) */
+#define HVT_PFX_OPSZ (1u << 4)  /* 66 */
+#define HVT_PFX_ADSZ (1u << 5)  /* 67 */
+#define HVT_PFX_REX (1u << 6)   /* a REX prefix (rex holds it) */
+
+/* hvt_dinsn.fault: a decode-time verdict that wins over execution. */
+#define HVT_DF_NONE 0
+#define HVT_DF_UD 1     /* #UD: e.g. LOCK where it is not allowed */
+#define HVT_DF_UNREP 2  /* capstone gave operands the decoded form cannot hold: UNIMPLEMENTED */
+
+/* The decoded form of one instruction: what the executor needs, nothing from capstone. */
+struct hvt_dinsn {
+    uint16_t id;      /* capstone x86_insn id */
+    uint8_t len;      /* instruction length in bytes */
+    uint8_t mode;     /* enum hvt_emu_mode it was decoded for */
+    uint8_t opsize;   /* effective operand size from mode and prefixes: 2, 4, 8 */
+    uint8_t addrsize; /* effective address size: 2, 4, 8 */
+    uint8_t pfx;      /* HVT_PFX_* */
+    uint8_t rex;      /* the REX byte, 0 without */
+    uint8_t seg_ovr;  /* enum hvt_seg of the override, when HVT_PFX_SEG */
+    uint8_t nops;     /* operands in op[] */
+    uint8_t nmem;     /* memory operands among them */
+    uint8_t fault;    /* HVT_DF_* */
+    uint8_t rel_size; /* size of a relative branch displacement (0 = none) */
+    uint8_t pad[3];
+    int64_t rel; /* relative branch displacement, sign-extended */
+    struct hvt_dop op[4];
+    char mnemonic[32]; /* capstone's mnemonic, prefixes included ("lock add") */
+};
+
+/* Decoder and decoded-instruction cache (one per core instance; not thread-safe). */
+struct hvt_decoder;
+
+/* Creates a decoder with a bounded cache of CACHE_ENTRIES (rounded up to a power of two, at
+ * least 64). Returns NULL when out of memory. */
+struct hvt_decoder *hvt_dec_new(unsigned cache_entries);
+void hvt_dec_free(struct hvt_decoder *dec);
+
+/* Turns the cache off (every decode goes to capstone) or back on. */
+void hvt_dec_set_cache(struct hvt_decoder *dec, int on);
+
+/* Looks up BYTES (N fetched bytes, N >= 1) in the cache for MODE: on a hit returns the decoded
+ * form of the instruction that starts there (its length <= N). NULL on a miss. */
+const struct hvt_dinsn *hvt_dec_lookup(struct hvt_decoder *dec, enum hvt_emu_mode mode,
+                                       const uint8_t *bytes, size_t n);
+
+/* Decodes with capstone and inserts into the cache. Returns the decoded form, or NULL when
+ * capstone cannot decode an instruction from these N bytes (more bytes may help; with all 15
+ * the encoding is invalid). *CS_ERR is set when capstone itself could not be opened. */
+const struct hvt_dinsn *hvt_dec_decode(struct hvt_decoder *dec, enum hvt_emu_mode mode,
+                                       const uint8_t *bytes, size_t n, int *cs_err);
+
+/* Cache statistics (tests, benchmarks). */
+struct hvt_dec_stats {
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t decodes; /* capstone calls */
+};
+void hvt_dec_stats(const struct hvt_decoder *dec, struct hvt_dec_stats *out);
+
+#endif

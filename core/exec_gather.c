@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core: AVX2 gathers, element by element, with partial progress kept or discarded. */
+#include <string.h>
+
+#include "exec_ext.h"
+#include "mmu.h"
+
+static const char *const gather_names[4][2] = {
+    {"vpgatherdd", "vpgatherdq"}, {"vpgatherqd", "vpgatherqq"},
+    {"vgatherdps", "vgatherdpd"}, {"vgatherqps", "vgatherqpd"},
+};
+
+/* Stores the sign of each DSZ-byte slot of the VL-byte mask across its slot (all ones or 0),
+ * as the hardware does before it gathers anything. */
+static void mask_extend(uint8_t *m, unsigned vl, unsigned dsz)
+{
+    for (unsigned o = 0; o < vl; o += dsz)
+        memset(m + o, (m[o + dsz - 1] & 0x80) ? 0xff : 0, dsz);
+}
+
+int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
+{
+    unsigned qidx = xi->op & 1, isz = qidx ? 8 : 4, dsz = xi->vw ? 8 : 4;
+    unsigned vl = xi->vl ? 32 : 16; /* width of the index register and of the mask slots */
+    unsigned n = vl / (isz > dsz ? isz : dsz);
+    unsigned dst = xi->reg, msk = xi->vvvv, idx = xi->vindex;
+    uint8_t save_d[32], save_m[32];
+    uint8_t *yd, *ym;
+    const uint8_t *yi;
+    uint64_t base = 0;
+    unsigned done = 0;
+    int r;
+
+    strncpy(e->res->detail, gather_names[xi->op & 3][xi->vw], sizeof(e->res->detail) - 1);
+    if (xi->pp != 1)
+        return hvt_xi_unimpl(e, "gather: not a 66-prefixed VEX form");
+    if (xi->mod == 3 || !xi->has_sib)
+        return hvt_xi_ud(e); /* VSIB needs a memory operand with a SIB byte */
+    if (dst == msk || dst == idx || msk == idx)
+        return hvt_xi_ud(e);
+    if ((r = hvt_xi_simd_check(e, 1)))
+        return r;
+    yd = e->st->ymm[dst];
+    ym = e->st->ymm[msk];
+    yi = e->st->ymm[idx];
+    memcpy(save_d, yd, 32);
+    memcpy(save_m, ym, 32);
+    if (xi->base >= 0 && xi->base < 16)
+        base = e->st->gpr[xi->base];
+    mask_extend(ym, vl, dsz);
+    if (!xi->vl) /* VEX.128 clears bits 255:128 of both, even when a fault stops it */
+        memset(yd + 16, 0, 16), memset(ym + 16, 0, 16);
+
+    for (unsigned j = 0; j < n; j++) {
+        struct hvt_mmu_xlat x;
+        int64_t iv;
+        uint64_t ea, val = 0;
+        if (!(ym[j * dsz + dsz - 1] & 0x80))
+            continue;
+        if (isz == 4) {
+            int32_t v32;
+            memcpy(&v32, yi + 4 * j, 4);
+            iv = v32;
+        } else {
+            memcpy(&iv, yi + 8 * j, 8);
+        }
+        ea = hvt_xi_admask(xi->adsize, base + (uint64_t)iv * xi->scale + (uint64_t)xi->disp);
+        r = hvt_mmu_map(e, xi->seg, ea, dsz, HVT_MMU_R, 0, &x);
+        if (!r)
+            r = hvt_mmu_read(e, &x, &val, hvt_mktag(HVT_TAG_DATA, 0, 0, j));
+        if (r) {
+            e->res->out.iterations = done;
+            if (r != HVT_OUT_EXCEPTION &&
+                (!done || r != HVT_OUT_RETRY || (e->opts && e->opts->gather_discard))) {
+                /* nothing done, UNHANDLEABLE, or the "discard" option: the registers stay as
+                 * they were, per the RETRY contract */
+                memcpy(yd, save_d, 32);
+                memcpy(ym, save_m, 32);
+                e->partial = 0;
+                return r;
+            }
+            /* hardware on a fault, Xen on RETRY: the completed elements and the mask stay.
+             * The hardware writes the (sign-extended) mask even when the first element
+             * faults, but leaves the destination alone until an element completed. */
+            if (!done)
+                memcpy(yd, save_d, 32);
+            e->partial = 1;
+            return r;
+        }
+        memcpy(yd + j * dsz, &val, dsz);
+        memset(ym + j * dsz, 0, dsz);
+        done++;
+    }
+    /* completion: the whole mask is clear, and the destination above its elements is zero */
+    memset(ym, 0, 32);
+    if (n * dsz < 32)
+        memset(yd + n * dsz, 0, 32 - n * dsz);
+    e->res->out.iterations = done;
+    hvt_xi_next(e, xi);
+    return HVT_OUT_OKAY;
+}

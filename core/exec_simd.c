@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core: SSE/AVX moves (MOVD/MOVQ/MOVAPS/.../VMOVDQU), MOVNTI, CMPXCHG8B/16B. */
+#include <string.h>
+
+#include "exec_ext.h"
+#include "mmu.h"
+
+/* What one move form does. */
+struct simd_form {
+    const char *name;
+    unsigned size;  /* bytes moved: 4, 8, 16, 32 */
+    unsigned align; /* required alignment (#GP(0) otherwise), 0 = none */
+    int to_mem;     /* store: register -> r/m */
+    int gpr;        /* the other side is a GPR (MOVD/MOVQ with GPRs, MOVNTI) */
+    int mem_only;   /* register form is #UD */
+    int zero_hi64;  /* a 64-bit load into an XMM clears bits 127:64 (MOVQ) */
+    int avx;        /* VEX-encoded: clears bits 255:128 on a 128-bit register write */
+};
+
+/* Picks the form of a map-0F instruction; 0 when known, -1 for forms not modelled. */
+static int pick(const struct hvt_xi *xi, struct simd_form *f)
+{
+    unsigned pfx = xi->vex ? xi->pp : xi->p66 && !xi->rep ? 1 : xi->rep == 0xf3 ? 2
+                                                          : xi->rep == 0xf2 ? 3 : 0;
+    unsigned vsize = xi->vex && xi->vl ? 32 : 16;
+    memset(f, 0, sizeof(*f));
+    f->avx = xi->vex;
+    f->size = vsize;
+    switch (xi->op) {
+    case 0x10: case 0x11:
+        if (pfx > 1)
+            return -1; /* MOVSS/MOVSD */
+        f->name = pfx ? "movupd" : "movups";
+        f->to_mem = xi->op == 0x11;
+        return 0;
+    case 0x28: case 0x29:
+        if (pfx > 1)
+            return -1;
+        f->name = pfx ? "movapd" : "movaps";
+        f->to_mem = xi->op == 0x29;
+        f->align = vsize;
+        return 0;
+    case 0x2b:
+        if (pfx > 1 || xi->vex)
+            return -1;
+        f->name = pfx ? "movntpd" : "movntps";
+        f->to_mem = 1;
+        f->align = 16;
+        f->mem_only = 1;
+        return 0;
+    case 0x6f: case 0x7f:
+        if (pfx != 1 && pfx != 2)
+            return -1; /* MMX MOVQ */
+        f->name = pfx == 1 ? "movdqa" : "movdqu";
+        f->align = pfx == 1 ? vsize : 0;
+        f->to_mem = xi->op == 0x7f;
+        return 0;
+    case 0xe7:
+        if (pfx != 1 || xi->vex)
+            return -1;
+        f->name = "movntdq";
+        f->to_mem = 1;
+        f->align = 16;
+        f->mem_only = 1;
+        return 0;
+    case 0x6e: case 0x7e:
+        if (pfx == 2 && xi->op == 0x7e) { /* MOVQ xmm, xmm/m64 */
+            f->name = "movq";
+            f->size = 8;
+            f->zero_hi64 = 1;
+            return xi->vex && xi->vl ? -1 : 0;
+        }
+        if (pfx != 1 || (xi->vex && xi->vl))
+            return -1;
+        f->name = xi->vw ? "movq" : "movd";
+        f->size = xi->vw ? 8 : 4;
+        f->gpr = 1;
+        f->zero_hi64 = 1;
+        f->to_mem = xi->op == 0x7e;
+        return 0;
+    case 0xd6:
+        if (pfx != 1 || (xi->vex && xi->vl))
+            return -1;
+        f->name = "movq";
+        f->size = 8;
+        f->to_mem = 1;
+        f->zero_hi64 = 1;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Writes SIZE bytes of V into vector register REG with the zeroing rules of the form. */
+static void set_vec(struct hvt_emu *e, const struct simd_form *f, unsigned reg, const uint8_t *v)
+{
+    uint8_t *y = e->st->ymm[reg & 15];
+    if (f->size < 16) {
+        memset(y, 0, 16); /* MOVD/MOVQ loads clear the rest of the XMM register */
+        memcpy(y, v, f->size);
+    } else {
+        memcpy(y, v, f->size);
+    }
+    if (f->avx && f->size < 32)
+        memset(y + 16, 0, 16);
+}
+
+static int simd_map(struct hvt_emu *e, const struct hvt_xi *xi, unsigned size, unsigned align,
+                    unsigned intent, int ac, struct hvt_mmu_xlat *x)
+{
+    uint64_t off = hvt_xi_ea(e, xi), la;
+    int r;
+    if (align) {
+        /* segmentation faults first, then the alignment #GP, then paging */
+        r = hvt_mmu_linear(e, xi->seg, off, size, intent, &la);
+        if (r)
+            return r;
+        if (la & (align - 1))
+            return hvt_emu_raise(e, HVT_VEC_GP, 1, 0, 0);
+    }
+    return hvt_mmu_map(e, xi->seg, off, size, intent, ac, x);
+}
+
+static int exec_movnti(struct hvt_emu *e, const struct hvt_xi *xi)
+{
+    unsigned size = xi->vw ? 8 : 4;
+    struct hvt_mmu_xlat x;
+    uint64_t v = hvt_xi_get_gpr(e, xi->reg, size);
+    int r;
+    strncpy(e->res->detail, "movnti", sizeof(e->res->detail) - 1);
+    if (xi->mod == 3 || xi->lock || xi->p66 || xi->rep)
+        return hvt_xi_ud(e);
+    if ((r = simd_map(e, xi, size, 0, HVT_MMU_W, 1, &x)) ||
+        (r = hvt_mmu_write(e, &x, &v, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+        return r;
+    hvt_xi_next(e, xi);
+    return HVT_OUT_OKAY;
+}
+
+int hvt_exec_simd(struct hvt_emu *e, const struct hvt_xi *xi)
+{
+    struct simd_form f;
+    uint8_t buf[32];
+    struct hvt_mmu_xlat x;
+    int r;
+
+    if (xi->map == 2 && xi->op == 0xc3 && !xi->vex)
+        return exec_movnti(e, xi);
+    if (xi->map != 2 || pick(xi, &f))
+        return hvt_xi_unimpl(e, "simd: form not modelled");
+    strncpy(e->res->detail, f.name, sizeof(e->res->detail) - 1);
+    if (xi->lock)
+        return hvt_xi_ud(e);
+    if (xi->vex && xi->vvvv)
+        return hvt_xi_ud(e); /* moves encode no second source: VEX.vvvv must be 1111 */
+    if ((r = hvt_xi_simd_check(e, xi->vex)))
+        return r;
+    if (xi->mod == 3) {
+        if (f.mem_only)
+            return hvt_xi_ud(e);
+        if (f.gpr && f.to_mem) {
+            uint64_t v = 0;
+            memcpy(&v, e->st->ymm[xi->reg], f.size);
+            hvt_xi_set_gpr(e, xi->rm, f.size, v);
+        } else if (f.gpr) {
+            uint64_t v = hvt_xi_get_gpr(e, xi->rm, f.size);
+            memcpy(buf, &v, 8);
+            set_vec(e, &f, xi->reg, buf);
+        } else {
+            unsigned dst = f.to_mem ? xi->rm : xi->reg, src = f.to_mem ? xi->reg : xi->rm;
+            memcpy(buf, e->st->ymm[src], f.size);
+            set_vec(e, &f, dst, buf);
+        }
+        hvt_xi_next(e, xi);
+        return HVT_OUT_OKAY;
+    }
+    if (f.to_mem) {
+        if (f.gpr) {
+            uint64_t v = 0;
+            memcpy(&v, e->st->ymm[xi->reg], 8);
+            memcpy(buf, &v, 8);
+        } else {
+            memcpy(buf, e->st->ymm[xi->reg], f.size);
+        }
+        if ((r = simd_map(e, xi, f.size, f.align, HVT_MMU_W, f.size <= 8, &x)) ||
+            (r = hvt_mmu_write(e, &x, buf, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+            return r;
+    } else {
+        if ((r = simd_map(e, xi, f.size, f.align, HVT_MMU_R, f.size <= 8, &x)) ||
+            (r = hvt_mmu_read(e, &x, buf, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+            return r;
+        set_vec(e, &f, xi->reg, buf);
+    }
+    hvt_xi_next(e, xi);
+    return HVT_OUT_OKAY;
+}
+
+int hvt_exec_cmpxchg8b(struct hvt_emu *e, const struct hvt_xi *xi)
+{
+    unsigned size = xi->vw ? 16 : 8, half = size / 2;
+    uint8_t cmp[16], cur[16], nw[16];
+    uint64_t v;
+    struct hvt_mmu_xlat x;
+    int r, ok;
+
+    if (xi->reg % 8 != 1)
+        return hvt_xi_unimpl(e, "0f c7: only cmpxchg8b/16b are modelled");
+    strncpy(e->res->detail, size == 16 ? "cmpxchg16b" : "cmpxchg8b", sizeof(e->res->detail) - 1);
+    if (xi->mod == 3 || xi->p66 || xi->rep)
+        return hvt_xi_ud(e);
+    v = hvt_xi_get_gpr(e, HVT_RAX, half);
+    memcpy(cmp, &v, half);
+    v = hvt_xi_get_gpr(e, HVT_RDX, half);
+    memcpy(cmp + half, &v, half);
+    v = hvt_xi_get_gpr(e, HVT_RBX, half);
+    memcpy(nw, &v, half);
+    v = hvt_xi_get_gpr(e, HVT_RCX, half);
+    memcpy(nw + half, &v, half);
+    /* CMPXCHG16B: a misaligned operand is #GP(0) whatever the lock */
+    if ((r = simd_map(e, xi, size, size == 16 ? 16 : 0, HVT_MMU_W, size == 8, &x)))
+        return r;
+    e->locked = xi->lock;
+    if (xi->lock) {
+        memcpy(cur, cmp, size);
+        if ((r = hvt_mmu_cmpxchg(e, &x, cur, nw, &ok, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+            return r;
+    } else {
+        /* without LOCK the destination still gets a write cycle: the new value on success,
+         * its own value on failure (as the SDM describes the bus interface) */
+        if ((r = hvt_mmu_read(e, &x, cur, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+            return r;
+        ok = !memcmp(cur, cmp, size);
+        if ((r = hvt_mmu_write(e, &x, ok ? nw : cur, hvt_mktag(HVT_TAG_DATA, 0, 0, 0))))
+            return r;
+    }
+    if (ok) {
+        e->st->rflags |= HVT_RFLAGS_ZF;
+    } else {
+        e->st->rflags &= ~HVT_RFLAGS_ZF;
+        v = 0;
+        memcpy(&v, cur, half);
+        hvt_xi_set_gpr(e, HVT_RAX, half, v);
+        memcpy(&v, cur + half, half);
+        hvt_xi_set_gpr(e, HVT_RDX, half, v);
+    }
+    hvt_xi_next(e, xi);
+    return HVT_OUT_OKAY;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* Reference core: MOVS/CMPS/STOS/LODS/SCAS/INS/OUTS with REP/REPE/REPNE, partial progress. */
+#include <string.h>
+
+#include "exec_ext.h"
+#include "mmu.h"
+
+enum str_kind { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS, STR_INS, STR_OUTS };
+
+/* The page the last access of one operand went to: later iterations on the same page reuse the
+ * translation, as a TLB would, instead of walking again for every element. The first access to
+ * each page is a full walk (with its A/D updates), so what the ops see stays deterministic. */
+struct str_tlb {
+    int valid;
+    uint64_t vpn;
+    uint64_t gpa_page;
+};
+
+static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t off,
+                   unsigned size, unsigned intent, struct hvt_mmu_xlat *x)
+{
+    uint64_t la;
+    int r = hvt_mmu_linear(e, seg, off, size, intent, &la);
+    if (r)
+        return r;
+    if (t->valid && (la >> 12) == t->vpn && (la & 0xfff) + size <= 4096) {
+        /* #AC is checked here as hvt_mmu_map would */
+        if (e->cpl == 3 && (e->st->cr0 & HVT_CR0_AM) && (e->st->rflags & HVT_RFLAGS_AC) &&
+            (la & (size - 1)))
+            return hvt_emu_raise(e, HVT_VEC_AC, 1, 0, 0);
+        x->la = la;
+        x->seg = seg;
+        x->size = size;
+        x->n = 1;
+        x->gpa[0] = t->gpa_page | (la & 0xfff);
+        x->len[0] = size;
+        x->gpa[1] = 0;
+        x->len[1] = 0;
+        return HVT_OUT_OKAY;
+    }
+    r = hvt_mmu_map(e, seg, off, size, intent, 1, x);
+    if (r)
+        return r;
+    t->valid = x->n == 1;
+    t->vpn = la >> 12;
+    t->gpa_page = x->gpa[0] & ~0xfffull;
+    return HVT_OUT_OKAY;
+}
+
+static int str_io(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size,
+                  uint32_t elem)
+{
+    struct hvt_op_info info;
+    int r;
+    memset(&info, 0, sizeof(info));
+    info.tag = hvt_mktag(HVT_TAG_IO, 0, 0, elem);
+    info.kind = in ? HVT_ACC_IO_IN : HVT_ACC_IO_OUT;
+    info.seg = HVT_SEG_NONE;
+    info.space = HVT_SPACE_PORT;
+    if (in)
+        r = e->ops->io_in(e->opctx, port, buf, size, &info);
+    else
+        r = e->ops->io_out(e->opctx, port, buf, size, &info);
+    return r == HVT_OP_OKAY ? HVT_OUT_OKAY : hvt_emu_op_status(e, r, &info);
+}
+
+/* One iteration I of string op K with element SIZE. Updates flags/rAX but not the pointers. */
+static int str_iter(struct hvt_emu *e, const struct hvt_xi *xi, enum str_kind k, unsigned size,
+                    uint32_t i, struct str_tlb tlb[2])
+{
+    unsigned sseg = xi->seg_ovr >= 0 ? (unsigned)xi->seg_ovr : HVT_SEG_DS;
+    uint64_t si = hvt_xi_get_gpr(e, HVT_RSI, xi->adsize);
+    uint64_t di = hvt_xi_get_gpr(e, HVT_RDI, xi->adsize);
+    uint16_t port = (uint16_t)e->st->gpr[HVT_RDX];
+    struct hvt_mmu_xlat xs, xd;
+    uint64_t a = 0, b = 0;
+    int r;
+
+    switch (k) {
+    case STR_MOVS:
+        if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
+            (r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_W, &xd)) ||
+            (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))))
+            return r;
+        return hvt_mmu_write(e, &xd, &a, hvt_mktag(HVT_TAG_DATA, 1, 0, i));
+    case STR_CMPS:
+        if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
+            (r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_R, &xd)) ||
+            (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))) ||
+            (r = hvt_mmu_read(e, &xd, &b, hvt_mktag(HVT_TAG_DATA, 1, 0, i))))
+            return r;
+        e->st->rflags = hvt_xi_sub_flags(e->st->rflags, a, b, size);
+        return HVT_OUT_OKAY;
+    case STR_STOS:
+        a = e->st->gpr[HVT_RAX];
+        if ((r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_W, &xd)))
+            return r;
+        return hvt_mmu_write(e, &xd, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i));
+    case STR_LODS:
+        if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
+            (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))))
+            return r;
+        hvt_xi_set_gpr(e, HVT_RAX, size, a);
+        return HVT_OUT_OKAY;
+    case STR_SCAS:
+        if ((r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_R, &xd)) ||
+            (r = hvt_mmu_read(e, &xd, &b, hvt_mktag(HVT_TAG_DATA, 0, 0, i))))
+            return r;
+        e->st->rflags = hvt_xi_sub_flags(e->st->rflags, e->st->gpr[HVT_RAX], b, size);
+        return HVT_OUT_OKAY;
+    case STR_INS:
+        /* translate before the port read: a fault must not swallow device data */
+        if ((r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_W, &xd)) ||
+            (r = str_io(e, 1, port, &a, size, i)))
+            return r;
+        return hvt_mmu_write(e, &xd, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i));
+    case STR_OUTS:
+        if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
+            (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))))
+            return r;
+        return str_io(e, 0, port, &a, size, i);
+    }
+    return hvt_xi_unhandleable(e, "string: bad kind");
+}
+
+int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
+{
+    static const char *const names[] = {"movs", "cmps", "stos", "lods", "scas", "ins", "outs"};
+    enum str_kind k;
+    unsigned size, wide = xi->op & 1;
+    struct str_tlb tlb[2] = {{0, 0, 0}, {0, 0, 0}};
+    int uses_si, uses_di;
+    int64_t delta;
+    uint32_t i;
+
+    switch (xi->op & ~1u) {
+    case 0xa4: k = STR_MOVS; break;
+    case 0xa6: k = STR_CMPS; break;
+    case 0xaa: k = STR_STOS; break;
+    case 0xac: k = STR_LODS; break;
+    case 0xae: k = STR_SCAS; break;
+    case 0x6c: k = STR_INS; break;
+    case 0x6e: k = STR_OUTS; break;
+    default: return hvt_xi_unimpl(e, "string: unknown opcode");
+    }
+    strncpy(e->res->detail, names[k], sizeof(e->res->detail) - 1);
+    if (xi->lock)
+        return hvt_xi_ud(e);
+    size = !wide ? 1 : xi->opsize;
+    if ((k == STR_INS || k == STR_OUTS) && size == 8)
+        size = 4;
+    /* CPL > IOPL needs the TSS I/O permission bitmap, which this core does not read yet */
+    if ((k == STR_INS || k == STR_OUTS) && e->cpl > ((e->st->rflags >> 12) & 3))
+        return hvt_xi_unimpl(e, "ins/outs: I/O bitmap (CPL > IOPL)");
+    uses_si = k == STR_MOVS || k == STR_CMPS || k == STR_LODS || k == STR_OUTS;
+    uses_di = k == STR_MOVS || k == STR_CMPS || k == STR_STOS || k == STR_SCAS || k == STR_INS;
+    delta = (e->st->rflags & HVT_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+
+    if (xi->rep && !hvt_xi_get_gpr(e, HVT_RCX, xi->adsize)) {
+        hvt_xi_next(e, xi);
+        return HVT_OUT_OKAY;
+    }
+    for (i = 0;; ) {
+        int r = str_iter(e, xi, k, size, i, tlb);
+        if (r) {
+            /* the completed iterations stay, as an interrupt between iterations leaves them */
+            e->res->out.iterations = i;
+            e->partial = i > 0;
+            return r;
+        }
+        if (uses_si)
+            hvt_xi_set_gpr(e, HVT_RSI, xi->adsize,
+                           hvt_xi_get_gpr(e, HVT_RSI, xi->adsize) + (uint64_t)delta);
+        if (uses_di)
+            hvt_xi_set_gpr(e, HVT_RDI, xi->adsize,
+                           hvt_xi_get_gpr(e, HVT_RDI, xi->adsize) + (uint64_t)delta);
+        i++;
+        if (!xi->rep)
+            break;
+        hvt_xi_set_gpr(e, HVT_RCX, xi->adsize, hvt_xi_get_gpr(e, HVT_RCX, xi->adsize) - 1);
+        if (!hvt_xi_get_gpr(e, HVT_RCX, xi->adsize))
+            break;
+        if (k == STR_CMPS || k == STR_SCAS) {
+            int zf = !!(e->st->rflags & HVT_RFLAGS_ZF);
+            if ((xi->rep == 0xf3 && !zf) || (xi->rep == 0xf2 && zf))
+                break;
+        }
+        if (i >= HVT_EXT_REP_MAX) {
+            /* RIP stays: the guest re-executes the rest (an interrupt window) */
+            e->res->out.iterations = i;
+            return HVT_OUT_OKAY;
+        }
+    }
+    e->res->out.iterations = i;
+    hvt_xi_next(e, xi);
+    return HVT_OUT_OKAY;
+}

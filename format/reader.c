@@ -1,0 +1,1030 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace format: the validating reader: header, index or scan, chunk loading, iteration. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "crc32c.h"
+#include "decode.h"
+#include "internal.h"
+#include "layout.h"
+#include "pbmem.h"
+#include "trace.pb-c.h"
+
+/* Buffers and decompression context of one chunk load (one per thread). */
+struct loadbuf {
+    uint8_t *comp, *raw;
+    size_t comp_cap, raw_cap;
+    ZSTD_DCtx *dctx;
+};
+
+/* Storage for materialised records. */
+struct recbuf {
+    struct hvt_event ev;
+    struct hvt_lost lost;
+    struct hvt_pass *passes;
+    size_t passes_cap;
+    struct hvt_access *accs;
+    size_t accs_cap;
+};
+
+struct hvt_fmt_reader {
+    int fd;
+    uint64_t size;
+    struct hvt_fmt_reader_options opt;
+    unsigned window_log_max;
+
+    struct hvt_fmt_header hdr;
+    Hvtrace__V1__Header *hmsg;
+    struct hvt_pbmem hmem;
+    struct hvt_kv *kv;
+    uint64_t data_start, data_end;
+    int has_index;
+
+    /* chunk table: from the index, or grown by scanning (under lock: load_chunk may scan) */
+    pthread_mutex_t lock;
+    struct hvt_fmt_chunk_info *chunks;
+    size_t n_chunks, chunks_cap;
+    int complete;
+    uint64_t scan_off;
+    struct hvt_fmt_error_info scan_err; /* code != 0: the scan stopped on this error */
+    uint64_t *max_last;                 /* seek: highest event id in chunks 0..k */
+    int max_last_valid;
+
+    struct hvt_fmt_error_info err;
+    struct hvt_fmt_reader_diag diag;
+
+    /* sequential iteration */
+    int stopped;
+    uint64_t next_chunk;
+    struct hvt_dchunk *cur;
+    struct hvt_cursor *cursor;
+    int have_last_id;
+    uint64_t last_id;
+    int seeking;
+    uint64_t seek_id;
+    struct recbuf rb;
+    struct loadbuf lb;
+};
+
+#define RERR(e, code, off, chunk, rec, ...) hvt_fmt_seterr(e, code, off, chunk, rec, __VA_ARGS__)
+
+void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt)
+{
+    if (!opt)
+        return;
+    memset(opt, 0, sizeof(*opt));
+    opt->size = sizeof(*opt);
+    opt->max_chunk_raw = 64u << 20;
+}
+
+struct hvt_fmt_reader_diag *hvt_fmt_reader_diag(struct hvt_fmt_reader *r)
+{
+    return &r->diag;
+}
+
+/* Reports a problem to the diag callback (verify) and keeps the first code. */
+static void problem(struct hvt_fmt_reader *r, const struct hvt_fmt_error_info *e)
+{
+    if (!r->diag.first_code)
+        r->diag.first_code = e->code;
+    if (r->diag.fn && !r->diag.stop && r->diag.fn(r->diag.arg, e))
+        r->diag.stop = 1;
+}
+
+/* pread of exactly LEN bytes: 0, -HVT_E_TRUNCATED (file too short) or -HVT_E_IO. */
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n == 0 ? -HVT_E_TRUNCATED : -HVT_E_IO;
+    }
+    return 0;
+}
+
+static int ensure(uint8_t **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    uint8_t *n = realloc(*p, need);
+    if (!n)
+        return -HVT_E_NOMEM;
+    *p = n;
+    *cap = need;
+    return 0;
+}
+
+static void loadbuf_free(struct loadbuf *b)
+{
+    free(b->comp);
+    free(b->raw);
+    ZSTD_freeDCtx(b->dctx);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Reads the block (chunk or index) at OFF whose header is H: payload CRC, zstd frame checks,
+ * decompression into b->raw. Returns the raw size or a negative error with detail in *E. */
+static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct hvt_chunk_hdr *h,
+                          int64_t k, struct loadbuf *b, struct hvt_fmt_error_info *e)
+{
+    uint64_t poff = off + HVT_CHUNK_HDR_SIZE;
+    if (h->raw_size > r->opt.max_chunk_raw)
+        return RERR(e, -HVT_E_LIMIT, off, k, -1, "raw size %u exceeds the limit %zu", h->raw_size,
+                    r->opt.max_chunk_raw);
+    if (h->compressed_size > ZSTD_compressBound(r->opt.max_chunk_raw))
+        return RERR(e, -HVT_E_LIMIT, off, k, -1, "compressed size %u exceeds the limit %zu",
+                    h->compressed_size, ZSTD_compressBound(r->opt.max_chunk_raw));
+    if (poff > r->size || h->compressed_size > r->size - poff)
+        return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
+                    "payload of %u bytes at %" PRIu64 " runs past the end of the file (%" PRIu64
+                    " bytes)",
+                    h->compressed_size, poff, r->size);
+    if (ensure(&b->comp, &b->comp_cap, h->compressed_size + 1) ||
+        ensure(&b->raw, &b->raw_cap, (size_t)h->raw_size + 1))
+        return RERR(e, -HVT_E_NOMEM, off, k, -1, "chunk buffers");
+    int rc = pread_all(r->fd, b->comp, h->compressed_size, poff);
+    if (rc < 0)
+        return RERR(e, rc, poff, k, -1, "reading %u payload bytes: %s", h->compressed_size,
+                    rc == -HVT_E_IO ? strerror(errno) : "file ends early");
+    uint32_t crc = hvt_crc32c(0, b->comp, h->compressed_size);
+    if (crc != h->payload_crc)
+        return RERR(e, -HVT_E_CHECKSUM, poff, k, -1,
+                    "payload CRC32C is 0x%08x, the chunk header says 0x%08x", crc, h->payload_crc);
+    unsigned long long fcs = ZSTD_getFrameContentSize(b->comp, h->compressed_size);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN)
+        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1,
+                    "payload is not a zstd frame with a content size");
+    if (fcs > r->opt.max_chunk_raw)
+        return RERR(e, -HVT_E_LIMIT, poff, k, -1, "zstd frame content size %llu exceeds %zu", fcs,
+                    r->opt.max_chunk_raw);
+    if (fcs != h->raw_size)
+        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1,
+                    "zstd frame content size %llu, the chunk header says %u", fcs, h->raw_size);
+    size_t fsz = ZSTD_findFrameCompressedSize(b->comp, h->compressed_size);
+    if (ZSTD_isError(fsz) || fsz != h->compressed_size)
+        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1, "payload is not exactly one zstd frame");
+    if (!b->dctx) {
+        b->dctx = ZSTD_createDCtx();
+        if (!b->dctx)
+            return RERR(e, -HVT_E_NOMEM, off, k, -1, "zstd context");
+        ZSTD_DCtx_setParameter(b->dctx, ZSTD_d_windowLogMax, (int)r->window_log_max);
+    }
+    size_t got = ZSTD_decompressDCtx(b->dctx, b->raw, h->raw_size, b->comp, h->compressed_size);
+    if (ZSTD_isError(got)) {
+        ZSTD_DCtx_reset(b->dctx, ZSTD_reset_session_only);
+        int code = ZSTD_getErrorCode(got) == ZSTD_error_frameParameter_windowTooLarge
+                       ? -HVT_E_LIMIT
+                       : -HVT_E_BAD_RECORD;
+        return RERR(e, code, poff, k, -1, "zstd: %s", ZSTD_getErrorName(got));
+    }
+    if (got != h->raw_size)
+        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1, "zstd frame decompressed to %zu bytes, not %u",
+                    got, h->raw_size);
+    return (int64_t)got;
+}
+
+/* ---- header, footer, index -------------------------------------------------------------- */
+
+static int read_header(struct hvt_fmt_reader *r)
+{
+    struct hvt_fmt_error_info *e = &r->err;
+    uint8_t b[HVT_FILE_HDR_SIZE];
+    if (r->size < HVT_FILE_HDR_SIZE) {
+        size_t n = (size_t)r->size;
+        if (n && pread_all(r->fd, b, n, 0) == 0 &&
+            memcmp(b, HVT_FILE_MAGIC, n < 8 ? n : 8) != 0)
+            return RERR(e, -HVT_E_BAD_MAGIC, 0, -1, -1, "not an hvtrace file (bad magic)");
+        return RERR(e, -HVT_E_TRUNCATED, r->size, -1, -1,
+                    "file of %" PRIu64 " bytes ends inside the %d-byte file header", r->size,
+                    HVT_FILE_HDR_SIZE);
+    }
+    int rc = pread_all(r->fd, b, sizeof(b), 0);
+    if (rc < 0)
+        return RERR(e, rc, 0, -1, -1, "reading the file header: %s", strerror(errno));
+    struct hvt_file_hdr fh;
+    rc = hvt_file_hdr_decode(b, &fh);
+    if (rc == -HVT_E_BAD_MAGIC)
+        return RERR(e, rc, 0, -1, -1, "not an hvtrace file (bad magic)");
+    if (rc < 0)
+        return RERR(e, rc, 28, -1, -1, "file header CRC32C does not match");
+    if (fh.min_reader_major > HVT_FMT_VERSION_MAJOR)
+        return RERR(e, -HVT_E_BAD_VERSION, 8, -1, -1,
+                    "trace format %u.%u needs a reader of major version %u or later; this reader "
+                    "reads format %u.%u",
+                    fh.major, fh.minor, fh.min_reader_major, HVT_FMT_VERSION_MAJOR,
+                    HVT_FMT_VERSION_MINOR);
+    if (fh.hdr_size < HVT_FILE_HDR_SIZE || fh.hdr_size > 4096)
+        return RERR(e, -HVT_E_BAD_RECORD, 14, -1, -1, "file header size %u out of range",
+                    fh.hdr_size);
+    if (fh.msg_len > HVT_MAX_HEADER_MSG)
+        return RERR(e, -HVT_E_LIMIT, 16, -1, -1, "header message of %u bytes exceeds %u",
+                    fh.msg_len, HVT_MAX_HEADER_MSG);
+    if ((uint64_t)fh.hdr_size + fh.msg_len > r->size)
+        return RERR(e, -HVT_E_TRUNCATED, fh.hdr_size, -1, -1,
+                    "header message of %u bytes runs past the end of the file", fh.msg_len);
+    uint8_t *msg = malloc(fh.msg_len + 1);
+    if (!msg)
+        return RERR(e, -HVT_E_NOMEM, 0, -1, -1, "header");
+    rc = pread_all(r->fd, msg, fh.msg_len, fh.hdr_size);
+    if (rc < 0) {
+        free(msg);
+        return RERR(e, rc, fh.hdr_size, -1, -1, "reading the header message");
+    }
+    if (hvt_crc32c(0, msg, fh.msg_len) != fh.msg_crc) {
+        free(msg);
+        return RERR(e, -HVT_E_CHECKSUM, fh.hdr_size, -1, -1, "header message CRC32C does not match");
+    }
+    hvt_pbmem_init(&r->hmem, hvt_pbmem_budget(fh.msg_len));
+    r->hmsg = hvtrace__v1__header__unpack(&r->hmem.a, fh.msg_len, msg);
+    free(msg);
+    if (!r->hmsg)
+        return RERR(e, r->hmem.exceeded ? -HVT_E_LIMIT : -HVT_E_BAD_RECORD, fh.hdr_size, -1, -1,
+                    "header message does not decode");
+    Hvtrace__V1__Header *m = r->hmsg;
+    const char *strs[] = {m->producer,     m->producer_version,   m->cpu_vendor,
+                          m->cpu_features, m->hypervisor,         m->hypervisor_version,
+                          m->core_name,    m->core_version,       m->core_build_id};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (strlen(strs[i]) > HVT_FMT_MAX_STRING)
+            return RERR(e, -HVT_E_LIMIT, fh.hdr_size, -1, -1, "header string longer than %u bytes",
+                        HVT_FMT_MAX_STRING);
+    if (m->n_options > HVT_FMT_MAX_OPTIONS)
+        return RERR(e, -HVT_E_LIMIT, fh.hdr_size, -1, -1, "%zu header options (max %u)",
+                    m->n_options, HVT_FMT_MAX_OPTIONS);
+    if (m->uuid.len != 16 && m->uuid.len != 0)
+        return RERR(e, -HVT_E_BAD_RECORD, fh.hdr_size, -1, -1, "uuid of %zu bytes", m->uuid.len);
+    r->kv = calloc(m->n_options + 1, sizeof(*r->kv));
+    if (!r->kv)
+        return RERR(e, -HVT_E_NOMEM, 0, -1, -1, "header");
+    for (size_t i = 0; i < m->n_options; i++) {
+        if (strlen(m->options[i]->key) > HVT_FMT_MAX_STRING ||
+            strlen(m->options[i]->value) > HVT_FMT_MAX_STRING)
+            return RERR(e, -HVT_E_LIMIT, fh.hdr_size, -1, -1, "header option %zu too long", i);
+        r->kv[i].key = m->options[i]->key;
+        r->kv[i].value = m->options[i]->value;
+    }
+    struct hvt_fmt_header *h = &r->hdr;
+    h->format_major = fh.major;
+    h->format_minor = fh.minor;
+    h->min_reader_major = fh.min_reader_major;
+    h->producer = m->producer;
+    h->producer_version = m->producer_version;
+    h->cpu_vendor = m->cpu_vendor;
+    h->cpu_family = m->cpu_family;
+    h->cpu_model = m->cpu_model;
+    h->cpu_stepping = m->cpu_stepping;
+    h->cpu_features = m->cpu_features;
+    h->hypervisor = m->hypervisor;
+    h->hypervisor_version = m->hypervisor_version;
+    h->core_name = m->core_name;
+    h->core_version = m->core_version;
+    h->core_build_id = m->core_build_id;
+    h->n_options = m->n_options;
+    h->options = r->kv;
+    if (m->uuid.len == 16)
+        memcpy(h->uuid, m->uuid.data, 16);
+    h->start_time_ns = m->start_time_ns;
+    r->data_start = (uint64_t)fh.hdr_size + fh.msg_len;
+    return 0;
+}
+
+/* Reads footer and index; on success the chunk table is complete. On failure the reason goes to
+ * diag.index_err and the caller falls back to scanning. */
+static int read_index(struct hvt_fmt_reader *r)
+{
+    struct hvt_fmt_error_info *e = &r->diag.index_err;
+    if (r->size < r->data_start + HVT_FOOTER_SIZE)
+        return RERR(e, -HVT_E_NO_INDEX, r->size, -1, -1, "no footer (file too short)");
+    uint64_t foff = r->size - HVT_FOOTER_SIZE;
+    uint8_t fb[HVT_FOOTER_SIZE];
+    int rc = pread_all(r->fd, fb, sizeof(fb), foff);
+    if (rc < 0)
+        return RERR(e, rc, foff, -1, -1, "reading the footer");
+    struct hvt_footer ft;
+    rc = hvt_footer_decode(fb, &ft);
+    if (rc == -HVT_E_BAD_MAGIC)
+        return RERR(e, -HVT_E_NO_INDEX, foff, -1, -1, "no footer (the writer did not close the "
+                                                      "trace)");
+    if (rc < 0)
+        return RERR(e, rc, foff, -1, -1, "footer CRC32C does not match");
+    r->diag.footer_valid = 1;
+    if (ft.index_offset < r->data_start || ft.index_size < HVT_CHUNK_HDR_SIZE ||
+        ft.index_offset + ft.index_size != foff)
+        return RERR(e, -HVT_E_BAD_RECORD, foff, -1, -1,
+                    "footer places the index at %" PRIu64 "+%u, not just before the footer",
+                    ft.index_offset, ft.index_size);
+    if (ft.n_chunks > HVT_MAX_INDEX_ENTRIES)
+        return RERR(e, -HVT_E_LIMIT, foff, -1, -1, "%u chunks in the index (max %u)", ft.n_chunks,
+                    HVT_MAX_INDEX_ENTRIES);
+    uint8_t hb[HVT_CHUNK_HDR_SIZE];
+    rc = pread_all(r->fd, hb, sizeof(hb), ft.index_offset);
+    if (rc < 0)
+        return RERR(e, rc, ft.index_offset, -1, -1, "reading the index header");
+    struct hvt_chunk_hdr ih;
+    rc = hvt_chunk_hdr_decode(hb, &ih);
+    if (rc < 0 || memcmp(ih.magic, HVT_INDEX_MAGIC, 4))
+        return RERR(e, rc < 0 ? rc : -HVT_E_BAD_MAGIC, ft.index_offset, -1, -1,
+                    "index block header is %s",
+                    rc == -HVT_E_CHECKSUM ? "corrupt (CRC32C)" : "not an index header");
+    if (HVT_CHUNK_HDR_SIZE + (uint64_t)ih.compressed_size != ft.index_size ||
+        ih.n_records != ft.n_chunks)
+        return RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
+                    "index header disagrees with the footer");
+    struct loadbuf b = {0};
+    int64_t raw = read_block(r, ft.index_offset, &ih, -1, &b, e);
+    if (raw < 0) {
+        loadbuf_free(&b);
+        return (int)raw;
+    }
+    struct hvt_pbmem mem;
+    hvt_pbmem_init(&mem, hvt_pbmem_budget((size_t)raw));
+    Hvtrace__V1__Index *m = hvtrace__v1__index__unpack(&mem.a, (size_t)raw, b.raw);
+    loadbuf_free(&b);
+    if (!m)
+        return RERR(e, mem.exceeded ? -HVT_E_LIMIT : -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
+                    "index message does not decode");
+    size_t n = ft.n_chunks;
+    rc = 0;
+    if (m->n_offset != n || m->n_compressed_size != n || m->n_raw_size != n ||
+        m->n_first_event_id != n || m->n_last_event_id != n || m->n_n_events != n ||
+        m->n_n_records != n) {
+        rc = RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
+                  "index columns do not all have %zu entries", n);
+        goto out;
+    }
+    r->chunks = calloc(n + 1, sizeof(*r->chunks));
+    if (!r->chunks) {
+        rc = RERR(e, -HVT_E_NOMEM, ft.index_offset, -1, -1, "index");
+        goto out;
+    }
+    uint64_t expect = r->data_start, last = 0;
+    int have_last = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct hvt_fmt_chunk_info *c = &r->chunks[i];
+        c->offset = m->offset[i];
+        c->compressed_size = m->compressed_size[i];
+        c->raw_size = m->raw_size[i];
+        c->first_event_id = m->first_event_id[i];
+        c->last_event_id = m->last_event_id[i];
+        c->n_events = m->n_events[i];
+        c->n_records = m->n_records[i];
+        int ok = c->offset == expect && c->n_events <= c->n_records &&
+                 (c->n_events ? (c->first_event_id <= c->last_event_id &&
+                                 c->last_event_id != HVT_NO_EVENT &&
+                                 (!have_last || c->first_event_id > last))
+                              : (c->first_event_id == HVT_NO_EVENT &&
+                                 c->last_event_id == HVT_NO_EVENT));
+        if (!ok) {
+            rc = RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, (int64_t)i, -1,
+                      "index entry %zu is inconsistent (offset %" PRIu64 ", expected %" PRIu64
+                      ")",
+                      i, c->offset, expect);
+            goto out;
+        }
+        expect += HVT_CHUNK_HDR_SIZE + (uint64_t)c->compressed_size;
+        if (c->n_events) {
+            last = c->last_event_id;
+            have_last = 1;
+        }
+    }
+    if (expect != ft.index_offset) {
+        rc = RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
+                  "indexed chunks end at %" PRIu64 ", the index starts at %" PRIu64, expect,
+                  ft.index_offset);
+        goto out;
+    }
+    r->n_chunks = r->chunks_cap = n;
+    r->complete = 1;
+    r->has_index = 1;
+    r->data_end = ft.index_offset;
+    memset(e, 0, sizeof(*e));
+out:
+    hvtrace__v1__index__free_unpacked(m, &mem.a);
+    if (rc < 0) {
+        free(r->chunks);
+        r->chunks = NULL;
+    }
+    return rc;
+}
+
+/* ---- scanning --------------------------------------------------------------------------- */
+
+static int table_add(struct hvt_fmt_reader *r, uint64_t off, const struct hvt_chunk_hdr *h)
+{
+    if (r->n_chunks == r->chunks_cap) {
+        size_t nc = r->chunks_cap ? r->chunks_cap * 2 : 64;
+        void *p = realloc(r->chunks, nc * sizeof(*r->chunks));
+        if (!p)
+            return -HVT_E_NOMEM;
+        r->chunks = p;
+        r->chunks_cap = nc;
+    }
+    r->chunks[r->n_chunks++] = (struct hvt_fmt_chunk_info){
+        .offset = off,
+        .compressed_size = h->compressed_size,
+        .raw_size = h->raw_size,
+        .first_event_id = h->first_event_id,
+        .last_event_id = h->last_event_id,
+        .n_events = h->n_events,
+        .n_records = h->n_records,
+    };
+    return 0;
+}
+
+/* Checks the header of a chunk at OFF: 1 = chunk, 2 = index block, or a negative error. */
+static int probe(struct hvt_fmt_reader *r, uint64_t off, struct hvt_chunk_hdr *h,
+                 struct hvt_fmt_error_info *e)
+{
+    int64_t k = (int64_t)r->n_chunks;
+    if (r->data_end - off < HVT_CHUNK_HDR_SIZE)
+        return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
+                    "file ends inside a chunk header (%" PRIu64 " of %d bytes)",
+                    r->data_end - off, HVT_CHUNK_HDR_SIZE);
+    uint8_t b[HVT_CHUNK_HDR_SIZE];
+    int rc = pread_all(r->fd, b, sizeof(b), off);
+    if (rc < 0)
+        return RERR(e, rc, off, k, -1, "reading a chunk header");
+    rc = hvt_chunk_hdr_decode(b, h);
+    if (rc == -HVT_E_BAD_MAGIC)
+        return RERR(e, rc, off, k, -1, "no chunk magic where a chunk should start");
+    if (rc == -HVT_E_CHECKSUM)
+        return RERR(e, rc, off, k, -1, "chunk header CRC32C does not match");
+    if (rc < 0)
+        return RERR(e, rc, off, k, -1, "chunk header of unknown size/version");
+    if (!memcmp(h->magic, HVT_INDEX_MAGIC, 4))
+        return 2;
+    if (h->raw_size > r->opt.max_chunk_raw)
+        return RERR(e, -HVT_E_LIMIT, off, k, -1, "raw size %u exceeds the limit %zu", h->raw_size,
+                    r->opt.max_chunk_raw);
+    if (h->compressed_size > r->data_end - off - HVT_CHUNK_HDR_SIZE)
+        return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
+                    "file ends inside the chunk payload (%" PRIu64 " of %u bytes)",
+                    r->data_end - off - HVT_CHUNK_HDR_SIZE, h->compressed_size);
+    if (h->n_events > h->n_records ||
+        (h->n_events ? h->first_event_id > h->last_event_id || h->last_event_id == HVT_NO_EVENT
+                     : h->first_event_id != HVT_NO_EVENT || h->last_event_id != HVT_NO_EVENT))
+        return RERR(e, -HVT_E_BAD_RECORD, off, k, -1, "chunk header counts are inconsistent");
+    return 1;
+}
+
+/* SALVAGE: the next offset after FROM where a chunk (or the index) header checks out. */
+static uint64_t resync(struct hvt_fmt_reader *r, uint64_t from)
+{
+    uint8_t buf[65536];
+    uint64_t off = from;
+    while (off + HVT_CHUNK_HDR_SIZE <= r->data_end) {
+        size_t want = sizeof(buf);
+        if (r->data_end - off < want)
+            want = (size_t)(r->data_end - off);
+        if (pread_all(r->fd, buf, want, off) < 0)
+            return r->data_end;
+        for (size_t i = 0; i + 4 <= want; i++) {
+            if (memcmp(buf + i, HVT_CHUNK_MAGIC, 4) && memcmp(buf + i, HVT_INDEX_MAGIC, 4))
+                continue;
+            struct hvt_chunk_hdr h;
+            struct hvt_fmt_error_info e;
+            if (probe(r, off + i, &h, &e) > 0)
+                return off + i;
+        }
+        if (want < sizeof(buf))
+            break;
+        off += want - 3;
+    }
+    return r->data_end;
+}
+
+/* Grows the chunk table by scanning until it has more than K chunks or is complete. Returns 0,
+ * or the scan error (not in SALVAGE mode, where problems are reported and skipped). */
+static int scan_until(struct hvt_fmt_reader *r, uint64_t k)
+{
+    while (!r->complete && r->n_chunks <= k) {
+        if (r->scan_err.code)
+            return r->scan_err.code;
+        uint64_t off = r->scan_off;
+        if (off == r->data_end) {
+            r->complete = 1;
+            break;
+        }
+        struct hvt_chunk_hdr h;
+        struct hvt_fmt_error_info e;
+        int rc = probe(r, off, &h, &e);
+        if (rc == 2) { /* an index block whose footer is gone: the chunks end here */
+            r->complete = 1;
+            break;
+        }
+        if (rc == 1) {
+            if (table_add(r, off, &h) < 0)
+                return RERR(&r->err, -HVT_E_NOMEM, off, -1, -1, "chunk table");
+            r->scan_off = off + HVT_CHUNK_HDR_SIZE + h.compressed_size;
+            continue;
+        }
+        if (rc == -HVT_E_TRUNCATED)
+            r->diag.truncated_tail = 1;
+        problem(r, &e);
+        if (!(r->opt.flags & HVT_FMT_R_SALVAGE)) {
+            r->scan_err = e;
+            return e.code;
+        }
+        r->diag.chunks_bad++;
+        r->scan_off = rc == -HVT_E_TRUNCATED ? r->data_end : resync(r, off + 1);
+    }
+    return 0;
+}
+
+/* ---- open / close ----------------------------------------------------------------------- */
+
+int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
+                        const struct hvt_fmt_reader_options *opt)
+{
+    if (!out)
+        return -HVT_E_INVALID;
+    *out = NULL;
+    struct hvt_fmt_reader_options o;
+    hvt_fmt_reader_options_init(&o);
+    if (opt) {
+        if (opt->size < offsetof(struct hvt_fmt_reader_options, max_chunk_raw) + sizeof(size_t) ||
+            (opt->flags & ~(HVT_FMT_R_SCAN | HVT_FMT_R_SALVAGE)))
+            return -HVT_E_INVALID;
+        o.flags = opt->flags;
+        if (opt->max_chunk_raw)
+            o.max_chunk_raw = opt->max_chunk_raw;
+        if (o.max_chunk_raw > (1u << 30))
+            return -HVT_E_INVALID;
+    }
+    if (!path || !*path)
+        return -HVT_E_INVALID;
+    struct hvt_fmt_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -HVT_E_NOMEM;
+    r->opt = o;
+    r->err.chunk = r->err.record = -1;
+    pthread_mutex_init(&r->lock, NULL);
+    r->window_log_max = 10;
+    while (r->window_log_max < 30 && ((size_t)1 << r->window_log_max) < o.max_chunk_raw)
+        r->window_log_max++;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    *out = r;
+    if (r->fd < 0)
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(r->fd, &st) < 0)
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "stat: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "not a regular file");
+    r->size = (uint64_t)st.st_size;
+    int rc = read_header(r);
+    if (rc < 0)
+        return rc;
+    r->data_end = r->size;
+    if (!(o.flags & HVT_FMT_R_SCAN))
+        (void)read_index(r);
+    else
+        RERR(&r->diag.index_err, -HVT_E_NO_INDEX, 0, -1, -1, "index not read (scan mode)");
+    if (!r->has_index) {
+        r->data_end = r->size;
+        r->scan_off = r->data_start;
+    }
+    return 0;
+}
+
+static void cur_free(struct hvt_fmt_reader *r)
+{
+    if (r->cur) {
+        hvt_dchunk_free(r->cur);
+        free(r->cur);
+        r->cur = NULL;
+    }
+}
+
+void hvt_fmt_reader_close(struct hvt_fmt_reader *r)
+{
+    if (!r)
+        return;
+    cur_free(r);
+    free(r->cursor);
+    if (r->hmsg)
+        hvtrace__v1__header__free_unpacked(r->hmsg, &r->hmem.a);
+    free(r->kv);
+    free(r->chunks);
+    free(r->max_last);
+    free(r->rb.passes);
+    free(r->rb.accs);
+    loadbuf_free(&r->lb);
+    if (r->fd >= 0)
+        close(r->fd);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+const struct hvt_fmt_header *hvt_fmt_reader_header(const struct hvt_fmt_reader *r)
+{
+    return r && r->hmsg && r->kv ? &r->hdr : NULL;
+}
+
+int hvt_fmt_reader_has_index(const struct hvt_fmt_reader *r)
+{
+    return r ? r->has_index : 0;
+}
+
+const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reader *r)
+{
+    static const struct hvt_fmt_error_info none = {.chunk = -1, .record = -1,
+                                                   .message = "no reader"};
+    return r ? &r->err : &none;
+}
+
+static int usable(const struct hvt_fmt_reader *r)
+{
+    return r && r->hmsg && r->kv;
+}
+
+/* ---- chunks ----------------------------------------------------------------------------- */
+
+int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r)
+{
+    if (!usable(r))
+        return -HVT_E_INVALID;
+    pthread_mutex_lock(&r->lock);
+    int rc = scan_until(r, UINT64_MAX - 1);
+    int64_t n = (int64_t)r->n_chunks;
+    if (rc < 0)
+        r->err = r->scan_err;
+    pthread_mutex_unlock(&r->lock);
+    return rc < 0 ? rc : n;
+}
+
+int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
+                              struct hvt_fmt_chunk_info *info)
+{
+    if (!usable(r) || !info)
+        return -HVT_E_INVALID;
+    pthread_mutex_lock(&r->lock);
+    int rc = scan_until(r, k);
+    if (rc == 0 && k >= r->n_chunks)
+        rc = -HVT_E_NOT_FOUND;
+    if (rc == 0)
+        *info = r->chunks[k];
+    else if (rc != -HVT_E_NOT_FOUND)
+        r->err = r->scan_err;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* Loads chunk K (described by INFO) into *D: header check against INFO, block read, unpack,
+ * column checks. */
+static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fmt_chunk_info *info,
+                       struct loadbuf *b, struct hvt_dchunk *d, struct hvt_fmt_error_info *e)
+{
+    uint8_t hb[HVT_CHUNK_HDR_SIZE];
+    int64_t ki = (int64_t)k;
+    d->chunk = ki;
+    d->offset = info->offset;
+    int rc = pread_all(r->fd, hb, sizeof(hb), info->offset);
+    if (rc < 0)
+        return RERR(e, rc, info->offset, ki, -1, "reading the chunk header");
+    struct hvt_chunk_hdr h;
+    rc = hvt_chunk_hdr_decode(hb, &h);
+    if (rc < 0 || memcmp(h.magic, HVT_CHUNK_MAGIC, 4))
+        return RERR(e, rc < 0 ? rc : -HVT_E_BAD_MAGIC, info->offset, ki, -1,
+                    "chunk header %s",
+                    rc == -HVT_E_CHECKSUM ? "CRC32C does not match" : "is not a chunk header");
+    if (h.compressed_size != info->compressed_size || h.raw_size != info->raw_size ||
+        h.first_event_id != info->first_event_id || h.last_event_id != info->last_event_id ||
+        h.n_events != info->n_events || h.n_records != info->n_records)
+        return RERR(e, -HVT_E_BAD_RECORD, info->offset, ki, -1,
+                    "chunk header disagrees with the index");
+    int64_t raw = read_block(r, info->offset, &h, ki, b, e);
+    if (raw < 0)
+        return (int)raw;
+    return hvt_dchunk_unpack(d, b->raw, (size_t)raw, &h, e);
+}
+
+static int recbuf_fit(struct recbuf *rb, uint32_t np, size_t na)
+{
+    if (np > rb->passes_cap) {
+        void *p = realloc(rb->passes, np * sizeof(*rb->passes));
+        if (!p)
+            return -HVT_E_NOMEM;
+        rb->passes = p;
+        rb->passes_cap = np;
+    }
+    if (na > rb->accs_cap) {
+        void *p = realloc(rb->accs, na * sizeof(*rb->accs));
+        if (!p)
+            return -HVT_E_NOMEM;
+        rb->accs = p;
+        rb->accs_cap = na;
+    }
+    return 0;
+}
+
+/* Decodes the next record of C into RB. Returns the record type, 0 at the end, or an error. */
+static int next_into(struct hvt_cursor *c, struct recbuf *rb, struct hvt_fmt_error_info *e)
+{
+    uint32_t np = 0;
+    size_t na = 0;
+    int t = hvt_cursor_peek(c, &np, &na);
+    if (t == HVT_REC_EVENT && recbuf_fit(rb, np, na) < 0)
+        return RERR(e, -HVT_E_NOMEM, c->d->offset, c->d->chunk, (int64_t)c->rec, "record buffers");
+    if (t == 0)
+        return 0;
+    return hvt_cursor_next(c, &rb->ev, rb->passes, rb->accs, &rb->lost, e);
+}
+
+/* Decodes every record once so that a chunk is accepted whole or not at all. */
+static int validate_chunk(struct hvt_cursor *c, const struct hvt_dchunk *d, struct recbuf *rb,
+                          struct hvt_fmt_error_info *e)
+{
+    hvt_cursor_init(c, d);
+    int rc;
+    while ((rc = next_into(c, rb, e)) > 0)
+        ;
+    if (rc == 0)
+        rc = hvt_cursor_finish(c, e);
+    return rc;
+}
+
+/* ---- sequential reading ----------------------------------------------------------------- */
+
+/* Loads chunk r->next_chunk as the current one. 1 = loaded, 0 = no more chunks, < 0 error. */
+static int advance(struct hvt_fmt_reader *r)
+{
+    for (;;) {
+        if (r->diag.stop)
+            return 0;
+        pthread_mutex_lock(&r->lock);
+        int rc = scan_until(r, r->next_chunk);
+        struct hvt_fmt_chunk_info info;
+        int have = rc == 0 && r->next_chunk < r->n_chunks;
+        if (have)
+            info = r->chunks[r->next_chunk];
+        else if (rc < 0)
+            r->err = r->scan_err;
+        pthread_mutex_unlock(&r->lock);
+        if (rc < 0)
+            return rc;
+        if (!have)
+            return 0;
+        uint64_t k = r->next_chunk;
+        struct hvt_fmt_error_info e;
+        r->cur = calloc(1, sizeof(*r->cur));
+        if (!r->cursor)
+            r->cursor = malloc(sizeof(*r->cursor));
+        if (!r->cur || !r->cursor)
+            return RERR(&r->err, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
+        rc = load_dchunk(r, k, &info, &r->lb, r->cur, &e);
+        if (rc == 0)
+            rc = validate_chunk(r->cursor, r->cur, &r->rb, &e);
+        if (rc == 0 && r->cur->n_events && r->have_last_id && r->cur->first_id <= r->last_id)
+            rc = RERR(&e, -HVT_E_BAD_RECORD, info.offset, (int64_t)k, 0,
+                      "event ids go back: chunk starts at %" PRIu64 " after %" PRIu64,
+                      r->cur->first_id, r->last_id);
+        if (rc == 0) {
+            r->diag.chunks_good++;
+            r->diag.good_bytes = info.offset + HVT_CHUNK_HDR_SIZE + info.compressed_size;
+            if (r->cur->n_events) {
+                r->have_last_id = 1;
+                r->last_id = r->cur->last_id;
+            }
+            hvt_cursor_init(r->cursor, r->cur);
+            return 1;
+        }
+        cur_free(r);
+        r->err = e;
+        problem(r, &e);
+        r->next_chunk++;
+        if (!(r->opt.flags & HVT_FMT_R_SALVAGE))
+            return rc;
+        r->diag.chunks_bad++;
+    }
+}
+
+int hvt_fmt_reader_next(struct hvt_fmt_reader *r, struct hvt_record *rec)
+{
+    if (!usable(r) || !rec)
+        return -HVT_E_INVALID;
+    if (r->stopped)
+        return r->stopped;
+    for (;;) {
+        if (!r->cur) {
+            int rc = advance(r);
+            if (rc < 0)
+                r->stopped = rc;
+            if (rc <= 0)
+                return rc;
+        }
+        struct hvt_fmt_error_info e;
+        int t = next_into(r->cursor, &r->rb, &e);
+        if (t < 0) { /* validated at load: only out of memory gets here */
+            r->err = e;
+            r->stopped = t;
+            return t;
+        }
+        if (t == 0) {
+            cur_free(r);
+            r->next_chunk++;
+            continue;
+        }
+        if (r->seeking) {
+            if (t != HVT_REC_EVENT || r->rb.ev.id < r->seek_id)
+                continue;
+            r->seeking = 0;
+        }
+        rec->type = (enum hvt_record_type)t;
+        if (t == HVT_REC_EVENT)
+            rec->u.event = &r->rb.ev;
+        else
+            rec->u.lost = &r->rb.lost;
+        return 1;
+    }
+}
+
+const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r, uint32_t id)
+{
+    if (!r || !r->cur || !id)
+        return NULL;
+    return hvt_dchunk_callsite(r->cur, id);
+}
+
+int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id)
+{
+    if (!usable(r))
+        return -HVT_E_INVALID;
+    pthread_mutex_lock(&r->lock);
+    int rc = scan_until(r, UINT64_MAX - 1);
+    if (rc < 0) {
+        r->err = r->scan_err;
+        pthread_mutex_unlock(&r->lock);
+        return rc;
+    }
+    if (!r->max_last_valid) {
+        free(r->max_last);
+        r->max_last = calloc(r->n_chunks + 1, sizeof(*r->max_last));
+        if (!r->max_last) {
+            pthread_mutex_unlock(&r->lock);
+            return RERR(&r->err, -HVT_E_NOMEM, 0, -1, -1, "seek table");
+        }
+        uint64_t mx = 0;
+        for (size_t k = 0; k < r->n_chunks; k++) {
+            if (r->chunks[k].n_events && r->chunks[k].last_event_id > mx)
+                mx = r->chunks[k].last_event_id;
+            r->max_last[k] = mx;
+        }
+        r->max_last_valid = 1;
+    }
+    /* first chunk whose events reach ID (binary search: max_last is non-decreasing) */
+    size_t lo = 0, hi = r->n_chunks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->max_last[mid] >= id && (r->chunks[mid].n_events || mid > 0))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    int found = lo < r->n_chunks && r->max_last[lo] >= id;
+    int has_events = 0;
+    for (size_t k = 0; k < r->n_chunks && !has_events; k++)
+        has_events = r->chunks[k].n_events != 0;
+    pthread_mutex_unlock(&r->lock);
+    if (!found || !has_events)
+        return RERR(&r->err, -HVT_E_NOT_FOUND, r->size, -1, -1,
+                    "no event with id %" PRIu64 " or later", id);
+    cur_free(r);
+    r->next_chunk = lo;
+    r->stopped = 0;
+    r->have_last_id = 0;
+    r->seeking = 1;
+    r->seek_id = id;
+    return 0;
+}
+
+/* ---- whole chunks ----------------------------------------------------------------------- */
+
+struct hvt_fmt_chunk {
+    struct hvt_dchunk d;
+    size_t n_records;
+    struct hvt_record *recs;
+    struct hvt_event *evs;
+    struct hvt_lost *losts;
+    struct hvt_pass *passes;
+    struct hvt_access *accs;
+};
+
+void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c)
+{
+    if (!c)
+        return;
+    hvt_dchunk_free(&c->d);
+    free(c->recs);
+    free(c->evs);
+    free(c->losts);
+    free(c->passes);
+    free(c->accs);
+    free(c);
+}
+
+int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk **out)
+{
+    if (!out)
+        return -HVT_E_INVALID;
+    *out = NULL;
+    if (!usable(r))
+        return -HVT_E_INVALID;
+    struct hvt_fmt_chunk_info info;
+    int rc = hvt_fmt_reader_chunk_info(r, k, &info);
+    if (rc < 0)
+        return rc;
+    struct hvt_fmt_error_info e;
+    struct loadbuf b = {0};
+    struct hvt_fmt_chunk *c = calloc(1, sizeof(*c));
+    struct hvt_cursor *cur = malloc(sizeof(*cur));
+    if (!c || !cur) {
+        rc = RERR(&e, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
+        goto out;
+    }
+    rc = load_dchunk(r, k, &info, &b, &c->d, &e);
+    loadbuf_free(&b);
+    if (rc < 0)
+        goto out;
+    struct hvt_dchunk *d = &c->d;
+    c->n_records = d->n_records;
+    c->recs = calloc(d->n_records + 1, sizeof(*c->recs));
+    c->evs = calloc(d->n_events + 1, sizeof(*c->evs));
+    c->losts = calloc(d->n_lost + 1, sizeof(*c->losts));
+    c->passes = calloc(d->n_passes + 1, sizeof(*c->passes));
+    c->accs = calloc(d->n_accesses + 1, sizeof(*c->accs));
+    if (!c->recs || !c->evs || !c->losts || !c->passes || !c->accs) {
+        rc = RERR(&e, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk records");
+        goto out;
+    }
+    hvt_cursor_init(cur, d);
+    size_t ie = 0, il = 0, ip = 0, ia = 0;
+    for (size_t i = 0; i < d->n_records; i++) {
+        uint32_t np = 0;
+        size_t na = 0;
+        int t = hvt_cursor_peek(cur, &np, &na);
+        rc = hvt_cursor_next(cur, &c->evs[ie], c->passes + ip, c->accs + ia, &c->losts[il], &e);
+        if (rc < 0)
+            goto out;
+        if (t != rc || rc == 0) {
+            rc = RERR(&e, -HVT_E_INTERNAL, info.offset, (int64_t)k, (int64_t)i, "cursor");
+            goto out;
+        }
+        c->recs[i].type = (enum hvt_record_type)t;
+        if (t == HVT_REC_EVENT) {
+            c->recs[i].u.event = &c->evs[ie++];
+            ip += np;
+            ia += na;
+        } else {
+            c->recs[i].u.lost = &c->losts[il++];
+        }
+    }
+    rc = hvt_cursor_finish(cur, &e);
+out:
+    free(cur);
+    if (rc < 0) {
+        pthread_mutex_lock(&r->lock);
+        r->err = e;
+        pthread_mutex_unlock(&r->lock);
+        hvt_fmt_chunk_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+size_t hvt_fmt_chunk_records(const struct hvt_fmt_chunk *c)
+{
+    return c ? c->n_records : 0;
+}
+
+int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_record *rec)
+{
+    if (!c || !rec)
+        return -HVT_E_INVALID;
+    if (i >= c->n_records)
+        return -HVT_E_NOT_FOUND;
+    *rec = c->recs[i];
+    return 0;
+}
+
+const struct hvt_callsite *hvt_fmt_chunk_callsite(const struct hvt_fmt_chunk *c, uint32_t id)
+{
+    if (!c || !id)
+        return NULL;
+    return hvt_dchunk_callsite(&c->d, id);
+}

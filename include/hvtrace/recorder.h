@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace: the recording library a hypervisor links in: events, passes, accesses, interposer. */
+#ifndef HVTRACE_RECORDER_H
+#define HVTRACE_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvtrace/core.h"
+#include "hvtrace/error.h"
+#include "hvtrace/format.h"
+#include "hvtrace/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Threading model
+ * ---------------
+ * - Each vCPU id is a single producer: all calls that name vCPU V (event/pass/access calls and
+ *   the wrapped ops of V) must come from one thread at a time (the host's vCPU thread, or any
+ *   thread as long as the host orders those calls itself). Different vCPUs may be driven from
+ *   different threads concurrently, without any lock in the recorder.
+ * - One writer thread, owned by the recorder, drains every vCPU's ring, rebuilds events and
+ *   writes chunks. hvt_rec_open starts it; hvt_rec_close stops it.
+ * - hvt_rec_close must not run concurrently with any per-vCPU call (join the vCPU threads
+ *   first).
+ *
+ * Hot path
+ * --------
+ * hvt_rec_access and the wrapped ops take no lock, make no system call and allocate nothing.
+ * In block mode a full ring makes the vCPU wait (spin, then futex) until the writer made room;
+ * in drop mode the record is counted as lost and the loss is written as an explicit marker.
+ *
+ * Event ids
+ * ---------
+ * Ids are assigned when an event is finished (hvt_rec_event_end, or implicitly when it is
+ * abandoned), from one counter shared by all vCPUs, starting at 0: the file holds events in
+ * completion order, which is also id order (the writer reorders the few events whose ring
+ * records arrive out of id order). When the host issues recorder calls in a deterministic order
+ * (e.g. one thread scheduling all vCPUs), the ids are deterministic. Events that are still open
+ * at hvt_rec_close get the next ids in vCPU order and are flagged HVT_EV_ABANDONED. An event
+ * that drop mode lost entirely gets no id (ids of written events stay dense).
+ */
+
+/* Backpressure policy when a vCPU's ring is full. */
+enum hvt_rec_backpressure {
+    HVT_REC_BLOCK = 0, /* the vCPU waits for room: nothing is lost */
+    HVT_REC_DROP = 1,  /* the record is counted and dropped; a lost-records marker says where */
+};
+
+/* Upper bounds. */
+#define HVT_REC_MAX_VCPUS 1024
+#define HVT_REC_MAX_DEPTH 32
+
+/* hvt_rec_options.flags */
+#define HVT_REC_OVERWRITE (1u << 0)  /* replace an existing file (path open only) */
+#define HVT_REC_NO_TIME (1u << 1)    /* leave event time_ns at 0 (byte-identical reruns) */
+
+struct hvt_rec_options {
+    size_t size;              /* sizeof(struct hvt_rec_options) */
+    int level;                /* zstd level (path open only); default 3 */
+    size_t chunk_bytes;       /* raw bytes per chunk (path open only); default 1 MiB */
+    size_t ring_bytes;        /* ring per vCPU, rounded up to a power of two; default 1 MiB,
+                                 minimum 8 KiB */
+    unsigned backpressure;    /* enum hvt_rec_backpressure; default HVT_REC_BLOCK */
+    unsigned callsite_depth;  /* frames captured per access, 0 = off (default), max
+                                 HVT_REC_MAX_DEPTH */
+    unsigned callsite_skip;   /* extra caller frames to skip above the recorder's own (for a
+                                 host that records through its own helper); default 0 */
+    uint32_t n_vcpus;         /* vCPUs 0..n_vcpus-1 get their ring at open; 0 = none up front.
+                                 Other ids < max_vcpus are registered lazily by their first
+                                 hvt_rec_event_begin (or hvt_rec_vcpu_add) */
+    uint32_t max_vcpus;       /* highest vCPU id + 1 accepted; default max(n_vcpus, 64),
+                                 at most HVT_REC_MAX_VCPUS */
+    uint32_t flush_ms;        /* the writer flushes a chunk at least this often when it has
+                                 records (bounds what a kill loses); default 100, 0 = only on
+                                 chunk size */
+    unsigned flags;           /* HVT_REC_* */
+};
+
+/* Statistics, from hvt_rec_close (final) or hvt_rec_stats (a live, approximate snapshot). */
+struct hvt_rec_stats {
+    size_t size;                /* sizeof(struct hvt_rec_stats); set by the caller */
+    uint64_t events;            /* events written to the file (abandoned ones included) */
+    uint64_t passes;            /* passes written */
+    uint64_t accesses;          /* accesses written */
+    uint64_t abandoned;         /* events written with HVT_EV_ABANDONED */
+    uint64_t incomplete;        /* events written with HVT_EV_INCOMPLETE */
+    uint64_t dropped;           /* records lost: drop mode, or after a write error */
+    uint64_t lost_markers;      /* lost-records markers written */
+    uint64_t outside_pass;      /* accesses recorded with no pass open (not recorded) */
+    uint64_t bytes_written;     /* file bytes (0 when the writer is the caller's) */
+    uint64_t chunks;            /* chunks written (0 when the writer is the caller's) */
+    uint64_t max_ring_fill;     /* highest fill of any vCPU ring seen by the writer, bytes */
+    uint64_t ring_bytes;        /* size of each ring, bytes */
+    uint64_t block_waits;       /* times a vCPU found its ring full in block mode */
+    uint64_t callsites;         /* distinct call sites interned */
+    uint64_t callsite_overflow; /* accesses whose chain did not fit the intern table (id 0) */
+    uint64_t writer_busy_ns;    /* writer thread time spent working (not sleeping) */
+    uint64_t writer_total_ns;   /* writer thread lifetime */
+};
+
+struct hvt_rec;
+
+/* Fills *opt with defaults (and opt->size). OPT may not be NULL. */
+void hvt_rec_options_init(struct hvt_rec_options *opt);
+
+/* Creates PATH (mode 0600) with header HDR (NULL: producer "hvtrace-recorder"), starts the
+ * writer thread, and returns the recording in *out. OPT may be NULL for defaults.
+ * Errors: -HVT_E_INVALID (NULL out/path, bad options: size too small, depth or vCPU counts
+ * out of range, unknown backpressure), -HVT_E_EXISTS (PATH exists without HVT_REC_OVERWRITE),
+ * -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write the header), -HVT_E_NOMEM. */
+int hvt_rec_open(struct hvt_rec **out, const char *path, const struct hvt_fmt_header *hdr,
+                 const struct hvt_rec_options *opt);
+
+/* As hvt_rec_open, but records into W, a writer the caller opened and still owns: the
+ * recorder appends and flushes but never closes it (close it after hvt_rec_close). The
+ * options level and chunk_bytes are ignored. Nothing else may use W until hvt_rec_close.
+ * Errors: -HVT_E_INVALID, -HVT_E_NOMEM, -HVT_E_IO (cannot start the writer thread). */
+int hvt_rec_open_writer(struct hvt_rec **out, struct hvt_fmt_writer *w,
+                        const struct hvt_rec_options *opt);
+
+/* Stops recording: events still open are written as abandoned, every ring is drained, the
+ * file is finished (index and footer) and closed (path open) or flushed (caller's writer),
+ * and the recording is freed. STATS (may be NULL; its size field must be set) receives the
+ * final figures. REC may be NULL (returns 0).
+ * Returns 0, or the first error that stopped the recording (also after a write error the
+ * recording is freed and the file is valid up to its last good chunk). */
+int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats);
+
+/* The error that stopped the recording (a negated enum hvt_error, e.g. -HVT_E_NOSPACE), 0
+ * while it is healthy. Cheap; any thread. After an error every recording call is a no-op that
+ * counts its records as dropped, and vCPUs waiting in block mode are released. */
+int hvt_rec_error(const struct hvt_rec *rec);
+
+/* Text describing the stopping error ("write of chunk 12: No space left on device"), or ""
+ * when healthy. The string lives as long as REC. */
+const char *hvt_rec_error_message(const struct hvt_rec *rec);
+
+/* A live, approximate snapshot of the statistics (the counters are read without stopping
+ * anyone). Errors: -HVT_E_INVALID (NULL, stats->size too small). */
+int hvt_rec_stats(const struct hvt_rec *rec, struct hvt_rec_stats *stats);
+
+/* Registers vCPU V ahead of use (allocates its ring), so that the first event does not
+ * allocate. Idempotent. Not concurrent with other calls naming V.
+ * Errors: -HVT_E_INVALID (NULL, V >= max_vcpus), -HVT_E_NOMEM. */
+int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu);
+
+/* ---- per-vCPU recording calls ------------------------------------------------------------
+ * All return 0 on success (also when the record was dropped, in drop mode or after a write
+ * error: that is counted, not an error of the call), or:
+ *   -HVT_E_INVALID: NULL rec or required pointer, vCPU id >= max_vcpus, a call out of order
+ *                   (pass_begin with no event, pass_end with no pass, ...); nothing recorded.
+ */
+
+/* Starts an event on VCPU: INIT is the vCPU state before the first pass (copied). INSN and
+ * INSN_LEN are the instruction bytes when the host knows them (INSN NULL or INSN_LEN 0: not
+ * known; more than HVT_INSN_MAX bytes: -HVT_E_INVALID). If VCPU's previous event never ended,
+ * it is written with HVT_EV_ABANDONED first. Registers VCPU if needed (may allocate its ring;
+ * -HVT_E_NOMEM). */
+int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcpu_state *init,
+                        const uint8_t *insn, size_t insn_len);
+
+/* Starts the next pass of VCPU's open event. A pass still open is an order error. */
+int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
+
+/* Records one access of VCPU's open pass (copied; only A->size bytes of data/old/cur are
+ * kept, A->callsite is replaced by the captured call site when depth > 0). An access with no
+ * open pass is not recorded: it is counted in stats.outside_pass and returns -HVT_E_INVALID.
+ * A->size must be 1..HVT_DATA_MAX and kind/space/seg/outcome in range (else -HVT_E_INVALID).
+ * Lock-free, syscall-free, allocation-free. */
+int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
+
+/* Ends VCPU's open pass with OUT and the register state END (both copied). */
+int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_outcome *out,
+                     const struct hvt_vcpu_state *end);
+
+/* Ends VCPU's open event (a pass still open is closed as lost: the event is written with
+ * HVT_EV_INCOMPLETE). The event gets its id here (see "Event ids"). */
+int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu);
+
+/* The id of VCPU's last event finished by hvt_rec_event_end or abandonment, or HVT_NO_EVENT.
+ * (Hosts use it to cross-reference their own logs.) */
+uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu);
+
+/* ---- interposer -------------------------------------------------------------------------- */
+
+/* Fills *OUT_OPS with an ops table and *OUT_CTX with its context such that a core called with
+ * (OUT_OPS, OUT_CTX) forwards every op to (INNER, INNER_CTX) unchanged and records it into
+ * VCPU's open pass: kind (from the op and info->kind), space (as the inner op set it in
+ * info->space), tag, seg, linear (when HVT_OPF_LINEAR_VALID), phys or port, size, the data
+ * read or written, the op's result; cmpxchg: old = expected as passed, data = new,
+ * cur = found (the inner op's *old on CMPXCHG_FAILED, else the expected value). The op's
+ * return value and buffers are the inner op's. Ops INNER leaves NULL stay NULL.
+ * OUT_CTX is owned by REC (one per vCPU; wrapping again rebinds it) and valid until
+ * hvt_rec_close. An op called with no pass open is forwarded but not recorded
+ * (stats.outside_pass). Registers VCPU if needed.
+ * Errors: -HVT_E_INVALID (NULL args, inner->size too small, vCPU out of range), -HVT_E_NOMEM. */
+int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
+                     void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HVTRACE_RECORDER_H */

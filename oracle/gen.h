@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Oracle: the case generator's working state (page tables, layout) shared by gen*.c. */
+#ifndef HVT_ORC_GEN_H
+#define HVT_ORC_GEN_H
+
+#include "orc_internal.h"
+
+#define ORC_GEN_MAX_PAGES 16
+
+struct orc_gen {
+    struct hvt_orc_case *c;
+    struct orc_rng r;
+    uint64_t top; /* top-level paging structure (CR3) */
+    uint64_t next_pool, next_pt, next_stub_pt;
+    unsigned n_pages;
+    struct {
+        uint64_t la, pa;
+    } pages[ORC_GEN_MAX_PAGES];
+};
+
+void orc_gen_begin(struct orc_gen *g, struct hvt_orc_case *c);
+void orc_gen_end(struct orc_gen *g);
+uint64_t orc_rand_la(struct orc_gen *g);
+uint64_t orc_place(struct orc_gen *g, uint64_t la_hint, int important);
+void orc_place_exact(struct orc_gen *g, uint64_t la, int important);
+void orc_put_la(struct orc_gen *g, uint64_t la, const void *src, unsigned n);
+void orc_fill_pages(struct orc_gen *g);
+uint64_t orc_interesting(struct orc_rng *r);
+uint64_t orc_stub_la(const struct hvt_orc_case *c);
+void orc_map_stub(struct orc_gen *g);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/* Oracle: runs a case on a core through an ops table over a copy of the case's RAM. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "orc_internal.h"
+
+int hvt_orc_case_init(struct hvt_orc_case *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->ram = calloc(1, HVT_ORC_RAM_SIZE);
+    return c->ram ? 0 : -HVT_E_NOMEM;
+}
+
+void hvt_orc_case_fini(struct hvt_orc_case *c)
+{
+    if (c) {
+        free(c->ram);
+        memset(c, 0, sizeof(*c));
+    }
+}
+
+int hvt_orc_result_init(struct hvt_orc_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->ram = calloc(1, HVT_ORC_RAM_SIZE);
+    return r->ram ? 0 : -HVT_E_NOMEM;
+}
+
+void hvt_orc_result_fini(struct hvt_orc_result *r)
+{
+    if (r) {
+        free(r->ram);
+        memset(r, 0, sizeof(*r));
+    }
+}
+
+/* Plain RAM: everything in range is served, nothing else (the case never needs a device). */
+static int in_ram(uint64_t gpa, uint32_t size)
+{
+    return gpa < HVT_ORC_RAM_SIZE && size <= HVT_ORC_RAM_SIZE - gpa;
+}
+
+static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct hvt_orc_result *r = ctx;
+    (void)info;
+    if (!in_ram(gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(buf, r->ram + gpa, size);
+    return HVT_OP_OKAY;
+}
+
+static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                    struct hvt_op_info *info)
+{
+    struct hvt_orc_result *r = ctx;
+    (void)info;
+    if (!in_ram(gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(r->ram + gpa, buf, size);
+    return HVT_OP_OKAY;
+}
+
+static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                      struct hvt_op_info *info)
+{
+    struct hvt_orc_result *r = ctx;
+    (void)info;
+    if (!in_ram(gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    if (memcmp(r->ram + gpa, old, size)) {
+        memcpy(old, r->ram + gpa, size);
+        return HVT_OP_CMPXCHG_FAILED;
+    }
+    memcpy(r->ram + gpa, new_, size);
+    return HVT_OP_OKAY;
+}
+
+static int op_io(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    (void)ctx, (void)port, (void)buf, (void)size, (void)info;
+    return HVT_OP_UNHANDLEABLE; /* no instruction of the checked forms does port I/O */
+}
+
+static int op_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    (void)ctx, (void)port, (void)buf, (void)size, (void)info;
+    return HVT_OP_UNHANDLEABLE;
+}
+
+static const struct hvt_core_ops orc_ops = {
+    sizeof(struct hvt_core_ops), op_read, op_write, op_cmpxchg, op_io, op_io_out,
+};
+
+int hvt_orc_run_core(struct hvt_core *core, const struct hvt_orc_case *c,
+                     struct hvt_orc_result *r)
+{
+    struct hvt_core_result res;
+    int rc;
+    if (!core || !c || !r || !c->ram || !r->ram)
+        return -HVT_E_INVALID;
+    memcpy(r->ram, c->ram, HVT_ORC_RAM_SIZE);
+    r->st = c->st;
+    r->status = HVT_ORC_HARNESS;
+    r->vector = 0;
+    r->has_ec = 0;
+    r->error_code = 0;
+    r->cr2 = 0;
+    r->noncanon_rip = 0;
+    r->detail[0] = 0;
+    memset(&res, 0, sizeof(res));
+    rc = hvt_core_emulate(core, &r->st, &orc_ops, r, &res);
+    if (rc < 0) {
+        snprintf(r->detail, sizeof(r->detail), "core error: %s", hvt_strerror(rc));
+        return 0;
+    }
+    snprintf(r->detail, sizeof(r->detail), "%s", res.detail);
+    switch (res.out.kind) {
+    case HVT_OUT_OKAY:
+        r->status = HVT_ORC_DONE;
+        break;
+    case HVT_OUT_EXCEPTION:
+        r->status = HVT_ORC_FAULT;
+        r->vector = res.out.vector;
+        r->has_ec = !!(res.out.flags & HVT_PO_HAS_ERROR_CODE);
+        r->error_code = res.out.error_code;
+        r->cr2 = res.out.cr2;
+        break;
+    case HVT_OUT_UNIMPLEMENTED:
+        r->status = HVT_ORC_UNIMPLEMENTED;
+        break;
+    case HVT_OUT_RETRY:
+        r->status = HVT_ORC_RETRY;
+        break;
+    default:
+        r->status = HVT_ORC_UNHANDLEABLE;
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder internals shared by the API (rec.c), writer thread, interposer and call sites. */
+#ifndef HVT_REC_INTERNAL_H
+#define HVT_REC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "hvtrace/recorder.h"
+
+#include "callsite.h"
+#include "ring.h"
+
+/* ---- ring records (all start with struct ring_hdr) ----------------------------------------- */
+
+/* RT_BEGIN; flags: 1 = state carries ymm (otherwise the state stops before ymm). */
+struct rr_begin {
+    struct ring_hdr h;
+    uint64_t time_ns;
+    uint8_t insn_len;
+    uint8_t insn[HVT_INSN_MAX];
+    struct hvt_vcpu_state st; /* truncated at ymm unless flags & 1 */
+};
+#define RR_STATE_FULL 1u
+
+/* RT_ACCESS; aux = index of the access within its pass (gaps are drop-mode losses).
+ * Followed by size bytes of data, and for cmpxchg size bytes of old, then of cur. */
+struct rr_access {
+    struct ring_hdr h;
+    uint8_t kind, space, seg, outcome;
+    uint32_t size;
+    struct hvt_tag tag;
+    uint32_t flags;
+    uint32_t callsite;
+    uint64_t linear;
+    uint64_t phys;
+    uint8_t data[];
+};
+
+/* RT_PASS_END; aux = accesses the pass made (recorded or dropped); flags: RR_STATE_FULL. */
+struct rr_pass_end {
+    struct ring_hdr h;
+    struct hvt_pass_outcome out;
+    struct hvt_vcpu_state st;
+};
+
+/* RT_END; flags: RR_END_*; aux = accesses made by a pass still open at the end. */
+struct rr_end {
+    struct ring_hdr h;
+    uint64_t id;
+};
+#define RR_END_ABANDONED 1u
+#define RR_END_PASS_OPEN 2u
+
+/* Largest record, in slots: a begin or pass end with a full state. */
+#define RR_STATE_SLOTS ((sizeof(struct rr_begin) + RING_SLOT - 1) / RING_SLOT)
+/* In drop mode an access leaves this many slots free so event and pass boundaries (which
+ * wait rather than drop) almost never have to wait: two full states, an end, and padding. */
+#define RR_DROP_KEEP (3 * RR_STATE_SLOTS + 2)
+
+/* ---- per vCPU --------------------------------------------------------------------------- */
+
+/* The interposer's context: one per vCPU, owned by the recorder. */
+struct rec_wrap {
+    struct hvt_rec *rec;
+    struct rec_vcpu *v;
+    const struct hvt_core_ops *inner;
+    void *inner_ctx;
+};
+
+/* Writer-side reassembly of one event. */
+struct rec_builder {
+    int open;                /* a begin was seen, no end yet */
+    int complete;            /* end seen: waiting for its id's turn */
+    struct hvt_event ev;
+    uint32_t cap_passes;
+    struct hvt_pass *passes;
+    uint32_t *pass_first;    /* index in accs of each pass's first access */
+    uint32_t n_accs, cap_accs;
+    struct hvt_access *accs;
+    uint32_t cur_pass_accesses_seen; /* next expected access index in the open pass */
+    int pass_open;           /* accesses arrived for a pass not ended yet */
+    /* lost-access gaps of this event, written as markers before it */
+    uint32_t n_gaps, cap_gaps;
+    struct hvt_lost *gaps;
+};
+
+struct rec_vcpu {
+    struct ring ring;
+
+    /* producer-private (the vCPU's thread) */
+    _Alignas(64) struct hvt_rec *rec;
+    uint32_t id;
+    int ev_open;
+    int pass_open;
+    uint32_t pass_idx;
+    uint32_t access_idx;
+    uint32_t cs_skip; /* frames of ours above the capture when recording via the interposer */
+    int state_full;   /* last state recorded carried ymm (for sizing only) */
+    struct rec_wrap wrap;
+
+    /* producer-written counters, read by anyone (relaxed) */
+    _Alignas(64) _Atomic uint64_t dropped;
+    _Atomic uint64_t outside_pass;
+    _Atomic uint64_t block_waits;
+    _Atomic uint64_t cs_overflow;
+    _Atomic uint64_t last_id;
+
+    /* writer-private */
+    _Alignas(64) struct rec_builder b;
+};
+
+/* ---- the recording ------------------------------------------------------------------------ */
+
+struct hvt_rec {
+    struct hvt_rec_options opt;
+    struct hvt_fmt_writer *w;
+    int own_writer;
+
+    /* read on every call: kept apart from the counters the writer bumps */
+    _Alignas(64) _Atomic int failed; /* the negated error that stopped us, 0 while healthy */
+    _Atomic int stopping;
+    uint32_t max_vcpus;
+    struct cs_table *cs; /* NULL when call sites are off */
+
+    _Alignas(64) _Atomic uint64_t next_event_id; /* taken at event end */
+    _Atomic uint32_t hi_vcpu;                    /* highest registered vCPU + 1 */
+    _Atomic(struct rec_vcpu *) *vcpus;           /* [max_vcpus] */
+
+    /* writer thread */
+    _Alignas(64) pthread_t thread;
+    int thread_started;
+    _Atomic uint32_t writer_wake; /* futex word: producers bump it when they need the writer */
+    _Atomic uint32_t writer_sleeping;
+    uint64_t next_write_id; /* writer: id of the next event to append */
+    uint8_t *cs_defined;    /* writer: call-site ids already given to the format writer */
+    uint64_t t0_ns;         /* CLOCK_REALTIME at open, event times are relative to it */
+
+    /* writer-maintained statistics (relaxed atomics: snapshot readers race benignly) */
+    _Atomic uint64_t st_events, st_passes, st_accesses, st_abandoned, st_incomplete;
+    _Atomic uint64_t st_lost_markers, st_lost_written, st_max_fill, st_busy_ns, st_total_ns;
+    _Atomic uint64_t st_drained_dropped; /* records discarded by the writer after an error */
+    uint64_t file_bytes, chunks;
+
+    char errmsg[256];
+};
+
+/* rec.c */
+void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t rec_now_ns(void);
+struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu);
+int rec_access_common(struct hvt_rec *rec, struct rec_vcpu *v, const struct hvt_access *a,
+                      uint32_t skip);
+int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
+                       const struct hvt_op_info *info, uint64_t phys, uint32_t size,
+                       const void *data, const void *old, const void *cur);
+
+/* writer.c */
+void *rec_writer_main(void *arg);
+void rec_writer_wake(struct hvt_rec *rec);
+void rec_builder_free(struct rec_builder *b);
+
+#endif

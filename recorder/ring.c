@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder: ring allocation and the block-mode sleep/wake pair (futex, only when full). */
+#include "ring.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hvtrace/error.h"
+
+int ring_init(struct ring *r, size_t bytes)
+{
+    uint64_t n = 1;
+    void *mem = NULL;
+
+    while (n * RING_SLOT < bytes)
+        n <<= 1;
+    memset(r, 0, sizeof(*r));
+    if (posix_memalign(&mem, RING_CACHELINE, n * RING_SLOT))
+        return -HVT_E_NOMEM;
+    /* Touch every page now so the first laps do not page-fault on the vCPU's path. */
+    memset(mem, 0, n * RING_SLOT);
+    r->mem = mem;
+    r->nslots = n;
+    r->mask = n - 1;
+    return 0;
+}
+
+void ring_fini(struct ring *r)
+{
+    free(r->mem);
+    r->mem = NULL;
+}
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val, long ns)
+{
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+void ring_wait(struct ring *r)
+{
+    uint32_t seq;
+    uint64_t seen = r->cached_tail;
+
+    /* Dekker pair with ring_notify: either the consumer sees waiting, or we see its tail. */
+    atomic_store_explicit(&r->waiting, 1, memory_order_seq_cst);
+    seq = atomic_load_explicit(&r->progress, memory_order_seq_cst);
+    if (atomic_load_explicit(&r->tail, memory_order_seq_cst) == seen)
+        futex_wait(&r->progress, seq, 10 * 1000 * 1000L);
+    atomic_store_explicit(&r->waiting, 0, memory_order_relaxed);
+}
+
+void ring_notify(struct ring *r)
+{
+    /* A locked RMW orders our tail store before the load of waiting (a full barrier on x86;
+     * a plain fence would do but ThreadSanitizer does not model fences). */
+    if (atomic_fetch_or_explicit(&r->waiting, 0, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&r->progress, 1, memory_order_seq_cst);
+        futex_wake_all(&r->progress);
+    }
+}

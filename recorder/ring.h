@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder: a single-producer/single-consumer ring of 64-byte slots holding variable records. */
+#ifndef HVT_REC_RING_H
+#define HVT_REC_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_SLOT 64u
+#define RING_CACHELINE 64
+
+/* Every record starts with this header; a record occupies NSLOTS consecutive slots and never
+ * wraps (the producer pads to the end of the ring instead), so both sides use it in place. */
+struct ring_hdr {
+    uint8_t type;   /* enum rec_rtype */
+    uint8_t nslots; /* slots used by this record, >= 1 */
+    uint16_t flags;
+    uint32_t aux;
+};
+
+enum rec_rtype {
+    RT_PAD = 0,      /* filler up to the end of the ring */
+    RT_BEGIN = 1,    /* struct rr_begin */
+    RT_ACCESS = 2,   /* struct rr_access */
+    RT_PASS_END = 3, /* struct rr_pass_end */
+    RT_END = 4,      /* struct rr_end */
+};
+
+/* Indices count slots and only grow; the slot is index & mask. head is written by the producer
+ * only, tail by the consumer only; each sits on its own cache line with the other side's
+ * cached copy, so a vCPU that has room touches nothing the writer writes. */
+struct ring {
+    _Alignas(RING_CACHELINE) _Atomic uint64_t head;
+    uint64_t cached_tail; /* producer's last view of tail */
+    uint64_t pending;     /* producer: slots reserved by ring_reserve, published by commit */
+
+    _Alignas(RING_CACHELINE) _Atomic uint64_t tail;
+    uint64_t cached_head; /* consumer's last view of head */
+
+    /* Block-mode wakeup: the producer sets waiting and sleeps on progress (a futex word); the
+     * consumer bumps progress and wakes it only when waiting is set. */
+    _Alignas(RING_CACHELINE) _Atomic uint32_t waiting;
+    _Atomic uint32_t progress;
+
+    _Alignas(RING_CACHELINE) uint64_t nslots; /* power of two */
+    uint64_t mask;
+    uint8_t *mem; /* nslots * RING_SLOT bytes, cache-line aligned */
+};
+
+int ring_init(struct ring *r, size_t bytes);
+void ring_fini(struct ring *r);
+
+/* Producer: a pointer to N contiguous free slots (after padding to the ring's end when they
+ * would wrap), keeping at least KEEP further slots free; NULL when there is no such room. */
+static inline void *ring_reserve(struct ring *r, uint32_t n, uint32_t keep)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t idx = head & r->mask;
+    uint64_t pad = (idx + n > r->nslots) ? r->nslots - idx : 0;
+    uint64_t need = pad + n + keep;
+
+    if (r->nslots - (head - r->cached_tail) < need) {
+        r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (r->nslots - (head - r->cached_tail) < need)
+            return NULL;
+    }
+    if (pad) {
+        struct ring_hdr *ph = (struct ring_hdr *)(r->mem + idx * RING_SLOT);
+        ph->type = RT_PAD;
+        ph->nslots = (uint8_t)pad;
+        idx = 0;
+    }
+    r->pending = pad + n;
+    return r->mem + idx * RING_SLOT;
+}
+
+/* Producer: publishes the record returned by the last ring_reserve. */
+static inline void ring_commit(struct ring *r)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    atomic_store_explicit(&r->head, head + r->pending, memory_order_release);
+}
+
+/* Consumer: the next record, or NULL when the ring is empty. Padding is skipped. */
+static inline const struct ring_hdr *ring_peek(struct ring *r)
+{
+    for (;;) {
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        const struct ring_hdr *h;
+        if (tail == r->cached_head) {
+            r->cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
+            if (tail == r->cached_head)
+                return NULL;
+        }
+        h = (const struct ring_hdr *)(r->mem + (tail & r->mask) * RING_SLOT);
+        if (h->type != RT_PAD)
+            return h;
+        atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
+    }
+}
+
+/* Consumer: releases the record returned by ring_peek. */
+static inline void ring_pop(struct ring *r, const struct ring_hdr *h)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
+}
+
+/* Consumer: after popping, wakes the producer if it sleeps in ring_wait. */
+void ring_notify(struct ring *r);
+
+/* Consumer: slots in use right now (for the fill statistic). */
+static inline uint64_t ring_fill(struct ring *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_acquire) -
+           atomic_load_explicit(&r->tail, memory_order_relaxed);
+}
+
+/* Producer, slow path: sleeps until the consumer made progress (or about 10 ms passed). */
+void ring_wait(struct ring *r);
+
+#endif

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder: the phys-ops interposer: forwards each op to the host's table and records it. */
+#include <string.h>
+
+#include "rec_internal.h"
+
+/* Each wrapper calls the inner op first (so the recorded data is what the host answered and
+ * info->space is what the host set), then records. The wrapper adds one frame between the
+ * core and rec_push_access_op: call-site capture skips it. */
+
+static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct rec_wrap *w = ctx;
+    int res = w->inner->read(w->inner_ctx, gpa, buf, size, info);
+    uint8_t kind = info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ;
+    if (size <= HVT_DATA_MAX) {
+        /* A read the host did not complete has no data: record zeros, not stale bytes. */
+        if (res != HVT_OP_OKAY) {
+            uint8_t zero[HVT_DATA_MAX] = {0};
+            rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, zero, NULL, NULL);
+        } else {
+            rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
+        }
+    }
+    return res;
+}
+
+static int w_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                   struct hvt_op_info *info)
+{
+    struct rec_wrap *w = ctx;
+    int res = w->inner->write(w->inner_ctx, gpa, buf, size, info);
+    if (size <= HVT_DATA_MAX)
+        rec_push_access_op(w->v, HVT_ACC_WRITE, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
+    return res;
+}
+
+static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    struct rec_wrap *w = ctx;
+    uint8_t expected[HVT_DATA_MAX];
+    int res;
+
+    if (size > HVT_DATA_MAX || size == 0)
+        return w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
+    memcpy(expected, old, size);
+    res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
+    /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
+     * the expected value. */
+    rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
+                       res == HVT_OP_CMPXCHG_FAILED ? old : expected);
+    return res;
+}
+
+static int w_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct rec_wrap *w = ctx;
+    int res = w->inner->io_in(w->inner_ctx, port, buf, size, info);
+    if (size <= HVT_DATA_MAX) {
+        if (res != HVT_OP_OKAY) {
+            uint8_t zero[HVT_DATA_MAX] = {0};
+            rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL,
+                               NULL);
+        } else {
+            rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, buf, NULL,
+                               NULL);
+        }
+    }
+    return res;
+}
+
+static int w_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                    struct hvt_op_info *info)
+{
+    struct rec_wrap *w = ctx;
+    int res = w->inner->io_out(w->inner_ctx, port, buf, size, info);
+    if (size <= HVT_DATA_MAX)
+        rec_push_access_op(w->v, HVT_ACC_IO_OUT, (uint8_t)res, info, port, size, buf, NULL,
+                           NULL);
+    return res;
+}
+
+int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
+                     void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx)
+{
+    struct rec_vcpu *v;
+    int err;
+
+    if (!rec || !inner || !out_ops || !out_ctx || inner->size < sizeof(*inner) ||
+        vcpu >= rec->max_vcpus)
+        return -HVT_E_INVALID;
+    err = hvt_rec_vcpu_add(rec, vcpu);
+    if (err)
+        return err;
+    v = rec_vcpu_get(rec, vcpu);
+    v->wrap.inner = inner;
+    v->wrap.inner_ctx = inner_ctx;
+    memset(out_ops, 0, sizeof(*out_ops));
+    out_ops->size = sizeof(*out_ops);
+    out_ops->read = inner->read ? w_read : NULL;
+    out_ops->write = inner->write ? w_write : NULL;
+    out_ops->cmpxchg = inner->cmpxchg ? w_cmpxchg : NULL;
+    out_ops->io_in = inner->io_in ? w_io_in : NULL;
+    out_ops->io_out = inner->io_out ? w_io_out : NULL;
+    *out_ctx = &v->wrap;
+    return 0;
+}

@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder: the writer thread: drains vCPU rings, rebuilds events, writes them in id order. */
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rec_internal.h"
+
+/* Records taken from one ring before looking at the next (fairness between vCPUs). */
+#define DRAIN_BUDGET 4096
+/* Longest idle sleep; producers that find a ring full wake the writer at once. */
+#define IDLE_SLEEP_NS 200000L
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void rec_writer_wake(struct hvt_rec *rec)
+{
+    atomic_fetch_add_explicit(&rec->writer_wake, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&rec->writer_sleeping, memory_order_seq_cst))
+        syscall(SYS_futex, (uint32_t *)&rec->writer_wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void writer_sleep(struct hvt_rec *rec, long ns)
+{
+    struct timespec ts = {0, ns};
+    uint32_t seq = atomic_load_explicit(&rec->writer_wake, memory_order_seq_cst);
+    atomic_store_explicit(&rec->writer_sleeping, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&rec->stopping, memory_order_seq_cst))
+        syscall(SYS_futex, (uint32_t *)&rec->writer_wake, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+    atomic_store_explicit(&rec->writer_sleeping, 0, memory_order_relaxed);
+}
+
+static void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* ---- builders ---------------------------------------------------------------------------- */
+
+void rec_builder_free(struct rec_builder *b)
+{
+    free(b->passes);
+    free(b->pass_first);
+    free(b->accs);
+    free(b->gaps);
+    memset(b, 0, sizeof(*b));
+}
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
+{
+    uint32_t n;
+    void *q;
+    if (need <= *cap)
+        return 0;
+    n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    q = realloc(*p, (size_t)n * elem);
+    if (!q)
+        return -HVT_E_NOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int builder_open_pass(struct rec_builder *b)
+{
+    uint32_t cap = b->cap_passes;
+    void *pf = b->pass_first;
+    int err = grow((void **)&b->passes, &b->cap_passes, b->ev.n_passes + 1, sizeof(*b->passes));
+    if (err)
+        return err;
+    /* pass_first follows passes' capacity. */
+    if (b->cap_passes != cap || !pf) {
+        pf = realloc(b->pass_first, (size_t)b->cap_passes * sizeof(*b->pass_first));
+        if (!pf)
+            return -HVT_E_NOMEM;
+        b->pass_first = pf;
+    }
+    b->pass_first[b->ev.n_passes] = b->n_accs;
+    b->pass_open = 1;
+    b->cur_pass_accesses_seen = 0;
+    return 0;
+}
+
+static int builder_gap(struct rec_builder *b, uint32_t vcpu, uint32_t upto)
+{
+    struct hvt_lost *g;
+    int err;
+    if (upto <= b->cur_pass_accesses_seen)
+        return 0;
+    err = grow((void **)&b->gaps, &b->cap_gaps, b->n_gaps + 1, sizeof(*b->gaps));
+    if (err)
+        return err;
+    g = &b->gaps[b->n_gaps++];
+    memset(g, 0, sizeof(*g));
+    g->vcpu = vcpu;
+    g->count = upto - b->cur_pass_accesses_seen;
+    g->event_id = HVT_NO_EVENT;
+    g->pass = b->ev.n_passes;
+    g->access = b->cur_pass_accesses_seen;
+    b->cur_pass_accesses_seen = upto;
+    return 0;
+}
+
+static const struct hvt_vcpu_state *last_state(const struct rec_builder *b)
+{
+    return b->ev.n_passes ? &b->passes[b->ev.n_passes - 1].end : &b->ev.init;
+}
+
+/* Closes the open pass with OUT and END; MADE is the number of accesses the pass made. */
+static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t made,
+                              const struct hvt_pass_outcome *out, const struct hvt_vcpu_state *end,
+                              uint32_t end_bytes)
+{
+    struct hvt_pass *p;
+    int err;
+
+    if (!b->pass_open && (err = builder_open_pass(b)))
+        return err;
+    if ((err = builder_gap(b, vcpu, made)))
+        return err;
+    p = &b->passes[b->ev.n_passes];
+    memset(p, 0, sizeof(*p));
+    p->index = b->ev.n_passes;
+    p->out = *out;
+    if (end != &p->end) {
+        memcpy(&p->end, end, end_bytes);
+    }
+    for (uint32_t i = 0; i < b->n_gaps; i++)
+        if (b->gaps[i].pass == p->index)
+            p->lost += (uint32_t)b->gaps[i].count;
+    b->ev.n_passes++;
+    b->pass_open = 0;
+    return 0;
+}
+
+static void decode_access(struct hvt_access *a, const struct rr_access *r)
+{
+    memset(a, 0, sizeof(*a));
+    a->kind = r->kind;
+    a->space = r->space;
+    a->seg = r->seg;
+    a->outcome = r->outcome;
+    a->tag = r->tag;
+    a->size = r->size;
+    a->flags = r->flags;
+    a->linear = r->linear;
+    a->phys = r->phys;
+    a->callsite = r->callsite;
+    memcpy(a->data, r->data, r->size);
+    if (r->kind == HVT_ACC_CMPXCHG) {
+        memcpy(a->old, r->data + r->size, r->size);
+        memcpy(a->cur, r->data + 2 * r->size, r->size);
+    }
+}
+
+/* Applies one ring record to V's builder. */
+static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct ring_hdr *h)
+{
+    struct rec_builder *b = &v->b;
+    int err;
+
+    switch (h->type) {
+    case RT_BEGIN: {
+        const struct rr_begin *r = (const struct rr_begin *)h;
+        uint32_t sb = (h->flags & RR_STATE_FULL) ? sizeof(r->st)
+                                                  : offsetof(struct hvt_vcpu_state, ymm);
+        if (b->open)
+            return -HVT_E_INTERNAL;
+        memset(&b->ev, 0, sizeof(b->ev));
+        b->ev.vcpu = v->id;
+        b->ev.time_ns = r->time_ns;
+        b->ev.insn_len = r->insn_len;
+        memcpy(b->ev.insn, r->insn, sizeof(b->ev.insn));
+        memcpy(&b->ev.init, &r->st, sb);
+        b->n_accs = 0;
+        b->n_gaps = 0;
+        b->pass_open = 0;
+        b->open = 1;
+        return 0;
+    }
+    case RT_ACCESS: {
+        const struct rr_access *r = (const struct rr_access *)h;
+        if (!b->open)
+            return -HVT_E_INTERNAL;
+        if (!b->pass_open && (err = builder_open_pass(b)))
+            return err;
+        if ((err = builder_gap(b, v->id, h->aux)))
+            return err;
+        if ((err = grow((void **)&b->accs, &b->cap_accs, b->n_accs + 1, sizeof(*b->accs))))
+            return err;
+        decode_access(&b->accs[b->n_accs++], r);
+        b->cur_pass_accesses_seen = h->aux + 1;
+        return 0;
+    }
+    case RT_PASS_END: {
+        const struct rr_pass_end *r = (const struct rr_pass_end *)h;
+        uint32_t sb = (h->flags & RR_STATE_FULL) ? sizeof(r->st)
+                                                  : offsetof(struct hvt_vcpu_state, ymm);
+        if (!b->open)
+            return -HVT_E_INTERNAL;
+        return builder_close_pass(b, v->id, h->aux, &r->out, &r->st, sb);
+    }
+    case RT_END: {
+        const struct rr_end *r = (const struct rr_end *)h;
+        if (!b->open)
+            return -HVT_E_INTERNAL;
+        if ((h->flags & RR_END_PASS_OPEN) || b->pass_open) {
+            /* A pass that never ended: keep what it did, say so by the outcome. */
+            struct hvt_pass_outcome out = {.kind = HVT_OUT_UNHANDLEABLE};
+            struct hvt_vcpu_state st = *last_state(b);
+            if ((err = builder_close_pass(b, v->id, h->aux, &out, &st, sizeof(st))))
+                return err;
+            if (!(h->flags & RR_END_ABANDONED))
+                b->ev.flags |= HVT_EV_INCOMPLETE;
+        }
+        if (h->flags & RR_END_ABANDONED)
+            b->ev.flags |= HVT_EV_ABANDONED;
+        if (b->n_gaps)
+            b->ev.flags |= HVT_EV_INCOMPLETE;
+        b->ev.id = r->id;
+        b->complete = 1;
+        return 0;
+    }
+    default:
+        return -HVT_E_INTERNAL;
+    }
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+static int define_callsites(struct hvt_rec *rec, const struct rec_builder *b)
+{
+    struct hvt_frame frames[HVT_REC_MAX_DEPTH];
+    for (uint32_t i = 0; i < b->n_accs; i++) {
+        uint32_t id = b->accs[i].callsite;
+        struct hvt_callsite cs;
+        int err;
+        if (!id || id > CS_TABLE_SLOTS || rec->cs_defined[id])
+            continue;
+        cs.id = id;
+        cs.n_frames = cs_symbolize(rec->cs, id, frames);
+        cs.frames = frames;
+        if (!cs.n_frames)
+            continue;
+        err = hvt_fmt_writer_add_callsite(rec->w, &cs);
+        if (err)
+            return err;
+        rec->cs_defined[id] = 1;
+    }
+    return 0;
+}
+
+static void write_failed(struct hvt_rec *rec, int err, const char *what, uint64_t id)
+{
+    const struct hvt_fmt_error_info *ei = hvt_fmt_writer_error(rec->w);
+    rec_fail(rec, err, "%s of event %llu: %s%s%s", what, (unsigned long long)id,
+             hvt_strerror(err), ei && ei->message[0] ? ": " : "", ei ? ei->message : "");
+}
+
+/* Appends V's completed event (and its lost markers before it). */
+static void write_event(struct hvt_rec *rec, struct rec_vcpu *v)
+{
+    struct rec_builder *b = &v->b;
+    uint64_t accs = b->n_accs;
+    int err;
+
+    for (uint32_t i = 0; i < b->ev.n_passes; i++) {
+        uint32_t first = b->pass_first[i];
+        uint32_t next = i + 1 < b->ev.n_passes ? b->pass_first[i + 1] : b->n_accs;
+        b->passes[i].accesses = b->accs + first;
+        b->passes[i].n_accesses = next - first;
+    }
+    b->ev.passes = b->passes;
+    b->open = 0;
+    b->complete = 0;
+    rec->next_write_id = b->ev.id + 1;
+    if (atomic_load_explicit(&rec->failed, memory_order_relaxed))
+        return;
+    if (rec->cs && (err = define_callsites(rec, b))) {
+        write_failed(rec, err, "call sites", b->ev.id);
+        return;
+    }
+    for (uint32_t i = 0; i < b->n_gaps; i++) {
+        b->gaps[i].event_id = b->ev.id;
+        err = hvt_fmt_writer_append_lost(rec->w, &b->gaps[i]);
+        if (err) {
+            write_failed(rec, err, "lost marker", b->ev.id);
+            return;
+        }
+        stat_add(&rec->st_lost_markers, 1);
+    }
+    err = hvt_fmt_writer_append(rec->w, &b->ev);
+    if (err) {
+        write_failed(rec, err, "append", b->ev.id);
+        return;
+    }
+    stat_add(&rec->st_events, 1);
+    stat_add(&rec->st_passes, b->ev.n_passes);
+    stat_add(&rec->st_accesses, accs);
+    if (b->ev.flags & HVT_EV_ABANDONED)
+        stat_add(&rec->st_abandoned, 1);
+    if (b->ev.flags & HVT_EV_INCOMPLETE)
+        stat_add(&rec->st_incomplete, 1);
+}
+
+/* Writes every completed event whose turn it is. Returns how many were written. */
+static int emit_ready(struct hvt_rec *rec)
+{
+    int written = 0, again = 1;
+    uint32_t hi = atomic_load_explicit(&rec->hi_vcpu, memory_order_acquire);
+    while (again) {
+        again = 0;
+        for (uint32_t i = 0; i < hi; i++) {
+            struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
+            if (v && v->b.complete && v->b.ev.id == rec->next_write_id) {
+                write_event(rec, v);
+                written++;
+                again = 1;
+            }
+        }
+    }
+    return written;
+}
+
+/* Drains V's ring until it is empty, the budget is spent, or V holds a completed event that
+ * must wait for a lower id. Returns the records taken. */
+static int drain(struct hvt_rec *rec, struct rec_vcpu *v)
+{
+    int n = 0;
+    uint64_t fill = ring_fill(&v->ring);
+
+    if (fill > atomic_load_explicit(&rec->st_max_fill, memory_order_relaxed))
+        atomic_store_explicit(&rec->st_max_fill, fill, memory_order_relaxed);
+    while (n < DRAIN_BUDGET && !v->b.complete) {
+        const struct ring_hdr *h = ring_peek(&v->ring);
+        if (!h)
+            break;
+        if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
+            stat_add(&rec->st_drained_dropped, 1);
+        } else {
+            int err = builder_apply(rec, v, h);
+            if (err)
+                rec_fail(rec, err, "vCPU %u: record type %u: %s", v->id, h->type,
+                         hvt_strerror(err));
+        }
+        ring_pop(&v->ring, h);
+        n++;
+        if (v->b.complete && v->b.ev.id == rec->next_write_id)
+            write_event(rec, v);
+    }
+    if (n)
+        ring_notify(&v->ring);
+    if (atomic_load_explicit(&rec->failed, memory_order_relaxed) && v->b.complete) {
+        /* Nothing is written any more: let the ring keep draining. */
+        v->b.complete = 0;
+        v->b.open = 0;
+    }
+    return n;
+}
+
+/* At close: events still open are written as abandoned, with the next ids in vCPU order. */
+static void abandon_open(struct hvt_rec *rec)
+{
+    uint32_t hi = atomic_load_explicit(&rec->hi_vcpu, memory_order_acquire);
+    for (uint32_t i = 0; i < hi; i++) {
+        struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
+        struct rr_end e;
+        int err;
+        if (!v || !v->b.open || v->b.complete)
+            continue;
+        memset(&e, 0, sizeof(e));
+        e.h.type = RT_END;
+        e.h.nslots = 1;
+        e.h.flags = RR_END_ABANDONED | (v->pass_open ? RR_END_PASS_OPEN : 0);
+        e.h.aux = v->access_idx;
+        e.id = atomic_fetch_add(&rec->next_event_id, 1);
+        err = builder_apply(rec, v, &e.h);
+        if (err) {
+            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->id,
+                     hvt_strerror(err));
+            return;
+        }
+        atomic_store(&v->last_id, e.id);
+        emit_ready(rec);
+    }
+}
+
+static void finish(struct hvt_rec *rec)
+{
+    int err;
+    if (!atomic_load(&rec->failed))
+        abandon_open(rec);
+    if (rec->own_writer) {
+        struct hvt_fmt_writer_stats ws;
+        memset(&ws, 0, sizeof(ws));
+        err = hvt_fmt_writer_close(rec->w, &ws);
+        rec->file_bytes = ws.file_bytes;
+        rec->chunks = ws.chunks;
+        rec->w = NULL;
+        if (err && !atomic_load(&rec->failed))
+            rec_fail(rec, err, "closing the trace: %s", hvt_strerror(err));
+    } else if (!atomic_load(&rec->failed)) {
+        err = hvt_fmt_writer_flush(rec->w);
+        if (err)
+            write_failed(rec, err, "flush", rec->next_write_id);
+    }
+}
+
+void *rec_writer_main(void *arg)
+{
+    struct hvt_rec *rec = arg;
+    uint64_t start = mono_ns(), last_flush = start, flush_ns;
+    uint64_t written_since_flush = 0;
+
+    flush_ns = (uint64_t)rec->opt.flush_ms * 1000000ull;
+    for (;;) {
+        int stopping = atomic_load_explicit(&rec->stopping, memory_order_acquire);
+        uint64_t t = mono_ns(), now;
+        uint32_t hi = atomic_load_explicit(&rec->hi_vcpu, memory_order_acquire);
+        uint64_t done = 0, events_before = atomic_load(&rec->st_events);
+
+        for (uint32_t i = 0; i < hi; i++) {
+            struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
+            if (v)
+                done += (uint64_t)drain(rec, v);
+        }
+        if (done)
+            emit_ready(rec);
+        written_since_flush += atomic_load(&rec->st_events) - events_before;
+        now = mono_ns();
+        if (written_since_flush && flush_ns && now - last_flush >= flush_ns &&
+            !atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
+            int err = hvt_fmt_writer_flush(rec->w);
+            if (err)
+                write_failed(rec, err, "flush", rec->next_write_id);
+            written_since_flush = 0;
+            last_flush = mono_ns();
+            now = last_flush;
+        } else if (!written_since_flush) {
+            last_flush = now;
+        }
+        if (done || now - t > 1000000)
+            stat_add(&rec->st_busy_ns, now - t);
+        if (done)
+            continue;
+        /* Empty everywhere. Producers are quiescent once stopping is set (close's contract),
+         * so an empty pass after seeing it means everything was taken. */
+        if (stopping)
+            break;
+        writer_sleep(rec, IDLE_SLEEP_NS);
+    }
+    finish(rec);
+    atomic_store(&rec->st_total_ns, mono_ns() - start);
+    return NULL;
+}

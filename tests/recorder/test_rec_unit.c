@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: MIT */
+/* Recorder unit tests against an in-memory format writer: API contract, bad arguments,
+ * interposer, abandoned events, event ids, call sites, drop accounting, write errors. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_fmt.h"
+#include "hvt_test.h"
+#include "rec_gen.h"
+
+static struct hvt_rec *open_fake(unsigned backpressure, size_t ring, unsigned depth)
+{
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+    fake_reset();
+    hvt_rec_options_init(&o);
+    o.backpressure = backpressure;
+    o.ring_bytes = ring;
+    o.callsite_depth = depth;
+    o.flags = HVT_REC_NO_TIME;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), 0);
+    return rec;
+}
+
+static struct hvt_event *item_ev(size_t i)
+{
+    return i < fake.n && fake.items[i].type == HVT_REC_EVENT ? fake.items[i].ev : NULL;
+}
+
+/* ---- bad arguments ---------------------------------------------------------------------- */
+
+static void test_bad_args(void)
+{
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_access a;
+    struct hvt_pass_outcome out = {0};
+    struct hvt_core_ops ops = {.size = sizeof(ops)}, wops;
+    void *wctx;
+    uint8_t insn[16] = {0};
+
+    memset(&s, 0, sizeof(s));
+    hvt_rec_options_init(NULL); /* must not crash */
+    hvt_rec_options_init(&o);
+    CHECK_EQ(o.size, sizeof(o));
+    CHECK_EQ(hvt_rec_open(NULL, "/tmp/x", NULL, &o), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_open(&rec, NULL, NULL, &o), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_open_writer(NULL, fake_writer(), &o), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_open_writer(&rec, NULL, &o), -HVT_E_INVALID);
+    o.size = 4;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    hvt_rec_options_init(&o);
+    o.backpressure = 7;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    hvt_rec_options_init(&o);
+    o.callsite_depth = HVT_REC_MAX_DEPTH + 1;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    hvt_rec_options_init(&o);
+    o.n_vcpus = 8;
+    o.max_vcpus = 4;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    hvt_rec_options_init(&o);
+    o.max_vcpus = HVT_REC_MAX_VCPUS + 1;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    hvt_rec_options_init(&o);
+    o.flags = 1u << 30;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), -HVT_E_INVALID);
+    CHECK(rec == NULL);
+
+    CHECK_EQ(hvt_rec_close(NULL, NULL), 0);
+    CHECK_EQ(hvt_rec_error(NULL), -HVT_E_INVALID);
+    CHECK_STR(hvt_rec_error_message(NULL), "");
+    CHECK_EQ(hvt_rec_stats(NULL, &st), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_vcpu_add(NULL, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(NULL, 0, &s, NULL, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_pass_begin(NULL, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_access(NULL, 0, &a), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_pass_end(NULL, 0, &out, &s), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_end(NULL, 0), -HVT_E_INVALID);
+    CHECK_U64(hvt_rec_last_event_id(NULL, 0), HVT_NO_EVENT);
+    CHECK_EQ(hvt_rec_wrap_ops(NULL, 0, &ops, NULL, &wops, &wctx), -HVT_E_INVALID);
+
+    rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    if (!rec)
+        return;
+    CHECK_EQ(hvt_rec_error(rec), 0);
+    CHECK_STR(hvt_rec_error_message(rec), "");
+    st.size = 3;
+    CHECK_EQ(hvt_rec_stats(rec, &st), -HVT_E_INVALID);
+    st.size = sizeof(st);
+    CHECK_EQ(hvt_rec_stats(rec, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_vcpu_add(rec, 64), -HVT_E_INVALID); /* default max_vcpus is 64 */
+    CHECK_EQ(hvt_rec_vcpu_add(rec, 3), 0);
+    CHECK_EQ(hvt_rec_vcpu_add(rec, 3), 0);
+    /* out of order calls */
+    CHECK_EQ(hvt_rec_pass_begin(rec, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_end(rec, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(rec, 99, &s, NULL, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(rec, 0, NULL, NULL, 0), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(rec, 0, &s, NULL, 3), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(rec, 0, &s, insn, 16), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_event_begin(rec, 0, &s, insn, 15), 0);
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), -HVT_E_INVALID); /* no pass open */
+    CHECK_EQ(hvt_rec_pass_begin(rec, 0), 0);
+    CHECK_EQ(hvt_rec_pass_begin(rec, 0), -HVT_E_INVALID); /* already open */
+    gen_access(&a, 0, 0, 0, 0);
+    CHECK_EQ(hvt_rec_access(rec, 0, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_access(rec, 999, &a), -HVT_E_INVALID);
+    a.size = 0;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    a.size = HVT_DATA_MAX + 1;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    gen_access(&a, 0, 0, 0, 0);
+    a.kind = HVT_ACC__COUNT;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    gen_access(&a, 0, 0, 0, 0);
+    a.seg = 12;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    gen_access(&a, 0, 0, 0, 0);
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, NULL, &s), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), 0);
+    CHECK_EQ(hvt_rec_event_end(rec, 0), 0);
+    CHECK_EQ(hvt_rec_event_end(rec, 0), -HVT_E_INVALID);
+    CHECK_U64(hvt_rec_last_event_id(rec, 0), 0);
+    CHECK_U64(hvt_rec_last_event_id(rec, 1), HVT_NO_EVENT);
+    CHECK_U64(hvt_rec_last_event_id(rec, 5000), HVT_NO_EVENT);
+    /* wrap_ops */
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, NULL, NULL, &wops, &wctx), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &ops, NULL, NULL, &wctx), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &ops, NULL, &wops, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 64, &ops, NULL, &wops, &wctx), -HVT_E_INVALID);
+    ops.size = 8;
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &ops, NULL, &wops, &wctx), -HVT_E_INVALID);
+    ops.size = sizeof(ops);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &ops, NULL, &wops, &wctx), 0);
+    CHECK(wops.read == NULL && wops.write == NULL); /* inner NULL ops stay NULL */
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.events, 1);
+    CHECK_U64(st.accesses, 1);
+    CHECK(fake.n == 1 && item_ev(0) && item_ev(0)->insn_len == 15);
+}
+
+/* ---- one event, read back exactly --------------------------------------------------------- */
+
+static void test_roundtrip(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    uint64_t lost = 99;
+
+    if (!rec)
+        return;
+    for (uint64_t e = 0; e < 50; e++)
+        gen_record(rec, 2, e, 6);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.events, 50);
+    CHECK_U64(st.dropped, 0);
+    CHECK_EQ(fake.n, 50);
+    CHECK_EQ(fake.order_violation, 0);
+    for (size_t i = 0; i < fake.n && i < 50; i++) {
+        struct hvt_event *ev = item_ev(i);
+        CHECK(ev != NULL);
+        if (!ev)
+            continue;
+        CHECK_U64(ev->id, i);
+        CHECK_EQ(ev->vcpu, 2);
+        CHECK_EQ(ev->flags, 0);
+        CHECK(gen_check_event(ev, i, 6, &lost));
+        CHECK_U64(lost, 0);
+    }
+    CHECK(st.max_ring_fill > 0 && st.max_ring_fill <= st.ring_bytes);
+}
+
+/* ---- interposer -------------------------------------------------------------------------- */
+
+struct mini_ram {
+    uint8_t mem[4096];
+    int calls;
+};
+
+static int r_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct mini_ram *m = ctx;
+    m->calls++;
+    if (gpa >= 0x800) {
+        info->space = HVT_SPACE_MMIO;
+        return HVT_OP_RETRY;
+    }
+    memcpy(buf, m->mem + gpa, size);
+    return HVT_OP_OKAY;
+}
+
+static int r_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                   struct hvt_op_info *info)
+{
+    struct mini_ram *m = ctx;
+    m->calls++;
+    memcpy(m->mem + gpa, buf, size);
+    return HVT_OP_OKAY;
+}
+
+static int r_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    struct mini_ram *m = ctx;
+    m->calls++;
+    if (memcmp(m->mem + gpa, old, size)) {
+        memcpy(old, m->mem + gpa, size);
+        return HVT_OP_CMPXCHG_FAILED;
+    }
+    memcpy(m->mem + gpa, new_, size);
+    return HVT_OP_OKAY;
+}
+
+static int r_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    memset(buf, 0x5a, size);
+    return HVT_OP_OKAY;
+}
+
+static int r_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                 struct hvt_op_info *info)
+{
+    return HVT_OP_RETRY;
+}
+
+static void test_interposer(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_core_ops inner = {sizeof(inner), r_read, r_write, r_cmpxchg, r_in, r_out}, w;
+    struct mini_ram *ram = calloc(1, sizeof(*ram));
+    struct hvt_op_info info;
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {0};
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    void *ctx = NULL;
+    uint8_t buf[8], old[4], nw[4];
+    const struct hvt_pass *p;
+
+    if (!rec)
+        return;
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 1, &inner, ram, &w, &ctx), 0);
+    memset(&info, 0, sizeof(info));
+    /* outside a pass: forwarded, not recorded */
+    CHECK_EQ(w.read(ctx, 0x10, buf, 4, &info), HVT_OP_OKAY);
+    CHECK_EQ(ram->calls, 1);
+
+    memcpy(ram->mem + 0x10, "\x11\x22\x33\x44", 4);
+    hvt_rec_event_begin(rec, 1, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 1);
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_READ;
+    info.seg = HVT_SEG_DS;
+    info.flags = HVT_OPF_LINEAR_VALID;
+    info.linear = 0xabc010;
+    info.tag.cls = HVT_TAG_DATA;
+    CHECK_EQ(w.read(ctx, 0x10, buf, 4, &info), HVT_OP_OKAY);
+    CHECK_MEM(buf, "\x11\x22\x33\x44", 4);
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_FETCH;
+    info.seg = HVT_SEG_CS;
+    info.tag.cls = HVT_TAG_FETCH;
+    CHECK_EQ(w.read(ctx, 0x900, buf, 2, &info), HVT_OP_RETRY); /* MMIO: inner sets space */
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_WRITE;
+    info.tag.cls = HVT_TAG_STACK;
+    CHECK_EQ(w.write(ctx, 0x20, "\x01\x02", 2, &info), HVT_OP_OKAY);
+    CHECK_EQ(ram->mem[0x21], 2);
+    /* cmpxchg that fails: old = expected, cur = found */
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_CMPXCHG;
+    info.seg = HVT_SEG_NONE;
+    info.tag.cls = HVT_TAG_AD;
+    info.tag.level = 1;
+    info.flags = HVT_OPF_LOCKED;
+    memcpy(old, "\x00\x00\x00\x00", 4);
+    memcpy(nw, "\x20\x00\x00\x00", 4);
+    CHECK_EQ(w.cmpxchg(ctx, 0x10, old, nw, 4, &info), HVT_OP_CMPXCHG_FAILED);
+    CHECK_MEM(old, "\x11\x22\x33\x44", 4);
+    /* cmpxchg that succeeds */
+    CHECK_EQ(w.cmpxchg(ctx, 0x10, old, nw, 4, &info), HVT_OP_OKAY);
+    memset(&info, 0, sizeof(info));
+    info.kind = HVT_ACC_IO_IN;
+    info.seg = HVT_SEG_NONE;
+    info.space = HVT_SPACE_PORT;
+    info.tag.cls = HVT_TAG_IO;
+    CHECK_EQ(w.io_in(ctx, 0x3f8, buf, 1, &info), HVT_OP_OKAY);
+    info.kind = HVT_ACC_IO_OUT;
+    CHECK_EQ(w.io_out(ctx, 0x3f9, "\x7e", 1, &info), HVT_OP_RETRY);
+    out.kind = HVT_OUT_RETRY;
+    hvt_rec_pass_end(rec, 1, &out, &s);
+    hvt_rec_event_end(rec, 1);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.outside_pass, 1);
+    CHECK_U64(st.accesses, 7);
+    CHECK_EQ(fake.n, 1);
+    if (fake.n != 1 || !item_ev(0) || item_ev(0)->n_passes != 1) {
+        free(ram);
+        return;
+    }
+    p = &item_ev(0)->passes[0];
+    CHECK_EQ(p->n_accesses, 7);
+    if (p->n_accesses != 7) {
+        free(ram);
+        return;
+    }
+    CHECK_EQ(p->accesses[0].kind, HVT_ACC_READ);
+    CHECK_EQ(p->accesses[0].seg, HVT_SEG_DS);
+    CHECK_EQ(p->accesses[0].flags, HVT_AF_LINEAR_VALID);
+    CHECK_U64(p->accesses[0].linear, 0xabc010);
+    CHECK_U64(p->accesses[0].phys, 0x10);
+    CHECK_EQ(p->accesses[0].size, 4);
+    CHECK_MEM(p->accesses[0].data, "\x11\x22\x33\x44", 4);
+    CHECK_EQ(p->accesses[1].kind, HVT_ACC_FETCH);
+    CHECK_EQ(p->accesses[1].space, HVT_SPACE_MMIO);
+    CHECK_EQ(p->accesses[1].outcome, HVT_OP_RETRY);
+    CHECK_EQ(p->accesses[1].linear, 0);
+    CHECK_EQ(p->accesses[2].kind, HVT_ACC_WRITE);
+    CHECK_EQ(p->accesses[2].tag.cls, HVT_TAG_STACK);
+    CHECK_MEM(p->accesses[2].data, "\x01\x02", 2);
+    CHECK_EQ(p->accesses[3].kind, HVT_ACC_CMPXCHG);
+    CHECK_EQ(p->accesses[3].outcome, HVT_OP_CMPXCHG_FAILED);
+    CHECK_EQ(p->accesses[3].flags, HVT_AF_LOCKED);
+    CHECK_EQ(p->accesses[3].tag.level, 1);
+    CHECK_MEM(p->accesses[3].old, "\x00\x00\x00\x00", 4);
+    CHECK_MEM(p->accesses[3].data, "\x20\x00\x00\x00", 4);
+    CHECK_MEM(p->accesses[3].cur, "\x11\x22\x33\x44", 4);
+    CHECK_EQ(p->accesses[4].outcome, HVT_OP_OKAY);
+    CHECK_MEM(p->accesses[4].old, "\x11\x22\x33\x44", 4);
+    CHECK_MEM(p->accesses[4].cur, "\x11\x22\x33\x44", 4);
+    CHECK_EQ(p->accesses[5].kind, HVT_ACC_IO_IN);
+    CHECK_EQ(p->accesses[5].space, HVT_SPACE_PORT);
+    CHECK_U64(p->accesses[5].phys, 0x3f8);
+    CHECK_EQ(p->accesses[5].data[0], 0x5a);
+    CHECK_EQ(p->accesses[6].kind, HVT_ACC_IO_OUT);
+    CHECK_EQ(p->accesses[6].outcome, HVT_OP_RETRY);
+    CHECK_EQ(p->accesses[6].data[0], 0x7e);
+    free(ram);
+}
+
+/* ---- abandoned events, open pass at end, open event at close ------------------------------- */
+
+static void test_abandoned(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s, s2;
+    struct hvt_access a;
+    struct hvt_pass_outcome out = {.kind = HVT_OUT_RETRY, .retry_cause = HVT_RETRY_MMIO};
+
+    if (!rec)
+        return;
+    gen_state(&s, 0, 1, 0);
+    gen_state(&s2, 0, 1, 1);
+    gen_access(&a, 0, 1, 0, 0);
+    /* event A: one pass ends RETRY, then the vCPU moves on without completing it */
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    hvt_rec_access(rec, 0, &a);
+    hvt_rec_pass_end(rec, 0, &out, &s2);
+    /* event B abandons A; B ends with a pass still open */
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    CHECK_U64(hvt_rec_last_event_id(rec, 0), 0);
+    hvt_rec_pass_begin(rec, 0);
+    hvt_rec_access(rec, 0, &a);
+    hvt_rec_access(rec, 0, &a);
+    hvt_rec_event_end(rec, 0);
+    /* event C on vCPU 1: left open with an open pass and no access at close */
+    hvt_rec_event_begin(rec, 1, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 1);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.events, 3);
+    CHECK_U64(st.abandoned, 2);
+    CHECK_U64(st.incomplete, 1);
+    CHECK_EQ(fake.n, 3);
+    if (fake.n != 3)
+        return;
+    CHECK_U64(item_ev(0)->id, 0);
+    CHECK_EQ(item_ev(0)->flags, HVT_EV_ABANDONED);
+    CHECK_EQ(item_ev(0)->n_passes, 1);
+    CHECK_EQ(item_ev(0)->passes[0].out.kind, HVT_OUT_RETRY);
+    CHECK_EQ(item_ev(0)->passes[0].n_accesses, 1);
+    CHECK_U64(item_ev(1)->id, 1);
+    CHECK_EQ(item_ev(1)->flags, HVT_EV_INCOMPLETE);
+    CHECK_EQ(item_ev(1)->n_passes, 1);
+    CHECK_EQ(item_ev(1)->passes[0].n_accesses, 2);
+    CHECK_EQ(item_ev(1)->passes[0].out.kind, HVT_OUT_UNHANDLEABLE);
+    CHECK_U64(item_ev(2)->id, 2);
+    CHECK_EQ(item_ev(2)->vcpu, 1);
+    CHECK_EQ(item_ev(2)->flags, HVT_EV_ABANDONED);
+    CHECK_EQ(item_ev(2)->n_passes, 1);
+    CHECK_EQ(item_ev(2)->passes[0].n_accesses, 0);
+}
+
+/* ---- ids: completion order, deterministic --------------------------------------------------- */
+
+static void interleave(struct hvt_rec *rec)
+{
+    struct hvt_vcpu_state s;
+    struct hvt_access a;
+    struct hvt_pass_outcome out = {.kind = HVT_OUT_RETRY};
+    memset(&s, 0, sizeof(s));
+    /* vCPU 0 starts first, waits for the device model; vCPU 1 completes two events meanwhile */
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    gen_access(&a, 0, 0, 0, 0);
+    hvt_rec_access(rec, 0, &a);
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    for (int k = 0; k < 2; k++) {
+        s.gpr[0] = 100 + (uint64_t)k;
+        hvt_rec_event_begin(rec, 1, &s, NULL, 0);
+        hvt_rec_pass_begin(rec, 1);
+        gen_access(&a, 1, (uint64_t)k, 0, 0);
+        hvt_rec_access(rec, 1, &a);
+        out.kind = HVT_OUT_OKAY;
+        hvt_rec_pass_end(rec, 1, &out, &s);
+        hvt_rec_event_end(rec, 1);
+    }
+    hvt_rec_pass_begin(rec, 0);
+    hvt_rec_access(rec, 0, &a);
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+}
+
+static void test_ids(void)
+{
+    uint64_t first[3][2];
+    for (int run = 0; run < 2; run++) {
+        struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+        if (!rec)
+            return;
+        interleave(rec);
+        CHECK_EQ(hvt_rec_close(rec, NULL), 0);
+        CHECK_EQ(fake.n, 3);
+        CHECK_EQ(fake.order_violation, 0);
+        if (fake.n != 3)
+            return;
+        /* completion order: vCPU 1's two events, then vCPU 0's */
+        CHECK_EQ(item_ev(0)->vcpu, 1);
+        CHECK_EQ(item_ev(1)->vcpu, 1);
+        CHECK_EQ(item_ev(2)->vcpu, 0);
+        CHECK_EQ(item_ev(2)->n_passes, 2);
+        for (int i = 0; i < 3; i++) {
+            CHECK_U64(item_ev((size_t)i)->id, (uint64_t)i);
+            if (run == 0) {
+                first[i][0] = item_ev((size_t)i)->vcpu;
+                first[i][1] = item_ev((size_t)i)->init.gpr[0];
+            } else {
+                CHECK_U64(item_ev((size_t)i)->vcpu, first[i][0]);
+                CHECK_U64(item_ev((size_t)i)->init.gpr[0], first[i][1]);
+            }
+        }
+    }
+}
+
+/* ---- call sites ---------------------------------------------------------------------------- */
+
+/* Exported (the test links with -rdynamic) so dladdr can name them. */
+void test_cs_site_alpha(struct hvt_rec *rec, const struct hvt_access *a);
+void test_cs_site_beta(struct hvt_rec *rec, const struct hvt_access *a);
+void test_callsites(void);
+__attribute__((noinline)) void test_cs_site_alpha(struct hvt_rec *rec, const struct hvt_access *a)
+{
+    hvt_rec_access(rec, 0, a);
+    __asm__ volatile("" ::: "memory"); /* keep the call a call, not a tail jump */
+}
+
+__attribute__((noinline)) void test_cs_site_beta(struct hvt_rec *rec, const struct hvt_access *a)
+{
+    hvt_rec_access(rec, 0, a);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void test_callsites(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 4);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_access a;
+    struct hvt_pass_outcome out = {0};
+    const struct hvt_access *acc;
+    const struct fake_cs *cs;
+
+    if (!rec)
+        return;
+    memset(&s, 0, sizeof(s));
+    gen_access(&a, 0, 0, 0, 0);
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    /* one call instruction, three times (volatile: no unrolling into three call sites) */
+    for (volatile int i = 0; i < 3; i++)
+        test_cs_site_alpha(rec, &a);
+    test_cs_site_beta(rec, &a);
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.callsites, 2);
+    CHECK_U64(st.callsite_overflow, 0);
+    if (fake.n != 1 || item_ev(0)->passes[0].n_accesses != 4) {
+        CHECK(0);
+        return;
+    }
+    acc = item_ev(0)->passes[0].accesses;
+    CHECK(acc[0].callsite != 0);
+    CHECK_EQ(acc[0].callsite, acc[1].callsite);
+    CHECK_EQ(acc[0].callsite, acc[2].callsite);
+    CHECK(acc[3].callsite != 0 && acc[3].callsite != acc[0].callsite);
+    CHECK_EQ(fake.n_cs, 2);
+    cs = fake_callsite(acc[0].callsite);
+    CHECK(cs && cs->n >= 2);
+    if (cs) {
+        CHECK(cs->frames[0].function && !strcmp(cs->frames[0].function, "test_cs_site_alpha"));
+        CHECK(cs->frames[0].module != NULL);
+        CHECK(cs->frames[0].offset > 0 && cs->frames[0].offset < 256);
+        CHECK(cs->frames[1].function && !strcmp(cs->frames[1].function, "test_callsites"));
+    }
+    cs = fake_callsite(acc[3].callsite);
+    CHECK(cs && cs->frames[0].function && !strcmp(cs->frames[0].function, "test_cs_site_beta"));
+}
+
+/* ---- drop mode: every loss counted and marked ---------------------------------------------- */
+
+static void test_drop_accounting(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_DROP, 8192, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    uint64_t made = 0, got = 0, marked = 0, lost_ev = 0;
+    uint64_t next_e = 0;
+    int bad = 0;
+
+    if (!rec)
+        return;
+    /* Long passes from one thread: the ring (128 slots, 50 kept for boundaries) overflows. */
+    for (uint64_t e = 0; e < 400; e++)
+        made += gen_record(rec, 0, e, 200);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_EQ(fake.order_violation, 0);
+    for (size_t i = 0; i < fake.n; i++) {
+        if (fake.items[i].type == HVT_REC_LOST) {
+            const struct hvt_lost *l = &fake.items[i].lost;
+            /* the marker names the event that follows it */
+            size_t j = i;
+            while (j < fake.n && fake.items[j].type == HVT_REC_LOST)
+                j++;
+            CHECK(j < fake.n && item_ev(j) && item_ev(j)->id == l->event_id);
+            CHECK(j < fake.n && item_ev(j) && l->pass < item_ev(j)->n_passes);
+            CHECK(l->count > 0);
+            marked += l->count;
+            continue;
+        }
+        {
+            struct hvt_event *ev = item_ev(i);
+            uint64_t lost = 0;
+            if (!gen_check_event(ev, next_e, 200, &lost))
+                bad++;
+            next_e++;
+            lost_ev += lost;
+            for (uint32_t p = 0; p < ev->n_passes; p++)
+                got += ev->passes[p].n_accesses;
+        }
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_U64(next_e, 400);
+    CHECK(st.dropped > 0);
+    CHECK_U64(made - got, st.dropped);
+    CHECK_U64(marked, st.dropped);
+    CHECK_U64(lost_ev, st.dropped);
+    CHECK_U64(st.accesses, got);
+    CHECK(st.lost_markers > 0);
+    fprintf(stderr, "drop: made %llu, dropped %llu, markers %llu\n", (unsigned long long)made,
+            (unsigned long long)st.dropped, (unsigned long long)st.lost_markers);
+}
+
+/* ---- write errors: stop cleanly, release waiting vCPUs ---------------------------------- */
+
+struct err_arg {
+    struct hvt_rec *rec;
+    uint32_t vcpu;
+    int done;
+};
+
+static void *err_vcpu(void *p)
+{
+    struct err_arg *a = p;
+    for (uint64_t e = 0; e < 3000; e++)
+        gen_record(a->rec, a->vcpu, e, 50);
+    a->done = 1;
+    return NULL;
+}
+
+static void test_write_error(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 8192, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    pthread_t t[2];
+    struct err_arg args[2];
+
+    if (!rec)
+        return;
+    fake.fail_after = 20;
+    fake.fail_err = -HVT_E_NOSPACE;
+    for (int i = 0; i < 2; i++) {
+        args[i].rec = rec;
+        args[i].vcpu = (uint32_t)i;
+        args[i].done = 0;
+        pthread_create(&t[i], NULL, err_vcpu, &args[i]);
+    }
+    /* The vCPUs (block mode, tiny rings) must all finish: nothing may stall after the error. */
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(args[0].done && args[1].done);
+    CHECK_EQ(hvt_rec_error(rec), -HVT_E_NOSPACE);
+    CHECK(strstr(hvt_rec_error_message(rec), "No space") ||
+          strstr(hvt_rec_error_message(rec), "space"));
+    fprintf(stderr, "error message: %s\n", hvt_rec_error_message(rec));
+    CHECK_EQ(hvt_rec_close(rec, &st), -HVT_E_NOSPACE);
+    CHECK(st.dropped > 0);
+    CHECK(st.events <= 20);
+}
+
+/* ---- time-bounded flushing ------------------------------------------------------------------ */
+
+static void test_flush_timer(void)
+{
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    fake_reset();
+    hvt_rec_options_init(&o);
+    o.flush_ms = 10;
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), 0);
+    if (!rec)
+        return;
+    gen_record(rec, 0, 0, 3);
+    nanosleep(&ts, NULL);
+    CHECK(fake.flushes >= 1);
+    CHECK_EQ(hvt_rec_close(rec, NULL), 0);
+    CHECK_EQ(fake.closed, 0); /* the caller's writer is not closed */
+}
+
+int main(void)
+{
+    RUN(test_bad_args);
+    RUN(test_roundtrip);
+    RUN(test_interposer);
+    RUN(test_abandoned);
+    RUN(test_ids);
+    RUN(test_callsites);
+    RUN(test_drop_accounting);
+    RUN(test_write_error);
+    RUN(test_flush_timer);
+    fake_reset();
+    TEST_DONE();
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace record: run a scenario of the simulated host and record it into a trace. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hvtrace/host.h"
+#include "util.h"
+
+static void record_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hvtrace record --scenario NAME -o FILE [options]\n"
+            "\n"
+            "Runs a scenario of the simulated host and records every emulation event.\n"
+            "\n"
+            "  --scenario NAME       what to run (--list shows them)\n"
+            "  -o, --output FILE     trace to write\n"
+            "  -f, --force           overwrite FILE if it exists\n"
+            "  --seed N              scheduler/agent seed (default 1): same seed, same trace\n"
+            "  --vcpus N             vCPUs (1..%u; default: the scenario's)\n"
+            "  --events N            stop after N events (default: the scenario's)\n"
+            "  --cache none|walk|full  access-once buffer applied while recording\n"
+            "  --callsites DEPTH     record DEPTH call-site frames per access (0 = off)\n"
+            "  --threads             one thread per vCPU (not deterministic)\n"
+            "  --record all|events   make every instruction an event (default: events)\n"
+            "  --ram-mib N           guest RAM in MiB (even, 4..1024; default 8)\n"
+            "  --core NAME|PATH      core to run (default: the reference core)\n"
+            "  --core-opt KEY=VALUE  core option, repeatable (e.g. pdpte-reread=1)\n"
+            "  --list                list the scenarios and exit\n",
+            HVT_HOST_MAX_VCPUS);
+}
+
+static void list_scenarios(void)
+{
+    for (size_t i = 0; i < hvt_host_scenario_count(); i++)
+        printf("%-10s %s\n", hvt_host_scenario_name(i), hvt_host_scenario_summary(i));
+}
+
+static int parse_cache(const char *s, unsigned *out)
+{
+    static const char *const names[] = {"none", "walk", "full"};
+    for (unsigned i = 0; i < 3; i++) {
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int hvt_cmd_record(int argc, char **argv)
+{
+    struct hvt_host_options opt;
+    struct hvt_host_stats st;
+    struct hvt_kv core_opts[HVT_HOST_MAX_CORE_OPTIONS];
+    char kvbuf[HVT_HOST_MAX_CORE_OPTIONS][128];
+    const char *out = NULL;
+    char err[512];
+    uint64_t n;
+    int rc;
+
+    if (hvt_tool_wants_help(argc, argv)) {
+        record_usage(stdout);
+        return HVT_EXIT_OK;
+    }
+    hvt_host_options_init(&opt);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (!strcmp(a, "--list")) {
+            list_scenarios();
+            return HVT_EXIT_OK;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--force")) {
+            opt.flags |= HVT_HOST_OVERWRITE;
+            takes = 0;
+        } else if (!strcmp(a, "--threads")) {
+            opt.flags |= HVT_HOST_THREADS;
+            takes = 0;
+        } else if (a[0] != '-') {
+            hvt_tool_err("record: unexpected argument '%s' (try --help)", a);
+            return HVT_EXIT_USAGE;
+        } else if (!val) {
+            hvt_tool_err("record: %s needs a value (try --help)", a);
+            return HVT_EXIT_USAGE;
+        } else if (!strcmp(a, "--scenario")) {
+            opt.scenario = val;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            out = val;
+        } else if (!strcmp(a, "--seed")) {
+            if (hvt_tool_parse_u64(val, &opt.seed)) {
+                hvt_tool_err("record: --seed '%s': not a number", val);
+                return HVT_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--vcpus")) {
+            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > HVT_HOST_MAX_VCPUS) {
+                hvt_tool_err("record: --vcpus '%s': must be 1..%u", val, HVT_HOST_MAX_VCPUS);
+                return HVT_EXIT_USAGE;
+            }
+            opt.vcpus = (uint32_t)n;
+        } else if (!strcmp(a, "--events")) {
+            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > 1000000000ull) {
+                hvt_tool_err("record: --events '%s': must be 1..1000000000", val);
+                return HVT_EXIT_USAGE;
+            }
+            opt.events = n;
+        } else if (!strcmp(a, "--cache")) {
+            if (parse_cache(val, &opt.cache)) {
+                hvt_tool_err("record: --cache '%s': must be none, walk or full", val);
+                return HVT_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--callsites")) {
+            if (hvt_tool_parse_u64(val, &n) || n > HVT_REC_MAX_DEPTH) {
+                hvt_tool_err("record: --callsites '%s': must be 0..%u", val, HVT_REC_MAX_DEPTH);
+                return HVT_EXIT_USAGE;
+            }
+            opt.callsite_depth = (unsigned)n;
+        } else if (!strcmp(a, "--record")) {
+            if (!strcmp(val, "all")) {
+                opt.flags |= HVT_HOST_RECORD_ALL;
+            } else if (strcmp(val, "events")) {
+                hvt_tool_err("record: --record '%s': must be all or events", val);
+                return HVT_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--ram-mib")) {
+            if (hvt_tool_parse_u64(val, &n) || n < 4 || n > 1024 || n % 2) {
+                hvt_tool_err("record: --ram-mib '%s': must be an even number in 4..1024", val);
+                return HVT_EXIT_USAGE;
+            }
+            opt.ram_bytes = n << 20;
+        } else if (!strcmp(a, "--core")) {
+            opt.core = val;
+        } else if (!strcmp(a, "--core-opt")) {
+            size_t k = opt.n_core_options;
+            char *eq;
+            if (k >= HVT_HOST_MAX_CORE_OPTIONS || strlen(val) >= sizeof(kvbuf[0]) ||
+                !(eq = strchr(strcpy(kvbuf[k], val), '=')) || eq == kvbuf[k]) {
+                hvt_tool_err("record: --core-opt '%s': must be KEY=VALUE (at most %u)", val,
+                             HVT_HOST_MAX_CORE_OPTIONS);
+                return HVT_EXIT_USAGE;
+            }
+            *eq = 0;
+            core_opts[k].key = kvbuf[k];
+            core_opts[k].value = eq + 1;
+            opt.core_options = core_opts;
+            opt.n_core_options = k + 1;
+        } else {
+            hvt_tool_err("record: unknown option '%s' (try --help)", a);
+            return HVT_EXIT_USAGE;
+        }
+        i += takes;
+    }
+    if (!opt.scenario) {
+        hvt_tool_err("record: no --scenario given (one of: clean pageout ptwrite pae-pdpte "
+                     "cmps gather adbits mixed)");
+        return HVT_EXIT_USAGE;
+    }
+    if (!out) {
+        hvt_tool_err("record: no output file given (-o FILE)");
+        return HVT_EXIT_USAGE;
+    }
+
+    memset(&st, 0, sizeof(st));
+    st.size = sizeof(st);
+    rc = hvt_host_record(out, &opt, &st, err, sizeof(err));
+    if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_INVALID || rc == -HVT_E_EXISTS ||
+        rc == -HVT_E_IO || rc == -HVT_E_NOSPACE || rc == -HVT_E_BAD_PLUGIN) {
+        hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
+        if (rc == -HVT_E_NOT_FOUND && !strstr(err, "core"))
+            fprintf(stderr, "known scenarios: clean pageout ptwrite pae-pdpte cmps gather "
+                            "adbits mixed\n");
+        return HVT_EXIT_USAGE;
+    }
+    if (rc < 0) {
+        hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
+        return 1;
+    }
+    printf("%s: scenario %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64
+           " accesses, %" PRIu64 " bytes (%" PRIu64 " instructions, %" PRIu64
+           " device requests, %" PRIu64 " agent writes, %" PRIu64 " ioreq mismatches, %.2f s)\n",
+           out, opt.scenario, st.rec_events, st.rec_passes, st.rec_accesses, st.file_bytes,
+           st.instructions, st.ioreqs, st.agent_actions, st.ioreq_mismatches,
+           (double)st.wall_ns / 1e9);
+    return HVT_EXIT_OK;
+}

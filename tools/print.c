@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace CLI: one-line text and JSON printing of events, passes, accesses and lost markers. */
+#include "print.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "util.h"
+
+/* The scalar registers of a vCPU state, by name, so that a state prints and diffs with one
+ * table instead of a hand-written line per field. */
+struct reg_desc {
+    const char *name;
+    size_t off;
+    unsigned size;
+};
+
+#define R(n, field)                                                                           \
+    {                                                                                         \
+        n, offsetof(struct hvt_vcpu_state, field), sizeof(((struct hvt_vcpu_state *)0)->field) \
+    }
+#define SEG(n, i) R(n ".sel", seg[i].sel), R(n ".base", seg[i].base), R(n ".limit", seg[i].limit), \
+                  R(n ".attr", seg[i].attr)
+
+static const struct reg_desc regs[] = {
+    R("rax", gpr[0]),   R("rcx", gpr[1]),   R("rdx", gpr[2]),   R("rbx", gpr[3]),
+    R("rsp", gpr[4]),   R("rbp", gpr[5]),   R("rsi", gpr[6]),   R("rdi", gpr[7]),
+    R("r8", gpr[8]),    R("r9", gpr[9]),    R("r10", gpr[10]),  R("r11", gpr[11]),
+    R("r12", gpr[12]),  R("r13", gpr[13]),  R("r14", gpr[14]),  R("r15", gpr[15]),
+    R("rip", rip),      R("rflags", rflags), SEG("es", 0),     SEG("cs", 1),
+    SEG("ss", 2),       SEG("ds", 3),       SEG("fs", 4),       SEG("gs", 5),
+    SEG("ldtr", 6),     SEG("tr", 7),       R("gdtr.base", gdtr.base),
+    R("gdtr.limit", gdtr.limit),            R("idtr.base", idtr.base),
+    R("idtr.limit", idtr.limit),            R("cr0", cr0),      R("cr2", cr2),
+    R("cr3", cr3),      R("cr4", cr4),      R("cr8", cr8),      R("efer", efer),
+    R("xcr0", xcr0),    R("pdpte0", pdpte[0]), R("pdpte1", pdpte[1]), R("pdpte2", pdpte[2]),
+    R("pdpte3", pdpte[3]), R("state_flags", flags), R("mxcsr", mxcsr),
+};
+
+#undef SEG
+#undef R
+
+static uint64_t reg_value(const struct hvt_vcpu_state *s, const struct reg_desc *d)
+{
+    const uint8_t *p = (const uint8_t *)s + d->off;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < d->size; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void hex_bytes(FILE *f, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", p[i]);
+}
+
+int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                         unsigned flags)
+{
+    int json = flags & HVT_PRINT_JSON, n = 0;
+    if (json)
+        fputc('{', f);
+    for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+        uint64_t va = reg_value(a, &regs[i]), vb = reg_value(b, &regs[i]);
+        if (va == vb)
+            continue;
+        if (json)
+            fprintf(f, "%s\"%s\":[\"0x%" PRIx64 "\",\"0x%" PRIx64 "\"]", n ? "," : "",
+                    regs[i].name, va, vb);
+        else
+            fprintf(f, "%s%s=0x%" PRIx64 "->0x%" PRIx64, n ? " " : "", regs[i].name, va, vb);
+        n++;
+    }
+    /* SIMD registers only mean something when one of the two states says they are valid. */
+    if ((a->flags | b->flags) & HVT_STATE_SIMD_VALID) {
+        for (int r = 0; r < 16; r++) {
+            if (!memcmp(a->ymm[r], b->ymm[r], sizeof(a->ymm[r])))
+                continue;
+            fprintf(f, json ? "%s\"ymm%d\":[\"" : "%symm%d=", n ? (json ? "," : " ") : "", r);
+            hex_bytes(f, a->ymm[r], sizeof(a->ymm[r]));
+            fputs(json ? "\",\"" : "->", f);
+            hex_bytes(f, b->ymm[r], sizeof(b->ymm[r]));
+            if (json)
+                fputs("\"]", f);
+            n++;
+        }
+    }
+    if (json)
+        fputc('}', f);
+    return n;
+}
+
+/* All scalar registers of S as a JSON object of hex strings. */
+static void json_state(FILE *f, const struct hvt_vcpu_state *s)
+{
+    fputc('{', f);
+    for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+        fprintf(f, "%s\"%s\":\"0x%" PRIx64 "\"", i ? "," : "", regs[i].name,
+                reg_value(s, &regs[i]));
+    if (s->flags & HVT_STATE_SIMD_VALID) {
+        for (int r = 0; r < 16; r++) {
+            fprintf(f, ",\"ymm%d\":", r);
+            hvt_json_hex(f, s->ymm[r], sizeof(s->ymm[r]));
+        }
+    }
+    fputc('}', f);
+}
+
+static void event_flags(FILE *f, uint32_t fl, int json)
+{
+    static const char *const names[] = {"abandoned", "incomplete"};
+    int n = 0;
+    if (json)
+        fputc('[', f);
+    for (unsigned i = 0; i < 32; i++) {
+        if (!(fl & (1u << i)))
+            continue;
+        const char *name = i < 2 ? names[i] : NULL;
+        if (json) {
+            if (name)
+                fprintf(f, "%s\"%s\"", n ? "," : "", name);
+            else
+                fprintf(f, "%s\"bit%u\"", n ? "," : "", i);
+        } else if (name) {
+            fprintf(f, "%s%s", n ? "," : " ", name);
+        } else {
+            fprintf(f, "%sbit%u", n ? "," : " ", i);
+        }
+        n++;
+    }
+    if (json)
+        fputc(']', f);
+}
+
+void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
+{
+    unsigned len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
+    if (flags & HVT_PRINT_JSON) {
+        fprintf(f, "{\"type\":\"event\",\"id\":%" PRIu64 ",\"vcpu\":%" PRIu32 ",\"time_ns\":%" PRIu64
+                   ",\"flags\":",
+                ev->id, ev->vcpu, ev->time_ns);
+        event_flags(f, ev->flags, 1);
+        fprintf(f, ",\"rip\":\"0x%" PRIx64 "\",\"insn\":", ev->init.rip);
+        hvt_json_hex(f, ev->insn, len);
+        fprintf(f, ",\"passes\":%" PRIu32 ",\"init\":", ev->n_passes);
+        json_state(f, &ev->init);
+        fputs("}\n", f);
+        return;
+    }
+    fprintf(f, "event %" PRIu64 "  vcpu %" PRIu32 "  rip 0x%" PRIx64 "  insn ", ev->id, ev->vcpu,
+            ev->init.rip);
+    if (!len)
+        fputs("-", f);
+    for (unsigned i = 0; i < len; i++)
+        fprintf(f, "%s%02x", i ? " " : "", ev->insn[i]);
+    fprintf(f, "  passes %" PRIu32 "  t+%" PRIu64 "ns", ev->n_passes, ev->time_ns);
+    event_flags(f, ev->flags, 0);
+    fputc('\n', f);
+}
+
+void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p,
+                    unsigned flags)
+{
+    const struct hvt_pass_outcome *o = &p->out;
+    if (flags & HVT_PRINT_JSON) {
+        fprintf(f, "{\"type\":\"pass\",\"event\":%" PRIu64 ",\"index\":%" PRIu32
+                   ",\"outcome\":\"%s\"",
+                ev->id, p->index, hvt_outcome_name(o->kind));
+        if (o->kind == HVT_OUT_RETRY)
+            fprintf(f, ",\"retry_cause\":\"%s\"", hvt_retry_cause_name(o->retry_cause));
+        if (o->kind == HVT_OUT_EXCEPTION) {
+            fprintf(f, ",\"vector\":%u", o->vector);
+            if (o->flags & HVT_PO_HAS_ERROR_CODE)
+                fprintf(f, ",\"error_code\":\"0x%" PRIx32 "\"", o->error_code);
+            if (o->vector == 14)
+                fprintf(f, ",\"cr2\":\"0x%" PRIx64 "\"", o->cr2);
+        }
+        fprintf(f, ",\"iterations\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"accesses\":%" PRIu32
+                   ",\"changed\":",
+                o->iterations, p->lost, p->n_accesses);
+        hvt_print_state_diff(f, &ev->init, &p->end, flags);
+        fputs("}\n", f);
+        return;
+    }
+    fprintf(f, "  pass %" PRIu32 "  %s", p->index, hvt_outcome_name(o->kind));
+    if (o->kind == HVT_OUT_RETRY)
+        fprintf(f, " (%s)", hvt_retry_cause_name(o->retry_cause));
+    if (o->kind == HVT_OUT_EXCEPTION) {
+        fprintf(f, " vector %u", o->vector);
+        if (o->flags & HVT_PO_HAS_ERROR_CODE)
+            fprintf(f, " error 0x%" PRIx32, o->error_code);
+        if (o->vector == 14)
+            fprintf(f, " cr2 0x%" PRIx64, o->cr2);
+    }
+    fprintf(f, "  iterations %" PRIu32 "  accesses %" PRIu32, o->iterations, p->n_accesses);
+    if (p->lost)
+        fprintf(f, "  lost %" PRIu32, p->lost);
+    fputs("  changed: ", f);
+    if (!hvt_print_state_diff(f, &ev->init, &p->end, flags))
+        fputs("none", f);
+    fputc('\n', f);
+}
+
+const char *hvt_print_tag(char *buf, size_t size, const struct hvt_tag *t)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s", hvt_tag_class_name(t->cls));
+    if (n < size && (t->operand || t->cls == HVT_TAG_DATA))
+        n += (size_t)snprintf(buf + n, size - n, ":op%u", t->operand);
+    if (n < size && t->element)
+        n += (size_t)snprintf(buf + n, size - n, ":el%" PRIu32, t->element);
+    if (n < size && t->level == HVT_WALK_PAE_PDPTE)
+        n += (size_t)snprintf(buf + n, size - n, ":pdpte");
+    else if (n < size && t->level)
+        n += (size_t)snprintf(buf + n, size - n, ":L%u", t->level);
+    return buf;
+}
+
+/* Whether the access's data field holds a value worth printing: reads only return one when
+ * they succeeded; writes always carry what was written. */
+static int data_valid(const struct hvt_access *a)
+{
+    switch (a->kind) {
+    case HVT_ACC_READ:
+    case HVT_ACC_FETCH:
+    case HVT_ACC_IO_IN:
+        return a->outcome == HVT_OP_OKAY;
+    default:
+        return 1;
+    }
+}
+
+void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p, uint32_t idx,
+                      const struct hvt_access *a, const struct hvt_callsite *cs, unsigned flags)
+{
+    size_t size = a->size <= HVT_DATA_MAX ? a->size : HVT_DATA_MAX;
+    int cmpx = a->kind == HVT_ACC_CMPXCHG;
+    const struct hvt_frame *fr = cs && cs->n_frames && cs->frames ? &cs->frames[0] : NULL;
+    char tag[64];
+
+    if (flags & HVT_PRINT_JSON) {
+        fputs("{\"type\":\"access\"", f);
+        if (ev)
+            fprintf(f, ",\"event\":%" PRIu64, ev->id);
+        if (p)
+            fprintf(f, ",\"pass\":%" PRIu32, p->index);
+        fprintf(f, ",\"index\":%" PRIu32 ",\"kind\":\"%s\",\"space\":\"%s\"", idx,
+                hvt_access_kind_name(a->kind), hvt_space_name(a->space));
+        fprintf(f, ",\"tag\":{\"class\":\"%s\",\"operand\":%u,\"element\":%" PRIu32
+                   ",\"level\":%u}",
+                hvt_tag_class_name(a->tag.cls), a->tag.operand, a->tag.element, a->tag.level);
+        fprintf(f, ",\"seg\":\"%s\",\"linear\":", hvt_seg_name(a->seg));
+        if (a->flags & HVT_AF_LINEAR_VALID)
+            fprintf(f, "\"0x%" PRIx64 "\"", a->linear);
+        else
+            fputs("null", f);
+        fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%" PRIu32 ",\"data\":", a->phys,
+                a->size);
+        if (data_valid(a))
+            hvt_json_hex(f, a->data, size);
+        else
+            fputs("null", f);
+        if (cmpx) {
+            fputs(",\"old\":", f);
+            hvt_json_hex(f, a->old, size);
+            fputs(",\"cur\":", f);
+            hvt_json_hex(f, a->cur, size);
+        }
+        fprintf(f, ",\"outcome\":\"%s\",\"locked\":%s,\"split\":%s,\"callsite\":%" PRIu32,
+                hvt_op_result_name(a->outcome), a->flags & HVT_AF_LOCKED ? "true" : "false",
+                a->flags & HVT_AF_SPLIT ? "true" : "false", a->callsite);
+        if (fr) {
+            fprintf(f, ",\"frame\":{\"ip\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
+                       "\",\"function\":",
+                    fr->ip, fr->offset);
+            hvt_json_str(f, fr->function);
+            fputs(",\"module\":", f);
+            hvt_json_str(f, fr->module);
+            fputc('}', f);
+        }
+        fputs("}\n", f);
+        return;
+    }
+
+    fprintf(f, "    [%" PRIu32 "] %-7s %-4s %-14s %-4s", idx, hvt_access_kind_name(a->kind),
+            hvt_space_name(a->space), hvt_print_tag(tag, sizeof(tag), &a->tag),
+            hvt_seg_name(a->seg));
+    if (a->flags & HVT_AF_LINEAR_VALID)
+        fprintf(f, " lin 0x%" PRIx64, a->linear);
+    else
+        fputs(" lin -", f);
+    fprintf(f, " %s 0x%" PRIx64 " size %" PRIu32, a->space == HVT_SPACE_PORT ? "port" : "phys",
+            a->phys, a->size);
+    if (cmpx) {
+        fputs(" old ", f);
+        hex_bytes(f, a->old, size);
+        fputs(" new ", f);
+        hex_bytes(f, a->data, size);
+        fputs(" cur ", f);
+        hex_bytes(f, a->cur, size);
+    } else if (data_valid(a)) {
+        fputs(" data ", f);
+        hex_bytes(f, a->data, size);
+    } else {
+        fputs(" data -", f);
+    }
+    fprintf(f, " %s", hvt_op_result_name(a->outcome));
+    if (a->flags & HVT_AF_LOCKED)
+        fputs(" locked", f);
+    if (a->flags & HVT_AF_SPLIT)
+        fputs(" split", f);
+    if (a->callsite) {
+        fprintf(f, " site %" PRIu32, a->callsite);
+        if (fr && fr->function)
+            fprintf(f, " %s+0x%" PRIx64, fr->function, fr->offset);
+        else if (fr)
+            fprintf(f, " 0x%" PRIx64, fr->ip);
+    }
+    fputc('\n', f);
+}
+
+void hvt_print_lost(FILE *f, const struct hvt_lost *l, unsigned flags)
+{
+    if (flags & HVT_PRINT_JSON) {
+        fprintf(f, "{\"type\":\"lost\",\"vcpu\":%" PRIu32 ",\"count\":%" PRIu64 ",\"event\":",
+                l->vcpu, l->count);
+        if (l->event_id == HVT_NO_EVENT)
+            fputs("null", f);
+        else
+            fprintf(f, "%" PRIu64, l->event_id);
+        fprintf(f, ",\"pass\":%" PRIu32 ",\"access\":%" PRIu32 "}\n", l->pass, l->access);
+        return;
+    }
+    fprintf(f, "lost %" PRIu64 " records  vcpu %" PRIu32, l->count, l->vcpu);
+    if (l->event_id != HVT_NO_EVENT)
+        fprintf(f, "  at event %" PRIu64 " pass %" PRIu32 " access %" PRIu32, l->event_id,
+                l->pass, l->access);
+    fputc('\n', f);
+}
+
+void hvt_print_fmt_error(const char *path, const struct hvt_fmt_error_info *e)
+{
+    if (!e || !e->code) {
+        hvt_tool_err("%s: unknown error", path);
+        return;
+    }
+    fprintf(stderr, "hvtrace: %s: offset %" PRIu64, path, e->offset);
+    if (e->chunk >= 0)
+        fprintf(stderr, ", chunk %" PRId64, e->chunk);
+    if (e->record >= 0)
+        fprintf(stderr, ", record %" PRId64, e->record);
+    fprintf(stderr, ": %s\n", e->message[0] ? e->message : hvt_strerror(e->code));
+}
+
+int hvt_print_open(struct hvt_fmt_reader **out, const char *path, unsigned flags)
+{
+    struct hvt_fmt_reader_options opt;
+    struct hvt_fmt_reader *r = NULL;
+    int rc;
+
+    hvt_fmt_reader_options_init(&opt);
+    opt.flags = flags;
+    rc = hvt_fmt_reader_open(&r, path, &opt);
+    if (rc >= 0) {
+        *out = r;
+        return 0;
+    }
+    if (r && hvt_fmt_reader_error(r)->code)
+        hvt_print_fmt_error(path, hvt_fmt_reader_error(r));
+    else
+        hvt_tool_err("%s: %s", path, hvt_strerror(rc));
+    hvt_fmt_reader_close(r);
+    *out = NULL;
+    return rc == -HVT_E_INVALID ? HVT_EXIT_USAGE : HVT_EXIT_CORRUPT;
+}
+
+int hvt_print_new_error(const char *path, const struct hvt_fmt_reader *r,
+                        struct hvt_fmt_error_info *seen)
+{
+    const struct hvt_fmt_error_info *e = hvt_fmt_reader_error(r);
+    if (!e || !e->code)
+        return 0;
+    if (e->code == seen->code && e->offset == seen->offset && e->chunk == seen->chunk &&
+        e->record == seen->record && !strcmp(e->message, seen->message))
+        return 0;
+    *seen = *e;
+    hvt_print_fmt_error(path, e);
+    return 1;
+}
+
+void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
+{
+    char uuid[40];
+    size_t n = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            uuid[n++] = '-';
+        n += (size_t)snprintf(uuid + n, sizeof(uuid) - n, "%02x", h->uuid[i]);
+    }
+    if (flags & HVT_PRINT_JSON) {
+        fprintf(f, "{\"type\":\"header\",\"format\":\"%" PRIu32 ".%" PRIu32
+                   "\",\"min_reader_major\":%" PRIu32 ",\"producer\":",
+                h->format_major, h->format_minor, h->min_reader_major);
+        hvt_json_str(f, h->producer);
+        fputs(",\"producer_version\":", f);
+        hvt_json_str(f, h->producer_version);
+        fputs(",\"cpu_vendor\":", f);
+        hvt_json_str(f, h->cpu_vendor);
+        fprintf(f, ",\"cpu_family\":%" PRIu32 ",\"cpu_model\":%" PRIu32
+                   ",\"cpu_stepping\":%" PRIu32 ",\"cpu_features\":",
+                h->cpu_family, h->cpu_model, h->cpu_stepping);
+        hvt_json_str(f, h->cpu_features);
+        fputs(",\"hypervisor\":", f);
+        hvt_json_str(f, h->hypervisor);
+        fputs(",\"hypervisor_version\":", f);
+        hvt_json_str(f, h->hypervisor_version);
+        fputs(",\"core_name\":", f);
+        hvt_json_str(f, h->core_name);
+        fputs(",\"core_version\":", f);
+        hvt_json_str(f, h->core_version);
+        fputs(",\"core_build_id\":", f);
+        hvt_json_str(f, h->core_build_id);
+        fputs(",\"options\":{", f);
+        for (size_t i = 0; h->options && i < h->n_options; i++) {
+            if (i)
+                fputc(',', f);
+            hvt_json_str(f, h->options[i].key ? h->options[i].key : "");
+            fputc(':', f);
+            hvt_json_str(f, h->options[i].value);
+        }
+        fprintf(f, "},\"uuid\":\"%s\",\"start_time_ns\":%" PRIu64 "}\n", uuid, h->start_time_ns);
+        return;
+    }
+    fprintf(f, "trace  format %" PRIu32 ".%" PRIu32 "  producer %s %s  core %s %s  uuid %s\n",
+            h->format_major, h->format_minor, h->producer ? h->producer : "?",
+            h->producer_version ? h->producer_version : "?", h->core_name ? h->core_name : "?",
+            h->core_version ? h->core_version : "?", uuid);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace CLI: one-line text and JSON printing of events, passes, accesses and lost markers. */
+#ifndef HVT_TOOLS_PRINT_H
+#define HVT_TOOLS_PRINT_H
+
+#include <stdio.h>
+
+#include "hvtrace/format.h"
+#include "hvtrace/types.h"
+
+/* Every printer writes exactly one line (newline included). The text form is for people and
+ * its columns may change; the JSON form (one object per line) is documented in docs/TOOLS.md
+ * and only grows new keys. Addresses and 64-bit values are hex strings in JSON. */
+#define HVT_PRINT_JSON (1u << 0)
+
+/* "event ID vcpu V rip R insn BYTES passes N ...". */
+void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags);
+
+/* "pass I OUTCOME ..." with vector/error code/CR2 or retry cause, iterations, the number of
+ * accesses, and the registers whose end value differs from INIT (the event's initial state). */
+void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p,
+                    unsigned flags);
+
+/* One access: index IDX within its pass, kind, space, tag, segment, addresses, size, data,
+ * outcome and call site. CS is the call site the access names (NULL when unknown): its
+ * innermost frame is printed after the id. EV and P give the JSON object its event/pass ids;
+ * both may be NULL in text mode. */
+void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p, uint32_t idx,
+                      const struct hvt_access *a, const struct hvt_callsite *cs, unsigned flags);
+
+/* A lost-records marker. */
+void hvt_print_lost(FILE *f, const struct hvt_lost *l, unsigned flags);
+
+/* The tag as text ("walk:L4", "data:op1:el3", "fetch"), into BUF (at least 32 bytes). */
+const char *hvt_print_tag(char *buf, size_t size, const struct hvt_tag *t);
+
+/* Writes the registers that differ between A and B as "name=old->new" separated by spaces
+ * (text) or as a JSON object {"name":["old","new"],...} (JSON). Returns the number printed. */
+int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                         unsigned flags);
+
+/* "hvtrace: PATH: offset N, chunk C: MESSAGE" on stderr (", chunk C" left out when the problem
+ * is outside any chunk, "record R" added when known). */
+void hvt_print_fmt_error(const char *path, const struct hvt_fmt_error_info *e);
+
+/* Opens PATH for reading with FLAGS (HVT_FMT_R_*), printing the error line on failure.
+ * Returns 0 with *OUT, or the exit code to return (HVT_EXIT_CORRUPT for unreadable or corrupt
+ * files, HVT_EXIT_USAGE for bad arguments). */
+int hvt_print_open(struct hvt_fmt_reader **out, const char *path, unsigned flags);
+
+/* Prints the reader's last error when it is not the one in *SEEN (then remembers it in SEEN).
+ * A salvaging reader skips bad chunks silently; this is how tools still report each of them.
+ * Returns 1 when a new error was printed, 0 otherwise. */
+int hvt_print_new_error(const char *path, const struct hvt_fmt_reader *r,
+                        struct hvt_fmt_error_info *seen);
+
+/* The trace header as one line (text: "trace ..."; JSON: {"type":"header",...}). */
+void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags);
+
+#endif
