@@ -41,9 +41,8 @@ static int check_plugin(const struct hvt_core_plugin *p, const char *what, char 
                     "%s: %s returned NULL (core ABI version %u not implemented)", what,
                     HVT_CORE_ENTRY_SYMBOL, HVT_CORE_ABI_VERSION);
     if (p->abi_version != HVT_CORE_ABI_VERSION)
-        return fail(HVT_E_BAD_PLUGIN, errbuf, errlen,
-                    "%s: core ABI version %u, this host needs %u", what, p->abi_version,
-                    HVT_CORE_ABI_VERSION);
+        return fail(HVT_E_BAD_PLUGIN, errbuf, errlen, "%s: core ABI version %u, this host needs %u",
+                    what, p->abi_version, HVT_CORE_ABI_VERSION);
     if (p->size < sizeof(struct hvt_core_plugin))
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen,
                     "%s: plugin descriptor of %u bytes, expected %zu", what, p->size,
@@ -90,8 +89,7 @@ int hvt_core_open(struct hvt_core **out, const char *name_or_path, char *errbuf,
         }
     } else {
         return fail(HVT_E_NOT_FOUND, errbuf, errlen,
-                    "no core named '%s' (use '%s' or a path to a .so)", name_or_path,
-                    HVT_CORE_REF);
+                    "no core named '%s' (use '%s' or a path to a .so)", name_or_path, HVT_CORE_REF);
     }
     c = calloc(1, sizeof(*c));
     if (!c) {

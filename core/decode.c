@@ -108,22 +108,22 @@ const struct hvt_dinsn *hvt_dec_lookup(struct hvt_decoder *dec, enum hvt_emu_mod
 /* Register class, number and size of a capstone register. */
 static int map_reg(unsigned r, uint8_t *cls, uint8_t *num, uint8_t *high)
 {
-    static const uint16_t gpr64[16] = {
-        X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
-        X86_REG_RSI, X86_REG_RDI, X86_REG_R8,  X86_REG_R9,  X86_REG_R10, X86_REG_R11,
-        X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
-    static const uint16_t gpr32[16] = {
-        X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX, X86_REG_ESP, X86_REG_EBP,
-        X86_REG_ESI, X86_REG_EDI, X86_REG_R8D, X86_REG_R9D, X86_REG_R10D, X86_REG_R11D,
-        X86_REG_R12D, X86_REG_R13D, X86_REG_R14D, X86_REG_R15D};
-    static const uint16_t gpr16[16] = {
-        X86_REG_AX,  X86_REG_CX,  X86_REG_DX,   X86_REG_BX,   X86_REG_SP,   X86_REG_BP,
-        X86_REG_SI,  X86_REG_DI,  X86_REG_R8W,  X86_REG_R9W,  X86_REG_R10W, X86_REG_R11W,
-        X86_REG_R12W, X86_REG_R13W, X86_REG_R14W, X86_REG_R15W};
-    static const uint16_t gpr8[16] = {
-        X86_REG_AL,  X86_REG_CL,  X86_REG_DL,   X86_REG_BL,   X86_REG_SPL,  X86_REG_BPL,
-        X86_REG_SIL, X86_REG_DIL, X86_REG_R8B,  X86_REG_R9B,  X86_REG_R10B, X86_REG_R11B,
-        X86_REG_R12B, X86_REG_R13B, X86_REG_R14B, X86_REG_R15B};
+    static const uint16_t gpr64[16] = {X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX,
+                                       X86_REG_RSP, X86_REG_RBP, X86_REG_RSI, X86_REG_RDI,
+                                       X86_REG_R8,  X86_REG_R9,  X86_REG_R10, X86_REG_R11,
+                                       X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15};
+    static const uint16_t gpr32[16] = {X86_REG_EAX,  X86_REG_ECX,  X86_REG_EDX,  X86_REG_EBX,
+                                       X86_REG_ESP,  X86_REG_EBP,  X86_REG_ESI,  X86_REG_EDI,
+                                       X86_REG_R8D,  X86_REG_R9D,  X86_REG_R10D, X86_REG_R11D,
+                                       X86_REG_R12D, X86_REG_R13D, X86_REG_R14D, X86_REG_R15D};
+    static const uint16_t gpr16[16] = {X86_REG_AX,   X86_REG_CX,   X86_REG_DX,   X86_REG_BX,
+                                       X86_REG_SP,   X86_REG_BP,   X86_REG_SI,   X86_REG_DI,
+                                       X86_REG_R8W,  X86_REG_R9W,  X86_REG_R10W, X86_REG_R11W,
+                                       X86_REG_R12W, X86_REG_R13W, X86_REG_R14W, X86_REG_R15W};
+    static const uint16_t gpr8[16] = {X86_REG_AL,   X86_REG_CL,   X86_REG_DL,   X86_REG_BL,
+                                      X86_REG_SPL,  X86_REG_BPL,  X86_REG_SIL,  X86_REG_DIL,
+                                      X86_REG_R8B,  X86_REG_R9B,  X86_REG_R10B, X86_REG_R11B,
+                                      X86_REG_R12B, X86_REG_R13B, X86_REG_R14B, X86_REG_R15B};
     static const uint16_t seg[6] = {X86_REG_ES, X86_REG_CS, X86_REG_SS,
                                     X86_REG_DS, X86_REG_FS, X86_REG_GS};
     *high = 0;
@@ -205,13 +205,20 @@ static int map_addr_reg(unsigned r, uint8_t *out, int *vector)
 static int seg_of_capstone(unsigned r)
 {
     switch (r) {
-    case X86_REG_ES: return HVT_SEG_ES;
-    case X86_REG_CS: return HVT_SEG_CS;
-    case X86_REG_SS: return HVT_SEG_SS;
-    case X86_REG_DS: return HVT_SEG_DS;
-    case X86_REG_FS: return HVT_SEG_FS;
-    case X86_REG_GS: return HVT_SEG_GS;
-    default: return -1;
+    case X86_REG_ES:
+        return HVT_SEG_ES;
+    case X86_REG_CS:
+        return HVT_SEG_CS;
+    case X86_REG_SS:
+        return HVT_SEG_SS;
+    case X86_REG_DS:
+        return HVT_SEG_DS;
+    case X86_REG_FS:
+        return HVT_SEG_FS;
+    case X86_REG_GS:
+        return HVT_SEG_GS;
+    default:
+        return -1;
     }
 }
 
@@ -219,11 +226,25 @@ static int seg_of_capstone(unsigned r)
 static int lockable(unsigned id)
 {
     switch (id) {
-    case X86_INS_ADD: case X86_INS_ADC: case X86_INS_AND: case X86_INS_BTC:
-    case X86_INS_BTR: case X86_INS_BTS: case X86_INS_CMPXCHG: case X86_INS_CMPXCHG8B:
-    case X86_INS_CMPXCHG16B: case X86_INS_DEC: case X86_INS_INC: case X86_INS_NEG:
-    case X86_INS_NOT: case X86_INS_OR: case X86_INS_SBB: case X86_INS_SUB:
-    case X86_INS_XOR: case X86_INS_XADD: case X86_INS_XCHG:
+    case X86_INS_ADD:
+    case X86_INS_ADC:
+    case X86_INS_AND:
+    case X86_INS_BTC:
+    case X86_INS_BTR:
+    case X86_INS_BTS:
+    case X86_INS_CMPXCHG:
+    case X86_INS_CMPXCHG8B:
+    case X86_INS_CMPXCHG16B:
+    case X86_INS_DEC:
+    case X86_INS_INC:
+    case X86_INS_NEG:
+    case X86_INS_NOT:
+    case X86_INS_OR:
+    case X86_INS_SBB:
+    case X86_INS_SUB:
+    case X86_INS_XOR:
+    case X86_INS_XADD:
+    case X86_INS_XCHG:
         return 1;
     default:
         return 0;
@@ -237,26 +258,54 @@ static void scan_prefixes(struct hvt_dinsn *d, const uint8_t *b, size_t len, int
     int last_rep = 0;
     for (size_t i = 0; i < len; i++) {
         switch (b[i]) {
-        case 0xf0: d->pfx |= HVT_PFX_LOCK; continue;
-        case 0xf2: last_rep = 2; continue;
-        case 0xf3: last_rep = 3; continue;
-        case 0x66: d->pfx |= HVT_PFX_OPSZ; continue;
-        case 0x67: d->pfx |= HVT_PFX_ADSZ; continue;
-        case 0x26: d->seg_ovr = HVT_SEG_ES; d->pfx |= HVT_PFX_SEG; continue;
-        case 0x2e: d->seg_ovr = HVT_SEG_CS; d->pfx |= HVT_PFX_SEG; continue;
-        case 0x36: d->seg_ovr = HVT_SEG_SS; d->pfx |= HVT_PFX_SEG; continue;
-        case 0x3e: d->seg_ovr = HVT_SEG_DS; d->pfx |= HVT_PFX_SEG; continue;
-        case 0x64: d->seg_ovr = HVT_SEG_FS; d->pfx |= HVT_PFX_SEG; continue;
-        case 0x65: d->seg_ovr = HVT_SEG_GS; d->pfx |= HVT_PFX_SEG; continue;
-        default: break;
+        case 0xf0:
+            d->pfx |= HVT_PFX_LOCK;
+            continue;
+        case 0xf2:
+            last_rep = 2;
+            continue;
+        case 0xf3:
+            last_rep = 3;
+            continue;
+        case 0x66:
+            d->pfx |= HVT_PFX_OPSZ;
+            continue;
+        case 0x67:
+            d->pfx |= HVT_PFX_ADSZ;
+            continue;
+        case 0x26:
+            d->seg_ovr = HVT_SEG_ES;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        case 0x2e:
+            d->seg_ovr = HVT_SEG_CS;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        case 0x36:
+            d->seg_ovr = HVT_SEG_SS;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        case 0x3e:
+            d->seg_ovr = HVT_SEG_DS;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        case 0x64:
+            d->seg_ovr = HVT_SEG_FS;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        case 0x65:
+            d->seg_ovr = HVT_SEG_GS;
+            d->pfx |= HVT_PFX_SEG;
+            continue;
+        default:
+            break;
         }
         if (long64 && (b[i] & 0xf0) == 0x40) {
             /* REX counts only right before the opcode; a later legacy prefix voids it. */
-            if (i + 1 < len && ((b[i + 1] & 0xf0) == 0x40 || b[i + 1] == 0x66 ||
-                                b[i + 1] == 0x67 || b[i + 1] == 0xf0 || b[i + 1] == 0xf2 ||
-                                b[i + 1] == 0xf3 || b[i + 1] == 0x26 || b[i + 1] == 0x2e ||
-                                b[i + 1] == 0x36 || b[i + 1] == 0x3e || b[i + 1] == 0x64 ||
-                                b[i + 1] == 0x65))
+            if (i + 1 < len && ((b[i + 1] & 0xf0) == 0x40 || b[i + 1] == 0x66 || b[i + 1] == 0x67 ||
+                                b[i + 1] == 0xf0 || b[i + 1] == 0xf2 || b[i + 1] == 0xf3 ||
+                                b[i + 1] == 0x26 || b[i + 1] == 0x2e || b[i + 1] == 0x36 ||
+                                b[i + 1] == 0x3e || b[i + 1] == 0x64 || b[i + 1] == 0x65))
                 continue;
             d->rex = b[i];
             d->pfx |= HVT_PFX_REX;
@@ -272,11 +321,30 @@ static void scan_prefixes(struct hvt_dinsn *d, const uint8_t *b, size_t len, int
 static int is_rel_branch(unsigned id)
 {
     switch (id) {
-    case X86_INS_JAE: case X86_INS_JA: case X86_INS_JBE: case X86_INS_JB: case X86_INS_JCXZ:
-    case X86_INS_JECXZ: case X86_INS_JE: case X86_INS_JGE: case X86_INS_JG: case X86_INS_JLE:
-    case X86_INS_JL: case X86_INS_JNE: case X86_INS_JNO: case X86_INS_JNP: case X86_INS_JNS:
-    case X86_INS_JO: case X86_INS_JP: case X86_INS_JRCXZ: case X86_INS_JS: case X86_INS_LOOP:
-    case X86_INS_LOOPE: case X86_INS_LOOPNE: case X86_INS_JMP: case X86_INS_CALL:
+    case X86_INS_JAE:
+    case X86_INS_JA:
+    case X86_INS_JBE:
+    case X86_INS_JB:
+    case X86_INS_JCXZ:
+    case X86_INS_JECXZ:
+    case X86_INS_JE:
+    case X86_INS_JGE:
+    case X86_INS_JG:
+    case X86_INS_JLE:
+    case X86_INS_JL:
+    case X86_INS_JNE:
+    case X86_INS_JNO:
+    case X86_INS_JNP:
+    case X86_INS_JNS:
+    case X86_INS_JO:
+    case X86_INS_JP:
+    case X86_INS_JRCXZ:
+    case X86_INS_JS:
+    case X86_INS_LOOP:
+    case X86_INS_LOOPE:
+    case X86_INS_LOOPNE:
+    case X86_INS_JMP:
+    case X86_INS_CALL:
         return 1;
     default:
         return 0;
@@ -383,7 +451,7 @@ static int convert(const cs_insn *ci, enum hvt_emu_mode mode, struct hvt_dinsn *
 
 static csh open_mode(struct hvt_decoder *dec, enum hvt_emu_mode mode)
 {
-    cs_mode m = mode == HVT_MODE_LONG64 ? CS_MODE_64
+    cs_mode m = mode == HVT_MODE_LONG64   ? CS_MODE_64
                 : mode == HVT_MODE_PROT32 ? CS_MODE_32
                                           : CS_MODE_16;
     if (dec->cs[mode])

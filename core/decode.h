@@ -31,7 +31,7 @@ enum hvt_dreg_class {
 #define HVT_DREG_RIP 0xfe
 
 /* hvt_dop.flags */
-#define HVT_DOP_HIGH8 (1u << 0) /* AH, CH, DH, BH: bits 15:8 of register reg */
+#define HVT_DOP_HIGH8 (1u << 0)  /* AH, CH, DH, BH: bits 15:8 of register reg */
 #define HVT_DOP_VINDEX (1u << 1) /* MEM: index is a vector register (gathers; issue 4) */
 
 struct hvt_dop {
@@ -59,8 +59,8 @@ struct hvt_dop {
 
 /* hvt_dinsn.fault: a decode-time verdict that wins over execution. */
 #define HVT_DF_NONE 0
-#define HVT_DF_UD 1     /* #UD: e.g. LOCK where it is not allowed */
-#define HVT_DF_UNREP 2  /* capstone gave operands the decoded form cannot hold: UNIMPLEMENTED */
+#define HVT_DF_UD 1    /* #UD: e.g. LOCK where it is not allowed */
+#define HVT_DF_UNREP 2 /* capstone gave operands the decoded form cannot hold: UNIMPLEMENTED */
 
 /* The decoded form of one instruction: what the executor needs, nothing from capstone. */
 struct hvt_dinsn {

@@ -3,6 +3,7 @@
 #include "exec.h"
 #include "exec_ext.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -207,8 +208,7 @@ int hvt_x_rmw(struct hvt_x *x, unsigned i, int64_t adj, unsigned size, hvt_rmw_f
             break;
         {
             uint64_t cur = old;
-            rc = hvt_mmu_cmpxchg(&x->e, &xl, &cur, &nv, &ok,
-                                 hvt_mktag(HVT_TAG_DATA, opidx, 0, 0));
+            rc = hvt_mmu_cmpxchg(&x->e, &xl, &cur, &nv, &ok, hvt_mktag(HVT_TAG_DATA, opidx, 0, 0));
             if (rc)
                 return rc;
             if (ok)
@@ -275,6 +275,73 @@ int hvt_x_peek(struct hvt_x *x, unsigned size, uint64_t off, uint64_t *v)
 
 /* ---- one emulation ------------------------------------------------------------------- */
 
+static int is_legacy_prefix(uint8_t b)
+{
+    switch (b) {
+    case 0xf0:
+    case 0xf2:
+    case 0xf3:
+    case 0x66:
+    case 0x67:
+    case 0x26:
+    case 0x2e:
+    case 0x36:
+    case 0x3e:
+    case 0x64:
+    case 0x65:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Bytes capstone cannot decode. Capstone refuses LOCK where the architecture does (register
+ * destinations, MOV, CMP, BT, ...): when the bytes decode without their LOCK prefixes, that is
+ * #UD. Anything else may be an invalid encoding or an instruction capstone 4 does not know:
+ * UNIMPLEMENTED, never a guess. */
+static int undecodable(struct hvt_x *x, struct hvt_ref_core *rc_, const uint8_t *buf, uint32_t n)
+{
+    uint8_t b[HVT_INSN_MAX];
+    uint32_t k = 0, i = 0, locks = 0;
+    const struct hvt_dinsn *d;
+    int cs_err = 0;
+    for (; i < n && is_legacy_prefix(buf[i]); i++) {
+        if (buf[i] == 0xf0)
+            locks++;
+        else
+            b[k++] = buf[i];
+    }
+    if (locks) {
+        memcpy(b + k, buf + i, n - i);
+        d = hvt_dec_decode(rc_->dec, x->e.mode, b, k + (n - i), &cs_err);
+        if (d) {
+            snprintf(x->e.res->detail, sizeof(x->e.res->detail), "lock %s", d->mnemonic);
+            return hvt_x_ud(x);
+        }
+    }
+    if (x->e.mode == HVT_MODE_LONG64)
+        while (i < n && (buf[i] & 0xf0) == 0x40) /* REX */
+            i++;
+    if (i + 1 < n && buf[i] == 0x8d && (buf[i + 1] >> 6) == 3) {
+        snprintf(x->e.res->detail, sizeof(x->e.res->detail), "lea with a register source");
+        return hvt_x_ud(x);
+    }
+    if (x->e.mode == HVT_MODE_LONG64) {
+        /* one-byte opcodes that 64-bit mode removed: #UD whatever follows */
+        static const uint8_t gone[] = {0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f, 0x37,
+                                       0x3f, 0x60, 0x61, 0x82, 0x9a, 0xce, 0xd4, 0xd5, 0xd6, 0xea};
+        for (unsigned g = 0; i < n && g < sizeof(gone); g++)
+            if (buf[i] == gone[g]) {
+                snprintf(x->e.res->detail, sizeof(x->e.res->detail), "invalid in 64-bit mode");
+                return hvt_x_ud(x);
+            }
+    }
+    x->e.res->out.kind = HVT_OUT_UNIMPLEMENTED;
+    snprintf(x->e.res->detail, sizeof(x->e.res->detail), "undecodable: %02x %02x %02x %02x", buf[0],
+             n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0);
+    return HVT_OUT_UNIMPLEMENTED;
+}
+
 /* Fetches and decodes the instruction at RIP. The first fetch stops at the end of the page
  * (and of CS's limit outside 64-bit mode) so that an instruction that ends there never
  * touches what follows; the rest is fetched only when the decoder needs it. */
@@ -294,8 +361,9 @@ static int fetch_decode(struct hvt_x *x, struct hvt_ref_core *rc_, const struct 
         const struct hvt_segment *cs = &st->seg[HVT_SEG_CS];
         ip &= x->e.mode == HVT_MODE_PROT16 ? 0xffff : 0xffffffffull;
         la = (cs->base + ip) & 0xffffffffull;
-        n = ip > cs->limit ? 1 : (cs->limit - ip >= HVT_INSN_MAX ? HVT_INSN_MAX
-                                                                 : (uint32_t)(cs->limit - ip) + 1);
+        n = ip > cs->limit
+                ? 1
+                : (cs->limit - ip >= HVT_INSN_MAX ? HVT_INSN_MAX : (uint32_t)(cs->limit - ip) + 1);
     }
     if (n > 4096 - (la & 4095))
         n = (uint32_t)(4096 - (la & 4095));
@@ -331,11 +399,8 @@ static int fetch_decode(struct hvt_x *x, struct hvt_ref_core *rc_, const struct 
     }
     if (cs_err)
         return hvt_emu_op_status(&x->e, HVT_OP_UNHANDLEABLE, NULL);
-    if (!d) {
-        /* 15 bytes that capstone cannot decode: an invalid encoding (docs/CORE.md) */
-        snprintf(x->e.res->detail, sizeof(x->e.res->detail), "undecodable instruction");
-        return hvt_emu_raise(&x->e, HVT_VEC_UD, 0, 0, 0);
-    }
+    if (!d)
+        return undecodable(x, rc_, buf, n);
     memcpy(x->e.res->insn, buf, d->len);
     *out = d;
     return HVT_OUT_OKAY;
@@ -344,7 +409,7 @@ static int fetch_decode(struct hvt_x *x, struct hvt_ref_core *rc_, const struct 
 static int dispatch(struct hvt_x *x)
 {
     int rc;
-    if (hvt_exec_ext_owns(x->d->id)) { /* issue 4: string/SIMD/gather forms set RIP */
+    if (x->ext) { /* issue 4: string/SIMD/gather forms set RIP */
         x->rip_set = 1;
         return hvt_exec_ext(&x->e, x->e.res->insn, x->d->len);
     }
@@ -368,8 +433,8 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
     struct hvt_x x;
     int rc;
 
-    if (!core || !state || !ops || !res || ops->size < sizeof(struct hvt_core_ops) ||
-        !ops->read || !ops->write || !ops->cmpxchg || !ops->io_in || !ops->io_out)
+    if (!core || !state || !ops || !res || ops->size < sizeof(struct hvt_core_ops) || !ops->read ||
+        !ops->write || !ops->cmpxchg || !ops->io_in || !ops->io_out)
         return -HVT_E_INVALID;
     memset(res, 0, sizeof(*res));
     x.e.mode = hvt_emu_mode_of(state);
@@ -378,7 +443,8 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
         snprintf(res->detail, sizeof(res->detail), "real or virtual-8086 mode");
         return 0;
     }
-    w = *state;
+    /* the YMM registers (half the state) are copied only for the instructions that use them */
+    memcpy(&w, state, offsetof(struct hvt_vcpu_state, ymm));
     x.st = &w;
     x.e.st = &w;
     x.e.ops = ops;
@@ -395,13 +461,17 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
     if (rc)
         return 0;
     res->insn_len = x.d->len;
-    snprintf(res->detail, sizeof(res->detail), "%s", x.d->mnemonic);
+    /* the mnemonic is NUL-terminated within its array, which fits in detail */
+    memcpy(res->detail, x.d->mnemonic, sizeof(x.d->mnemonic));
     x.next_rip = w.rip + x.d->len;
     if (x.e.mode == HVT_MODE_PROT32)
         x.next_rip &= 0xffffffffull;
     else if (x.e.mode == HVT_MODE_PROT16)
         x.next_rip &= 0xffff;
     x.e.locked = (x.d->pfx & HVT_PFX_LOCK) != 0;
+    x.ext = hvt_exec_ext_owns(x.d->id);
+    if (x.ext)
+        memcpy(w.ymm, state->ymm, sizeof(w.ymm));
 
     rc = dispatch(&x);
     if (rc == HVT_OUT_OKAY || x.e.partial) { /* partial: committed REP/gather progress */
@@ -413,7 +483,12 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
         memcpy(state->gpr, w.gpr, sizeof(w.gpr));
         state->rip = w.rip;
         state->rflags = w.rflags;
-        memcpy(state->ymm, w.ymm, sizeof(w.ymm));
+        if (x.ext)
+            memcpy(state->ymm, w.ymm, sizeof(w.ymm));
     }
     return 0;
 }
+
+_Static_assert(sizeof(((struct hvt_dinsn *)0)->mnemonic) <=
+                   sizeof(((struct hvt_core_result *)0)->detail),
+               "the mnemonic is copied into the result's detail");

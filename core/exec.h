@@ -16,6 +16,7 @@ struct hvt_x {
     struct hvt_vcpu_state *st; /* == e.st, the working copy */
     uint64_t next_rip;         /* RIP of the next instruction (already wrapped per mode) */
     int rip_set;               /* a branch set st->rip (else RIP = next_rip on OKAY) */
+    int ext;                   /* handled by hvt_exec_ext (issue 4): YMM state copied */
 };
 
 /* Mask of an operand of SIZE bytes, and its sign bit. */
@@ -94,19 +95,36 @@ void hvt_x_sp_add(struct hvt_x *x, int64_t n);
 
 /* ---- flags and arithmetic (exec_alu.c) ----------------------------------------------- */
 
-#define HVT_FL_ARITH                                                                          \
-    (HVT_RFLAGS_CF | HVT_RFLAGS_PF | HVT_RFLAGS_AF | HVT_RFLAGS_ZF | HVT_RFLAGS_SF |         \
-     HVT_RFLAGS_OF)
+#define HVT_FL_ARITH                                                                               \
+    (HVT_RFLAGS_CF | HVT_RFLAGS_PF | HVT_RFLAGS_AF | HVT_RFLAGS_ZF | HVT_RFLAGS_SF | HVT_RFLAGS_OF)
 
 enum hvt_alu_op {
-    HVT_ALU_ADD, HVT_ALU_OR, HVT_ALU_ADC, HVT_ALU_SBB, HVT_ALU_AND, HVT_ALU_SUB, HVT_ALU_XOR,
-    HVT_ALU_CMP, HVT_ALU_TEST, HVT_ALU_INC, HVT_ALU_DEC, HVT_ALU_NEG, HVT_ALU_NOT
+    HVT_ALU_ADD,
+    HVT_ALU_OR,
+    HVT_ALU_ADC,
+    HVT_ALU_SBB,
+    HVT_ALU_AND,
+    HVT_ALU_SUB,
+    HVT_ALU_XOR,
+    HVT_ALU_CMP,
+    HVT_ALU_TEST,
+    HVT_ALU_INC,
+    HVT_ALU_DEC,
+    HVT_ALU_NEG,
+    HVT_ALU_NOT
 };
 /* A op B on SIZE bytes; updates the flags the operation defines in *FL. */
 uint64_t hvt_alu(unsigned op, unsigned size, uint64_t a, uint64_t b, uint64_t *fl);
 
-enum hvt_sh_op { HVT_SH_ROL, HVT_SH_ROR, HVT_SH_RCL, HVT_SH_RCR, HVT_SH_SHL, HVT_SH_SHR,
-                 HVT_SH_SAR };
+enum hvt_sh_op {
+    HVT_SH_ROL,
+    HVT_SH_ROR,
+    HVT_SH_RCL,
+    HVT_SH_RCR,
+    HVT_SH_SHL,
+    HVT_SH_SHR,
+    HVT_SH_SAR
+};
 /* Shift/rotate A (SIZE bytes) by the raw COUNT (masked here as hardware does). */
 uint64_t hvt_shift(unsigned op, unsigned size, uint64_t a, unsigned count, uint64_t *fl);
 

@@ -176,14 +176,30 @@ int hvt_cond(unsigned cc, uint64_t f)
     int of = !!(f & HVT_RFLAGS_OF), pf = !!(f & HVT_RFLAGS_PF);
     int r;
     switch (cc >> 1) {
-    case 0: r = of; break;
-    case 1: r = cf; break;
-    case 2: r = zf; break;
-    case 3: r = cf || zf; break;
-    case 4: r = sf; break;
-    case 5: r = pf; break;
-    case 6: r = sf != of; break;
-    default: r = zf || sf != of; break;
+    case 0:
+        r = of;
+        break;
+    case 1:
+        r = cf;
+        break;
+    case 2:
+        r = zf;
+        break;
+    case 3:
+        r = cf || zf;
+        break;
+    case 4:
+        r = sf;
+        break;
+    case 5:
+        r = pf;
+        break;
+    case 6:
+        r = sf != of;
+        break;
+    default:
+        r = zf || sf != of;
+        break;
     }
     return (cc & 1) ? !r : r;
 }

@@ -166,14 +166,22 @@ int hvt_exec_flow(struct hvt_x *x)
     int cc;
 
     switch (d->id) {
-    case X86_INS_PUSH: return do_push(x);
-    case X86_INS_POP: return do_pop(x);
-    case X86_INS_CALL: return do_call(x);
-    case X86_INS_RET: return do_ret(x);
-    case X86_INS_JMP: return do_jmp(x);
-    case X86_INS_JCXZ: return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 2) == 0);
-    case X86_INS_JECXZ: return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 4) == 0);
-    case X86_INS_JRCXZ: return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 8) == 0);
+    case X86_INS_PUSH:
+        return do_push(x);
+    case X86_INS_POP:
+        return do_pop(x);
+    case X86_INS_CALL:
+        return do_call(x);
+    case X86_INS_RET:
+        return do_ret(x);
+    case X86_INS_JMP:
+        return do_jmp(x);
+    case X86_INS_JCXZ:
+        return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 2) == 0);
+    case X86_INS_JECXZ:
+        return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 4) == 0);
+    case X86_INS_JRCXZ:
+        return do_jcond(x, hvt_x_gpr(x, HVT_RCX, 8) == 0);
     case X86_INS_LOOP:
     case X86_INS_LOOPE:
     case X86_INS_LOOPNE:

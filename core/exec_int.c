@@ -9,23 +9,72 @@
 int hvt_x_cc_of(unsigned id)
 {
     switch (id) {
-    case X86_INS_JO: case X86_INS_SETO: case X86_INS_CMOVO: return 0;
-    case X86_INS_JNO: case X86_INS_SETNO: case X86_INS_CMOVNO: return 1;
-    case X86_INS_JB: case X86_INS_SETB: case X86_INS_CMOVB: return 2;
-    case X86_INS_JAE: case X86_INS_SETAE: case X86_INS_CMOVAE: return 3;
-    case X86_INS_JE: case X86_INS_SETE: case X86_INS_CMOVE: return 4;
-    case X86_INS_JNE: case X86_INS_SETNE: case X86_INS_CMOVNE: return 5;
-    case X86_INS_JBE: case X86_INS_SETBE: case X86_INS_CMOVBE: return 6;
-    case X86_INS_JA: case X86_INS_SETA: case X86_INS_CMOVA: return 7;
-    case X86_INS_JS: case X86_INS_SETS: case X86_INS_CMOVS: return 8;
-    case X86_INS_JNS: case X86_INS_SETNS: case X86_INS_CMOVNS: return 9;
-    case X86_INS_JP: case X86_INS_SETP: case X86_INS_CMOVP: return 10;
-    case X86_INS_JNP: case X86_INS_SETNP: case X86_INS_CMOVNP: return 11;
-    case X86_INS_JL: case X86_INS_SETL: case X86_INS_CMOVL: return 12;
-    case X86_INS_JGE: case X86_INS_SETGE: case X86_INS_CMOVGE: return 13;
-    case X86_INS_JLE: case X86_INS_SETLE: case X86_INS_CMOVLE: return 14;
-    case X86_INS_JG: case X86_INS_SETG: case X86_INS_CMOVG: return 15;
-    default: return -1;
+    case X86_INS_JO:
+    case X86_INS_SETO:
+    case X86_INS_CMOVO:
+        return 0;
+    case X86_INS_JNO:
+    case X86_INS_SETNO:
+    case X86_INS_CMOVNO:
+        return 1;
+    case X86_INS_JB:
+    case X86_INS_SETB:
+    case X86_INS_CMOVB:
+        return 2;
+    case X86_INS_JAE:
+    case X86_INS_SETAE:
+    case X86_INS_CMOVAE:
+        return 3;
+    case X86_INS_JE:
+    case X86_INS_SETE:
+    case X86_INS_CMOVE:
+        return 4;
+    case X86_INS_JNE:
+    case X86_INS_SETNE:
+    case X86_INS_CMOVNE:
+        return 5;
+    case X86_INS_JBE:
+    case X86_INS_SETBE:
+    case X86_INS_CMOVBE:
+        return 6;
+    case X86_INS_JA:
+    case X86_INS_SETA:
+    case X86_INS_CMOVA:
+        return 7;
+    case X86_INS_JS:
+    case X86_INS_SETS:
+    case X86_INS_CMOVS:
+        return 8;
+    case X86_INS_JNS:
+    case X86_INS_SETNS:
+    case X86_INS_CMOVNS:
+        return 9;
+    case X86_INS_JP:
+    case X86_INS_SETP:
+    case X86_INS_CMOVP:
+        return 10;
+    case X86_INS_JNP:
+    case X86_INS_SETNP:
+    case X86_INS_CMOVNP:
+        return 11;
+    case X86_INS_JL:
+    case X86_INS_SETL:
+    case X86_INS_CMOVL:
+        return 12;
+    case X86_INS_JGE:
+    case X86_INS_SETGE:
+    case X86_INS_CMOVGE:
+        return 13;
+    case X86_INS_JLE:
+    case X86_INS_SETLE:
+    case X86_INS_CMOVLE:
+        return 14;
+    case X86_INS_JG:
+    case X86_INS_SETG:
+    case X86_INS_CMOVG:
+        return 15;
+    default:
+        return -1;
     }
 }
 
@@ -188,8 +237,7 @@ static int do_mul1(struct hvt_x *x, int sign)
         put_wide(x, size, lo, hi);
         mul_flags(x, size, lo, hi != 0);
     } else {
-        __int128 p = (__int128)hvt_sext(hvt_x_gpr(x, HVT_RAX, size), size) *
-                     hvt_sext(src, size);
+        __int128 p = (__int128)hvt_sext(hvt_x_gpr(x, HVT_RAX, size), size) * hvt_sext(src, size);
         lo = (uint64_t)p & hvt_szmask(size);
         hi = (uint64_t)(p >> bits) & hvt_szmask(size);
         put_wide(x, size, lo, hi);
@@ -302,8 +350,7 @@ struct cx_arg {
     uint64_t acc, src;
 };
 
-static int rmw_cmpxchg(struct hvt_x *x, const void *arg, uint64_t old, uint64_t *nv,
-                       uint64_t *fl)
+static int rmw_cmpxchg(struct hvt_x *x, const void *arg, uint64_t old, uint64_t *nv, uint64_t *fl)
 {
     const struct cx_arg *a = arg;
     hvt_alu(HVT_ALU_CMP, a->size, a->acc, old, fl);
@@ -376,10 +423,18 @@ static int rmw_bt(struct hvt_x *x, const void *arg, uint64_t old, uint64_t *nv, 
     /* only CF is written; OF, SF, AF, PF (undefined) and ZF keep their values */
     *fl = (*fl & ~HVT_RFLAGS_CF) | ((old & m) ? HVT_RFLAGS_CF : 0);
     switch (a->op) {
-    case 1: *nv = old | m; break;
-    case 2: *nv = old & ~m; break;
-    case 3: *nv = old ^ m; break;
-    default: *nv = old; return 0;
+    case 1:
+        *nv = old | m;
+        break;
+    case 2:
+        *nv = old & ~m;
+        break;
+    case 3:
+        *nv = old ^ m;
+        break;
+    default:
+        *nv = old;
+        return 0;
     }
     return 1;
 }
@@ -493,22 +548,38 @@ int hvt_exec_int(struct hvt_x *x)
     case X86_INS_MOV:
     case X86_INS_MOVABS:
         return do_mov(x);
-    case X86_INS_MOVZX: return do_movx(x, 0);
-    case X86_INS_MOVSX: return do_movx(x, 1);
-    case X86_INS_MOVSXD: return do_movx(x, 1);
-    case X86_INS_ADD: return do_alu2(x, HVT_ALU_ADD);
-    case X86_INS_OR: return do_alu2(x, HVT_ALU_OR);
-    case X86_INS_ADC: return do_alu2(x, HVT_ALU_ADC);
-    case X86_INS_SBB: return do_alu2(x, HVT_ALU_SBB);
-    case X86_INS_AND: return do_alu2(x, HVT_ALU_AND);
-    case X86_INS_SUB: return do_alu2(x, HVT_ALU_SUB);
-    case X86_INS_XOR: return do_alu2(x, HVT_ALU_XOR);
-    case X86_INS_CMP: return do_alu2(x, HVT_ALU_CMP);
-    case X86_INS_TEST: return do_alu2(x, HVT_ALU_TEST);
-    case X86_INS_INC: return do_alu1(x, HVT_ALU_INC);
-    case X86_INS_DEC: return do_alu1(x, HVT_ALU_DEC);
-    case X86_INS_NEG: return do_alu1(x, HVT_ALU_NEG);
-    case X86_INS_NOT: return do_alu1(x, HVT_ALU_NOT);
+    case X86_INS_MOVZX:
+        return do_movx(x, 0);
+    case X86_INS_MOVSX:
+        return do_movx(x, 1);
+    case X86_INS_MOVSXD:
+        return do_movx(x, 1);
+    case X86_INS_ADD:
+        return do_alu2(x, HVT_ALU_ADD);
+    case X86_INS_OR:
+        return do_alu2(x, HVT_ALU_OR);
+    case X86_INS_ADC:
+        return do_alu2(x, HVT_ALU_ADC);
+    case X86_INS_SBB:
+        return do_alu2(x, HVT_ALU_SBB);
+    case X86_INS_AND:
+        return do_alu2(x, HVT_ALU_AND);
+    case X86_INS_SUB:
+        return do_alu2(x, HVT_ALU_SUB);
+    case X86_INS_XOR:
+        return do_alu2(x, HVT_ALU_XOR);
+    case X86_INS_CMP:
+        return do_alu2(x, HVT_ALU_CMP);
+    case X86_INS_TEST:
+        return do_alu2(x, HVT_ALU_TEST);
+    case X86_INS_INC:
+        return do_alu1(x, HVT_ALU_INC);
+    case X86_INS_DEC:
+        return do_alu1(x, HVT_ALU_DEC);
+    case X86_INS_NEG:
+        return do_alu1(x, HVT_ALU_NEG);
+    case X86_INS_NOT:
+        return do_alu1(x, HVT_ALU_NOT);
     case X86_INS_MUL:
         return d->nops == 1 ? do_mul1(x, 0) : hvt_x_unimpl(x, "operands");
     case X86_INS_IMUL:
@@ -517,21 +588,35 @@ int hvt_exec_int(struct hvt_x *x)
         return d->nops == 1 ? do_div(x, 0) : hvt_x_unimpl(x, "operands");
     case X86_INS_IDIV:
         return d->nops == 1 ? do_div(x, 1) : hvt_x_unimpl(x, "operands");
-    case X86_INS_XCHG: return do_xchg(x);
-    case X86_INS_CMPXCHG: return do_cmpxchg(x);
-    case X86_INS_XADD: return do_xadd(x);
-    case X86_INS_BT: return do_bt(x, 0);
-    case X86_INS_BTS: return do_bt(x, 1);
-    case X86_INS_BTR: return do_bt(x, 2);
-    case X86_INS_BTC: return do_bt(x, 3);
-    case X86_INS_ROL: return do_shift(x, HVT_SH_ROL);
-    case X86_INS_ROR: return do_shift(x, HVT_SH_ROR);
-    case X86_INS_RCL: return do_shift(x, HVT_SH_RCL);
-    case X86_INS_RCR: return do_shift(x, HVT_SH_RCR);
+    case X86_INS_XCHG:
+        return do_xchg(x);
+    case X86_INS_CMPXCHG:
+        return do_cmpxchg(x);
+    case X86_INS_XADD:
+        return do_xadd(x);
+    case X86_INS_BT:
+        return do_bt(x, 0);
+    case X86_INS_BTS:
+        return do_bt(x, 1);
+    case X86_INS_BTR:
+        return do_bt(x, 2);
+    case X86_INS_BTC:
+        return do_bt(x, 3);
+    case X86_INS_ROL:
+        return do_shift(x, HVT_SH_ROL);
+    case X86_INS_ROR:
+        return do_shift(x, HVT_SH_ROR);
+    case X86_INS_RCL:
+        return do_shift(x, HVT_SH_RCL);
+    case X86_INS_RCR:
+        return do_shift(x, HVT_SH_RCR);
     case X86_INS_SHL:
-    case X86_INS_SAL: return do_shift(x, HVT_SH_SHL);
-    case X86_INS_SHR: return do_shift(x, HVT_SH_SHR);
-    case X86_INS_SAR: return do_shift(x, HVT_SH_SAR);
+    case X86_INS_SAL:
+        return do_shift(x, HVT_SH_SHL);
+    case X86_INS_SHR:
+        return do_shift(x, HVT_SH_SHR);
+    case X86_INS_SAR:
+        return do_shift(x, HVT_SH_SAR);
     case X86_INS_LEA:
         if (d->nops != 2 || !is_mem(x, 1))
             return hvt_x_ud(x); /* LEA with a register source */
@@ -539,14 +624,26 @@ int hvt_exec_int(struct hvt_x *x)
             return hvt_x_unimpl(x, "operands");
         hvt_x_set_gpr(x, d->op[0].reg, d->op[0].size, hvt_x_ea(x, 1, 0));
         return HVT_OUT_OKAY;
+    case X86_INS_UD2:
+        return hvt_x_ud(x);
     case X86_INS_NOP:
     case X86_INS_PAUSE:
         return HVT_OUT_OKAY; /* multi-byte NOPs compute no address and access nothing */
-    case X86_INS_CLC: *fl &= ~HVT_RFLAGS_CF; return HVT_OUT_OKAY;
-    case X86_INS_STC: *fl |= HVT_RFLAGS_CF; return HVT_OUT_OKAY;
-    case X86_INS_CMC: *fl ^= HVT_RFLAGS_CF; return HVT_OUT_OKAY;
-    case X86_INS_CLD: *fl &= ~HVT_RFLAGS_DF; return HVT_OUT_OKAY;
-    case X86_INS_STD: *fl |= HVT_RFLAGS_DF; return HVT_OUT_OKAY;
+    case X86_INS_CLC:
+        *fl &= ~HVT_RFLAGS_CF;
+        return HVT_OUT_OKAY;
+    case X86_INS_STC:
+        *fl |= HVT_RFLAGS_CF;
+        return HVT_OUT_OKAY;
+    case X86_INS_CMC:
+        *fl ^= HVT_RFLAGS_CF;
+        return HVT_OUT_OKAY;
+    case X86_INS_CLD:
+        *fl &= ~HVT_RFLAGS_DF;
+        return HVT_OUT_OKAY;
+    case X86_INS_STD:
+        *fl |= HVT_RFLAGS_DF;
+        return HVT_OUT_OKAY;
     case X86_INS_CBW:
         hvt_x_set_gpr(x, HVT_RAX, 2, (uint64_t)hvt_sext(x->st->gpr[HVT_RAX], 1));
         return HVT_OUT_OKAY;

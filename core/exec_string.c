@@ -84,8 +84,9 @@ static int str_iter(struct hvt_emu *e, const struct hvt_xi *xi, enum str_kind k,
             return r;
         return hvt_mmu_write(e, &xd, &a, hvt_mktag(HVT_TAG_DATA, 1, 0, i));
     case STR_CMPS:
-        if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
-            (r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_R, &xd)) ||
+        /* the CPU checks ES:rDI before DS:rSI (when both fault, CR2 is rDI's: seen natively) */
+        if ((r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_R, &xd)) ||
+            (r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
             (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))) ||
             (r = hvt_mmu_read(e, &xd, &b, hvt_mktag(HVT_TAG_DATA, 1, 0, i))))
             return r;
@@ -129,7 +130,8 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     enum str_kind k;
     unsigned size, wide = xi->op & 1;
     struct str_tlb tlb[2] = {{0, 0, 0}, {0, 0, 0}};
-    int uses_si, uses_di;
+    int uses_si, uses_di, ecx_written = 0;
+    uint64_t rflags0 = e->st->rflags;
     int64_t delta;
     uint32_t i;
 
@@ -156,6 +158,22 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     uses_di = k == STR_MOVS || k == STR_CMPS || k == STR_STOS || k == STR_SCAS || k == STR_INS;
     delta = (e->st->rflags & HVT_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
 
+    /* REP with a 32-bit address size in 64-bit mode: the CPU writes ECX (clearing bits 63:32
+     * of RCX) even when no iteration completes, on a zero count or a fault, and so does
+     * REP MOVS/STOS (the fast-string forms) with ESI/EDI; LODS/CMPS/SCAS change RSI/RDI only
+     * with progress (all seen natively). A RETRY without progress still commits nothing. */
+    if (xi->rep && xi->adsize == 4 && e->mode == HVT_MODE_LONG64) {
+        uint64_t *g = e->st->gpr;
+        int fast = k == STR_MOVS || k == STR_STOS;
+        if ((g[HVT_RCX] >> 32) || (fast && uses_si && (g[HVT_RSI] >> 32)) ||
+            (fast && uses_di && (g[HVT_RDI] >> 32)))
+            ecx_written = 1;
+        g[HVT_RCX] = (uint32_t)g[HVT_RCX];
+        if (fast && uses_si)
+            g[HVT_RSI] = (uint32_t)g[HVT_RSI];
+        if (fast && uses_di)
+            g[HVT_RDI] = (uint32_t)g[HVT_RDI];
+    }
     if (xi->rep && !hvt_xi_get_gpr(e, HVT_RCX, xi->adsize)) {
         hvt_xi_next(e, xi);
         return HVT_OUT_OKAY;
@@ -163,9 +181,12 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     for (i = 0;; ) {
         int r = str_iter(e, xi, k, size, i, tlb);
         if (r) {
-            /* the completed iterations stay, as an interrupt between iterations leaves them */
+            /* the completed iterations stay, as an interrupt between iterations leaves them;
+             * RFLAGS is as at the start (the CPU does so for REPE/REPNE CMPS/SCAS faulting
+             * after progress: seen natively) */
             e->res->out.iterations = i;
-            e->partial = i > 0;
+            e->st->rflags = rflags0;
+            e->partial = i > 0 || (ecx_written && r == HVT_OUT_EXCEPTION);
             return r;
         }
         if (uses_si)
@@ -188,6 +209,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         if (i >= HVT_EXT_REP_MAX) {
             /* RIP stays: the guest re-executes the rest (an interrupt window) */
             e->res->out.iterations = i;
+            e->st->rflags = rflags0;
             return HVT_OUT_OKAY;
         }
     }

@@ -11,9 +11,6 @@
 int hvt_fmt_seterr(struct hvt_fmt_error_info *e, int code, uint64_t offset, int64_t chunk,
                    int64_t record, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Validates one event against the format's rules; 0 or -HVT_E_INVALID with a message. */
-int hvt_fmt_check_event(const struct hvt_event *ev, char *msg, size_t msg_size);
-
 /* What verify needs from a reader beyond the public API (see verify.c). */
 struct hvt_fmt_reader_diag {
     hvt_fmt_problem_fn fn; /* called for each problem met while scanning or loading chunks */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "chunkenc.h"
 #include "crc32c.h"
 #include "internal.h"
 #include "layout.h"
@@ -20,19 +21,6 @@
 #include "trace.pb-c.h"
 
 /* ---- growable columns ------------------------------------------------------------------- */
-
-struct v32 {
-    uint32_t *p;
-    size_t n, cap;
-};
-struct v64 {
-    uint64_t *p;
-    size_t n, cap;
-};
-struct vb {
-    uint8_t *p;
-    size_t n, cap;
-};
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -48,50 +36,12 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     *cap = nc;
     return 0;
 }
-#define RESERVE(v, extra) grow((void **)&(v).p, &(v).cap, (v).n + (extra), sizeof(*(v).p))
-
-/* States column: see FORMAT.md "States". */
-struct vstates {
-    struct v32 count, gap;
-    struct v64 value;
-};
-
-/* One column per repeated field of message Chunk. */
-struct cols {
-    struct v32 lost_at;
-    struct v64 ev_id_delta;
-    struct v32 ev_vcpu, ev_flags;
-    struct v64 ev_time_delta;
-    struct v32 ev_insn_len;
-    struct vb ev_insn;
-    struct v32 ev_init_base;
-    struct vstates ev_init;
-    struct v32 ev_passes;
-    struct v32 pass_index, pass_lost, pass_kind, pass_retry_cause, pass_vector, pass_flags,
-        pass_error_code;
-    struct v64 pass_cr2;
-    struct v32 pass_iterations;
-    struct vstates pass_end;
-    struct v32 pass_accesses;
-    struct v32 acc_kind, acc_space, acc_seg, acc_outcome, acc_tag_class, acc_tag_operand,
-        acc_tag_level, acc_tag_element, acc_size, acc_flags;
-    struct v64 acc_linear_delta, acc_phys_delta;
-    struct v32 acc_callsite;
-    struct vb acc_data, acc_cmpxchg;
-    struct v32 lost_vcpu;
-    struct v64 lost_count, lost_event_id;
-    struct v32 lost_pass, lost_access;
-};
-
-#define NCTX (HVT_TAG__COUNT * 8) /* address delta contexts: tag class x level */
-
 /* An interned call site: deep copy, plus the chunk that last referenced it. */
 struct cs_entry {
     uint32_t id; /* 0 = empty slot */
     uint32_t n_frames;
     struct hvt_frame *frames;
     char *strings;
-    uint64_t stamp; /* chunk sequence number + 1 of the last chunk that used it */
 };
 
 struct index_entry {
@@ -115,16 +65,7 @@ struct hvt_fmt_writer {
     uint64_t last_id; /* last event id appended in the trace */
 
     /* the chunk being built */
-    struct cols c;
-    size_t est_raw;
-    uint32_t n_events, n_records;
-    uint64_t first_id, prev_id;
-    int64_t prev_time;
-    uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
-    uint64_t vcpu_slots[HVT_MAX_VCPU_SLOTS][HVT_NSLOTS];
-    unsigned n_vcpus;
-    uint64_t lin_ctx[NCTX], phys_ctx[NCTX];
-    struct v32 cs_used; /* call-site ids referenced by the chunk */
+    struct hvt_chunkenc enc;
 
     /* call sites: open addressing on id */
     struct cs_entry *cs;
@@ -492,157 +433,7 @@ int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_calls
     return 0;
 }
 
-/* ---- encoding --------------------------------------------------------------------------- */
-
-static inline void put32(struct v32 *v, uint32_t x, size_t *est)
-{
-    v->p[v->n++] = x;
-    *est += hvt_varint_len(x);
-}
-static inline void put64(struct v64 *v, uint64_t x, size_t *est)
-{
-    v->p[v->n++] = x;
-    *est += hvt_varint_len(x);
-}
-static inline void puts64(struct v64 *v, int64_t x, size_t *est)
-{
-    v->p[v->n++] = (uint64_t)x;
-    *est += hvt_varint_len(hvt_zigzag(x));
-}
-static inline void putb(struct vb *v, const uint8_t *p, size_t n, size_t *est)
-{
-    memcpy(v->p + v->n, p, n);
-    v->n += n;
-    *est += n;
-}
-
-static int states_reserve(struct vstates *s, size_t n_states, size_t max_slots)
-{
-    if (RESERVE(s->count, n_states) || RESERVE(s->gap, max_slots) || RESERVE(s->value, max_slots))
-        return -HVT_E_NOMEM;
-    return 0;
-}
-
-/* Appends TARGET as a delta against BASE (both canonical slot arrays). */
-static void states_put(struct vstates *s, const uint64_t *base, const uint64_t *target,
-                       size_t *est)
-{
-    int used = hvt_slots_used(target);
-    uint32_t n = 0;
-    int prev = -1;
-    for (int i = 0; i < used; i++) {
-        if (target[i] == base[i])
-            continue;
-        put32(&s->gap, (uint32_t)(i - prev), est);
-        puts64(&s->value, (int64_t)(target[i] - base[i]), est);
-        prev = i;
-        n++;
-    }
-    put32(&s->count, n, est);
-}
-
-static const uint64_t zero_slots[HVT_NSLOTS];
-
-/* Reserves room for everything EV can add, so that the encoding below cannot fail halfway. */
-static int reserve_event(struct hvt_fmt_writer *w, const struct hvt_event *ev, size_t n_acc,
-                         size_t n_data, size_t n_cx)
-{
-    struct cols *c = &w->c;
-    size_t np = ev->n_passes;
-    if (RESERVE(c->ev_id_delta, 1) || RESERVE(c->ev_vcpu, 1) || RESERVE(c->ev_flags, 1) ||
-        RESERVE(c->ev_time_delta, 1) || RESERVE(c->ev_insn_len, 1) ||
-        RESERVE(c->ev_insn, HVT_INSN_MAX) || RESERVE(c->ev_init_base, 1) ||
-        RESERVE(c->ev_passes, 1) || states_reserve(&c->ev_init, 1, HVT_NSLOTS))
-        return -HVT_E_NOMEM;
-    if (RESERVE(c->pass_index, np) || RESERVE(c->pass_lost, np) || RESERVE(c->pass_kind, np) ||
-        RESERVE(c->pass_retry_cause, np) || RESERVE(c->pass_vector, np) ||
-        RESERVE(c->pass_flags, np) || RESERVE(c->pass_error_code, np) ||
-        RESERVE(c->pass_cr2, np) || RESERVE(c->pass_iterations, np) ||
-        RESERVE(c->pass_accesses, np) || states_reserve(&c->pass_end, np, np * HVT_NSLOTS))
-        return -HVT_E_NOMEM;
-    if (RESERVE(c->acc_kind, n_acc) || RESERVE(c->acc_space, n_acc) ||
-        RESERVE(c->acc_seg, n_acc) || RESERVE(c->acc_outcome, n_acc) ||
-        RESERVE(c->acc_tag_class, n_acc) || RESERVE(c->acc_tag_operand, n_acc) ||
-        RESERVE(c->acc_tag_level, n_acc) || RESERVE(c->acc_tag_element, n_acc) ||
-        RESERVE(c->acc_size, n_acc) || RESERVE(c->acc_flags, n_acc) ||
-        RESERVE(c->acc_linear_delta, n_acc) || RESERVE(c->acc_phys_delta, n_acc) ||
-        RESERVE(c->acc_callsite, n_acc) || RESERVE(c->acc_data, n_data) ||
-        RESERVE(c->acc_cmpxchg, n_cx) || RESERVE(w->cs_used, n_acc))
-        return -HVT_E_NOMEM;
-    return 0;
-}
-
-static void encode_access(struct hvt_fmt_writer *w, const struct hvt_access *a)
-{
-    struct cols *c = &w->c;
-    size_t *est = &w->est_raw;
-    put32(&c->acc_kind, a->kind, est);
-    put32(&c->acc_space, a->space, est);
-    put32(&c->acc_seg, a->seg, est);
-    put32(&c->acc_outcome, a->outcome, est);
-    put32(&c->acc_tag_class, a->tag.cls, est);
-    put32(&c->acc_tag_operand, a->tag.operand, est);
-    put32(&c->acc_tag_level, a->tag.level, est);
-    put32(&c->acc_tag_element, a->tag.element, est);
-    put32(&c->acc_size, a->size, est);
-    put32(&c->acc_flags, a->flags, est);
-    unsigned ctx = a->tag.cls * 8u + a->tag.level;
-    puts64(&c->acc_linear_delta, (int64_t)(a->linear - w->lin_ctx[ctx]), est);
-    puts64(&c->acc_phys_delta, (int64_t)(a->phys - w->phys_ctx[ctx]), est);
-    w->lin_ctx[ctx] = a->linear;
-    w->phys_ctx[ctx] = a->phys;
-    put32(&c->acc_callsite, a->callsite, est);
-    putb(&c->acc_data, a->data, a->size, est);
-    if (a->kind == HVT_ACC_CMPXCHG) {
-        putb(&c->acc_cmpxchg, a->old, a->size, est);
-        putb(&c->acc_cmpxchg, a->cur, a->size, est);
-    }
-    if (a->callsite) {
-        struct cs_entry *e = cs_find(w, a->callsite);
-        /* undefined ids are written as they are; the reader resolves them to NULL */
-        if (e && e->stamp != w->n_index + 1) {
-            e->stamp = w->n_index + 1;
-            w->cs_used.p[w->cs_used.n++] = e->id;
-        }
-    }
-}
-
-int hvt_fmt_check_event(const struct hvt_event *ev, char *msg, size_t msg_size)
-{
-#define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
-    if (ev->insn_len > HVT_INSN_MAX)
-        return BAD("event %" PRIu64 ": insn_len %u > %u", ev->id, ev->insn_len, HVT_INSN_MAX);
-    if (ev->n_passes > HVT_FMT_MAX_PASSES || (ev->n_passes && !ev->passes))
-        return BAD("event %" PRIu64 ": %u passes (max %u)", ev->id, ev->n_passes,
-                   HVT_FMT_MAX_PASSES);
-    size_t total = 0;
-    for (uint32_t p = 0; p < ev->n_passes; p++) {
-        const struct hvt_pass *ps = &ev->passes[p];
-        if (ps->n_accesses > HVT_FMT_MAX_ACCESSES || (ps->n_accesses && !ps->accesses))
-            return BAD("event %" PRIu64 " pass %u: %u accesses (max %u)", ev->id, p,
-                       ps->n_accesses, HVT_FMT_MAX_ACCESSES);
-        total += ps->n_accesses;
-        if (ps->out.kind >= HVT_OUT__COUNT || ps->out.retry_cause >= HVT_RETRY__COUNT)
-            return BAD("event %" PRIu64 " pass %u: bad outcome %u/%u", ev->id, p, ps->out.kind,
-                       ps->out.retry_cause);
-        for (uint32_t i = 0; i < ps->n_accesses; i++) {
-            const struct hvt_access *a = &ps->accesses[i];
-            if (a->kind >= HVT_ACC__COUNT || a->space >= HVT_SPACE__COUNT ||
-                (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->outcome >= HVT_OP__COUNT ||
-                a->tag.cls >= HVT_TAG__COUNT || a->tag.level > HVT_WALK_PAE_PDPTE ||
-                a->size < 1 || a->size > HVT_DATA_MAX)
-                return BAD("event %" PRIu64 " pass %u access %u: field out of range (kind %u "
-                           "space %u seg %u outcome %u class %u level %u size %u)",
-                           ev->id, p, i, a->kind, a->space, a->seg, a->outcome, a->tag.cls,
-                           a->tag.level, a->size);
-        }
-    }
-    if (total > HVT_FMT_MAX_EVENT_ACCESSES)
-        return BAD("event %" PRIu64 ": %zu accesses (max %u)", ev->id, total,
-                   HVT_FMT_MAX_EVENT_ACCESSES);
-    return 0;
-#undef BAD
-}
+/* ---- appending ------------------------------------------------------------------------ */
 
 static int write_chunk(struct hvt_fmt_writer *w);
 
@@ -652,93 +443,24 @@ int hvt_fmt_writer_append(struct hvt_fmt_writer *w, const struct hvt_event *ev)
         return -HVT_E_INVALID;
     if (w->closed)
         return -HVT_E_CLOSED;
-    char msg[200];
-    if (hvt_fmt_check_event(ev, msg, sizeof(msg)))
-        return werr(w, -HVT_E_INVALID, "%s", msg);
     if (w->have_last_id && ev->id <= w->last_id)
         return werr(w, -HVT_E_INVALID, "event id %" PRIu64 " not above the previous %" PRIu64,
                     ev->id, w->last_id);
     if (ev->id == HVT_NO_EVENT)
         return werr(w, -HVT_E_INVALID, "event id %" PRIu64 " is reserved", ev->id);
-    size_t n_acc = 0, n_data = 0, n_cx = 0;
-    for (uint32_t p = 0; p < ev->n_passes; p++) {
-        n_acc += ev->passes[p].n_accesses;
-        for (uint32_t i = 0; i < ev->passes[p].n_accesses; i++) {
-            const struct hvt_access *a = &ev->passes[p].accesses[i];
-            n_data += a->size;
-            if (a->kind == HVT_ACC_CMPXCHG)
-                n_cx += 2 * (size_t)a->size;
-        }
-    }
-    if (reserve_event(w, ev, n_acc, n_data, n_cx))
-        return werr(w, -HVT_E_NOMEM, "column buffers");
-
-    struct cols *c = &w->c;
-    size_t *est = &w->est_raw;
-    if (!w->n_events) {
-        w->first_id = ev->id;
-        w->prev_id = ev->id;
-    }
-    put64(&c->ev_id_delta, ev->id - w->prev_id, est);
-    w->prev_id = ev->id;
-    put32(&c->ev_vcpu, ev->vcpu, est);
-    put32(&c->ev_flags, ev->flags, est);
-    puts64(&c->ev_time_delta, (int64_t)(ev->time_ns - (uint64_t)w->prev_time), est);
-    w->prev_time = (int64_t)ev->time_ns;
-    put32(&c->ev_insn_len, ev->insn_len, est);
-    putb(&c->ev_insn, ev->insn, ev->insn_len, est);
-
-    /* init state: a delta against this vCPU's previous init state in the chunk, when the vCPU
-     * is one of the first HVT_MAX_VCPU_SLOTS seen in the chunk; else against zero */
-    uint64_t init[HVT_NSLOTS];
-    hvt_state_to_slots(&ev->init, init);
-    int slot = -1;
-    for (unsigned i = 0; i < w->n_vcpus; i++)
-        if (w->vcpu_ids[i] == ev->vcpu) {
-            slot = (int)i;
-            break;
-        }
-    if (slot >= 0) {
-        put32(&c->ev_init_base, 1, est);
-        states_put(&c->ev_init, w->vcpu_slots[slot], init, est);
-    } else {
-        put32(&c->ev_init_base, 0, est);
-        states_put(&c->ev_init, zero_slots, init, est);
-        if (w->n_vcpus < HVT_MAX_VCPU_SLOTS) {
-            slot = (int)w->n_vcpus++;
-            w->vcpu_ids[slot] = ev->vcpu;
-        }
-    }
-    if (slot >= 0)
-        memcpy(w->vcpu_slots[slot], init, sizeof(init));
-
-    put32(&c->ev_passes, ev->n_passes, est);
-    for (uint32_t p = 0; p < ev->n_passes; p++) {
-        const struct hvt_pass *ps = &ev->passes[p];
-        put32(&c->pass_index, ps->index, est);
-        put32(&c->pass_lost, ps->lost, est);
-        put32(&c->pass_kind, ps->out.kind, est);
-        put32(&c->pass_retry_cause, ps->out.retry_cause, est);
-        put32(&c->pass_vector, ps->out.vector, est);
-        put32(&c->pass_flags, ps->out.flags, est);
-        put32(&c->pass_error_code, ps->out.error_code, est);
-        put64(&c->pass_cr2, ps->out.cr2, est);
-        put32(&c->pass_iterations, ps->out.iterations, est);
-        uint64_t end[HVT_NSLOTS];
-        hvt_state_to_slots(&ps->end, end);
-        states_put(&c->pass_end, init, end, est);
-        put32(&c->pass_accesses, ps->n_accesses, est);
-        for (uint32_t i = 0; i < ps->n_accesses; i++)
-            encode_access(w, &ps->accesses[i]);
-        w->stats.accesses += ps->n_accesses;
-    }
-    w->stats.passes += ev->n_passes;
+    char msg[200];
+    int rc = hvt_chunkenc_event(&w->enc, ev, msg, sizeof(msg));
+    if (rc == -HVT_E_INVALID)
+        return werr(w, rc, "%s", msg);
+    if (rc < 0)
+        return werr(w, rc, "column buffers");
     w->stats.events++;
-    w->n_events++;
-    w->n_records++;
+    w->stats.passes += ev->n_passes;
+    for (uint32_t p = 0; p < ev->n_passes; p++)
+        w->stats.accesses += ev->passes[p].n_accesses;
     w->have_last_id = 1;
     w->last_id = ev->id;
-    if (w->est_raw >= w->opt.chunk_bytes)
+    if (hvt_chunkenc_size(&w->enc) >= w->opt.chunk_bytes)
         return write_chunk(w);
     return 0;
 }
@@ -749,70 +471,19 @@ int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *
         return -HVT_E_INVALID;
     if (w->closed)
         return -HVT_E_CLOSED;
-    struct cols *c = &w->c;
-    if (RESERVE(c->lost_at, 1) || RESERVE(c->lost_vcpu, 1) || RESERVE(c->lost_count, 1) ||
-        RESERVE(c->lost_event_id, 1) || RESERVE(c->lost_pass, 1) || RESERVE(c->lost_access, 1))
+    if (hvt_chunkenc_lost(&w->enc, lost) < 0)
         return werr(w, -HVT_E_NOMEM, "column buffers");
-    size_t *est = &w->est_raw;
-    put32(&c->lost_at, w->n_records, est);
-    put32(&c->lost_vcpu, lost->vcpu, est);
-    put64(&c->lost_count, lost->count, est);
-    put64(&c->lost_event_id, lost->event_id, est);
-    put32(&c->lost_pass, lost->pass, est);
-    put32(&c->lost_access, lost->access, est);
-    w->n_records++;
     w->stats.lost_records += lost->count;
-    if (w->est_raw >= w->opt.chunk_bytes)
+    if (hvt_chunkenc_size(&w->enc) >= w->opt.chunk_bytes)
         return write_chunk(w);
     return 0;
 }
 
 /* ---- chunk output ----------------------------------------------------------------------- */
 
-#define SET32(m, f, col) ((m).n_##f = (col).n, (m).f = (col).p)
-#define SET64(m, f, col) ((m).n_##f = (col).n, (m).f = (col).p)
-#define SETS64(m, f, col) ((m).n_##f = (col).n, (m).f = (int64_t *)(col).p)
-
-static void set_states(Hvtrace__V1__States *m, struct vstates *s)
-{
-    SET32(*m, count, s->count);
-    SET32(*m, slot_gap, s->gap);
-    SETS64(*m, value, s->value);
-}
-
-static void reset_chunk(struct hvt_fmt_writer *w)
-{
-    struct v32 *v32s[] = {
-        &w->c.lost_at, &w->c.ev_vcpu, &w->c.ev_flags, &w->c.ev_insn_len, &w->c.ev_init_base,
-        &w->c.ev_init.count, &w->c.ev_init.gap, &w->c.ev_passes, &w->c.pass_index,
-        &w->c.pass_lost, &w->c.pass_kind, &w->c.pass_retry_cause, &w->c.pass_vector,
-        &w->c.pass_flags, &w->c.pass_error_code, &w->c.pass_iterations, &w->c.pass_end.count,
-        &w->c.pass_end.gap, &w->c.pass_accesses, &w->c.acc_kind, &w->c.acc_space, &w->c.acc_seg,
-        &w->c.acc_outcome, &w->c.acc_tag_class, &w->c.acc_tag_operand, &w->c.acc_tag_level,
-        &w->c.acc_tag_element, &w->c.acc_size, &w->c.acc_flags, &w->c.acc_callsite,
-        &w->c.lost_vcpu, &w->c.lost_pass, &w->c.lost_access, &w->cs_used,
-    };
-    struct v64 *v64s[] = {
-        &w->c.ev_id_delta, &w->c.ev_time_delta, &w->c.ev_init.value, &w->c.pass_cr2,
-        &w->c.pass_end.value, &w->c.acc_linear_delta, &w->c.acc_phys_delta, &w->c.lost_count,
-        &w->c.lost_event_id,
-    };
-    for (size_t i = 0; i < sizeof(v32s) / sizeof(v32s[0]); i++)
-        v32s[i]->n = 0;
-    for (size_t i = 0; i < sizeof(v64s) / sizeof(v64s[0]); i++)
-        v64s[i]->n = 0;
-    w->c.ev_insn.n = w->c.acc_data.n = w->c.acc_cmpxchg.n = 0;
-    w->est_raw = 0;
-    w->n_events = w->n_records = 0;
-    w->first_id = w->prev_id = 0;
-    w->prev_time = 0;
-    w->n_vcpus = 0;
-    memset(w->lin_ctx, 0, sizeof(w->lin_ctx));
-    memset(w->phys_ctx, 0, sizeof(w->phys_ctx));
-}
-
-/* Packs MSG (a Chunk or an Index) and writes it as one block: header + zstd frame, with a
- * single write so that a crash leaves either the whole block or a torn one the CRCs reject. */
+/* Packs MSG (the index) and writes it as one block. */
+static int write_raw_block(struct hvt_fmt_writer *w, size_t raw, const char *magic,
+                           struct hvt_chunk_hdr *h, const char *what);
 static int write_block(struct hvt_fmt_writer *w, const ProtobufCMessage *msg, const char *magic,
                        struct hvt_chunk_hdr *h, const char *what)
 {
@@ -822,6 +493,14 @@ static int write_block(struct hvt_fmt_writer *w, const ProtobufCMessage *msg, co
     if (grow((void **)&w->raw, &w->raw_cap, raw ? raw : 1, 1))
         return werr(w, -HVT_E_NOMEM, "raw buffer");
     protobuf_c_message_pack(msg, w->raw);
+    return write_raw_block(w, raw, magic, h, what);
+}
+
+/* Compresses RAW_LEN bytes in w->raw and writes header + frame with a single write, so that a
+ * crash leaves either the whole block or a torn one that the CRCs reject. */
+static int write_raw_block(struct hvt_fmt_writer *w, size_t raw, const char *magic,
+                           struct hvt_chunk_hdr *h, const char *what)
+{
     size_t bound = ZSTD_compressBound(raw);
     if (grow((void **)&w->out, &w->out_cap, HVT_CHUNK_HDR_SIZE + bound, 1))
         return werr(w, -HVT_E_NOMEM, "output buffer");
@@ -836,110 +515,81 @@ static int write_block(struct hvt_fmt_writer *w, const ProtobufCMessage *msg, co
     return write_all(w, w->out, HVT_CHUNK_HDR_SIZE + clen, what);
 }
 
+/* The definitions of the call sites the chunk uses, as encoded field 43 entries. */
+static int encode_callsites(struct hvt_fmt_writer *w, uint8_t **buf, size_t *len)
+{
+    size_t cap = 0, n = 0;
+    uint8_t *b = NULL;
+    *buf = NULL;
+    *len = 0;
+    for (size_t i = 0; i < w->enc.cs_n; i++) {
+        const struct cs_entry *e = cs_find(w, w->enc.cs_list[i]);
+        if (!e)
+            continue; /* used but never defined */
+        Hvtrace__V1__Frame frm[HVT_FMT_MAX_FRAMES], *frp[HVT_FMT_MAX_FRAMES];
+        Hvtrace__V1__CallSite cs = HVTRACE__V1__CALL_SITE__INIT;
+        cs.id = e->id;
+        cs.n_frames = e->n_frames;
+        cs.frames = frp;
+        for (uint32_t k = 0; k < e->n_frames; k++) {
+            hvtrace__v1__frame__init(&frm[k]);
+            frm[k].ip = e->frames[k].ip;
+            frm[k].offset = e->frames[k].offset;
+            frm[k].function = (char *)e->frames[k].function;
+            frm[k].module = (char *)e->frames[k].module;
+            frp[k] = &frm[k];
+        }
+        size_t sz = hvtrace__v1__call_site__get_packed_size(&cs);
+        if (n + sz + 12 > cap) {
+            size_t nc = (n + sz + 12) * 2;
+            uint8_t *p = realloc(b, nc);
+            if (!p) {
+                free(b);
+                return -HVT_E_NOMEM;
+            }
+            b = p;
+            cap = nc;
+        }
+        uint8_t *p = hvt_pb_varint(b + n, (uint64_t)F_CALLSITES << 3 | 2);
+        p = hvt_pb_varint(p, sz);
+        hvtrace__v1__call_site__pack(&cs, p);
+        n = (size_t)(p + sz - b);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 static int write_chunk(struct hvt_fmt_writer *w)
 {
-    if (!w->n_records)
+    struct hvt_chunkenc *c = &w->enc;
+    if (!c->n_records)
         return 0;
-    struct cols *c = &w->c;
-    Hvtrace__V1__Chunk m = HVTRACE__V1__CHUNK__INIT;
-    Hvtrace__V1__States si = HVTRACE__V1__STATES__INIT, se = HVTRACE__V1__STATES__INIT;
-    m.first_event_id = w->n_events ? w->first_id : 0;
-    SET32(m, lost_at, c->lost_at);
-    SET64(m, ev_id_delta, c->ev_id_delta);
-    SET32(m, ev_vcpu, c->ev_vcpu);
-    SET32(m, ev_flags, c->ev_flags);
-    SETS64(m, ev_time_delta, c->ev_time_delta);
-    SET32(m, ev_insn_len, c->ev_insn_len);
-    m.ev_insn.data = c->ev_insn.p;
-    m.ev_insn.len = c->ev_insn.n;
-    SET32(m, ev_init_base, c->ev_init_base);
-    set_states(&si, &c->ev_init);
-    m.ev_init = &si;
-    SET32(m, ev_passes, c->ev_passes);
-    SET32(m, pass_index, c->pass_index);
-    SET32(m, pass_lost, c->pass_lost);
-    SET32(m, pass_kind, c->pass_kind);
-    SET32(m, pass_retry_cause, c->pass_retry_cause);
-    SET32(m, pass_vector, c->pass_vector);
-    SET32(m, pass_flags, c->pass_flags);
-    SET32(m, pass_error_code, c->pass_error_code);
-    SET64(m, pass_cr2, c->pass_cr2);
-    SET32(m, pass_iterations, c->pass_iterations);
-    set_states(&se, &c->pass_end);
-    m.pass_end = &se;
-    SET32(m, pass_accesses, c->pass_accesses);
-    SET32(m, acc_kind, c->acc_kind);
-    SET32(m, acc_space, c->acc_space);
-    SET32(m, acc_seg, c->acc_seg);
-    SET32(m, acc_outcome, c->acc_outcome);
-    SET32(m, acc_tag_class, c->acc_tag_class);
-    SET32(m, acc_tag_operand, c->acc_tag_operand);
-    SET32(m, acc_tag_level, c->acc_tag_level);
-    SET32(m, acc_tag_element, c->acc_tag_element);
-    SET32(m, acc_size, c->acc_size);
-    SET32(m, acc_flags, c->acc_flags);
-    SETS64(m, acc_linear_delta, c->acc_linear_delta);
-    SETS64(m, acc_phys_delta, c->acc_phys_delta);
-    SET32(m, acc_callsite, c->acc_callsite);
-    m.acc_data.data = c->acc_data.p;
-    m.acc_data.len = c->acc_data.n;
-    m.acc_cmpxchg.data = c->acc_cmpxchg.p;
-    m.acc_cmpxchg.len = c->acc_cmpxchg.n;
-    SET32(m, lost_vcpu, c->lost_vcpu);
-    SET64(m, lost_count, c->lost_count);
-    SET64(m, lost_event_id, c->lost_event_id);
-    SET32(m, lost_pass, c->lost_pass);
-    SET32(m, lost_access, c->lost_access);
-
-    /* call sites used by this chunk, defined again here so the chunk stands alone */
-    size_t ncs = w->cs_used.n, nfr = 0;
-    for (size_t i = 0; i < ncs; i++)
-        nfr += cs_find(w, w->cs_used.p[i])->n_frames;
-    Hvtrace__V1__CallSite *csm = calloc(ncs ? ncs : 1, sizeof(*csm));
-    Hvtrace__V1__CallSite **csp = calloc(ncs ? ncs : 1, sizeof(*csp));
-    Hvtrace__V1__Frame *frm = calloc(nfr ? nfr : 1, sizeof(*frm));
-    Hvtrace__V1__Frame **frp = calloc(nfr ? nfr : 1, sizeof(*frp));
-    int rc;
-    if (!csm || !csp || !frm || !frp) {
-        rc = werr(w, -HVT_E_NOMEM, "call-site messages");
-        goto out;
-    }
-    size_t f = 0;
-    for (size_t i = 0; i < ncs; i++) {
-        const struct cs_entry *e = cs_find(w, w->cs_used.p[i]);
-        hvtrace__v1__call_site__init(&csm[i]);
-        csm[i].id = e->id;
-        csm[i].n_frames = e->n_frames;
-        csm[i].frames = frp + f;
-        for (uint32_t k = 0; k < e->n_frames; k++, f++) {
-            hvtrace__v1__frame__init(&frm[f]);
-            frm[f].ip = e->frames[k].ip;
-            frm[f].offset = e->frames[k].offset;
-            frm[f].function = (char *)e->frames[k].function;
-            frm[f].module = (char *)e->frames[k].module;
-            frp[f] = &frm[f];
-        }
-        csp[i] = &csm[i];
-    }
-    m.n_callsites = ncs;
-    m.callsites = csp;
-
+    uint8_t *cs;
+    size_t cs_len;
+    if (encode_callsites(w, &cs, &cs_len) < 0)
+        return werr(w, -HVT_E_NOMEM, "call-site definitions");
+    int64_t raw = hvt_chunkenc_finish(c, cs, cs_len, &w->raw, &w->raw_cap);
+    free(cs);
+    if (raw < 0)
+        return werr(w, -HVT_E_NOMEM, "chunk payload");
+    if (raw > (int64_t)(UINT32_MAX / 2))
+        return werr(w, -HVT_E_INTERNAL, "chunk of %" PRId64 " bytes", raw);
     struct hvt_chunk_hdr h = {
-        .first_event_id = w->n_events ? w->first_id : HVT_NO_EVENT,
-        .last_event_id = w->n_events ? w->prev_id : HVT_NO_EVENT,
-        .n_events = w->n_events,
-        .n_records = w->n_records,
+        .first_event_id = c->n_events ? c->first_id : HVT_NO_EVENT,
+        .last_event_id = c->n_events ? c->prev_id : HVT_NO_EVENT,
+        .n_events = c->n_events,
+        .n_records = c->n_records,
     };
     uint64_t at = w->off;
-    rc = write_block(w, &m.base, HVT_CHUNK_MAGIC, &h, "a chunk");
+    int rc = write_raw_block(w, (size_t)raw, HVT_CHUNK_MAGIC, &h, "a chunk");
     if (rc < 0) {
         w->closed = rc;
-        goto out;
+        return rc;
     }
     if (grow((void **)&w->index, &w->index_cap, w->n_index + 1, sizeof(*w->index))) {
-        rc = werr(w, -HVT_E_NOMEM, "index");
-        w->closed = rc;
-        goto out;
+        w->closed = werr(w, -HVT_E_NOMEM, "index");
+        return w->closed;
     }
     w->index[w->n_index++] = (struct index_entry){
         .offset = at,
@@ -952,13 +602,8 @@ static int write_chunk(struct hvt_fmt_writer *w)
     };
     w->stats.chunks++;
     w->stats.raw_bytes += h.raw_size;
-    reset_chunk(w);
-out:
-    free(csm);
-    free(csp);
-    free(frm);
-    free(frp);
-    return rc;
+    hvt_chunkenc_reset(c);
+    return 0;
 }
 
 int hvt_fmt_writer_flush(struct hvt_fmt_writer *w)
@@ -1030,28 +675,7 @@ out:
 
 static void writer_free(struct hvt_fmt_writer *w)
 {
-    struct v32 *v32s[] = {
-        &w->c.lost_at, &w->c.ev_vcpu, &w->c.ev_flags, &w->c.ev_insn_len, &w->c.ev_init_base,
-        &w->c.ev_init.count, &w->c.ev_init.gap, &w->c.ev_passes, &w->c.pass_index,
-        &w->c.pass_lost, &w->c.pass_kind, &w->c.pass_retry_cause, &w->c.pass_vector,
-        &w->c.pass_flags, &w->c.pass_error_code, &w->c.pass_iterations, &w->c.pass_end.count,
-        &w->c.pass_end.gap, &w->c.pass_accesses, &w->c.acc_kind, &w->c.acc_space, &w->c.acc_seg,
-        &w->c.acc_outcome, &w->c.acc_tag_class, &w->c.acc_tag_operand, &w->c.acc_tag_level,
-        &w->c.acc_tag_element, &w->c.acc_size, &w->c.acc_flags, &w->c.acc_callsite,
-        &w->c.lost_vcpu, &w->c.lost_pass, &w->c.lost_access, &w->cs_used,
-    };
-    struct v64 *v64s[] = {
-        &w->c.ev_id_delta, &w->c.ev_time_delta, &w->c.ev_init.value, &w->c.pass_cr2,
-        &w->c.pass_end.value, &w->c.acc_linear_delta, &w->c.acc_phys_delta, &w->c.lost_count,
-        &w->c.lost_event_id,
-    };
-    for (size_t i = 0; i < sizeof(v32s) / sizeof(v32s[0]); i++)
-        free(v32s[i]->p);
-    for (size_t i = 0; i < sizeof(v64s) / sizeof(v64s[0]); i++)
-        free(v64s[i]->p);
-    free(w->c.ev_insn.p);
-    free(w->c.acc_data.p);
-    free(w->c.acc_cmpxchg.p);
+    hvt_chunkenc_free(&w->enc);
     for (size_t i = 0; i < w->cs_cap; i++) {
         free(w->cs[i].frames);
         free(w->cs[i].strings);
@@ -1084,6 +708,14 @@ int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *
         *stats = w->stats;
     writer_free(w);
     return rc;
+}
+
+int hvt_fmt_writer_get_stats(const struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats)
+{
+    if (!w || !stats)
+        return -HVT_E_INVALID;
+    *stats = w->stats;
+    return 0;
 }
 
 const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w)

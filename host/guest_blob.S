@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Simulated host: assembles every guest program (each host/guests file) into the library's read-only
- * data, between start/end symbols. Guest code is position independent (relative jumps only;
- * every address comes in a register the host sets), so the host copies it anywhere. */
+/* Simulated host: assembles every guest program (each host/guests file) into the library's
+ * read-only data, between start/end symbols. Guest code is position independent (relative
+ * jumps only; every address comes in a register the host sets), so the host copies it
+ * anywhere. */
     .intel_syntax noprefix
     .section .rodata.hvt_guests, "a"
 

@@ -134,8 +134,7 @@ int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, c
         return -HVT_E_INVALID;
     }
     if (opt->events > 1000000000ull) {
-        set_err(errbuf, errlen, "%llu events: at most 1000000000",
-                (unsigned long long)opt->events);
+        set_err(errbuf, errlen, "%llu events: at most 1000000000", (unsigned long long)opt->events);
         return -HVT_E_INVALID;
     }
     if (opt->cache >= HVT_HOST_CACHE__COUNT) {

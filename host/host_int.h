@@ -11,39 +11,39 @@
 
 /* ---- guest-physical and linear layout (docs/SCENARIOS.md has the picture) ---------------- */
 
-#define GPA_CODE 0x1000ull       /* guest program (copied from the library) */
-#define GPA_STACKS 0x10000ull    /* vCPU i: stack top at GPA_STACKS + (i + 1) * 0x1000 */
-#define GPA_SCRATCH 0x60000ull   /* vCPU i: scratch RAM page at GPA_SCRATCH + i * 0x1000 */
-#define GPA_TABLES 0x100000ull   /* page tables, bump-allocated, 4 KiB each */
+#define GPA_CODE 0x1000ull     /* guest program (copied from the library) */
+#define GPA_STACKS 0x10000ull  /* vCPU i: stack top at GPA_STACKS + (i + 1) * 0x1000 */
+#define GPA_SCRATCH 0x60000ull /* vCPU i: scratch RAM page at GPA_SCRATCH + i * 0x1000 */
+#define GPA_TABLES 0x100000ull /* page tables, bump-allocated, 4 KiB each */
 #define GPA_TABLES_END 0x180000ull
-#define GPA_FRAMES 0x200000ull   /* pageout frames (the agent moves the buffer among them) */
+#define GPA_FRAMES 0x200000ull /* pageout frames (the agent moves the buffer among them) */
 #define N_FRAMES 3
-#define GPA_GATHER 0x300000ull   /* gather base (RAM) */
+#define GPA_GATHER 0x300000ull /* gather base (RAM) */
 
-#define GPA_MMIO 0xfe000000ull   /* MMIO pages, identity mapped */
+#define GPA_MMIO 0xfe000000ull /* MMIO pages, identity mapped */
 #define MMIO_PAGES 8
-#define MMIO_DEV0 0     /* general device registers (clean, mixed) */
-#define MMIO_CMPS 1     /* the register both CMPS operands read */
-#define MMIO_GATHER 2   /* gather element 4 */
-#define MMIO_ADBITS 3   /* target of the adbits window */
-#define MMIO_PTW_A 4    /* ptwrite / pae-pdpte window, original mapping */
-#define MMIO_PTW_B 5    /* ... mapping after an agent's rewrite */
-#define MMIO_SINK 6     /* pageout REP MOVSB destination */
-#define MMIO_GPA(page) (GPA_MMIO + (uint64_t)(page) * 0x1000)
+#define MMIO_DEV0 0   /* general device registers (clean, mixed) */
+#define MMIO_CMPS 1   /* the register both CMPS operands read */
+#define MMIO_GATHER 2 /* gather element 4 */
+#define MMIO_ADBITS 3 /* target of the adbits window */
+#define MMIO_PTW_A 4  /* ptwrite / pae-pdpte window, original mapping */
+#define MMIO_PTW_B 5  /* ... mapping after an agent's rewrite */
+#define MMIO_SINK 6   /* pageout REP MOVSB destination */
+#define MMIO_GPA(page) (GPA_MMIO + (uint64_t)(page)*0x1000)
 #define MMIO_COUNTER_OFF 0xff8 /* reading it returns a counter that advances per read */
 
 #define PORT_PAGEOUT 0xe0 /* REP OUTSB sink */
 #define PORT_COUNTER 0xe4 /* IN: a counter that advances per read */
 #define PORT_CLEAN 0xe8   /* OUT sink */
 #define PORT_LO 0xe0
-#define PORT_HI 0xf0      /* ports [PORT_LO, PORT_HI) belong to the device model */
+#define PORT_HI 0xf0 /* ports [PORT_LO, PORT_HI) belong to the device model */
 
 /* Linear windows (64-bit guests), each with its own paging structures so an agent can
  * rewrite one entry without touching the rest. */
-#define LA_PTW 0x8000000000ull     /* PML4 slot 1 -> PDPT_A -> PD_A -> PT_A -> MMIO_PTW_A */
-#define LA_PAGEOUT 0x140000000ull  /* PML4 0, PDPT slot 5 -> PD -> PT -> a frame */
-#define LA_ADBITS 0x180000000ull   /* PML4 0, PDPT slot 6 -> PD -> PT -> MMIO_ADBITS */
-#define LA_PAE_WIN 0x80000000ull   /* 32-bit PAE: PDPTE 2 -> PD_A -> PT_A -> MMIO_PTW_A */
+#define LA_PTW 0x8000000000ull    /* PML4 slot 1 -> PDPT_A -> PD_A -> PT_A -> MMIO_PTW_A */
+#define LA_PAGEOUT 0x140000000ull /* PML4 0, PDPT slot 5 -> PD -> PT -> a frame */
+#define LA_ADBITS 0x180000000ull  /* PML4 0, PDPT slot 6 -> PD -> PT -> MMIO_ADBITS */
+#define LA_PAE_WIN 0x80000000ull  /* 32-bit PAE: PDPTE 2 -> PD_A -> PT_A -> MMIO_PTW_A */
 
 /* Architectural bits the host sets in guest state (core/emu.h is the core's, not ours). */
 #define CR4_PAE (1ull << 5)
@@ -69,8 +69,8 @@ enum ioreq_dir { IOREQ_READ = 0, IOREQ_WRITE = 1 };
 
 /* One request to the device model, as a hypervisor would send it (Xen ioreq_t). */
 struct ioreq {
-    uint8_t type;  /* enum ioreq_type */
-    uint8_t dir;   /* enum ioreq_dir */
+    uint8_t type; /* enum ioreq_type */
+    uint8_t dir;  /* enum ioreq_dir */
     uint16_t reserved;
     uint32_t size;
     uint64_t addr; /* GPA or port */
@@ -81,14 +81,16 @@ struct ioreq {
 
 /* ---- per-vCPU state ---------------------------------------------------------------------- */
 
-#define SB_MAX 64      /* probe store-buffer entries */
-#define CACHE_MAX 256  /* access-once buffer entries per event */
-#define DONE_MAX 64    /* completed requests kept for one event */
-#define PASS_MAX 256   /* passes before an event is declared stuck */
+#define SB_MAX 64     /* probe store-buffer entries */
+#define CACHE_MAX 256 /* access-once buffer entries per event */
+#define DONE_MAX 64   /* completed requests kept for one event */
+#define PASS_MAX 256  /* passes before an event is declared stuck */
 
 struct sb_entry {
     uint64_t gpa;
     uint32_t size;
+    int cas;                      /* from a compare-exchange: commit only if RAM still holds */
+    uint8_t expect[HVT_DATA_MAX]; /* ... the value the probe compared against */
     uint8_t data[HVT_DATA_MAX];
 };
 
@@ -108,29 +110,29 @@ struct vcpu {
     uint32_t id;
     struct hvt_vcpu_state st;
     struct hvt_core *core;
-    int run; /* enum vcpu_run */
+    int run;       /* enum vcpu_run */
     uint64_t rng;  /* threads mode: this vCPU's PRNG */
     uint64_t tick; /* threads mode: this vCPU's clock (steps and waits) */
 
     /* probe */
-    int probe_hit;   /* the probe tried a device access */
+    int probe_hit; /* the probe tried a device access */
     unsigned n_sb;
     int sb_overflow;
     struct sb_entry sb[SB_MAX];
 
     /* event in progress */
     int in_event;
-    uint32_t pass;         /* index of the next pass */
-    uint32_t io_idx;       /* device accesses made so far in the current pass */
-    int mismatch;          /* the current pass hit an ioreq mismatch */
+    uint32_t pass;   /* index of the next pass */
+    uint32_t io_idx; /* device accesses made so far in the current pass */
+    int mismatch;    /* the current pass hit an ioreq mismatch */
     int has_pending, pending_ready;
-    uint64_t pending_due;  /* scheduler tick (or spin count) when the device answers */
+    uint64_t pending_due; /* scheduler tick (or spin count) when the device answers */
     struct ioreq pending;
     unsigned n_done;
     struct ioreq done[DONE_MAX];
     unsigned n_cache;
     struct cache_entry cache[CACHE_MAX];
-    int targeted;          /* an agent acts on this event */
+    int targeted; /* an agent acts on this event */
     int unhandleable_streak;
 
     /* recording: the ops the core is called with for event passes */
@@ -155,13 +157,13 @@ struct vcpu {
 struct scenario {
     const char *name;
     const char *summary;
-    const char *guest;    /* guest program name (host/guests/NAME.S) */
-    int pae;              /* 32-bit PAE guest */
-    int simd;             /* needs AVX state (CR4.OSXSAVE, XCR0) */
-    uint32_t vcpus;       /* default vCPU count */
-    uint64_t events;      /* default event budget */
-    unsigned agents;      /* AG_* */
-    unsigned rate;        /* an eligible event is targeted with probability 1/rate */
+    const char *guest; /* guest program name (host/guests/NAME.S) */
+    int pae;           /* 32-bit PAE guest */
+    int simd;          /* needs AVX state (CR4.OSXSAVE, XCR0) */
+    uint32_t vcpus;    /* default vCPU count */
+    uint64_t events;   /* default event budget */
+    unsigned agents;   /* AG_* */
+    unsigned rate;     /* an eligible event is targeted with probability 1/rate */
 };
 
 const struct scenario *hvt_host_scenario_find(const char *name);
@@ -188,7 +190,7 @@ struct hvt_host {
     uint64_t pml4, pae_pdpt;
     uint64_t pdpt_a, pd_a, pt_a, pdpt_b, pd_b, pt_b; /* ptwrite chains */
     uint64_t pae_pd_a, pae_pd_b;
-    uint64_t po_pt;                   /* pageout window PT */
+    uint64_t po_pt;                    /* pageout window PT */
     uint64_t ad_pdpte, ad_pde, ad_pte; /* GPAs of the adbits window's entries */
 
     /* device model (guarded by lock) */
@@ -196,9 +198,9 @@ struct hvt_host {
     uint64_t mmio_counter, port_counter, port_sink;
 
     /* agents (guarded by lock) */
-    unsigned po_frame;              /* frame the pageout buffer is in */
+    unsigned po_frame; /* frame the pageout buffer is in */
     int po_unmapped;
-    int flip_active;                /* a ptwrite / pdpte rewrite waits to be undone */
+    int flip_active; /* a ptwrite / pdpte rewrite waits to be undone */
     uint32_t flip_vcpu;
     uint64_t flip_gpa, flip_old;
     uint64_t cmps_value;
@@ -209,7 +211,7 @@ struct hvt_host {
     uint64_t events_budget;
     uint64_t events_done;    /* atomic in threads mode */
     uint64_t events_started; /* atomic in threads mode */
-    int stop;              /* atomic in threads mode */
+    int stop;                /* atomic in threads mode */
     int ran;
 
     struct hvt_rec *rec;
@@ -261,7 +263,7 @@ int hvt_host_rec_event_begin(struct vcpu *v, const uint8_t *insn, size_t len);
 int hvt_host_rec_pass_begin(struct vcpu *v);
 int hvt_host_rec_pass_end(struct vcpu *v, const struct hvt_pass_outcome *out);
 int hvt_host_rec_event_end(struct vcpu *v);
-int hvt_host_rec_healthy(struct hvt_host *h);          /* 0, or the recorder's error */
+int hvt_host_rec_healthy(struct hvt_host *h);         /* 0, or the recorder's error */
 const char *hvt_host_rec_message(struct hvt_host *h); /* why the recording stopped */
 
 #endif

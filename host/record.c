@@ -18,10 +18,10 @@ void hvt_host_cpu_describe(struct hvt_fmt_header *hdr)
         int leaf, reg, bit; /* reg: 1 = ecx, 2 = edx, 3 = ebx (leaf 7) */
         const char *name;
     } flags[] = {
-        {1, 2, 26, "sse2"},  {1, 1, 0, "sse3"},     {1, 1, 19, "sse4.1"}, {1, 1, 20, "sse4.2"},
-        {1, 1, 27, "osxsave"}, {1, 1, 28, "avx"},   {1, 1, 5, "vmx"},     {7, 3, 5, "avx2"},
-        {7, 3, 7, "smep"},   {7, 3, 20, "smap"},    {7, 1, 2, "umip"},    {7, 1, 3, "pku"},
-        {7, 1, 16, "la57"},  {7, 3, 16, "avx512f"},
+        {1, 2, 26, "sse2"},    {1, 1, 0, "sse3"},     {1, 1, 19, "sse4.1"}, {1, 1, 20, "sse4.2"},
+        {1, 1, 27, "osxsave"}, {1, 1, 28, "avx"},     {1, 1, 5, "vmx"},     {7, 3, 5, "avx2"},
+        {7, 3, 7, "smep"},     {7, 3, 20, "smap"},    {7, 1, 2, "umip"},    {7, 1, 3, "pku"},
+        {7, 1, 16, "la57"},    {7, 3, 16, "avx512f"},
     };
 
     memset(vendor, 0, sizeof(vendor));
@@ -56,8 +56,7 @@ void hvt_host_cpu_describe(struct hvt_fmt_header *hdr)
         r = flags[i].reg == 1 ? c : flags[i].reg == 2 ? d : b;
         if (r & (1u << flags[i].bit)) {
             size_t len = strlen(features);
-            snprintf(features + len, sizeof(features) - len, "%s%s", len ? " " : "",
-                     flags[i].name);
+            snprintf(features + len, sizeof(features) - len, "%s%s", len ? " " : "", flags[i].name);
         }
     }
 }
@@ -74,8 +73,8 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-int hvt_host_record(const char *path, const struct hvt_host_options *opt,
-                    struct hvt_host_stats *st, char *errbuf, size_t errlen)
+int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
+                    char *errbuf, size_t errlen)
 {
     struct hvt_host *h = NULL;
     struct hvt_rec *rec = NULL;

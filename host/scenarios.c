@@ -4,23 +4,37 @@
 
 #include "host_int.h"
 
+/* Defaults: vCPUs, events; agents target one eligible event in RATE. */
 static const struct scenario scenarios[] = {
-    {"clean", "MMIO, port and RAM emulation with no racing writer: no divergence", "clean", 0,
-     0, 2, 400, 0, 1},
-    {"pageout", "REP OUTSB/MOVSB from a RAM buffer to a device while the buffer's leaf PTE is "
-     "rewritten between passes", "pageout", 0, 0, 2, 200, AG_PAGEOUT, 2},
-    {"ptwrite", "MOV to MMIO through a pointer whose PML4E/PDPTE/PDE is rewritten between "
-     "passes", "ptwrite", 0, 0, 2, 200, AG_PTWRITE, 2},
-    {"pae-pdpte", "32-bit PAE guest whose PDPTE in memory changes between passes (seen only "
-     "with the core option pdpte-reread=1)", "pae", 1, 0, 2, 200, AG_PDPTE, 2},
-    {"cmps", "CMPSQ with both operands at one device register that another vCPU writes",
-     "cmps", 0, 0, 2, 100, AG_CMPS, 2},
-    {"gather", "AVX2 gather with an element in MMIO: partial progress, mask written back, "
-     "RETRY", "gather", 0, 1, 2, 100, 0, 1},
-    {"adbits", "the first pass's walk sets A/D bits, the second pass reads them set", "adbits",
-     0, 0, 1, 100, AG_ADBITS, 1},
-    {"mixed", "long mostly-clean workload with all of the above at low rates (--events)",
-     "mixed", 0, 1, 4, 5000, AG_PAGEOUT | AG_PTWRITE | AG_CMPS | AG_ADBITS, 4},
+    {.name = "clean",
+     .summary = "MMIO, port and RAM emulation with no racing writer: no divergence",
+     .guest = "clean", .vcpus = 2, .events = 400, .rate = 1},
+    {.name = "pageout",
+     .summary = "REP OUTSB/MOVSB from a RAM buffer to a device while the buffer's leaf PTE "
+                "is rewritten between passes",
+     .guest = "pageout", .vcpus = 2, .events = 200, .agents = AG_PAGEOUT, .rate = 2},
+    {.name = "ptwrite",
+     .summary = "MOV to MMIO through a pointer whose PML4E/PDPTE/PDE is rewritten between "
+                "passes",
+     .guest = "ptwrite", .vcpus = 2, .events = 200, .agents = AG_PTWRITE, .rate = 2},
+    {.name = "pae-pdpte",
+     .summary = "32-bit PAE guest whose PDPTE in memory changes between passes (seen only "
+                "with the core option pdpte-reread=1)",
+     .guest = "pae", .pae = 1, .vcpus = 2, .events = 200, .agents = AG_PDPTE, .rate = 2},
+    {.name = "cmps",
+     .summary = "CMPSQ with both operands at one device register that another vCPU writes",
+     .guest = "cmps", .vcpus = 2, .events = 100, .agents = AG_CMPS, .rate = 2},
+    {.name = "gather",
+     .summary = "AVX2 gather with an element in MMIO: partial progress, mask written back, "
+                "RETRY",
+     .guest = "gather", .simd = 1, .vcpus = 2, .events = 100, .rate = 1},
+    {.name = "adbits",
+     .summary = "the first pass's walk sets A/D bits, the second pass reads them set",
+     .guest = "adbits", .vcpus = 1, .events = 100, .agents = AG_ADBITS, .rate = 1},
+    {.name = "mixed",
+     .summary = "long mostly-clean workload with all of the above at low rates (--events)",
+     .guest = "mixed", .simd = 1, .vcpus = 4, .events = 5000,
+     .agents = AG_PAGEOUT | AG_PTWRITE | AG_CMPS | AG_ADBITS, .rate = 4},
 };
 
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -80,8 +94,8 @@ static void act_pageout(struct hvt_host *h, struct vcpu *v)
         hvt_host_ram_put64(h, pte_gpa, 0);
         h->po_unmapped = 1;
     } else {
-        hvt_host_ram_put64(h, pte_gpa, (GPA_FRAMES + h->po_frame * 0x1000ull) | PTE_P | PTE_RW |
-                                           PTE_A | PTE_D);
+        hvt_host_ram_put64(h, pte_gpa,
+                           (GPA_FRAMES + h->po_frame * 0x1000ull) | PTE_P | PTE_RW | PTE_A | PTE_D);
         h->po_unmapped = 0;
     }
     v->n_agent++;
@@ -190,8 +204,9 @@ int hvt_host_agents_fault(struct vcpu *v, const struct hvt_core_result *res)
         /* the guest's page-fault handler pages the buffer back in (unless another vCPU's
          * handler already did: a spurious fault) and returns to the faulting instruction */
         if (h->po_unmapped) {
-            hvt_host_ram_put64(h, h->po_pt, (GPA_FRAMES + h->po_frame * 0x1000ull) | PTE_P |
-                                                PTE_RW | PTE_A | PTE_D);
+            hvt_host_ram_put64(h, h->po_pt,
+                               (GPA_FRAMES + h->po_frame * 0x1000ull) | PTE_P | PTE_RW | PTE_A |
+                                   PTE_D);
             h->po_unmapped = 0;
         }
         handled = 1;

@@ -21,7 +21,7 @@ static void sb_read(struct vcpu *v, uint64_t gpa, uint8_t *buf, uint32_t size)
     }
 }
 
-static int sb_add(struct vcpu *v, uint64_t gpa, const void *buf, uint32_t size)
+static int sb_add(struct vcpu *v, uint64_t gpa, const void *buf, uint32_t size, const void *expect)
 {
     if (v->n_sb >= SB_MAX) {
         /* Too many writes to keep private: give up the probe; the instruction then runs as
@@ -31,6 +31,9 @@ static int sb_add(struct vcpu *v, uint64_t gpa, const void *buf, uint32_t size)
     }
     v->sb[v->n_sb].gpa = gpa;
     v->sb[v->n_sb].size = size;
+    v->sb[v->n_sb].cas = expect != NULL;
+    if (expect)
+        memcpy(v->sb[v->n_sb].expect, expect, size);
     memcpy(v->sb[v->n_sb].data, buf, size);
     v->n_sb++;
     return HVT_OP_OKAY;
@@ -61,7 +64,7 @@ static int probe_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
     if (!hvt_host_in_ram(v->h, gpa, size))
         return hvt_host_in_mmio(gpa, size) ? probe_device(v, info, 0) : HVT_OP_UNHANDLEABLE;
     info->space = HVT_SPACE_RAM;
-    return sb_add(v, gpa, buf, size);
+    return sb_add(v, gpa, buf, size, NULL);
 }
 
 static int probe_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
@@ -77,11 +80,10 @@ static int probe_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, u
         memcpy(old, cur, size);
         return HVT_OP_CMPXCHG_FAILED;
     }
-    return sb_add(v, gpa, new_, size);
+    return sb_add(v, gpa, new_, size, old);
 }
 
-static int probe_io_in(void *ctx, uint16_t port, void *buf, uint32_t size,
-                       struct hvt_op_info *info)
+static int probe_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
 {
     return probe_device(ctx, info, 1);
 }
@@ -93,8 +95,7 @@ static int probe_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size
 }
 
 static const struct hvt_core_ops probe_ops = {
-    sizeof(struct hvt_core_ops), probe_read, probe_write, probe_cmpxchg, probe_io_in,
-    probe_io_out,
+    sizeof(struct hvt_core_ops), probe_read, probe_write, probe_cmpxchg, probe_io_in, probe_io_out,
 };
 
 /* ---- access-once buffer ----------------------------------------------------------------- */
@@ -321,8 +322,8 @@ static void unimplemented(struct vcpu *v, const struct hvt_core_result *res, uin
     hvt_host_fail(v->h, -HVT_E_UNSUPPORTED,
                   "scenario %s: the core does not implement the instruction at rip 0x%llx "
                   "(%s%s%s)",
-                  v->h->sc->name, (unsigned long long)rip, bytes,
-                  res->detail[0] ? "- " : "", res->detail);
+                  v->h->sc->name, (unsigned long long)rip, bytes, res->detail[0] ? "- " : "",
+                  res->detail);
     stop_vcpu(v);
 }
 
@@ -364,8 +365,10 @@ static void run_pass(struct vcpu *v)
     int rc;
 
     if (v->pass >= PASS_MAX) {
-        hvt_host_fail(h, -HVT_E_INTERNAL, "vCPU %u: the event at rip 0x%llx did not complete "
-                      "in %u passes", v->id, (unsigned long long)rip, PASS_MAX);
+        hvt_host_fail(h, -HVT_E_INTERNAL,
+                      "vCPU %u: the event at rip 0x%llx did not complete "
+                      "in %u passes",
+                      v->id, (unsigned long long)rip, PASS_MAX);
         stop_vcpu(v);
         return;
     }
@@ -412,9 +415,10 @@ static void run_pass(struct vcpu *v)
     case HVT_OUT_EXCEPTION:
         end_event(v);
         if (!hvt_host_agents_fault(v, &res)) {
-            hvt_host_fail(h, -HVT_E_INTERNAL, "vCPU %u: unexpected guest exception %u "
-                          "(error code 0x%x) at rip 0x%llx", v->id, res.out.vector,
-                          res.out.error_code, (unsigned long long)rip);
+            hvt_host_fail(h, -HVT_E_INTERNAL,
+                          "vCPU %u: unexpected guest exception %u "
+                          "(error code 0x%x) at rip 0x%llx",
+                          v->id, res.out.vector, res.out.error_code, (unsigned long long)rip);
             stop_vcpu(v);
         }
         break;
@@ -424,12 +428,13 @@ static void run_pass(struct vcpu *v)
             /* A detected fault, as a hypervisor would report it; the guest is not killed
              * here: the instruction is emulated again from scratch as a new event. */
             v->n_mismatch++;
-            if (++v->unhandleable_streak < 8)
+            if (++v->unhandleable_streak < 64)
                 break;
         }
-        hvt_host_fail(h, -HVT_E_INTERNAL, "vCPU %u: the instruction at rip 0x%llx cannot be "
-                      "emulated (%s)", v->id, (unsigned long long)rip,
-                      res.detail[0] ? res.detail : "unhandleable");
+        hvt_host_fail(h, -HVT_E_INTERNAL,
+                      "vCPU %u: the instruction at rip 0x%llx cannot be "
+                      "emulated (%s)",
+                      v->id, (unsigned long long)rip, res.detail[0] ? res.detail : "unhandleable");
         stop_vcpu(v);
         break;
     default:
@@ -455,6 +460,34 @@ static void begin_event(struct vcpu *v, const struct hvt_core_result *probe)
     v->targeted = 0;
     v->last_event_rip = v->st.rip;
     run_pass(v);
+}
+
+/* Makes a finished probe's writes real. Its compare-exchanges (A/D updates, LOCK CMPXCHG)
+ * must still find what the probe compared against: with threads, an agent may have rewritten
+ * that entry since. Agents write under h->lock, so checking and committing under it is
+ * atomic with respect to them. Returns 0 (nothing written) when a check fails. */
+static int commit_probe(struct vcpu *v)
+{
+    struct hvt_host *h = v->h;
+    int ok = 1;
+    if (h->threads)
+        pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < v->n_sb && ok; i++) {
+        uint8_t cur[HVT_DATA_MAX];
+        if (!v->sb[i].cas)
+            continue;
+        /* what the probe saw: RAM under its own earlier writes */
+        unsigned n = v->n_sb;
+        v->n_sb = i;
+        sb_read(v, v->sb[i].gpa, cur, v->sb[i].size);
+        v->n_sb = n;
+        ok = !memcmp(cur, v->sb[i].expect, v->sb[i].size);
+    }
+    for (unsigned i = 0; i < v->n_sb && ok; i++)
+        hvt_host_ram_write(h, v->sb[i].gpa, v->sb[i].data, v->sb[i].size);
+    if (h->threads)
+        pthread_mutex_unlock(&h->lock);
+    return ok;
 }
 
 void hvt_host_vcpu_step(struct vcpu *v)
@@ -499,17 +532,18 @@ void hvt_host_vcpu_step(struct vcpu *v)
     switch (res.out.kind) {
     case HVT_OUT_OKAY:
     case HVT_OUT_RETRY: /* partial REP progress without a device: keep it and go on */
-        for (unsigned i = 0; i < v->n_sb; i++)
-            hvt_host_ram_write(h, v->sb[i].gpa, v->sb[i].data, v->sb[i].size);
+        if (!commit_probe(v))
+            break; /* raced with an agent: nothing happened, the step runs again */
         v->st = copy;
         if (res.out.kind == HVT_OUT_OKAY)
             v->n_instructions++;
         break;
     case HVT_OUT_EXCEPTION:
         if (!hvt_host_agents_fault(v, &res)) {
-            hvt_host_fail(h, -HVT_E_INTERNAL, "vCPU %u: unexpected guest exception %u "
-                          "(error code 0x%x) at rip 0x%llx", v->id, res.out.vector,
-                          res.out.error_code, (unsigned long long)v->st.rip);
+            hvt_host_fail(h, -HVT_E_INTERNAL,
+                          "vCPU %u: unexpected guest exception %u "
+                          "(error code 0x%x) at rip 0x%llx",
+                          v->id, res.out.vector, res.out.error_code, (unsigned long long)v->st.rip);
             stop_vcpu(v);
         }
         break;

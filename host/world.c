@@ -246,12 +246,10 @@ void hvt_host_vcpu_init_state(struct hvt_host *h, struct vcpu *v)
     struct hvt_vcpu_state *st = &v->st;
     uint64_t scratch = GPA_SCRATCH + v->id * 0x1000ull;
     /* code: type 0xb (execute/read, accessed), S, P, G; data: type 3 (read/write, accessed) */
-    const uint32_t code64 = 0xb | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_L |
-                            HVT_SEG_ATTR_G;
-    const uint32_t code32 = 0xb | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB |
-                            HVT_SEG_ATTR_G;
-    const uint32_t data = 0x3 | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB |
-                          HVT_SEG_ATTR_G;
+    const uint32_t code64 = 0xb | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_L | HVT_SEG_ATTR_G;
+    const uint32_t code32 =
+        0xb | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G;
+    const uint32_t data = 0x3 | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G;
 
     memset(st, 0, sizeof(*st));
     st->rip = GPA_CODE;

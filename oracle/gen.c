@@ -5,6 +5,9 @@
 
 #include "gen.h"
 
+/* Frame bits of an entry: RAM is below 4 MiB, so reserved bits set on purpose never leak in. */
+#define ORC_PA_MASK 0x00000000fffff000ull
+
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 static uint64_t sext(uint64_t v, unsigned bits)
@@ -137,12 +140,18 @@ static uint64_t rand_bits(struct orc_gen *g, unsigned level, int leaf, int impor
         e |= 1ull << 63; /* NX: reserved while EFER.NXE = 0 (unicorn cannot set NXE) */
         g->c->provoked |= HVT_ORC_P_RSVD;
     }
-    if (orc_pct(r, 2)) {
-        g->c->provoked |= HVT_ORC_P_RSVD;
-        if (wide)
-            e |= (!leaf && level >= 4) ? 0x80 : (1ull << 51);
-        else if (leaf && level == 2)
-            e |= 1ull << 21;
+    if (orc_pct(r, 3)) {
+        /* reserved bits that do not depend on MAXPHYADDR (the core models 52, unicorn 40) */
+        if (wide && !leaf && level >= 4) {
+            e |= 0x80; /* PS in a PML4E/PML5E */
+            g->c->provoked |= HVT_ORC_P_RSVD;
+        } else if (leaf && level == 2 && !wide) {
+            e |= 1ull << 21; /* 4 MiB PDE */
+            g->c->provoked |= HVT_ORC_P_RSVD;
+        } else if (leaf && level >= 2 && wide) {
+            e |= 1ull << (13 + orc_below(r, 8)); /* bits 20:13 of a 2M/1G leaf */
+            g->c->provoked |= HVT_ORC_P_RSVD;
+        }
     }
     return e;
 }
@@ -170,18 +179,18 @@ static uint64_t map_page(struct orc_gen *g, uint64_t la, uint64_t want, uint64_t
                     g->c->provoked |= HVT_ORC_P_NOT_PRESENT;
                 put_ent(g, addr, e);
             }
-            table = e & 0x000ffffffffff000ull;
+            table = e & ORC_PA_MASK;
             continue;
         }
         uint64_t lsz = level == 1 ? 0x1000 : large_size(g, level);
         if (e) {
-            if (level == 1 || (e & 0x80)) { /* existing leaf */
+            if (level == 1 || ((e & 0x80) && lsz)) { /* existing leaf */
                 uint64_t sz = level == 1 ? 0x1000 : lsz;
                 uint64_t base = esize(g) == 4 && level == 2 ? (e & 0xffc00000ull)
-                                                            : (e & 0x000ffffffffff000ull & ~(sz - 1));
+                                                            : (e & ORC_PA_MASK & ~(sz - 1));
                 return base + (la & (sz - 1));
             }
-            table = esize(g) == 4 ? (e & 0xfffff000ull) : (e & 0x000ffffffffff000ull);
+            table = esize(g) == 4 ? (e & 0xfffff000ull) : (e & ORC_PA_MASK);
             continue;
         }
         if (lsz == want || level == 1) {
@@ -210,14 +219,14 @@ static uint64_t mapped_size(struct orc_gen *g, uint64_t la)
         if (!e)
             return 0;
         if (g->c->paging == HVT_ORC_PG_PAE && level == 3) {
-            table = e & 0x000ffffffffff000ull;
+            table = e & ORC_PA_MASK;
             continue;
         }
         if (level == 1)
             return 0x1000;
-        if (e & 0x80)
+        if ((e & 0x80) && large_size(g, level))
             return large_size(g, level);
-        table = esize(g) == 4 ? (e & 0xfffff000ull) : (e & 0x000ffffffffff000ull);
+        table = esize(g) == 4 ? (e & 0xfffff000ull) : (e & ORC_PA_MASK);
     }
     return 0;
 }
@@ -343,10 +352,14 @@ uint64_t orc_rand_la(struct orc_gen *g)
         la &= ~0xfffull;
         if (g->c->bits == 32) {
             la &= 0xffffffffull;
-            if (la >= ORC_STUB_LA32)
+            /* above 8 MiB: unicorn mirrors each page at its linear address (see
+             * run_unicorn.c), which must not collide with the case's physical RAM */
+            if (la >= ORC_STUB_LA32 || la < 0x800000)
                 continue;
             return la;
         }
+        if (la < 0x40000000ull) /* 1G pages keep bits 29:0 of the frame: stay above 1 GiB */
+            continue;
         la = canon(g, la);
         if (g->c->paging == HVT_ORC_PG_5L && ((la >> 48) & 511) == 1)
             continue;
@@ -404,6 +417,12 @@ void orc_gen_end(struct orc_gen *g)
 {
     struct hvt_vcpu_state *st = &g->c->st;
     st->cr3 = g->top;
+    g->c->n_pages = 0;
+    for (unsigned i = 0; i < g->n_pages && i < HVT_ORC_MAX_PAGES; i++) {
+        g->c->pages[i].la = g->pages[i].la;
+        g->c->pages[i].pa = g->pages[i].pa;
+        g->c->n_pages++;
+    }
     if (g->c->paging == HVT_ORC_PG_PAE) {
         for (unsigned i = 0; i < 4; i++)
             memcpy(&st->pdpte[i], g->c->ram + g->top + 8 * i, 8);

@@ -390,27 +390,27 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
 
     /* control registers */
     struct hvt_vcpu_state *st = &c->st;
-    st->cr0 = HVT_CR0_PE | 0x30;
+    st->cr0 = ORC_CR0_PE | 0x30;
     if (c->paging != HVT_ORC_PG_OFF)
-        st->cr0 |= HVT_CR0_PG;
+        st->cr0 |= ORC_CR0_PG;
     if (orc_pct(r, 60))
-        st->cr0 |= HVT_CR0_WP;
+        st->cr0 |= ORC_CR0_WP;
     if (c->paging >= HVT_ORC_PG_PAE)
-        st->cr4 |= HVT_CR4_PAE;
+        st->cr4 |= ORC_CR4_PAE;
     if (c->paging == HVT_ORC_PG_2L_PSE || (c->paging >= HVT_ORC_PG_PAE && orc_pct(r, 50)))
-        st->cr4 |= HVT_CR4_PSE;
+        st->cr4 |= ORC_CR4_PSE;
     if (c->paging == HVT_ORC_PG_5L)
-        st->cr4 |= HVT_CR4_LA57;
+        st->cr4 |= ORC_CR4_LA57;
     if (c->paging != HVT_ORC_PG_OFF) {
         if (orc_pct(r, 35))
-            st->cr4 |= HVT_CR4_SMEP;
+            st->cr4 |= ORC_CR4_SMEP;
         if (orc_pct(r, 35))
-            st->cr4 |= HVT_CR4_SMAP;
+            st->cr4 |= ORC_CR4_SMAP;
     }
     if (c->bits == 64)
-        st->efer = HVT_EFER_LME | HVT_EFER_LMA;
-    st->rflags = 2 | (orc_next(r) & (0x8d5 | HVT_RFLAGS_DF)) | (orc_pct(r, 50) ? HVT_RFLAGS_IF : 0) |
-                 (orc_pct(r, 40) ? HVT_RFLAGS_AC : 0);
+        st->efer = ORC_EFER_LME | ORC_EFER_LMA;
+    st->rflags = 2 | (orc_next(r) & (0x8d5 | ORC_RFLAGS_DF)) | (orc_pct(r, 50) ? ORC_RFLAGS_IF : 0) |
+                 (orc_pct(r, 40) ? ORC_RFLAGS_AC : 0);
     st->gdtr.base = orc_stub_la(c) + 0x1000;
     st->gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
     if (c->bits == 64)
@@ -456,6 +456,8 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     }
     if (p.stack)
         p.reserved |= 1u << R_RSP;
+    if (f->fclass == F_DIV)
+        p.reserved |= (1u << 0) | (1u << 2); /* the dividend is set below */
     p.stack_size = p.opsize;
     /* immediates and counts */
     uint64_t count = 1;
@@ -578,16 +580,17 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
             }
         }
         if (c->bits == 32 && orc_pct(r, 10)) {
+            /* (never SS's type: the state could not even be loaded) */
             /* provoke a segment check: a limit below the operand, or a read-only segment */
             struct hvt_segment *sg = &st->seg[p.seg];
-            if (orc_pct(r, 50) && off > 0) {
+            if ((orc_pct(r, 50) || p.seg == HVT_SEG_SS) && off > 0) {
                 if (off < 0x100000) {
                     sg->limit = (uint32_t)orc_below(r, off);
                     sg->attr &= ~HVT_SEG_ATTR_G;
                 } else {
                     sg->limit = (uint32_t)(orc_below(r, off >> 12) << 12) | 0xfffu;
                 }
-            } else {
+            } else if (p.seg != HVT_SEG_SS) {
                 sg->attr = (sg->attr & ~0xfu) | 0x1; /* read-only data */
             }
             c->provoked |= HVT_ORC_P_SEG_LIMIT;
@@ -619,6 +622,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         if (p.stack < 0)
             sp += p.stack_size;
         set_gpr(c, R_RSP, sp);
+        c->stack_la = slot;
         if (!has_mem)
             c->mem_la = slot;
     }
@@ -701,4 +705,40 @@ void hvt_orc_case_describe(const struct hvt_orc_case *c, char *buf, size_t len)
              hvt_orc_form_name(c->form), c->bits,
              c->paging < HVT_ORC_PG__COUNT ? paging_names[c->paging] : "?", c->cpl, c->opsize,
              hex, (unsigned long long)c->st.rip, (unsigned long long)c->mem_la);
+}
+
+int hvt_orc_case_read(const struct hvt_orc_case *c, uint64_t la, void *buf, unsigned n)
+{
+    uint8_t *p = buf;
+    for (unsigned i = 0; i < n; i++, la++) {
+        uint64_t pa = UINT64_MAX;
+        if (c->paging == HVT_ORC_PG_OFF) {
+            pa = la;
+        } else {
+            for (unsigned j = 0; j < c->n_pages; j++)
+                if (c->pages[j].la == (la & ~0xfffull))
+                    pa = c->pages[j].pa + (la & 0xfff);
+        }
+        if (pa >= HVT_ORC_RAM_SIZE)
+            return -HVT_E_NOT_FOUND;
+        p[i] = c->ram[pa];
+    }
+    return 0;
+}
+
+void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f)
+{
+    static const char *const n[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                      "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+    uint8_t b[8];
+    for (unsigned i = 0; i < (c->bits == 64 ? 16u : 8u); i++)
+        fprintf(f, "%s%s=%#llx", i % 4 ? " " : "    ", n[i], (unsigned long long)c->st.gpr[i]),
+            fputs(i % 4 == 3 ? "\n" : "", f);
+    fprintf(f, "    rflags=%#llx cr0=%#llx cr3=%#llx cr4=%#llx efer=%#llx undefined-flags=%#llx\n",
+            (unsigned long long)c->st.rflags, (unsigned long long)c->st.cr0,
+            (unsigned long long)c->st.cr3, (unsigned long long)c->st.cr4,
+            (unsigned long long)c->st.efer, (unsigned long long)c->flags_undef);
+    if (c->mem_la && !hvt_orc_case_read(c, c->mem_la, b, 8))
+        fprintf(f, "    memory at %#llx: %02x %02x %02x %02x %02x %02x %02x %02x\n",
+                (unsigned long long)c->mem_la, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
 }

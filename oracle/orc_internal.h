@@ -123,4 +123,19 @@ uint64_t orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t cou
 
 #define ORC_FLAGS_ARITH 0x8d5ull /* CF PF AF ZF SF OF */
 
+/* Architectural bits the oracle sets (its own copy: the core's headers are internal). */
+#define ORC_CR0_PE (1ull << 0)
+#define ORC_CR0_WP (1ull << 16)
+#define ORC_CR0_PG (1ull << 31)
+#define ORC_CR4_PSE (1ull << 4)
+#define ORC_CR4_PAE (1ull << 5)
+#define ORC_CR4_LA57 (1ull << 12)
+#define ORC_CR4_SMEP (1ull << 20)
+#define ORC_CR4_SMAP (1ull << 21)
+#define ORC_EFER_LME (1ull << 8)
+#define ORC_EFER_LMA (1ull << 10)
+#define ORC_RFLAGS_DF (1ull << 10)
+#define ORC_RFLAGS_IF (1ull << 9)
+#define ORC_RFLAGS_AC (1ull << 18)
+
 #endif

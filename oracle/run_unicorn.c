@@ -26,14 +26,29 @@ struct uc_run {
     unsigned intno;
     uint64_t eip;     /* RIP when the exception was raised */
     uc_context *ctx;  /* CPU context saved at the exception (error code calibration) */
+    int bits32;
+    uint64_t cr2;     /* CR2 read in the interrupt hook */
 };
 
 static void hook_code(uc_engine *uc, uint64_t address, uint32_t size, void *arg)
 {
     struct uc_run *u = arg;
     (void)uc, (void)size;
+    if (getenv("HVT_ORC_DEBUG"))
+        fprintf(stderr, "uc: insn at %#llx (%u bytes)\n", (unsigned long long)address, size);
     if (address == u->target && !u->started)
         u->started = 1;
+}
+
+static void read_ip(uc_engine *uc, struct uc_run *u)
+{
+    if (u->bits32) {
+        uint32_t v = 0;
+        uc_reg_read(uc, UC_X86_REG_EIP, &v);
+        u->eip = v;
+    } else {
+        uc_reg_read(uc, UC_X86_REG_RIP, &u->eip);
+    }
 }
 
 static void hook_intr(uc_engine *uc, uint32_t intno, void *arg)
@@ -43,7 +58,8 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *arg)
         return;
     u->faulted = 1;
     u->intno = intno;
-    uc_reg_read(uc, UC_X86_REG_RIP, &u->eip);
+    read_ip(uc, u);
+    uc_reg_read(uc, UC_X86_REG_CR2, &u->cr2);
     if (u->ctx)
         uc_context_save(uc, u->ctx);
     uc_emu_stop(uc);
@@ -55,7 +71,7 @@ static bool hook_invalid(uc_engine *uc, void *arg)
     if (!u->faulted) {
         u->faulted = 1;
         u->intno = 6;
-        uc_reg_read(uc, UC_X86_REG_RIP, &u->eip);
+        read_ip(uc, u);
     }
     return false;
 }
@@ -151,12 +167,15 @@ static unsigned build_stub(const struct hvt_orc_case *c, uint8_t *ram)
         stack[4] = (uint8_t)st->seg[HVT_SEG_FS].sel;
         stack[6] = (uint8_t)st->seg[HVT_SEG_GS].sel;
         stack[8] = (uint8_t)st->seg[HVT_SEG_SS].sel;
+        stack[10] = ORC_SEL_DATA_0;
         emit_imm(&s, mov_eax, 1, (uint32_t)st->cr4, 4);
         emit(&s, mov_cr4, 3);
         emit_imm(&s, ld_es, 3, data_la + 0, 4);
         emit_imm(&s, ld_fs, 3, data_la + 4, 4);
         emit_imm(&s, ld_gs, 3, data_la + 6, 4);
         emit_imm(&s, ld_ds, 3, data_la + 2, 4);
+        /* a 32-bit stack first: after reset SS is 16-bit (B = 0), so IRET/POPF would use SP */
+        emit_imm(&s, ld_ss, 3, data_la + 10, 4);
         emit_imm(&s, mov_esp, 1, frame_la, 4);
         if (c->cpl == 3) {
             put32(stack + 0xf00, (uint32_t)st->rip);
@@ -194,6 +213,17 @@ static const int gpr32[8] = {
     UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI,
 };
 
+/* Maps a page at linear address LA with CONTENT (NULL: zeros). Mapping over an existing page
+ * fails harmlessly: the first mapping of a page wins. */
+static void mirror(uc_engine *uc, uint64_t la, const uint8_t *content)
+{
+    la &= ~0xfffull;
+    if (la < HVT_ORC_RAM_SIZE)
+        return;
+    if (uc_mem_map(uc, la, 0x1000, UC_PROT_ALL) == UC_ERR_OK && content)
+        uc_mem_write(uc, la, content, 0x1000);
+}
+
 /* Offset of QEMU's env->error_code inside a saved context; -1 unknown, -2 not found. */
 static long ec_offset = -1;
 
@@ -220,6 +250,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     r->detail[0] = 0;
     k = build_stub(c, r->ram);
     u.target = c->st.rip; /* CS base is 0 in every case */
+    u.bits32 = c->bits == 32;
 
     err = uc_open(UC_ARCH_X86, c->bits == 64 ? UC_MODE_64 : UC_MODE_32, &uc);
     if (err) {
@@ -229,8 +260,26 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     err = uc_mem_map(uc, 0, HVT_ORC_RAM_SIZE, UC_PROT_ALL);
     if (!err)
         err = uc_mem_write(uc, 0, r->ram, HVT_ORC_RAM_SIZE);
-    if (!err && ctxbuf)
+    if (!err && (ctxbuf || ec_offset >= 0))
         err = uc_context_alloc(uc, &u.ctx);
+    if (!err && c->paging != HVT_ORC_PG_OFF) {
+        /* unicorn 2.0.1 walks the page tables (checks, faults, A/D bits) but then accesses
+         * physical = linear ("identity map guest virtual address", excp_helper.c), and
+         * refuses linear addresses that are not mapped physical addresses. So each linear
+         * page of the case is mirrored at its linear address with its frame's contents, and
+         * copied back to the frame afterwards; other addresses get a dummy page so that the
+         * walk (and its fault) happens at all. */
+        uint64_t stub = orc_stub_la(c);
+        for (unsigned i = 0; i < ORC_STUB_PAGES; i++)
+            mirror(uc, stub + i * 0x1000ull, r->ram + ORC_STUB_PHYS + i * 0x1000ull);
+        for (unsigned i = 0; i < c->n_pages; i++)
+            if (c->pages[i].pa + 0x1000 <= ORC_STUB_PHYS)
+                mirror(uc, c->pages[i].la, r->ram + c->pages[i].pa);
+        uint64_t las[6] = {c->st.rip, c->st.rip + c->insn_len - 1, c->mem_la,
+                           c->mem_la + 0x1000, c->stack_la, c->stack_la + 0x1000};
+        for (unsigned i = 0; i < 6; i++)
+            mirror(uc, las[i], NULL);
+    }
     if (err) {
         snprintf(r->detail, sizeof(r->detail), "uc setup: %s", uc_strerror(err));
         goto out;
@@ -260,13 +309,27 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     uc_hook_add(uc, &h3, UC_HOOK_INSN_INVALID, (void *)hook_invalid, &u, 1, 0);
     err = uc_emu_start(uc, orc_stub_la(c), 1, 0, k + 1);
 
+    if (getenv("HVT_ORC_DEBUG")) {
+        uint64_t cr2 = 0, cr0 = 0;
+        uc_reg_read(uc, UC_X86_REG_CR2, &cr2);
+        uc_reg_read(uc, UC_X86_REG_CR0, &cr0);
+        fprintf(stderr, "uc: err %s faulted %d int %u eip %#llx cr2 %#llx cr0 %#llx ec_offset %ld\n",
+                uc_strerror(err), u.faulted, u.intno, (unsigned long long)u.eip,
+                (unsigned long long)cr2, (unsigned long long)cr0, ec_offset);
+        fprintf(stderr, "uc: cr2 in hook %#llx\n", (unsigned long long)u.cr2);
+        if (u.ctx && ec_offset >= 0) {
+            int32_t ec;
+            memcpy(&ec, (uint8_t *)u.ctx + ec_offset, 4);
+            fprintf(stderr, "uc: error code %#x\n", (unsigned)ec);
+        }
+    }
     /* the outcome */
     if (u.faulted && u.eip == u.target) {
         r->status = HVT_ORC_FAULT;
         r->vector = u.intno;
         if (u.intno == 14) {
-            uint64_t cr2 = 0;
-            uc_reg_read(uc, UC_X86_REG_CR2, &cr2);
+            /* read in the hook: unicorn 2.0.1 no longer shows it once uc_emu_start returns */
+            uint64_t cr2 = u.cr2;
             r->cr2 = c->bits == 32 ? (cr2 & 0xffffffffu) : cr2;
         }
         if (ctxbuf && u.ctx) {
@@ -279,7 +342,8 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
             r->has_ec = 1;
             r->error_code = (uint32_t)ec;
         }
-    } else if (u.started) {
+    } else if (u.started && (err == UC_ERR_OK || (err == UC_ERR_FETCH_UNMAPPED && !u.faulted))) {
+        /* completed; a fetch error after it is the next instruction's (a branch target) */
         r->status = HVT_ORC_DONE;
     } else {
         snprintf(r->detail, sizeof(r->detail), "stub did not reach the instruction (%s, int %u at %#llx)",
@@ -308,6 +372,11 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     if (r->status == HVT_ORC_FAULT)
         r->st.rip = c->st.rip;
     uc_mem_read(uc, 0, r->ram, HVT_ORC_RAM_SIZE);
+    if (c->paging != HVT_ORC_PG_OFF)
+        for (unsigned i = 0; i < c->n_pages; i++)
+            if (c->pages[i].pa + 0x1000 <= ORC_STUB_PHYS &&
+                c->pages[i].la >= HVT_ORC_RAM_SIZE)
+                uc_mem_read(uc, c->pages[i].la & ~0xfffull, r->ram + c->pages[i].pa, 0x1000);
 out:
     if (u.ctx)
         uc_context_free(u.ctx);
@@ -352,9 +421,9 @@ static void calib_case(struct hvt_orc_case *c, unsigned cpl, int write, uint64_t
     c->bits = 64;
     c->paging = HVT_ORC_PG_4L;
     c->cpl = cpl;
-    c->st.cr0 = HVT_CR0_PE | HVT_CR0_PG | HVT_CR0_WP | 0x30;
-    c->st.cr4 = HVT_CR4_PAE;
-    c->st.efer = HVT_EFER_LME | HVT_EFER_LMA;
+    c->st.cr0 = ORC_CR0_PE | ORC_CR0_PG | ORC_CR0_WP | 0x30;
+    c->st.cr4 = ORC_CR4_PAE;
+    c->st.efer = ORC_EFER_LME | ORC_EFER_LMA;
     c->st.cr3 = ORC_PT_LO;
     c->st.rflags = 2;
     c->st.rip = 0x400000;
@@ -371,6 +440,13 @@ static void calib_case(struct hvt_orc_case *c, unsigned cpl, int write, uint64_t
     put64(ram + ORC_PT_LO + 0x3000 + 8, 0x11000 | pte_bits);
     static const uint8_t ld[] = {0x48, 0x8b, 0x03}, st[] = {0x48, 0x89, 0x03};
     memcpy(ram + 0x10000, write ? st : ld, 3);
+    c->n_pages = 2;
+    c->pages[0].la = 0x400000;
+    c->pages[0].pa = 0x10000;
+    c->pages[1].la = 0x401000;
+    c->pages[1].pa = 0x11000;
+    c->mem_la = 0x401000;
+    c->insn_len = 3;
     memset(&g, 0, sizeof(g));
     g.c = c;
     g.top = ORC_PT_LO;

@@ -15,6 +15,12 @@
 #define DEF_MAX_VCPUS 64u
 #define SPIN_TRIES 200
 
+_Static_assert(SD_LO_WORDS <= 64 && SD_YMM_WORDS <= 64, "state delta masks are 64-bit");
+_Static_assert(sizeof(struct hvt_vcpu_state) == 8 * (SD_LO_WORDS + SD_YMM_WORDS),
+               "the vCPU state is a whole number of words, ymm last");
+_Static_assert(RR_STATE_SLOTS <= 16 && MIN_RING_BYTES / RING_SLOT >= RR_DROP_KEEP + 16,
+               "the smallest ring holds the largest record beyond the drop-mode reserve");
+
 void hvt_rec_options_init(struct hvt_rec_options *opt)
 {
     if (!opt)
@@ -33,6 +39,14 @@ uint64_t rec_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Event times are offsets on the monotonic clock (the wall clock may step back). */
+static uint64_t mono_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -152,6 +166,7 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
         }
     }
     rec->t0_ns = rec_now_ns();
+    rec->t0_mono = mono_now_ns();
     *out = rec;
     return 0;
 }
@@ -241,7 +256,9 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
     st->incomplete = atomic_load(&rec->st_incomplete);
     st->lost_markers = atomic_load(&rec->st_lost_markers);
     st->max_ring_fill = atomic_load(&rec->st_max_fill) * RING_SLOT;
-    st->ring_bytes = 0;
+    st->ring_bytes = RING_SLOT;
+    while (st->ring_bytes < rec->opt.ring_bytes)
+        st->ring_bytes <<= 1;
     st->writer_busy_ns = atomic_load(&rec->st_busy_ns);
     st->writer_total_ns = atomic_load(&rec->st_total_ns);
     st->dropped = atomic_load(&rec->st_drained_dropped);
@@ -249,7 +266,6 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
         struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
         if (!v)
             continue;
-        st->ring_bytes = v->ring.nslots * RING_SLOT;
         st->dropped += atomic_load_explicit(&v->dropped, memory_order_relaxed);
         st->outside_pass += atomic_load_explicit(&v->outside_pass, memory_order_relaxed);
         st->block_waits += atomic_load_explicit(&v->block_waits, memory_order_relaxed);
@@ -276,6 +292,13 @@ int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats)
         return 0;
     if (stats && stats->size < sizeof(*stats))
         stats = NULL;
+    /* The vCPUs are quiescent (our contract): publish what they committed but did not
+     * publish yet (the tail of an open event), so the writer can write it as abandoned. */
+    for (uint32_t i = 0; i < atomic_load(&rec->hi_vcpu); i++) {
+        struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
+        if (v)
+            ring_publish(&v->ring);
+    }
     atomic_store(&rec->stopping, 1);
     rec_writer_wake(rec);
     if (rec->thread_started)
@@ -329,18 +352,22 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
     atomic_store_explicit(&v->last_id, HVT_NO_EVENT, memory_order_relaxed);
     v->wrap.rec = rec;
     v->wrap.v = v;
-    atomic_store_explicit(&rec->vcpus[vcpu], v, memory_order_release);
+    {
+        /* Two threads registering the same vCPU (say, a management thread wrapping ops while
+         * the vCPU starts an event) must not both install a ring. */
+        struct rec_vcpu *expect = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&rec->vcpus[vcpu], &expect, v,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            ring_fini(&v->ring);
+            free(v);
+            return 0;
+        }
+    }
     hi = atomic_load(&rec->hi_vcpu);
     while (hi < vcpu + 1 && !atomic_compare_exchange_weak(&rec->hi_vcpu, &hi, vcpu + 1))
         ;
     return 0;
-}
-
-struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu)
-{
-    if (vcpu >= rec->max_vcpus)
-        return NULL;
-    return atomic_load_explicit(&rec->vcpus[vcpu], memory_order_relaxed);
 }
 
 uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu)
@@ -372,6 +399,7 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
     if (p)
         return p;
     count(&v->block_waits);
+    ring_publish(&v->ring); /* the writer must see what we wait on it to take */
     rec_writer_wake(rec);
     for (;;) {
         if (atomic_load_explicit(&rec->failed, memory_order_relaxed))
@@ -388,9 +416,83 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
     }
 }
 
-static uint32_t state_bytes(const struct hvt_vcpu_state *st)
+static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
 {
-    return (st->flags & HVT_STATE_SIMD_VALID) ? sizeof(*st) : offsetof(struct hvt_vcpu_state, ymm);
+    uint64_t w;
+    memcpy(&w, (const uint8_t *)st + 8 * i, 8);
+    return w;
+}
+
+/* Marks in *MASK the words W[FIRST..FIRST+N) that differ from BASE (bit i-FIRST for word i);
+ * returns how many. Blocks of 8 words are checked with one XOR-OR reduction first: most of a
+ * state does not change between two recordings. */
+static inline uint32_t diff_words(const struct hvt_vcpu_state *st, const uint64_t *base,
+                                  size_t first, size_t n, uint64_t *mask)
+{
+    uint32_t count = 0;
+    for (size_t blk = 0; blk < n; blk += 8) {
+        size_t end = blk + 8 < n ? blk + 8 : n;
+        uint64_t any = 0;
+        for (size_t i = blk; i < end; i++)
+            any |= state_word(st, first + i) ^ base[first + i];
+        if (!any)
+            continue;
+        for (size_t i = blk; i < end; i++) {
+            if (state_word(st, first + i) != base[first + i]) {
+                *mask |= 1ull << i;
+                count++;
+            }
+        }
+    }
+    return count;
+}
+
+/* Compares ST with V's delta base; returns the number of changed words and their masks. */
+static uint32_t delta_prepare(const struct rec_vcpu *v, const struct hvt_vcpu_state *st,
+                              uint64_t *mlo, uint64_t *mymm)
+{
+    uint32_t n;
+    *mlo = 0;
+    *mymm = 0;
+    n = diff_words(st, v->last_state, 0, SD_LO_WORDS, mlo);
+    if (st->flags & HVT_STATE_SIMD_VALID) {
+        n += diff_words(st, v->last_state, SD_LO_WORDS, SD_YMM_WORDS, mymm);
+    } else if (v->last_ymm_nonzero) {
+        /* without SIMD state the ymm words count as zero */
+        for (size_t i = 0; i < SD_YMM_WORDS; i++) {
+            if (v->last_state[SD_LO_WORDS + i]) {
+                *mymm |= 1ull << i;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+/* Writes the delta of ST (masks from delta_prepare) into D and moves the base to ST. */
+static void delta_write(struct rec_vcpu *v, const struct hvt_vcpu_state *st, uint64_t lo,
+                        uint64_t ymm, struct rr_state_delta *d)
+{
+    uint32_t k = 0;
+    int simd = (st->flags & HVT_STATE_SIMD_VALID) != 0;
+    d->mask_lo = lo;
+    d->mask_ymm = ymm;
+    while (lo) {
+        unsigned i = (unsigned)__builtin_ctzll(lo);
+        uint64_t w = state_word(st, i);
+        d->words[k++] = w;
+        v->last_state[i] = w;
+        lo &= lo - 1;
+    }
+    if (ymm)
+        v->last_ymm_nonzero = simd;
+    while (ymm) {
+        unsigned i = (unsigned)__builtin_ctzll(ymm);
+        uint64_t w = simd ? state_word(st, SD_LO_WORDS + i) : 0;
+        d->words[k++] = w;
+        v->last_state[SD_LO_WORDS + i] = w;
+        ymm &= ymm - 1;
+    }
 }
 
 static uint32_t slots_for(size_t bytes)
@@ -419,6 +521,7 @@ static void push_end(struct rec_vcpu *v, uint16_t flags)
     e->h.aux = v->access_idx;
     e->id = id;
     ring_commit(&v->ring);
+    ring_publish(&v->ring); /* the event is complete: the writer may write it now */
     atomic_store_explicit(&v->last_id, id, memory_order_relaxed);
 }
 
@@ -427,7 +530,8 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
 {
     struct rec_vcpu *v;
     struct rr_begin *b;
-    uint32_t sb;
+    uint64_t mlo, mymm;
+    uint32_t n;
     int err;
 
     if (!rec || !init || vcpu >= rec->max_vcpus || insn_len > HVT_INSN_MAX ||
@@ -450,22 +554,22 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
         count(&v->dropped);
         return 0;
     }
-    sb = state_bytes(init);
-    b = reserve_wait(v, slots_for(offsetof(struct rr_begin, st) + sb));
+    n = slots_for(sizeof(*b) + 8 * delta_prepare(v, init, &mlo, &mymm));
+    b = reserve_wait(v, n);
     if (!b) {
         count(&v->dropped);
         return 0;
     }
     b->h.type = RT_BEGIN;
-    b->h.nslots = (uint8_t)slots_for(offsetof(struct rr_begin, st) + sb);
-    b->h.flags = sb == sizeof(*init) ? RR_STATE_FULL : 0;
+    b->h.nslots = (uint8_t)n;
+    b->h.flags = 0;
     b->h.aux = 0;
-    b->time_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : rec_now_ns() - rec->t0_ns;
+    b->time_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : mono_now_ns() - rec->t0_mono;
     b->insn_len = (uint8_t)insn_len;
     memset(b->insn, 0, sizeof(b->insn));
     if (insn_len)
         memcpy(b->insn, insn, insn_len);
-    memcpy(&b->st, init, sb);
+    delta_write(v, init, mlo, mymm, &b->st);
     ring_commit(&v->ring);
     return 0;
 }
@@ -488,7 +592,8 @@ int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_o
 {
     struct rec_vcpu *v;
     struct rr_pass_end *p;
-    uint32_t sb, n;
+    uint64_t mlo, mymm;
+    uint32_t n;
 
     if (!rec || !out || !end || !(v = rec_vcpu_get(rec, vcpu)) || !v->pass_open)
         return -HVT_E_INVALID;
@@ -498,8 +603,7 @@ int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_o
         count(&v->dropped);
         return 0;
     }
-    sb = state_bytes(end);
-    n = slots_for(offsetof(struct rr_pass_end, st) + sb);
+    n = slots_for(sizeof(*p) + 8 * delta_prepare(v, end, &mlo, &mymm));
     p = reserve_wait(v, n);
     if (!p) {
         count(&v->dropped);
@@ -507,10 +611,10 @@ int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_o
     }
     p->h.type = RT_PASS_END;
     p->h.nslots = (uint8_t)n;
-    p->h.flags = sb == sizeof(*end) ? RR_STATE_FULL : 0;
+    p->h.flags = 0;
     p->h.aux = v->access_idx;
     p->out = *out;
-    memcpy(&p->st, end, sb);
+    delta_write(v, end, mlo, mymm, &p->st);
     ring_commit(&v->ring);
     return 0;
 }
@@ -581,7 +685,24 @@ static inline int push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, u
     r->callsite = callsite;
     r->linear = linear;
     r->phys = phys;
-    memcpy(r->data, data, size);
+    /* Constant-size copies for the common sizes compile to one or two moves. */
+    switch (size) {
+    case 1:
+        memcpy(r->data, data, 1);
+        break;
+    case 2:
+        memcpy(r->data, data, 2);
+        break;
+    case 4:
+        memcpy(r->data, data, 4);
+        break;
+    case 8:
+        memcpy(r->data, data, 8);
+        break;
+    default:
+        memcpy(r->data, data, size);
+        break;
+    }
     if (kind == HVT_ACC_CMPXCHG) {
         memcpy(r->data + size, old, size);
         memcpy(r->data + 2 * size, cur, size);
@@ -637,8 +758,12 @@ __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kin
         count(&v->outside_pass);
         return -HVT_E_INVALID;
     }
-    if (size == 0 || size > HVT_DATA_MAX)
+    if (size == 0 || size > HVT_DATA_MAX) {
+        /* The core ABI never does this; if a core does, the access shows up as lost. */
+        v->access_idx++;
+        count(&v->dropped);
         return -HVT_E_INVALID;
+    }
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (rec->cs)
         cs = capture(rec, v, 2);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hvtrace/recorder.h"
@@ -14,15 +15,26 @@
 
 /* ---- ring records (all start with struct ring_hdr) ----------------------------------------- */
 
-/* RT_BEGIN; flags: 1 = state carries ymm (otherwise the state stops before ymm). */
+/* vCPU states travel as deltas against the previous state recorded on the same vCPU (the
+ * last initial or pass-end state): a bit per changed 8-byte word, then the changed words.
+ * An instruction typically changes rip, rflags and a register or two, so a state costs one
+ * slot instead of sixteen. Without HVT_STATE_SIMD_VALID the ymm words count as zero. */
+#define SD_LO_WORDS (offsetof(struct hvt_vcpu_state, ymm) / 8) /* 58 */
+#define SD_YMM_WORDS (sizeof(((struct hvt_vcpu_state *)0)->ymm) / 8) /* 64 */
+struct rr_state_delta {
+    uint64_t mask_lo;  /* words 0..SD_LO_WORDS-1 that changed */
+    uint64_t mask_ymm; /* ymm words that changed */
+    uint64_t words[];  /* the changed words, low words first */
+};
+
+/* RT_BEGIN */
 struct rr_begin {
     struct ring_hdr h;
     uint64_t time_ns;
     uint8_t insn_len;
     uint8_t insn[HVT_INSN_MAX];
-    struct hvt_vcpu_state st; /* truncated at ymm unless flags & 1 */
+    struct rr_state_delta st;
 };
-#define RR_STATE_FULL 1u
 
 /* RT_ACCESS; aux = index of the access within its pass (gaps are drop-mode losses).
  * Followed by size bytes of data, and for cmpxchg size bytes of old, then of cur. */
@@ -38,11 +50,11 @@ struct rr_access {
     uint8_t data[];
 };
 
-/* RT_PASS_END; aux = accesses the pass made (recorded or dropped); flags: RR_STATE_FULL. */
+/* RT_PASS_END; aux = accesses the pass made (recorded or dropped). */
 struct rr_pass_end {
     struct ring_hdr h;
     struct hvt_pass_outcome out;
-    struct hvt_vcpu_state st;
+    struct rr_state_delta st;
 };
 
 /* RT_END; flags: RR_END_*; aux = accesses made by a pass still open at the end. */
@@ -54,7 +66,8 @@ struct rr_end {
 #define RR_END_PASS_OPEN 2u
 
 /* Largest record, in slots: a begin or pass end with a full state. */
-#define RR_STATE_SLOTS ((sizeof(struct rr_begin) + RING_SLOT - 1) / RING_SLOT)
+#define RR_STATE_SLOTS                                                                            \
+    ((sizeof(struct rr_begin) + sizeof(struct hvt_vcpu_state) + RING_SLOT - 1) / RING_SLOT)
 /* In drop mode an access leaves this many slots free so event and pass boundaries (which
  * wait rather than drop) almost never have to wait: two full states, an end, and padding. */
 #define RR_DROP_KEEP (3 * RR_STATE_SLOTS + 2)
@@ -96,9 +109,9 @@ struct rec_vcpu {
     int pass_open;
     uint32_t pass_idx;
     uint32_t access_idx;
-    uint32_t cs_skip; /* frames of ours above the capture when recording via the interposer */
-    int state_full;   /* last state recorded carried ymm (for sizing only) */
     struct rec_wrap wrap;
+    uint64_t last_state[SD_LO_WORDS + SD_YMM_WORDS]; /* base of the next state delta */
+    int last_ymm_nonzero; /* some ymm word of last_state may be nonzero */
 
     /* producer-written counters, read by anyone (relaxed) */
     _Alignas(64) _Atomic uint64_t dropped;
@@ -109,6 +122,7 @@ struct rec_vcpu {
 
     /* writer-private */
     _Alignas(64) struct rec_builder b;
+    struct hvt_vcpu_state wstate; /* the writer's copy of the delta base */
 };
 
 /* ---- the recording ------------------------------------------------------------------------ */
@@ -135,7 +149,8 @@ struct hvt_rec {
     _Atomic uint32_t writer_sleeping;
     uint64_t next_write_id; /* writer: id of the next event to append */
     uint8_t *cs_defined;    /* writer: call-site ids already given to the format writer */
-    uint64_t t0_ns;         /* CLOCK_REALTIME at open, event times are relative to it */
+    uint64_t t0_ns;         /* CLOCK_REALTIME at open (the header's start time) */
+    uint64_t t0_mono;       /* CLOCK_MONOTONIC at open: event times are offsets from it */
 
     /* writer-maintained statistics (relaxed atomics: snapshot readers race benignly) */
     _Atomic uint64_t st_events, st_passes, st_accesses, st_abandoned, st_incomplete;
@@ -150,9 +165,13 @@ struct hvt_rec {
 void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 uint64_t rec_now_ns(void);
-struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu);
-int rec_access_common(struct hvt_rec *rec, struct rec_vcpu *v, const struct hvt_access *a,
-                      uint32_t skip);
+/* VCPU's state, or NULL when it is out of range or not registered. */
+static inline struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu)
+{
+    if (vcpu >= rec->max_vcpus)
+        return NULL;
+    return atomic_load_explicit(&rec->vcpus[vcpu], memory_order_relaxed);
+}
 int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
                        const void *data, const void *old, const void *cur);

@@ -31,9 +31,11 @@ enum rec_rtype {
  * only, tail by the consumer only; each sits on its own cache line with the other side's
  * cached copy, so a vCPU that has room touches nothing the writer writes. */
 struct ring {
-    _Alignas(RING_CACHELINE) _Atomic uint64_t head;
+    _Alignas(RING_CACHELINE) _Atomic uint64_t head; /* published head: the consumer's view */
+    uint64_t phead;       /* producer: head including committed but unpublished records */
+    uint64_t pub;         /* producer: the value last stored into head */
     uint64_t cached_tail; /* producer's last view of tail */
-    uint64_t pending;     /* producer: slots reserved by ring_reserve, published by commit */
+    uint64_t pending;     /* producer: slots reserved by ring_reserve, added by commit */
 
     _Alignas(RING_CACHELINE) _Atomic uint64_t tail;
     uint64_t cached_head; /* consumer's last view of head */
@@ -51,11 +53,16 @@ struct ring {
 int ring_init(struct ring *r, size_t bytes);
 void ring_fini(struct ring *r);
 
+/* Committed records are published to the consumer in batches of this many slots (and at
+ * every ring_publish): each store to head pulls its cache line away from a consumer polling
+ * it, which cost about as much as the rest of recording an access when done per record. */
+#define RING_PUBLISH_SLOTS 32u
+
 /* Producer: a pointer to N contiguous free slots (after padding to the ring's end when they
  * would wrap), keeping at least KEEP further slots free; NULL when there is no such room. */
 static inline void *ring_reserve(struct ring *r, uint32_t n, uint32_t keep)
 {
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t head = r->phead;
     uint64_t idx = head & r->mask;
     uint64_t pad = (idx + n > r->nslots) ? r->nslots - idx : 0;
     uint64_t need = pad + n + keep;
@@ -75,11 +82,22 @@ static inline void *ring_reserve(struct ring *r, uint32_t n, uint32_t keep)
     return r->mem + idx * RING_SLOT;
 }
 
-/* Producer: publishes the record returned by the last ring_reserve. */
+/* Producer: makes every committed record visible to the consumer. */
+static inline void ring_publish(struct ring *r)
+{
+    if (r->phead != r->pub) {
+        r->pub = r->phead;
+        atomic_store_explicit(&r->head, r->pub, memory_order_release);
+    }
+}
+
+/* Producer: commits the record returned by the last ring_reserve; it becomes visible at the
+ * next batch boundary or ring_publish. */
 static inline void ring_commit(struct ring *r)
 {
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    atomic_store_explicit(&r->head, head + r->pending, memory_order_release);
+    r->phead += r->pending;
+    if (r->phead - r->pub >= RING_PUBLISH_SLOTS)
+        ring_publish(r);
 }
 
 /* Consumer: the next record, or NULL when the ring is empty. Padding is skipped. */
@@ -98,6 +116,16 @@ static inline const struct ring_hdr *ring_peek(struct ring *r)
             return h;
         atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
     }
+}
+
+/* Consumer: starts loading published slots a little ahead of tail: the producer wrote them
+ * on another core, and waiting for each line in turn is most of the consumer's cost. */
+static inline void ring_prefetch(struct ring *r)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    for (uint64_t k = 2; k <= 8; k += 2)
+        if (tail + k < r->cached_head)
+            __builtin_prefetch(r->mem + ((tail + k) & r->mask) * RING_SLOT);
 }
 
 /* Consumer: releases the record returned by ring_peek. */

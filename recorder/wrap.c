@@ -13,14 +13,12 @@ static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_
     struct rec_wrap *w = ctx;
     int res = w->inner->read(w->inner_ctx, gpa, buf, size, info);
     uint8_t kind = info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ;
-    if (size <= HVT_DATA_MAX) {
-        /* A read the host did not complete has no data: record zeros, not stale bytes. */
-        if (res != HVT_OP_OKAY) {
-            uint8_t zero[HVT_DATA_MAX] = {0};
-            rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, zero, NULL, NULL);
-        } else {
-            rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
-        }
+    /* A read the host did not complete has no data: record zeros, not stale bytes. */
+    if (res != HVT_OP_OKAY) {
+        static const uint8_t zero[HVT_DATA_MAX];
+        rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, zero, NULL, NULL);
+    } else {
+        rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
     }
     return res;
 }
@@ -30,8 +28,7 @@ static int w_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->write(w->inner_ctx, gpa, buf, size, info);
-    if (size <= HVT_DATA_MAX)
-        rec_push_access_op(w->v, HVT_ACC_WRITE, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
+    rec_push_access_op(w->v, HVT_ACC_WRITE, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
     return res;
 }
 
@@ -42,8 +39,12 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
     uint8_t expected[HVT_DATA_MAX];
     int res;
 
-    if (size > HVT_DATA_MAX || size == 0)
-        return w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
+    if (size > HVT_DATA_MAX || size == 0) {
+        res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
+        rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL,
+                           NULL); /* counted as lost */
+        return res;
+    }
     memcpy(expected, old, size);
     res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
@@ -57,15 +58,12 @@ static int w_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hv
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->io_in(w->inner_ctx, port, buf, size, info);
-    if (size <= HVT_DATA_MAX) {
-        if (res != HVT_OP_OKAY) {
-            uint8_t zero[HVT_DATA_MAX] = {0};
-            rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL,
-                               NULL);
-        } else {
-            rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, buf, NULL,
-                               NULL);
-        }
+    if (res != HVT_OP_OKAY) {
+        static const uint8_t zero[HVT_DATA_MAX];
+        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL,
+                           NULL);
+    } else {
+        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, buf, NULL, NULL);
     }
     return res;
 }
@@ -75,9 +73,7 @@ static int w_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->io_out(w->inner_ctx, port, buf, size, info);
-    if (size <= HVT_DATA_MAX)
-        rec_push_access_op(w->v, HVT_ACC_IO_OUT, (uint8_t)res, info, port, size, buf, NULL,
-                           NULL);
+    rec_push_access_op(w->v, HVT_ACC_IO_OUT, (uint8_t)res, info, port, size, buf, NULL, NULL);
     return res;
 }
 

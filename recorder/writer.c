@@ -119,8 +119,7 @@ static const struct hvt_vcpu_state *last_state(const struct rec_builder *b)
 
 /* Closes the open pass with OUT and END; MADE is the number of accesses the pass made. */
 static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t made,
-                              const struct hvt_pass_outcome *out, const struct hvt_vcpu_state *end,
-                              uint32_t end_bytes)
+                              const struct hvt_pass_outcome *out, const struct hvt_vcpu_state *end)
 {
     struct hvt_pass *p;
     int err;
@@ -130,12 +129,12 @@ static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t mad
     if ((err = builder_gap(b, vcpu, made)))
         return err;
     p = &b->passes[b->ev.n_passes];
-    memset(p, 0, sizeof(*p));
     p->index = b->ev.n_passes;
+    p->lost = 0;
     p->out = *out;
-    if (end != &p->end) {
-        memcpy(&p->end, end, end_bytes);
-    }
+    p->end = *end;
+    p->n_accesses = 0;
+    p->accesses = NULL;
     for (uint32_t i = 0; i < b->n_gaps; i++)
         if (b->gaps[i].pass == p->index)
             p->lost += (uint32_t)b->gaps[i].count;
@@ -144,9 +143,33 @@ static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t mad
     return 0;
 }
 
+/* Applies a state delta to BASE (the writer's copy of the vCPU's last state). */
+static void delta_apply(struct hvt_vcpu_state *base, const struct rr_state_delta *d)
+{
+    uint8_t *b = (uint8_t *)base;
+    uint64_t lo = d->mask_lo, ymm = d->mask_ymm;
+    uint32_t k = 0;
+    while (lo) {
+        memcpy(b + 8 * (unsigned)__builtin_ctzll(lo), &d->words[k++], 8);
+        lo &= lo - 1;
+    }
+    while (ymm) {
+        memcpy(b + 8 * (SD_LO_WORDS + (unsigned)__builtin_ctzll(ymm)), &d->words[k++], 8);
+        ymm &= ymm - 1;
+    }
+}
+
 static void decode_access(struct hvt_access *a, const struct rr_access *r)
 {
-    memset(a, 0, sizeof(*a));
+    /* Only the bytes past size need zeroing; the fixed fields are all assigned below. */
+    a->reserved = 0;
+    memset(a->data + r->size, 0, HVT_DATA_MAX - r->size);
+    if (r->kind == HVT_ACC_CMPXCHG) {
+        memset(a->old + r->size, 0, HVT_DATA_MAX - r->size);
+        memset(a->cur + r->size, 0, HVT_DATA_MAX - r->size);
+    } else {
+        memset(a->old, 0, sizeof(a->old) + sizeof(a->cur));
+    }
     a->kind = r->kind;
     a->space = r->space;
     a->seg = r->seg;
@@ -173,16 +196,17 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
     switch (h->type) {
     case RT_BEGIN: {
         const struct rr_begin *r = (const struct rr_begin *)h;
-        uint32_t sb = (h->flags & RR_STATE_FULL) ? sizeof(r->st)
-                                                  : offsetof(struct hvt_vcpu_state, ymm);
         if (b->open)
             return -HVT_E_INTERNAL;
-        memset(&b->ev, 0, sizeof(b->ev));
+        delta_apply(&v->wstate, &r->st);
+        memset(&b->ev, 0, offsetof(struct hvt_event, init));
+        b->ev.init = v->wstate;
+        b->ev.n_passes = 0;
+        b->ev.passes = NULL;
         b->ev.vcpu = v->id;
         b->ev.time_ns = r->time_ns;
         b->ev.insn_len = r->insn_len;
         memcpy(b->ev.insn, r->insn, sizeof(b->ev.insn));
-        memcpy(&b->ev.init, &r->st, sb);
         b->n_accs = 0;
         b->n_gaps = 0;
         b->pass_open = 0;
@@ -205,11 +229,10 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
     }
     case RT_PASS_END: {
         const struct rr_pass_end *r = (const struct rr_pass_end *)h;
-        uint32_t sb = (h->flags & RR_STATE_FULL) ? sizeof(r->st)
-                                                  : offsetof(struct hvt_vcpu_state, ymm);
         if (!b->open)
             return -HVT_E_INTERNAL;
-        return builder_close_pass(b, v->id, h->aux, &r->out, &r->st, sb);
+        delta_apply(&v->wstate, &r->st);
+        return builder_close_pass(b, v->id, h->aux, &r->out, &v->wstate);
     }
     case RT_END: {
         const struct rr_end *r = (const struct rr_end *)h;
@@ -219,7 +242,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
             /* A pass that never ended: keep what it did, say so by the outcome. */
             struct hvt_pass_outcome out = {.kind = HVT_OUT_UNHANDLEABLE};
             struct hvt_vcpu_state st = *last_state(b);
-            if ((err = builder_close_pass(b, v->id, h->aux, &out, &st, sizeof(st))))
+            if ((err = builder_close_pass(b, v->id, h->aux, &out, &st)))
                 return err;
             if (!(h->flags & RR_END_ABANDONED))
                 b->ev.flags |= HVT_EV_INCOMPLETE;
@@ -346,6 +369,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v)
         const struct ring_hdr *h = ring_peek(&v->ring);
         if (!h)
             break;
+        ring_prefetch(&v->ring);
         if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
             stat_add(&rec->st_drained_dropped, 1);
         } else {
@@ -399,8 +423,18 @@ static void abandon_open(struct hvt_rec *rec)
 static void finish(struct hvt_rec *rec)
 {
     int err;
-    if (!atomic_load(&rec->failed))
+    if (!atomic_load(&rec->failed)) {
+        uint32_t hi = atomic_load(&rec->hi_vcpu);
         abandon_open(rec);
+        /* Every event must have been written by now; one still waiting for its turn would
+         * be a silent loss. */
+        for (uint32_t i = 0; i < hi; i++) {
+            struct rec_vcpu *v = atomic_load(&rec->vcpus[i]);
+            if (v && v->b.complete)
+                rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: event %llu never got its turn", i,
+                         (unsigned long long)v->b.ev.id);
+        }
+    }
     if (rec->own_writer) {
         struct hvt_fmt_writer_stats ws;
         memset(&ws, 0, sizeof(ws));

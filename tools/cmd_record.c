@@ -164,8 +164,11 @@ int hvt_cmd_record(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     st.size = sizeof(st);
     rc = hvt_host_record(out, &opt, &st, err, sizeof(err));
-    if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_INVALID || rc == -HVT_E_EXISTS ||
-        rc == -HVT_E_IO || rc == -HVT_E_NOSPACE || rc == -HVT_E_BAD_PLUGIN) {
+    /* Bad names and values, unwritable outputs: usage errors. A core that refuses an option
+     * is one too; a core that cannot run the scenario's instructions is a run failure. */
+    if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_INVALID || rc == -HVT_E_EXISTS || rc == -HVT_E_IO ||
+        rc == -HVT_E_NOSPACE || rc == -HVT_E_BAD_PLUGIN ||
+        (rc == -HVT_E_UNSUPPORTED && !strstr(err, "does not implement"))) {
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
         if (rc == -HVT_E_NOT_FOUND && !strstr(err, "core"))
             fprintf(stderr, "known scenarios: clean pageout ptwrite pae-pdpte cmps gather "
@@ -176,9 +179,9 @@ int hvt_cmd_record(int argc, char **argv)
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
         return 1;
     }
-    printf("%s: scenario %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64
-           " accesses, %" PRIu64 " bytes (%" PRIu64 " instructions, %" PRIu64
-           " device requests, %" PRIu64 " agent writes, %" PRIu64 " ioreq mismatches, %.2f s)\n",
+    printf("%s: scenario %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
+           " bytes (%" PRIu64 " instructions, %" PRIu64 " device requests, %" PRIu64
+           " agent writes, %" PRIu64 " ioreq mismatches, %.2f s)\n",
            out, opt.scenario, st.rec_events, st.rec_passes, st.rec_accesses, st.file_bytes,
            st.instructions, st.ioreqs, st.agent_actions, st.ioreq_mismatches,
            (double)st.wall_ns / 1e9);

@@ -110,9 +110,13 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
                 s->lost_records, s->lost_in_passes);
         return;
     }
-    fprintf(f, "file            %s\n", path);
-    fprintf(f, "format          %" PRIu32 ".%" PRIu32 "  producer %s\n", h->format_major,
-            h->format_minor, h->producer ? h->producer : "?");
+    fputs("file            ", f);
+    hvt_print_str(f, path);
+    fputc('\n', f);
+    fprintf(f, "format          %" PRIu32 ".%" PRIu32 "  producer ", h->format_major,
+            h->format_minor);
+    hvt_print_str(f, h->producer);
+    fputc('\n', f);
     fprintf(f, "file bytes      %" PRIu64 "\n", s->file_bytes);
     fprintf(f, "index           %s\n", s->has_index ? "present" : "missing");
     fprintf(f, "chunks          %" PRIu64 "\n", s->chunks);

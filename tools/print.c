@@ -50,6 +50,23 @@ static uint64_t reg_value(const struct hvt_vcpu_state *s, const struct reg_desc 
     return v;
 }
 
+/* Strings come from the file: print them so that no byte can move the terminal (escapes,
+ * newlines that would fake a line of output). */
+void hvt_print_str(FILE *f, const char *s)
+{
+    if (!s) {
+        fputc('?', f);
+        return;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '\\')
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
 static void hex_bytes(FILE *f, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -283,7 +300,9 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         return;
     }
 
-    fprintf(f, "    [%" PRIu32 "] %-7s %-4s %-14s %-4s", idx, hvt_access_kind_name(a->kind),
+    char num[16];
+    snprintf(num, sizeof(num), "[%" PRIu32 "]", idx);
+    fprintf(f, "    %-5s %-7s %-4s %-14s %-4s", num, hvt_access_kind_name(a->kind),
             hvt_space_name(a->space), hvt_print_tag(tag, sizeof(tag), &a->tag),
             hvt_seg_name(a->seg));
     if (a->flags & HVT_AF_LINEAR_VALID)
@@ -312,8 +331,11 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         fputs(" split", f);
     if (a->callsite) {
         fprintf(f, " site %" PRIu32, a->callsite);
-        if (fr && fr->function)
-            fprintf(f, " %s+0x%" PRIx64, fr->function, fr->offset);
+        if (fr && fr->function) {
+            fputc(' ', f);
+            hvt_print_str(f, fr->function);
+            fprintf(f, "+0x%" PRIx64, fr->offset);
+        }
         else if (fr)
             fprintf(f, " 0x%" PRIx64, fr->ip);
     }
@@ -432,8 +454,14 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
         fprintf(f, "},\"uuid\":\"%s\",\"start_time_ns\":%" PRIu64 "}\n", uuid, h->start_time_ns);
         return;
     }
-    fprintf(f, "trace  format %" PRIu32 ".%" PRIu32 "  producer %s %s  core %s %s  uuid %s\n",
-            h->format_major, h->format_minor, h->producer ? h->producer : "?",
-            h->producer_version ? h->producer_version : "?", h->core_name ? h->core_name : "?",
-            h->core_version ? h->core_version : "?", uuid);
+    fprintf(f, "trace  format %" PRIu32 ".%" PRIu32 "  producer ", h->format_major,
+            h->format_minor);
+    hvt_print_str(f, h->producer);
+    fputc(' ', f);
+    hvt_print_str(f, h->producer_version);
+    fputs("  core ", f);
+    hvt_print_str(f, h->core_name);
+    fputc(' ', f);
+    hvt_print_str(f, h->core_version);
+    fprintf(f, "  uuid %s\n", uuid);
 }

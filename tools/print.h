@@ -39,6 +39,10 @@ const char *hvt_print_tag(char *buf, size_t size, const struct hvt_tag *t);
 int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
                          unsigned flags);
 
+/* Writes a string read from a trace for a terminal: bytes outside printable ASCII and '\'
+ * become \xNN, so a hostile file cannot inject escapes or fake lines. NULL prints "?". */
+void hvt_print_str(FILE *f, const char *s);
+
 /* "hvtrace: PATH: offset N, chunk C: MESSAGE" on stderr (", chunk C" left out when the problem
  * is outside any chunk, "record R" added when known). */
 void hvt_print_fmt_error(const char *path, const struct hvt_fmt_error_info *e);

@@ -142,6 +142,9 @@ int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
  * which case the earlier error is returned). STATS may be NULL. W may be NULL. */
 int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
 
+/* Figures so far (raw_bytes and chunks count complete chunks only). Errors: -HVT_E_INVALID. */
+int hvt_fmt_writer_get_stats(const struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
+
 /* Detail of the writer's last error. */
 const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w);
 

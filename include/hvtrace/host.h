@@ -74,32 +74,32 @@ enum hvt_host_cache {
 #define HVT_HOST_MAX_CORE_OPTIONS 8
 
 struct hvt_host_options {
-    size_t size;          /* sizeof(struct hvt_host_options) */
-    const char *scenario; /* a name from hvt_host_scenario_name(); required */
-    uint64_t seed;        /* scheduler, delays and agent targeting; default 1 */
-    uint32_t vcpus;       /* 1..HVT_HOST_MAX_VCPUS; 0 = the scenario's default */
-    uint64_t events;      /* stop after this many events (1..10^9); 0 = scenario default */
-    unsigned cache;       /* enum hvt_host_cache; default NONE */
+    size_t size;             /* sizeof(struct hvt_host_options) */
+    const char *scenario;    /* a name from hvt_host_scenario_name(); required */
+    uint64_t seed;           /* scheduler, delays and agent targeting; default 1 */
+    uint32_t vcpus;          /* 1..HVT_HOST_MAX_VCPUS; 0 = the scenario's default */
+    uint64_t events;         /* stop after this many events (1..10^9); 0 = scenario default */
+    unsigned cache;          /* enum hvt_host_cache; default NONE */
     unsigned callsite_depth; /* recorder call-site depth, 0 = off (hvt_host_record only) */
-    unsigned flags;       /* HVT_HOST_* */
-    uint64_t ram_bytes;   /* guest RAM, a multiple of 2 MiB in [MIN_RAM, MAX_RAM]; 0 = 8 MiB */
-    const char *core;     /* core to open (hvt_core_open name or path); NULL = reference core */
-    size_t n_core_options; /* core options set on every vCPU's core instance */
+    unsigned flags;          /* HVT_HOST_* */
+    uint64_t ram_bytes;      /* guest RAM, a multiple of 2 MiB in [MIN_RAM, MAX_RAM]; 0 = 8 MiB */
+    const char *core;        /* core to open (hvt_core_open name or path); NULL = reference core */
+    size_t n_core_options;   /* core options set on every vCPU's core instance */
     const struct hvt_kv *core_options; /* e.g. {"pdpte-reread", "1"} */
 };
 
 /* Figures of a run. Counts are exact in deterministic mode. */
 struct hvt_host_stats {
-    size_t size;              /* sizeof(struct hvt_host_stats); set by the caller */
-    uint64_t instructions;    /* guest instructions retired (events included) */
-    uint64_t events;          /* emulation events (completed or ended by a fault) */
-    uint64_t passes;          /* passes over all events */
-    uint64_t ioreqs;          /* device-model requests completed */
-    uint64_t ioreq_mismatches;/* re-issued requests that did not match (detected faults) */
-    uint64_t agent_actions;   /* writes made by racing agents */
-    uint64_t guest_faults;    /* exceptions delivered to (and handled by) the guest */
-    uint64_t cache_hits;      /* reads served by the access-once buffer */
-    uint64_t wall_ns;         /* wall time of hvt_host_run */
+    size_t size;               /* sizeof(struct hvt_host_stats); set by the caller */
+    uint64_t instructions;     /* guest instructions retired (events included) */
+    uint64_t events;           /* emulation events (completed or ended by a fault) */
+    uint64_t passes;           /* passes over all events */
+    uint64_t ioreqs;           /* device-model requests completed */
+    uint64_t ioreq_mismatches; /* re-issued requests that did not match (detected faults) */
+    uint64_t agent_actions;    /* writes made by racing agents */
+    uint64_t guest_faults;     /* exceptions delivered to (and handled by) the guest */
+    uint64_t cache_hits;       /* reads served by the access-once buffer */
+    uint64_t wall_ns;          /* wall time of hvt_host_run */
     /* filled by hvt_host_record from the recorder: */
     uint64_t rec_events, rec_passes, rec_accesses, rec_dropped;
     uint64_t file_bytes;
@@ -167,8 +167,8 @@ const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n
  * Errors: those of hvt_host_create, hvt_host_run and hvt_rec_open (-HVT_E_EXISTS without
  * HVT_HOST_OVERWRITE, -HVT_E_IO for an unwritable path); ERRBUF gets "what: why". A failed
  * run leaves a valid (possibly short) trace at PATH. */
-int hvt_host_record(const char *path, const struct hvt_host_options *opt,
-                    struct hvt_host_stats *st, char *errbuf, size_t errlen);
+int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
+                    char *errbuf, size_t errlen);
 
 /* The host CPU as CPUID describes it, for a trace header: vendor, family/model/stepping and a
  * space-separated feature list. Strings are static. HDR may not be NULL. */

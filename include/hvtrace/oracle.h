@@ -47,6 +47,12 @@ enum hvt_orc_paging {
 #define HVT_ORC_P_RSVD (1u << 4)         /* some paging entry has a reserved bit set */
 #define HVT_ORC_P_NOT_PRESENT (1u << 5)  /* some paging entry is not present */
 
+/* A linear page of a case and the frame the generator mapped it to. */
+#define HVT_ORC_MAX_PAGES 16
+struct hvt_orc_page {
+    uint64_t la, pa;
+};
+
 struct hvt_orc_case {
     uint64_t seed;     /* the case seed: `--seed SEED --cases 1` regenerates this case */
     unsigned form;     /* index into the form table (hvt_orc_form_name) */
@@ -57,6 +63,9 @@ struct hvt_orc_case {
     uint32_t provoked; /* HVT_ORC_P_* */
     uint64_t flags_undef; /* RFLAGS bits this instance leaves undefined (not compared) */
     uint64_t mem_la;   /* linear address of the explicit memory operand (or stack slot) */
+    uint64_t stack_la; /* linear address of the stack slot, when the form uses the stack */
+    unsigned n_pages;  /* the linear pages the case maps (code, data, stack), with frames */
+    struct hvt_orc_page pages[HVT_ORC_MAX_PAGES];
     struct hvt_vcpu_state st;
     uint8_t insn[HVT_INSN_MAX];
     uint8_t insn_len;
@@ -124,6 +133,13 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
 /* One line describing the case (form, mode, paging, CPL, bytes, memory address). */
 void hvt_orc_case_describe(const struct hvt_orc_case *c, char *buf, size_t len);
 
+/* Reads N bytes at linear address LA of the case, through the pages it maps (c->pages; paging
+ * off: physical = linear). Returns 0, or -HVT_E_NOT_FOUND when a byte is outside them. */
+int hvt_orc_case_read(const struct hvt_orc_case *c, uint64_t la, void *buf, unsigned n);
+
+/* Prints the case's initial state (GPRs, RFLAGS, control registers, memory operand) to F. */
+void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f);
+
 /* ---- running ---------------------------------------------------------------------------- */
 
 /* Runs C on CORE through an ops table over a copy of the case's RAM; fills R. Returns 0, or
@@ -150,6 +166,8 @@ enum hvt_orc_deviation {
     HVT_ORC_DEV_NONCANON_BRANCH,  /* qemu-noncanonical-branch: faults on the next fetch */
     HVT_ORC_DEV_NONCANON_STACK,   /* qemu-noncanonical-stack-gp: #GP instead of #SS */
     HVT_ORC_DEV_RMW_PF_READ,      /* qemu-rmw-pf-as-read: RMW faults reported as reads */
+    HVT_ORC_DEV_CORE_SPLIT_LOCK,  /* not unicorn's: the core's documented UNHANDLEABLE for a
+                                     LOCKed operand split across pages (core/mmu.h) */
     HVT_ORC_DEV__COUNT
 };
 const char *hvt_orc_deviation_name(unsigned dev);
@@ -183,6 +201,16 @@ typedef void (*hvt_orc_mismatch_fn)(void *arg, const struct hvt_orc_case *c,
 int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
                   hvt_orc_mismatch_fn on_mismatch, void *arg, struct hvt_orc_run *run);
 void hvt_orc_run_fini(struct hvt_orc_run *run);
+
+/* ---- the native oracle (issue 4) -------------------------------------------------------- */
+
+/* check-core --against native: CASES random string, SIMD-move, CMPXCHG8B/16B and AVX2 gather
+ * cases from SEED, each run on the reference core and natively on the host CPU in a sandbox
+ * child process (oracle/native.h), compared on outcome, GPRs, RIP, flags, YMM and memory.
+ * Prints mismatches, skipped features by name, a per-form table with VERBOSE and the line
+ * "N cases, M mismatches" to OUT. Returns M (>= 0) or -HVT_E_INVALID, -HVT_E_UNSUPPORTED (not
+ * an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed), or the core's open error. */
+int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -29,9 +29,17 @@ extern "C" {
  *
  * Hot path
  * --------
- * hvt_rec_access and the wrapped ops take no lock, make no system call and allocate nothing.
- * In block mode a full ring makes the vCPU wait (spin, then futex) until the writer made room;
- * in drop mode the record is counted as lost and the loss is written as an explicit marker.
+ * hvt_rec_access and the wrapped ops take no lock, make no system call and allocate nothing
+ * while the ring has room. In block mode a full ring makes the vCPU wait (yield, then futex)
+ * until the writer made room. In drop mode an access that does not fit (the ring keeps a
+ * reserve for event and pass boundaries) is counted as dropped; the writer writes a
+ * lost-records marker (struct hvt_lost: count, event, pass, index of the first lost access)
+ * just before the event, sets hvt_pass.lost and flags the event HVT_EV_INCOMPLETE. Event and
+ * pass boundaries are never dropped: if even the reserve is full they wait like block mode,
+ * which only happens when the writer falls behind by a whole ring.
+ * Records are bounded: an access takes 1-3 ring slots of 64 bytes (only SIZE data bytes are
+ * copied), a vCPU state at most 16 (states are sent as deltas against the previous one, so
+ * typically 1).
  *
  * Event ids
  * ---------
@@ -173,12 +181,16 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
  * Lock-free, syscall-free, allocation-free. */
 int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
 
-/* Ends VCPU's open pass with OUT and the register state END (both copied). */
+/* Ends VCPU's open pass with OUT and the register state END (both copied). Without
+ * HVT_STATE_SIMD_VALID in END->flags (or INIT->flags) the ymm registers are recorded as
+ * zero. */
 int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_outcome *out,
                      const struct hvt_vcpu_state *end);
 
-/* Ends VCPU's open event (a pass still open is closed as lost: the event is written with
- * HVT_EV_INCOMPLETE). The event gets its id here (see "Event ids"). */
+/* Ends VCPU's open event. The event gets its id here (see "Event ids"). A pass still open is
+ * written with the accesses it recorded, outcome HVT_OUT_UNHANDLEABLE and the previous state
+ * (the last pass end or the initial state), and the event is flagged HVT_EV_INCOMPLETE. (The
+ * same happens to the open pass of an abandoned event, flagged HVT_EV_ABANDONED.) */
 int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu);
 
 /* The id of VCPU's last event finished by hvt_rec_event_end or abandonment, or HVT_NO_EVENT.
@@ -194,9 +206,12 @@ uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu);
  * read or written, the op's result; cmpxchg: old = expected as passed, data = new,
  * cur = found (the inner op's *old on CMPXCHG_FAILED, else the expected value). The op's
  * return value and buffers are the inner op's. Ops INNER leaves NULL stay NULL.
- * OUT_CTX is owned by REC (one per vCPU; wrapping again rebinds it) and valid until
- * hvt_rec_close. An op called with no pass open is forwarded but not recorded
- * (stats.outside_pass). Registers VCPU if needed.
+ * A read that does not answer OKAY is recorded with zero data. OUT_CTX is owned by REC (one
+ * per vCPU; wrapping again rebinds it) and valid until hvt_rec_close. An op called with no
+ * pass open is forwarded but not recorded (stats.outside_pass); an op larger than
+ * HVT_DATA_MAX (which the core ABI excludes) is forwarded and recorded as a lost access.
+ * Call sites, when on, are the chain above the wrapped op (the core's frames first).
+ * Registers VCPU if needed.
  * Errors: -HVT_E_INVALID (NULL args, inner->size too small, vCPU out of range), -HVT_E_NOMEM. */
 int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
                      void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx);

@@ -11,7 +11,7 @@ static void test_add_flags(void)
     ix_setup(&f, 1);
     f.st.gpr[HVT_RAX] = 0xffffffff7fffffffull;
     f.st.gpr[HVT_RBX] = 1;
-    RUN_OK("01 d8"); /* add eax, ebx */
+    RUN_OK("01 d8");                             /* add eax, ebx */
     CHECK_U64(f.st.gpr[HVT_RAX], 0x80000000ull); /* 32-bit result zero-extends */
     CHECK_U64(f.st.rflags & FL_ARITH, FL_OF | FL_SF | FL_AF | FL_PF);
     CHECK_U64(f.st.rip, IX_CODE + 2);
@@ -230,8 +230,8 @@ static void test_lock(void)
     CHECK_U64(f.st.rip, IX_CODE);
 
     /* LOCK where it is not allowed: #UD */
-    static const char *bad[] = {"f0 01 d8", "f0 89 03", "f0 39 03", "f0 0f a3 03", "f0 8b 03",
-                                "f0 85 03", "f0 ff c0"};
+    static const char *bad[] = {"f0 01 d8", "f0 89 03", "f0 39 03", "f0 0f a3 03",
+                                "f0 8b 03", "f0 85 03", "f0 ff c0"};
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ix_setup(&f, 1);
         f.st.gpr[HVT_RBX] = IX_DATA;

@@ -140,7 +140,7 @@ static struct hvt_event *gen_event(uint64_t id, const struct hvt_event *prev_sam
     return ev;
 }
 
-static void gen_free(struct hvt_event *ev)
+__attribute__((unused)) static void gen_free(struct hvt_event *ev)
 {
     if (!ev)
         return;
@@ -176,7 +176,7 @@ static int access_eq(const struct hvt_access *a, const struct hvt_access *b)
 }
 
 /* Field-by-field comparison; reports the first difference. */
-static int event_eq(const struct hvt_event *a, const struct hvt_event *b)
+__attribute__((unused)) static int event_eq(const struct hvt_event *a, const struct hvt_event *b)
 {
 #define DIFF(what)                                                                            \
     do {                                                                                      \
@@ -207,7 +207,7 @@ static int event_eq(const struct hvt_event *a, const struct hvt_event *b)
 }
 
 /* A temporary file name under $TMPDIR (the build dir in ctest). */
-static void tmp_path(char *buf, size_t n, const char *tag)
+__attribute__((unused)) static void tmp_path(char *buf, size_t n, const char *tag)
 {
     const char *dir = getenv("TMPDIR");
     snprintf(buf, n, "%s/hvt_%s_%d.hvt", dir ? dir : "/tmp", tag, (int)getpid());

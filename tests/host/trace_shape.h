@@ -142,8 +142,17 @@ static inline int trace_same(const struct trace *a, const struct trace *b)
 
 #define AD_BITS 0x60ull
 
-/* Walk reads of pass Q that differ from the same walk read (same operand, element, level and
- * rank among them) of pass 0: returns the number of such differences; *BEYOND_AD counts
+/* The same walk read in two passes: one level of the walk of one linear page for one operand
+ * and element (cores may tag every walk with element 0, so the page tells elements apart). */
+static inline int same_walk(const struct hvt_access *a, const struct hvt_access *b)
+{
+    return a->tag.cls == HVT_TAG_WALK && b->tag.cls == HVT_TAG_WALK &&
+           a->tag.level == b->tag.level && a->tag.operand == b->tag.operand &&
+           a->tag.element == b->tag.element && (a->linear >> 12) == (b->linear >> 12);
+}
+
+/* Walk reads of pass Q that differ from the same walk read (same_walk, and rank among those)
+ * of pass 0: returns the number of such differences; *BEYOND_AD counts
  * those that differ in more than the A/D bits (address or other bits). */
 static inline unsigned walk_diffs(const struct hvt_event *e, unsigned *beyond_ad)
 {
@@ -160,16 +169,12 @@ static inline unsigned walk_diffs(const struct hvt_event *e, unsigned *beyond_ad
             if (b->tag.cls != HVT_TAG_WALK || b->outcome != HVT_OP_OKAY)
                 continue;
             for (uint32_t k = 0; k < i; k++) {
-                const struct hvt_access *x = &pq->accesses[k];
-                rank_b += x->tag.cls == HVT_TAG_WALK && x->tag.level == b->tag.level &&
-                          x->tag.operand == b->tag.operand && x->tag.element == b->tag.element;
+                rank_b += same_walk(&pq->accesses[k], b);
             }
             for (uint32_t k = 0; k < p0->n_accesses; k++) {
                 const struct hvt_access *a = &p0->accesses[k];
                 uint64_t va = 0, vb = 0;
-                if (a->tag.cls != HVT_TAG_WALK || a->tag.level != b->tag.level ||
-                    a->tag.operand != b->tag.operand || a->tag.element != b->tag.element ||
-                    a->outcome != HVT_OP_OKAY)
+                if (!same_walk(a, b) || a->outcome != HVT_OP_OKAY)
                     continue;
                 if (rank_a++ != rank_b)
                     continue;

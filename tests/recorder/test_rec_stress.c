@@ -101,6 +101,30 @@ static void run(unsigned mode, size_t ring, uint32_t per_pass, uint64_t target)
     unlink(path);
 }
 
+/* hvt_rec_open's file errors, with the real format writer. */
+static void test_open_errors(void)
+{
+    char path[] = "/tmp/hvt-rec-open-XXXXXX";
+    int fd = mkstemp(path);
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    hvt_rec_options_init(&o);
+    CHECK_EQ(hvt_rec_open(&rec, path, NULL, &o), -HVT_E_EXISTS);
+    CHECK(rec == NULL);
+    CHECK_EQ(hvt_rec_open(&rec, "/nonexistent-dir/x/trace", NULL, &o), -HVT_E_IO);
+    CHECK(rec == NULL);
+    o.flags = HVT_REC_OVERWRITE;
+    CHECK_EQ(hvt_rec_open(&rec, path, NULL, NULL), -HVT_E_EXISTS); /* defaults: no overwrite */
+    CHECK_EQ(hvt_rec_open(&rec, path, NULL, &o), 0);
+    CHECK_EQ(hvt_rec_close(rec, NULL), 0);
+    unlink(path);
+}
+
 static int big(void)
 {
     const char *e = getenv("HVT_REC_STRESS_BIG");
@@ -119,6 +143,7 @@ static void test_stress_drop(void)
 
 int main(void)
 {
+    RUN(test_open_errors);
     RUN(test_stress_block);
     RUN(test_stress_drop);
     TEST_DONE();

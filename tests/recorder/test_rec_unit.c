@@ -347,6 +347,46 @@ static void test_interposer(void)
     free(ram);
 }
 
+/* An op larger than the core ABI allows is forwarded and shows up as a marked loss. */
+static void test_interposer_oversize(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_core_ops inner = {sizeof(inner), r_read, r_write, r_cmpxchg, r_in, r_out}, w;
+    struct mini_ram *ram = calloc(1, sizeof(*ram));
+    struct hvt_op_info info;
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {0};
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    uint8_t big[48] = {1};
+    void *ctx = NULL;
+
+    if (!rec)
+        return;
+    memset(&s, 0, sizeof(s));
+    memset(&info, 0, sizeof(info));
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &inner, ram, &w, &ctx), 0);
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    CHECK_EQ(w.write(ctx, 0x40, big, 4, &info), HVT_OP_OKAY);
+    CHECK_EQ(w.write(ctx, 0x40, big, sizeof(big), &info), HVT_OP_OKAY);
+    CHECK_EQ(ram->calls, 2); /* forwarded all the same */
+    CHECK_EQ(w.write(ctx, 0x40, big, 2, &info), HVT_OP_OKAY);
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.dropped, 1);
+    CHECK_EQ(fake.n, 2);
+    if (fake.n == 2) {
+        CHECK_EQ(fake.items[0].type, HVT_REC_LOST);
+        CHECK_U64(fake.items[0].lost.count, 1);
+        CHECK_EQ(fake.items[0].lost.access, 1);
+        CHECK(item_ev(1) && item_ev(1)->flags == HVT_EV_INCOMPLETE);
+        CHECK(item_ev(1) && item_ev(1)->passes[0].n_accesses == 2 &&
+              item_ev(1)->passes[0].lost == 1);
+    }
+    free(ram);
+}
+
 /* ---- abandoned events, open pass at end, open event at close ------------------------------- */
 
 static void test_abandoned(void)
@@ -652,6 +692,7 @@ int main(void)
     RUN(test_bad_args);
     RUN(test_roundtrip);
     RUN(test_interposer);
+    RUN(test_interposer_oversize);
     RUN(test_abandoned);
     RUN(test_ids);
     RUN(test_callsites);

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace format: the chunk encoder: events and lost markers -> the columns of message Chunk,
+ * kept directly in protobuf wire form (packed varints) so that closing a chunk is a few copies. */
+#ifndef HVT_FMT_CHUNKENC_H
+#define HVT_FMT_CHUNKENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvtrace/types.h"
+#include "layout.h"
+#include "state.h"
+
+/* Field numbers of message Chunk and States in trace.proto (the round-trip tests decode what
+ * this encoder writes with the protoc-c generated code, so a mismatch cannot go unnoticed). */
+enum {
+    F_FIRST_EVENT_ID = 1, F_LOST_AT, F_EV_ID_DELTA, F_EV_VCPU, F_EV_FLAGS, F_EV_TIME_DELTA,
+    F_EV_INSN_LEN, F_EV_INSN, F_EV_INIT_BASE, F_EV_INIT, F_EV_PASSES, F_PASS_INDEX, F_PASS_LOST,
+    F_PASS_KIND, F_PASS_RETRY_CAUSE, F_PASS_VECTOR, F_PASS_FLAGS, F_PASS_ERROR_CODE, F_PASS_CR2,
+    F_PASS_ITERATIONS, F_PASS_END, F_PASS_ACCESSES, F_ACC_KIND, F_ACC_SPACE, F_ACC_SEG,
+    F_ACC_OUTCOME, F_ACC_TAG_CLASS, F_ACC_TAG_OPERAND, F_ACC_TAG_LEVEL, F_ACC_TAG_ELEMENT,
+    F_ACC_SIZE, F_ACC_FLAGS, F_ACC_LINEAR_DELTA, F_ACC_PHYS_DELTA, F_ACC_CALLSITE, F_ACC_DATA,
+    F_ACC_CMPXCHG, F_LOST_VCPU, F_LOST_COUNT, F_LOST_EVENT_ID, F_LOST_PASS, F_LOST_ACCESS,
+    F_CALLSITES, F__COUNT
+};
+enum { FS_COUNT = 1, FS_SLOT_GAP = 2, FS_VALUE = 3, FS__COUNT };
+
+struct hvt_colbuf {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+#define HVT_NCTX (HVT_TAG__COUNT * 8) /* address delta contexts: tag class x level */
+
+struct hvt_chunkenc {
+    struct hvt_colbuf col[F__COUNT];     /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
+    struct hvt_colbuf st[2][FS__COUNT];  /* [0] ev_init, [1] pass_end, by States field number */
+    uint32_t n_events, n_records;
+    uint64_t first_id, prev_id, prev_time;
+    unsigned n_vcpus;
+    uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
+    struct hvt_vcpu_state vcpu_state[HVT_MAX_VCPU_SLOTS]; /* canonical: SIMD zero unless valid */
+    uint64_t lin_ctx[HVT_NCTX], phys_ctx[HVT_NCTX];
+    /* call-site ids the chunk uses (a set, plus the list in first-use order) */
+    uint32_t *cs_set;
+    size_t cs_set_cap;
+    uint32_t *cs_list;
+    size_t cs_n, cs_cap;
+    uint32_t cs_last;
+};
+
+/* Validates EV (the rules of hvt_fmt_writer_append) and appends it; all or nothing.
+ * Returns 0, -HVT_E_INVALID with a message in MSG, or -HVT_E_NOMEM. Ids are the caller's. */
+int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
+                       size_t msg_size);
+int hvt_chunkenc_lost(struct hvt_chunkenc *c, const struct hvt_lost *l);
+
+/* Encoded bytes so far (the payload size without call-site definitions). */
+size_t hvt_chunkenc_size(const struct hvt_chunkenc *c);
+
+/* Serialises the payload into *BUF (grown as needed): the columns, then EXTRA (already encoded
+ * fields, i.e. the call-site definitions). Returns the payload size or -HVT_E_NOMEM. */
+int64_t hvt_chunkenc_finish(const struct hvt_chunkenc *c, const uint8_t *extra, size_t extra_len,
+                            uint8_t **buf, size_t *cap);
+
+void hvt_chunkenc_reset(struct hvt_chunkenc *c);
+void hvt_chunkenc_free(struct hvt_chunkenc *c);
+
+/* Wire helpers, also used for the call-site definitions. */
+static inline uint8_t *hvt_pb_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+#endif

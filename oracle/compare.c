@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* Oracle: compares the core's outcome with unicorn's, excluding known deviations by name. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "orc_internal.h"
+
+static const char *const dev_names[HVT_ORC_DEV__COUNT] = {
+    "none",
+    "qemu-no-seg-checks",
+    "qemu-a-bits-on-faulting-walk",
+    "qemu-noncanonical-branch",
+    "qemu-noncanonical-stack-gp",
+    "qemu-rmw-pf-as-read",
+    "core-split-lock-unhandleable",
+};
+
+const char *hvt_orc_deviation_name(unsigned dev)
+{
+    return dev < HVT_ORC_DEV__COUNT ? dev_names[dev] : "?";
+}
+
+static const char *const gpr_names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                          "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+
+struct out {
+    char *buf;
+    size_t len, pos;
+    int n;
+};
+
+static void say(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    o->n++;
+    if (!o->buf || o->pos >= o->len)
+        return;
+    va_start(ap, fmt);
+    int k = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        o->pos += (size_t)k < o->len - o->pos ? (size_t)k : o->len - o->pos - 1;
+}
+
+static const char *status_name(int s)
+{
+    static const char *const n[] = {"completed", "fault", "UNIMPLEMENTED", "UNHANDLEABLE",
+                                    "RETRY", "harness error"};
+    return s >= 0 && s <= HVT_ORC_HARNESS ? n[s] : "?";
+}
+
+static void outcome(char *b, size_t n, const struct hvt_orc_result *r)
+{
+    if (r->status == HVT_ORC_FAULT) {
+        char ec[24] = "";
+        if (r->has_ec)
+            snprintf(ec, sizeof(ec), " ec=%#x", r->error_code);
+        if (r->vector == 14)
+            snprintf(b, n, "fault vector %u%s cr2=%#llx", r->vector, ec,
+                     (unsigned long long)r->cr2);
+        else
+            snprintf(b, n, "fault vector %u%s", r->vector, ec);
+    } else {
+        snprintf(b, n, "%s%s%s", status_name(r->status), r->detail[0] ? ": " : "", r->detail);
+    }
+}
+
+/* Forms that read and write their memory operand (a fault is taken with write intent). */
+static int is_rmw(const struct orc_form *f)
+{
+    if (!strcmp(f->mnem, "mov") || !strcmp(f->mnem, "test") || !strcmp(f->mnem, "cmp") ||
+        !strcmp(f->mnem, "bt") || !strcmp(f->mnem, "setcc"))
+        return 0;
+    switch (f->kind) {
+    case K_RM_R:
+    case K_RM_IMM:
+    case K_RM_IMM8:
+    case K_RM_1:
+    case K_RM_CL:
+    case K_BT_IMM:
+    case K_BT_R:
+        return 1;
+    case K_RM:
+        return f->ext <= 3; /* inc dec not neg */
+    default:
+        return 0;
+    }
+}
+
+static int is_fault(const struct hvt_orc_result *r, unsigned vec)
+{
+    return r->status == HVT_ORC_FAULT && r->vector == vec;
+}
+
+int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
+                    const struct hvt_orc_result *uc, char *diff, size_t difflen, unsigned *dev)
+{
+    struct out o = {diff, difflen, 0, 0};
+    const struct orc_form *f = &orc_forms[c->form < orc_nforms ? c->form : 0];
+    unsigned applied = HVT_ORC_DEV_NONE;
+    char a[128], b[128];
+    int ec_w_only = 0;
+    if (diff && difflen)
+        diff[0] = 0;
+    if (dev)
+        *dev = HVT_ORC_DEV_NONE;
+
+    outcome(a, sizeof(a), ref);
+    outcome(b, sizeof(b), uc);
+    if (ref->status == HVT_ORC_UNHANDLEABLE && (c->provoked & HVT_ORC_P_SPLIT) &&
+        c->insn_len && memchr(c->insn, 0xf0, c->insn_len) && strstr(ref->detail, "split") &&
+        !memcmp(ref->ram, c->ram, ORC_PT_LO)) {
+        /* by contract (core/mmu.h): a LOCKed operand split across pages is UNHANDLEABLE */
+        if (dev)
+            *dev = HVT_ORC_DEV_CORE_SPLIT_LOCK;
+        return 2;
+    }
+    if (ref->status == HVT_ORC_HARNESS || uc->status == HVT_ORC_HARNESS ||
+        ref->status == HVT_ORC_UNIMPLEMENTED || ref->status == HVT_ORC_UNHANDLEABLE ||
+        ref->status == HVT_ORC_RETRY) {
+        say(&o, "outcome: core %s; unicorn %s\n", a, b);
+        return 1;
+    }
+
+    /* outcome-level deviations: unicorn's state is not comparable, the core's is checked */
+    unsigned odev = HVT_ORC_DEV_NONE;
+    if ((c->provoked & HVT_ORC_P_SEG_LIMIT) && (is_fault(ref, 13) || is_fault(ref, 12)) &&
+        ref->error_code == 0 && !(uc->status == HVT_ORC_FAULT && uc->vector == ref->vector))
+        odev = HVT_ORC_DEV_SEG_CHECKS;
+    else if (uc->noncanon_rip && is_fault(ref, 13) && ref->error_code == 0 &&
+             uc->status == HVT_ORC_DONE)
+        odev = HVT_ORC_DEV_NONCANON_BRANCH;
+    else if ((c->provoked & HVT_ORC_P_NONCANON) && is_fault(ref, 12) && is_fault(uc, 13) &&
+             ref->error_code == 0)
+        odev = HVT_ORC_DEV_NONCANON_STACK;
+    if (odev) {
+        /* a fault leaves everything as it was */
+        if (memcmp(&ref->st.gpr, &c->st.gpr, sizeof(c->st.gpr)) || ref->st.rip != c->st.rip ||
+            ref->st.rflags != c->st.rflags)
+            say(&o, "core changed registers although it raised vector %u\n", ref->vector);
+        /* (paging structures may have changed: the instruction fetch sets A bits) */
+        for (uint64_t i = 0; i < ORC_PT_LO; i += 8)
+            if (memcmp(ref->ram + i, c->ram + i, 8)) {
+                say(&o, "core changed memory at %#llx although it raised vector %u\n",
+                    (unsigned long long)i, ref->vector);
+                break;
+            }
+        if (o.n)
+            return 1;
+        if (dev)
+            *dev = odev;
+        return 2;
+    }
+
+    if (ref->status != uc->status || (ref->status == HVT_ORC_FAULT && ref->vector != uc->vector)) {
+        say(&o, "outcome: core %s; unicorn %s\n", a, b);
+    } else if (ref->status == HVT_ORC_FAULT) {
+        /* QEMU runs a read-modify-write as a load then a store: a fault is taken by the load
+         * (W = 0), on the operand's second page when only the first is read-only. The core
+         * (and hardware) check the whole operand for writing first. */
+        if (ref->vector == 14 && uc->has_ec && is_rmw(f) && (ref->error_code & 2) &&
+            !(uc->error_code & 2) && ref->cr2 - c->mem_la < c->opsize &&
+            uc->cr2 - c->mem_la < c->opsize &&
+            ((ref->error_code ^ uc->error_code) & ~0xbu) == 0)
+            ec_w_only = 1;
+        if (ref->vector == 14 && uc->has_ec && is_rmw(f) &&
+            (ref->error_code ^ uc->error_code) == 2 && (ref->error_code & 2) &&
+            ref->cr2 == uc->cr2)
+            ec_w_only = 1;
+        if (!ec_w_only && ref->vector == 14 && ref->cr2 != uc->cr2)
+            say(&o, "cr2: core %#llx; unicorn %#llx\n", (unsigned long long)ref->cr2,
+                (unsigned long long)uc->cr2);
+        if (!ec_w_only && uc->has_ec && ref->error_code != uc->error_code)
+            say(&o, "error code: core %#x; unicorn %#x\n", ref->error_code, uc->error_code);
+        if (ec_w_only)
+            applied = HVT_ORC_DEV_RMW_PF_READ;
+    }
+
+    /* registers */
+    unsigned ngpr = c->bits == 64 ? 16 : 8;
+    uint64_t m = c->bits == 64 ? ~0ull : 0xffffffffull;
+    for (unsigned i = 0; i < ngpr; i++)
+        if ((ref->st.gpr[i] & m) != (uc->st.gpr[i] & m))
+            say(&o, "%s: core %#llx; unicorn %#llx (before %#llx)\n", gpr_names[i],
+                (unsigned long long)ref->st.gpr[i], (unsigned long long)uc->st.gpr[i],
+                (unsigned long long)c->st.gpr[i]);
+    if (c->bits == 32) {
+        for (unsigned i = 0; i < 16; i++)
+            if ((ref->st.gpr[i] & ~m) != (c->st.gpr[i] & ~m) || (i >= 8 && ref->st.gpr[i] != c->st.gpr[i]))
+                say(&o, "%s: core changed bits 32-bit mode cannot reach (%#llx, before %#llx)\n",
+                    gpr_names[i], (unsigned long long)ref->st.gpr[i],
+                    (unsigned long long)c->st.gpr[i]);
+    }
+    if ((ref->st.rip & m) != (uc->st.rip & m))
+        say(&o, "rip: core %#llx; unicorn %#llx (before %#llx)\n", (unsigned long long)ref->st.rip,
+            (unsigned long long)uc->st.rip, (unsigned long long)c->st.rip);
+    uint64_t fm = 0x3f7fd7ull & ~(ref->status == HVT_ORC_DONE ? c->flags_undef : 0);
+    if ((ref->st.rflags & fm) != (uc->st.rflags & fm))
+        say(&o, "rflags: core %#llx; unicorn %#llx (before %#llx, compared %#llx)\n",
+            (unsigned long long)ref->st.rflags, (unsigned long long)uc->st.rflags,
+            (unsigned long long)c->st.rflags, (unsigned long long)fm);
+
+    /* memory: everything but the stub's region, 8 bytes at a time */
+    int shown = 0;
+    int pf = is_fault(ref, 14) || is_fault(uc, 14);
+    for (uint64_t i = 0; i < ORC_STUB_PHYS; i += 8) {
+        uint64_t x, y, w;
+        if (!memcmp(ref->ram + i, uc->ram + i, 8))
+            continue;
+        memcpy(&x, ref->ram + i, 8);
+        memcpy(&y, uc->ram + i, 8);
+        memcpy(&w, c->ram + i, 8);
+        int pt = i >= ORC_PT_LO && i < ORC_PT_HI;
+        uint64_t abits = c->paging == HVT_ORC_PG_2L || c->paging == HVT_ORC_PG_2L_PSE
+                             ? 0x0000002000000020ull
+                             : 0x20ull;
+        if (pt && pf && !((x ^ y) & ~abits) && !(x & ~y)) {
+            if (!applied)
+                applied = HVT_ORC_DEV_AD_ON_FAULT;
+            continue;
+        }
+        if (shown++ < 6)
+            say(&o, "memory %#llx (%s): core %#018llx; unicorn %#018llx (before %#018llx)\n",
+                (unsigned long long)i, pt ? "paging structure" : "data", (unsigned long long)x,
+                (unsigned long long)y, (unsigned long long)w);
+        else
+            o.n++;
+    }
+    if (o.n)
+        return 1;
+    if (applied) {
+        if (dev)
+            *dev = applied;
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: MIT */
+/* Replayer engine: trace-backed ops, one recorded pass replayed on a core, mismatch checks. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- small containers ---------------------------------------------------------------------- */
+
+struct hvt_rpl_finding *rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t pa, uint32_t pb)
+{
+    struct hvt_rpl_finding *f;
+    if (fv->n == fv->cap) {
+        size_t cap = fv->cap ? fv->cap * 2 : 16;
+        struct hvt_rpl_finding *v = realloc(fv->v, cap * sizeof(*v));
+        if (!v) {
+            fv->oom = 1;
+            return NULL;
+        }
+        fv->v = v;
+        fv->cap = cap;
+    }
+    f = &fv->v[fv->n++];
+    memset(f, 0, sizeof(*f));
+    f->cls = cls;
+    f->pass_a = pa;
+    f->pass_b = pb;
+    f->idx_a = f->idx_b = -1;
+    return f;
+}
+
+void rpl_fvec_free(struct rpl_fvec *fv)
+{
+    free(fv->v);
+    memset(fv, 0, sizeof(*fv));
+}
+
+int rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a)
+{
+    if (av->n == av->cap) {
+        uint32_t cap = av->cap ? av->cap * 2 : 64;
+        struct hvt_access *v = realloc(av->v, (size_t)cap * sizeof(*v));
+        if (!v)
+            return -HVT_E_NOMEM;
+        av->v = v;
+        av->cap = cap;
+    }
+    av->v[av->n++] = *a;
+    return 0;
+}
+
+void rpl_avec_free(struct rpl_avec *av)
+{
+    free(av->v);
+    memset(av, 0, sizeof(*av));
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+static const char *const class_names[HVT_RPL__COUNT] = {
+    "replay_mismatch",        "translation_changed",   "data_changed",
+    "sequence_changed",       "fault_changed",         "write_data_changed",
+    "regs_modified_before_retry", "ad_bits_by_earlier_pass", "distinct_operands",
+    "rep_progress",
+};
+
+const char *hvt_rpl_class_name(unsigned cls)
+{
+    return cls < HVT_RPL__COUNT ? class_names[cls] : "?";
+}
+
+int hvt_rpl_class_benign(unsigned cls)
+{
+    return cls == HVT_RPL_AD_BITS_BY_EARLIER_PASS || cls == HVT_RPL_DISTINCT_OPERANDS ||
+           cls == HVT_RPL_REP_PROGRESS;
+}
+
+void hvt_rpl_options_init(struct hvt_rpl_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->size = sizeof(*opt);
+    opt->jobs = 1;
+    opt->last = UINT64_MAX;
+}
+
+/* ---- states -------------------------------------------------------------------------------- */
+
+const struct hvt_vcpu_state *rpl_pass_start(const struct hvt_event *ev, uint32_t k)
+{
+    return k == 0 ? &ev->init : &ev->passes[k - 1].end;
+}
+
+static void add_name(char *buf, size_t len, size_t *n, const char *name, int idx)
+{
+    int w;
+    if (*n >= len)
+        return;
+    if (idx >= 0)
+        w = snprintf(buf + *n, len - *n, "%s%s%d", *n ? " " : "", name, idx);
+    else
+        w = snprintf(buf + *n, len - *n, "%s%s", *n ? " " : "", name);
+    if (w > 0)
+        *n += (size_t)w;
+}
+
+int rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
+                   size_t len, int *only_rep)
+{
+    static const char *const gpr[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                        "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+    static const char *const seg[8] = {"es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr"};
+    size_t n = 0;
+    int diff = 0, other = 0;
+
+    if (len)
+        buf[0] = 0;
+    for (int i = 0; i < 16; i++) {
+        if (a->gpr[i] != b->gpr[i]) {
+            add_name(buf, len, &n, gpr[i], -1);
+            diff = 1;
+            if (i != HVT_RCX && i != HVT_RSI && i != HVT_RDI)
+                other = 1;
+        }
+    }
+#define CMPF(field, name)                                                                     \
+    do {                                                                                      \
+        if (a->field != b->field) {                                                           \
+            add_name(buf, len, &n, name, -1);                                                 \
+            diff = other = 1;                                                                 \
+        }                                                                                     \
+    } while (0)
+    CMPF(rip, "rip");
+    if (a->rflags != b->rflags) {
+        add_name(buf, len, &n, "rflags", -1);
+        diff = 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        if (a->seg[i].sel != b->seg[i].sel || a->seg[i].attr != b->seg[i].attr ||
+            a->seg[i].limit != b->seg[i].limit || a->seg[i].base != b->seg[i].base) {
+            add_name(buf, len, &n, seg[i], -1);
+            diff = other = 1;
+        }
+    }
+    CMPF(gdtr.base, "gdtr");
+    CMPF(gdtr.limit, "gdtr");
+    CMPF(idtr.base, "idtr");
+    CMPF(idtr.limit, "idtr");
+    CMPF(cr0, "cr0");
+    CMPF(cr2, "cr2");
+    CMPF(cr3, "cr3");
+    CMPF(cr4, "cr4");
+    CMPF(cr8, "cr8");
+    CMPF(efer, "efer");
+    CMPF(xcr0, "xcr0");
+    CMPF(flags, "state_flags");
+#undef CMPF
+    if ((a->flags | b->flags) & HVT_STATE_PDPTE_VALID) {
+        for (int i = 0; i < 4; i++) {
+            if (a->pdpte[i] != b->pdpte[i]) {
+                add_name(buf, len, &n, "pdpte", i);
+                diff = other = 1;
+            }
+        }
+    }
+    if ((a->flags | b->flags) & HVT_STATE_SIMD_VALID) {
+        if (a->mxcsr != b->mxcsr) {
+            add_name(buf, len, &n, "mxcsr", -1);
+            diff = other = 1;
+        }
+        for (int i = 0; i < 16; i++) {
+            if (memcmp(a->ymm[i], b->ymm[i], sizeof(a->ymm[i]))) {
+                add_name(buf, len, &n, "ymm", i);
+                diff = other = 1;
+            }
+        }
+    }
+    if (only_rep)
+        *only_rep = diff && !other;
+    return diff;
+}
+
+/* ---- trace-backed ops ---------------------------------------------------------------------- */
+
+const char *rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got)
+{
+    if (rec->kind != got->kind)
+        return "kind";
+    if (rec->tag.cls != got->tag.cls || rec->tag.operand != got->tag.operand ||
+        rec->tag.level != got->tag.level || rec->tag.element != got->tag.element)
+        return "tag";
+    if (rec->phys != got->phys)
+        return rec->kind == HVT_ACC_IO_IN || rec->kind == HVT_ACC_IO_OUT ? "port" : "address";
+    if ((rec->flags & got->flags & HVT_AF_LINEAR_VALID) && rec->linear != got->linear)
+        return "linear address";
+    if (rec->size != got->size)
+        return "size";
+    if (rec->size > HVT_DATA_MAX)
+        return "size";
+    if ((rec->kind == HVT_ACC_WRITE || rec->kind == HVT_ACC_IO_OUT ||
+         rec->kind == HVT_ACC_CMPXCHG) &&
+        memcmp(rec->data, got->data, rec->size))
+        return rec->kind == HVT_ACC_CMPXCHG ? "new value" : "data";
+    if (rec->kind == HVT_ACC_CMPXCHG && memcmp(rec->old, got->old, rec->size))
+        return "expected value";
+    return NULL;
+}
+
+struct replay_ctx {
+    struct hvt_rpl_engine *e;
+    const struct hvt_event *ev;
+    const struct hvt_pass *p;
+    uint32_t next;
+    int mismatch;
+};
+
+static void mismatch(struct replay_ctx *c, const struct hvt_access *got, int idx_b,
+                     const char *text, const char *what)
+{
+    struct hvt_rpl_finding *f;
+    c->mismatch = 1;
+    f = rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
+    if (!f)
+        return;
+    if (c->next < c->p->n_accesses) {
+        f->idx_a = (int32_t)c->next;
+        f->acc_a = c->p->accesses[c->next];
+    }
+    if (got) {
+        f->idx_b = idx_b;
+        f->acc_b = *got;
+    }
+    snprintf(f->detail, sizeof(f->detail), "%s%s", text, what);
+}
+
+/* One call of the core: checks it against the next recorded access; returns the recorded
+ * access to answer from, or NULL (the call then gets UNHANDLEABLE, which ends the pass). */
+static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_access *got)
+{
+    const struct hvt_access *rec;
+    const char *why;
+    uint32_t idx = c->next;
+
+    if (c->e->log_calls)
+        (void)rpl_avec_push(&c->e->calls, got);
+    if (c->mismatch)
+        return NULL;
+    if (got->size == 0 || got->size > HVT_DATA_MAX) {
+        mismatch(c, got, (int32_t)idx, "the core made an access of an invalid size", "");
+        return NULL;
+    }
+    if (idx >= c->p->n_accesses) {
+        mismatch(c, got, (int32_t)idx, "the core made more accesses than recorded", "");
+        return NULL;
+    }
+    rec = &c->p->accesses[idx];
+    why = rpl_access_differs(rec, got);
+    if (why) {
+        mismatch(c, got, (int32_t)idx, "the core's access differs from the recorded one: ",
+                 why);
+        return NULL;
+    }
+    c->next++;
+    return rec;
+}
+
+static void fill(struct hvt_access *a, uint8_t kind, uint64_t gpa, uint32_t size,
+                 const struct hvt_op_info *info)
+{
+    memset(a, 0, sizeof(*a));
+    a->kind = kind;
+    a->space = info->space;
+    a->seg = info->seg;
+    a->tag = info->tag;
+    a->size = size;
+    a->flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
+    a->linear = (info->flags & HVT_OPF_LINEAR_VALID) ? info->linear : 0;
+    a->phys = gpa;
+}
+
+static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct replay_ctx *c = ctx;
+    struct hvt_access got;
+    const struct hvt_access *rec;
+    fill(&got, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ, gpa, size, info);
+    rec = take(c, &got);
+    if (!rec)
+        return HVT_OP_UNHANDLEABLE;
+    info->space = rec->space;
+    if (rec->outcome == HVT_OP_OKAY)
+        memcpy(buf, rec->data, size);
+    return rec->outcome;
+}
+
+static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                    struct hvt_op_info *info)
+{
+    struct replay_ctx *c = ctx;
+    struct hvt_access got;
+    const struct hvt_access *rec;
+    fill(&got, HVT_ACC_WRITE, gpa, size, info);
+    if (size <= HVT_DATA_MAX)
+        memcpy(got.data, buf, size);
+    rec = take(c, &got);
+    if (!rec)
+        return HVT_OP_UNHANDLEABLE;
+    info->space = rec->space;
+    return rec->outcome;
+}
+
+static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                      struct hvt_op_info *info)
+{
+    struct replay_ctx *c = ctx;
+    struct hvt_access got;
+    const struct hvt_access *rec;
+    fill(&got, HVT_ACC_CMPXCHG, gpa, size, info);
+    if (size <= HVT_DATA_MAX) {
+        memcpy(got.data, new_, size);
+        memcpy(got.old, old, size);
+    }
+    rec = take(c, &got);
+    if (!rec)
+        return HVT_OP_UNHANDLEABLE;
+    info->space = rec->space;
+    if (rec->outcome == HVT_OP_CMPXCHG_FAILED)
+        memcpy(old, rec->cur, size);
+    return rec->outcome;
+}
+
+static int op_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct replay_ctx *c = ctx;
+    struct hvt_access got;
+    const struct hvt_access *rec;
+    fill(&got, HVT_ACC_IO_IN, port, size, info);
+    rec = take(c, &got);
+    if (!rec)
+        return HVT_OP_UNHANDLEABLE;
+    info->space = rec->space;
+    if (rec->outcome == HVT_OP_OKAY)
+        memcpy(buf, rec->data, size);
+    return rec->outcome;
+}
+
+static int op_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    struct replay_ctx *c = ctx;
+    struct hvt_access got;
+    const struct hvt_access *rec;
+    fill(&got, HVT_ACC_IO_OUT, port, size, info);
+    if (size <= HVT_DATA_MAX)
+        memcpy(got.data, buf, size);
+    rec = take(c, &got);
+    if (!rec)
+        return HVT_OP_UNHANDLEABLE;
+    info->space = rec->space;
+    return rec->outcome;
+}
+
+static const struct hvt_core_ops replay_ops = {
+    sizeof(struct hvt_core_ops), op_read, op_write, op_cmpxchg, op_io_in, op_io_out,
+};
+
+/* Outcome fields that must match; NULL when they do. */
+static const char *outcome_differs(const struct hvt_pass_outcome *r, const struct hvt_pass_outcome *g)
+{
+    if (r->kind != g->kind)
+        return "outcome";
+    if (r->kind == HVT_OUT_RETRY && r->retry_cause != g->retry_cause)
+        return "retry cause";
+    if (r->kind == HVT_OUT_EXCEPTION) {
+        if (r->vector != g->vector)
+            return "exception vector";
+        if ((r->flags ^ g->flags) & HVT_PO_HAS_ERROR_CODE)
+            return "error code presence";
+        if ((r->flags & HVT_PO_HAS_ERROR_CODE) && r->error_code != g->error_code)
+            return "error code";
+        if (r->vector == 14 && r->cr2 != g->cr2)
+            return "cr2";
+    }
+    if (r->iterations != g->iterations)
+        return "iterations";
+    return NULL;
+}
+
+/* Replays pass K of EV. Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
+ * recording got further), 0 otherwise (mismatches are in the findings), or a negative error. */
+static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uint32_t k,
+                       struct hvt_rpl_event_report *rep, struct hvt_pass_outcome *out,
+                       struct hvt_vcpu_state *end)
+{
+    const struct hvt_pass *p = &ev->passes[k];
+    struct replay_ctx c = {e, ev, p, 0, 0};
+    struct hvt_core_result res;
+    const char *why;
+    int rc;
+
+    *end = *rpl_pass_start(ev, k);
+    memset(&res, 0, sizeof(res));
+    e->calls.n = 0;
+    rc = hvt_core_emulate(e->core, end, &replay_ops, &c, &res);
+    if (rc < 0)
+        return rc;
+    *out = res.out;
+    if (res.out.kind == HVT_OUT_UNIMPLEMENTED && p->out.kind != HVT_OUT_UNIMPLEMENTED &&
+        !c.mismatch) {
+        snprintf(rep->why, sizeof(rep->why), "pass %u: the core does not implement it (%s)",
+                 k, res.detail[0] ? res.detail : "unimplemented");
+        return 1;
+    }
+    if (c.mismatch)
+        return 0;
+    if (c.next < p->n_accesses) {
+        mismatch(&c, NULL, -1, "the core made fewer accesses than recorded", "");
+        return 0;
+    }
+    why = outcome_differs(&p->out, &res.out);
+    if (why) {
+        struct hvt_rpl_finding *f = rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
+        if (f)
+            snprintf(f->detail, sizeof(f->detail), "%s differs: recorded %s vector %u error "
+                     "0x%x iterations %u, replayed %s vector %u error 0x%x iterations %u", why,
+                     hvt_outcome_name(p->out.kind), p->out.vector, p->out.error_code,
+                     p->out.iterations, hvt_outcome_name(res.out.kind), res.out.vector,
+                     res.out.error_code, res.out.iterations);
+        return 0;
+    }
+    {
+        char regs[120];
+        if (rpl_state_diff(&p->end, end, regs, sizeof(regs), NULL)) {
+            struct hvt_rpl_finding *f = rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
+            if (f)
+                snprintf(f->detail, sizeof(f->detail),
+                         "end state differs from the recorded one: %.100s", regs);
+        }
+    }
+    return 0;
+}
+
+/* ---- engine -------------------------------------------------------------------------------- */
+
+int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
+                       const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
+{
+    struct hvt_rpl_engine *e;
+    int rc;
+
+    if (errbuf && errlen)
+        errbuf[0] = 0;
+    if (!out)
+        return -HVT_E_INVALID;
+    *out = NULL;
+    if (!opt || opt->size < sizeof(*opt) || opt->cache >= HVT_RPL_CACHE__COUNT) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "bad replay options");
+        return -HVT_E_INVALID;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -HVT_E_NOMEM;
+    e->cache = opt->cache;
+    e->flags = opt->flags;
+    rc = hvt_core_open(&e->core, opt->core, errbuf, errlen);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    /* The recording's core options (core.KEY) first, so that a replay reproduces the recorded
+     * configuration; the caller's options then override them. */
+    for (size_t i = 0; hdr && hdr->options && i < hdr->n_options; i++) {
+        const struct hvt_kv *kv = &hdr->options[i];
+        if (!kv->key || !kv->value || strncmp(kv->key, "core.", 5))
+            continue;
+        rc = hvt_core_set_option(e->core, kv->key + 5, kv->value);
+        if (rc < 0) {
+            if (errbuf && errlen)
+                snprintf(errbuf, errlen, "the trace's core option %s=%s: %s", kv->key + 5,
+                         kv->value, hvt_strerror(rc));
+            hvt_rpl_engine_free(e);
+            return rc;
+        }
+    }
+    for (size_t i = 0; opt->core_options && i < opt->n_core_options; i++) {
+        const struct hvt_kv *kv = &opt->core_options[i];
+        rc = hvt_core_set_option(e->core, kv->key, kv->value);
+        if (rc < 0) {
+            if (errbuf && errlen)
+                snprintf(errbuf, errlen, "core option %s=%s: %s", kv->key ? kv->key : "?",
+                         kv->value ? kv->value : "?", hvt_strerror(rc));
+            hvt_rpl_engine_free(e);
+            return rc;
+        }
+    }
+    *out = e;
+    return 0;
+}
+
+void hvt_rpl_engine_free(struct hvt_rpl_engine *e)
+{
+    if (!e)
+        return;
+    hvt_core_close(e->core);
+    rpl_fvec_free(&e->fv);
+    rpl_scratch_free(&e->sc);
+    rpl_avec_free(&e->calls);
+    rpl_disasm_close(&e->dis);
+    for (uint32_t i = 0; e->simacc && i < e->sim_cap; i++)
+        rpl_avec_free(&e->simacc[i]);
+    free(e->simacc);
+    free(e->sim);
+    free(e);
+}
+
+int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
+                         const struct hvt_fmt_chunk *chunk, struct hvt_rpl_event_report *rep)
+{
+    int replay, rc = 0;
+
+    if (!e || !ev || !rep || (ev->n_passes && !ev->passes))
+        return -HVT_E_INVALID;
+    memset(rep, 0, sizeof(*rep));
+    rep->ev = ev;
+    rep->chunk = chunk;
+    e->fv.n = 0;
+    e->fv.oom = 0;
+    strcpy(rep->mnemonic, "?");
+    for (uint32_t k = 0; k < ev->n_passes; k++) {
+        if (ev->passes[k].n_accesses && !ev->passes[k].accesses)
+            return -HVT_E_INVALID;
+        rep->accesses += ev->passes[k].n_accesses;
+    }
+
+    replay = !(e->flags & HVT_RPL_NO_REPLAY);
+    if (ev->flags & HVT_EV_INCOMPLETE) {
+        rep->status = HVT_RPL_ST_SKIPPED;
+        snprintf(rep->why, sizeof(rep->why), "records of this event were lost");
+        replay = 0;
+    }
+    for (uint32_t k = 0; replay && k < ev->n_passes; k++) {
+        struct hvt_pass_outcome out;
+        struct hvt_vcpu_state end;
+        if (ev->passes[k].lost) {
+            if (rep->status == HVT_RPL_ST_REPLAYED) {
+                rep->status = HVT_RPL_ST_SKIPPED;
+                snprintf(rep->why, sizeof(rep->why), "pass %u lost %u accesses", k,
+                         ev->passes[k].lost);
+            }
+            continue;
+        }
+        rc = replay_pass(e, ev, k, rep, &out, &end);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            rep->status = HVT_RPL_ST_CANNOT;
+            break;
+        }
+    }
+    if (!(e->flags & HVT_RPL_NO_ANALYSIS) && ev->n_passes >= 1) {
+        rc = rpl_analyze(&e->fv, &e->sc, ev, ev->passes, ev->n_passes);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < e->fv.n; i++)
+        rep->n_divergent += !hvt_rpl_class_benign(e->fv.v[i].cls);
+    if (e->cache != HVT_RPL_CACHE_NONE && ev->n_passes >= 2) {
+        int any = 0;
+        for (size_t i = 0; i < e->fv.n; i++)
+            any |= !hvt_rpl_class_benign(e->fv.v[i].cls) &&
+                   e->fv.v[i].cls != HVT_RPL_REPLAY_MISMATCH;
+        if (any) {
+            rc = rpl_whatif(e, ev, rep);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (rep->n_findings == 0 && (e->fv.n || rep->status == HVT_RPL_ST_CANNOT))
+        rpl_disasm(&e->dis, &ev->init, ev->insn, ev->insn_len, rep->mnemonic,
+                   sizeof(rep->mnemonic), rep->disasm, sizeof(rep->disasm));
+    rep->n_findings = e->fv.n;
+    rep->findings = e->fv.v;
+    if (e->fv.oom)
+        return -HVT_E_NOMEM;
+    return 0;
+}
+
+/* ---- two cores on the same answers ---------------------------------------------------------- */
+
+int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
+                           const struct hvt_event *ev, char *detail, size_t len)
+{
+    struct hvt_rpl_event_report ra, rb;
+    struct rpl_avec save = {0};
+    int rc = 0;
+
+    if (!a || !b || !ev || (ev->n_passes && !ev->passes))
+        return -HVT_E_INVALID;
+    if (detail && len)
+        detail[0] = 0;
+    memset(&ra, 0, sizeof(ra));
+    memset(&rb, 0, sizeof(rb));
+    a->log_calls = b->log_calls = 1;
+    for (uint32_t k = 0; k < ev->n_passes && !rc; k++) {
+        struct hvt_pass_outcome oa, ob;
+        struct hvt_vcpu_state ea, eb;
+        char regs[120];
+        const char *why;
+        int ua, ub;
+        if (ev->passes[k].lost)
+            continue;
+        a->fv.n = b->fv.n = 0;
+        ua = replay_pass(a, ev, k, &ra, &oa, &ea);
+        if (ua < 0) {
+            rc = ua;
+            break;
+        }
+        save.n = 0;
+        for (uint32_t i = 0; i < a->calls.n; i++) {
+            if (rpl_avec_push(&save, &a->calls.v[i]) < 0) {
+                rc = -HVT_E_NOMEM;
+                break;
+            }
+        }
+        if (rc)
+            break;
+        ub = replay_pass(b, ev, k, &rb, &ob, &eb);
+        if (ub < 0) {
+            rc = ub;
+            break;
+        }
+        for (uint32_t i = 0; i < save.n || i < b->calls.n; i++) {
+            if (i >= save.n || i >= b->calls.n) {
+                if (detail)
+                    snprintf(detail, len, "pass %u: %s core makes more accesses (%u vs %u)", k,
+                             i >= save.n ? "bad" : "good", save.n, b->calls.n);
+                rc = 1;
+                break;
+            }
+            why = rpl_access_differs(&save.v[i], &b->calls.v[i]);
+            if (why) {
+                if (detail)
+                    snprintf(detail, len, "pass %u access %u: %s differs (phys 0x%" PRIx64
+                             " vs 0x%" PRIx64 ")", k, i, why, save.v[i].phys,
+                             b->calls.v[i].phys);
+                rc = 1;
+                break;
+            }
+        }
+        if (rc)
+            break;
+        why = outcome_differs(&oa, &ob);
+        if (why) {
+            if (detail)
+                snprintf(detail, len, "pass %u: %s differs (%s vs %s)", k, why,
+                         hvt_outcome_name(oa.kind), hvt_outcome_name(ob.kind));
+            rc = 1;
+            break;
+        }
+        if (rpl_state_diff(&ea, &eb, regs, sizeof(regs), NULL)) {
+            if (detail)
+                snprintf(detail, len, "pass %u: end state differs: %s", k, regs);
+            rc = 1;
+        }
+    }
+    a->log_calls = b->log_calls = 0;
+    a->fv.n = b->fv.n = 0;
+    rpl_avec_free(&save);
+    return rc;
+}

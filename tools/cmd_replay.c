@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace replay: re-run a core against a trace and report every divergence. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hvtrace/replay.h"
+#include "print.h"
+#include "util.h"
+
+#define MAX_CORE_OPTIONS 16
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
+            "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
+            "                           [--json] [--verbose] [--no-analysis] [--scan]\n"
+            "\n"
+            "Re-runs every pass of every event on the core (the reference core by default)\n"
+            "with its accesses answered from the trace, and compares the passes of each\n"
+            "event with each other. Reports each divergence (event, vCPU, RIP and the\n"
+            "instruction, the passes compared, the access on both sides, its class, the call\n"
+            "site) and a summary by class, tag class and mnemonic.\n"
+            "\n"
+            "  --core C          core to replay with: 'ref' or a core plugin .so\n"
+            "  --core-option K=V core option, after the trace's recorded core.* options\n"
+            "  --cache P         what-if: replay later passes with an access-once buffer\n"
+            "                    filled by the first pass (walk: page-walk reads, full: all\n"
+            "                    reads) and say whether that removes each divergence\n"
+            "  --events A..B     only events A to B (A.., ..B, A), found through the index\n"
+            "  --jobs N          replay chunks on N threads (output stays in event order)\n"
+            "  --json            JSON lines (schema: docs/REPLAY.md)\n"
+            "  --verbose         also print benign findings (always counted in the summary)\n"
+            "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
+            "  --scan            ignore the index, find chunks by scanning\n"
+            "\n"
+            "exit: 0 no divergence, 1 divergence found, 2 usage error, 3 corrupt or\n"
+            "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n");
+}
+
+struct out {
+    unsigned flags;
+};
+
+static int on_event(void *arg, const struct hvt_rpl_event_report *rep)
+{
+    struct out *o = arg;
+    hvt_rpl_print_event(stdout, rep, o->flags);
+    return 0;
+}
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    fprintf(stderr, "\rreplay: chunk %" PRIu64 "/%" PRIu64, done, total);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+int hvt_cmd_replay(int argc, char **argv)
+{
+    struct hvt_rpl_options opt;
+    struct hvt_rpl_summary sum;
+    struct hvt_rpl_run_info info;
+    struct hvt_kv kv[MAX_CORE_OPTIONS];
+    struct out o = {0};
+    const char *path = NULL;
+    int rc;
+
+    if (hvt_tool_wants_help(argc, argv)) {
+        help(stdout);
+        return HVT_EXIT_OK;
+    }
+    hvt_rpl_options_init(&opt);
+    opt.core_options = kv;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (!strcmp(a, "--json")) {
+            o.flags |= HVT_RPL_PRINT_JSON;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            o.flags |= HVT_RPL_PRINT_VERBOSE;
+        } else if (!strcmp(a, "--no-analysis")) {
+            opt.flags |= HVT_RPL_NO_ANALYSIS;
+        } else if (!strcmp(a, "--scan")) {
+            opt.scan = 1;
+        } else if (!strcmp(a, "--core") && v) {
+            opt.core = v;
+            i++;
+        } else if (!strcmp(a, "--core-option") && v) {
+            char *eq = strchr(argv[i + 1], '=');
+            if (!eq || eq == v || opt.n_core_options >= MAX_CORE_OPTIONS) {
+                hvt_tool_err("replay: --core-option wants KEY=VALUE (at most %d)",
+                             MAX_CORE_OPTIONS);
+                return HVT_EXIT_USAGE;
+            }
+            *eq = 0;
+            kv[opt.n_core_options].key = v;
+            kv[opt.n_core_options++].value = eq + 1;
+            i++;
+        } else if (!strcmp(a, "--cache") && v) {
+            if (!strcmp(v, "none"))
+                opt.cache = HVT_RPL_CACHE_NONE;
+            else if (!strcmp(v, "walk"))
+                opt.cache = HVT_RPL_CACHE_WALK;
+            else if (!strcmp(v, "full"))
+                opt.cache = HVT_RPL_CACHE_FULL;
+            else {
+                hvt_tool_err("replay: --cache wants none, walk or full, not '%s'", v);
+                return HVT_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--events") && v) {
+            if (hvt_tool_parse_range(v, &opt.first, &opt.last) || opt.first > opt.last) {
+                hvt_tool_err("replay: bad --events range '%s' (A..B, A.., ..B or A)", v);
+                return HVT_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--jobs") && v) {
+            if (hvt_tool_parse_u64(v, &n) || n < 1 || n > 64) {
+                hvt_tool_err("replay: --jobs wants 1..64, not '%s'", v);
+                return HVT_EXIT_USAGE;
+            }
+            opt.jobs = (unsigned)n;
+            i++;
+        } else if (a[0] == '-' || path) {
+            hvt_tool_err("replay: unexpected argument '%s' (try --help)", a);
+            return HVT_EXIT_USAGE;
+        } else {
+            path = a;
+        }
+    }
+    if (!path) {
+        help(stderr);
+        return HVT_EXIT_USAGE;
+    }
+    rc = hvt_rpl_run(path, &opt, on_event, &o, isatty(2) ? on_progress : NULL, NULL, &sum,
+                     &info);
+    if (rc < 0 && info.err.code) {
+        hvt_print_fmt_error(path, &info.err);
+        hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);
+        return HVT_EXIT_CORRUPT;
+    }
+    if (rc < 0) {
+        hvt_tool_err("replay: %s: %s", path, info.message[0] ? info.message : hvt_strerror(rc));
+        if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_BAD_PLUGIN || rc == -HVT_E_INVALID ||
+            rc == -HVT_E_UNSUPPORTED)
+            return HVT_EXIT_USAGE;
+        return HVT_EXIT_CORRUPT;
+    }
+    hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);
+    if (sum.first_divergent != HVT_NO_EVENT &&
+        (sum.first_cannot == HVT_NO_EVENT || sum.first_divergent < sum.first_cannot))
+        return HVT_EXIT_DIVERGENCE;
+    if (sum.cannot_replay)
+        return HVT_EXIT_CANNOT_REPLAY;
+    return HVT_EXIT_OK;
+}
