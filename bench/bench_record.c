@@ -71,14 +71,13 @@ static int w_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_o
     return HVT_OP_OKAY;
 }
 
-static int w_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
-                 struct hvt_op_info *info)
+static int w_out(void *ctx, uint16_t port, const void *buf, uint32_t size, struct hvt_op_info *info)
 {
     return HVT_OP_OKAY;
 }
 
-static const struct hvt_core_ops ram_ops = {sizeof(ram_ops), w_read, w_write, w_cmpxchg, w_in,
-                                            w_out};
+static const struct hvt_core_ops ram_ops = {sizeof(ram_ops), w_read, w_write,
+                                            w_cmpxchg,       w_in,   w_out};
 
 static void put64(struct wram *r, uint64_t gpa, uint64_t v)
 {
@@ -123,8 +122,8 @@ static int wram_init(struct wram *r, struct hvt_vcpu_state *st)
         st->seg[i].limit = 0xffffffffu;
         st->seg[i].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G | 3;
     }
-    st->seg[HVT_SEG_CS].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | HVT_SEG_ATTR_L |
-                               0xb;
+    st->seg[HVT_SEG_CS].attr =
+        HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | HVT_SEG_ATTR_L | 0xb;
     st->seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
     st->seg[HVT_SEG_TR].attr = HVT_SEG_ATTR_P | 0xb;
     st->seg[HVT_SEG_TR].limit = 0x67;
@@ -149,8 +148,7 @@ struct runner {
 
 /* A stand-in for an emulation when the core is not usable: a 4-level walk, a fetch, a data
  * read and a write through the ops, like one simple memory instruction. */
-static int synthetic_emulate(struct hvt_vcpu_state *st, const struct hvt_core_ops *ops,
-                             void *ctx)
+static int synthetic_emulate(struct hvt_vcpu_state *st, const struct hvt_core_ops *ops, void *ctx)
 {
     struct hvt_op_info info;
     uint64_t e = 0, la = st->gpr[HVT_RBX] + (st->rip & 0x18), table = st->cr3;
@@ -361,8 +359,9 @@ int hvt_bench_record(int argc, char **argv)
     hvt_bench_figure(rep, "ns_per_access", hot, "hvt_rec_access, 8-byte reads, block mode");
 
     core = open_core();
-    hvt_bench_text(rep, "workload", core ? "reference core, 7-insn memory loop, 4-level paging"
-                                         : "synthetic ops (reference core not usable)");
+    hvt_bench_text(rep, "workload",
+                   core ? "reference core, 7-insn memory loop, 4-level paging"
+                        : "synthetic ops (reference core not usable)");
     memset(&r, 0, sizeof(r));
     r.core = core;
     if (wram_init(&r.ram, &r.st)) {

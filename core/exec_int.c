@@ -129,11 +129,12 @@ static int do_movx(struct hvt_x *x, int sign)
     if (d->nops != 2 || !is_gpr(x, 0))
         return hvt_x_unimpl(x, "operands");
     if (d->id == X86_INS_MOVSXD) {
-        /* capstone names a 64-bit destination even without REX.W: use the real size */
-        if (d->opsize == 2)
-            return hvt_x_unimpl(x, "16-bit operand size");
+        /* capstone names a 64-bit destination even without REX.W: use the real sizes.
+         * REX.W: r64 <- sext(r/m32); 32-bit: r32 <- r/m32; 16-bit: r16 <- r/m16 (the SDM's
+         * "MOVSXD r16, r/m16" reads a word; QEMU reads a dword, which only differs in faults
+         * on the next page) */
         dsz = d->opsize;
-        ssz = 4;
+        ssz = d->opsize == 2 ? 2 : 4;
     }
     rc = hvt_x_src(x, 1, ssz, &v);
     if (rc)

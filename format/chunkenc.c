@@ -247,7 +247,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         }
     pu(&col[F_EV_INIT_BASE], slot >= 0);
     if (slot >= 0)
-        state_delta(c->st[0], &c->vcpu_state[slot], 1, &ev->init);
+        state_delta(c->st[0], &c->vcpu_state[slot],
+                    (c->vcpu_state[slot].flags & HVT_STATE_SIMD_VALID) != 0, &ev->init);
     else
         state_delta(c->st[0], &zero_state, 1, &ev->init);
     pu(&col[F_EV_PASSES], ev->n_passes);
@@ -306,15 +307,12 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         c->vcpu_ids[slot] = ev->vcpu;
     }
     if (slot >= 0) {
-        /* the base is kept canonical: no SIMD part unless valid */
+        /* the SIMD part is copied only when valid (state_delta ignores it otherwise) */
         struct hvt_vcpu_state *b = &c->vcpu_state[slot];
-        if (ev->init.flags & HVT_STATE_SIMD_VALID) {
+        if (ev->init.flags & HVT_STATE_SIMD_VALID)
             *b = ev->init;
-        } else {
+        else
             memcpy(b, &ev->init, offsetof(struct hvt_vcpu_state, mxcsr));
-            b->mxcsr = 0;
-            memset(b->ymm, 0, sizeof(b->ymm));
-        }
     }
     if (!c->n_events)
         c->first_id = ev->id;

@@ -39,7 +39,7 @@ struct hvt_chunkenc {
     uint64_t first_id, prev_id, prev_time;
     unsigned n_vcpus;
     uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
-    struct hvt_vcpu_state vcpu_state[HVT_MAX_VCPU_SLOTS]; /* canonical: SIMD zero unless valid */
+    struct hvt_vcpu_state vcpu_state[HVT_MAX_VCPU_SLOTS]; /* SIMD part only if valid */
     uint64_t lin_ctx[HVT_NCTX], phys_ctx[HVT_NCTX];
     /* call-site ids the chunk uses (a set, plus the list in first-use order) */
     uint32_t *cs_set;

@@ -429,3 +429,78 @@ void orc_gen_end(struct orc_gen *g)
         st->flags |= HVT_STATE_PDPTE_VALID;
     }
 }
+
+/* ---- hand-made cases (calibration, deviation tests) ----------------------------------------- */
+
+static void flat_segs(struct hvt_vcpu_state *st, unsigned bits, unsigned cpl)
+{
+    uint32_t data = 0x3 | HVT_SEG_ATTR_S | (cpl << 5) | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB |
+                    HVT_SEG_ATTR_G;
+    for (unsigned s = 0; s < 6; s++) {
+        st->seg[s].sel = bits == 64 ? (cpl ? ORC_SEL_DATA_3 : ORC_SEL_DATA_0)
+                                    : ORC_SEL_CASE(s, cpl);
+        st->seg[s].attr = data;
+        st->seg[s].base = 0;
+        st->seg[s].limit = 0xffffffffu;
+    }
+    st->seg[HVT_SEG_FS].sel = st->seg[HVT_SEG_GS].sel = bits == 64 ? 0 : st->seg[HVT_SEG_FS].sel;
+    st->seg[HVT_SEG_CS].sel = bits == 64 ? (cpl ? ORC_SEL_CODE64_3 : ORC_SEL_CODE64_0)
+                                         : (cpl ? ORC_SEL_CODE32_3 : ORC_SEL_CODE32_0);
+    st->seg[HVT_SEG_CS].attr = 0xb | HVT_SEG_ATTR_S | (cpl << 5) | HVT_SEG_ATTR_P |
+                               HVT_SEG_ATTR_G | (bits == 64 ? HVT_SEG_ATTR_L : HVT_SEG_ATTR_DB);
+}
+
+void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
+               unsigned len, const uint64_t leaf[3], uint64_t upper)
+{
+    struct orc_gen g;
+    uint8_t *ram = c->ram;
+    memset(c, 0, sizeof(*c));
+    c->ram = ram;
+    memset(ram, 0, HVT_ORC_RAM_SIZE);
+    c->bits = bits;
+    c->paging = bits == 64 ? HVT_ORC_PG_4L : HVT_ORC_PG_OFF;
+    c->cpl = cpl;
+    c->opsize = 8;
+    c->st.cr0 = ORC_CR0_PE | 0x30 | (bits == 64 ? ORC_CR0_PG | ORC_CR0_WP : 0);
+    c->st.cr4 = bits == 64 ? ORC_CR4_PAE : 0;
+    c->st.efer = bits == 64 ? ORC_EFER_LME | ORC_EFER_LMA : 0;
+    c->st.rflags = 2;
+    flat_segs(&c->st, bits, cpl);
+    uint64_t base = bits == 64 ? 0x400000 : 0x10000;
+    c->st.rip = base;
+    c->st.gdtr.base = orc_stub_la(c) + 0x1000;
+    c->st.gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
+    c->n_pages = 4;
+    for (unsigned i = 0; i < 4; i++) {
+        c->pages[i].la = base + 0x1000ull * i;
+        c->pages[i].pa = 0x10000 + 0x1000ull * i;
+    }
+    c->mem_la = base + 0x1000;
+    c->stack_la = base + 0x3000;
+    memcpy(ram + 0x10000, insn, len);
+    c->insn_len = (uint8_t)len;
+    memcpy(c->insn, insn, len);
+    if (bits == 64) {
+        uint64_t pml4 = ORC_PT_LO, pdpt = pml4 + 0x1000, pd = pdpt + 0x1000, pt = pd + 0x1000;
+        uint64_t v;
+        v = pdpt | upper;
+        memcpy(ram + pml4, &v, 8);
+        v = pd | upper;
+        memcpy(ram + pdpt, &v, 8);
+        v = pt | upper;
+        memcpy(ram + pd + 2 * 8, &v, 8); /* 0x400000: PD index 2 */
+        v = 0x10000 | 0x67;
+        memcpy(ram + pt, &v, 8);
+        for (unsigned i = 0; i < 3; i++) {
+            v = leaf[i] ? (0x11000 + 0x1000ull * i) | leaf[i] : 0;
+            memcpy(ram + pt + 8 * (i + 1), &v, 8);
+        }
+        c->st.cr3 = pml4;
+        memset(&g, 0, sizeof(g));
+        g.c = c;
+        g.top = pml4;
+        g.next_stub_pt = ORC_STUB_PT;
+        orc_map_stub(&g);
+    }
+}

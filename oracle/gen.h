@@ -29,4 +29,11 @@ uint64_t orc_interesting(struct orc_rng *r);
 uint64_t orc_stub_la(const struct hvt_orc_case *c);
 void orc_map_stub(struct orc_gen *g);
 
+/* A hand-made case: BITS 64 (4-level paging, CPL as given) or 32 (paging off, flat segments).
+ * Code at 0x400000 (32-bit: 0x10000), then three pages (data at +0x1000, +0x2000, stack page
+ * +0x3000) on frames 0x11000.. whose leaf entries are LEAF[i] (0 = not present); UPPER is the
+ * bits of the three upper-level entries. Registers are zero: the caller sets them. */
+void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
+               unsigned len, const uint64_t leaf[3], uint64_t upper);
+
 #endif

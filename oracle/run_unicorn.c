@@ -413,45 +413,11 @@ int hvt_orc_run_unicorn(const struct hvt_orc_case *c, struct hvt_orc_result *r)
  */
 static void calib_case(struct hvt_orc_case *c, unsigned cpl, int write, uint64_t pte_bits)
 {
-    struct orc_gen g;
-    uint8_t *ram = c->ram;
-    memset(c, 0, sizeof(*c));
-    c->ram = ram;
-    memset(ram, 0, HVT_ORC_RAM_SIZE);
-    c->bits = 64;
-    c->paging = HVT_ORC_PG_4L;
-    c->cpl = cpl;
-    c->st.cr0 = ORC_CR0_PE | ORC_CR0_PG | ORC_CR0_WP | 0x30;
-    c->st.cr4 = ORC_CR4_PAE;
-    c->st.efer = ORC_EFER_LME | ORC_EFER_LMA;
-    c->st.cr3 = ORC_PT_LO;
-    c->st.rflags = 2;
-    c->st.rip = 0x400000;
-    c->st.gpr[HVT_RBX] = 0x401000;
-    c->st.gpr[HVT_RSP] = 0x401800;
-    c->st.seg[HVT_SEG_CS].sel = cpl ? ORC_SEL_CODE64_3 : ORC_SEL_CODE64_0;
-    c->st.seg[HVT_SEG_SS].sel = cpl ? ORC_SEL_DATA_3 : ORC_SEL_DATA_0;
-    c->st.gdtr.base = ORC_STUB_LA64 + 0x1000;
-    c->st.gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
-    put64(ram + ORC_PT_LO, (ORC_PT_LO + 0x1000) | 0x27);
-    put64(ram + ORC_PT_LO + 0x1000, (ORC_PT_LO + 0x2000) | 0x27);
-    put64(ram + ORC_PT_LO + 0x2000 + 2 * 8, (ORC_PT_LO + 0x3000) | 0x27);
-    put64(ram + ORC_PT_LO + 0x3000, 0x10000 | 0x67);
-    put64(ram + ORC_PT_LO + 0x3000 + 8, 0x11000 | pte_bits);
     static const uint8_t ld[] = {0x48, 0x8b, 0x03}, st[] = {0x48, 0x89, 0x03};
-    memcpy(ram + 0x10000, write ? st : ld, 3);
-    c->n_pages = 2;
-    c->pages[0].la = 0x400000;
-    c->pages[0].pa = 0x10000;
-    c->pages[1].la = 0x401000;
-    c->pages[1].pa = 0x11000;
-    c->mem_la = 0x401000;
-    c->insn_len = 3;
-    memset(&g, 0, sizeof(g));
-    g.c = c;
-    g.top = ORC_PT_LO;
-    g.next_stub_pt = ORC_STUB_PT;
-    orc_map_stub(&g);
+    const uint64_t leaf[3] = {pte_bits, 0x67, 0x67};
+    orc_craft(c, 64, cpl, write ? st : ld, 3, leaf, 0x27);
+    c->st.gpr[HVT_RBX] = 0x401000;
+    c->st.gpr[HVT_RSP] = 0x403800;
 }
 
 static void calibrate(void)

@@ -17,7 +17,7 @@
 #define CS_MAX_PROBES 64u
 
 struct cs_slot {
-    _Atomic uint64_t key;  /* chain hash | 1; 0 = free */
+    _Atomic uint64_t key;   /* chain hash | 1; 0 = free */
     _Atomic uint32_t ready; /* 1 once n and ips are published */
     uint32_t n;
 };
@@ -106,8 +106,7 @@ __attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned skip,
         uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
         if (k == 0) {
             uint64_t expect = 0;
-            if (atomic_compare_exchange_strong_explicit(&s->key, &expect, h,
-                                                        memory_order_acq_rel,
+            if (atomic_compare_exchange_strong_explicit(&s->key, &expect, h, memory_order_acq_rel,
                                                         memory_order_acquire)) {
                 uint64_t *dst = t->ips + (size_t)i * t->depth;
                 for (int j = 0; j < n; j++)

@@ -357,8 +357,7 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
          * the vCPU starts an event) must not both install a ring. */
         struct rec_vcpu *expect = NULL;
         if (!atomic_compare_exchange_strong_explicit(&rec->vcpus[vcpu], &expect, v,
-                                                     memory_order_acq_rel,
-                                                     memory_order_acquire)) {
+                                                     memory_order_acq_rel, memory_order_acquire)) {
             ring_fini(&v->ring);
             free(v);
             return 0;
@@ -534,8 +533,7 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
     uint32_t n;
     int err;
 
-    if (!rec || !init || vcpu >= rec->max_vcpus || insn_len > HVT_INSN_MAX ||
-        (insn_len && !insn))
+    if (!rec || !init || vcpu >= rec->max_vcpus || insn_len > HVT_INSN_MAX || (insn_len && !insn))
         return -HVT_E_INVALID;
     v = rec_vcpu_get(rec, vcpu);
     if (!v) {
@@ -644,8 +642,8 @@ static inline int push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, u
                               const void *data, const void *old, const void *cur)
 {
     struct hvt_rec *rec = v->rec;
-    uint32_t bytes = (uint32_t)sizeof(struct rr_access) +
-                     (kind == HVT_ACC_CMPXCHG ? 3 * size : size);
+    uint32_t bytes =
+        (uint32_t)sizeof(struct rr_access) + (kind == HVT_ACC_CMPXCHG ? 3 * size : size);
     uint32_t n = (bytes + RING_SLOT - 1) / RING_SLOT;
     struct rr_access *r;
     uint32_t idx = v->access_idx++;
@@ -746,10 +744,10 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
 }
 
 /* Used by the interposer (wrap.c): the op has been forwarded; record what it did. */
-__attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind,
-                                                 uint8_t outcome, const struct hvt_op_info *info,
-                                                 uint64_t phys, uint32_t size, const void *data,
-                                                 const void *old, const void *cur)
+__attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
+                                                 const struct hvt_op_info *info, uint64_t phys,
+                                                 uint32_t size, const void *data, const void *old,
+                                                 const void *cur)
 {
     struct hvt_rec *rec = v->rec;
     uint32_t cs = 0, flags = 0;

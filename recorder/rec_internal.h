@@ -19,7 +19,7 @@
  * last initial or pass-end state): a bit per changed 8-byte word, then the changed words.
  * An instruction typically changes rip, rflags and a register or two, so a state costs one
  * slot instead of sixteen. Without HVT_STATE_SIMD_VALID the ymm words count as zero. */
-#define SD_LO_WORDS (offsetof(struct hvt_vcpu_state, ymm) / 8) /* 58 */
+#define SD_LO_WORDS (offsetof(struct hvt_vcpu_state, ymm) / 8)       /* 58 */
 #define SD_YMM_WORDS (sizeof(((struct hvt_vcpu_state *)0)->ymm) / 8) /* 64 */
 struct rr_state_delta {
     uint64_t mask_lo;  /* words 0..SD_LO_WORDS-1 that changed */
@@ -66,7 +66,7 @@ struct rr_end {
 #define RR_END_PASS_OPEN 2u
 
 /* Largest record, in slots: a begin or pass end with a full state. */
-#define RR_STATE_SLOTS                                                                            \
+#define RR_STATE_SLOTS                                                                             \
     ((sizeof(struct rr_begin) + sizeof(struct hvt_vcpu_state) + RING_SLOT - 1) / RING_SLOT)
 /* In drop mode an access leaves this many slots free so event and pass boundaries (which
  * wait rather than drop) almost never have to wait: two full states, an end, and padding. */
@@ -84,16 +84,16 @@ struct rec_wrap {
 
 /* Writer-side reassembly of one event. */
 struct rec_builder {
-    int open;                /* a begin was seen, no end yet */
-    int complete;            /* end seen: waiting for its id's turn */
+    int open;     /* a begin was seen, no end yet */
+    int complete; /* end seen: waiting for its id's turn */
     struct hvt_event ev;
     uint32_t cap_passes;
     struct hvt_pass *passes;
-    uint32_t *pass_first;    /* index in accs of each pass's first access */
+    uint32_t *pass_first; /* index in accs of each pass's first access */
     uint32_t n_accs, cap_accs;
     struct hvt_access *accs;
     uint32_t cur_pass_accesses_seen; /* next expected access index in the open pass */
-    int pass_open;           /* accesses arrived for a pass not ended yet */
+    int pass_open;                   /* accesses arrived for a pass not ended yet */
     /* lost-access gaps of this event, written as markers before it */
     uint32_t n_gaps, cap_gaps;
     struct hvt_lost *gaps;

@@ -60,8 +60,7 @@ static int w_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hv
     int res = w->inner->io_in(w->inner_ctx, port, buf, size, info);
     if (res != HVT_OP_OKAY) {
         static const uint8_t zero[HVT_DATA_MAX];
-        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL,
-                           NULL);
+        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL, NULL);
     } else {
         rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, buf, NULL, NULL);
     }

@@ -287,8 +287,8 @@ static int define_callsites(struct hvt_rec *rec, const struct rec_builder *b)
 static void write_failed(struct hvt_rec *rec, int err, const char *what, uint64_t id)
 {
     const struct hvt_fmt_error_info *ei = hvt_fmt_writer_error(rec->w);
-    rec_fail(rec, err, "%s of event %llu: %s%s%s", what, (unsigned long long)id,
-             hvt_strerror(err), ei && ei->message[0] ? ": " : "", ei ? ei->message : "");
+    rec_fail(rec, err, "%s of event %llu: %s%s%s", what, (unsigned long long)id, hvt_strerror(err),
+             ei && ei->message[0] ? ": " : "", ei ? ei->message : "");
 }
 
 /* Appends V's completed event (and its lost markers before it). */
@@ -411,8 +411,7 @@ static void abandon_open(struct hvt_rec *rec)
         e.id = atomic_fetch_add(&rec->next_event_id, 1);
         err = builder_apply(rec, v, &e.h);
         if (err) {
-            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->id,
-                     hvt_strerror(err));
+            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->id, hvt_strerror(err));
             return;
         }
         atomic_store(&v->last_id, e.id);

@@ -292,7 +292,7 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
 }
 
 static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t *matched_a,
-                     int32_t *match_b, uint32_t shift)
+                     int32_t *match_b, uint32_t shift, int committed)
 {
     const struct hvt_pass *a = c->a, *b = c->b;
     size_t na = 0, nb = 0;
@@ -444,6 +444,9 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         int fault;
         if (matched_a[ia] || is_walk(A) || A->tag.cls == HVT_TAG_AD)
             continue;
+        /* elements pass a completed and committed (gathers): pass b has no reason to redo them */
+        if (committed && A->tag.cls == HVT_TAG_DATA && A->outcome == HVT_OP_OKAY)
+            continue;
         fault = (b->out.kind == HVT_OUT_EXCEPTION || b->out.kind == HVT_OUT_UNHANDLEABLE) &&
                 b->out.kind != a->out.kind;
         f = rpl_fvec_add(c->fv, fault ? HVT_RPL_FAULT_CHANGED : HVT_RPL_SEQUENCE_CHANGED,
@@ -513,7 +516,8 @@ int rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_ev
         if (str && a->out.kind == HVT_OUT_RETRY)
             shift = a->out.iterations;
         walks(&c, ea, a->n_accesses, eb, b->n_accesses, match_b);
-        accesses(&c, ea, eb, matched_a, match_b, shift);
+        accesses(&c, ea, eb, matched_a, match_b, shift,
+                 !str && a->out.kind == HVT_OUT_RETRY && a->out.iterations);
     }
     return fv->oom ? -HVT_E_NOMEM : 0;
 }

@@ -63,29 +63,29 @@ enum hvt_rec_backpressure {
 #define HVT_REC_MAX_DEPTH 32
 
 /* hvt_rec_options.flags */
-#define HVT_REC_OVERWRITE (1u << 0)  /* replace an existing file (path open only) */
-#define HVT_REC_NO_TIME (1u << 1)    /* leave event time_ns at 0 (byte-identical reruns) */
+#define HVT_REC_OVERWRITE (1u << 0) /* replace an existing file (path open only) */
+#define HVT_REC_NO_TIME (1u << 1)   /* leave event time_ns at 0 (byte-identical reruns) */
 
 struct hvt_rec_options {
-    size_t size;              /* sizeof(struct hvt_rec_options) */
-    int level;                /* zstd level (path open only); default 3 */
-    size_t chunk_bytes;       /* raw bytes per chunk (path open only); default 1 MiB */
-    size_t ring_bytes;        /* ring per vCPU, rounded up to a power of two; default 1 MiB,
-                                 minimum 8 KiB */
-    unsigned backpressure;    /* enum hvt_rec_backpressure; default HVT_REC_BLOCK */
-    unsigned callsite_depth;  /* frames captured per access, 0 = off (default), max
-                                 HVT_REC_MAX_DEPTH */
-    unsigned callsite_skip;   /* extra caller frames to skip above the recorder's own (for a
-                                 host that records through its own helper); default 0 */
-    uint32_t n_vcpus;         /* vCPUs 0..n_vcpus-1 get their ring at open; 0 = none up front.
-                                 Other ids < max_vcpus are registered lazily by their first
-                                 hvt_rec_event_begin (or hvt_rec_vcpu_add) */
-    uint32_t max_vcpus;       /* highest vCPU id + 1 accepted; default max(n_vcpus, 64),
-                                 at most HVT_REC_MAX_VCPUS */
-    uint32_t flush_ms;        /* the writer flushes a chunk at least this often when it has
-                                 records (bounds what a kill loses); default 100, 0 = only on
-                                 chunk size */
-    unsigned flags;           /* HVT_REC_* */
+    size_t size;             /* sizeof(struct hvt_rec_options) */
+    int level;               /* zstd level (path open only); default 3 */
+    size_t chunk_bytes;      /* raw bytes per chunk (path open only); default 1 MiB */
+    size_t ring_bytes;       /* ring per vCPU, rounded up to a power of two; default 1 MiB,
+                                minimum 8 KiB */
+    unsigned backpressure;   /* enum hvt_rec_backpressure; default HVT_REC_BLOCK */
+    unsigned callsite_depth; /* frames captured per access, 0 = off (default), max
+                                HVT_REC_MAX_DEPTH */
+    unsigned callsite_skip;  /* extra caller frames to skip above the recorder's own (for a
+                                host that records through its own helper); default 0 */
+    uint32_t n_vcpus;        /* vCPUs 0..n_vcpus-1 get their ring at open; 0 = none up front.
+                                Other ids < max_vcpus are registered lazily by their first
+                                hvt_rec_event_begin (or hvt_rec_vcpu_add) */
+    uint32_t max_vcpus;      /* highest vCPU id + 1 accepted; default max(n_vcpus, 64),
+                                at most HVT_REC_MAX_VCPUS */
+    uint32_t flush_ms;       /* the writer flushes a chunk at least this often when it has
+                                records (bounds what a kill loses); default 100, 0 = only on
+                                chunk size */
+    unsigned flags;          /* HVT_REC_* */
 };
 
 /* Statistics, from hvt_rec_close (final) or hvt_rec_stats (a live, approximate snapshot). */

@@ -362,6 +362,9 @@ static void test_movx(void)
     f.st.gpr[HVT_RAX] = ~0ull;
     RUN_OK("63 03"); /* without REX.W: a 32-bit move */
     CHECK_U64(f.st.gpr[HVT_RAX], 0xf0f0f080ull);
+    f.st.rip = IX_CODE;
+    RUN_OK("66 63 0b"); /* 16-bit: a word move, merged */
+    CHECK_U64(f.st.gpr[HVT_RCX], 0xf080);
 }
 
 static void test_32bit(void)

@@ -37,8 +37,8 @@ int main(void)
         return 0;
     }
     CHECK_EQ(hvt_oracle_native_check(1, 1, 0, NULL), -HVT_E_INVALID);
-    check_seed(1, 300);
-    check_seed(0xfeedface, 300);
-    check_seed(42, 300);
+    check_seed(1, 120);
+    check_seed(0xfeedface, 120);
+    check_seed(42, 120);
     TEST_DONE();
 }

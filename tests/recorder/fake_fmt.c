@@ -23,9 +23,8 @@ static struct hvt_event *clone_ev(const struct hvt_event *ev)
     c->passes = calloc(ev->n_passes ? ev->n_passes : 1, sizeof(*c->passes));
     for (uint32_t i = 0; i < ev->n_passes; i++) {
         c->passes[i] = ev->passes[i];
-        c->passes[i].accesses =
-            malloc((ev->passes[i].n_accesses ? ev->passes[i].n_accesses : 1) *
-                   sizeof(struct hvt_access));
+        c->passes[i].accesses = malloc((ev->passes[i].n_accesses ? ev->passes[i].n_accesses : 1) *
+                                       sizeof(struct hvt_access));
         if (ev->passes[i].n_accesses)
             memcpy(c->passes[i].accesses, ev->passes[i].accesses,
                    ev->passes[i].n_accesses * sizeof(struct hvt_access));

@@ -12,11 +12,11 @@
 #define CHECK_MAX_VCPUS 64
 
 struct readback {
-    int err;                 /* reader error, 0 if none */
+    int err; /* reader error, 0 if none */
     uint64_t events, markers, marked, accesses, lost_in_events, bad_events;
     uint64_t per_vcpu[CHECK_MAX_VCPUS]; /* events seen per vCPU (= next expected number) */
-    int ids_dense;           /* ids are 0, 1, 2, ... in file order */
-    int markers_placed;      /* every marker names the event that follows it */
+    int ids_dense;                      /* ids are 0, 1, 2, ... in file order */
+    int markers_placed;                 /* every marker names the event that follows it */
     char first_problem[200];
 };
 
@@ -62,9 +62,8 @@ static inline void readback(const char *path, uint32_t per_pass, struct readback
                     snprintf(rb->first_problem, sizeof(rb->first_problem),
                              "event id %llu (vCPU %u) differs from generated event %llu",
                              (unsigned long long)ev->id, ev->vcpu,
-                             ev->vcpu < CHECK_MAX_VCPUS
-                                 ? (unsigned long long)rb->per_vcpu[ev->vcpu]
-                                 : 0ull);
+                             ev->vcpu < CHECK_MAX_VCPUS ? (unsigned long long)rb->per_vcpu[ev->vcpu]
+                                                        : 0ull);
                 rb->bad_events++;
             }
             if (ev->vcpu < CHECK_MAX_VCPUS)
@@ -79,8 +78,7 @@ static inline void readback(const char *path, uint32_t per_pass, struct readback
         rb->markers_placed = 0;
     if (res < 0) {
         rb->err = res;
-        snprintf(rb->first_problem, sizeof(rb->first_problem), "next: %s",
-                 hvt_strerror(res));
+        snprintf(rb->first_problem, sizeof(rb->first_problem), "next: %s", hvt_strerror(res));
     }
     hvt_fmt_reader_close(r);
 }

@@ -41,8 +41,7 @@ static inline void gen_state(struct hvt_vcpu_state *st, uint32_t v, uint64_t e, 
         st->ymm[3][7] = (uint8_t)e;
 }
 
-static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint32_t p,
-                              uint32_t i)
+static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint32_t p, uint32_t i)
 {
     uint64_t h = gen_mix(((v * 131ull + e) * 17 + p) * 4099 + i);
     memset(a, 0, sizeof(*a));
@@ -55,8 +54,8 @@ static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint
     a->tag.cls = (uint8_t)((h >> 24) % HVT_TAG__COUNT);
     a->tag.level = a->tag.cls == HVT_TAG_WALK ? (uint8_t)(1 + (h >> 28) % 4) : 0;
     a->tag.element = (uint32_t)(h >> 40) & 0xff;
-    a->size = (h >> 32) % 4 == 0 ? 1 + (uint32_t)((h >> 36) % HVT_DATA_MAX)
-                                  : (1u << ((h >> 34) % 4));
+    a->size =
+        (h >> 32) % 4 == 0 ? 1 + (uint32_t)((h >> 36) % HVT_DATA_MAX) : (1u << ((h >> 34) % 4));
     a->flags = HVT_AF_LINEAR_VALID;
     a->linear = 0x7f0000000000ull + (h & 0xfffff);
     a->phys = ((uint64_t)v << 56) | (e << 20) | ((uint64_t)p << 16) | i;
@@ -65,8 +64,7 @@ static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint
     if (a->kind == HVT_ACC_CMPXCHG) {
         for (uint32_t k = 0; k < a->size; k++) {
             a->old[k] = (uint8_t)(a->data[k] + 1);
-            a->cur[k] = a->outcome == HVT_OP_CMPXCHG_FAILED ? (uint8_t)(a->data[k] + 2)
-                                                             : a->old[k];
+            a->cur[k] = a->outcome == HVT_OP_CMPXCHG_FAILED ? (uint8_t)(a->data[k] + 2) : a->old[k];
         }
     }
 }
@@ -112,11 +110,10 @@ static inline int gen_access_equal(const struct hvt_access *got, const struct hv
 {
     return got->kind == want->kind && got->space == want->space && got->seg == want->seg &&
            got->outcome == want->outcome && !memcmp(&got->tag, &want->tag, sizeof(got->tag)) &&
-           got->size == want->size && got->flags == want->flags &&
-           got->linear == want->linear && got->phys == want->phys &&
-           !memcmp(got->data, want->data, want->size) &&
-           (want->kind != HVT_ACC_CMPXCHG || (!memcmp(got->old, want->old, want->size) &&
-                                              !memcmp(got->cur, want->cur, want->size)));
+           got->size == want->size && got->flags == want->flags && got->linear == want->linear &&
+           got->phys == want->phys && !memcmp(got->data, want->data, want->size) &&
+           (want->kind != HVT_ACC_CMPXCHG ||
+            (!memcmp(got->old, want->old, want->size) && !memcmp(got->cur, want->cur, want->size)));
 }
 
 /* Checks event EV (read back) against event number E of its vCPU, allowing lost accesses

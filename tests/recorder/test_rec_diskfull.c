@@ -73,8 +73,8 @@ static int child(const char *path)
     }
     t = now_s() - t;
     err = hvt_rec_close(rec, &st);
-    fprintf(stderr, "child: 100000 events after the error in %.3f s; close: %s; dropped %llu\n",
-            t, hvt_strerror(err), (unsigned long long)st.dropped);
+    fprintf(stderr, "child: 100000 events after the error in %.3f s; close: %s; dropped %llu\n", t,
+            hvt_strerror(err), (unsigned long long)st.dropped);
     if (err != -HVT_E_NOSPACE)
         return C_CLOSE;
     if (st.dropped < 100000 * 4)

@@ -116,8 +116,8 @@ static void run(unsigned depth, unsigned backpressure)
     CHECK_EQ(hvt_rec_close(rec, &st), 0);
     CHECK_EQ(bad, 0);
     CHECK_U64(st.accesses + st.dropped, 2000 * 160);
-    fprintf(stderr, "depth %u, %s: %ld allocations on the access path, %llu block waits\n",
-            depth, backpressure ? "drop" : "block", bad, (unsigned long long)st.block_waits);
+    fprintf(stderr, "depth %u, %s: %ld allocations on the access path, %llu block waits\n", depth,
+            backpressure ? "drop" : "block", bad, (unsigned long long)st.block_waits);
 }
 
 /* The interposition itself works (otherwise the test would prove nothing). */

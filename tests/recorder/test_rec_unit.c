@@ -226,8 +226,7 @@ static int r_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_o
     return HVT_OP_OKAY;
 }
 
-static int r_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
-                 struct hvt_op_info *info)
+static int r_out(void *ctx, uint16_t port, const void *buf, uint32_t size, struct hvt_op_info *info)
 {
     return HVT_OP_RETRY;
 }
