@@ -99,7 +99,7 @@ static void rb_state(struct hvt_vcpu_state *st, uint8_t *m)
     m[RB_CODE + 1] = 0xa4;
 }
 
-int hvt_bench_core_rep(double min_seconds, double *bytes_per_s)
+int hvt_core_bench_rep_movsb(double min_seconds, double *bytes_per_s)
 {
     struct hvt_core *core = NULL;
     struct hvt_vcpu_state st0, st;

@@ -9,6 +9,6 @@
  * *BYTES_PER_S. Returns 0, -HVT_E_INVALID (NULL pointer), the core's open error, or
  * -HVT_E_INTERNAL when an emulation does not complete. For `hvtrace bench core --json`, key
  * "rep_bytes_per_s". */
-int hvt_bench_core_rep(double min_seconds, double *bytes_per_s);
+int hvt_core_bench_rep_movsb(double min_seconds, double *bytes_per_s);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hvtrace benchmark: trace format writer throughput vs zstd -1, bytes per access on a realistic
- * synthetic stream (with a row-wise encoding for comparison), and reader memory on a large trace. */
+ * synthetic stream (with a row-wise encoding for comparison), and reader memory on a large trace.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,8 @@ static void walk(struct hvt_pass *ps, unsigned v, uint64_t lin)
         a->tag.level = (uint8_t)lvl;
         a->size = 8;
         a->phys = table + idx * 8;
-        uint64_t next = lvl > 1 ? table + 0x1000 * (uint64_t)(5 - lvl + 1)
-                                : (lin & ~0xfffull) + 0x40000000ull;
+        uint64_t next =
+            lvl > 1 ? table + 0x1000 * (uint64_t)(5 - lvl + 1) : (lin & ~0xfffull) + 0x40000000ull;
         put_le(a->data, next | 0x67, 8);
         a->callsite = 1;
         table = next;
@@ -388,9 +389,11 @@ static void pb_sub(struct pb *b, unsigned field, struct pb *sub)
 }
 
 /* The state as changed 64-bit words against BASE (what a row-wise writer with deltas does). */
-static void row_state(struct pb *b, const struct hvt_vcpu_state *s, const struct hvt_vcpu_state *base)
+static void row_state(struct pb *b, const struct hvt_vcpu_state *s,
+                      const struct hvt_vcpu_state *base)
 {
-    const uint64_t *w = (const uint64_t *)(const void *)s, *bw = (const uint64_t *)(const void *)base;
+    const uint64_t *w = (const uint64_t *)(const void *)s,
+                   *bw = (const uint64_t *)(const void *)base;
     for (unsigned i = 0; i < sizeof(*s) / 8; i++)
         if (w[i] != bw[i]) {
             pb_u(b, 1, i + 1);
@@ -517,11 +520,12 @@ int hvt_bench_format(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: hvtrace bench format [--json] [--raw-mb N] [--write-only]\n"
-                   "  Writes a synthetic trace of N MB of raw (encoded, uncompressed) chunk\n"
-                   "  payloads (default 1024) to $TMPDIR, measures writer speed against zstd -1 on\n"
-                   "  the same raw bytes, bytes per access (also for a row-wise encoding), and the\n"
-                   "  reader's RSS increase while reading the whole trace back.\n");
+            printf(
+                "usage: hvtrace bench format [--json] [--raw-mb N] [--write-only]\n"
+                "  Writes a synthetic trace of N MB of raw (encoded, uncompressed) chunk\n"
+                "  payloads (default 1024) to $TMPDIR, measures writer speed against zstd -1 on\n"
+                "  the same raw bytes, bytes per access (also for a row-wise encoding), and the\n"
+                "  reader's RSS increase while reading the whole trace back.\n");
             return HVT_EXIT_OK;
         } else {
             hvt_tool_err("bench format: unknown argument %s", argv[i]);
@@ -597,7 +601,8 @@ int hvt_bench_format(int argc, char **argv)
     hvt_bench_figure(rep, "events", (double)st.events, NULL);
     hvt_bench_figure(rep, "accesses", (double)st.accesses, NULL);
     hvt_bench_figure(rep, "chunks", (double)st.chunks, "default chunk size 1 MiB raw");
-    hvt_bench_figure(rep, "reader_mb_s", rmb, "raw MB per CPU second, sequential next() over the trace");
+    hvt_bench_figure(rep, "reader_mb_s", rmb,
+                     "raw MB per CPU second, sequential next() over the trace");
     hvt_bench_figure(rep, "reader_peak_rss_mb", rss,
                      "RSS increase while reading the whole trace (MiB)");
     hvt_bench_figure(rep, "reader_events", (double)events, "events read back");

@@ -38,6 +38,9 @@ uint64_t hvt_alu(unsigned op, unsigned size, uint64_t a, uint64_t b, uint64_t *f
             f |= HVT_RFLAGS_OF;
         if ((a ^ b ^ r) & 0x10)
             f |= HVT_RFLAGS_AF;
+#ifdef HVT_MUTANT_FLAG /* replayer tests: a deliberate bug, ADD/ADC/INC report PF inverted */
+        f ^= HVT_RFLAGS_PF;
+#endif
         break;
     case HVT_ALU_NEG:
     case HVT_ALU_DEC:

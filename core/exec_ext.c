@@ -8,23 +8,62 @@
 int hvt_exec_ext_owns(unsigned id)
 {
     switch (id) {
-    case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD: case X86_INS_MOVSQ:
-    case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD: case X86_INS_STOSQ:
-    case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD: case X86_INS_LODSQ:
-    case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD: case X86_INS_CMPSQ:
-    case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD: case X86_INS_SCASQ:
-    case X86_INS_INSB: case X86_INS_INSW: case X86_INS_INSD:
-    case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD:
-    case X86_INS_CMPXCHG8B: case X86_INS_CMPXCHG16B:
-    case X86_INS_MOVNTI: case X86_INS_MOVD: case X86_INS_MOVQ:
-    case X86_INS_MOVAPS: case X86_INS_MOVAPD: case X86_INS_MOVUPS: case X86_INS_MOVUPD:
-    case X86_INS_MOVDQA: case X86_INS_MOVDQU: case X86_INS_MOVNTDQ: case X86_INS_MOVNTPS:
+    case X86_INS_MOVSB:
+    case X86_INS_MOVSW:
+    case X86_INS_MOVSD:
+    case X86_INS_MOVSQ:
+    case X86_INS_STOSB:
+    case X86_INS_STOSW:
+    case X86_INS_STOSD:
+    case X86_INS_STOSQ:
+    case X86_INS_LODSB:
+    case X86_INS_LODSW:
+    case X86_INS_LODSD:
+    case X86_INS_LODSQ:
+    case X86_INS_CMPSB:
+    case X86_INS_CMPSW:
+    case X86_INS_CMPSD:
+    case X86_INS_CMPSQ:
+    case X86_INS_SCASB:
+    case X86_INS_SCASW:
+    case X86_INS_SCASD:
+    case X86_INS_SCASQ:
+    case X86_INS_INSB:
+    case X86_INS_INSW:
+    case X86_INS_INSD:
+    case X86_INS_OUTSB:
+    case X86_INS_OUTSW:
+    case X86_INS_OUTSD:
+    case X86_INS_CMPXCHG8B:
+    case X86_INS_CMPXCHG16B:
+    case X86_INS_MOVNTI:
+    case X86_INS_MOVD:
+    case X86_INS_MOVQ:
+    case X86_INS_MOVAPS:
+    case X86_INS_MOVAPD:
+    case X86_INS_MOVUPS:
+    case X86_INS_MOVUPD:
+    case X86_INS_MOVDQA:
+    case X86_INS_MOVDQU:
+    case X86_INS_MOVNTDQ:
+    case X86_INS_MOVNTPS:
     case X86_INS_MOVNTPD:
-    case X86_INS_VMOVDQA: case X86_INS_VMOVDQU: case X86_INS_VMOVAPS: case X86_INS_VMOVAPD:
-    case X86_INS_VMOVUPS: case X86_INS_VMOVUPD:
-    case X86_INS_VPGATHERDD: case X86_INS_VPGATHERDQ: case X86_INS_VPGATHERQD:
-    case X86_INS_VPGATHERQQ: case X86_INS_VGATHERDPS: case X86_INS_VGATHERDPD:
-    case X86_INS_VGATHERQPS: case X86_INS_VGATHERQPD:
+    case X86_INS_VMOVDQA:
+    case X86_INS_VMOVDQU:
+    case X86_INS_VMOVAPS:
+    case X86_INS_VMOVAPD:
+    case X86_INS_VMOVUPS:
+    case X86_INS_VMOVUPD:
+    case X86_INS_VMOVD:
+    case X86_INS_VMOVQ:
+    case X86_INS_VPGATHERDD:
+    case X86_INS_VPGATHERDQ:
+    case X86_INS_VPGATHERQD:
+    case X86_INS_VPGATHERQQ:
+    case X86_INS_VGATHERDPS:
+    case X86_INS_VGATHERDPD:
+    case X86_INS_VGATHERQPS:
+    case X86_INS_VGATHERQPD:
         return 1;
     default:
         return 0;
@@ -137,8 +176,8 @@ int hvt_xi_simd_check(struct hvt_emu *e, int avx)
 /* ---- decoder --------------------------------------------------------------------------- */
 
 /* 16-bit ModRM bases/indexes: BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP, BX. */
-static const int8_t base16[8] = {HVT_RBX, HVT_RBX, HVT_RBP, HVT_RBP, HVT_RSI, HVT_RDI, HVT_RBP,
-                                 HVT_RBX};
+static const int8_t base16[8] = {HVT_RBX, HVT_RBX, HVT_RBP, HVT_RBP,
+                                 HVT_RSI, HVT_RDI, HVT_RBP, HVT_RBX};
 static const int8_t index16[8] = {HVT_RSI, HVT_RDI, HVT_RSI, HVT_RDI, -1, -1, -1, -1};
 
 /* Reads N little-endian bytes at *P (bounded by END), advancing it; -1 when out of bytes. */
@@ -159,8 +198,7 @@ static int take(const uint8_t **p, const uint8_t *end, unsigned n, int64_t *v)
     return 0;
 }
 
-static int decode_modrm(struct hvt_emu *e, struct hvt_xi *xi, const uint8_t **p,
-                        const uint8_t *end)
+static int decode_modrm(struct hvt_emu *e, struct hvt_xi *xi, const uint8_t **p, const uint8_t *end)
 {
     unsigned m, rexr, rexx, rexb;
     int64_t d = 0;
@@ -262,17 +300,39 @@ static int decode(struct hvt_emu *e, struct hvt_xi *xi, const uint8_t *b, unsign
         if (p >= end)
             return -1;
         switch (*p) {
-        case 0xf0: xi->lock = 1; continue;
-        case 0xf2: case 0xf3: xi->rep = *p; continue;
-        case 0x66: xi->p66 = 1; continue;
-        case 0x67: p67 = 1; continue;
-        case 0x26: xi->seg_ovr = HVT_SEG_ES; continue;
-        case 0x2e: xi->seg_ovr = HVT_SEG_CS; continue;
-        case 0x36: xi->seg_ovr = HVT_SEG_SS; continue;
-        case 0x3e: xi->seg_ovr = HVT_SEG_DS; continue;
-        case 0x64: xi->seg_ovr = HVT_SEG_FS; continue;
-        case 0x65: xi->seg_ovr = HVT_SEG_GS; continue;
-        default: break;
+        case 0xf0:
+            xi->lock = 1;
+            continue;
+        case 0xf2:
+        case 0xf3:
+            xi->rep = *p;
+            continue;
+        case 0x66:
+            xi->p66 = 1;
+            continue;
+        case 0x67:
+            p67 = 1;
+            continue;
+        case 0x26:
+            xi->seg_ovr = HVT_SEG_ES;
+            continue;
+        case 0x2e:
+            xi->seg_ovr = HVT_SEG_CS;
+            continue;
+        case 0x36:
+            xi->seg_ovr = HVT_SEG_SS;
+            continue;
+        case 0x3e:
+            xi->seg_ovr = HVT_SEG_DS;
+            continue;
+        case 0x64:
+            xi->seg_ovr = HVT_SEG_FS;
+            continue;
+        case 0x65:
+            xi->seg_ovr = HVT_SEG_GS;
+            continue;
+        default:
+            break;
         }
         break;
     }

@@ -40,30 +40,30 @@ int hvt_exec_ext(struct hvt_emu *e, const uint8_t *bytes, unsigned len);
 struct hvt_xi {
     const uint8_t *b;
     unsigned len;
-    unsigned adsize;  /* 2, 4, 8 */
-    unsigned opsize;  /* 2, 4, 8 (GPR operand size from 66/REX.W/mode) */
-    int seg_ovr;      /* enum hvt_seg of an override, -1 without */
-    unsigned rep;     /* 0, 0xf3 or 0xf2: the last of them */
+    unsigned adsize; /* 2, 4, 8 */
+    unsigned opsize; /* 2, 4, 8 (GPR operand size from 66/REX.W/mode) */
+    int seg_ovr;     /* enum hvt_seg of an override, -1 without */
+    unsigned rep;    /* 0, 0xf3 or 0xf2: the last of them */
     unsigned lock;
     unsigned p66;
-    unsigned rex;     /* REX byte or 0 */
-    unsigned map;     /* 1 = one-byte, 2 = 0F, 3 = 0F38, 4 = 0F3A */
-    unsigned vex;     /* 1 for VEX-encoded */
-    unsigned vl;      /* VEX.L */
-    unsigned vw;      /* VEX.W (or REX.W) */
-    unsigned vvvv;    /* VEX.vvvv, un-inverted */
-    unsigned pp;      /* VEX.pp: 0 none, 1 66, 2 F3, 3 F2 */
+    unsigned rex;  /* REX byte or 0 */
+    unsigned map;  /* 1 = one-byte, 2 = 0F, 3 = 0F38, 4 = 0F3A */
+    unsigned vex;  /* 1 for VEX-encoded */
+    unsigned vl;   /* VEX.L */
+    unsigned vw;   /* VEX.W (or REX.W) */
+    unsigned vvvv; /* VEX.vvvv, un-inverted */
+    unsigned pp;   /* VEX.pp: 0 none, 1 66, 2 F3, 3 F2 */
     uint8_t op;
     unsigned has_modrm;
     unsigned mod, reg, rm; /* reg and rm with REX/VEX R and B applied (rm: register forms) */
     /* memory operand */
-    int base;         /* GPR, -1 none, 16 = RIP */
-    int index;        /* GPR, -1 none */
+    int base;  /* GPR, -1 none, 16 = RIP */
+    int index; /* GPR, -1 none */
     unsigned has_sib;
-    unsigned vindex;  /* SIB index field with REX/VEX.X: the vector index register (VSIB) */
+    unsigned vindex; /* SIB index field with REX/VEX.X: the vector index register (VSIB) */
     unsigned scale;
     int64_t disp;
-    unsigned seg;     /* segment used (override, else DS or SS by base) */
+    unsigned seg; /* segment used (override, else DS or SS by base) */
 };
 
 /* Effective address of the memory operand (non-VSIB), truncated to the address size. */

@@ -6,8 +6,10 @@
 #include "mmu.h"
 
 static const char *const gather_names[4][2] = {
-    {"vpgatherdd", "vpgatherdq"}, {"vpgatherqd", "vpgatherqq"},
-    {"vgatherdps", "vgatherdpd"}, {"vgatherqps", "vgatherqpd"},
+    {"vpgatherdd", "vpgatherdq"},
+    {"vpgatherqd", "vpgatherqq"},
+    {"vgatherdps", "vgatherdpd"},
+    {"vgatherqps", "vgatherqpd"},
 };
 
 /* Stores the sign of each DSZ-byte slot of the VL-byte mask across its slot (all ones or 0),
@@ -51,7 +53,12 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
     if (!xi->vl) /* VEX.128 clears bits 255:128 of both, even when a fault stops it */
         memset(yd + 16, 0, 16), memset(ym + 16, 0, 16);
 
-    for (unsigned j = 0; j < n; j++) {
+    for (unsigned jj = 0; jj < n; jj++) {
+#ifdef HVT_MUTANT_GATHER_ORDER /* replayer tests: a deliberate bug, elements gathered last first */
+        unsigned j = n - 1 - jj;
+#else
+        unsigned j = jj;
+#endif
         struct hvt_mmu_xlat x;
         int64_t iv;
         uint64_t ea, val = 0;

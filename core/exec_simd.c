@@ -20,20 +20,25 @@ struct simd_form {
 /* Picks the form of a map-0F instruction; 0 when known, -1 for forms not modelled. */
 static int pick(const struct hvt_xi *xi, struct simd_form *f)
 {
-    unsigned pfx = xi->vex ? xi->pp : xi->p66 && !xi->rep ? 1 : xi->rep == 0xf3 ? 2
-                                                          : xi->rep == 0xf2 ? 3 : 0;
+    unsigned pfx = xi->vex               ? xi->pp
+                   : xi->p66 && !xi->rep ? 1
+                   : xi->rep == 0xf3     ? 2
+                   : xi->rep == 0xf2     ? 3
+                                         : 0;
     unsigned vsize = xi->vex && xi->vl ? 32 : 16;
     memset(f, 0, sizeof(*f));
     f->avx = xi->vex;
     f->size = vsize;
     switch (xi->op) {
-    case 0x10: case 0x11:
+    case 0x10:
+    case 0x11:
         if (pfx > 1)
             return -1; /* MOVSS/MOVSD */
         f->name = pfx ? "movupd" : "movups";
         f->to_mem = xi->op == 0x11;
         return 0;
-    case 0x28: case 0x29:
+    case 0x28:
+    case 0x29:
         if (pfx > 1)
             return -1;
         f->name = pfx ? "movapd" : "movaps";
@@ -48,7 +53,8 @@ static int pick(const struct hvt_xi *xi, struct simd_form *f)
         f->align = 16;
         f->mem_only = 1;
         return 0;
-    case 0x6f: case 0x7f:
+    case 0x6f:
+    case 0x7f:
         if (pfx != 1 && pfx != 2)
             return -1; /* MMX MOVQ */
         f->name = pfx == 1 ? "movdqa" : "movdqu";
@@ -63,7 +69,8 @@ static int pick(const struct hvt_xi *xi, struct simd_form *f)
         f->align = 16;
         f->mem_only = 1;
         return 0;
-    case 0x6e: case 0x7e:
+    case 0x6e:
+    case 0x7e:
         if (pfx == 2 && xi->op == 0x7e) { /* MOVQ xmm, xmm/m64 */
             f->name = "movq";
             f->size = 8;

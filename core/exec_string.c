@@ -16,8 +16,8 @@ struct str_tlb {
     uint64_t gpa_page;
 };
 
-static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t off,
-                   unsigned size, unsigned intent, struct hvt_mmu_xlat *x)
+static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t off, unsigned size,
+                   unsigned intent, struct hvt_mmu_xlat *x)
 {
     uint64_t la;
     int r = hvt_mmu_linear(e, seg, off, size, intent, &la);
@@ -47,8 +47,7 @@ static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t 
     return HVT_OUT_OKAY;
 }
 
-static int str_io(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size,
-                  uint32_t elem)
+static int str_io(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size, uint32_t elem)
 {
     struct hvt_op_info info;
     int r;
@@ -136,14 +135,29 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     uint32_t i;
 
     switch (xi->op & ~1u) {
-    case 0xa4: k = STR_MOVS; break;
-    case 0xa6: k = STR_CMPS; break;
-    case 0xaa: k = STR_STOS; break;
-    case 0xac: k = STR_LODS; break;
-    case 0xae: k = STR_SCAS; break;
-    case 0x6c: k = STR_INS; break;
-    case 0x6e: k = STR_OUTS; break;
-    default: return hvt_xi_unimpl(e, "string: unknown opcode");
+    case 0xa4:
+        k = STR_MOVS;
+        break;
+    case 0xa6:
+        k = STR_CMPS;
+        break;
+    case 0xaa:
+        k = STR_STOS;
+        break;
+    case 0xac:
+        k = STR_LODS;
+        break;
+    case 0xae:
+        k = STR_SCAS;
+        break;
+    case 0x6c:
+        k = STR_INS;
+        break;
+    case 0x6e:
+        k = STR_OUTS;
+        break;
+    default:
+        return hvt_xi_unimpl(e, "string: unknown opcode");
     }
     strncpy(e->res->detail, names[k], sizeof(e->res->detail) - 1);
     if (xi->lock)
@@ -178,7 +192,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         hvt_xi_next(e, xi);
         return HVT_OUT_OKAY;
     }
-    for (i = 0;; ) {
+    for (i = 0;;) {
         int r = str_iter(e, xi, k, size, i, tlb);
         if (r) {
             /* the completed iterations stay, as an interrupt between iterations leaves them;

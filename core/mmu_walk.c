@@ -146,6 +146,9 @@ static int walk_pae(struct hvt_emu *e, const struct walk_req *q, struct walk *w)
     uint64_t rsvd = RSVD_PAE_HIGH | ((st->efer & HVT_EFER_NXE) ? 0 : PTE_XD);
     unsigned idx = (unsigned)(q->la >> 30) & 3;
     int reread = e->opts && e->opts->pdpte_reread;
+#ifdef HVT_MUTANT_PDPTE /* replayer tests: a deliberate bug, PDPTEs re-read from memory */
+    reread = 1;
+#endif
     uint64_t v;
     int r;
 
@@ -331,7 +334,12 @@ int hvt_mmu_translate(struct hvt_emu *e, uint64_t la, unsigned intent, uint64_t 
         r = check_rights(e, &q, &w, intent);
         if (r)
             return r;
+#ifdef HVT_MUTANT_NO_AD /* replayer tests: a deliberate bug, the A/D update is dropped */
+        r = HVT_OUT_OKAY;
+        (void)update_ad;
+#else
         r = update_ad(e, &q, &w);
+#endif
         if (r == HVT_OUT_OKAY) {
             *gpa = w.gpa;
             return HVT_OUT_OKAY;

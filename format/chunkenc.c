@@ -150,20 +150,21 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
 
 #define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
 
-#define ACC_COLS(X)                                                                           \
-    X(ACC_KIND) X(ACC_SPACE) X(ACC_SEG) X(ACC_OUTCOME) X(ACC_TAG_CLASS) X(ACC_TAG_OPERAND)    \
-    X(ACC_TAG_LEVEL) X(ACC_TAG_ELEMENT) X(ACC_SIZE) X(ACC_FLAGS) X(ACC_LINEAR_DELTA)          \
-    X(ACC_PHYS_DELTA) X(ACC_CALLSITE) X(ACC_DATA) X(ACC_CMPXCHG)
+#define ACC_COLS(X)                                                                                \
+    X(ACC_KIND)                                                                                    \
+    X(ACC_SPACE) X(ACC_SEG) X(ACC_OUTCOME) X(ACC_TAG_CLASS) X(ACC_TAG_OPERAND) X(ACC_TAG_LEVEL)    \
+        X(ACC_TAG_ELEMENT) X(ACC_SIZE) X(ACC_FLAGS) X(ACC_LINEAR_DELTA) X(ACC_PHYS_DELTA)          \
+            X(ACC_CALLSITE) X(ACC_DATA) X(ACC_CMPXCHG)
 #define DECL(f) uint8_t *w_##f = col[F_##f].p + col[F_##f].n;
 #define STORE(f) col[F_##f].n = (size_t)(w_##f - col[F_##f].p);
 /* one varint, with the one-byte case inline */
-#define W(f, v)                                                                               \
-    do {                                                                                      \
-        uint64_t v_ = (v);                                                                    \
-        if (v_ < 0x80)                                                                        \
-            *w_##f++ = (uint8_t)v_;                                                           \
-        else                                                                                  \
-            w_##f = hvt_pb_varint(w_##f, v_);                                                 \
+#define W(f, v)                                                                                    \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        if (v_ < 0x80)                                                                             \
+            *w_##f++ = (uint8_t)v_;                                                                \
+        else                                                                                       \
+            w_##f = hvt_pb_varint(w_##f, v_);                                                      \
     } while (0)
 
 int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
@@ -179,8 +180,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     for (uint32_t p = 0; p < ev->n_passes; p++) {
         const struct hvt_pass *q = &ev->passes[p];
         if (q->n_accesses > HVT_FMT_MAX_ACCESSES || (q->n_accesses && !q->accesses))
-            return BAD("event %" PRIu64 " pass %u: %u accesses (max %u)", ev->id, p,
-                       q->n_accesses, HVT_FMT_MAX_ACCESSES);
+            return BAD("event %" PRIu64 " pass %u: %u accesses (max %u)", ev->id, p, q->n_accesses,
+                       HVT_FMT_MAX_ACCESSES);
         if (q->out.kind >= HVT_OUT__COUNT || q->out.retry_cause >= HVT_RETRY__COUNT)
             return BAD("event %" PRIu64 " pass %u: bad outcome %u/%u", ev->id, p, q->out.kind,
                        q->out.retry_cause);
@@ -220,8 +221,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
             const struct hvt_access *a = &ev->passes[p].accesses[i];
             if (a->kind >= HVT_ACC__COUNT || a->space >= HVT_SPACE__COUNT ||
                 (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->outcome >= HVT_OP__COUNT ||
-                a->tag.cls >= HVT_TAG__COUNT || a->tag.level > HVT_WALK_PAE_PDPTE ||
-                a->size < 1 || a->size > HVT_DATA_MAX)
+                a->tag.cls >= HVT_TAG__COUNT || a->tag.level > HVT_WALK_PAE_PDPTE || a->size < 1 ||
+                a->size > HVT_DATA_MAX)
                 return BAD("event %" PRIu64 " pass %u access %u: field out of range (kind %u "
                            "space %u seg %u outcome %u class %u level %u size %u)",
                            ev->id, p, i, a->kind, a->space, a->seg, a->outcome, a->tag.cls,
@@ -325,8 +326,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
 
 int hvt_chunkenc_lost(struct hvt_chunkenc *c, const struct hvt_lost *l)
 {
-    static const int f[] = {F_LOST_AT, F_LOST_VCPU, F_LOST_COUNT, F_LOST_EVENT_ID, F_LOST_PASS,
-                            F_LOST_ACCESS};
+    static const int f[] = {F_LOST_AT,       F_LOST_VCPU, F_LOST_COUNT,
+                            F_LOST_EVENT_ID, F_LOST_PASS, F_LOST_ACCESS};
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         if (cb_reserve(&c->col[f[i]], 10))
             return -HVT_E_NOMEM;

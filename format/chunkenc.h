@@ -14,14 +14,50 @@
 /* Field numbers of message Chunk and States in trace.proto (the round-trip tests decode what
  * this encoder writes with the protoc-c generated code, so a mismatch cannot go unnoticed). */
 enum {
-    F_FIRST_EVENT_ID = 1, F_LOST_AT, F_EV_ID_DELTA, F_EV_VCPU, F_EV_FLAGS, F_EV_TIME_DELTA,
-    F_EV_INSN_LEN, F_EV_INSN, F_EV_INIT_BASE, F_EV_INIT, F_EV_PASSES, F_PASS_INDEX, F_PASS_LOST,
-    F_PASS_KIND, F_PASS_RETRY_CAUSE, F_PASS_VECTOR, F_PASS_FLAGS, F_PASS_ERROR_CODE, F_PASS_CR2,
-    F_PASS_ITERATIONS, F_PASS_END, F_PASS_ACCESSES, F_ACC_KIND, F_ACC_SPACE, F_ACC_SEG,
-    F_ACC_OUTCOME, F_ACC_TAG_CLASS, F_ACC_TAG_OPERAND, F_ACC_TAG_LEVEL, F_ACC_TAG_ELEMENT,
-    F_ACC_SIZE, F_ACC_FLAGS, F_ACC_LINEAR_DELTA, F_ACC_PHYS_DELTA, F_ACC_CALLSITE, F_ACC_DATA,
-    F_ACC_CMPXCHG, F_LOST_VCPU, F_LOST_COUNT, F_LOST_EVENT_ID, F_LOST_PASS, F_LOST_ACCESS,
-    F_CALLSITES, F__COUNT
+    F_FIRST_EVENT_ID = 1,
+    F_LOST_AT,
+    F_EV_ID_DELTA,
+    F_EV_VCPU,
+    F_EV_FLAGS,
+    F_EV_TIME_DELTA,
+    F_EV_INSN_LEN,
+    F_EV_INSN,
+    F_EV_INIT_BASE,
+    F_EV_INIT,
+    F_EV_PASSES,
+    F_PASS_INDEX,
+    F_PASS_LOST,
+    F_PASS_KIND,
+    F_PASS_RETRY_CAUSE,
+    F_PASS_VECTOR,
+    F_PASS_FLAGS,
+    F_PASS_ERROR_CODE,
+    F_PASS_CR2,
+    F_PASS_ITERATIONS,
+    F_PASS_END,
+    F_PASS_ACCESSES,
+    F_ACC_KIND,
+    F_ACC_SPACE,
+    F_ACC_SEG,
+    F_ACC_OUTCOME,
+    F_ACC_TAG_CLASS,
+    F_ACC_TAG_OPERAND,
+    F_ACC_TAG_LEVEL,
+    F_ACC_TAG_ELEMENT,
+    F_ACC_SIZE,
+    F_ACC_FLAGS,
+    F_ACC_LINEAR_DELTA,
+    F_ACC_PHYS_DELTA,
+    F_ACC_CALLSITE,
+    F_ACC_DATA,
+    F_ACC_CMPXCHG,
+    F_LOST_VCPU,
+    F_LOST_COUNT,
+    F_LOST_EVENT_ID,
+    F_LOST_PASS,
+    F_LOST_ACCESS,
+    F_CALLSITES,
+    F__COUNT
 };
 enum { FS_COUNT = 1, FS_SLOT_GAP = 2, FS_VALUE = 3, FS__COUNT };
 
@@ -33,8 +69,8 @@ struct hvt_colbuf {
 #define HVT_NCTX (HVT_TAG__COUNT * 8) /* address delta contexts: tag class x level */
 
 struct hvt_chunkenc {
-    struct hvt_colbuf col[F__COUNT];     /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
-    struct hvt_colbuf st[2][FS__COUNT];  /* [0] ev_init, [1] pass_end, by States field number */
+    struct hvt_colbuf col[F__COUNT];    /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
+    struct hvt_colbuf st[2][FS__COUNT]; /* [0] ev_init, [1] pass_end, by States field number */
     uint32_t n_events, n_records;
     uint64_t first_id, prev_id, prev_time;
     unsigned n_vcpus;

@@ -15,7 +15,7 @@ static int bad(const struct hvt_dchunk *d, struct hvt_fmt_error_info *e, int cod
     return hvt_fmt_seterr(e, code, d->offset, d->chunk, rec, "%s", what);
 }
 
-#define BAD(code, rec, ...)                                                                   \
+#define BAD(code, rec, ...)                                                                        \
     hvt_fmt_seterr(e, code, d->offset, d->chunk, (int64_t)(rec), __VA_ARGS__)
 
 static int cmp_cs(const void *a, const void *b)
@@ -70,16 +70,19 @@ int hvt_dchunk_unpack(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
     d->n_records = d->n_events + d->n_lost;
     if (d->n_events != h->n_events || d->n_records != h->n_records)
         return BAD(-HVT_E_BAD_RECORD, -1,
-                   "chunk holds %zu events and %zu records, its header says %u and %u",
-                   d->n_events, d->n_records, h->n_events, h->n_records);
+                   "chunk holds %zu events and %zu records, its header says %u and %u", d->n_events,
+                   d->n_records, h->n_events, h->n_records);
 
     /* every column of a group has the group's length */
     const struct {
         size_t n;
         const char *name;
-    } ev_cols[] = {{m->n_ev_vcpu, "ev_vcpu"},         {m->n_ev_flags, "ev_flags"},
-                   {m->n_ev_time_delta, "ev_time_delta"}, {m->n_ev_insn_len, "ev_insn_len"},
-                   {m->n_ev_init_base, "ev_init_base"}, {m->n_ev_passes, "ev_passes"}};
+    } ev_cols[] = {{m->n_ev_vcpu, "ev_vcpu"},
+                   {m->n_ev_flags, "ev_flags"},
+                   {m->n_ev_time_delta, "ev_time_delta"},
+                   {m->n_ev_insn_len, "ev_insn_len"},
+                   {m->n_ev_init_base, "ev_init_base"},
+                   {m->n_ev_passes, "ev_passes"}};
     for (size_t i = 0; i < sizeof(ev_cols) / sizeof(ev_cols[0]); i++)
         if (ev_cols[i].n != d->n_events)
             return BAD(-HVT_E_BAD_RECORD, -1, "column %s has %zu values for %zu events",
@@ -208,8 +211,8 @@ int hvt_dchunk_unpack(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
         for (size_t k = 0; k < cs->n_frames; k++)
             if (strlen(cs->frames[k]->function) > HVT_FMT_MAX_STRING ||
                 strlen(cs->frames[k]->module) > HVT_FMT_MAX_STRING)
-                return BAD(-HVT_E_LIMIT, -1, "call site %u frame %zu: name longer than %u",
-                           cs->id, k, HVT_FMT_MAX_STRING);
+                return BAD(-HVT_E_LIMIT, -1, "call site %u frame %zu: name longer than %u", cs->id,
+                           k, HVT_FMT_MAX_STRING);
         nf += cs->n_frames;
     }
     d->cs = calloc(m->n_callsites + 1, sizeof(*d->cs));
@@ -308,8 +311,8 @@ static int apply_state(const struct hvt_dchunk *d, const Hvtrace__V1__States *s,
         uint32_t gap = s->slot_gap[*pv];
         slot += gap;
         if (gap == 0 || slot >= HVT_NSLOTS)
-            return BAD(-HVT_E_BAD_RECORD, rec, "%s: slot gap %u leads to slot %" PRId64, what,
-                       gap, slot);
+            return BAD(-HVT_E_BAD_RECORD, rec, "%s: slot gap %u leads to slot %" PRId64, what, gap,
+                       slot);
         out[slot] += (uint64_t)s->value[*pv];
     }
     if (!(out[HVT_SLOT_FLAGS] & HVT_STATE_SIMD_VALID))
@@ -407,7 +410,8 @@ int hvt_cursor_next(struct hvt_cursor *c, struct hvt_event *ev, struct hvt_pass 
         return BAD(-HVT_E_BAD_RECORD, rec, "ev_insn ends early");
     ev->insn_len = (uint8_t)il;
     memset(ev->insn, 0, sizeof(ev->insn));
-    memcpy(ev->insn, m->ev_insn.data + c->insn_off, il);
+    if (il) /* ev_insn.data is NULL when no event of the chunk has instruction bytes */
+        memcpy(ev->insn, m->ev_insn.data + c->insn_off, il);
     c->insn_off += il;
 
     /* init state: against the vCPU's previous init state in the chunk, or zero */
@@ -447,8 +451,8 @@ int hvt_cursor_next(struct hvt_cursor *c, struct hvt_event *ev, struct hvt_pass 
         memset(ps, 0, offsetof(struct hvt_pass, end));
         ps->index = m->pass_index[p];
         ps->lost = m->pass_lost[p];
-        uint32_t kind = m->pass_kind[p], rcause = m->pass_retry_cause[p],
-                 vec = m->pass_vector[p], fl = m->pass_flags[p];
+        uint32_t kind = m->pass_kind[p], rcause = m->pass_retry_cause[p], vec = m->pass_vector[p],
+                 fl = m->pass_flags[p];
         if (kind >= HVT_OUT__COUNT || rcause >= HVT_RETRY__COUNT || vec > 255 || fl > 255)
             return BAD(-HVT_E_BAD_RECORD, rec,
                        "pass %u: outcome out of range (kind %u cause %u vector %u flags %u)", k,

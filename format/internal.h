@@ -15,12 +15,12 @@ int hvt_fmt_seterr(struct hvt_fmt_error_info *e, int code, uint64_t offset, int6
 struct hvt_fmt_reader_diag {
     hvt_fmt_problem_fn fn; /* called for each problem met while scanning or loading chunks */
     void *arg;
-    int stop;              /* fn asked to stop */
-    int first_code;        /* code of the first problem */
+    int stop;       /* fn asked to stop */
+    int first_code; /* code of the first problem */
     uint64_t chunks_good, chunks_bad;
-    int truncated_tail;    /* the scan met the end of the file inside a chunk */
-    uint64_t good_bytes;   /* offset just past the last good chunk */
-    int footer_valid;      /* a footer with a valid CRC was found */
+    int truncated_tail;                  /* the scan met the end of the file inside a chunk */
+    uint64_t good_bytes;                 /* offset just past the last good chunk */
+    int footer_valid;                    /* a footer with a valid CRC was found */
     struct hvt_fmt_error_info index_err; /* why the index was not used (code 0: it was) */
 };
 struct hvt_fmt_reader_diag *hvt_fmt_reader_diag(struct hvt_fmt_reader *r);

@@ -47,6 +47,7 @@ struct hvt_fmt_reader {
     struct hvt_kv *kv;
     uint64_t data_start, data_end;
     int has_index;
+    uint64_t footer_index_offset; /* from a valid footer, even if the index itself is bad */
 
     /* chunk table: from the index, or grown by scanning (under lock: load_chunk may scan) */
     pthread_mutex_t lock;
@@ -192,8 +193,8 @@ static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct h
         return RERR(e, code, poff, k, -1, "zstd: %s", ZSTD_getErrorName(got));
     }
     if (got != h->raw_size)
-        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1, "zstd frame decompressed to %zu bytes, not %u",
-                    got, h->raw_size);
+        return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1,
+                    "zstd frame decompressed to %zu bytes, not %u", got, h->raw_size);
     return (int64_t)got;
 }
 
@@ -205,8 +206,7 @@ static int read_header(struct hvt_fmt_reader *r)
     uint8_t b[HVT_FILE_HDR_SIZE];
     if (r->size < HVT_FILE_HDR_SIZE) {
         size_t n = (size_t)r->size;
-        if (n && pread_all(r->fd, b, n, 0) == 0 &&
-            memcmp(b, HVT_FILE_MAGIC, n < 8 ? n : 8) != 0)
+        if (n && pread_all(r->fd, b, n, 0) == 0 && memcmp(b, HVT_FILE_MAGIC, n < 8 ? n : 8) != 0)
             return RERR(e, -HVT_E_BAD_MAGIC, 0, -1, -1, "not an hvtrace file (bad magic)");
         return RERR(e, -HVT_E_TRUNCATED, r->size, -1, -1,
                     "file of %" PRIu64 " bytes ends inside the %d-byte file header", r->size,
@@ -246,7 +246,8 @@ static int read_header(struct hvt_fmt_reader *r)
     }
     if (hvt_crc32c(0, msg, fh.msg_len) != fh.msg_crc) {
         free(msg);
-        return RERR(e, -HVT_E_CHECKSUM, fh.hdr_size, -1, -1, "header message CRC32C does not match");
+        return RERR(e, -HVT_E_CHECKSUM, fh.hdr_size, -1, -1,
+                    "header message CRC32C does not match");
     }
     hvt_pbmem_init(&r->hmem, hvt_pbmem_budget(fh.msg_len));
     r->hmsg = hvtrace__v1__header__unpack(&r->hmem.a, fh.msg_len, msg);
@@ -255,9 +256,9 @@ static int read_header(struct hvt_fmt_reader *r)
         return RERR(e, r->hmem.exceeded ? -HVT_E_LIMIT : -HVT_E_BAD_RECORD, fh.hdr_size, -1, -1,
                     "header message does not decode");
     Hvtrace__V1__Header *m = r->hmsg;
-    const char *strs[] = {m->producer,     m->producer_version,   m->cpu_vendor,
-                          m->cpu_features, m->hypervisor,         m->hypervisor_version,
-                          m->core_name,    m->core_version,       m->core_build_id};
+    const char *strs[] = {m->producer,     m->producer_version, m->cpu_vendor,
+                          m->cpu_features, m->hypervisor,       m->hypervisor_version,
+                          m->core_name,    m->core_version,     m->core_build_id};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strlen(strs[i]) > HVT_FMT_MAX_STRING)
             return RERR(e, -HVT_E_LIMIT, fh.hdr_size, -1, -1, "header string longer than %u bytes",
@@ -317,8 +318,9 @@ static int read_index(struct hvt_fmt_reader *r)
     struct hvt_footer ft;
     rc = hvt_footer_decode(fb, &ft);
     if (rc == -HVT_E_BAD_MAGIC)
-        return RERR(e, -HVT_E_NO_INDEX, foff, -1, -1, "no footer (the writer did not close the "
-                                                      "trace)");
+        return RERR(e, -HVT_E_NO_INDEX, foff, -1, -1,
+                    "no footer (the writer did not close the "
+                    "trace)");
     if (rc < 0)
         return RERR(e, rc, foff, -1, -1, "footer CRC32C does not match");
     r->diag.footer_valid = 1;
@@ -327,6 +329,8 @@ static int read_index(struct hvt_fmt_reader *r)
         return RERR(e, -HVT_E_BAD_RECORD, foff, -1, -1,
                     "footer places the index at %" PRIu64 "+%u, not just before the footer",
                     ft.index_offset, ft.index_size);
+    /* the footer checks out: the chunks end where it says, whatever state the index is in */
+    r->footer_index_offset = ft.index_offset;
     if (ft.n_chunks > HVT_MAX_INDEX_ENTRIES)
         return RERR(e, -HVT_E_LIMIT, foff, -1, -1, "%u chunks in the index (max %u)", ft.n_chunks,
                     HVT_MAX_INDEX_ENTRIES);
@@ -382,16 +386,15 @@ static int read_index(struct hvt_fmt_reader *r)
         c->last_event_id = m->last_event_id[i];
         c->n_events = m->n_events[i];
         c->n_records = m->n_records[i];
-        int ok = c->offset == expect && c->n_events <= c->n_records &&
-                 (c->n_events ? (c->first_event_id <= c->last_event_id &&
-                                 c->last_event_id != HVT_NO_EVENT &&
-                                 (!have_last || c->first_event_id > last))
-                              : (c->first_event_id == HVT_NO_EVENT &&
-                                 c->last_event_id == HVT_NO_EVENT));
+        int ok =
+            c->offset == expect && c->n_events <= c->n_records &&
+            (c->n_events
+                 ? (c->first_event_id <= c->last_event_id && c->last_event_id != HVT_NO_EVENT &&
+                    (!have_last || c->first_event_id > last))
+                 : (c->first_event_id == HVT_NO_EVENT && c->last_event_id == HVT_NO_EVENT));
         if (!ok) {
             rc = RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, (int64_t)i, -1,
-                      "index entry %zu is inconsistent (offset %" PRIu64 ", expected %" PRIu64
-                      ")",
+                      "index entry %zu is inconsistent (offset %" PRIu64 ", expected %" PRIu64 ")",
                       i, c->offset, expect);
             goto out;
         }
@@ -452,8 +455,8 @@ static int probe(struct hvt_fmt_reader *r, uint64_t off, struct hvt_chunk_hdr *h
     int64_t k = (int64_t)r->n_chunks;
     if (r->data_end - off < HVT_CHUNK_HDR_SIZE)
         return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
-                    "file ends inside a chunk header (%" PRIu64 " of %d bytes)",
-                    r->data_end - off, HVT_CHUNK_HDR_SIZE);
+                    "file ends inside a chunk header (%" PRIu64 " of %d bytes)", r->data_end - off,
+                    HVT_CHUNK_HDR_SIZE);
     uint8_t b[HVT_CHUNK_HDR_SIZE];
     int rc = pread_all(r->fd, b, sizeof(b), off);
     if (rc < 0)
@@ -535,6 +538,7 @@ static int scan_until(struct hvt_fmt_reader *r, uint64_t k)
         if (rc == -HVT_E_TRUNCATED)
             r->diag.truncated_tail = 1;
         problem(r, &e);
+        r->err = e; /* in SALVAGE mode too: the caller can see what was skipped */
         if (!(r->opt.flags & HVT_FMT_R_SALVAGE)) {
             r->scan_err = e;
             return e.code;
@@ -595,7 +599,7 @@ int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
     else
         RERR(&r->diag.index_err, -HVT_E_NO_INDEX, 0, -1, -1, "index not read (scan mode)");
     if (!r->has_index) {
-        r->data_end = r->size;
+        r->data_end = r->footer_index_offset ? r->footer_index_offset : r->size;
         r->scan_off = r->data_start;
     }
     return 0;
@@ -642,8 +646,8 @@ int hvt_fmt_reader_has_index(const struct hvt_fmt_reader *r)
 
 const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reader *r)
 {
-    static const struct hvt_fmt_error_info none = {.chunk = -1, .record = -1,
-                                                   .message = "no reader"};
+    static const struct hvt_fmt_error_info none = {
+        .chunk = -1, .record = -1, .message = "no reader"};
     return r ? &r->err : &none;
 }
 
@@ -667,8 +671,7 @@ int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r)
     return rc < 0 ? rc : n;
 }
 
-int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
-                              struct hvt_fmt_chunk_info *info)
+int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk_info *info)
 {
     if (!usable(r) || !info)
         return -HVT_E_INVALID;
@@ -699,8 +702,7 @@ static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fm
     struct hvt_chunk_hdr h;
     rc = hvt_chunk_hdr_decode(hb, &h);
     if (rc < 0 || memcmp(h.magic, HVT_CHUNK_MAGIC, 4))
-        return RERR(e, rc < 0 ? rc : -HVT_E_BAD_MAGIC, info->offset, ki, -1,
-                    "chunk header %s",
+        return RERR(e, rc < 0 ? rc : -HVT_E_BAD_MAGIC, info->offset, ki, -1, "chunk header %s",
                     rc == -HVT_E_CHECKSUM ? "CRC32C does not match" : "is not a chunk header");
     if (h.compressed_size != info->compressed_size || h.raw_size != info->raw_size ||
         h.first_event_id != info->first_event_id || h.last_event_id != info->last_event_id ||

@@ -43,7 +43,9 @@ int hvt_slots_to_state(const uint64_t slots[HVT_NSLOTS], struct hvt_vcpu_state *
         uint8_t slot;
         uint8_t bits;
     } narrow[] = {
-        {HVT_SLOT_GDTR_LIMIT, 32}, {HVT_SLOT_IDTR_LIMIT, 32}, {HVT_SLOT_FLAGS, 32},
+        {HVT_SLOT_GDTR_LIMIT, 32},
+        {HVT_SLOT_IDTR_LIMIT, 32},
+        {HVT_SLOT_FLAGS, 32},
         {HVT_SLOT_MXCSR, 32},
     };
     for (int i = 0; i < 8; i++) {

@@ -76,7 +76,8 @@ int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_
             for (int64_t k = 0; rep->index_consistent && k < n; k++) {
                 struct hvt_fmt_chunk_info a, b;
                 if (hvt_fmt_reader_chunk_info(idx, (uint64_t)k, &a) < 0 ||
-                    hvt_fmt_reader_chunk_info(scan, (uint64_t)k, &b) < 0 || memcmp(&a, &b, sizeof(a))) {
+                    hvt_fmt_reader_chunk_info(scan, (uint64_t)k, &b) < 0 ||
+                    memcmp(&a, &b, sizeof(a))) {
                     rep->index_consistent = 0;
                     struct hvt_fmt_error_info e;
                     hvt_fmt_seterr(&e, -HVT_E_BAD_RECORD, a.offset, k, -1,

@@ -146,9 +146,9 @@ static int write_header(struct hvt_fmt_writer *w, const struct hvt_fmt_header *h
     static const struct hvt_fmt_header empty;
     if (!h)
         h = &empty;
-    const char *strs[] = {h->producer,   h->producer_version,   h->cpu_vendor,
-                          h->cpu_features, h->hypervisor,     h->hypervisor_version,
-                          h->core_name,  h->core_version,       h->core_build_id};
+    const char *strs[] = {h->producer,     h->producer_version, h->cpu_vendor,
+                          h->cpu_features, h->hypervisor,       h->hypervisor_version,
+                          h->core_name,    h->core_version,     h->core_build_id};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strs[i] && strlen(strs[i]) > HVT_FMT_MAX_STRING)
             return werr(w, -HVT_E_INVALID, "header string %zu longer than %u bytes", i,
@@ -650,16 +650,15 @@ static int write_index(struct hvt_fmt_writer *w)
     m.last_event_id = last;
     m.n_events = ne;
     m.n_records = nr;
-    struct hvt_chunk_hdr h = {.first_event_id = HVT_NO_EVENT, .last_event_id = HVT_NO_EVENT,
-                              .n_records = (uint32_t)n};
+    struct hvt_chunk_hdr h = {
+        .first_event_id = HVT_NO_EVENT, .last_event_id = HVT_NO_EVENT, .n_records = (uint32_t)n};
     uint64_t at = w->off;
     rc = write_block(w, &m.base, HVT_INDEX_MAGIC, &h, "the index");
     if (rc < 0)
         goto out;
     uint8_t foot[HVT_FOOTER_SIZE];
-    struct hvt_footer ft = {.index_offset = at,
-                            .index_size = (uint32_t)(w->off - at),
-                            .n_chunks = (uint32_t)n};
+    struct hvt_footer ft = {
+        .index_offset = at, .index_size = (uint32_t)(w->off - at), .n_chunks = (uint32_t)n};
     hvt_footer_encode(foot, &ft);
     rc = write_all(w, foot, sizeof(foot), "the footer");
 out:
@@ -720,7 +719,7 @@ int hvt_fmt_writer_get_stats(const struct hvt_fmt_writer *w, struct hvt_fmt_writ
 
 const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w)
 {
-    static const struct hvt_fmt_error_info none = {.chunk = -1, .record = -1,
-                                                   .message = "no writer"};
+    static const struct hvt_fmt_error_info none = {
+        .chunk = -1, .record = -1, .message = "no writer"};
     return w ? &w->err : &none;
 }

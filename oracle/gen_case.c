@@ -512,8 +512,11 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     if (has_mem) {
         uint64_t page = orc_rand_la(&g);
         int fsgs = p.seg == HVT_SEG_FS || p.seg == HVT_SEG_GS;
-        if (c->bits == 64 && p.asz == 4 && !fsgs)
+        if (c->bits == 64 && p.asz == 4 && !fsgs) {
             page &= 0xfffff000ull;
+            if (page < 0x40000000ull) /* above RAM: unicorn mirrors pages at their linear address */
+                page |= 0x40000000ull;
+        }
         unsigned pos;
         if (p.memsize > 1 && orc_pct(r, 20)) {
             pos = 0x1000 - 1 - (unsigned)orc_below(r, p.memsize - 1);
@@ -636,7 +639,9 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         orc_place_exact(&g, code_page + 0x1000, 1);
         c->provoked |= HVT_ORC_P_CODE_SPLIT;
     } else {
-        cpos = (unsigned)orc_below(r, 0x1000 - e.n + 1);
+        /* not in the last 32 bytes: unicorn's translator reads ahead of the instruction
+         * and would fault on the next page (qemu-translation-lookahead) */
+        cpos = (unsigned)orc_below(r, 0x1000 - e.n - 32 + 1);
     }
     st->rip = code_page + cpos;
     if (p.base == -2) {
@@ -652,8 +657,8 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
             choose_mem(c, r, &p, off);
             encode(c, r, &p, &e);
             c->insn_len = (uint8_t)e.n;
-            if (cpos + e.n > 0x1000 && !(c->provoked & HVT_ORC_P_CODE_SPLIT))
-                cpos = 0x1000 - e.n;
+            if (cpos + e.n + 32 > 0x1000 && !(c->provoked & HVT_ORC_P_CODE_SPLIT))
+                cpos = 0x1000 - e.n - 32;
             st->rip = code_page + cpos;
         }
     }
@@ -684,6 +689,15 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         orc_put_la(&g, slot, &v, p.stack_size);
     }
     orc_put_la(&g, st->rip, c->insn, c->insn_len);
+    {
+        /* INT3 after the instruction (same page only) ends QEMU's translation block there:
+         * unicorn translates ahead and would fault on a following page (see the deviation
+         * qemu-translation-lookahead in docs/CORE-CHECKING.md) */
+        static const uint8_t int3[2] = {0xcc, 0xcc};
+        uint64_t end = st->rip + c->insn_len;
+        unsigned room = (unsigned)(0x1000 - (end & 0xfff)) & 0xfff;
+        orc_put_la(&g, end, int3, room < 2 ? room : 2);
+    }
     orc_gen_end(&g);
     if (f->kind == K_RM_CL)
         count = c->st.gpr[1] & 0xff;

@@ -21,7 +21,7 @@
 #define FX_XMM 160
 #define FX_SW_MAGIC1 464 /* struct _fpx_sw_bytes: magic1, extended_size, xfeatures, xstate_size */
 #define FX_SW_XFEATURES 472
-#define XS_HDR_BV 512 /* xsave header: XSTATE_BV */
+#define XS_HDR_BV 512         /* xsave header: XSTATE_BV */
 #define FP_MAGIC1 0x46505853u /* FP_XSTATE_MAGIC1 */
 #define XFEATURE_SSE (1ull << 1)
 #define XFEATURE_YMM (1ull << 2)
@@ -182,8 +182,8 @@ static void child(const struct hvt_native_case *c, struct native_shared *sh)
     stack_t ss;
     static const int sigs[] = {SIGTRAP, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
     uint64_t cpage = c->code_addr & ~(uint64_t)(HVT_NATIVE_PAGE - 1);
-    uint64_t cend = (c->code_addr + c->insn_len + 1 + HVT_NATIVE_PAGE - 1) &
-                    ~(uint64_t)(HVT_NATIVE_PAGE - 1);
+    uint64_t cend =
+        (c->code_addr + c->insn_len + 1 + HVT_NATIVE_PAGE - 1) & ~(uint64_t)(HVT_NATIVE_PAGE - 1);
 
     alarm(2);
     g_case = c;
@@ -234,8 +234,8 @@ static int check_case(const struct hvt_native_case *c)
     if (!c->insn_len || c->insn_len > HVT_INSN_MAX || c->n_pages > HVT_NATIVE_MAX_PAGES)
         return -1;
     cpage = c->code_addr & ~(uint64_t)(HVT_NATIVE_PAGE - 1);
-    cend = (c->code_addr + c->insn_len + 1 + HVT_NATIVE_PAGE - 1) &
-           ~(uint64_t)(HVT_NATIVE_PAGE - 1);
+    cend =
+        (c->code_addr + c->insn_len + 1 + HVT_NATIVE_PAGE - 1) & ~(uint64_t)(HVT_NATIVE_PAGE - 1);
     if (cpage < HVT_NATIVE_LO || cend > HVT_NATIVE_HI)
         return -1;
     for (unsigned i = 0; i < c->n_pages; i++) {

@@ -59,8 +59,8 @@ enum hvt_native_stop {
 };
 
 struct hvt_native_result {
-    uint32_t stop;   /* enum hvt_native_stop */
-    uint32_t vector; /* x86 vector of the fault (14 #PF, 13 #GP, 6 #UD, 0 #DE, 17 #AC, ...) */
+    uint32_t stop;       /* enum hvt_native_stop */
+    uint32_t vector;     /* x86 vector of the fault (14 #PF, 13 #GP, 6 #UD, 0 #DE, 17 #AC, ...) */
     uint64_t error_code; /* as the kernel saw it (#PF: P/W/U/I bits; U is always set) */
     uint64_t cr2;        /* #PF: the faulting linear address */
     int signo;           /* the signal the child got (SIGTRAP when completed) */

@@ -132,7 +132,10 @@ static void gen_string(struct nc_case *c, uint64_t *s)
         uint8_t op;
         const char *name;
         int two; /* compares: REPE/REPNE matter */
-    } ops[] = {{0xa4, "movs", 0}, {0xaa, "stos", 0}, {0xac, "lods", 0}, {0xa6, "cmps", 1},
+    } ops[] = {{0xa4, "movs", 0},
+               {0xaa, "stos", 0},
+               {0xac, "lods", 0},
+               {0xa6, "cmps", 1},
                {0xae, "scas", 1}};
     static const char sz[] = "bwdq";
     unsigned k = (unsigned)below(s, 5), size = (unsigned)below(s, 4), rep = (unsigned)below(s, 3);
@@ -147,8 +150,12 @@ static void gen_string(struct nc_case *c, uint64_t *s)
     if (size == 3)
         put1(c, 0x48);
     put1(c, (uint8_t)(ops[k].op | (size ? 1 : 0)));
-    snprintf(c->name, sizeof(c->name), "%s%s%c", !rep ? "" : !ops[k].two ? "rep " :
-             rep == 1 ? "repe " : "repne ", ops[k].name, sz[size]);
+    snprintf(c->name, sizeof(c->name), "%s%s%c",
+             !rep          ? ""
+             : !ops[k].two ? "rep "
+             : rep == 1    ? "repe "
+                           : "repne ",
+             ops[k].name, sz[size]);
     c->n.in.gpr[HVT_RCX] = hi | below(s, 40);
     /* near a page boundary, in either direction */
     c->n.in.gpr[HVT_RSI] = hi | data_la((unsigned)below(s, NC_PAGES),
@@ -202,6 +209,13 @@ static void gen_simd(struct nc_case *c, uint64_t *s)
         {"vmovdqa256 store", "avx", {0xc5, 0xfd, 0x7f}, 3, 32},
         {"vmovups256 load", "avx", {0xc5, 0xfc, 0x10}, 3, 0},
         {"vmovaps128 store", "avx", {0xc5, 0xf8, 0x29}, 3, 16},
+        {"movdqu load (rex.r)", "sse2", {0xf3, 0x44, 0x0f, 0x6f}, 4, 0},
+        {"vmovd load", "avx", {0xc5, 0xf9, 0x6e}, 3, 0},
+        {"vmovq load (vex.w)", "avx", {0xc4, 0xe1, 0xf9, 0x6e}, 4, 0},
+        {"vmovd store", "avx", {0xc5, 0xf9, 0x7e}, 3, 0},
+        {"vmovq load (f3)", "avx", {0xc5, 0xfa, 0x7e}, 3, 0},
+        {"vmovq store (d6)", "avx", {0xc5, 0xf9, 0xd6}, 3, 0},
+        {"vmovdqu256 load (vex.r)", "avx", {0xc5, 0x7e, 0x6f}, 3, 0},
         {"cmpxchg8b", "sse2", {0x0f, 0xc7}, 2, 0},
         {"lock cmpxchg8b", "sse2", {0xf0, 0x0f, 0xc7}, 3, 0},
         {"cmpxchg16b", "cx16", {0x48, 0x0f, 0xc7}, 3, 16},
@@ -243,27 +257,29 @@ static void gen_simd(struct nc_case *c, uint64_t *s)
 static void gen_gather(struct nc_case *c, uint64_t *s)
 {
     static const char *const names[4][2] = {
-        {"vpgatherdd", "vpgatherdq"}, {"vpgatherqd", "vpgatherqq"},
-        {"vgatherdps", "vgatherdpd"}, {"vgatherqps", "vgatherqpd"},
+        {"vpgatherdd", "vpgatherdq"},
+        {"vpgatherqd", "vpgatherqq"},
+        {"vgatherdps", "vgatherdpd"},
+        {"vgatherqps", "vgatherqpd"},
     };
     unsigned op = (unsigned)below(s, 4), w = (unsigned)below(s, 2), l = (unsigned)below(s, 2);
     unsigned qidx = op & 1, isz = qidx ? 8 : 4, dsz = w ? 8 : 4;
     unsigned n = (l ? 32 : 16) / (isz > dsz ? isz : dsz);
     unsigned scale = (unsigned)below(s, 4);
-    unsigned d = (unsigned)below(s, 8), m, x;
+    unsigned d = (unsigned)below(s, 16), m, x;
     uint8_t *yi, *ym;
     do
-        m = (unsigned)below(s, 8);
+        m = (unsigned)below(s, 16);
     while (m == d);
     do
-        x = (unsigned)below(s, 8);
+        x = (unsigned)below(s, 16);
     while (x == d || x == m);
     put1(c, 0xc4);
-    put1(c, 0xe2);
+    put1(c, (uint8_t)((!(d & 8) << 7) | (!(x & 8) << 6) | (1 << 5) | 2)); /* R X B, map 0F38 */
     put1(c, (uint8_t)((w << 7) | ((~m & 15) << 3) | (l << 2) | 1));
     put1(c, (uint8_t)(0x90 + op));
-    put1(c, (uint8_t)((d << 3) | 4));
-    put1(c, (uint8_t)((scale << 6) | (x << 3) | 0)); /* base rax */
+    put1(c, (uint8_t)(((d & 7) << 3) | 4));
+    put1(c, (uint8_t)((scale << 6) | ((x & 7) << 3) | 0)); /* base rax */
     snprintf(c->name, sizeof(c->name), "%s%s", names[op][w], l ? " ymm" : " xmm");
     c->feature = "avx2";
     c->n.in.gpr[HVT_RAX] = data_la(2, below(s, 4096));
@@ -337,19 +353,19 @@ static void core_state(const struct nc_case *c, struct hvt_vcpu_state *st, struc
     st->flags = HVT_STATE_SIMD_VALID;
     st->mxcsr = c->n.in.mxcsr;
     memcpy(st->ymm, c->n.in.ymm, sizeof(st->ymm));
-    st->cr0 = 1 | 2 | (1ull << 16) | (1ull << 31); /* PE MP WP PG */
+    st->cr0 = 1 | 2 | (1ull << 16) | (1ull << 31);                     /* PE MP WP PG */
     st->cr4 = (1ull << 5) | (1ull << 9) | (1ull << 10) | (1ull << 18); /* PAE OSFXSR XMM OSXSAVE */
     st->efer = (1ull << 8) | (1ull << 10) | (1ull << 11);
     st->xcr0 = 7;
     st->cr3 = NC_PML4;
     for (unsigned i = 0; i < 6; i++) {
-        st->seg[i].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | (3u << 5) | 0x3 | HVT_SEG_ATTR_DB |
-                          HVT_SEG_ATTR_G;
+        st->seg[i].attr =
+            HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | (3u << 5) | 0x3 | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G;
         st->seg[i].limit = 0xffffffffu;
         st->seg[i].sel = 0x2b;
     }
-    st->seg[HVT_SEG_CS].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | (3u << 5) | 0xb |
-                               HVT_SEG_ATTR_L | HVT_SEG_ATTR_G;
+    st->seg[HVT_SEG_CS].attr =
+        HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | (3u << 5) | 0xb | HVT_SEG_ATTR_L | HVT_SEG_ATTR_G;
     st->seg[HVT_SEG_CS].sel = 0x33;
     st->seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
     st->seg[HVT_SEG_TR].attr = HVT_SEG_ATTR_P | 0xb;
@@ -386,10 +402,10 @@ static int compare(const struct nc_case *c, const struct hvt_core_result *res,
         SAY(" outcome: core %u (%s), cpu completed;", res->out.kind, res->detail);
     if (nr->stop == HVT_NATIVE_FAULT) {
         if (res->out.kind != HVT_OUT_EXCEPTION || res->out.vector != nr->vector)
-            SAY(" outcome: core %u vector %u (%s), cpu fault %u;", res->out.kind,
-                res->out.vector, res->detail, nr->vector);
-        else if (nr->vector == 14 &&
-                 (res->out.cr2 != nr->cr2 || (res->out.error_code & 0x1f) != (nr->error_code & 0x1f)))
+            SAY(" outcome: core %u vector %u (%s), cpu fault %u;", res->out.kind, res->out.vector,
+                res->detail, nr->vector);
+        else if (nr->vector == 14 && (res->out.cr2 != nr->cr2 ||
+                                      (res->out.error_code & 0x1f) != (nr->error_code & 0x1f)))
             SAY(" #PF: core cr2 %#" PRIx64 " ec %#x, cpu cr2 %#" PRIx64 " ec %#" PRIx64 ";",
                 res->out.cr2, res->out.error_code, nr->cr2, nr->error_code);
     }
@@ -500,8 +516,9 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *ou
                     fprintf(out, " %02x", c->n.insn[b]);
                 fprintf(out, ":%s\n", diff);
                 if (verbose > 1) {
-                    fprintf(out, "  rcx %#" PRIx64 " rsi %#" PRIx64 " rdi %#" PRIx64
-                            " rax %#" PRIx64 " rflags %#" PRIx64 " pages",
+                    fprintf(out,
+                            "  rcx %#" PRIx64 " rsi %#" PRIx64 " rdi %#" PRIx64 " rax %#" PRIx64
+                            " rflags %#" PRIx64 " pages",
                             c->n.in.gpr[HVT_RCX], c->n.in.gpr[HVT_RSI], c->n.in.gpr[HVT_RDI],
                             c->n.in.gpr[HVT_RAX], c->n.in.rflags);
                     for (unsigned p = 0; p < c->n.n_pages; p++)
@@ -519,8 +536,7 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *ou
                     stats[k].mismatches);
     }
     if (excluded)
-        fprintf(out, "%" PRIu64 " cases excluded by name: split-locked-unhandleable\n",
-                excluded);
+        fprintf(out, "%" PRIu64 " cases excluded by name: split-locked-unhandleable\n", excluded);
     if (skipped)
         fprintf(out, "%" PRIu64 " cases skipped (host lacks a feature)\n", skipped);
     fprintf(out, "%" PRIu64 " cases, %" PRIu64 " mismatches\n", done, mism);

@@ -220,7 +220,10 @@ static void mirror(uc_engine *uc, uint64_t la, const uint8_t *content)
     la &= ~0xfffull;
     if (la < HVT_ORC_RAM_SIZE)
         return;
-    if (uc_mem_map(uc, la, 0x1000, UC_PROT_ALL) == UC_ERR_OK && content)
+    uc_err e = uc_mem_map(uc, la, 0x1000, UC_PROT_ALL);
+    if (getenv("HVT_ORC_DEBUG"))
+        fprintf(stderr, "uc: map %#llx: %s\n", (unsigned long long)la, uc_strerror(e));
+    if (e == UC_ERR_OK && content)
         uc_mem_write(uc, la, content, 0x1000);
 }
 
@@ -275,9 +278,10 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
         for (unsigned i = 0; i < c->n_pages; i++)
             if (c->pages[i].pa + 0x1000 <= ORC_STUB_PHYS)
                 mirror(uc, c->pages[i].la, r->ram + c->pages[i].pa);
-        uint64_t las[6] = {c->st.rip, c->st.rip + c->insn_len - 1, c->mem_la,
-                           c->mem_la + 0x1000, c->stack_la, c->stack_la + 0x1000};
-        for (unsigned i = 0; i < 6; i++)
+        uint64_t las[7] = {c->st.rip, c->st.rip + c->insn_len - 1, c->mem_la,
+                           c->mem_la + 0x1000, c->stack_la, c->stack_la + 0x1000,
+                           c->st.rip + 0x1000};
+        for (unsigned i = 0; i < 7; i++)
             mirror(uc, las[i], NULL);
     }
     if (err) {

@@ -415,29 +415,39 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
     }
 }
 
+/* The state read as words; may_alias makes that a defined way to look at the struct. */
+typedef uint64_t __attribute__((may_alias)) state_word_t;
+
 static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
 {
-    uint64_t w;
-    memcpy(&w, (const uint8_t *)st + 8 * i, 8);
-    return w;
+    return ((const state_word_t *)st)[i];
 }
 
 /* Marks in *MASK the words W[FIRST..FIRST+N) that differ from BASE (bit i-FIRST for word i);
- * returns how many. Blocks of 8 words are checked with one XOR-OR reduction first: most of a
- * state does not change between two recordings. */
+ * returns how many. Blocks of 8 words are checked with one XOR-OR reduction first (a fixed
+ * trip count the compiler vectorizes): most of a state does not change between two
+ * recordings. */
 static inline uint32_t diff_words(const struct hvt_vcpu_state *st, const uint64_t *base,
                                   size_t first, size_t n, uint64_t *mask)
 {
+    const state_word_t *w = (const state_word_t *)st + first;
+    const uint64_t *b = base + first;
     uint32_t count = 0;
+
     for (size_t blk = 0; blk < n; blk += 8) {
-        size_t end = blk + 8 < n ? blk + 8 : n;
+        size_t end = blk + 8 <= n ? blk + 8 : n;
         uint64_t any = 0;
-        for (size_t i = blk; i < end; i++)
-            any |= state_word(st, first + i) ^ base[first + i];
+        if (end == blk + 8) {
+            for (size_t i = 0; i < 8; i++)
+                any |= w[blk + i] ^ b[blk + i];
+        } else {
+            for (size_t i = blk; i < end; i++)
+                any |= w[i] ^ b[i];
+        }
         if (!any)
             continue;
         for (size_t i = blk; i < end; i++) {
-            if (state_word(st, first + i) != base[first + i]) {
+            if (w[i] != b[i]) {
                 *mask |= 1ull << i;
                 count++;
             }
@@ -709,7 +719,9 @@ static inline int push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, u
     return 0;
 }
 
-static inline uint32_t capture(struct hvt_rec *rec, struct rec_vcpu *v, uint32_t skip)
+/* always_inline: the skip counts below assume this helper adds no frame, at any -O level. */
+static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *rec,
+                                                              struct rec_vcpu *v, uint32_t skip)
 {
     int overflow = 0;
     uint32_t id = cs_capture(rec->cs, skip + rec->opt.callsite_skip, &overflow);

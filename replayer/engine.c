@@ -181,6 +181,15 @@ int rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *
     return diff;
 }
 
+int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
+                       size_t len)
+{
+    char tmp[1];
+    if (!a || !b)
+        return 0;
+    return rpl_state_diff(a, b, buf ? buf : tmp, buf ? len : 0, NULL);
+}
+
 /* ---- trace-backed ops ---------------------------------------------------------------------- */
 
 const char *rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got)

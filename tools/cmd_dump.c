@@ -10,20 +10,19 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace dump FILE [--events A..B] [--json]\n"
-            "\n"
-            "Prints the trace header, then every event, each of its passes and each access of\n"
-            "every pass on a line of its own, and lost-records markers where they are. A pass\n"
-            "line ends with the registers that differ from the event's initial state.\n"
-            "\n"
-            "  --events A..B   only events with ids A to B inclusive (also A.., ..B, A);\n"
-            "                  found through the index, without reading earlier chunks\n"
-            "  --json          one JSON object per line (schema: docs/TOOLS.md)\n"
-            "\n"
-            "A damaged trace is dumped as far as it can be read: each bad chunk is reported as\n"
-            "'hvtrace: FILE: offset N, chunk C: what' on stderr and skipped.\n"
-            "exit: 0 ok, 2 usage error, 3 corrupt or unreadable trace\n");
+    fprintf(f, "usage: hvtrace dump FILE [--events A..B] [--json]\n"
+               "\n"
+               "Prints the trace header, then every event, each of its passes and each access of\n"
+               "every pass on a line of its own, and lost-records markers where they are. A pass\n"
+               "line ends with the registers that differ from the event's initial state.\n"
+               "\n"
+               "  --events A..B   only events with ids A to B inclusive (also A.., ..B, A);\n"
+               "                  found through the index, without reading earlier chunks\n"
+               "  --json          one JSON object per line (schema: docs/TOOLS.md)\n"
+               "\n"
+               "A damaged trace is dumped as far as it can be read: each bad chunk is reported as\n"
+               "'hvtrace: FILE: offset N, chunk C: what' on stderr and skipped.\n"
+               "exit: 0 ok, 2 usage error, 3 corrupt or unreadable trace\n");
 }
 
 static void dump_event(FILE *f, const struct hvt_fmt_reader *r, const struct hvt_event *ev,
@@ -61,8 +60,7 @@ int hvt_cmd_dump(int argc, char **argv)
             flags |= HVT_PRINT_JSON;
         } else if (!strcmp(argv[i], "--events") && i + 1 < argc) {
             if (hvt_tool_parse_range(argv[++i], &first, &last)) {
-                hvt_tool_err("dump: bad event range '%s' (expected A..B, A.., ..B or A)",
-                             argv[i]);
+                hvt_tool_err("dump: bad event range '%s' (expected A..B, A.., ..B or A)", argv[i]);
                 return HVT_EXIT_USAGE;
             }
             ranged = 1;

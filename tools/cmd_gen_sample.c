@@ -11,23 +11,22 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace gen-sample -f OUT [--events N] [--seed S] [--chunk-bytes B] "
-            "[--level L]\n"
-            "\n"
-            "Writes a small synthetic trace: a 64-bit guest on two vCPUs whose emulated\n"
-            "instructions walk 4-level page tables, read and write MMIO (reads RETRY once),\n"
-            "run REP MOVSB that stops part way, set A/D bits with a locked cmpxchg, take a #PF\n"
-            "and do port I/O; a lost-records marker follows event 9. The same arguments always\n"
-            "give the same bytes (fixed UUID and start time).\n"
-            "\n"
-            "  -f OUT            output trace (replaced if it exists)\n"
-            "  --events N        number of events (default 40, at most 1000000)\n"
-            "  --seed S          generator seed (default 1)\n"
-            "  --chunk-bytes B   writer chunk size in raw bytes (default: the writer's)\n"
-            "  --level L         zstd level (default: the writer's)\n"
-            "\n"
-            "exit: 0 written, 2 usage error or output not writable\n");
+    fprintf(f, "usage: hvtrace gen-sample -f OUT [--events N] [--seed S] [--chunk-bytes B] "
+               "[--level L]\n"
+               "\n"
+               "Writes a small synthetic trace: a 64-bit guest on two vCPUs whose emulated\n"
+               "instructions walk 4-level page tables, read and write MMIO (reads RETRY once),\n"
+               "run REP MOVSB that stops part way, set A/D bits with a locked cmpxchg, take a #PF\n"
+               "and do port I/O; a lost-records marker follows event 9. The same arguments always\n"
+               "give the same bytes (fixed UUID and start time).\n"
+               "\n"
+               "  -f OUT            output trace (replaced if it exists)\n"
+               "  --events N        number of events (default 40, at most 1000000)\n"
+               "  --seed S          generator seed (default 1)\n"
+               "  --chunk-bytes B   writer chunk size in raw bytes (default: the writer's)\n"
+               "  --level L         zstd level (default: the writer's)\n"
+               "\n"
+               "exit: 0 written, 2 usage error or output not writable\n");
 }
 
 int hvt_cmd_gen_sample(int argc, char **argv)
@@ -48,19 +47,17 @@ int hvt_cmd_gen_sample(int argc, char **argv)
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-f") && val) {
             out = val;
-        } else if (!strcmp(a, "--events") && val && !hvt_tool_parse_u64(val, &v) &&
-                   v <= 1000000) {
+        } else if (!strcmp(a, "--events") && val && !hvt_tool_parse_u64(val, &v) && v <= 1000000) {
             n = v;
         } else if (!strcmp(a, "--seed") && val && !hvt_tool_parse_u64(val, &v)) {
             seed = v;
-        } else if (!strcmp(a, "--chunk-bytes") && val && !hvt_tool_parse_u64(val, &v) &&
-                   v > 0 && v <= HVT_FMT_MAX_CHUNK_BYTES) {
+        } else if (!strcmp(a, "--chunk-bytes") && val && !hvt_tool_parse_u64(val, &v) && v > 0 &&
+                   v <= HVT_FMT_MAX_CHUNK_BYTES) {
             opt.chunk_bytes = (size_t)v;
         } else if (!strcmp(a, "--level") && val && !hvt_tool_parse_u64(val, &v) && v <= 22) {
             opt.level = (int)v;
         } else {
-            hvt_tool_err("gen-sample: bad argument '%s'%s", a,
-                         val ? "" : " (missing value?)");
+            hvt_tool_err("gen-sample: bad argument '%s'%s", a, val ? "" : " (missing value?)");
             help(stderr);
             return HVT_EXIT_USAGE;
         }

@@ -22,19 +22,18 @@ struct stats {
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace stats FILE [--json]\n"
-            "\n"
-            "Counts events, passes (per outcome) and accesses (by kind, tag class and space),\n"
-            "and reports bytes per access (file bytes / accesses), the compression ratio (raw\n"
-            "payload bytes / compressed payload bytes over all chunks), the number of chunks,\n"
-            "lost records (markers, and accesses lost inside passes) and whether the index is\n"
-            "present.\n"
-            "\n"
-            "  --json   one JSON object (schema: docs/TOOLS.md)\n"
-            "\n"
-            "Bad chunks are reported on stderr and skipped; the counts are then those of the\n"
-            "readable part. exit: 0 ok, 2 usage error, 3 corrupt or unreadable trace\n");
+    fprintf(f, "usage: hvtrace stats FILE [--json]\n"
+               "\n"
+               "Counts events, passes (per outcome) and accesses (by kind, tag class and space),\n"
+               "and reports bytes per access (file bytes / accesses), the compression ratio (raw\n"
+               "payload bytes / compressed payload bytes over all chunks), the number of chunks,\n"
+               "lost records (markers, and accesses lost inside passes) and whether the index is\n"
+               "present.\n"
+               "\n"
+               "  --json   one JSON object (schema: docs/TOOLS.md)\n"
+               "\n"
+               "Bad chunks are reported on stderr and skipped; the counts are then those of the\n"
+               "readable part. exit: 0 ok, 2 usage error, 3 corrupt or unreadable trace\n");
 }
 
 static void count_event(struct stats *s, const struct hvt_event *ev)
@@ -92,22 +91,23 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
         fprintf(f, ",\"format\":\"%" PRIu32 ".%" PRIu32 "\",\"producer\":", h->format_major,
                 h->format_minor);
         hvt_json_str(f, h->producer);
-        fprintf(f, ",\"file_bytes\":%" PRIu64 ",\"has_index\":%s,\"chunks\":%" PRIu64
-                   ",\"events\":%" PRIu64 ",\"passes\":%" PRIu64,
+        fprintf(f,
+                ",\"file_bytes\":%" PRIu64 ",\"has_index\":%s,\"chunks\":%" PRIu64
+                ",\"events\":%" PRIu64 ",\"passes\":%" PRIu64,
                 s->file_bytes, s->has_index ? "true" : "false", s->chunks, s->events, s->passes);
         print_counts(f, "passes_by_outcome", s->by_outcome, HVT_OUT__COUNT, hvt_outcome_name, 1);
         fprintf(f, ",\"accesses\":%" PRIu64, s->accesses);
         print_counts(f, "accesses_by_kind", s->by_kind, HVT_ACC__COUNT, hvt_access_kind_name, 1);
-        print_counts(f, "accesses_by_class", s->by_class, HVT_TAG__COUNT, hvt_tag_class_name,
-                     1);
+        print_counts(f, "accesses_by_class", s->by_class, HVT_TAG__COUNT, hvt_tag_class_name, 1);
         print_counts(f, "accesses_by_space", s->by_space, HVT_SPACE__COUNT, hvt_space_name, 1);
-        fprintf(f, ",\"data_bytes\":%" PRIu64 ",\"bytes_per_access\":%.3f,\"raw_bytes\":%" PRIu64
-                   ",\"compressed_bytes\":%" PRIu64 ",\"compression_ratio\":%.3f"
-                   ",\"lost_markers\":%" PRIu64 ",\"lost_records\":%" PRIu64
-                   ",\"lost_accesses_in_passes\":%" PRIu64 "}\n",
-                s->data_bytes, ratio(s->file_bytes, s->accesses), s->raw_bytes,
-                s->compressed_bytes, ratio(s->raw_bytes, s->compressed_bytes), s->lost_markers,
-                s->lost_records, s->lost_in_passes);
+        fprintf(f,
+                ",\"data_bytes\":%" PRIu64 ",\"bytes_per_access\":%.3f,\"raw_bytes\":%" PRIu64
+                ",\"compressed_bytes\":%" PRIu64 ",\"compression_ratio\":%.3f"
+                ",\"lost_markers\":%" PRIu64 ",\"lost_records\":%" PRIu64
+                ",\"lost_accesses_in_passes\":%" PRIu64 "}\n",
+                s->data_bytes, ratio(s->file_bytes, s->accesses), s->raw_bytes, s->compressed_bytes,
+                ratio(s->raw_bytes, s->compressed_bytes), s->lost_markers, s->lost_records,
+                s->lost_in_passes);
         return;
     }
     fputs("file            ", f);
@@ -131,8 +131,9 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
     fprintf(f, "bytes/access    %.3f\n", ratio(s->file_bytes, s->accesses));
     fprintf(f, "compression     %.3fx  (raw %" PRIu64 ", compressed %" PRIu64 ")\n",
             ratio(s->raw_bytes, s->compressed_bytes), s->raw_bytes, s->compressed_bytes);
-    fprintf(f, "lost            %" PRIu64 " records in %" PRIu64 " markers, %" PRIu64
-               " accesses inside passes\n",
+    fprintf(f,
+            "lost            %" PRIu64 " records in %" PRIu64 " markers, %" PRIu64
+            " accesses inside passes\n",
             s->lost_records, s->lost_markers, s->lost_in_passes);
 }
 

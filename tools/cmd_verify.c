@@ -55,10 +55,9 @@ static int on_problem(void *arg, const struct hvt_fmt_error_info *info)
 static const char *code_name(int code)
 {
     static const char *const names[HVT_E__COUNT] = {
-        "ok",          "invalid",  "internal",   "nomem",     "io",       "exists",
-        "nospace",     "bad_magic", "bad_version", "truncated", "checksum", "bad_record",
-        "limit",       "no_index", "not_found",  "end",       "unsupported", "closed",
-        "bad_plugin"};
+        "ok",        "invalid",     "internal",    "nomem",    "io",         "exists", "nospace",
+        "bad_magic", "bad_version", "truncated",   "checksum", "bad_record", "limit",  "no_index",
+        "not_found", "end",         "unsupported", "closed",   "bad_plugin"};
     int c = code < 0 ? -code : code;
     return c < HVT_E__COUNT && names[c] ? names[c] : "unknown";
 }
@@ -183,9 +182,13 @@ int hvt_cmd_verify(int argc, char **argv)
                " lost records, index %s%s%s\n",
                path, rc == 0 ? "ok" : "CORRUPT", rep.chunks_good, rep.chunks_bad, rep.events,
                rep.lost_records,
-               !rep.has_index ? "missing" : rep.index_consistent ? "consistent" : "INCONSISTENT",
+               !rep.has_index         ? "missing"
+               : rep.index_consistent ? "consistent"
+                                      : "INCONSISTENT",
                rep.truncated_tail ? ", truncated tail" : "",
-               rc == 0 ? "" : probs.n > 1 ? " (problems listed above)" : " (problem above)");
+               rc == 0       ? ""
+               : probs.n > 1 ? " (problems listed above)"
+                             : " (problem above)");
         if (out && salvaged >= 0)
             printf("%s: salvaged %" PRId64 " events\n", out, salvaged);
     }

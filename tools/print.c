@@ -16,26 +16,58 @@ struct reg_desc {
     unsigned size;
 };
 
-#define R(n, field)                                                                           \
-    {                                                                                         \
-        n, offsetof(struct hvt_vcpu_state, field), sizeof(((struct hvt_vcpu_state *)0)->field) \
+#define R(n, field)                                                                                \
+    {                                                                                              \
+        n, offsetof(struct hvt_vcpu_state, field), sizeof(((struct hvt_vcpu_state *)0)->field)     \
     }
-#define SEG(n, i) R(n ".sel", seg[i].sel), R(n ".base", seg[i].base), R(n ".limit", seg[i].limit), \
-                  R(n ".attr", seg[i].attr)
+#define SEG(n, i)                                                                                  \
+    R(n ".sel", seg[i].sel), R(n ".base", seg[i].base), R(n ".limit", seg[i].limit),               \
+        R(n ".attr", seg[i].attr)
 
 static const struct reg_desc regs[] = {
-    R("rax", gpr[0]),   R("rcx", gpr[1]),   R("rdx", gpr[2]),   R("rbx", gpr[3]),
-    R("rsp", gpr[4]),   R("rbp", gpr[5]),   R("rsi", gpr[6]),   R("rdi", gpr[7]),
-    R("r8", gpr[8]),    R("r9", gpr[9]),    R("r10", gpr[10]),  R("r11", gpr[11]),
-    R("r12", gpr[12]),  R("r13", gpr[13]),  R("r14", gpr[14]),  R("r15", gpr[15]),
-    R("rip", rip),      R("rflags", rflags), SEG("es", 0),     SEG("cs", 1),
-    SEG("ss", 2),       SEG("ds", 3),       SEG("fs", 4),       SEG("gs", 5),
-    SEG("ldtr", 6),     SEG("tr", 7),       R("gdtr.base", gdtr.base),
-    R("gdtr.limit", gdtr.limit),            R("idtr.base", idtr.base),
-    R("idtr.limit", idtr.limit),            R("cr0", cr0),      R("cr2", cr2),
-    R("cr3", cr3),      R("cr4", cr4),      R("cr8", cr8),      R("efer", efer),
-    R("xcr0", xcr0),    R("pdpte0", pdpte[0]), R("pdpte1", pdpte[1]), R("pdpte2", pdpte[2]),
-    R("pdpte3", pdpte[3]), R("state_flags", flags), R("mxcsr", mxcsr),
+    R("rax", gpr[0]),
+    R("rcx", gpr[1]),
+    R("rdx", gpr[2]),
+    R("rbx", gpr[3]),
+    R("rsp", gpr[4]),
+    R("rbp", gpr[5]),
+    R("rsi", gpr[6]),
+    R("rdi", gpr[7]),
+    R("r8", gpr[8]),
+    R("r9", gpr[9]),
+    R("r10", gpr[10]),
+    R("r11", gpr[11]),
+    R("r12", gpr[12]),
+    R("r13", gpr[13]),
+    R("r14", gpr[14]),
+    R("r15", gpr[15]),
+    R("rip", rip),
+    R("rflags", rflags),
+    SEG("es", 0),
+    SEG("cs", 1),
+    SEG("ss", 2),
+    SEG("ds", 3),
+    SEG("fs", 4),
+    SEG("gs", 5),
+    SEG("ldtr", 6),
+    SEG("tr", 7),
+    R("gdtr.base", gdtr.base),
+    R("gdtr.limit", gdtr.limit),
+    R("idtr.base", idtr.base),
+    R("idtr.limit", idtr.limit),
+    R("cr0", cr0),
+    R("cr2", cr2),
+    R("cr3", cr3),
+    R("cr4", cr4),
+    R("cr8", cr8),
+    R("efer", efer),
+    R("xcr0", xcr0),
+    R("pdpte0", pdpte[0]),
+    R("pdpte1", pdpte[1]),
+    R("pdpte2", pdpte[2]),
+    R("pdpte3", pdpte[3]),
+    R("state_flags", flags),
+    R("mxcsr", mxcsr),
 };
 
 #undef SEG
@@ -84,8 +116,8 @@ int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct h
         if (va == vb)
             continue;
         if (json)
-            fprintf(f, "%s\"%s\":[\"0x%" PRIx64 "\",\"0x%" PRIx64 "\"]", n ? "," : "",
-                    regs[i].name, va, vb);
+            fprintf(f, "%s\"%s\":[\"0x%" PRIx64 "\",\"0x%" PRIx64 "\"]", n ? "," : "", regs[i].name,
+                    va, vb);
         else
             fprintf(f, "%s%s=0x%" PRIx64 "->0x%" PRIx64, n ? " " : "", regs[i].name, va, vb);
         n++;
@@ -155,8 +187,9 @@ void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
 {
     unsigned len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
     if (flags & HVT_PRINT_JSON) {
-        fprintf(f, "{\"type\":\"event\",\"id\":%" PRIu64 ",\"vcpu\":%" PRIu32 ",\"time_ns\":%" PRIu64
-                   ",\"flags\":",
+        fprintf(f,
+                "{\"type\":\"event\",\"id\":%" PRIu64 ",\"vcpu\":%" PRIu32 ",\"time_ns\":%" PRIu64
+                ",\"flags\":",
                 ev->id, ev->vcpu, ev->time_ns);
         event_flags(f, ev->flags, 1);
         fprintf(f, ",\"rip\":\"0x%" PRIx64 "\",\"insn\":", ev->init.rip);
@@ -177,13 +210,12 @@ void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
     fputc('\n', f);
 }
 
-void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p,
-                    unsigned flags)
+void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p, unsigned flags)
 {
     const struct hvt_pass_outcome *o = &p->out;
     if (flags & HVT_PRINT_JSON) {
-        fprintf(f, "{\"type\":\"pass\",\"event\":%" PRIu64 ",\"index\":%" PRIu32
-                   ",\"outcome\":\"%s\"",
+        fprintf(f,
+                "{\"type\":\"pass\",\"event\":%" PRIu64 ",\"index\":%" PRIu32 ",\"outcome\":\"%s\"",
                 ev->id, p->index, hvt_outcome_name(o->kind));
         if (o->kind == HVT_OUT_RETRY)
             fprintf(f, ",\"retry_cause\":\"%s\"", hvt_retry_cause_name(o->retry_cause));
@@ -194,8 +226,9 @@ void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *
             if (o->vector == 14)
                 fprintf(f, ",\"cr2\":\"0x%" PRIx64 "\"", o->cr2);
         }
-        fprintf(f, ",\"iterations\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"accesses\":%" PRIu32
-                   ",\"changed\":",
+        fprintf(f,
+                ",\"iterations\":%" PRIu32 ",\"lost\":%" PRIu32 ",\"accesses\":%" PRIu32
+                ",\"changed\":",
                 o->iterations, p->lost, p->n_accesses);
         hvt_print_state_diff(f, &ev->init, &p->end, flags);
         fputs("}\n", f);
@@ -264,16 +297,15 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
             fprintf(f, ",\"pass\":%" PRIu32, p->index);
         fprintf(f, ",\"index\":%" PRIu32 ",\"kind\":\"%s\",\"space\":\"%s\"", idx,
                 hvt_access_kind_name(a->kind), hvt_space_name(a->space));
-        fprintf(f, ",\"tag\":{\"class\":\"%s\",\"operand\":%u,\"element\":%" PRIu32
-                   ",\"level\":%u}",
+        fprintf(f,
+                ",\"tag\":{\"class\":\"%s\",\"operand\":%u,\"element\":%" PRIu32 ",\"level\":%u}",
                 hvt_tag_class_name(a->tag.cls), a->tag.operand, a->tag.element, a->tag.level);
         fprintf(f, ",\"seg\":\"%s\",\"linear\":", hvt_seg_name(a->seg));
         if (a->flags & HVT_AF_LINEAR_VALID)
             fprintf(f, "\"0x%" PRIx64 "\"", a->linear);
         else
             fputs("null", f);
-        fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%" PRIu32 ",\"data\":", a->phys,
-                a->size);
+        fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%" PRIu32 ",\"data\":", a->phys, a->size);
         if (data_valid(a))
             hvt_json_hex(f, a->data, size);
         else
@@ -288,8 +320,9 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
                 hvt_op_result_name(a->outcome), a->flags & HVT_AF_LOCKED ? "true" : "false",
                 a->flags & HVT_AF_SPLIT ? "true" : "false", a->callsite);
         if (fr) {
-            fprintf(f, ",\"frame\":{\"ip\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
-                       "\",\"function\":",
+            fprintf(f,
+                    ",\"frame\":{\"ip\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
+                    "\",\"function\":",
                     fr->ip, fr->offset);
             hvt_json_str(f, fr->function);
             fputs(",\"module\":", f);
@@ -335,8 +368,7 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
             fputc(' ', f);
             hvt_print_str(f, fr->function);
             fprintf(f, "+0x%" PRIx64, fr->offset);
-        }
-        else if (fr)
+        } else if (fr)
             fprintf(f, " 0x%" PRIx64, fr->ip);
     }
     fputc('\n', f);
@@ -345,8 +377,9 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
 void hvt_print_lost(FILE *f, const struct hvt_lost *l, unsigned flags)
 {
     if (flags & HVT_PRINT_JSON) {
-        fprintf(f, "{\"type\":\"lost\",\"vcpu\":%" PRIu32 ",\"count\":%" PRIu64 ",\"event\":",
-                l->vcpu, l->count);
+        fprintf(f,
+                "{\"type\":\"lost\",\"vcpu\":%" PRIu32 ",\"count\":%" PRIu64 ",\"event\":", l->vcpu,
+                l->count);
         if (l->event_id == HVT_NO_EVENT)
             fputs("null", f);
         else
@@ -356,8 +389,8 @@ void hvt_print_lost(FILE *f, const struct hvt_lost *l, unsigned flags)
     }
     fprintf(f, "lost %" PRIu64 " records  vcpu %" PRIu32, l->count, l->vcpu);
     if (l->event_id != HVT_NO_EVENT)
-        fprintf(f, "  at event %" PRIu64 " pass %" PRIu32 " access %" PRIu32, l->event_id,
-                l->pass, l->access);
+        fprintf(f, "  at event %" PRIu64 " pass %" PRIu32 " access %" PRIu32, l->event_id, l->pass,
+                l->access);
     fputc('\n', f);
 }
 
@@ -421,16 +454,18 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
         n += (size_t)snprintf(uuid + n, sizeof(uuid) - n, "%02x", h->uuid[i]);
     }
     if (flags & HVT_PRINT_JSON) {
-        fprintf(f, "{\"type\":\"header\",\"format\":\"%" PRIu32 ".%" PRIu32
-                   "\",\"min_reader_major\":%" PRIu32 ",\"producer\":",
+        fprintf(f,
+                "{\"type\":\"header\",\"format\":\"%" PRIu32 ".%" PRIu32
+                "\",\"min_reader_major\":%" PRIu32 ",\"producer\":",
                 h->format_major, h->format_minor, h->min_reader_major);
         hvt_json_str(f, h->producer);
         fputs(",\"producer_version\":", f);
         hvt_json_str(f, h->producer_version);
         fputs(",\"cpu_vendor\":", f);
         hvt_json_str(f, h->cpu_vendor);
-        fprintf(f, ",\"cpu_family\":%" PRIu32 ",\"cpu_model\":%" PRIu32
-                   ",\"cpu_stepping\":%" PRIu32 ",\"cpu_features\":",
+        fprintf(f,
+                ",\"cpu_family\":%" PRIu32 ",\"cpu_model\":%" PRIu32 ",\"cpu_stepping\":%" PRIu32
+                ",\"cpu_features\":",
                 h->cpu_family, h->cpu_model, h->cpu_stepping);
         hvt_json_str(f, h->cpu_features);
         fputs(",\"hypervisor\":", f);

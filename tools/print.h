@@ -18,8 +18,7 @@ void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags);
 
 /* "pass I OUTCOME ..." with vector/error code/CR2 or retry cause, iterations, the number of
  * accesses, and the registers whose end value differs from INIT (the event's initial state). */
-void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p,
-                    unsigned flags);
+void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p, unsigned flags);
 
 /* One access: index IDX within its pass, kind, space, tag, segment, addresses, size, data,
  * outcome and call site. CS is the call site the access names (NULL when unknown): its

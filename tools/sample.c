@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-
 #define MAX_ACC 96
 #define CODE_LIN 0xffffffff81000000ull
 #define CODE_PHYS 0x01000000ull
@@ -76,8 +75,7 @@ static uint64_t walk(struct gen *g, unsigned pass, uint8_t op, uint64_t lin, uin
         uint64_t entry, at = table_of(lin, level) + ((lin >> (12 + 9 * (level - 1))) & 511) * 8;
         if (!a)
             return 0;
-        entry = level > 1 ? table_of(lin, level - 1) | PTE_P | PTE_RW | PTE_A
-                          : page | leaf_flags;
+        entry = level > 1 ? table_of(lin, level - 1) | PTE_P | PTE_RW | PTE_A : page | leaf_flags;
         a->kind = HVT_ACC_READ;
         a->space = HVT_SPACE_RAM;
         a->tag.cls = HVT_TAG_WALK;
@@ -157,8 +155,8 @@ static void set_insn(struct gen *g, const char *bytes, unsigned len)
 
 static void init_state(struct hvt_vcpu_state *s, struct gen *g, uint32_t vcpu)
 {
-    static const uint32_t data_attr = 0x3 | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB |
-                                      HVT_SEG_ATTR_G;
+    static const uint32_t data_attr =
+        0x3 | HVT_SEG_ATTR_S | HVT_SEG_ATTR_P | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G;
     memset(s, 0, sizeof(*s));
     for (int i = 0; i < 16; i++)
         s->gpr[i] = (rnd(g) & 0xffff) | ((uint64_t)i << 16);
@@ -171,12 +169,12 @@ static void init_state(struct hvt_vcpu_state *s, struct gen *g, uint32_t vcpu)
                                               .limit = 0xffffffff};
     for (int seg = HVT_SEG_ES; seg <= HVT_SEG_GS; seg++) {
         if (seg != HVT_SEG_CS)
-            s->seg[seg] = (struct hvt_segment){.sel = 0x18, .attr = data_attr,
-                                               .limit = 0xffffffff};
+            s->seg[seg] = (struct hvt_segment){.sel = 0x18, .attr = data_attr, .limit = 0xffffffff};
     }
     s->seg[HVT_SEG_GS].base = 0xffff888007c00000ull + 0x40000ull * vcpu;
     s->seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
-    s->seg[HVT_SEG_TR] = (struct hvt_segment){.sel = 0x40, .attr = 0xb | HVT_SEG_ATTR_P,
+    s->seg[HVT_SEG_TR] = (struct hvt_segment){.sel = 0x40,
+                                              .attr = 0xb | HVT_SEG_ATTR_P,
                                               .limit = 0x67,
                                               .base = 0xfffffe0000003000ull + 0x1000ull * vcpu};
     s->gdtr = (struct hvt_dtable){.base = 0xfffffe0000001000ull, .limit = 0x7f};
@@ -215,8 +213,8 @@ static void ev_mmio_read(struct gen *g)
         struct hvt_access *a;
         fetch(g, p);
         walk(g, p, 0, MMIO_LIN + off, MMIO_PHYS, PTE_P | PTE_RW | PTE_A | PTE_D | 0x18);
-        a = data_acc(g, p, HVT_ACC_READ, HVT_SPACE_MMIO, 0, 0, MMIO_LIN + off, MMIO_PHYS + off,
-                     4, p ? val : 0);
+        a = data_acc(g, p, HVT_ACC_READ, HVT_SPACE_MMIO, 0, 0, MMIO_LIN + off, MMIO_PHYS + off, 4,
+                     p ? val : 0);
         if (a && !p)
             a->outcome = HVT_OP_RETRY;
     }
@@ -259,8 +257,8 @@ static void ev_rep_movsb(struct gen *g)
             uint64_t b = rnd(g) & 0xff;
             data_acc(g, p, HVT_ACC_READ, HVT_SPACE_RAM, 0, i, src + i,
                      RAM_PHYS + 0x2000 + (src - RAM_LIN - 0x2000) + i, 1, b);
-            data_acc(g, p, HVT_ACC_WRITE, HVT_SPACE_MMIO, 1, i, dst + i,
-                     MMIO_PHYS + 0x800 + i, 1, b);
+            data_acc(g, p, HVT_ACC_WRITE, HVT_SPACE_MMIO, 1, i, dst + i, MMIO_PHYS + 0x800 + i, 1,
+                     b);
         }
         g->pass[p].out.iterations = to - from;
     }
@@ -301,8 +299,7 @@ static void ev_ad_store(struct gen *g)
         put_le(a->cur, pte, 8);
         put_le(a->data, pte | PTE_A | PTE_D, 8);
     }
-    data_acc(g, 0, HVT_ACC_WRITE, HVT_SPACE_RAM, 0, 0, lin, page + off, 8,
-             g->ev.init.gpr[HVT_RAX]);
+    data_acc(g, 0, HVT_ACC_WRITE, HVT_SPACE_RAM, 0, 0, lin, page + off, 8, g->ev.init.gpr[HVT_RAX]);
     g->ev.n_passes = 1;
     finish(g, 0);
 }
@@ -359,14 +356,22 @@ static void ev_port_out(struct gen *g)
 
 static int define_callsites(struct hvt_fmt_writer *w)
 {
-    static const char *const names[SITE__COUNT] = {
-        NULL, "sim_insn_fetch", "sim_walk_read", "sim_ram_access",
-        "sim_mmio_access", "sim_pio_access", "sim_ad_update"};
+    static const char *const names[SITE__COUNT] = {NULL,
+                                                   "sim_insn_fetch",
+                                                   "sim_walk_read",
+                                                   "sim_ram_access",
+                                                   "sim_mmio_access",
+                                                   "sim_pio_access",
+                                                   "sim_ad_update"};
     for (uint32_t id = 1; id < SITE__COUNT; id++) {
         struct hvt_frame fr[2] = {
-            {.ip = 0x401000 + 0x100 * id + 0x1c, .offset = 0x1c, .function = names[id],
+            {.ip = 0x401000 + 0x100 * id + 0x1c,
+             .offset = 0x1c,
+             .function = names[id],
              .module = "hvtrace-sim"},
-            {.ip = 0x400800 + 0x10 * id, .offset = 0x10 * id, .function = "sim_emulate_one",
+            {.ip = 0x400800 + 0x10 * id,
+             .offset = 0x10 * id,
+             .function = "sim_emulate_one",
              .module = "hvtrace-sim"},
         };
         struct hvt_callsite cs = {.id = id, .n_frames = 2, .frames = fr};
@@ -381,9 +386,9 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
                      const struct hvt_fmt_writer_options *opt, struct hvt_fmt_writer_stats *st,
                      struct hvt_fmt_error_info *err)
 {
-    static void (*const kinds[])(struct gen *) = {ev_mmio_read, ev_rep_movsb, ev_ad_store,
-                                                   ev_port_in,   ev_mmio_write, ev_page_fault,
-                                                   ev_port_out};
+    static void (*const kinds[])(struct gen *) = {ev_mmio_read, ev_rep_movsb,  ev_ad_store,
+                                                  ev_port_in,   ev_mmio_write, ev_page_fault,
+                                                  ev_port_out};
     static const struct hvt_kv options[] = {{"generator", "gen-sample"}, {"policy", "none"}};
     struct hvt_fmt_header hdr = {
         .producer = "hvtrace gen-sample",
@@ -400,8 +405,8 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
         .core_build_id = "none",
         .n_options = 2,
         .options = options,
-        .uuid = {0x68, 0x76, 0x74, 0x72, 0x61, 0x63, 0x65, 0x2d, 0x73, 0x61, 0x6d, 0x70, 0x6c,
-                 0x65, 0x00, 0x01},
+        .uuid = {0x68, 0x76, 0x74, 0x72, 0x61, 0x63, 0x65, 0x2d, 0x73, 0x61, 0x6d, 0x70, 0x6c, 0x65,
+                 0x00, 0x01},
         .start_time_ns = HVT_SAMPLE_START_NS,
     };
     struct hvt_fmt_writer *w = NULL;
@@ -441,7 +446,10 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
         }
         rc = hvt_fmt_writer_append(w, &g.ev);
         if (rc >= 0 && i == 9) {
-            struct hvt_lost lost = {.vcpu = g.ev.vcpu, .count = 2, .event_id = i, .pass = 0,
+            struct hvt_lost lost = {.vcpu = g.ev.vcpu,
+                                    .count = 2,
+                                    .event_id = i,
+                                    .pass = 0,
                                     .access = g.pass[0].n_accesses};
             rc = hvt_fmt_writer_append_lost(w, &lost);
         }

@@ -38,7 +38,8 @@ struct hvt_kv {
 };
 
 /* The trace header. On write, strings are the caller's (copied by the writer); NULL means
- * empty. On read, the strings are owned by the reader and live until it is closed. */
+ * empty. On read, the strings are owned by the reader and live until it is closed; empty ones
+ * are "" (never NULL). */
 struct hvt_fmt_header {
     uint32_t format_major, format_minor; /* filled by the writer; read from the file */
     uint32_t min_reader_major;           /* filled by the writer; read from the file */
@@ -217,7 +218,8 @@ int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_rec
 const struct hvt_callsite *hvt_fmt_chunk_callsite(const struct hvt_fmt_chunk *c, uint32_t id);
 void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c);
 
-/* Call site ID as defined in the chunk of the last record returned by _next, or NULL. */
+/* Call site ID as defined in the chunk of the last record returned by _next, or NULL (also
+ * for an id used but never defined). Frame names are NULL when unknown. */
 const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r, uint32_t id);
 
 /* Detail of the reader's last error. */

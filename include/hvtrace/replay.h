@@ -112,7 +112,7 @@ struct hvt_rpl_event_report {
     int whatif;                        /* enum hvt_rpl_whatif */
     int whatif_completes;              /* REMOVED/KEPT: the simulated event ends OKAY with the
                                           first pass's translations and data */
-    char whatif_detail[128];
+    char whatif_detail[256];
 };
 
 /* hvt_rpl_options.flags */
@@ -211,6 +211,29 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
                 void *arg, hvt_rpl_progress_fn progress, void *parg, struct hvt_rpl_summary *sum,
                 struct hvt_rpl_run_info *info);
 
+/* ---- bisection ------------------------------------------------------------------------ */
+
+struct hvt_rpl_bisect_result {
+    uint64_t event;          /* the first event found, HVT_NO_EVENT when none */
+    uint64_t chunk;          /* its chunk */
+    uint64_t chunks;         /* chunks in range */
+    uint64_t chunks_tested;  /* chunks replayed by the search */
+    int exhaustive;          /* the answer comes from a scan of every chunk in range */
+    char detail[256];        /* good/bad: the first difference between the two cores */
+};
+
+/* Finds the first event of PATH (in [opt->first, opt->last]) that diverges when replayed
+ * with opt->core (a non-benign finding; with HVT_RPL_NO_ANALYSIS only replay mismatches), or,
+ * when BAD_CORE is given, the first event on which opt->core ("good") and BAD_CORE behave
+ * differently (hvt_rpl_engine_compare). The search is binary over chunks (through the index)
+ * and then linear within the chunk; like git bisect it assumes that once chunks diverge, the
+ * later ones do too. When the last chunk does not diverge, or EXHAUSTIVE is nonzero, every
+ * chunk is scanned in order instead (exact). Returns 0 (RES->event may be HVT_NO_EVENT) or a
+ * negative error as hvt_rpl_run (INFO may be NULL). */
+int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const char *bad_core,
+                   int exhaustive, struct hvt_rpl_bisect_result *res,
+                   struct hvt_rpl_run_info *info);
+
 /* ---- reports -------------------------------------------------------------------------- */
 
 /* hvt_rpl_print_* flags */
@@ -225,6 +248,12 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
 /* Prints the summary (text block, or one "summary" JSON object). */
 void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned cache,
                            unsigned flags);
+
+/* Compares two vCPU states register by register (SIMD registers only when valid in one).
+ * Returns 0 when equal, 1 otherwise with the differing registers' names in BUF ("rcx ymm2",
+ * truncated to LEN). */
+int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
+                       size_t len);
 
 /* Disassembles LEN bytes of INSN for the mode of STATE into MNEM / TEXT ("" on failure).
  * Returns 0, or -HVT_E_UNSUPPORTED when capstone cannot decode it. */

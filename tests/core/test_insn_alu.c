@@ -415,6 +415,30 @@ static void test_32bit(void)
     CHECK_EQ(ix_data_ops(&f, ops, 8), 0);
 }
 
+/* 16-bit protected mode (CS.D = 0): 16-bit operands and addresses by default. */
+static void test_16bit(void)
+{
+    const struct ram_log_entry *ops[8];
+    ix_setup(&f, 0);
+    f.st.seg[HVT_SEG_CS].attr &= ~HVT_SEG_ATTR_DB;
+    f.st.seg[HVT_SEG_SS].attr &= ~HVT_SEG_ATTR_DB;
+    f.st.rip = 0x1000; /* IP is 16 bits: code below 64 KiB (CS base 0, no paging) */
+    f.st.gpr[HVT_RBX] = 0xabcd0100;
+    f.st.gpr[HVT_RAX] = 0x11112222;
+    ram_put32(f.r, 0x100, 0x33334444);
+    CHECK_EQ(ix_run(&f, "01 07"), HVT_OUT_OKAY); /* add [bx], ax */
+    CHECK_EQ(ram_get32(f.r, 0x100), 0x33336666);
+    CHECK_EQ(ix_data_ops(&f, ops, 8), 2);
+    CHECK_EQ(ops[0]->size, 2);
+    CHECK_U64(f.st.rip, 0x1002);
+    CHECK_EQ(ix_run(&f, "66 01 07"), HVT_OUT_OKAY); /* add [bx], eax */
+    CHECK_EQ(ram_get32(f.r, 0x100), 0x44448888);
+    CHECK_U64(f.st.rip, 0x1005);
+    CHECK_EQ(ix_run(&f, "50"), HVT_OUT_OKAY); /* push ax: 2 bytes; SP 0 wraps, ESP's top kept */
+    CHECK_U64(f.st.gpr[HVT_RSP], IX_STACK + 0xfffe);
+    CHECK_EQ(ram_get32(f.r, 0xfffe) & 0xffff, 0x2222);
+}
+
 static void test_faults_retry(void)
 {
     struct hvt_vcpu_state before;
@@ -483,6 +507,7 @@ int main(void)
     RUN(test_mov);
     RUN(test_movx);
     RUN(test_32bit);
+    RUN(test_16bit);
     RUN(test_faults_retry);
     ix_free(&f);
     TEST_DONE();

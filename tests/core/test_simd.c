@@ -87,7 +87,7 @@ static void test_avx_moves(void)
     f.st.gpr[HVT_RAX] = 0x20010;
     CHECK_EQ(run(vmovdqa_ld128, 4), HVT_OUT_OKAY);
     CHECK_MEM(f.st.ymm[1], f.r->mem + 0x20010, 16);
-    CHECK(is_fill(f.st.ymm[1] + 16, 16, 0)); /* VEX.128 clears bits 255:128 */
+    CHECK(is_fill(f.st.ymm[1] + 16, 16, 0));            /* VEX.128 clears bits 255:128 */
     CHECK_EQ(run(vmovdqa_ld256, 4), HVT_OUT_EXCEPTION); /* 16- but not 32-aligned */
     CHECK_EQ(f.res.out.vector, HVT_VEC_GP);
     f.st.gpr[HVT_RAX] = 0x21000;

@@ -80,7 +80,7 @@ static void test_movsb_tags(void)
 
 static void test_df_sizes(void)
 {
-    static const uint8_t movsd[] = {0xa5};               /* movsd, not rep */
+    static const uint8_t movsd[] = {0xa5}; /* movsd, not rep */
     static const uint8_t rep_movsq[] = {0xf3, 0x48, 0xa5};
     static const uint8_t rep_stosw[] = {0x66, 0xf3, 0xab};
     setup64();
@@ -338,6 +338,47 @@ static void test_ins_outs(void)
     CHECK_EQ(f.res.out.vector, HVT_VEC_UD);
 }
 
+/* REPE CMPS stopped after progress: RCX/RSI/RDI committed, RFLAGS as at the start (what the CPU
+ * leaves on a fault after progress; the native check compares it). */
+static void test_cmps_partial_flags(void)
+{
+    static const uint8_t repe_cmpsb[] = {0xf3, 0xa6};
+    setup64();
+    memcpy(f.r->mem + 0x20000, "aaaaaaaa", 8);
+    memcpy(f.r->mem + 0x21000, "aaaaaaaa", 8);
+    f.st.rflags = 2 | HVT_RFLAGS_CF | HVT_RFLAGS_SF;
+    f.st.gpr[HVT_RCX] = 6;
+    f.st.gpr[HVT_RSI] = 0x20000;
+    f.st.gpr[HVT_RDI] = 0x21000;
+    f.r->mmio_lo = 0x20003;
+    f.r->mmio_hi = 0x20004;
+    CHECK_EQ(run(repe_cmpsb, 2), HVT_OUT_RETRY);
+    CHECK_EQ(f.res.out.iterations, 3);
+    CHECK_EQ(f.e.partial, 1);
+    CHECK_U64(f.st.gpr[HVT_RCX], 3);
+    CHECK_U64(f.st.gpr[HVT_RSI], 0x20003);
+    CHECK_U64(f.st.rflags, 2 | HVT_RFLAGS_CF | HVT_RFLAGS_SF);
+    /* 32-bit address size: ECX is written (upper half cleared) even without progress on a
+     * fault, as the CPU does; a RETRY without progress commits nothing */
+    static const uint8_t a32_rep_stosb[] = {0x67, 0xf3, 0xaa};
+    setup64();
+    f.st.gpr[HVT_RCX] = 0xabcd000000000004ull;
+    f.st.gpr[HVT_RDI] = 0x1234000000021000ull;
+    f.r->mmio_lo = 0x21000;
+    f.r->mmio_hi = 0x21001;
+    CHECK_EQ(run(a32_rep_stosb, 3), HVT_OUT_RETRY);
+    CHECK_EQ(f.e.partial, 0);
+    ram_put64(f.r, fx_ent(1, 0x21000), 0);
+    f.r->mmio_lo = f.r->mmio_hi = 0;
+    /* (the working state is f.st itself here: restore what a RETRY would not commit) */
+    f.st.gpr[HVT_RCX] = 0xabcd000000000004ull;
+    f.st.gpr[HVT_RDI] = 0x1234000000021000ull;
+    CHECK_EQ(run(a32_rep_stosb, 3), HVT_OUT_EXCEPTION);
+    CHECK_EQ(f.e.partial, 1);
+    CHECK_U64(f.st.gpr[HVT_RCX], 4);
+    CHECK_U64(f.st.gpr[HVT_RDI], 0x21000);
+}
+
 int main(void)
 {
     RUN(test_movsb_tags);
@@ -348,6 +389,7 @@ int main(void)
     RUN(test_mmio_stop);
     RUN(test_fault_mid);
     RUN(test_ins_outs);
+    RUN(test_cmps_partial_flags);
     fx_free(&f);
     TEST_DONE();
 }

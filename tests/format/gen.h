@@ -28,10 +28,14 @@ static uint64_t rndn(uint64_t n)
 static uint64_t rndv(void)
 {
     switch (rndn(4)) {
-    case 0: return rnd();
-    case 1: return rndn(256);
-    case 2: return 0xffffffff80000000ull + rndn(1u << 20);
-    default: return rndn(1u << 20);
+    case 0:
+        return rnd();
+    case 1:
+        return rndn(256);
+    case 2:
+        return 0xffffffff80000000ull + rndn(1u << 20);
+    default:
+        return rndn(1u << 20);
     }
 }
 
@@ -178,10 +182,10 @@ static int access_eq(const struct hvt_access *a, const struct hvt_access *b)
 /* Field-by-field comparison; reports the first difference. */
 __attribute__((unused)) static int event_eq(const struct hvt_event *a, const struct hvt_event *b)
 {
-#define DIFF(what)                                                                            \
-    do {                                                                                      \
-        fprintf(stderr, "event %" PRIu64 ": %s differs\n", a->id, what);                      \
-        return 0;                                                                             \
+#define DIFF(what)                                                                                 \
+    do {                                                                                           \
+        fprintf(stderr, "event %" PRIu64 ": %s differs\n", a->id, what);                           \
+        return 0;                                                                                  \
     } while (0)
     if (a->id != b->id || a->vcpu != b->vcpu || a->flags != b->flags || a->time_ns != b->time_ns)
         DIFF("id/vcpu/flags/time");

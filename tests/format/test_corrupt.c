@@ -114,9 +114,9 @@ static void check_salvage(const char *p, uint64_t want)
 static void test_truncate_at_boundaries(void)
 {
     for (uint64_t k = 0; k <= n_chunks; k++) {
-        size_t len = k < n_chunks ? info[k].offset : info[n_chunks - 1].offset +
-                                                        HVT_CHUNK_HDR_SIZE +
-                                                        info[n_chunks - 1].compressed_size;
+        size_t len = k < n_chunks ? info[k].offset
+                                  : info[n_chunks - 1].offset + HVT_CHUNK_HDR_SIZE +
+                                        info[n_chunks - 1].compressed_size;
         save(path2, orig, len);
         int rc;
         CHECK_EQ(read_all(path2, 0, &rc, NULL), events_before[k]);
@@ -156,15 +156,15 @@ static void test_truncate_mid_chunk(void)
     }
     /* inside the index and the footer: every chunk is still there */
     for (size_t cut = orig_len - 1; cut > info[n_chunks - 1].offset + 60; cut -= 7) {
-        uint64_t idx_start = info[n_chunks - 1].offset + HVT_CHUNK_HDR_SIZE +
-                             info[n_chunks - 1].compressed_size;
+        uint64_t idx_start =
+            info[n_chunks - 1].offset + HVT_CHUNK_HDR_SIZE + info[n_chunks - 1].compressed_size;
         if (cut < idx_start)
             break;
         save(path2, orig, cut);
         int rc;
         CHECK_EQ(read_all(path2, 0, &rc, NULL), N_EVENTS);
-        CHECK_EQ(rc, cut >= idx_start + HVT_CHUNK_HDR_SIZE || cut == idx_start ? 0
-                                                                               : -HVT_E_TRUNCATED);
+        CHECK_EQ(rc,
+                 cut >= idx_start + HVT_CHUNK_HDR_SIZE || cut == idx_start ? 0 : -HVT_E_TRUNCATED);
     }
 }
 
@@ -242,8 +242,7 @@ static void test_chunk_damage(void)
         CHECK_EQ(rc, -HVT_E_CHECKSUM);
         CHECK_EQ(ei.chunk, (int64_t)k);
         CHECK_U64(ei.offset, info[k].offset + HVT_CHUNK_HDR_SIZE);
-        CHECK_EQ(read_all(path2, fl | HVT_FMT_R_SALVAGE, &rc, &ei),
-                 N_EVENTS - info[k].n_events);
+        CHECK_EQ(read_all(path2, fl | HVT_FMT_R_SALVAGE, &rc, &ei), N_EVENTS - info[k].n_events);
         CHECK_EQ(rc, 0);
         CHECK_EQ(ei.code, -HVT_E_CHECKSUM);
     }
@@ -305,6 +304,15 @@ static void test_chunk_damage(void)
     CHECK(!rep.has_index);
     CHECK_EQ(rep.events, N_EVENTS);
 
+    /* index header bit flip: the footer still says where the chunks end */
+    memcpy(b, orig, orig_len);
+    b[info[n_chunks - 1].offset + HVT_CHUNK_HDR_SIZE + info[n_chunks - 1].compressed_size + 9] ^= 4;
+    save(path2, b, orig_len);
+    CHECK_EQ(read_all(path2, 0, &rc, &ei), N_EVENTS);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(hvt_fmt_verify(path2, &rep, NULL, NULL), -HVT_E_CHECKSUM);
+    CHECK_EQ(rep.events, N_EVENTS);
+
     /* index payload bit flip */
     memcpy(b, orig, orig_len);
     b[orig_len - HVT_FOOTER_SIZE - 3] ^= 0x02;
@@ -345,9 +353,9 @@ static void test_unknown_fields(void)
     uint8_t *raw = malloc(info[0].raw_size + 64);
     size_t n = ZSTD_decompress(raw, info[0].raw_size, comp, info[0].compressed_size);
     CHECK_U64(n, info[0].raw_size);
-    static const uint8_t extra[] = {0xa0, 0x06, 0x05,             /* field 100 varint 5 */
+    static const uint8_t extra[] = {0xa0, 0x06, 0x05,                /* field 100 varint 5 */
                                     0xaa, 0x06, 0x03, 'a', 'b', 'c', /* field 101 bytes */
-                                    0xfd, 0x06, 1, 2, 3, 4};       /* field 111 fixed32 */
+                                    0xfd, 0x06, 1,    2,   3,   4};  /* field 111 fixed32 */
     memcpy(raw + n, extra, sizeof(extra));
     write_one_chunk(path2, raw, n + sizeof(extra), &info[0]);
     int rc;

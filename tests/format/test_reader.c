@@ -197,6 +197,43 @@ static void test_bad_args(void)
     CHECK_EQ(hvt_fmt_salvage(path, path, NULL, NULL, NULL), -HVT_E_EXISTS);
 }
 
+/* A chunk in which no event carries instruction bytes has an empty ev_insn column: decoding it
+ * must not pass protobuf-c's NULL data pointer to memcpy (UBSan caught this in the recorder's
+ * kill test). */
+static void test_chunk_without_insn_bytes(void)
+{
+    char p2[512];
+    tmp_path(p2, sizeof(p2), "noinsn");
+    struct hvt_fmt_writer_options o;
+    hvt_fmt_writer_options_init(&o);
+    o.flags = HVT_FMT_W_OVERWRITE;
+    struct hvt_fmt_writer *w;
+    CHECK_EQ(hvt_fmt_writer_open(&w, p2, NULL, &o), 0);
+    struct hvt_event *ev[3];
+    for (int i = 0; i < 3; i++) {
+        ev[i] = gen_event(10 + (uint64_t)i, i ? ev[i - 1] : NULL, 0);
+        ev[i]->insn_len = 0;
+        memset(ev[i]->insn, 0, sizeof(ev[i]->insn));
+        CHECK_EQ(hvt_fmt_writer_append(w, ev[i]), 0);
+    }
+    CHECK_EQ(hvt_fmt_writer_close(w, NULL), 0);
+    struct hvt_fmt_reader *r = NULL;
+    CHECK_EQ(hvt_fmt_reader_open(&r, p2, NULL), 0);
+    struct hvt_record rec;
+    int n = 0;
+    while (r && hvt_fmt_reader_next(r, &rec) == 1) {
+        CHECK_EQ(rec.type, HVT_REC_EVENT);
+        CHECK_EQ(rec.u.event->insn_len, 0);
+        CHECK_U64(rec.u.event->id, 10 + (uint64_t)n);
+        n++;
+    }
+    CHECK_EQ(n, 3);
+    hvt_fmt_reader_close(r);
+    for (int i = 0; i < 3; i++)
+        gen_free(ev[i]);
+    unlink(p2);
+}
+
 int main(void)
 {
     tmp_path(path, sizeof(path), "reader");
@@ -204,6 +241,7 @@ int main(void)
     RUN(test_seek);
     RUN(test_threads);
     RUN(test_bad_args);
+    RUN(test_chunk_without_insn_bytes);
     for (int i = 0; i < N_EVENTS; i++)
         gen_free(evs[i]);
     unlink(path);

@@ -89,7 +89,7 @@ static int write_trace(const char *path, size_t chunk_bytes, int level, uint64_t
     CHECK_EQ(hvt_fmt_writer_add_callsite(w, &a), 0);
     CHECK_EQ(hvt_fmt_writer_add_callsite(w, &b), 0);
     CHECK_EQ(hvt_fmt_writer_add_callsite(w, &c), 0);
-    CHECK_EQ(hvt_fmt_writer_add_callsite(w, &a), 0);      /* same again: fine */
+    CHECK_EQ(hvt_fmt_writer_add_callsite(w, &a), 0); /* same again: fine */
     struct hvt_callsite a2 = {1, 1, frames_b};
     CHECK_EQ(hvt_fmt_writer_add_callsite(w, &a2), -HVT_E_INVALID); /* redefined differently */
     for (size_t i = 0; i < n_items; i++) {

@@ -26,7 +26,7 @@ static void test_crc32c(void)
             uint32_t a = hvt_crc32c(0, buf + off, (size_t)len);
             CHECK_U64(a, hvt_crc32c_sw(0, buf + off, (size_t)len));
             /* incremental */
-            CHECK_U64(hvt_crc32c(hvt_crc32c(0, buf + off, 5), buf + off + 5, (size_t)len), 
+            CHECK_U64(hvt_crc32c(hvt_crc32c(0, buf + off, 5), buf + off + 5, (size_t)len),
                       hvt_crc32c(0, buf + off, (size_t)len + 5));
         }
 }
@@ -176,6 +176,8 @@ static void test_bad_args(void)
     CHECK_EQ(hvt_fmt_writer_append_lost(NULL, NULL), -HVT_E_INVALID);
     CHECK_EQ(hvt_fmt_writer_add_callsite(NULL, NULL), -HVT_E_INVALID);
     CHECK_EQ(hvt_fmt_writer_flush(NULL), -HVT_E_INVALID);
+    struct hvt_fmt_writer_stats ws;
+    CHECK_EQ(hvt_fmt_writer_get_stats(NULL, &ws), -HVT_E_INVALID);
     CHECK_EQ(hvt_fmt_writer_close(NULL, NULL), 0);
     CHECK(hvt_fmt_writer_error(NULL) != NULL);
     CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
@@ -187,6 +189,11 @@ static void test_bad_args(void)
     cs.id = 4;
     cs.n_frames = HVT_FMT_MAX_FRAMES + 1;
     CHECK_EQ(hvt_fmt_writer_add_callsite(w, &cs), -HVT_E_INVALID);
+    CHECK_EQ(hvt_fmt_writer_get_stats(w, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_fmt_writer_append(w, ev), 0);
+    CHECK_EQ(hvt_fmt_writer_get_stats(w, &ws), 0);
+    CHECK_EQ(ws.events, 1);
+    CHECK_EQ(ws.chunks, 0); /* still buffered */
     CHECK_EQ(hvt_fmt_writer_close(w, NULL), 0);
     gen_free(ev);
 }

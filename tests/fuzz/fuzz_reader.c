@@ -21,6 +21,7 @@
 
 #include "crc32c.h" /* format/: the container's checksum */
 #include "hvtrace/format.h"
+#include "print.h" /* tools/: the dump printers see whatever the reader accepts */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,15 +71,36 @@ static void touch_event(const struct hvt_event *ev)
 static void touch_header(const struct hvt_fmt_header *h)
 {
     volatile size_t sink = 0;
-    const char *s[] = {h->producer, h->producer_version, h->cpu_vendor, h->cpu_features,
-                       h->hypervisor, h->hypervisor_version, h->core_name, h->core_version,
-                       h->core_build_id};
+    const char *s[] = {h->producer,     h->producer_version, h->cpu_vendor,
+                       h->cpu_features, h->hypervisor,       h->hypervisor_version,
+                       h->core_name,    h->core_version,     h->core_build_id};
     for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
         sink += s[i] ? strlen(s[i]) : 0;
     for (size_t i = 0; i < h->n_options; i++)
         sink += strlen(h->options[i].key ? h->options[i].key : "") +
                 strlen(h->options[i].value ? h->options[i].value : "");
     (void)sink;
+}
+
+/* What `hvtrace dump` does with an event, text and JSON, into /dev/null. */
+static void print_event(const struct hvt_fmt_reader *r, const struct hvt_event *ev)
+{
+    static FILE *null;
+    if (!null && !(null = fopen("/dev/null", "w")))
+        return;
+    for (unsigned flags = 0; flags <= HVT_PRINT_JSON; flags += HVT_PRINT_JSON) {
+        hvt_print_event(null, ev, flags);
+        for (uint32_t p = 0; p < ev->n_passes; p++) {
+            const struct hvt_pass *ps = &ev->passes[p];
+            hvt_print_pass(null, ev, ps, flags);
+            for (uint32_t a = 0; a < ps->n_accesses; a++) {
+                const struct hvt_access *acc = &ps->accesses[a];
+                const struct hvt_callsite *cs =
+                    acc->callsite ? hvt_fmt_reader_callsite(r, acc->callsite) : NULL;
+                hvt_print_access(null, ev, ps, a, acc, cs, flags);
+            }
+        }
+    }
 }
 
 static void read_all(const char *path, unsigned flags)
@@ -98,10 +120,22 @@ static void read_all(const char *path, unsigned flags)
         return;
     }
     touch_header(hvt_fmt_reader_header(r));
+    if (!flags) {
+        static FILE *null;
+        if (null || (null = fopen("/dev/null", "w"))) {
+            hvt_print_header(null, hvt_fmt_reader_header(r), 0);
+            hvt_print_header(null, hvt_fmt_reader_header(r), HVT_PRINT_JSON);
+        }
+    }
     for (int i = 0; i < MAX_RECORDS; i++) {
         rc = hvt_fmt_reader_next(r, &rec);
         if (rc <= 0)
             break;
+        if (rec.type == HVT_REC_LOST && !flags) {
+            static FILE *null;
+            if (null || (null = fopen("/dev/null", "w")))
+                hvt_print_lost(null, rec.u.lost, HVT_PRINT_JSON);
+        }
         if (rec.type == HVT_REC_EVENT) {
             const struct hvt_event *ev = rec.u.event;
             /* Event ids increase strictly in every trace the reader accepts. */
@@ -110,10 +144,7 @@ static void read_all(const char *path, unsigned flags)
             last_id = ev->id;
             have_id = 1;
             touch_event(ev);
-            for (uint32_t p = 0; p < ev->n_passes; p++)
-                for (uint32_t a = 0; a < ev->passes[p].n_accesses; a++)
-                    if (ev->passes[p].accesses[a].callsite)
-                        (void)hvt_fmt_reader_callsite(r, ev->passes[p].accesses[a].callsite);
+            print_event(r, ev);
         }
     }
     n = hvt_fmt_reader_chunk_count(r);
@@ -251,9 +282,9 @@ static uint8_t *wrap_chunk(const uint8_t *data, size_t size, size_t *out_size)
     h[7] = 0;
     put32(h + 8, (uint32_t)csize);
     put32(h + 12, (uint32_t)raw);
-    memcpy(h + 16, data, 8);       /* first event id */
-    memcpy(h + 24, data + 8, 8);   /* event and record counts */
-    memcpy(h + 32, data + 16, 8);  /* last event id */
+    memcpy(h + 16, data, 8);      /* first event id */
+    memcpy(h + 24, data + 8, 8);  /* event and record counts */
+    memcpy(h + 32, data + 16, 8); /* last event id */
     put32(h + 40, hvt_crc32c(0, h + CHUNK_HDR, csize));
     put32(h + 44, hvt_crc32c(0, h, 44));
     *out_size = prefix_len + CHUNK_HDR + csize;

@@ -16,10 +16,9 @@
 static const char *code_name(int code)
 {
     static const char *const names[HVT_E__COUNT] = {
-        "ok",      "invalid",   "internal",    "nomem",     "io",       "exists",
-        "nospace", "bad_magic", "bad_version", "truncated", "checksum", "bad_record",
-        "limit",   "no_index",  "not_found",   "end",       "unsupported", "closed",
-        "bad_plugin"};
+        "ok",        "invalid",     "internal",    "nomem",    "io",         "exists", "nospace",
+        "bad_magic", "bad_version", "truncated",   "checksum", "bad_record", "limit",  "no_index",
+        "not_found", "end",         "unsupported", "closed",   "bad_plugin"};
     int c = code < 0 ? -code : code;
     return c < HVT_E__COUNT && names[c] ? names[c] : "unknown";
 }
@@ -116,18 +115,17 @@ int main(int argc, char **argv)
         /* The API: verify's verdict and first problem. */
         int rc = hvt_fmt_verify(path, &rep, on_problem, &fp);
         if (strcmp(code_name(rc), code))
-            fprintf(stderr, "%s: verify returned %s, expected %s (%s)\n", name, code_name(rc),
-                    code, fp.seen ? fp.e.message : "no problem reported");
+            fprintf(stderr, "%s: verify returned %s, expected %s (%s)\n", name, code_name(rc), code,
+                    fp.seen ? fp.e.message : "no problem reported");
         CHECK_STR(code_name(rc), code);
         if (strcmp(code, "ok")) {
             char got_off[32], got_chunk[32];
             CHECK(fp.seen);
             snprintf(got_off, sizeof(got_off), "%" PRIu64, fp.e.offset);
-            snprintf(got_chunk, sizeof(got_chunk), fp.e.chunk < 0 ? "-" : "%" PRId64,
-                     fp.e.chunk);
+            snprintf(got_chunk, sizeof(got_chunk), fp.e.chunk < 0 ? "-" : "%" PRId64, fp.e.chunk);
             if (strcmp(off, "-") && strcmp(got_off, off))
-                fprintf(stderr, "%s: first problem at offset %s, expected %s (%s)\n", name,
-                        got_off, off, fp.e.message);
+                fprintf(stderr, "%s: first problem at offset %s, expected %s (%s)\n", name, got_off,
+                        off, fp.e.message);
             if (strcmp(off, "-"))
                 CHECK_STR(got_off, off);
             if (strcmp(got_chunk, chunk))

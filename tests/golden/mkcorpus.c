@@ -111,8 +111,8 @@ static void emit(const char *name, const struct buf *b, int exit_code, const cha
         die("%s: %s", path, strerror(errno));
     snprintf(off, sizeof(off), offset < 0 ? "-" : "%" PRId64, offset);
     snprintf(ch, sizeof(ch), chunk < 0 ? "-" : "%" PRId64, chunk);
-    fprintf(expect, "%-36s %d  %-11s %6s %3s  %-10s %s\n", name, exit_code, code, off, ch,
-            reader, fragment);
+    fprintf(expect, "%-36s %d  %-11s %6s %3s  %-10s %s\n", name, exit_code, code, off, ch, reader,
+            fragment);
 }
 
 static void emit_free(const char *name, struct buf *b, int exit_code, const char *code,
@@ -176,8 +176,7 @@ static void truncations(void)
     emit_free("zero-length.hvt", &b, 3, "truncated", 0, -1, "truncated", "file of 0 bytes");
     b = copy_base();
     b.n = 5;
-    emit_free("truncated-in-magic.hvt", &b, 3, "truncated", 5, -1, "truncated",
-              "file of 5 bytes");
+    emit_free("truncated-in-magic.hvt", &b, 3, "truncated", 5, -1, "truncated", "file of 5 bytes");
     b = copy_base();
     b.n = 20;
     emit_free("truncated-in-file-header.hvt", &b, 3, "truncated", 20, -1, "truncated",
@@ -195,15 +194,14 @@ static void truncations(void)
             snprintf(name, sizeof(name), "truncated-before-index.hvt");
         /* The footer would be the last 32 bytes; with no room for it after the header
          * message, the problem is at the end of the file. */
-        emit_free(name, &b, 3, "no_index",
-                  (int64_t)chunk_off[k] - (k ? FOOTER : 0), -1, "ok", "no footer");
+        emit_free(name, &b, 3, "no_index", (int64_t)chunk_off[k] - (k ? FOOTER : 0), -1, "ok",
+                  "no footer");
     }
     for (unsigned k = 0; k < n_chunks; k++) {
         b = copy_base();
         b.n = chunk_off[k] + 20;
         snprintf(name, sizeof(name), "truncated-in-chunk-%u-header.hvt", k);
-        emit_free(name, &b, 3, "truncated", (int64_t)chunk_off[k], k, "truncated",
-                  "ends inside");
+        emit_free(name, &b, 3, "truncated", (int64_t)chunk_off[k], k, "truncated", "ends inside");
         b = copy_base();
         b.n = chunk_off[k] + CHUNK_HDR + chunk_csize[k] / 2;
         snprintf(name, sizeof(name), "truncated-in-chunk-%u-payload.hvt", k);
@@ -221,8 +219,8 @@ static void truncations(void)
               "ok", "no footer");
     b = copy_base();
     b.n = base.n - 10;
-    emit_free("truncated-in-footer.hvt", &b, 3, "no_index", (int64_t)base.n - 10 - FOOTER, -1,
-              "ok", "no footer");
+    emit_free("truncated-in-footer.hvt", &b, 3, "no_index", (int64_t)base.n - 10 - FOOTER, -1, "ok",
+              "no footer");
 }
 
 /* Bit flips in every structure, with the CRC that covers them left as it was. */
@@ -245,12 +243,12 @@ static void bit_flips(void)
               "header message CRC32C");
     b = copy_base();
     b.p[chunk_off[1] + 9] ^= 0x01; /* compressed size */
-    emit_free("bitflip-chunk-1-header.hvt", &b, 3, "checksum", (int64_t)chunk_off[1], 1,
-              "checksum", "chunk header CRC32C");
+    emit_free("bitflip-chunk-1-header.hvt", &b, 3, "checksum", (int64_t)chunk_off[1], 1, "checksum",
+              "chunk header CRC32C");
     b = copy_base();
     b.p[chunk_off[2] + CHUNK_HDR + chunk_csize[2] / 2] ^= 0x20;
-    emit_free("bitflip-chunk-2-payload.hvt", &b, 3, "checksum",
-              (int64_t)(chunk_off[2] + CHUNK_HDR), 2, "checksum", "CRC32C");
+    emit_free("bitflip-chunk-2-payload.hvt", &b, 3, "checksum", (int64_t)(chunk_off[2] + CHUNK_HDR),
+              2, "checksum", "CRC32C");
     b = copy_base();
     b.p[chunk_off[0] + CHUNK_HDR + 1] ^= 0x80;
     emit_free("bitflip-chunk-0-payload-start.hvt", &b, 3, "checksum",
@@ -259,14 +257,15 @@ static void bit_flips(void)
      * reports them. */
     b = copy_base();
     b.p[index_off + CHUNK_HDR + 2] ^= 0x01;
-    emit_free("bitflip-index-payload.hvt", &b, 3, "checksum",
-              (int64_t)(index_off + CHUNK_HDR), -1, "ok", "CRC32C");
+    emit_free("bitflip-index-payload.hvt", &b, 3, "checksum", (int64_t)(index_off + CHUNK_HDR), -1,
+              "ok", "CRC32C");
     b = copy_base();
     b.p[index_off + 12] ^= 0x01;
-    /* The scan meets the index block as the block after the last chunk, with a bad header:
-     * a plain reader has read every event by then, and reports the damage at the end. */
-    emit_free("bitflip-index-header.hvt", &b, 3, "checksum", (int64_t)index_off, n_chunks,
-              "checksum", "chunk header CRC32C");
+    /* The index is only an accelerator: a plain reader falls back to scanning and stops
+     * before the damaged index block; verify's scan reports it as the block after the last
+     * chunk. */
+    emit_free("bitflip-index-header.hvt", &b, 3, "checksum", (int64_t)index_off, n_chunks, "ok",
+              "chunk header CRC32C");
     b = copy_base();
     b.p[footer_off + 1] ^= 0x01; /* index offset */
     emit_free("bitflip-footer.hvt", &b, 3, "checksum", (int64_t)footer_off, -1, "ok",
@@ -291,8 +290,7 @@ static void lying_fields(void)
     put16(b.p + 8, HVT_FMT_VERSION_MAJOR + 1);
     put16(b.p + 12, HVT_FMT_VERSION_MAJOR + 1);
     fix_file_hdr(&b);
-    emit_free("newer-major-version.hvt", &b, 3, "bad_version", 8, -1, "bad_version",
-              "version 2");
+    emit_free("newer-major-version.hvt", &b, 3, "bad_version", 8, -1, "bad_version", "version 2");
     b = copy_base();
     put32(b.p + chunk_off[3] + 8, 0x00100000); /* compressed size: 1 MiB, past the end */
     fix_chunk_hdr(&b, chunk_off[3]);
@@ -316,8 +314,8 @@ static void lying_fields(void)
               "bad_version", "unknown size/version");
     b = copy_base();
     memcpy(b.p + chunk_off[2], "HVTX", 4);
-    emit_free("chunk-2-wrong-magic.hvt", &b, 3, "bad_magic", (int64_t)chunk_off[2], 2,
-              "bad_magic", "no chunk magic");
+    emit_free("chunk-2-wrong-magic.hvt", &b, 3, "bad_magic", (int64_t)chunk_off[2], 2, "bad_magic",
+              "no chunk magic");
     b = copy_base();
     put32(b.p + chunk_off[1] + 24, get32(b.p + chunk_off[1] + 24) + 1); /* one event more */
     fix_chunk_hdr(&b, chunk_off[1]);
@@ -365,8 +363,8 @@ static void moved_chunks(void)
     memcpy(b.p, base.p, chunk_off[2]);
     memcpy(b.p + chunk_off[2], base.p + chunk_off[1], l1);
     memcpy(b.p + chunk_off[2] + l1, base.p + chunk_off[2], base.n - chunk_off[2]);
-    emit_free("chunk-1-duplicated.hvt", &b, 3, "bad_record", (int64_t)chunk_off[2], 2,
-              "bad_record", "event ids go back");
+    emit_free("chunk-1-duplicated.hvt", &b, 3, "bad_record", (int64_t)chunk_off[2], 2, "bad_record",
+              "event ids go back");
 
     /* 100 bytes of garbage before chunk 2: scanning resynchronises on the next magic */
     b.n = base.n + 100;
@@ -417,8 +415,8 @@ static void bad_payloads(void)
               "exceeds the limit");
     /* The same bomb with a small declared raw size: the frame header gives it away. */
     b = with_payload(1, frame, n, 4096);
-    emit_free("zstd-bomb-undeclared.hvt", &b, 3, "limit", (int64_t)(chunk_off[1] + CHUNK_HDR),
-              1, "limit", "content size");
+    emit_free("zstd-bomb-undeclared.hvt", &b, 3, "limit", (int64_t)(chunk_off[1] + CHUNK_HDR), 1,
+              "limit", "content size");
     /* A frame without a content size (streaming mode): refused, a reader cannot bound it. */
     {
         ZSTD_CCtx *cc = ZSTD_createCCtx();
@@ -443,8 +441,8 @@ static void bad_payloads(void)
     /* Valid zstd, bad protobuf. */
     n = ZSTD_compress(frame, bound, junk, sizeof(junk), 3);
     b = with_payload(3, frame, n, sizeof(junk));
-    emit_free("chunk-3-payload-bad-protobuf.hvt", &b, 3, "bad_record", (int64_t)chunk_off[3],
-              3, "bad_record", "does not decode");
+    emit_free("chunk-3-payload-bad-protobuf.hvt", &b, 3, "bad_record", (int64_t)chunk_off[3], 3,
+              "bad_record", "does not decode");
     /* Valid zstd, empty payload: a chunk that claims events but holds none. */
     n = ZSTD_compress(frame, bound, junk, 0, 3);
     b = with_payload(3, frame, n, 0);

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/* hvtrace diff: compare two traces event by event; the first differing event and access. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvtrace/format.h"
+#include "hvtrace/replay.h"
+#include "print.h"
+#include "util.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: hvtrace diff A B [--json]\n"
+            "\n"
+            "Compares two traces (for instance two recordings of one scenario with another\n"
+            "seed, policy or core) event by event, in file order: vCPU, initial state,\n"
+            "instruction, passes (outcome, end state) and every access (kind, tag, addresses,\n"
+            "size, data, outcome). Prints the first differing event and access, both sides.\n"
+            "Lost-record markers are skipped; event ids are not compared.\n"
+            "\n"
+            "exit: 0 same, 1 the traces differ, 2 usage error, 3 corrupt or unreadable trace\n");
+}
+
+static int next_event(struct hvt_fmt_reader *r, const char *path, const struct hvt_event **ev)
+{
+    struct hvt_record rec;
+    for (;;) {
+        int rc = hvt_fmt_reader_next(r, &rec);
+        if (rc < 0) {
+            hvt_print_fmt_error(path, hvt_fmt_reader_error(r));
+            return rc;
+        }
+        if (rc == 0) {
+            *ev = NULL;
+            return 0;
+        }
+        if (rec.type == HVT_REC_EVENT) {
+            *ev = rec.u.event;
+            return 1;
+        }
+    }
+}
+
+static int access_differs(const struct hvt_access *a, const struct hvt_access *b, char *what,
+                          size_t len)
+{
+    const char *w = NULL;
+    if (a->kind != b->kind || a->tag.cls != b->tag.cls || a->tag.operand != b->tag.operand ||
+        a->tag.level != b->tag.level || a->tag.element != b->tag.element)
+        w = "kind or tag";
+    else if (a->phys != b->phys || a->linear != b->linear || a->space != b->space)
+        w = "address";
+    else if (a->size != b->size)
+        w = "size";
+    else if (a->outcome != b->outcome)
+        w = "outcome";
+    else if (memcmp(a->data, b->data, a->size <= HVT_DATA_MAX ? a->size : HVT_DATA_MAX) ||
+             (a->kind == HVT_ACC_CMPXCHG &&
+              memcmp(a->old, b->old, a->size <= HVT_DATA_MAX ? a->size : HVT_DATA_MAX)))
+        w = "data";
+    if (w)
+        snprintf(what, len, "%s", w);
+    return w != NULL;
+}
+
+struct where {
+    int level; /* 0 event, 1 pass, 2 access */
+    uint32_t pass, access;
+    char what[128];
+};
+
+static int event_differs(const struct hvt_event *a, const struct hvt_event *b, struct where *w)
+{
+    char regs[100];
+    memset(w, 0, sizeof(*w));
+    if (a->vcpu != b->vcpu) {
+        snprintf(w->what, sizeof(w->what), "vCPU %u vs %u", a->vcpu, b->vcpu);
+        return 1;
+    }
+    if (a->insn_len != b->insn_len || memcmp(a->insn, b->insn, a->insn_len)) {
+        snprintf(w->what, sizeof(w->what), "instruction bytes");
+        return 1;
+    }
+    if (hvt_rpl_state_diff(&a->init, &b->init, regs, sizeof(regs))) {
+        snprintf(w->what, sizeof(w->what), "initial state: %s", regs);
+        return 1;
+    }
+    for (uint32_t p = 0; p < a->n_passes && p < b->n_passes; p++) {
+        const struct hvt_pass *pa = &a->passes[p], *pb = &b->passes[p];
+        w->pass = p;
+        for (uint32_t i = 0; i < pa->n_accesses && i < pb->n_accesses; i++) {
+            if (access_differs(&pa->accesses[i], &pb->accesses[i], w->what, sizeof(w->what))) {
+                w->level = 2;
+                w->access = i;
+                return 1;
+            }
+        }
+        if (pa->n_accesses != pb->n_accesses) {
+            w->level = 2;
+            w->access = pa->n_accesses < pb->n_accesses ? pa->n_accesses : pb->n_accesses;
+            snprintf(w->what, sizeof(w->what), "%u vs %u accesses", pa->n_accesses,
+                     pb->n_accesses);
+            return 1;
+        }
+        w->level = 1;
+        if (pa->out.kind != pb->out.kind || pa->out.vector != pb->out.vector ||
+            pa->out.error_code != pb->out.error_code || pa->out.iterations != pb->out.iterations) {
+            snprintf(w->what, sizeof(w->what), "outcome %s vs %s", hvt_outcome_name(pa->out.kind),
+                     hvt_outcome_name(pb->out.kind));
+            return 1;
+        }
+        if (hvt_rpl_state_diff(&pa->end, &pb->end, regs, sizeof(regs))) {
+            snprintf(w->what, sizeof(w->what), "end state: %s", regs);
+            return 1;
+        }
+    }
+    if (a->n_passes != b->n_passes) {
+        w->level = 0;
+        snprintf(w->what, sizeof(w->what), "%u vs %u passes", a->n_passes, b->n_passes);
+        return 1;
+    }
+    return 0;
+}
+
+int hvt_cmd_diff(int argc, char **argv)
+{
+    const char *pa = NULL, *pb = NULL;
+    struct hvt_fmt_reader *ra = NULL, *rb = NULL;
+    unsigned flags = 0;
+    uint64_t n = 0;
+    int rc, ret = HVT_EXIT_OK;
+
+    if (hvt_tool_wants_help(argc, argv)) {
+        help(stdout);
+        return HVT_EXIT_OK;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            flags |= HVT_PRINT_JSON;
+        else if (argv[i][0] == '-' || (pa && pb)) {
+            hvt_tool_err("diff: unexpected argument '%s' (try --help)", argv[i]);
+            return HVT_EXIT_USAGE;
+        } else if (!pa)
+            pa = argv[i];
+        else
+            pb = argv[i];
+    }
+    if (!pa || !pb) {
+        help(stderr);
+        return HVT_EXIT_USAGE;
+    }
+    if ((rc = hvt_print_open(&ra, pa, 0)) || (rc = hvt_print_open(&rb, pb, 0))) {
+        hvt_fmt_reader_close(ra);
+        return rc;
+    }
+    for (;; n++) {
+        const struct hvt_event *ea, *eb;
+        struct where w;
+        int ga = next_event(ra, pa, &ea), gb;
+        if (ga < 0) {
+            ret = HVT_EXIT_CORRUPT;
+            break;
+        }
+        gb = next_event(rb, pb, &eb);
+        if (gb < 0) {
+            ret = HVT_EXIT_CORRUPT;
+            break;
+        }
+        if (!ga && !gb) {
+            if (flags & HVT_PRINT_JSON)
+                printf("{\"type\":\"diff\",\"same\":true,\"events\":%" PRIu64 "}\n", n);
+            else
+                printf("diff: the traces are the same (%" PRIu64 " events)\n", n);
+            break;
+        }
+        if (!ga || !gb) {
+            if (flags & HVT_PRINT_JSON)
+                printf("{\"type\":\"diff\",\"same\":false,\"index\":%" PRIu64
+                       ",\"what\":\"%s ends first\"}\n", n, !ga ? "A" : "B");
+            else
+                printf("diff: %s ends after %" PRIu64 " events; the other goes on\n",
+                       !ga ? pa : pb, n);
+            ret = HVT_EXIT_DIVERGENCE;
+            break;
+        }
+        if (!event_differs(ea, eb, &w))
+            continue;
+        ret = HVT_EXIT_DIVERGENCE;
+        if (flags & HVT_PRINT_JSON) {
+            printf("{\"type\":\"diff\",\"same\":false,\"index\":%" PRIu64 ",\"event_a\":%" PRIu64
+                   ",\"event_b\":%" PRIu64 ",\"pass\":%u,", n, ea->id, eb->id, w.pass);
+            if (w.level == 2)
+                printf("\"access\":%u,", w.access);
+            printf("\"what\":");
+            hvt_json_str(stdout, w.what);
+            printf("}\n");
+        } else {
+            printf("diff: event #%" PRIu64 " differs (A: event %" PRIu64 ", B: event %" PRIu64
+                   "): ", n, ea->id, eb->id);
+            if (w.level)
+                printf("pass %u: ", w.pass);
+            if (w.level == 2)
+                printf("access %u: ", w.access);
+            printf("%s\n", w.what);
+        }
+        hvt_print_event(stdout, ea, flags);
+        hvt_print_event(stdout, eb, flags);
+        if (w.level == 2) {
+            const struct hvt_pass *qa = &ea->passes[w.pass], *qb = &eb->passes[w.pass];
+            if (w.access < qa->n_accesses)
+                hvt_print_access(stdout, ea, qa, w.access, &qa->accesses[w.access],
+                                 hvt_fmt_reader_callsite(ra, qa->accesses[w.access].callsite),
+                                 flags);
+            if (w.access < qb->n_accesses)
+                hvt_print_access(stdout, eb, qb, w.access, &qb->accesses[w.access],
+                                 hvt_fmt_reader_callsite(rb, qb->accesses[w.access].callsite),
+                                 flags);
+        }
+        break;
+    }
+    hvt_fmt_reader_close(ra);
+    hvt_fmt_reader_close(rb);
+    return ret;
+}
