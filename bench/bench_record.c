@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* hvtrace bench record: recorder hot-path cost and the overhead of recording an emulation
- * workload (reference core, 64-bit code with 4-level paging), with and without call sites. */
+ * workload: the simulated host's `mixed` scenario (the headline figures), and a loop where the
+ * reference core emulates and records every instruction (the *_core_only figures). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "hvtrace/core.h"
+#include "hvtrace/host.h"
 #include "hvtrace/recorder.h"
 
 /* Architectural bits the workload's vCPU state needs (public values, not core internals). */
@@ -317,6 +320,174 @@ static double ns_per_access(const char *path, uint64_t *drops)
     hvt_rec_close(rec, &st);
     *drops = st.dropped;
     return t * 1e9 / (double)(events * per);
+}
+
+/* ---- the simulated host's mixed scenario ---------------------------------------------------- */
+
+/* One run of the host, recording or not. */
+struct host_run {
+    double run_s;   /* hvt_host_run: what the vCPUs take */
+    double close_s; /* hvt_rec_close: draining the rings and finishing the file */
+    double cpu_s;   /* process CPU time (vCPU threads and the writer) from run to close */
+    struct hvt_host_stats hs;
+    struct hvt_rec_stats rs;
+};
+
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Runs scenario mixed (seed 1) for EVENTS events on VCPUS vCPUs with host FLAGS; RECORD selects
+ * recording (into PATH, call-site depth DEPTH). Returns 0, or -1 after a message. */
+static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned flags, int record,
+                     unsigned depth, struct host_run *out)
+{
+    struct hvt_host_options ho;
+    struct hvt_host *h = NULL;
+    struct hvt_rec *rec = NULL;
+    char err[256];
+    double t0, t1, t2, c0;
+    int rc, rc2 = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->hs.size = sizeof(out->hs);
+    out->rs.size = sizeof(out->rs);
+    hvt_host_options_init(&ho);
+    ho.scenario = "mixed";
+    ho.seed = 1;
+    ho.events = events;
+    ho.vcpus = vcpus;
+    ho.flags = flags;
+    if (hvt_host_create(&h, &ho, err, sizeof(err))) {
+        fprintf(stderr, "hvtrace bench record: host: %s\n", err);
+        return -1;
+    }
+    if (record) {
+        struct hvt_rec_options o;
+        hvt_rec_options_init(&o);
+        o.n_vcpus = o.max_vcpus = hvt_host_vcpus(h);
+        o.callsite_depth = depth;
+        o.flags = HVT_REC_OVERWRITE;
+        if (hvt_rec_open(&rec, path, NULL, &o)) {
+            fprintf(stderr, "hvtrace bench record: cannot open %s\n", path);
+            hvt_host_destroy(h);
+            return -1;
+        }
+    }
+    c0 = cpu_now();
+    t0 = hvt_bench_now();
+    rc = hvt_host_run(h, rec);
+    t1 = hvt_bench_now();
+    if (rec)
+        rc2 = hvt_rec_close(rec, &out->rs);
+    t2 = hvt_bench_now();
+    out->cpu_s = cpu_now() - c0;
+    out->run_s = t1 - t0;
+    out->close_s = t2 - t1;
+    hvt_host_get_stats(h, &out->hs);
+    if (rc || rc2)
+        fprintf(stderr, "hvtrace bench record: host run: %s\n",
+                rc ? hvt_host_error_message(h) : hvt_strerror(rc2));
+    hvt_host_destroy(h);
+    return rc || rc2 ? -1 : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_REPS 31
+
+/* overhead_ratio and overhead_ratio_callsites on mixed: REPS rounds of (off, on, on with call
+ * sites), the order reversed every other round so that drift hits all three alike; each
+ * round gives a ratio against its own off run, and the figure is the median of the rounds. */
+static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_t events, int reps,
+                         uint64_t *drops)
+{
+    double off[MAX_REPS], on[MAX_REPS], cs[MAX_REPS], r_on[MAX_REPS], r_cs[MAX_REPS];
+    double r_close[MAX_REPS], r_cpu[MAX_REPS], close_on[MAX_REPS];
+    struct host_run hr[3];
+    uint64_t accesses = 0, rec_events = 0, host_events = 0;
+    char text[160];
+
+    for (int k = 0; k < reps; k++) {
+        for (int j = 0; j < 3; j++) {
+            int which = k % 2 ? 2 - j : j; /* 0 off, 1 on, 2 call sites */
+            if (host_once(path, events, 0, 0, which > 0, which == 2 ? 8 : 0, &hr[which]))
+                return -1;
+        }
+        off[k] = hr[0].run_s;
+        on[k] = hr[1].run_s;
+        cs[k] = hr[2].run_s;
+        close_on[k] = hr[1].close_s;
+        r_on[k] = hr[1].run_s / hr[0].run_s;
+        r_cs[k] = hr[2].run_s / hr[0].run_s;
+        r_close[k] = (hr[1].run_s + hr[1].close_s) / hr[0].run_s;
+        r_cpu[k] = hr[1].cpu_s / hr[0].cpu_s;
+        *drops += hr[1].rs.dropped + hr[2].rs.dropped;
+        accesses = hr[1].rs.accesses;
+        rec_events = hr[1].rs.events;
+        host_events = hr[0].hs.events;
+        if (hr[1].hs.events != host_events || hr[2].hs.events != host_events ||
+            hr[1].hs.instructions != hr[0].hs.instructions) {
+            fprintf(stderr, "hvtrace bench record: runs of one seed differ\n");
+            return -1;
+        }
+    }
+    snprintf(text, sizeof(text),
+             "simulated host, scenario mixed, seed 1, %llu events, 4 vCPUs on one scheduler "
+             "thread, %d interleaved rounds, medians",
+             (unsigned long long)host_events, reps);
+    hvt_bench_text(rep, "workload", text);
+    hvt_bench_figure(rep, "events_recorded", (double)rec_events, NULL);
+    hvt_bench_figure(rep, "accesses_per_event", rec_events ? (double)accesses / rec_events : 0,
+                     NULL);
+    hvt_bench_figure(rep, "run_ms_off", 1e3 * median(off, reps), "hvt_host_run, no recorder");
+    hvt_bench_figure(rep, "run_ms_on", 1e3 * median(on, reps), "recording, call sites off");
+    hvt_bench_figure(rep, "run_ms_callsites", 1e3 * median(cs, reps), "recording, depth 8");
+    hvt_bench_figure(rep, "close_ms_on", 1e3 * median(close_on, reps),
+                     "hvt_rec_close after the run (drain + index)");
+    hvt_bench_figure(rep, "overhead_ratio", median(r_on, reps), "target <= 1.25; block mode");
+    hvt_bench_figure(rep, "overhead_ratio_incl_close", median(r_close, reps),
+                     "run + close against run");
+    hvt_bench_figure(rep, "overhead_ratio_cpu", median(r_cpu, reps),
+                     "process CPU time, writer thread included");
+    hvt_bench_figure(rep, "overhead_ratio_callsites", median(r_cs, reps), "depth 8");
+    hvt_bench_figure(rep, "ns_per_access_in_host",
+                     accesses ? 1e9 * (median(on, reps) - median(off, reps)) / (double)accesses : 0,
+                     "(on - off) / accesses recorded");
+    return 0;
+}
+
+/* Two vCPU threads of the host (HVT_HOST_THREADS, mixed), block mode. */
+static int host_threads(struct hvt_bench_report *rep, const char *path, uint64_t events,
+                        uint64_t *drops)
+{
+    struct host_run hr;
+    if (host_once(path, events, 2, HVT_HOST_THREADS, 1, 0, &hr))
+        return -1;
+    *drops += hr.rs.dropped;
+    hvt_bench_figure(rep, "writer_busy_frac",
+                     hr.rs.writer_total_ns ? (double)hr.rs.writer_busy_ns / hr.rs.writer_total_ns
+                                           : 0,
+                     "host --threads, 2 vCPU threads, mixed");
+    hvt_bench_figure(rep, "accesses_per_s_2vcpu", (double)hr.rs.accesses / hr.run_s, NULL);
+    hvt_bench_figure(rep, "block_waits_2vcpu", (double)hr.rs.block_waits, NULL);
+    hvt_bench_figure(rep, "bytes_per_access",
+                     hr.rs.accesses ? (double)hr.rs.bytes_written / hr.rs.accesses : 0, "file");
+    return 0;
 }
 
 int hvt_bench_record(int argc, char **argv)

@@ -415,8 +415,21 @@ static int dispatch(struct hvt_x *x)
     }
     if (x->d->fault == HVT_DF_UD)
         return hvt_x_ud(x);
+#ifdef HVT_MUTANT_UNIMPL /* replayer tests: a core build without ADD and group-1 ALU forms */
+    {
+        const uint8_t *b = x->e.res->insn;
+        unsigned i = 0;
+        while (i < x->d->len && ((b[i] & 0xf0) == 0x40 || b[i] == 0x66 || b[i] == 0xf0))
+            i++;
+        if (i < x->d->len && (b[i] <= 0x05 || (b[i] >= 0x80 && b[i] <= 0x83)))
+            return hvt_x_unimpl(x, "mutant: no add");
+    }
+#endif
     if (x->d->fault == HVT_DF_UNREP)
         return hvt_x_unimpl(x, "operands");
+    rc = hvt_exec_io(x);
+    if (rc >= 0)
+        return rc;
     rc = hvt_exec_int(x);
     if (rc >= 0)
         return rc;

@@ -142,5 +142,7 @@ int hvt_x_cc_of(unsigned id);
  * instruction id is not theirs. */
 int hvt_exec_int(struct hvt_x *x);
 int hvt_exec_flow(struct hvt_x *x);
+/* IN/OUT (exec_io.c; the permission check is in exec_io.h). */
+int hvt_exec_io(struct hvt_x *x);
 
 #endif

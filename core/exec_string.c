@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "exec_ext.h"
+#include "exec_io.h"
 #include "mmu.h"
 
 enum str_kind { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS, STR_INS, STR_OUTS };
@@ -45,22 +46,6 @@ static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t 
     t->vpn = la >> 12;
     t->gpa_page = x->gpa[0] & ~0xfffull;
     return HVT_OUT_OKAY;
-}
-
-static int str_io(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size, uint32_t elem)
-{
-    struct hvt_op_info info;
-    int r;
-    memset(&info, 0, sizeof(info));
-    info.tag = hvt_mktag(HVT_TAG_IO, 0, 0, elem);
-    info.kind = in ? HVT_ACC_IO_IN : HVT_ACC_IO_OUT;
-    info.seg = HVT_SEG_NONE;
-    info.space = HVT_SPACE_PORT;
-    if (in)
-        r = e->ops->io_in(e->opctx, port, buf, size, &info);
-    else
-        r = e->ops->io_out(e->opctx, port, buf, size, &info);
-    return r == HVT_OP_OKAY ? HVT_OUT_OKAY : hvt_emu_op_status(e, r, &info);
 }
 
 /* One iteration I of string op K with element SIZE. Updates flags/rAX but not the pointers. */
@@ -111,14 +96,14 @@ static int str_iter(struct hvt_emu *e, const struct hvt_xi *xi, enum str_kind k,
     case STR_INS:
         /* translate before the port read: a fault must not swallow device data */
         if ((r = str_map(e, &tlb[1], HVT_SEG_ES, di, size, HVT_MMU_W, &xd)) ||
-            (r = str_io(e, 1, port, &a, size, i)))
+            (r = hvt_io_port(e, 1, port, &a, size, i)))
             return r;
         return hvt_mmu_write(e, &xd, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i));
     case STR_OUTS:
         if ((r = str_map(e, &tlb[0], sseg, si, size, HVT_MMU_R, &xs)) ||
             (r = hvt_mmu_read(e, &xs, &a, hvt_mktag(HVT_TAG_DATA, 0, 0, i))))
             return r;
-        return str_io(e, 0, port, &a, size, i);
+        return hvt_io_port(e, 0, port, &a, size, i);
     }
     return hvt_xi_unhandleable(e, "string: bad kind");
 }
@@ -165,9 +150,15 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     size = !wide ? 1 : xi->opsize;
     if ((k == STR_INS || k == STR_OUTS) && size == 8)
         size = 4;
-    /* CPL > IOPL needs the TSS I/O permission bitmap, which this core does not read yet */
-    if ((k == STR_INS || k == STR_OUTS) && e->cpl > ((e->st->rflags >> 12) & 3))
-        return hvt_xi_unimpl(e, "ins/outs: I/O bitmap (CPL > IOPL)");
+    /* I/O permission (CPL > IOPL: the TSS bitmap) once per pass, before anything else: before
+     * the zero-count test, the ECX write of a 67-prefixed REP and any memory access, as the
+     * SDM's pseudo-code orders it (and Bochs and QEMU do). A denied INS or OUTS is #GP(0) even
+     * when rDI/rSI would also fault, and changes no register. */
+    if (k == STR_INS || k == STR_OUTS) {
+        int r = hvt_io_check(e, (uint16_t)e->st->gpr[HVT_RDX], size);
+        if (r)
+            return r;
+    }
     uses_si = k == STR_MOVS || k == STR_CMPS || k == STR_LODS || k == STR_OUTS;
     uses_di = k == STR_MOVS || k == STR_CMPS || k == STR_STOS || k == STR_SCAS || k == STR_INS;
     delta = (e->st->rflags & HVT_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;

@@ -234,6 +234,9 @@ static uint64_t mapped_size(struct orc_gen *g, uint64_t la)
 /* Remembers a page so that bytes can be written at linear addresses. */
 static void note_page(struct orc_gen *g, uint64_t la, uint64_t pa)
 {
+    for (unsigned i = 0; i < g->n_pages; i++)
+        if (g->pages[i].la == (la & ~0xfffull))
+            return; /* the first translation noted wins: one frame per linear page */
     if (g->n_pages < ORC_GEN_MAX_PAGES) {
         g->pages[g->n_pages].la = la & ~0xfffull;
         g->pages[g->n_pages].pa = pa & ~0xfffull;

@@ -79,8 +79,8 @@ static void check_regs(struct rpl_fvec *fv, const struct hvt_event *ev,
     int only_rep;
     unsigned cls;
 
-    if (p->out.kind != HVT_OUT_RETRY || !rpl_state_diff(start, &p->end, regs, sizeof(regs),
-                                                        &only_rep))
+    if (p->out.kind != HVT_OUT_RETRY ||
+        !rpl_state_diff(start, &p->end, regs, sizeof(regs), &only_rep))
         return;
     /* REP string instructions are interruptible between iterations: committing the finished
      * ones (RCX, RSI, RDI) is the architected restart state, not a broken RETRY contract. */
@@ -88,9 +88,10 @@ static void check_regs(struct rpl_fvec *fv, const struct hvt_event *ev,
                                                : HVT_RPL_REGS_MODIFIED_BEFORE_RETRY;
     f = rpl_fvec_add(fv, cls, k, k);
     if (f)
-        snprintf(f->detail, sizeof(f->detail),
-                 "pass %u ended RETRY (%s) with changed registers: %.60s; %u iteration(s) committed",
-                 k, hvt_retry_cause_name(p->out.retry_cause), regs, p->out.iterations);
+        snprintf(
+            f->detail, sizeof(f->detail),
+            "pass %u ended RETRY (%s) with changed registers: %.60s; %u iteration(s) committed", k,
+            hvt_retry_cause_name(p->out.retry_cause), regs, p->out.iterations);
 }
 
 static void check_distinct(struct rpl_fvec *fv, const struct hvt_pass *p, uint32_t k)
@@ -106,8 +107,8 @@ static void check_distinct(struct rpl_fvec *fv, const struct hvt_pass *p, uint32
             struct hvt_rpl_finding *f;
             if (y->tag.cls != HVT_TAG_DATA || y->kind != HVT_ACC_READ ||
                 y->outcome != HVT_OP_OKAY || y->tag.operand == x->tag.operand ||
-                y->tag.element != x->tag.element || y->phys != x->phys ||
-                y->size != x->size || !memcmp(x->data, y->data, data_len(x)))
+                y->tag.element != x->tag.element || y->phys != x->phys || y->size != x->size ||
+                !memcmp(x->data, y->data, data_len(x)))
                 continue;
             f = rpl_fvec_add(fv, HVT_RPL_DISTINCT_OPERANDS, k, k);
             if (f) {
@@ -268,8 +269,11 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
                 set_sides(f, a, ma->idx, b, ib);
                 snprintf(f->detail, sizeof(f->detail),
                          "walk L%u entry at 0x%" PRIx64 " differs only by %s set by an earlier "
-                         "pass of this event", B->tag.level, B->phys,
-                         (va ^ vb) == AD_BITS ? "A/D" : ((va ^ vb) & 0x20) ? "A" : "D");
+                         "pass of this event",
+                         B->tag.level, B->phys,
+                         (va ^ vb) == AD_BITS ? "A/D"
+                         : ((va ^ vb) & 0x20) ? "A"
+                                              : "D");
             }
             continue;
         }
@@ -279,13 +283,14 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
         set_sides(f, a, ma->idx, b, ib);
         if (A->phys == B->phys)
             snprintf(f->detail, sizeof(f->detail),
-                     "walk L%u entry at 0x%" PRIx64 " for linear 0x%" PRIx64
-                     " changed: 0x%" PRIx64 " -> 0x%" PRIx64, B->tag.level, B->phys,
-                     B->linear, va, vb);
+                     "walk L%u entry at 0x%" PRIx64 " for linear 0x%" PRIx64 " changed: 0x%" PRIx64
+                     " -> 0x%" PRIx64,
+                     B->tag.level, B->phys, B->linear, va, vb);
         else
             snprintf(f->detail, sizeof(f->detail),
                      "walk L%u for linear 0x%" PRIx64 " read another entry: 0x%" PRIx64
-                     " -> 0x%" PRIx64, B->tag.level, B->linear, A->phys, B->phys);
+                     " -> 0x%" PRIx64,
+                     B->tag.level, B->linear, A->phys, B->phys);
         if (c->n_ch < MAX_CHANGED_PAGES)
             c->ch[c->n_ch++] = (struct changed){page, c->fv->n - 1};
     }
@@ -310,8 +315,8 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             matched_a[i] = 2;
             continue;
         }
-        ea[na++] = (struct ent){acc_key(x, (x->tag.cls == HVT_TAG_DATA ||
-                                            x->tag.cls == HVT_TAG_IO) ? shift : 0), i, 0};
+        ea[na++] = (struct ent){
+            acc_key(x, (x->tag.cls == HVT_TAG_DATA || x->tag.cls == HVT_TAG_IO) ? shift : 0), i, 0};
     }
     number(ea, na);
     for (uint32_t i = 0; i < b->n_accesses; i++) {
@@ -342,8 +347,10 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
-                snprintf(f->detail, sizeof(f->detail), "accesses reordered: access %d of pass "
-                         "%u comes after access %d in pass %u", ia, c->ka, max_a, c->kb);
+                snprintf(f->detail, sizeof(f->detail),
+                         "accesses reordered: access %d of pass "
+                         "%u comes after access %d in pass %u",
+                         ia, c->ka, max_a, c->kb);
             }
         }
         if (ia > max_a)
@@ -368,8 +375,8 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
                     set_sides(f, a, (uint32_t)ia, b, ib);
                     snprintf(f->detail, sizeof(f->detail),
                              "the access moved: linear 0x%" PRIx64 " phys 0x%" PRIx64
-                             " -> linear 0x%" PRIx64 " phys 0x%" PRIx64, A->linear, A->phys,
-                             B->linear, B->phys);
+                             " -> linear 0x%" PRIx64 " phys 0x%" PRIx64,
+                             A->linear, A->phys, B->linear, B->phys);
                 }
                 continue;
             }
@@ -383,7 +390,8 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
                 f->data_phys_b = B->phys;
                 snprintf(f->detail, sizeof(f->detail),
                          "linear 0x%" PRIx64 " translated to another frame (no walk of it "
-                         "recorded in both passes)", B->linear);
+                         "recorded in both passes)",
+                         B->linear);
                 if (c->n_ch < MAX_CHANGED_PAGES)
                     c->ch[c->n_ch++] = (struct changed){B->linear >> 12, c->fv->n - 1};
             }
@@ -393,8 +401,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
-                snprintf(f->detail, sizeof(f->detail), "size changed: %u -> %u", A->size,
-                         B->size);
+                snprintf(f->detail, sizeof(f->detail), "size changed: %u -> %u", A->size, B->size);
             }
             continue;
         }
@@ -405,7 +412,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
                 if (f) {
                     set_sides(f, a, (uint32_t)ia, b, ib);
                     snprintf(f->detail, sizeof(f->detail),
-                             "%s at phys 0x%" PRIx64 " returned other data", 
+                             "%s at phys 0x%" PRIx64 " returned other data",
                              hvt_access_kind_name(B->kind), B->phys);
                 }
             }
@@ -416,8 +423,8 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             f = rpl_fvec_add(c->fv, HVT_RPL_WRITE_DATA_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
-                snprintf(f->detail, sizeof(f->detail), "%s to phys 0x%" PRIx64
-                         " with other data", hvt_access_kind_name(B->kind), B->phys);
+                snprintf(f->detail, sizeof(f->detail), "%s to phys 0x%" PRIx64 " with other data",
+                         hvt_access_kind_name(B->kind), B->phys);
             }
         }
     }
@@ -433,8 +440,10 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
         if (f) {
             set_sides(f, NULL, 0, b, ib);
-            snprintf(f->detail, sizeof(f->detail), "pass %u makes an access pass %u did not "
-                     "make", c->kb, c->ka);
+            snprintf(f->detail, sizeof(f->detail),
+                     "pass %u makes an access pass %u did not "
+                     "make",
+                     c->kb, c->ka);
         }
     }
     /* accesses of pass a that pass b never made */
@@ -449,21 +458,25 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             continue;
         fault = (b->out.kind == HVT_OUT_EXCEPTION || b->out.kind == HVT_OUT_UNHANDLEABLE) &&
                 b->out.kind != a->out.kind;
-        f = rpl_fvec_add(c->fv, fault ? HVT_RPL_FAULT_CHANGED : HVT_RPL_SEQUENCE_CHANGED,
-                         c->ka, c->kb);
+        f = rpl_fvec_add(c->fv, fault ? HVT_RPL_FAULT_CHANGED : HVT_RPL_SEQUENCE_CHANGED, c->ka,
+                         c->kb);
         if (f) {
             set_sides(f, a, ia, NULL, 0);
             if (fault && b->out.kind == HVT_OUT_EXCEPTION)
                 snprintf(f->detail, sizeof(f->detail),
                          "pass %u ends with exception %u (error 0x%x, cr2 0x%" PRIx64
-                         ") before an access pass %u made", c->kb, b->out.vector,
-                         b->out.error_code, b->out.cr2, c->ka);
+                         ") before an access pass %u made",
+                         c->kb, b->out.vector, b->out.error_code, b->out.cr2, c->ka);
             else if (fault)
-                snprintf(f->detail, sizeof(f->detail), "pass %u ends unhandleable before an "
-                         "access pass %u made", c->kb, c->ka);
+                snprintf(f->detail, sizeof(f->detail),
+                         "pass %u ends unhandleable before an "
+                         "access pass %u made",
+                         c->kb, c->ka);
             else
-                snprintf(f->detail, sizeof(f->detail), "pass %u does not make an access "
-                         "pass %u made", c->kb, c->ka);
+                snprintf(f->detail, sizeof(f->detail),
+                         "pass %u does not make an access "
+                         "pass %u made",
+                         c->kb, c->ka);
         }
         break;
     }

@@ -57,8 +57,7 @@ static int test_chunk(struct bis *b, uint64_t k, uint64_t *id, char *detail, siz
 }
 
 int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const char *bad_core,
-                   int exhaustive, struct hvt_rpl_bisect_result *res,
-                   struct hvt_rpl_run_info *info)
+                   int exhaustive, struct hvt_rpl_bisect_result *res, struct hvt_rpl_run_info *info)
 {
     struct hvt_rpl_run_info dummy;
     struct hvt_fmt_reader_options ro;

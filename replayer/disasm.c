@@ -61,8 +61,8 @@ int rpl_disasm(struct rpl_disasm *d, const struct hvt_vcpu_state *st, const uint
     return 0;
 }
 
-int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len,
-                   char *mnem, size_t mlen, char *text, size_t tlen)
+int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len, char *mnem,
+                   size_t mlen, char *text, size_t tlen)
 {
     struct rpl_disasm d;
     int rc;

@@ -60,9 +60,15 @@ void rpl_avec_free(struct rpl_avec *av)
 /* ---- names --------------------------------------------------------------------------------- */
 
 static const char *const class_names[HVT_RPL__COUNT] = {
-    "replay_mismatch",        "translation_changed",   "data_changed",
-    "sequence_changed",       "fault_changed",         "write_data_changed",
-    "regs_modified_before_retry", "ad_bits_by_earlier_pass", "distinct_operands",
+    "replay_mismatch",
+    "translation_changed",
+    "data_changed",
+    "sequence_changed",
+    "fault_changed",
+    "write_data_changed",
+    "regs_modified_before_retry",
+    "ad_bits_by_earlier_pass",
+    "distinct_operands",
     "rep_progress",
 };
 
@@ -124,12 +130,12 @@ int rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *
                 other = 1;
         }
     }
-#define CMPF(field, name)                                                                     \
-    do {                                                                                      \
-        if (a->field != b->field) {                                                           \
-            add_name(buf, len, &n, name, -1);                                                 \
-            diff = other = 1;                                                                 \
-        }                                                                                     \
+#define CMPF(field, name)                                                                          \
+    do {                                                                                           \
+        if (a->field != b->field) {                                                                \
+            add_name(buf, len, &n, name, -1);                                                      \
+            diff = other = 1;                                                                      \
+        }                                                                                          \
     } while (0)
     CMPF(rip, "rip");
     if (a->rflags != b->rflags) {
@@ -266,8 +272,7 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
     rec = &c->p->accesses[idx];
     why = rpl_access_differs(rec, got);
     if (why) {
-        mismatch(c, got, (int32_t)idx, "the core's access differs from the recorded one: ",
-                 why);
+        mismatch(c, got, (int32_t)idx, "the core's access differs from the recorded one: ", why);
         return NULL;
     }
     c->next++;
@@ -375,7 +380,8 @@ static const struct hvt_core_ops replay_ops = {
 };
 
 /* Outcome fields that must match; NULL when they do. */
-static const char *outcome_differs(const struct hvt_pass_outcome *r, const struct hvt_pass_outcome *g)
+static const char *outcome_differs(const struct hvt_pass_outcome *r,
+                                   const struct hvt_pass_outcome *g)
 {
     if (r->kind != g->kind)
         return "outcome";
@@ -417,8 +423,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     *out = res.out;
     if (res.out.kind == HVT_OUT_UNIMPLEMENTED && p->out.kind != HVT_OUT_UNIMPLEMENTED &&
         !c.mismatch) {
-        snprintf(rep->why, sizeof(rep->why), "pass %u: the core does not implement it (%s)",
-                 k, res.detail[0] ? res.detail : "unimplemented");
+        snprintf(rep->why, sizeof(rep->why), "pass %u: the core does not implement it (%s)", k,
+                 res.detail[0] ? res.detail : "unimplemented");
         return 1;
     }
     if (c.mismatch)
@@ -431,9 +437,10 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     if (why) {
         struct hvt_rpl_finding *f = rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
         if (f)
-            snprintf(f->detail, sizeof(f->detail), "%s differs: recorded %s vector %u error "
-                     "0x%x iterations %u, replayed %s vector %u error 0x%x iterations %u", why,
-                     hvt_outcome_name(p->out.kind), p->out.vector, p->out.error_code,
+            snprintf(f->detail, sizeof(f->detail),
+                     "%s differs: recorded %s vector %u error "
+                     "0x%x iterations %u, replayed %s vector %u error 0x%x iterations %u",
+                     why, hvt_outcome_name(p->out.kind), p->out.vector, p->out.error_code,
                      p->out.iterations, hvt_outcome_name(res.out.kind), res.out.vector,
                      res.out.error_code, res.out.iterations);
         return 0;
@@ -578,8 +585,8 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
     if (e->cache != HVT_RPL_CACHE_NONE && ev->n_passes >= 2) {
         int any = 0;
         for (size_t i = 0; i < e->fv.n; i++)
-            any |= !hvt_rpl_class_benign(e->fv.v[i].cls) &&
-                   e->fv.v[i].cls != HVT_RPL_REPLAY_MISMATCH;
+            any |=
+                !hvt_rpl_class_benign(e->fv.v[i].cls) && e->fv.v[i].cls != HVT_RPL_REPLAY_MISMATCH;
         if (any) {
             rc = rpl_whatif(e, ev, rep);
             if (rc < 0)
@@ -587,8 +594,8 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
         }
     }
     if (rep->n_findings == 0 && (e->fv.n || rep->status == HVT_RPL_ST_CANNOT))
-        rpl_disasm(&e->dis, &ev->init, ev->insn, ev->insn_len, rep->mnemonic,
-                   sizeof(rep->mnemonic), rep->disasm, sizeof(rep->disasm));
+        rpl_disasm(&e->dis, &ev->init, ev->insn, ev->insn_len, rep->mnemonic, sizeof(rep->mnemonic),
+                   rep->disasm, sizeof(rep->disasm));
     rep->n_findings = e->fv.n;
     rep->findings = e->fv.v;
     if (e->fv.oom)
@@ -651,9 +658,9 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
             why = rpl_access_differs(&save.v[i], &b->calls.v[i]);
             if (why) {
                 if (detail)
-                    snprintf(detail, len, "pass %u access %u: %s differs (phys 0x%" PRIx64
-                             " vs 0x%" PRIx64 ")", k, i, why, save.v[i].phys,
-                             b->calls.v[i].phys);
+                    snprintf(detail, len,
+                             "pass %u access %u: %s differs (phys 0x%" PRIx64 " vs 0x%" PRIx64 ")",
+                             k, i, why, save.v[i].phys, b->calls.v[i].phys);
                 rc = 1;
                 break;
             }

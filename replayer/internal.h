@@ -77,11 +77,11 @@ struct hvt_rpl_engine {
     unsigned flags;
     struct rpl_fvec fv;
     struct rpl_scratch sc;
-    struct rpl_avec calls;  /* calls the core made in the current pass */
-    int log_calls;          /* keep the calls (compare mode) */
+    struct rpl_avec calls; /* calls the core made in the current pass */
+    int log_calls;         /* keep the calls (compare mode) */
     struct rpl_disasm dis;
     /* what-if scratch */
-    struct hvt_pass *sim;   /* simulated passes */
+    struct hvt_pass *sim; /* simulated passes */
     struct rpl_avec *simacc;
     uint32_t sim_cap;
 };

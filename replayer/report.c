@@ -173,8 +173,8 @@ static void text_access(FILE *f, const struct hvt_rpl_event_report *rep, const c
             hvt_space_name(a->space), tag_text(tag, sizeof(tag), &a->tag));
     if (a->flags & HVT_AF_LINEAR_VALID)
         fprintf(f, " lin 0x%" PRIx64, a->linear);
-    fprintf(f, " %s 0x%" PRIx64 " size %u", a->space == HVT_SPACE_PORT ? "port" : "phys",
-            a->phys, a->size);
+    fprintf(f, " %s 0x%" PRIx64 " size %u", a->space == HVT_SPACE_PORT ? "port" : "phys", a->phys,
+            a->size);
     if (a->kind == HVT_ACC_CMPXCHG) {
         fputs(" old ", f);
         hex(f, a->old, n);
@@ -213,8 +213,9 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
         fputs("null", f);
         return;
     }
-    fprintf(f, "{\"index\":%d,\"kind\":\"%s\",\"space\":\"%s\",\"tag\":{\"class\":\"%s\","
-               "\"operand\":%u,\"element\":%" PRIu32 ",\"level\":%u},\"seg\":\"%s\",\"linear\":",
+    fprintf(f,
+            "{\"index\":%d,\"kind\":\"%s\",\"space\":\"%s\",\"tag\":{\"class\":\"%s\","
+            "\"operand\":%u,\"element\":%" PRIu32 ",\"level\":%u},\"seg\":\"%s\",\"linear\":",
             idx, hvt_access_kind_name(a->kind), hvt_space_name(a->space),
             hvt_tag_class_name(a->tag.cls), a->tag.operand, a->tag.element, a->tag.level,
             hvt_seg_name(a->seg));
@@ -231,8 +232,7 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
         fputs(",\"old\":", f);
         json_hex(f, a->old, n);
     }
-    fprintf(f, ",\"outcome\":\"%s\",\"callsite\":%u", hvt_op_result_name(a->outcome),
-            a->callsite);
+    fprintf(f, ",\"outcome\":\"%s\",\"callsite\":%u", hvt_op_result_name(a->outcome), a->callsite);
     cs = site(rep, a);
     if (cs) {
         fputs(",\"frames\":[", f);
@@ -254,8 +254,9 @@ static void json_event_head(FILE *f, const char *type, const struct hvt_rpl_even
 {
     const struct hvt_event *ev = rep->ev;
     unsigned len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
-    fprintf(f, "{\"type\":\"%s\",\"event\":%" PRIu64 ",\"vcpu\":%u,\"rip\":\"0x%" PRIx64
-               "\",\"insn\":", type, ev->id, ev->vcpu, ev->init.rip);
+    fprintf(
+        f, "{\"type\":\"%s\",\"event\":%" PRIu64 ",\"vcpu\":%u,\"rip\":\"0x%" PRIx64 "\",\"insn\":",
+        type, ev->id, ev->vcpu, ev->init.rip);
     json_hex(f, ev->insn, len);
     fputs(",\"mnemonic\":", f);
     json_str(f, rep->mnemonic);
@@ -280,8 +281,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             fputs("}\n", f);
         } else {
             fprintf(f, "event %" PRIu64 "  vcpu %u  rip 0x%" PRIx64 "  %s: cannot replay: %s\n",
-                    ev->id, ev->vcpu, ev->init.rip, rep->disasm[0] ? rep->disasm : "?",
-                    rep->why);
+                    ev->id, ev->vcpu, ev->init.rip, rep->disasm[0] ? rep->disasm : "?", rep->why);
         }
         shown++;
     }
@@ -301,8 +301,8 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             fputs(",\"b\":", f);
             json_access(f, rep, x->idx_b, &x->acc_b);
             if (x->has_data_phys)
-                fprintf(f, ",\"data_phys\":[\"0x%" PRIx64 "\",\"0x%" PRIx64 "\"]",
-                        x->data_phys_a, x->data_phys_b);
+                fprintf(f, ",\"data_phys\":[\"0x%" PRIx64 "\",\"0x%" PRIx64 "\"]", x->data_phys_a,
+                        x->data_phys_b);
             fputs("}\n", f);
             continue;
         }
@@ -330,8 +330,8 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             text_access(f, rep, "b:", x->pass_b, x->idx_b, &x->acc_b);
         }
         if (x->has_data_phys)
-            fprintf(f, "    data access: phys 0x%" PRIx64 " in pass %u, 0x%" PRIx64
-                       " in pass %u\n", x->data_phys_a, x->pass_a, x->data_phys_b, x->pass_b);
+            fprintf(f, "    data access: phys 0x%" PRIx64 " in pass %u, 0x%" PRIx64 " in pass %u\n",
+                    x->data_phys_a, x->pass_a, x->data_phys_b, x->pass_b);
     }
     if (rep->whatif != HVT_RPL_WHATIF_NONE && (shown || rep->n_divergent)) {
         if (json) {
@@ -341,15 +341,15 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             json_str(f, rep->whatif_detail);
             fputs("}\n", f);
         } else {
-            fprintf(f, "  what-if: %s: ", rep->whatif == HVT_RPL_WHATIF_REMOVED
-                                                ? "the policy removes the divergence"
-                                            : rep->whatif == HVT_RPL_WHATIF_KEPT
-                                                ? "the divergence remains"
-                                                : "undetermined");
-            fprintf(f, "%s", rep->whatif_completes ? "the event completes as the first pass "
-                                                     "predicted"
-                                                   : "the event does not complete as the first "
-                                                     "pass predicted");
+            fprintf(f, "  what-if: %s: ",
+                    rep->whatif == HVT_RPL_WHATIF_REMOVED ? "the policy removes the divergence"
+                    : rep->whatif == HVT_RPL_WHATIF_KEPT  ? "the divergence remains"
+                                                          : "undetermined");
+            fprintf(f, "%s",
+                    rep->whatif_completes ? "the event completes as the first pass "
+                                            "predicted"
+                                          : "the event does not complete as the first "
+                                            "pass predicted");
             if (rep->whatif_detail[0]) {
                 fputs(" (", f);
                 text_str(f, rep->whatif_detail);
@@ -361,15 +361,15 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
     return shown;
 }
 
-void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned cache,
-                           unsigned flags)
+void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned cache, unsigned flags)
 {
     int json = flags & HVT_RPL_PRINT_JSON;
     const char *cn = cache < HVT_RPL_CACHE__COUNT ? cache_names[cache] : "?";
     if (json) {
-        fprintf(f, "{\"type\":\"summary\",\"events\":%" PRIu64 ",\"replayed\":%" PRIu64
-                   ",\"cannot_replay\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"multi_pass\":%" PRIu64
-                   ",\"accesses\":%" PRIu64 ",\"divergent_events\":%" PRIu64 ",\"first_divergent\":",
+        fprintf(f,
+                "{\"type\":\"summary\",\"events\":%" PRIu64 ",\"replayed\":%" PRIu64
+                ",\"cannot_replay\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"multi_pass\":%" PRIu64
+                ",\"accesses\":%" PRIu64 ",\"divergent_events\":%" PRIu64 ",\"first_divergent\":",
                 s->events, s->replayed, s->cannot_replay, s->skipped, s->multi_pass, s->accesses,
                 s->divergent_events);
         if (s->first_divergent == HVT_NO_EVENT)
@@ -389,15 +389,17 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
             json_str(f, s->mnemonics[i].name);
             fprintf(f, ":%" PRIu64, s->mnemonics[i].count);
         }
-        fprintf(f, "},\"whatif\":{\"cache\":\"%s\",\"removed\":%" PRIu64 ",\"kept\":%" PRIu64
-                   ",\"unknown\":%" PRIu64 ",\"completes\":%" PRIu64 "}}\n",
+        fprintf(f,
+                "},\"whatif\":{\"cache\":\"%s\",\"removed\":%" PRIu64 ",\"kept\":%" PRIu64
+                ",\"unknown\":%" PRIu64 ",\"completes\":%" PRIu64 "}}\n",
                 cn, s->whatif[HVT_RPL_WHATIF_REMOVED], s->whatif[HVT_RPL_WHATIF_KEPT],
                 s->whatif[HVT_RPL_WHATIF_UNKNOWN], s->whatif_completes);
         return;
     }
-    fprintf(f, "summary: %" PRIu64 " events (%" PRIu64 " with several passes), %" PRIu64
-               " replayed, %" PRIu64 " cannot be replayed, %" PRIu64 " skipped, %" PRIu64
-               " accesses\n",
+    fprintf(f,
+            "summary: %" PRIu64 " events (%" PRIu64 " with several passes), %" PRIu64
+            " replayed, %" PRIu64 " cannot be replayed, %" PRIu64 " skipped, %" PRIu64
+            " accesses\n",
             s->events, s->multi_pass, s->replayed, s->cannot_replay, s->skipped, s->accesses);
     fprintf(f, "  divergent events: %" PRIu64, s->divergent_events);
     if (s->first_divergent != HVT_NO_EVENT)
@@ -420,8 +422,9 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
     }
     fputc('\n', f);
     if (cache != HVT_RPL_CACHE_NONE)
-        fprintf(f, "  what-if cache=%s: removed %" PRIu64 ", kept %" PRIu64 ", undetermined %"
-                   PRIu64 "; completes as the first pass predicted: %" PRIu64 "\n",
+        fprintf(f,
+                "  what-if cache=%s: removed %" PRIu64 ", kept %" PRIu64 ", undetermined %" PRIu64
+                "; completes as the first pass predicted: %" PRIu64 "\n",
                 cn, s->whatif[HVT_RPL_WHATIF_REMOVED], s->whatif[HVT_RPL_WHATIF_KEPT],
                 s->whatif[HVT_RPL_WHATIF_UNKNOWN], s->whatif_completes);
 }

@@ -16,12 +16,12 @@ struct kept {
 };
 
 struct slot {
-    uint64_t chunk;               /* chunk index in the trace */
+    uint64_t chunk; /* chunk index in the trace */
     struct hvt_fmt_chunk *c;
     struct kept *reps;
     size_t n, cap;
     uint64_t lost;
-    int err;                      /* negative: loading or replaying failed */
+    int err; /* negative: loading or replaying failed */
     int done;
     char msg[160];
 };
@@ -107,8 +107,8 @@ static void do_chunk(struct run *ru, struct hvt_rpl_engine *e, struct slot *s)
             rc = keep(s, &rep);
         if (rc < 0) {
             s->err = rc;
-            snprintf(s->msg, sizeof(s->msg), "event %llu: %s",
-                     (unsigned long long)rec.u.event->id, hvt_strerror(rc));
+            snprintf(s->msg, sizeof(s->msg), "event %llu: %s", (unsigned long long)rec.u.event->id,
+                     hvt_strerror(rc));
             return;
         }
     }
@@ -172,8 +172,9 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
     struct worker wk[MAX_JOBS];
     struct run ru;
     unsigned jobs, started = 0;
+    struct hvt_fmt_error_info scan_info;
     int64_t nchunks;
-    int rc = 0, stopped = 0;
+    int rc = 0, stopped = 0, scan_err = 0;
 
     if (!info)
         info = &dummy;
@@ -196,9 +197,15 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
     }
     nchunks = hvt_fmt_reader_chunk_count(ru.r);
     if (nchunks < 0) {
-        rc = (int)nchunks;
-        info->err = *hvt_fmt_reader_error(ru.r);
-        goto out;
+        /* no index and a scan that stops at a damaged chunk (a crashed writer): replay the
+         * good chunks before it, then report the damage */
+        struct hvt_fmt_chunk_info ci;
+        scan_err = (int)nchunks;
+        scan_info = *hvt_fmt_reader_error(ru.r);
+        nchunks = 0;
+        while (nchunks < (1 << 30) &&
+               hvt_fmt_reader_chunk_info(ru.r, (uint64_t)nchunks, &ci) >= 0)
+            nchunks++;
     }
     info->chunks = (uint64_t)nchunks;
     ru.slots = calloc((size_t)nchunks + 1, sizeof(*ru.slots));
@@ -246,7 +253,7 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
 
     pthread_mutex_init(&ru.mu, NULL);
     pthread_cond_init(&ru.cv, NULL);
-    ru.window = 2 * (size_t)jobs;
+    ru.window = 4 * (size_t)jobs; /* room for a fast worker while a slow one finishes */
     for (unsigned j = 0; j < jobs; j++) {
         wk[j].ru = &ru;
         wk[j].e = eng[j];
@@ -309,6 +316,10 @@ chunk_error:
         }
     }
 out:
+    if (rc == 0 && scan_err && !stopped) {
+        rc = scan_err;
+        info->err = scan_info;
+    }
     for (size_t i = 0; ru.slots && i < ru.n; i++)
         slot_free(&ru.slots[i]);
     free(ru.slots);

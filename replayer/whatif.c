@@ -26,10 +26,10 @@ struct wi_ctx {
     struct rpl_avec *out;
     struct wi_ent *buf;
     size_t n_buf;
-    int unknown;   /* an access the trace holds no answer for */
+    int unknown; /* an access the trace holds no answer for */
     struct hvt_access unknown_acc;
-    int approx;    /* a device answer the trace never recorded was made up */
-    int str;       /* string instruction: elements count from 0 in every pass */
+    int approx; /* a device answer the trace never recorded was made up */
+    int str;    /* string instruction: elements count from 0 in every pass */
     int nomem;
 };
 
@@ -60,8 +60,7 @@ static struct wi_ent *buf_find(struct wi_ctx *c, const struct hvt_access *a, int
 {
     for (size_t i = 0; i < c->n_buf; i++) {
         struct wi_ent *b = &c->buf[i];
-        if (b->phys == a->phys && b->size == a->size &&
-            (!by_tag || same_role(c, &b->tag, &a->tag)))
+        if (b->phys == a->phys && b->size == a->size && (!by_tag || same_role(c, &b->tag, &a->tag)))
             return b;
     }
     return NULL;
@@ -214,10 +213,9 @@ static int wi_out(struct wi_ctx *c, struct hvt_access *a, struct hvt_op_info *in
     a->space = info->space = r->space;
     buf_write(c, a->phys, a->size, a->data);
     /* a request another pass left pending has been completed by the device by now */
-    if (r->outcome == HVT_OP_RETRY && !(c->pass < c->ev->n_passes &&
-                                        r >= c->ev->passes[c->pass].accesses &&
-                                        r < c->ev->passes[c->pass].accesses +
-                                                c->ev->passes[c->pass].n_accesses))
+    if (r->outcome == HVT_OP_RETRY &&
+        !(c->pass < c->ev->n_passes && r >= c->ev->passes[c->pass].accesses &&
+          r < c->ev->passes[c->pass].accesses + c->ev->passes[c->pass].n_accesses))
         return emit(c, a, HVT_OP_OKAY);
     return emit(c, a, r->outcome == HVT_OP_CMPXCHG_FAILED ? HVT_OP_OKAY : r->outcome);
 }
@@ -278,8 +276,7 @@ static int fill(struct wi_ctx *c, const struct hvt_pass *p0)
 {
     for (uint32_t i = 0; i < p0->n_accesses; i++) {
         const struct hvt_access *a = &p0->accesses[i];
-        if ((a->kind == HVT_ACC_WRITE || a->kind == HVT_ACC_CMPXCHG) &&
-            a->outcome == HVT_OP_OKAY) {
+        if ((a->kind == HVT_ACC_WRITE || a->kind == HVT_ACC_CMPXCHG) && a->outcome == HVT_OP_OKAY) {
             buf_write(c, a->phys, a->size, a->data);
             continue;
         }
@@ -389,8 +386,7 @@ int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
         snprintf(rep->whatif_detail, sizeof(rep->whatif_detail),
                  "%u simulated pass(es), last %s%s%s", n - 1,
                  stopped ? "stopped" : hvt_outcome_name(e->sim[n - 1].out.kind),
-                 stopped ? " past the first pass's accesses (the trace holds no later values)"
-                         : "",
+                 stopped ? " past the first pass's accesses (the trace holds no later values)" : "",
                  c.approx ? "; a device answer the trace lacks was taken as zeros" : "");
     }
 out:

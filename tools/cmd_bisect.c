@@ -11,23 +11,22 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace bisect FILE [--core C] [--events A..B] [--no-analysis]\n"
-            "                           [--exhaustive] [--json] [--verbose]\n"
-            "       hvtrace bisect FILE --good CORE_A --bad CORE_B [--events A..B]\n"
-            "\n"
-            "Finds the first event where replaying FILE with core C (default: the reference\n"
-            "core) diverges, by binary search over the chunks (through the index) and then\n"
-            "within the chunk, and prints that event's report. With --good/--bad, finds the\n"
-            "first event on which the two core builds behave differently against the same\n"
-            "recorded answers (accesses made, outcome, end state).\n"
-            "\n"
-            "Like git bisect, the binary search assumes that once chunks diverge, later ones\n"
-            "do too; when the last chunk is clean, or with --exhaustive, every chunk is\n"
-            "scanned in order instead. --no-analysis counts only replay mismatches (the core\n"
-            "against the recording), not divergences between the recorded passes.\n"
-            "\n"
-            "exit: 0 nothing found, 1 found, 2 usage error, 3 corrupt or unreadable trace\n");
+    fprintf(f, "usage: hvtrace bisect FILE [--core C] [--events A..B] [--no-analysis]\n"
+               "                           [--exhaustive] [--json] [--verbose]\n"
+               "       hvtrace bisect FILE --good CORE_A --bad CORE_B [--events A..B]\n"
+               "\n"
+               "Finds the first event where replaying FILE with core C (default: the reference\n"
+               "core) diverges, by binary search over the chunks (through the index) and then\n"
+               "within the chunk, and prints that event's report. With --good/--bad, finds the\n"
+               "first event on which the two core builds behave differently against the same\n"
+               "recorded answers (accesses made, outcome, end state).\n"
+               "\n"
+               "Like git bisect, the binary search assumes that once chunks diverge, later ones\n"
+               "do too; when the last chunk is clean, or with --exhaustive, every chunk is\n"
+               "scanned in order instead. --no-analysis counts only replay mismatches (the core\n"
+               "against the recording), not divergences between the recorded passes.\n"
+               "\n"
+               "exit: 0 nothing found, 1 found, 2 usage error, 3 corrupt or unreadable trace\n");
 }
 
 struct pr {

@@ -365,9 +365,10 @@ int hvt_cmd_demo(int argc, char **argv)
 
     printf("hvtrace demo: a guest page table changes under an instruction being re-executed\n\n");
     printf("The simulated host runs scenario '%s': a guest copies a RAM buffer to a device\n"
-           "with REP OUTSB. The device model cannot answer at once, so the emulator stops with\n"
-           "RETRY and later emulates the whole instruction again (pass 2, 3, ...). Meanwhile\n"
-           "the guest OS moves the buffer to another page frame (rewrites its PTE).\n\n",
+           "(REP OUTSB to a port, REP MOVSB to MMIO). The device model cannot answer at once,\n"
+           "so the emulator stops with RETRY and later emulates the whole instruction again\n"
+           "(pass 2, 3, ...). Meanwhile the guest OS moves the buffer to another page frame\n"
+           "(rewrites its PTE).\n\n",
            DEMO_SCENARIO);
 
     /* Unless a seed was given, take the first seed whose first divergence is a remap (pass 2

@@ -12,16 +12,15 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace diff A B [--json]\n"
-            "\n"
-            "Compares two traces (for instance two recordings of one scenario with another\n"
-            "seed, policy or core) event by event, in file order: vCPU, initial state,\n"
-            "instruction, passes (outcome, end state) and every access (kind, tag, addresses,\n"
-            "size, data, outcome). Prints the first differing event and access, both sides.\n"
-            "Lost-record markers are skipped; event ids are not compared.\n"
-            "\n"
-            "exit: 0 same, 1 the traces differ, 2 usage error, 3 corrupt or unreadable trace\n");
+    fprintf(f, "usage: hvtrace diff A B [--json]\n"
+               "\n"
+               "Compares two traces (for instance two recordings of one scenario with another\n"
+               "seed, policy or core) event by event, in file order: vCPU, initial state,\n"
+               "instruction, passes (outcome, end state) and every access (kind, tag, addresses,\n"
+               "size, data, outcome). Prints the first differing event and access, both sides.\n"
+               "Lost-record markers are skipped; event ids are not compared.\n"
+               "\n"
+               "exit: 0 same, 1 the traces differ, 2 usage error, 3 corrupt or unreadable trace\n");
 }
 
 static int next_event(struct hvt_fmt_reader *r, const char *path, const struct hvt_event **ev)
@@ -101,8 +100,7 @@ static int event_differs(const struct hvt_event *a, const struct hvt_event *b, s
         if (pa->n_accesses != pb->n_accesses) {
             w->level = 2;
             w->access = pa->n_accesses < pb->n_accesses ? pa->n_accesses : pb->n_accesses;
-            snprintf(w->what, sizeof(w->what), "%u vs %u accesses", pa->n_accesses,
-                     pb->n_accesses);
+            snprintf(w->what, sizeof(w->what), "%u vs %u accesses", pa->n_accesses, pb->n_accesses);
             return 1;
         }
         w->level = 1;
@@ -179,10 +177,11 @@ int hvt_cmd_diff(int argc, char **argv)
         if (!ga || !gb) {
             if (flags & HVT_PRINT_JSON)
                 printf("{\"type\":\"diff\",\"same\":false,\"index\":%" PRIu64
-                       ",\"what\":\"%s ends first\"}\n", n, !ga ? "A" : "B");
+                       ",\"what\":\"%s ends first\"}\n",
+                       n, !ga ? "A" : "B");
             else
-                printf("diff: %s ends after %" PRIu64 " events; the other goes on\n",
-                       !ga ? pa : pb, n);
+                printf("diff: %s ends after %" PRIu64 " events; the other goes on\n", !ga ? pa : pb,
+                       n);
             ret = HVT_EXIT_DIVERGENCE;
             break;
         }
@@ -191,7 +190,8 @@ int hvt_cmd_diff(int argc, char **argv)
         ret = HVT_EXIT_DIVERGENCE;
         if (flags & HVT_PRINT_JSON) {
             printf("{\"type\":\"diff\",\"same\":false,\"index\":%" PRIu64 ",\"event_a\":%" PRIu64
-                   ",\"event_b\":%" PRIu64 ",\"pass\":%u,", n, ea->id, eb->id, w.pass);
+                   ",\"event_b\":%" PRIu64 ",\"pass\":%u,",
+                   n, ea->id, eb->id, w.pass);
             if (w.level == 2)
                 printf("\"access\":%u,", w.access);
             printf("\"what\":");
@@ -199,7 +199,8 @@ int hvt_cmd_diff(int argc, char **argv)
             printf("}\n");
         } else {
             printf("diff: event #%" PRIu64 " differs (A: event %" PRIu64 ", B: event %" PRIu64
-                   "): ", n, ea->id, eb->id);
+                   "): ",
+                   n, ea->id, eb->id);
             if (w.level)
                 printf("pass %u: ", w.pass);
             if (w.level == 2)

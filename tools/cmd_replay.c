@@ -2,6 +2,7 @@
 /* hvtrace replay: re-run a core against a trace and report every divergence. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,31 +15,30 @@
 
 static void help(FILE *f)
 {
-    fprintf(f,
-            "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
-            "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
-            "                           [--json] [--verbose] [--no-analysis] [--scan]\n"
-            "\n"
-            "Re-runs every pass of every event on the core (the reference core by default)\n"
-            "with its accesses answered from the trace, and compares the passes of each\n"
-            "event with each other. Reports each divergence (event, vCPU, RIP and the\n"
-            "instruction, the passes compared, the access on both sides, its class, the call\n"
-            "site) and a summary by class, tag class and mnemonic.\n"
-            "\n"
-            "  --core C          core to replay with: 'ref' or a core plugin .so\n"
-            "  --core-option K=V core option, after the trace's recorded core.* options\n"
-            "  --cache P         what-if: replay later passes with an access-once buffer\n"
-            "                    filled by the first pass (walk: page-walk reads, full: all\n"
-            "                    reads) and say whether that removes each divergence\n"
-            "  --events A..B     only events A to B (A.., ..B, A), found through the index\n"
-            "  --jobs N          replay chunks on N threads (output stays in event order)\n"
-            "  --json            JSON lines (schema: docs/REPLAY.md)\n"
-            "  --verbose         also print benign findings (always counted in the summary)\n"
-            "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
-            "  --scan            ignore the index, find chunks by scanning\n"
-            "\n"
-            "exit: 0 no divergence, 1 divergence found, 2 usage error, 3 corrupt or\n"
-            "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n");
+    fprintf(f, "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
+               "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
+               "                           [--json] [--verbose] [--no-analysis] [--scan]\n"
+               "\n"
+               "Re-runs every pass of every event on the core (the reference core by default)\n"
+               "with its accesses answered from the trace, and compares the passes of each\n"
+               "event with each other. Reports each divergence (event, vCPU, RIP and the\n"
+               "instruction, the passes compared, the access on both sides, its class, the call\n"
+               "site) and a summary by class, tag class and mnemonic.\n"
+               "\n"
+               "  --core C          core to replay with: 'ref' or a core plugin .so\n"
+               "  --core-option K=V core option, after the trace's recorded core.* options\n"
+               "  --cache P         what-if: replay later passes with an access-once buffer\n"
+               "                    filled by the first pass (walk: page-walk reads, full: all\n"
+               "                    reads) and say whether that removes each divergence\n"
+               "  --events A..B     only events A to B (A.., ..B, A), found through the index\n"
+               "  --jobs N          replay chunks on N threads (output stays in event order)\n"
+               "  --json            JSON lines (schema: docs/REPLAY.md)\n"
+               "  --verbose         also print benign findings (always counted in the summary)\n"
+               "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
+               "  --scan            ignore the index, find chunks by scanning\n"
+               "\n"
+               "exit: 0 no divergence, 1 divergence found, 2 usage error, 3 corrupt or\n"
+               "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n");
 }
 
 struct out {
@@ -138,8 +138,11 @@ int hvt_cmd_replay(int argc, char **argv)
         help(stderr);
         return HVT_EXIT_USAGE;
     }
-    rc = hvt_rpl_run(path, &opt, on_event, &o, isatty(2) ? on_progress : NULL, NULL, &sum,
-                     &info);
+    /* Every chunk decodes into a few MiB that glibc would map and unmap each time (a third of
+     * the run in page faults, and a lock the jobs contend on): keep them on the heap. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    rc = hvt_rpl_run(path, &opt, on_event, &o, isatty(2) ? on_progress : NULL, NULL, &sum, &info);
     if (rc < 0 && info.err.code) {
         hvt_print_fmt_error(path, &info.err);
         hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);

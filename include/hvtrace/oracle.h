@@ -168,10 +168,11 @@ enum hvt_orc_deviation {
     HVT_ORC_DEV_RMW_PF_READ,      /* qemu-rmw-pf-as-read: RMW faults reported as reads */
     HVT_ORC_DEV_RET_IMM16,        /* qemu-ret-imm16-signed: RET imm16 sign-extends imm16 */
     HVT_ORC_DEV_LOCK_NEG_FLAGS,   /* qemu-lock-neg-flags: LOCK NEG leaves SF/ZF/PF wrong */
-    HVT_ORC_DEV_SPLIT_ATOMIC_D,   /* qemu-split-atomic-no-dirty: D bit of the first page */
     HVT_ORC_DEV_RCX_FLAGS_ON_FAULT, /* qemu-rcl-rcr-flags-on-fault: CF/OF changed by a faulting
                                        RCL/RCR */
     HVT_ORC_DEV_CMPXCHG32_RAX,    /* qemu-cmpxchg32-zero-extends-rax: on success too */
+    HVT_ORC_DEV_LOOKAHEAD,        /* qemu-translation-lookahead: #PF on the page after the
+                                     instruction, which the CPU never fetches */
     HVT_ORC_DEV_CORE_SPLIT_LOCK,  /* not unicorn's: the core's documented UNHANDLEABLE for a
                                      LOCKed operand split across pages (core/mmu.h) */
     HVT_ORC_DEV__COUNT

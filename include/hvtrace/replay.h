@@ -43,12 +43,12 @@ extern "C" {
 /* Classes of findings. The first group are divergences, the second benign (what the
  * architecture allows); benign findings are reported with --verbose and always counted. */
 enum hvt_rpl_class {
-    HVT_RPL_REPLAY_MISMATCH = 0,       /* the core under test behaves otherwise than recorded */
-    HVT_RPL_TRANSLATION_CHANGED = 1,   /* a page-walk read returned other data */
-    HVT_RPL_DATA_CHANGED = 2,          /* same tag and address, another value read */
-    HVT_RPL_SEQUENCE_CHANGED = 3,      /* extra, missing or reordered accesses, other address */
-    HVT_RPL_FAULT_CHANGED = 4,         /* a later pass faults short of where an earlier got */
-    HVT_RPL_WRITE_DATA_CHANGED = 5,    /* a write (or cmpxchg) with other data */
+    HVT_RPL_REPLAY_MISMATCH = 0,     /* the core under test behaves otherwise than recorded */
+    HVT_RPL_TRANSLATION_CHANGED = 1, /* a page-walk read returned other data */
+    HVT_RPL_DATA_CHANGED = 2,        /* same tag and address, another value read */
+    HVT_RPL_SEQUENCE_CHANGED = 3,    /* extra, missing or reordered accesses, other address */
+    HVT_RPL_FAULT_CHANGED = 4,       /* a later pass faults short of where an earlier got */
+    HVT_RPL_WRITE_DATA_CHANGED = 5,  /* a write (or cmpxchg) with other data */
     HVT_RPL_REGS_MODIFIED_BEFORE_RETRY = 6, /* a RETRY pass changed registers */
     HVT_RPL_AD_BITS_BY_EARLIER_PASS = 7,    /* benign: A/D bits set by this event's own walk */
     HVT_RPL_DISTINCT_OPERANDS = 8,          /* benign: two operands, one address, two values */
@@ -72,21 +72,21 @@ enum hvt_rpl_cache {
 /* One classified difference. For REPLAY_MISMATCH side a is the recording and side b the
  * replayed core (pass_a == pass_b); otherwise a and b are two passes of the event. */
 struct hvt_rpl_finding {
-    uint32_t cls;            /* enum hvt_rpl_class */
+    uint32_t cls; /* enum hvt_rpl_class */
     uint32_t pass_a, pass_b;
-    int32_t idx_a, idx_b;    /* access index in each pass; -1 when that side has none */
+    int32_t idx_a, idx_b;           /* access index in each pass; -1 when that side has none */
     struct hvt_access acc_a, acc_b; /* the accesses (valid when idx >= 0) */
-    int has_data_phys;       /* translation_changed: data_phys_* are the physical addresses the */
+    int has_data_phys; /* translation_changed: data_phys_* are the physical addresses the */
     uint64_t data_phys_a, data_phys_b; /* translated data access got in each pass */
-    char detail[160];        /* one line: what differs */
+    char detail[160];                  /* one line: what differs */
 };
 
 /* What-if verdict of one event. */
 enum hvt_rpl_whatif {
-    HVT_RPL_WHATIF_NONE = 0,     /* not run (no policy, or no pass-to-pass divergence) */
-    HVT_RPL_WHATIF_REMOVED = 1,  /* the policy removes every pass-to-pass divergence */
-    HVT_RPL_WHATIF_KEPT = 2,     /* at least one divergence remains */
-    HVT_RPL_WHATIF_UNKNOWN = 3,  /* the simulation needed a value the trace does not hold */
+    HVT_RPL_WHATIF_NONE = 0,    /* not run (no policy, or no pass-to-pass divergence) */
+    HVT_RPL_WHATIF_REMOVED = 1, /* the policy removes every pass-to-pass divergence */
+    HVT_RPL_WHATIF_KEPT = 2,    /* at least one divergence remains */
+    HVT_RPL_WHATIF_UNKNOWN = 3, /* the simulation needed a value the trace does not hold */
 };
 
 /* hvt_rpl_event_report.status */
@@ -107,11 +107,11 @@ struct hvt_rpl_event_report {
     char disasm[96];                   /* "mov dword ptr [rbx], eax", "" when unknown */
     size_t n_findings;
     const struct hvt_rpl_finding *findings;
-    unsigned n_divergent;              /* findings of non-benign classes */
-    unsigned accesses;                 /* recorded accesses replayed */
-    int whatif;                        /* enum hvt_rpl_whatif */
-    int whatif_completes;              /* REMOVED/KEPT: the simulated event ends OKAY with the
-                                          first pass's translations and data */
+    unsigned n_divergent; /* findings of non-benign classes */
+    unsigned accesses;    /* recorded accesses replayed */
+    int whatif;           /* enum hvt_rpl_whatif */
+    int whatif_completes; /* REMOVED/KEPT: the simulated event ends OKAY with the
+                             first pass's translations and data */
     char whatif_detail[256];
 };
 
@@ -120,15 +120,15 @@ struct hvt_rpl_event_report {
 #define HVT_RPL_NO_REPLAY (1u << 1)   /* analysis only: do not run the core */
 
 struct hvt_rpl_options {
-    size_t size;          /* sizeof(struct hvt_rpl_options) */
-    const char *core;     /* hvt_core_open name or path; NULL = reference core */
-    unsigned cache;       /* enum hvt_rpl_cache */
-    unsigned jobs;        /* hvt_rpl_run worker threads, 1..64; default 1 */
-    uint64_t first, last; /* event id range (inclusive); default 0..UINT64_MAX */
-    unsigned flags;       /* HVT_RPL_* */
+    size_t size;           /* sizeof(struct hvt_rpl_options) */
+    const char *core;      /* hvt_core_open name or path; NULL = reference core */
+    unsigned cache;        /* enum hvt_rpl_cache */
+    unsigned jobs;         /* hvt_rpl_run worker threads, 1..64; default 1 */
+    uint64_t first, last;  /* event id range (inclusive); default 0..UINT64_MAX */
+    unsigned flags;        /* HVT_RPL_* */
     size_t n_core_options; /* set on the core after the trace's recorded core.* options */
     const struct hvt_kv *core_options;
-    unsigned scan;        /* 1: locate chunks by scanning (HVT_FMT_R_SCAN) */
+    unsigned scan; /* 1: locate chunks by scanning (HVT_FMT_R_SCAN) */
 };
 
 /* Fills *opt with defaults (and opt->size). */
@@ -168,19 +168,19 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
 
 struct hvt_rpl_summary {
     uint64_t events, replayed, cannot_replay, skipped, multi_pass, accesses;
-    uint64_t divergent_events;       /* events with at least one non-benign finding */
-    uint64_t first_divergent;        /* event id, HVT_NO_EVENT when none */
-    uint64_t first_cannot;           /* event id, HVT_NO_EVENT when none */
+    uint64_t divergent_events; /* events with at least one non-benign finding */
+    uint64_t first_divergent;  /* event id, HVT_NO_EVENT when none */
+    uint64_t first_cannot;     /* event id, HVT_NO_EVENT when none */
     uint64_t by_class[HVT_RPL__COUNT];
-    uint64_t by_tag[HVT_TAG__COUNT + 1];       /* non-benign findings by tag class of side a
-                                                  (side b when a has none); last: no access */
-    uint64_t whatif[4];                        /* by enum hvt_rpl_whatif */
+    uint64_t by_tag[HVT_TAG__COUNT + 1]; /* non-benign findings by tag class of side a
+                                            (side b when a has none); last: no access */
+    uint64_t whatif[4];                  /* by enum hvt_rpl_whatif */
     uint64_t whatif_completes;
-    size_t n_mnemonics;                        /* divergent events by mnemonic */
+    size_t n_mnemonics; /* divergent events by mnemonic */
     struct {
         char name[32];
         uint64_t count;
-    } mnemonics[HVT_RPL_MAX_MNEMONICS];        /* the rest count under "other" */
+    } mnemonics[HVT_RPL_MAX_MNEMONICS]; /* the rest count under "other" */
     uint64_t lost_markers;
 };
 
@@ -202,7 +202,7 @@ struct hvt_rpl_run_info {
 };
 
 /* Replays the events of PATH in [opt->first, opt->last], chunk by chunk with opt->jobs
- * threads (each with its own engine and loaded chunk, at most 2 * jobs chunks in memory),
+ * threads (each with its own engine and loaded chunk, at most 4 * jobs chunks in memory),
  * calling FN for each event in event order and accumulating SUM (initialised here).
  * Returns 0 when the run finished (or FN stopped it), or: -HVT_E_INVALID (bad args), a reader
  * error (-HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_CHECKSUM, ... with INFO->err saying where), an
@@ -214,12 +214,12 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
 /* ---- bisection ------------------------------------------------------------------------ */
 
 struct hvt_rpl_bisect_result {
-    uint64_t event;          /* the first event found, HVT_NO_EVENT when none */
-    uint64_t chunk;          /* its chunk */
-    uint64_t chunks;         /* chunks in range */
-    uint64_t chunks_tested;  /* chunks replayed by the search */
-    int exhaustive;          /* the answer comes from a scan of every chunk in range */
-    char detail[256];        /* good/bad: the first difference between the two cores */
+    uint64_t event;         /* the first event found, HVT_NO_EVENT when none */
+    uint64_t chunk;         /* its chunk */
+    uint64_t chunks;        /* chunks in range */
+    uint64_t chunks_tested; /* chunks replayed by the search */
+    int exhaustive;         /* the answer comes from a scan of every chunk in range */
+    char detail[256];       /* good/bad: the first difference between the two cores */
 };
 
 /* Finds the first event of PATH (in [opt->first, opt->last]) that diverges when replayed
@@ -257,8 +257,8 @@ int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_sta
 
 /* Disassembles LEN bytes of INSN for the mode of STATE into MNEM / TEXT ("" on failure).
  * Returns 0, or -HVT_E_UNSUPPORTED when capstone cannot decode it. */
-int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len,
-                   char *mnem, size_t mlen, char *text, size_t tlen);
+int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len, char *mnem,
+                   size_t mlen, char *text, size_t tlen);
 
 #ifdef __cplusplus
 }

@@ -17,13 +17,13 @@
 #include "hvtrace/replay.h"
 
 #define SY_RAM (4u << 20)
-#define SY_CODE 0x10000ull    /* code, identity-mapped */
-#define SY_DATA 0x20000ull    /* RAM data, identity-mapped */
-#define SY_PT 0x5000ull       /* the page table (L1) of the first 2 MiB */
-#define SY_WIN 0x400000ull    /* a linear page mapped by PTE SY_WIN_PTE */
-#define SY_PT2 0x6000ull      /* the L1 table of 0x400000..0x5fffff */
+#define SY_CODE 0x10000ull /* code, identity-mapped */
+#define SY_DATA 0x20000ull /* RAM data, identity-mapped */
+#define SY_PT 0x5000ull    /* the page table (L1) of the first 2 MiB */
+#define SY_WIN 0x400000ull /* a linear page mapped by PTE SY_WIN_PTE */
+#define SY_PT2 0x6000ull   /* the L1 table of 0x400000..0x5fffff */
 #define SY_WIN_PTE (SY_PT2 + 0)
-#define SY_MMIO 0x300000ull   /* [SY_MMIO, SY_MMIO + 64 KiB): device registers */
+#define SY_MMIO 0x300000ull /* [SY_MMIO, SY_MMIO + 64 KiB): device registers */
 #define SY_MMIO_END (SY_MMIO + 0x10000)
 #define SY_PASSES 8
 
@@ -31,8 +31,8 @@ struct sy {
     struct hvt_core *core;
     uint8_t *mem;
     struct hvt_vcpu_state st;
-    uint32_t pass;          /* pass being run */
-    uint8_t mmio_counter;   /* value of the next MMIO read answered OKAY */
+    uint32_t pass;        /* pass being run */
+    uint8_t mmio_counter; /* value of the next MMIO read answered OKAY */
     struct hvt_access acc[SY_PASSES][256];
     struct hvt_pass passes[SY_PASSES];
     struct hvt_event ev;
@@ -68,8 +68,8 @@ static inline int sy_mmio(uint64_t gpa)
 static int sy_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {
     struct sy *s = ctx;
-    struct hvt_access *a = sy_log(s, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ,
-                                  gpa, size, info);
+    struct hvt_access *a =
+        sy_log(s, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ, gpa, size, info);
     if (sy_mmio(gpa)) {
         info->space = HVT_SPACE_MMIO;
         if (s->pass == 0)
@@ -172,8 +172,8 @@ static inline void sy_init(struct sy *s, const char *core)
         s->st.seg[i].limit = 0xffffffffu;
         s->st.seg[i].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_DB | HVT_SEG_ATTR_G | 3;
     }
-    s->st.seg[HVT_SEG_CS].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | 0xb |
-                                 HVT_SEG_ATTR_L;
+    s->st.seg[HVT_SEG_CS].attr =
+        HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | 0xb | HVT_SEG_ATTR_L;
     s->st.seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
     s->st.seg[HVT_SEG_TR].attr = HVT_SEG_ATTR_P | 0xb;
     s->st.seg[HVT_SEG_TR].limit = 0x67;

@@ -218,7 +218,7 @@ static void test_cannot(void)
     struct hvt_rpl_event_report r;
     reset();
     /* a synthetic event the core cannot do: its recording says it completed */
-    sy_event(&S, "0f 0b", NULL); /* ud2 */
+    sy_event(&S, "0f 0b", NULL);    /* ud2 */
     sy_event(&S, "0f c7 f0", NULL); /* rdrand eax: not modelled by the core */
     if (S.passes[S.ev.n_passes - 1].out.kind != HVT_OUT_UNIMPLEMENTED) {
         fprintf(stderr, "note: rdrand is implemented; cannot-replay check skipped\n");

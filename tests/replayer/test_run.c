@@ -75,6 +75,38 @@ static void test_jobs_order(void)
     CHECK_STR(s1.mnemonics[0].name, "mov");
 }
 
+static int stop_at_10(void *arg, const struct hvt_rpl_event_report *rep)
+{
+    unsigned *n = arg;
+    (*n)++;
+    return rep->ev->id == 10;
+}
+
+static void progress(void *arg, uint64_t done, uint64_t total)
+{
+    uint64_t *last = arg;
+    CHECK(done > *last && done <= total);
+    *last = done;
+}
+
+/* The callback can stop a parallel run; progress counts chunks up to the total. */
+static void test_stop_progress(void)
+{
+    struct hvt_rpl_options o;
+    struct hvt_rpl_summary s;
+    struct hvt_rpl_run_info info;
+    unsigned n = 0;
+    uint64_t last = 0;
+    hvt_rpl_options_init(&o);
+    o.jobs = 2;
+    CHECK_EQ(hvt_rpl_run(path, &o, stop_at_10, &n, progress, &last, &s, &info), 0);
+    CHECK_EQ(n, 11);
+    o.jobs = 1;
+    last = 0;
+    CHECK_EQ(hvt_rpl_run(path, &o, NULL, NULL, progress, &last, &s, &info), 0);
+    CHECK_U64(last, info.chunks_replayed);
+}
+
 static void test_range(void)
 {
     struct hvt_rpl_options o;
@@ -165,6 +197,27 @@ static void test_errors(void)
     CHECK(hvt_rpl_run(bad, &o, NULL, NULL, NULL, NULL, &s, &info) < 0);
     CHECK(info.err.code < 0);
     CHECK(s.events < N_EVENTS);
+    /* a crashed writer: no index, the file ends inside a chunk. The good chunks before it are
+     * replayed, then the damage is reported. */
+    {
+        FILE *in = fopen(path, "rb");
+        static uint8_t buf[1 << 20];
+        size_t n = in ? fread(buf, 1, sizeof(buf), in) : 0;
+        if (in)
+            fclose(in);
+        f = fopen(bad, "wb");
+        CHECK(f != NULL);
+        if (f) {
+            fwrite(buf, 1, n * 2 / 3, f);
+            fclose(f);
+        }
+    }
+    for (unsigned j = 1; j <= 2; j++) {
+        o.jobs = j;
+        CHECK_EQ(hvt_rpl_run(bad, &o, NULL, NULL, NULL, NULL, &s, &info), -HVT_E_TRUNCATED);
+        CHECK(info.err.code < 0);
+        CHECK(s.events > N_EVENTS / 3 && s.events < N_EVENTS);
+    }
     unlink(bad);
 }
 
@@ -174,6 +227,7 @@ int main(void)
     make_trace();
     RUN(test_jobs_order);
     RUN(test_range);
+    RUN(test_stop_progress);
     RUN(test_whatif);
     RUN(test_bisect);
     RUN(test_errors);
