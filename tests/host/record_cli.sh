@@ -71,5 +71,15 @@ for f in pageout-nocache.hvt pageout-walk.hvt; do
     [ -s "$T/demo/$f" ] || { echo "FAIL: demo did not leave $f"; fail=1; }
 done
 grep -q "<- differs" "$T/out" || { echo "FAIL: demo shows no diverging walk read"; fail=1; }
+# the replay step: the core matches both recordings, the no-buffer trace diverges with
+# translation_changed, the what-if removes every divergence, the buffered trace has none
+[ "$(grep -c "the core behaves as recorded: yes" "$T/out")" = 2 ] ||
+    { echo "FAIL: demo replay reports a replay mismatch"; fail=1; }
+grep -q "events whose passes diverge: [1-9][0-9]* (translation_changed [1-9]" "$T/out" ||
+    { echo "FAIL: demo replay shows no translation_changed"; fail=1; }
+grep -q "the buffer removes the divergence of \([0-9]*\) of them" "$T/out" ||
+    { echo "FAIL: demo replay shows no what-if verdict"; fail=1; }
+grep -A2 "with the buffer:" "$T/out" | grep -q "events whose passes diverge: 0" ||
+    { echo "FAIL: demo replay of the buffered trace diverges"; fail=1; }
 
 exit $fail
