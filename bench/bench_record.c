@@ -30,6 +30,9 @@
 #define DATA_GPA 0x200000ull
 #define STACK_TOP 0x300000ull
 
+/* zstd level of every recording (--level); 0 = the recorder's default. */
+static int g_level;
+
 /* ---- guest RAM and its ops -------------------------------------------------------------- */
 
 struct wram {
@@ -262,6 +265,8 @@ static struct hvt_rec *open_rec(const char *path, unsigned depth, size_t ring)
     hvt_rec_options_init(&o);
     o.callsite_depth = depth;
     o.ring_bytes = ring;
+    if (g_level)
+        o.level = g_level;
     o.flags = HVT_REC_OVERWRITE;
     if (hvt_rec_open(&rec, path, NULL, &o)) {
         fprintf(stderr, "hvtrace bench record: cannot open %s\n", path);
@@ -381,6 +386,8 @@ static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned
         o.n_vcpus = o.max_vcpus = hvt_host_vcpus(h);
         o.callsite_depth = depth;
         o.flags = HVT_REC_OVERWRITE;
+        if (g_level)
+            o.level = g_level;
         if (hvt_rec_open(&rec, path, NULL, &o)) {
             fprintf(stderr, "hvtrace bench record: cannot open %s\n", path);
             hvt_host_destroy(h);
@@ -437,6 +444,7 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
 {
     double off[MAX_REPS], on[MAX_REPS], cs[MAX_REPS], r_on[MAX_REPS], r_cs[MAX_REPS];
     double r_close[MAX_REPS], r_cpu[MAX_REPS], r_thr[MAX_REPS], close_on[MAX_REPS];
+    double wr_ns[MAX_REPS], vc_ns[MAX_REPS];
     uint64_t waits = 0;
     struct host_run hr[3];
     uint64_t accesses = 0, rec_events = 0, host_events = 0;
@@ -457,6 +465,8 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
         r_close[k] = (hr[1].run_s + hr[1].close_s) / hr[0].run_s;
         r_cpu[k] = hr[1].cpu_s / hr[0].cpu_s;
         r_thr[k] = hr[1].thr_s / hr[0].thr_s;
+        wr_ns[k] = 1e9 * (hr[1].cpu_s - hr[1].thr_s) / (double)(hr[1].rs.accesses + 1);
+        vc_ns[k] = 1e9 * (hr[1].thr_s - hr[0].thr_s) / (double)(hr[1].rs.accesses + 1);
         waits += hr[1].rs.block_waits;
         *drops += hr[1].rs.dropped + hr[2].rs.dropped;
         accesses = hr[1].rs.accesses;
@@ -489,6 +499,10 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
     hvt_bench_figure(rep, "overhead_ratio_vcpu_cpu", median(r_thr, reps),
                      "CPU time of the vCPU thread alone");
     hvt_bench_figure(rep, "block_waits", (double)waits, "ring full, all rounds");
+    hvt_bench_figure(rep, "vcpu_cpu_ns_per_access", median(vc_ns, reps),
+                     "vCPU thread CPU time on - off, per access recorded");
+    hvt_bench_figure(rep, "writer_cpu_ns_per_access", median(wr_ns, reps),
+                     "writer thread CPU time (and close), per access recorded");
     hvt_bench_figure(rep, "overhead_ratio_callsites", median(r_cs, reps), "depth 8");
     hvt_bench_figure(rep, "ns_per_access_in_host",
                      accesses ? 1e9 * (median(on, reps) - median(off, reps)) / (double)accesses : 0,
@@ -545,15 +559,22 @@ int hvt_bench_record(int argc, char **argv)
                 fprintf(stderr, "hvtrace bench record: --reps out of range (1..%d)\n", MAX_REPS);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--level") && i + 1 < argc) {
+            g_level = atoi(argv[++i]);
+            if (g_level < -7 || g_level > 19 || !g_level) {
+                fprintf(stderr, "hvtrace bench record: --level out of range (-7..-1, 1..19)\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: hvtrace bench record [--json] [--events N] [--reps N]\n"
+            printf("usage: hvtrace bench record [--json] [--events N] [--reps N] [--level L]\n"
                    "Recorder hot-path cost (ns_per_access); recording overhead on the simulated\n"
                    "host's mixed scenario, on against off in one run (overhead_ratio, and\n"
                    "overhead_ratio_callsites with depth 8; N events per run, default 20000,\n"
                    "median of N interleaved rounds, default 5); drops / writer_busy_frac with 2\n"
                    "vCPU threads (host --threads) in block mode; and the same figures on a loop\n"
                    "where the reference core emulates and records every instruction\n"
-                   "(*_core_only).\n");
+                   "(*_core_only). --level sets the zstd level of every recording (default:\n"
+                   "the recorder's).\n");
             return 0;
         } else {
             fprintf(stderr, "hvtrace bench record: unknown argument '%s'\n", argv[i]);

@@ -55,8 +55,7 @@ int hvt_io_check(struct hvt_emu *e, uint16_t port, unsigned size)
     return HVT_OUT_OKAY;
 }
 
-int hvt_io_port(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size,
-                uint32_t elem)
+int hvt_io_port(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size, uint32_t elem)
 {
     struct hvt_op_info info;
     int r;

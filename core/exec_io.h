@@ -34,7 +34,6 @@ int hvt_io_check(struct hvt_emu *e, uint16_t port, unsigned size);
  * linear address. BUF receives (IN) or holds (OUT) the little-endian value.
  * Returns HVT_OUT_OKAY, or RETRY (cause from the space the op left, PIO unless it changed it)
  * / UNHANDLEABLE as the op answered (e->res filled). */
-int hvt_io_port(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size,
-                uint32_t elem);
+int hvt_io_port(struct hvt_emu *e, int in, uint16_t port, void *buf, unsigned size, uint32_t elem);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "hvtrace/format.h"
 #include "internal.h"
+#include "wordiff.h"
 
 static int cb_reserve(struct hvt_colbuf *b, size_t extra)
 {
@@ -41,9 +42,7 @@ static inline void pbytes(struct hvt_colbuf *b, const uint8_t *p, size_t n)
     b->n += n;
 }
 
-/* T as a delta against BASE into States columns S, in slot order (state.h). Works on the
- * structs directly: whole blocks that did not change are skipped with one memcmp. BASE_SIMD
- * says whether BASE's SIMD part is meaningful (else it counts as zero). */
+/* Writers of one state delta (slot gaps and values). */
 struct sd {
     uint8_t *gap, *val;
     int prev;
@@ -59,48 +58,70 @@ static inline void sd_put(struct sd *d, int slot, uint64_t t, uint64_t b)
     d->n++;
 }
 
+/* Words of struct hvt_vcpu_state below flags/mxcsr (GPRs .. PDPTEs), and the YMM words. */
+#define ST_LO_WORDS (offsetof(struct hvt_vcpu_state, flags) / 8)
+#define ST_YMM_WORDS (sizeof(((struct hvt_vcpu_state *)0)->ymm) / 8)
+_Static_assert(ST_LO_WORDS == 57 && ST_YMM_WORDS == 64, "state layout");
+_Static_assert(offsetof(struct hvt_vcpu_state, seg) == 8 * 18 &&
+                   sizeof(struct hvt_segment) == 24 &&
+                   offsetof(struct hvt_vcpu_state, gdtr) == 8 * 42 &&
+                   offsetof(struct hvt_vcpu_state, cr0) == 8 * 46 &&
+                   offsetof(struct hvt_vcpu_state, pdpte) == 8 * 53 &&
+                   HVT_SLOT_GDTR_BASE == 42 + 8 && HVT_SLOT_PDPTE + 3 == 56 + 8,
+               "state words map to slots in order (state.h)");
+HVT_DEFINE_DIFF_WORDS(diff_lo, ST_LO_WORDS)
+HVT_DEFINE_DIFF_WORDS(diff_ymm, ST_YMM_WORDS)
+
+static inline uint64_t st_word(const struct hvt_vcpu_state *s, unsigned w)
+{
+    return ((const hvt_word_t *)s)[w];
+}
+
+/* T as a delta against BASE into States columns S, in slot order (state.h). The words that
+ * changed are found with vector compares; the struct's words are in slot order, so walking
+ * the changed words in order emits the slots in order. BASE_SIMD says whether BASE's SIMD part
+ * is meaningful (else it counts as zero). */
 static void state_delta(struct hvt_colbuf *s, const struct hvt_vcpu_state *b, int base_simd,
                         const struct hvt_vcpu_state *t)
 {
+    static const uint8_t zero_ymm[16][32];
     struct sd d = {s[FS_SLOT_GAP].p + s[FS_SLOT_GAP].n, s[FS_VALUE].p + s[FS_VALUE].n, -1, 0};
-    for (int i = 0; i < 16; i++)
-        sd_put(&d, HVT_SLOT_GPR + i, t->gpr[i], b->gpr[i]);
-    sd_put(&d, HVT_SLOT_RIP, t->rip, b->rip);
-    sd_put(&d, HVT_SLOT_RFLAGS, t->rflags, b->rflags);
-    if (memcmp(t->seg, b->seg, sizeof(t->seg)))
-        for (int i = 0; i < 8; i++) {
-            int k = HVT_SLOT_SEG + 4 * i;
-            sd_put(&d, k, t->seg[i].sel, b->seg[i].sel);
-            sd_put(&d, k + 1, t->seg[i].attr, b->seg[i].attr);
-            sd_put(&d, k + 2, t->seg[i].limit, b->seg[i].limit);
-            sd_put(&d, k + 3, t->seg[i].base, b->seg[i].base);
+    uint64_t m = diff_lo(t, b);
+    while (m) {
+        unsigned w = (unsigned)__builtin_ctzll(m);
+        m &= m - 1;
+        if (w < HVT_SLOT_SEG) { /* GPRs, RIP, RFLAGS: slot = word */
+            sd_put(&d, (int)w, st_word(t, w), st_word(b, w));
+        } else if (w < 42) { /* segments: (sel, attr), (limit), (base) per 3 words */
+            unsigned i = (w - 18) / 3, k = (w - 18) % 3;
+            const struct hvt_segment *ts = &t->seg[i], *bs = &b->seg[i];
+            int slot = HVT_SLOT_SEG + 4 * (int)i;
+            if (k == 0) {
+                sd_put(&d, slot, ts->sel, bs->sel);
+                sd_put(&d, slot + 1, ts->attr, bs->attr);
+            } else if (k == 1) {
+                sd_put(&d, slot + 2, ts->limit, bs->limit);
+            } else {
+                sd_put(&d, slot + 3, ts->base, bs->base);
+            }
+        } else if (w == 43) {
+            sd_put(&d, HVT_SLOT_GDTR_LIMIT, t->gdtr.limit, b->gdtr.limit);
+        } else if (w == 45) {
+            sd_put(&d, HVT_SLOT_IDTR_LIMIT, t->idtr.limit, b->idtr.limit);
+        } else { /* GDTR/IDTR bases, control registers, EFER, XCR0, PDPTEs: slot = word + 8 */
+            sd_put(&d, (int)w + 8, st_word(t, w), st_word(b, w));
         }
-    sd_put(&d, HVT_SLOT_GDTR_BASE, t->gdtr.base, b->gdtr.base);
-    sd_put(&d, HVT_SLOT_GDTR_LIMIT, t->gdtr.limit, b->gdtr.limit);
-    sd_put(&d, HVT_SLOT_IDTR_BASE, t->idtr.base, b->idtr.base);
-    sd_put(&d, HVT_SLOT_IDTR_LIMIT, t->idtr.limit, b->idtr.limit);
-    sd_put(&d, HVT_SLOT_CR0, t->cr0, b->cr0);
-    sd_put(&d, HVT_SLOT_CR2, t->cr2, b->cr2);
-    sd_put(&d, HVT_SLOT_CR3, t->cr3, b->cr3);
-    sd_put(&d, HVT_SLOT_CR4, t->cr4, b->cr4);
-    sd_put(&d, HVT_SLOT_CR8, t->cr8, b->cr8);
-    sd_put(&d, HVT_SLOT_EFER, t->efer, b->efer);
-    sd_put(&d, HVT_SLOT_XCR0, t->xcr0, b->xcr0);
-    for (int i = 0; i < 4; i++)
-        sd_put(&d, HVT_SLOT_PDPTE + i, t->pdpte[i], b->pdpte[i]);
+    }
     sd_put(&d, HVT_SLOT_FLAGS, t->flags, b->flags);
     if (t->flags & HVT_STATE_SIMD_VALID) {
+        const uint8_t(*by)[32] = base_simd ? b->ymm : zero_ymm;
         sd_put(&d, HVT_SLOT_MXCSR, t->mxcsr, base_simd ? b->mxcsr : 0);
-        if (!base_simd || memcmp(t->ymm, b->ymm, sizeof(t->ymm))) {
-            static const uint8_t zero[16][32];
-            const uint8_t(*by)[32] = base_simd ? b->ymm : zero;
-            for (int r = 0; r < 16; r++)
-                for (int q = 0; q < 4; q++) {
-                    uint64_t tv, bv;
-                    memcpy(&tv, &t->ymm[r][8 * q], 8);
-                    memcpy(&bv, &by[r][8 * q], 8);
-                    sd_put(&d, HVT_SLOT_YMM + 4 * r + q, tv, bv);
-                }
+        m = diff_ymm(t->ymm, by);
+        while (m) {
+            unsigned q = (unsigned)__builtin_ctzll(m);
+            m &= m - 1;
+            sd_put(&d, HVT_SLOT_YMM + (int)q, ((const hvt_word_t *)t->ymm)[q],
+                   ((const hvt_word_t *)by)[q]);
         }
     }
     s[FS_SLOT_GAP].n = (size_t)(d.gap - s[FS_SLOT_GAP].p);
@@ -219,10 +240,11 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     for (uint32_t p = 0; p < ev->n_passes; p++)
         for (uint32_t i = 0; i < ev->passes[p].n_accesses; i++) {
             const struct hvt_access *a = &ev->passes[p].accesses[i];
-            if (a->kind >= HVT_ACC__COUNT || a->space >= HVT_SPACE__COUNT ||
-                (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->outcome >= HVT_OP__COUNT ||
-                a->tag.cls >= HVT_TAG__COUNT || a->tag.level > HVT_WALK_PAE_PDPTE || a->size < 1 ||
-                a->size > HVT_DATA_MAX)
+            /* one branch per access: the tests are combined without short-circuit */
+            if ((a->kind >= HVT_ACC__COUNT) | (a->space >= HVT_SPACE__COUNT) |
+                ((a->seg > HVT_SEG_IDTR) & (a->seg != HVT_SEG_NONE)) |
+                (a->outcome >= HVT_OP__COUNT) | (a->tag.cls >= HVT_TAG__COUNT) |
+                (a->tag.level > HVT_WALK_PAE_PDPTE) | (a->size - 1u >= HVT_DATA_MAX))
                 return BAD("event %" PRIu64 " pass %u access %u: field out of range (kind %u "
                            "space %u seg %u outcome %u class %u level %u size %u)",
                            ev->id, p, i, a->kind, a->space, a->seg, a->outcome, a->tag.cls,
@@ -288,7 +310,10 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
             c->lin_ctx[ctx] = a->linear;
             c->phys_ctx[ctx] = a->phys;
             W(ACC_CALLSITE, a->callsite);
-            memcpy(w_ACC_DATA, a->data, a->size);
+            /* a constant-size copy (two vector moves, no call): the column has room for
+             * HVT_DATA_MAX bytes per access, and the bytes past size are overwritten by the
+             * next access or lie beyond the column's length */
+            memcpy(w_ACC_DATA, a->data, HVT_DATA_MAX);
             w_ACC_DATA += a->size;
             if (a->kind == HVT_ACC_CMPXCHG) {
                 memcpy(w_ACC_CMPXCHG, a->old, a->size);

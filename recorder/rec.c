@@ -349,6 +349,7 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
     }
     v->rec = rec;
     v->id = vcpu;
+    v->keep = rec->opt.backpressure == HVT_REC_DROP ? RR_DROP_KEEP : 0;
     atomic_store_explicit(&v->last_id, HVT_NO_EVENT, memory_order_relaxed);
     v->wrap.rec = rec;
     v->wrap.v = v;
@@ -380,12 +381,7 @@ uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu)
 
 /* ---- pushing records --------------------------------------------------------------------- */
 
-static inline void count(_Atomic uint64_t *c)
-{
-    /* Single writer (the vCPU): a plain load+store, no locked instruction. */
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
+#define count rec_count
 
 /* Reserves N slots for a record that must not be dropped (event and pass boundaries): waits
  * for room in both modes. NULL only after a write error stopped the recording. */
@@ -423,59 +419,97 @@ static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
     return ((const state_word_t *)st)[i];
 }
 
-/* Marks in *MASK the words W[FIRST..FIRST+N) that differ from BASE (bit i-FIRST for word i);
- * returns how many. Blocks of 8 words are checked with one XOR-OR reduction first (a fixed
- * trip count the compiler vectorizes): most of a state does not change between two
- * recordings. */
-static inline uint32_t diff_words(const struct hvt_vcpu_state *st, const uint64_t *base,
-                                  size_t first, size_t n, uint64_t *mask)
+/* Which of the N (<= 64) words at A and B differ: bit i for word i. A state is compared at
+ * every event begin and pass end (122 words with SIMD registers), and comparing word by word
+ * cost about 800 instructions, as much as recording 8 accesses; vector compares with a
+ * movemask give the bit mask directly, without a branch per word. */
+static uint64_t diff_scalar(const void *a, const void *b, size_t n)
 {
-    const state_word_t *w = (const state_word_t *)st + first;
-    const uint64_t *b = base + first;
-    uint32_t count = 0;
-
-    for (size_t blk = 0; blk < n; blk += 8) {
-        size_t end = blk + 8 <= n ? blk + 8 : n;
-        uint64_t any = 0;
-        if (end == blk + 8) {
-            for (size_t i = 0; i < 8; i++)
-                any |= w[blk + i] ^ b[blk + i];
-        } else {
-            for (size_t i = blk; i < end; i++)
-                any |= w[i] ^ b[i];
-        }
-        if (!any)
-            continue;
-        for (size_t i = blk; i < end; i++) {
-            if (w[i] != b[i]) {
-                *mask |= 1ull << i;
-                count++;
-            }
-        }
-    }
-    return count;
+    const state_word_t *x = a, *y = b;
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m |= (uint64_t)(x[i] != y[i]) << i;
+    return m;
 }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Inlined with a constant N (the callers below) the loop unrolls into straight code. */
+static inline __attribute__((always_inline, target("avx2"))) uint64_t
+diff_avx2_n(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    uint64_t m = 0;
+    size_t i = 0;
+#pragma GCC unroll 16
+    for (i = 0; i + 4 <= n; i += 4) {
+        __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)(x + 8 * i));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(y + 8 * i));
+        unsigned eq = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(p, q)));
+        m |= (uint64_t)(~eq & 0xfu) << i;
+    }
+    if (i < n)
+        m |= diff_scalar(x + 8 * i, y + 8 * i, n - i) << i;
+    return m;
+}
+
+__attribute__((target("avx2"))) static uint64_t diff_lo_avx2(const void *a, const void *b)
+{
+    return diff_avx2_n(a, b, SD_LO_WORDS);
+}
+
+__attribute__((target("avx2"))) static uint64_t diff_ymm_avx2(const void *a, const void *b)
+{
+    return diff_avx2_n(a, b, SD_YMM_WORDS);
+}
+
+/* SSE2 (every x86-64): 32-bit lane compares; a word is equal when both its lanes are. */
+static uint64_t diff_sse2(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    uint64_t m = 0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(x + 8 * i));
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(y + 8 * i));
+        unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi32(p, q));
+        m |= (uint64_t)((eq & 0xffu) != 0xffu) << i;
+        m |= (uint64_t)((eq >> 8) != 0xffu) << (i + 1);
+    }
+    if (i < n)
+        m |= diff_scalar(x + 8 * i, y + 8 * i, n - i) << i;
+    return m;
+}
+
+static uint64_t diff_words(const void *a, const void *b, size_t n)
+{
+    /* __builtin_cpu_supports reads a word libgcc filled at startup: no call, no cpuid. */
+    if (__builtin_cpu_supports("avx2"))
+        return n == SD_LO_WORDS ? diff_lo_avx2(a, b) : diff_ymm_avx2(a, b);
+    return diff_sse2(a, b, n);
+}
+#else
+static uint64_t diff_words(const void *a, const void *b, size_t n)
+{
+    return diff_scalar(a, b, n);
+}
+#endif
 
 /* Compares ST with V's delta base; returns the number of changed words and their masks. */
 static uint32_t delta_prepare(const struct rec_vcpu *v, const struct hvt_vcpu_state *st,
                               uint64_t *mlo, uint64_t *mymm)
 {
-    uint32_t n;
-    *mlo = 0;
-    *mymm = 0;
-    n = diff_words(st, v->last_state, 0, SD_LO_WORDS, mlo);
-    if (st->flags & HVT_STATE_SIMD_VALID) {
-        n += diff_words(st, v->last_state, SD_LO_WORDS, SD_YMM_WORDS, mymm);
-    } else if (v->last_ymm_nonzero) {
-        /* without SIMD state the ymm words count as zero */
-        for (size_t i = 0; i < SD_YMM_WORDS; i++) {
-            if (v->last_state[SD_LO_WORDS + i]) {
-                *mymm |= 1ull << i;
-                n++;
-            }
-        }
-    }
-    return n;
+    static const uint64_t zero[SD_YMM_WORDS];
+    *mlo = diff_words(st, v->last_state, SD_LO_WORDS);
+    if (st->flags & HVT_STATE_SIMD_VALID)
+        *mymm = diff_words((const state_word_t *)st + SD_LO_WORDS, v->last_state + SD_LO_WORDS,
+                           SD_YMM_WORDS);
+    else if (v->last_ymm_nonzero) /* without SIMD state the ymm words count as zero */
+        *mymm = diff_words(zero, v->last_state + SD_LO_WORDS, SD_YMM_WORDS);
+    else
+        *mymm = 0;
+    return (uint32_t)(__builtin_popcountll(*mlo) + __builtin_popcountll(*mymm));
 }
 
 /* Writes the delta of ST (masks from delta_prepare) into D and moves the base to ST. */
@@ -644,79 +678,18 @@ int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu)
 
 /* ---- the access path ------------------------------------------------------------------- */
 
-/* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
- * CUR only for cmpxchg). */
-static inline int push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg,
-                              uint8_t outcome, const struct hvt_tag *tag, uint32_t flags,
-                              uint64_t linear, uint64_t phys, uint32_t size, uint32_t callsite,
-                              const void *data, const void *old, const void *cur)
+/* Slow path of an access that found no room (or a stopped recording): drop mode counts it,
+ * block mode waits. NULL: not recorded (counted). Out of line to keep the fast path small. */
+__attribute__((noinline)) void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n)
 {
-    struct hvt_rec *rec = v->rec;
-    uint32_t bytes =
-        (uint32_t)sizeof(struct rr_access) + (kind == HVT_ACC_CMPXCHG ? 3 * size : size);
-    uint32_t n = (bytes + RING_SLOT - 1) / RING_SLOT;
-    struct rr_access *r;
-    uint32_t idx = v->access_idx++;
-
-    if (__builtin_expect(atomic_load_explicit(&rec->failed, memory_order_relaxed) != 0, 0)) {
-        count(&v->dropped);
-        return 0;
-    }
-    if (rec->opt.backpressure == HVT_REC_DROP) {
-        r = ring_reserve(&v->ring, n, RR_DROP_KEEP);
-        if (__builtin_expect(!r, 0)) {
-            /* The gap in access indices tells the writer where; it writes the marker. */
-            count(&v->dropped);
-            return 0;
-        }
-    } else {
-        r = ring_reserve(&v->ring, n, 0);
-        if (__builtin_expect(!r, 0)) {
-            r = reserve_wait(v, n);
-            if (!r) {
-                count(&v->dropped);
-                return 0;
-            }
-        }
-    }
-    r->h.type = RT_ACCESS;
-    r->h.nslots = (uint8_t)n;
-    r->h.flags = 0;
-    r->h.aux = idx;
-    r->kind = kind;
-    r->space = space;
-    r->seg = seg;
-    r->outcome = outcome;
-    r->size = size;
-    r->tag = *tag;
-    r->flags = flags;
-    r->callsite = callsite;
-    r->linear = linear;
-    r->phys = phys;
-    /* Constant-size copies for the common sizes compile to one or two moves. */
-    switch (size) {
-    case 1:
-        memcpy(r->data, data, 1);
-        break;
-    case 2:
-        memcpy(r->data, data, 2);
-        break;
-    case 4:
-        memcpy(r->data, data, 4);
-        break;
-    case 8:
-        memcpy(r->data, data, 8);
-        break;
-    default:
-        memcpy(r->data, data, size);
-        break;
-    }
-    if (kind == HVT_ACC_CMPXCHG) {
-        memcpy(r->data + size, old, size);
-        memcpy(r->data + 2 * size, cur, size);
-    }
-    ring_commit(&v->ring);
-    return 0;
+    void *r = NULL;
+    if (!atomic_load_explicit(&v->rec->failed, memory_order_relaxed) &&
+        v->rec->opt.backpressure != HVT_REC_DROP)
+        r = reserve_wait(v, n);
+    /* In drop mode the gap in access indices tells the writer where; it writes the marker. */
+    if (!r)
+        rec_count(&v->dropped);
+    return r;
 }
 
 /* always_inline: the skip counts below assume this helper adds no frame, at any -O level. */
@@ -751,39 +724,38 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
         return -HVT_E_INVALID;
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1) : a->callsite;
-    return push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear,
-                       a->phys, a->size, cs, a->data, a->old, a->cur);
+    rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear,
+                    a->phys, a->size, cs, a->data, a->old, a->cur);
+    return 0;
 }
 
 /* Used by the interposer (wrap.c): the op has been forwarded; record what it did. */
+_Static_assert(HVT_OPF_LINEAR_VALID == HVT_AF_LINEAR_VALID && HVT_OPF_LOCKED == HVT_AF_LOCKED &&
+                   HVT_OPF_SPLIT == HVT_AF_SPLIT,
+               "op flags and access flags share their bits");
 __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                                                  const struct hvt_op_info *info, uint64_t phys,
                                                  uint32_t size, const void *data, const void *old,
                                                  const void *cur)
 {
-    struct hvt_rec *rec = v->rec;
-    uint32_t cs = 0, flags = 0;
+    uint32_t cs = 0, flags;
 
-    if (!v->pass_open) {
+    if (__builtin_expect(!v->pass_open, 0)) {
         count(&v->outside_pass);
         return -HVT_E_INVALID;
     }
-    if (size == 0 || size > HVT_DATA_MAX) {
+    if (__builtin_expect(size - 1 >= HVT_DATA_MAX, 0)) {
         /* The core ABI never does this; if a core does, the access shows up as lost. */
         v->access_idx++;
         count(&v->dropped);
         return -HVT_E_INVALID;
     }
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
-    if (rec->cs)
-        cs = capture(rec, v, 2);
-    if (info->flags & HVT_OPF_LINEAR_VALID)
-        flags |= HVT_AF_LINEAR_VALID;
-    if (info->flags & HVT_OPF_LOCKED)
-        flags |= HVT_AF_LOCKED;
-    if (info->flags & HVT_OPF_SPLIT)
-        flags |= HVT_AF_SPLIT;
-    return push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
-                       (info->flags & HVT_OPF_LINEAR_VALID) ? info->linear : 0, phys, size, cs,
-                       data, old, cur);
+    if (v->rec->cs)
+        cs = capture(v->rec, v, 2);
+    flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
+    rec_push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
+                    (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, cs, data, old,
+                    cur);
+    return 0;
 }

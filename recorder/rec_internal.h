@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hvtrace/recorder.h"
 
@@ -37,16 +38,19 @@ struct rr_begin {
 };
 
 /* RT_ACCESS; aux = index of the access within its pass (gaps are drop-mode losses).
- * Followed by size bytes of data, and for cmpxchg size bytes of old, then of cur. */
+ * Followed by size bytes of data, and for cmpxchg size bytes of old, then of cur. The fields
+ * after the header are laid out as the head of struct hvt_access (asserted in writer.c), so
+ * the writer rebuilds an access with one fixed-size copy plus the data. */
 struct rr_access {
     struct ring_hdr h;
     uint8_t kind, space, seg, outcome;
-    uint32_t size;
     struct hvt_tag tag;
+    uint32_t size;
     uint32_t flags;
-    uint32_t callsite;
     uint64_t linear;
     uint64_t phys;
+    uint32_t callsite;
+    uint32_t reserved; /* 0 */
     uint8_t data[];
 };
 
@@ -105,6 +109,7 @@ struct rec_vcpu {
     /* producer-private (the vCPU's thread) */
     _Alignas(64) struct hvt_rec *rec;
     uint32_t id;
+    uint32_t keep; /* slots an access leaves free: RR_DROP_KEEP in drop mode, else 0 */
     int ev_open;
     int pass_open;
     uint32_t pass_idx;
@@ -172,6 +177,80 @@ static inline struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu)
         return NULL;
     return atomic_load_explicit(&rec->vcpus[vcpu], memory_order_relaxed);
 }
+/* Counts one event in a producer-written counter: single writer (the vCPU), so a plain
+ * load+store, no locked instruction. */
+static inline void rec_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n);
+
+/* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
+ * CUR only for cmpxchg); SIZE is 1..HVT_DATA_MAX. Inlined into its callers (the interposer's
+ * ops among them) so that the arguments stay in registers: as a separate function its
+ * prologue and spills were a fifth of the vCPU's recording cost. */
+static inline __attribute__((always_inline)) void
+rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, uint8_t outcome,
+                const struct hvt_tag *tag, uint32_t flags, uint64_t linear, uint64_t phys,
+                uint32_t size, uint32_t callsite, const void *data, const void *old,
+                const void *cur)
+{
+    uint32_t bytes =
+        (uint32_t)sizeof(struct rr_access) + (kind == HVT_ACC_CMPXCHG ? 3 * size : size);
+    uint32_t n = (bytes + RING_SLOT - 1) / RING_SLOT;
+    uint32_t idx = v->access_idx++;
+    struct rr_access *r = NULL;
+
+    /* v->keep: the drop-mode reserve (0 in block mode), so one reserve serves both modes. */
+    if (__builtin_expect(!atomic_load_explicit(&v->rec->failed, memory_order_relaxed), 1))
+        r = ring_reserve(&v->ring, n, v->keep);
+    if (__builtin_expect(!r, 0)) {
+        r = rec_reserve_access_slow(v, n);
+        if (!r)
+            return;
+    }
+    r->h = (struct ring_hdr){.type = RT_ACCESS, .nslots = (uint8_t)n, .flags = 0, .aux = idx};
+    r->kind = kind;
+    r->space = space;
+    r->seg = seg;
+    r->outcome = outcome;
+    r->size = size;
+    r->tag = *tag;
+    r->flags = flags;
+    r->callsite = callsite;
+    r->reserved = 0;
+    r->linear = linear;
+    r->phys = phys;
+    /* Constant-size copies for the common sizes compile to one or two moves. */
+    switch (size) {
+    case 1:
+        memcpy(r->data, data, 1);
+        break;
+    case 2:
+        memcpy(r->data, data, 2);
+        break;
+    case 4:
+        memcpy(r->data, data, 4);
+        break;
+    case 8:
+        memcpy(r->data, data, 8);
+        break;
+    default:
+        memcpy(r->data, data, size);
+        break;
+    }
+    if (kind == HVT_ACC_CMPXCHG) {
+        memcpy(r->data + size, old, size);
+        memcpy(r->data + 2 * size, cur, size);
+    }
+    ring_commit(&v->ring);
+}
+
+
+/* The interposer's general path: checks (pass open, size), call-site capture, then the push.
+ * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
 int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
                        const void *data, const void *old, const void *cur);

@@ -5,21 +5,37 @@
 #include "rec_internal.h"
 
 /* Each wrapper calls the inner op first (so the recorded data is what the host answered and
- * info->space is what the host set), then records. The wrapper adds one frame between the
- * core and rec_push_access_op: call-site capture skips it. */
+ * info->space is what the host set), then records. With call sites on, the wrapper adds one
+ * frame between the core and rec_push_access_op: call-site capture skips it. */
+
+/* Records a plain access (not cmpxchg) of V. The common case (a pass open, a size the ABI
+ * allows, call sites off) is written into the ring right here, inline; everything else goes
+ * through rec_push_access_op, which also keeps the frame layout call-site capture expects. */
+static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uint8_t kind,
+                                                         int res, const struct hvt_op_info *info,
+                                                         uint64_t phys, uint32_t size,
+                                                         const void *data)
+{
+    static const uint8_t zero[HVT_DATA_MAX];
+    /* A read the host did not complete has no data: record zeros, not stale bytes. */
+    if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
+        data = zero;
+    if (__builtin_expect(v->pass_open && size - 1 < HVT_DATA_MAX && !v->rec->cs, 1)) {
+        uint32_t flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
+        rec_push_access(v, kind, info->space, info->seg, (uint8_t)res, &info->tag, flags,
+                        (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data,
+                        NULL, NULL);
+        return;
+    }
+    rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL);
+}
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->read(w->inner_ctx, gpa, buf, size, info);
-    uint8_t kind = info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ;
-    /* A read the host did not complete has no data: record zeros, not stale bytes. */
-    if (res != HVT_OP_OKAY) {
-        static const uint8_t zero[HVT_DATA_MAX];
-        rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, zero, NULL, NULL);
-    } else {
-        rec_push_access_op(w->v, kind, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
-    }
+    record(w->v, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ, res, info, gpa, size,
+           buf);
     return res;
 }
 
@@ -28,7 +44,7 @@ static int w_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->write(w->inner_ctx, gpa, buf, size, info);
-    rec_push_access_op(w->v, HVT_ACC_WRITE, (uint8_t)res, info, gpa, size, buf, NULL, NULL);
+    record(w->v, HVT_ACC_WRITE, res, info, gpa, size, buf);
     return res;
 }
 
@@ -58,12 +74,7 @@ static int w_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hv
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->io_in(w->inner_ctx, port, buf, size, info);
-    if (res != HVT_OP_OKAY) {
-        static const uint8_t zero[HVT_DATA_MAX];
-        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, zero, NULL, NULL);
-    } else {
-        rec_push_access_op(w->v, HVT_ACC_IO_IN, (uint8_t)res, info, port, size, buf, NULL, NULL);
-    }
+    record(w->v, HVT_ACC_IO_IN, res, info, port, size, buf);
     return res;
 }
 
@@ -72,7 +83,7 @@ static int w_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
 {
     struct rec_wrap *w = ctx;
     int res = w->inner->io_out(w->inner_ctx, port, buf, size, info);
-    rec_push_access_op(w->v, HVT_ACC_IO_OUT, (uint8_t)res, info, port, size, buf, NULL, NULL);
+    record(w->v, HVT_ACC_IO_OUT, res, info, port, size, buf);
     return res;
 }
 

@@ -8,13 +8,14 @@
     mov qword ptr [rbp], rax            /* RAM only: runs unrecorded */
     add rax, qword ptr [rbp + 8]
     mov edx, 0xe4
+    in eax, dx                          /* port read: the counter register (DX port) */
+    add dword ptr [rbp + 24], eax       /* RAM only */
+    out 0xe8, al                        /* port write of a command byte (imm8 port) */
     mov rdi, rbp
     add rdi, 32
-    insd                                /* port read into RAM */
+    insd                                /* string port I/O: one FIFO dword into RAM */
     mov edx, 0xe8
-    mov rsi, rbp
-    add rsi, 32
-    outsb                               /* port write from RAM */
+    out dx, ax                          /* 16-bit port write (DX port) */
     add qword ptr [rbx + 16], 1         /* MMIO read-modify-write: two requests, three passes */
     mov rcx, qword ptr [rbp + 16]
     inc rcx

@@ -10,13 +10,14 @@
     mov qword ptr [rbp], rax
     add rax, qword ptr [rbp + 8]
     mov edx, 0xe4
+    in eax, dx
+    add dword ptr [rbp + 24], eax
+    out 0xe8, al
     mov rdi, rbp
     add rdi, 32
     insd
     mov edx, 0xe8
-    mov rsi, rbp
-    add rsi, 32
-    outsb
+    out dx, ax
     add qword ptr [rbx + 16], 1
     inc r14
     mov ecx, r14d

@@ -64,8 +64,7 @@ static unsigned own(const struct ram_log_entry **l, unsigned max)
     return ix_data_ops(&f, l, max);
 }
 
-static void check_io_op(const struct ram_log_entry *l, unsigned kind, unsigned port,
-                        unsigned size)
+static void check_io_op(const struct ram_log_entry *l, unsigned kind, unsigned port, unsigned size)
 {
     CHECK_EQ(l->kind, kind);
     CHECK_U64(l->gpa, port);
@@ -290,7 +289,7 @@ static void test_denied(void)
         f.st.gpr[HVT_RDX] = 0x3f6; /* a dword at 0x3f6 covers 0x3f6..0x3f9 */
         expect_gp(in_eax, 2);
         f.st.gpr[HVT_RAX] = 0;
-        expect_gp("e4 f9", 2); /* port 0xf9: a different byte of the bitmap */
+        expect_gp("e4 f9", 2);     /* port 0xf9: a different byte of the bitmap */
         f.st.gpr[HVT_RDX] = 0x3f8; /* 0x3f8 alone is allowed */
         CHECK_EQ(run("ec"), HVT_OUT_OKAY);
         f.st.gpr[HVT_RDX] = 0x3fa; /* so is the word above 0x3f9 */
@@ -346,7 +345,7 @@ static void test_limit(void)
         user(0);
         f.st.seg[HVT_SEG_TR].limit = MAPBASE + 0x10; /* bytes for ports 0..0x87, + 1 */
         f.st.gpr[HVT_RDX] = 0x80;
-        expect_gp("ec", 1); /* byte 0x10 = the limit: 0x11 is outside */
+        expect_gp("ec", 1);       /* byte 0x10 = the limit: 0x11 is outside */
         f.st.gpr[HVT_RDX] = 0x78; /* byte 0xf: bytes 0xf and 0x10 are inside */
         CHECK_EQ(run("ec"), HVT_OUT_OKAY);
         CHECK_EQ(ix_count(&f, HVT_TAG_DESC), 2);
@@ -364,12 +363,12 @@ static void test_tr_unusable(void)
         {HVT_SEG_ATTR_P | 0xb, TSS_LIMIT, 1},
         {HVT_SEG_ATTR_P | 0x9, TSS_LIMIT, 1},
         {HVT_SEG_ATTR_UNUSABLE, TSS_LIMIT, 0},
-        {0xb, TSS_LIMIT, 0},                                 /* not present */
-        {HVT_SEG_ATTR_P | 0x3, TSS_LIMIT, 0},                /* 16-bit busy TSS */
-        {HVT_SEG_ATTR_P | 0x1, TSS_LIMIT, 0},                /* 16-bit available TSS */
-        {HVT_SEG_ATTR_P | 0x2, TSS_LIMIT, 0},                /* LDT */
+        {0xb, TSS_LIMIT, 0},                                   /* not present */
+        {HVT_SEG_ATTR_P | 0x3, TSS_LIMIT, 0},                  /* 16-bit busy TSS */
+        {HVT_SEG_ATTR_P | 0x1, TSS_LIMIT, 0},                  /* 16-bit available TSS */
+        {HVT_SEG_ATTR_P | 0x2, TSS_LIMIT, 0},                  /* LDT */
         {HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | 0xb, TSS_LIMIT, 0}, /* a code segment */
-        {HVT_SEG_ATTR_P | 0xb, 102, 0},                      /* too small for the map base */
+        {HVT_SEG_ATTR_P | 0xb, 102, 0},                        /* too small for the map base */
         {HVT_SEG_ATTR_P | 0xb | HVT_SEG_ATTR_UNUSABLE, TSS_LIMIT, 0},
     };
     for (int m = M16; m <= M64; m++)
