@@ -69,8 +69,8 @@ _Static_assert(offsetof(struct hvt_vcpu_state, seg) == 8 * 18 &&
                    offsetof(struct hvt_vcpu_state, pdpte) == 8 * 53 &&
                    HVT_SLOT_GDTR_BASE == 42 + 8 && HVT_SLOT_PDPTE + 3 == 56 + 8,
                "state words map to slots in order (state.h)");
-HVT_DEFINE_DIFF_WORDS(diff_lo, ST_LO_WORDS)
-HVT_DEFINE_DIFF_WORDS(diff_ymm, ST_YMM_WORDS)
+HVT_DEFINE_DIFF_WORDS_SPLIT(diff_lo, ST_LO_WORDS, 21) /* segments .. PDPTEs rarely change */
+HVT_DEFINE_DIFF_WORDS_SPLIT(diff_ymm, ST_YMM_WORDS, 0)
 
 static inline uint64_t st_word(const struct hvt_vcpu_state *s, unsigned w)
 {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "rec_internal.h"
+#include "../format/wordiff.h"
 
 #define DEF_RING_BYTES (1u << 20)
 #define MIN_RING_BYTES 8192u
@@ -419,94 +420,29 @@ static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
     return ((const state_word_t *)st)[i];
 }
 
-/* Which of the N (<= 64) words at A and B differ: bit i for word i. A state is compared at
- * every event begin and pass end (122 words with SIMD registers), and comparing word by word
- * cost about 800 instructions, as much as recording 8 accesses; vector compares with a
- * movemask give the bit mask directly, without a branch per word. */
-static uint64_t diff_scalar(const void *a, const void *b, size_t n)
-{
-    const state_word_t *x = a, *y = b;
-    uint64_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        m |= (uint64_t)(x[i] != y[i]) << i;
-    return m;
-}
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-
-/* Inlined with a constant N (the callers below) the loop unrolls into straight code. */
-static inline __attribute__((always_inline, target("avx2"))) uint64_t
-diff_avx2_n(const void *a, const void *b, size_t n)
-{
-    const uint8_t *x = a, *y = b;
-    uint64_t m = 0;
-    size_t i = 0;
-#pragma GCC unroll 16
-    for (i = 0; i + 4 <= n; i += 4) {
-        __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)(x + 8 * i));
-        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(y + 8 * i));
-        unsigned eq = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(p, q)));
-        m |= (uint64_t)(~eq & 0xfu) << i;
-    }
-    if (i < n)
-        m |= diff_scalar(x + 8 * i, y + 8 * i, n - i) << i;
-    return m;
-}
-
-__attribute__((target("avx2"))) static uint64_t diff_lo_avx2(const void *a, const void *b)
-{
-    return diff_avx2_n(a, b, SD_LO_WORDS);
-}
-
-__attribute__((target("avx2"))) static uint64_t diff_ymm_avx2(const void *a, const void *b)
-{
-    return diff_avx2_n(a, b, SD_YMM_WORDS);
-}
-
-/* SSE2 (every x86-64): 32-bit lane compares; a word is equal when both its lanes are. */
-static uint64_t diff_sse2(const void *a, const void *b, size_t n)
-{
-    const uint8_t *x = a, *y = b;
-    uint64_t m = 0;
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(x + 8 * i));
-        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(y + 8 * i));
-        unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi32(p, q));
-        m |= (uint64_t)((eq & 0xffu) != 0xffu) << i;
-        m |= (uint64_t)((eq >> 8) != 0xffu) << (i + 1);
-    }
-    if (i < n)
-        m |= diff_scalar(x + 8 * i, y + 8 * i, n - i) << i;
-    return m;
-}
-
-static uint64_t diff_words(const void *a, const void *b, size_t n)
-{
-    /* __builtin_cpu_supports reads a word libgcc filled at startup: no call, no cpuid. */
-    if (__builtin_cpu_supports("avx2"))
-        return n == SD_LO_WORDS ? diff_lo_avx2(a, b) : diff_ymm_avx2(a, b);
-    return diff_sse2(a, b, n);
-}
-#else
-static uint64_t diff_words(const void *a, const void *b, size_t n)
-{
-    return diff_scalar(a, b, n);
-}
-#endif
+/* A state is compared with the delta base at every event begin and pass end (122 words with
+ * SIMD registers). Word by word that cost about 800 instructions, as much as recording 8
+ * accesses; vector compares give the mask of changed words directly (format/wordiff.h, shared
+ * with the format's encoder). Words 0..19 (GPRs, RIP, RFLAGS, ES) change often; the rest of
+ * the low part (most of the segments .. PDPTEs) and the YMM registers rarely, so those are tested as
+ * a block first. */
+HVT_DEFINE_DIFF_WORDS_SPLIT(diff_lo, SD_LO_WORDS - 2, 20)
+HVT_DEFINE_DIFF_WORDS_SPLIT(diff_ymm, SD_YMM_WORDS, 0)
 
 /* Compares ST with V's delta base; returns the number of changed words and their masks. */
 static uint32_t delta_prepare(const struct rec_vcpu *v, const struct hvt_vcpu_state *st,
                               uint64_t *mlo, uint64_t *mymm)
 {
     static const uint64_t zero[SD_YMM_WORDS];
-    *mlo = diff_words(st, v->last_state, SD_LO_WORDS);
+    const state_word_t *w = (const state_word_t *)st;
+    /* words 0..55 as vectors, the last two (PDPTE3, flags+mxcsr) one by one */
+    *mlo = diff_lo(st, v->last_state);
+    for (unsigned i = SD_LO_WORDS - 2; i < SD_LO_WORDS; i++)
+        *mlo |= (uint64_t)(w[i] != v->last_state[i]) << i;
     if (st->flags & HVT_STATE_SIMD_VALID)
-        *mymm = diff_words((const state_word_t *)st + SD_LO_WORDS, v->last_state + SD_LO_WORDS,
-                           SD_YMM_WORDS);
+        *mymm = diff_ymm(w + SD_LO_WORDS, v->last_state + SD_LO_WORDS);
     else if (v->last_ymm_nonzero) /* without SIMD state the ymm words count as zero */
-        *mymm = diff_words(zero, v->last_state + SD_LO_WORDS, SD_YMM_WORDS);
+        *mymm = diff_ymm(zero, v->last_state + SD_LO_WORDS);
     else
         *mymm = 0;
     return (uint32_t)(__builtin_popcountll(*mlo) + __builtin_popcountll(*mymm));
