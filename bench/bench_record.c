@@ -400,14 +400,6 @@ static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned
     rc = hvt_host_run(h, rec);
     t1 = hvt_bench_now();
     out->thr_s = thread_cpu_now() - tc0;
-    if (getenv("HVT_BENCH_DEBUG")) {
-        FILE *f = fopen("/proc/thread-self/schedstat", "r");
-        unsigned long long a = 0, b = 0, c = 0;
-        if (f && fscanf(f, "%llu %llu %llu", &a, &b, &c) == 3)
-            fprintf(stderr, "rec=%d depth=%u run %.1f ms thread cpu %.1f ms; schedstat cum: run %llu wait %llu slices %llu\n", record, depth, 1e3*(t1-t0), 1e3*out->thr_s, a/1000000, b/1000000, c);
-        if (f)
-            fclose(f);
-    }
     if (rec)
         rc2 = hvt_rec_close(rec, &out->rs);
     t2 = hvt_bench_now();

@@ -408,7 +408,7 @@ static int convert(const cs_insn *ci, enum hvt_emu_mode mode, struct hvt_dinsn *
             p->val = o->imm;
             break;
         case X86_OP_MEM: {
-            int vb, vi, s;
+            int vb = 0, vi = 0, s;
             p->kind = HVT_DOP_MEM;
             d->nmem++;
             if (!map_addr_reg(o->mem.base, &p->base, &vb) || vb ||

@@ -19,6 +19,12 @@ static const char *const dev_names[HVT_ORC_DEV__COUNT] = {
     "qemu-cmpxchg32-zero-extends-rax",
     "qemu-translation-lookahead",
     "core-split-lock-unhandleable",
+    "qemu-rep-a32-keeps-upper",
+    "qemu-repe-flags-on-fault",
+    "qemu-no-sse-alignment-check",
+    "qemu-walk-before-alignment-gp",
+    "qemu-sse-split-partial",
+    "qemu-sse-ud-nm-a-bits",
 };
 
 const char *hvt_orc_deviation_name(unsigned dev)
@@ -86,6 +92,7 @@ static int is_rmw(const struct orc_form *f)
     case K_RM_CL:
     case K_BT_IMM:
     case K_BT_R:
+    case K_CX8: /* a locked cycle or a write of the old value: write intent either way */
         return 1;
     case K_RM:
         return f->ext <= 3; /* inc dec not neg */
@@ -106,6 +113,20 @@ static int noncanon_target(const struct hvt_orc_case *c, const struct orc_form *
     return s != 0 && s != -1;
 }
 
+/* The instruction carries an address-size prefix (67) among its legacy prefixes. */
+static int has_a32(const struct hvt_orc_case *c)
+{
+    for (unsigned i = 0; i < c->insn_len; i++) {
+        uint8_t b = c->insn[i];
+        if (b == 0x67)
+            return 1;
+        if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x64 && b != 0x65 &&
+            b != 0x66 && b != 0xf0 && b != 0xf2 && b != 0xf3)
+            return 0;
+    }
+    return 0;
+}
+
 static int is_fault(const struct hvt_orc_result *r, unsigned vec)
 {
     return r->status == HVT_ORC_FAULT && r->vector == vec;
@@ -119,6 +140,7 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
     unsigned applied = HVT_ORC_DEV_NONE;
     char a[128], b[128];
     int ec_w_only = 0;
+    unsigned msz = f->kind == K_CX8 ? 2 * c->opsize : c->opsize; /* memory operand bytes */
     if (diff && difflen)
         diff[0] = 0;
     if (dev)
@@ -157,6 +179,9 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
     else if (ref->status == HVT_ORC_DONE && is_fault(uc, 14) &&
              uc->cr2 == ((c->st.rip + c->insn_len - 1) | 0xfffull) + 1)
         odev = HVT_ORC_DEV_LOOKAHEAD; /* the page after the instruction: never fetched */
+    else if (f->kind >= K_SSE_LD && f->align && is_fault(ref, 13) && ref->error_code == 0 &&
+             (c->mem_la & 15) && !is_fault(uc, 13))
+        odev = HVT_ORC_DEV_SSE_ALIGN; /* QEMU 5.0 does not check SSE alignment */
     if (odev) {
         /* a fault leaves everything as it was (LOOKAHEAD: the core completed, nothing to
          * compare with) */
@@ -185,8 +210,8 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
          * (W = 0), on the operand's second page when only the first is read-only. The core
          * (and hardware) check the whole operand for writing first. */
         if (ref->vector == 14 && uc->has_ec && is_rmw(f) && (ref->error_code & 2) &&
-            !(uc->error_code & 2) && ref->cr2 - c->mem_la < c->opsize &&
-            uc->cr2 - c->mem_la < c->opsize &&
+            !(uc->error_code & 2) && ref->cr2 - c->mem_la < msz &&
+            uc->cr2 - c->mem_la < msz &&
             ((ref->error_code ^ uc->error_code) & ~0xbu) == 0)
             ec_w_only = 1;
         if (ref->vector == 14 && uc->has_ec && is_rmw(f) &&
@@ -222,6 +247,15 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
             applied = HVT_ORC_DEV_CMPXCHG32_RAX;
             continue;
         }
+        if (c->bits == 64 && f->kind == K_STR && f->sub != ORC_REP_NONE &&
+            (i == HVT_RCX || i == HVT_RSI || i == HVT_RDI) && has_a32(c) &&
+            ref->st.gpr[i] == (c->st.gpr[i] & 0xffffffffu) && uc->st.gpr[i] == c->st.gpr[i] &&
+            ref->st.gpr[i] != c->st.gpr[i]) {
+            /* the CPU writes ECX (and ESI/EDI) even when no iteration completes (checked
+             * natively); QEMU skips the whole instruction on ECX = 0 or faults before */
+            applied = HVT_ORC_DEV_REP_A32_UPPER;
+            continue;
+        }
         if ((ref->st.gpr[i] & m) != (uc->st.gpr[i] & m))
             say(&o, "%s: core %#llx; unicorn %#llx (before %#llx)\n", gpr_names[i],
                 (unsigned long long)ref->st.gpr[i], (unsigned long long)uc->st.gpr[i],
@@ -234,6 +268,54 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
                     gpr_names[i], (unsigned long long)ref->st.gpr[i],
                     (unsigned long long)c->st.gpr[i]);
     }
+    /* SIMD registers: XMM against unicorn; what unicorn cannot hold (bits 255:128, and XMM8..15
+     * in 32-bit mode) the core must leave as it was (legacy SSE keeps them) */
+    unsigned nx = c->bits == 64 ? 16 : 8;
+    /* a 16-byte SSE operand across pages whose second page faults on both */
+    int sse_split = f->kind >= K_SSE_LD && f->msize == 16 && is_fault(ref, 14) &&
+                    is_fault(uc, 14) && ref->cr2 == uc->cr2 &&
+                    ref->cr2 == (c->mem_la | 0xfffull) + 1 && ref->cr2 - c->mem_la < 16;
+    uint64_t op_pa = UINT64_MAX; /* physical address of the operand's first byte */
+    for (unsigned j = 0; j < c->n_pages && sse_split; j++)
+        if (c->pages[j].la == (c->mem_la & ~0xfffull))
+            op_pa = c->pages[j].pa + (c->mem_la & 0xfff);
+    if (sse_split && c->paging == HVT_ORC_PG_OFF)
+        op_pa = c->mem_la;
+    for (unsigned i = 0; i < 16; i++) {
+        if (i < nx && (c->st.flags & HVT_STATE_SIMD_VALID) && sse_split &&
+            !memcmp(ref->st.ymm[i], c->st.ymm[i], 16) &&
+            !memcmp(uc->st.ymm[i] + 8, c->st.ymm[i] + 8, 8)) {
+            applied = HVT_ORC_DEV_SSE_SPLIT_PARTIAL; /* QEMU loaded the first half */
+            continue;
+        }
+        if (i < nx && (c->st.flags & HVT_STATE_SIMD_VALID) &&
+            memcmp(ref->st.ymm[i], uc->st.ymm[i], 16)) {
+            uint64_t x[2], y[2];
+            memcpy(x, ref->st.ymm[i], 16);
+            memcpy(y, uc->st.ymm[i], 16);
+            say(&o, "xmm%u: core %016llx%016llx; unicorn %016llx%016llx\n", i,
+                (unsigned long long)x[1], (unsigned long long)x[0], (unsigned long long)y[1],
+                (unsigned long long)y[0]);
+        }
+        unsigned from = i < nx && (c->st.flags & HVT_STATE_SIMD_VALID) ? 16 : 0;
+        if (memcmp(ref->st.ymm[i] + from, c->st.ymm[i] + from, 32 - from))
+            say(&o, "ymm%u: core changed bits %u..255, which it must keep\n", i, from * 8);
+    }
+    /* port I/O (INS/OUTS): the same accesses in the same order, the same values written */
+    if (ref->io_n != uc->io_n) {
+        say(&o, "port accesses: core %u; unicorn %u\n", ref->io_n, uc->io_n);
+    } else {
+        for (unsigned i = 0; i < ref->io_n && i < HVT_ORC_IO_LOG; i++) {
+            const struct hvt_orc_io *p = &ref->io[i], *q = &uc->io[i];
+            if (p->port != q->port || p->size != q->size || p->out != q->out ||
+                p->value != q->value) {
+                say(&o, "port access %u: core %s %#x/%u = %#x; unicorn %s %#x/%u = %#x\n", i,
+                    p->out ? "out" : "in", p->port, p->size, p->value, q->out ? "out" : "in",
+                    q->port, q->size, q->value);
+                break;
+            }
+        }
+    }
     if ((ref->st.rip & m) != (uc->st.rip & m))
         say(&o, "rip: core %#llx; unicorn %#llx (before %#llx)\n", (unsigned long long)ref->st.rip,
             (unsigned long long)uc->st.rip, (unsigned long long)c->st.rip);
@@ -241,6 +323,14 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
     if ((ref->st.rflags & fm) != (uc->st.rflags & fm) && !strcmp(f->name, "neg m") && locked &&
         !(((ref->st.rflags ^ uc->st.rflags) & fm) & ~0xc4ull))
         applied = HVT_ORC_DEV_LOCK_NEG_FLAGS; /* only SF ZF PF differ */
+    else if ((ref->st.rflags & fm) != (uc->st.rflags & fm) && f->kind == K_STR &&
+             f->sub != ORC_REP_NONE && (f->op8 == 0xa6 || f->op8 == 0xae) &&
+             ref->status == HVT_ORC_FAULT && uc->status == HVT_ORC_FAULT &&
+             ref->st.rflags == c->st.rflags && ref->st.gpr[HVT_RCX] != c->st.gpr[HVT_RCX] &&
+             !(((ref->st.rflags ^ uc->st.rflags) & fm) & ~ORC_FLAGS_ARITH))
+        /* the CPU leaves RFLAGS as at the start (checked natively); QEMU leaves the flags of
+         * the last completed comparison */
+        applied = HVT_ORC_DEV_REPE_FLAGS_ON_FAULT;
     else if ((ref->st.rflags & fm) != (uc->st.rflags & fm))
         say(&o, "rflags: core %#llx; unicorn %#llx (before %#llx, compared %#llx)\n",
             (unsigned long long)ref->st.rflags, (unsigned long long)uc->st.rflags,
@@ -270,6 +360,24 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
             !(x & ~y)) {
             if (!applied)
                 applied = HVT_ORC_DEV_LOOKAHEAD;
+            continue;
+        }
+        if (!pt && sse_split && f->kind == K_SSE_ST && x == w && i + 8 > op_pa &&
+            i < (op_pa | 0xfff) + 1) {
+            applied = HVT_ORC_DEV_SSE_SPLIT_PARTIAL; /* QEMU stored the first half */
+            continue;
+        }
+        if (pt && f->kind >= K_SSE_LD && ref->status == HVT_ORC_FAULT &&
+            (is_fault(ref, 6) || is_fault(ref, 7)) && is_fault(uc, ref->vector) &&
+            !((x ^ y) & ~abits)) {
+            if (!applied)
+                applied = HVT_ORC_DEV_SSE_UD_NM_A_BITS;
+            continue;
+        }
+        if (pt && f->kind == K_CX8 && is_fault(ref, 13) && is_fault(uc, 13) &&
+            (c->mem_la & 15) && !((x ^ y) & ~abits) && !(x & ~y)) {
+            if (!applied)
+                applied = HVT_ORC_DEV_WALK_BEFORE_ALIGN;
             continue;
         }
         if (pt && pf && !((x ^ y) & ~abits) && !(x & ~y)) {

@@ -36,4 +36,10 @@ void orc_map_stub(struct orc_gen *g);
 void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
                unsigned len, const uint64_t leaf[3], uint64_t upper);
 
+/* Issue-4 cases (gen_ext.c): the SIMD register file of an SSE case (random XMM/YMM, MXCSR, the
+ * SSE enable bits, now and then CR0.EM/TS or no CR4.OSFXSR), and a whole string-instruction
+ * case of form F (called after orc_gen_begin with mode, segments and GPRs set). */
+void orc_gen_simd_state(struct hvt_orc_case *c, struct orc_rng *r);
+void orc_gen_str(struct orc_gen *g, const struct orc_form *f);
+
 #endif

@@ -180,6 +180,9 @@ static void put(struct enc *e, uint64_t v, unsigned n)
 static int needs_rex_w(const struct plan *p)
 {
     switch (p->f->kind) {
+    case K_SSE_LD:
+    case K_SSE_ST:
+        return p->f->wbit;
     case K_PUSH_R:
     case K_POP_R:
     case K_PUSH_M:
@@ -218,6 +221,8 @@ static void encode(struct hvt_orc_case *c, struct orc_rng *r, struct plan *p, st
     }
     for (unsigned i = 0; i < np; i++)
         e->b[e->n++] = pfx[i];
+    if (f->mpfx) /* an SSE mandatory prefix: after the others, next to REX and the opcode */
+        e->b[e->n++] = f->mpfx;
 
     int reg = p->reg >= 0 ? p->reg : f->ext;
     int rm_reg = -1;
@@ -289,6 +294,8 @@ static int form_ok(unsigned i, unsigned bits, const struct hvt_orc_filter *f)
         return 0;
     if (bits == 32 && orc_forms[i].kind == K_MOVX && orc_forms[i].sub == 4)
         return 0; /* opcode 63 is ARPL outside 64-bit mode */
+    if (bits == 32 && orc_forms[i].wbit)
+        return 0; /* REX.W forms (cmpxchg16b, movq via 6E/7E) exist only in 64-bit mode */
     return 1;
 }
 
@@ -311,6 +318,11 @@ static unsigned pick_opsize(struct hvt_orc_case *c, struct orc_rng *r, const str
     switch (f->kind) {
     case K_SETCC:
         return 1;
+    case K_CX8:
+        return f->wbit ? 8 : 4; /* the halves: EDX:EAX or RDX:RAX */
+    case K_SSE_LD:
+    case K_SSE_ST:
+        return 4; /* no 66 or REX.W beyond the form's own encoding */
     case K_PUSH_R:
     case K_POP_R:
     case K_PUSH_M:
@@ -326,6 +338,8 @@ static unsigned pick_opsize(struct hvt_orc_case *c, struct orc_rng *r, const str
     }
     if (f->op8 >= 0 && (f->opv < 0 || orc_pct(r, 25)))
         return 1;
+    if (f->kind == K_RM_R && f->sub == 1) /* movnti: 32 or 64 bits only */
+        return b64 && orc_pct(r, 50) ? 8 : 4;
     if (f->kind == K_MOVX && f->sub == 4) /* movsxd */
         return orc_pct(r, 80) ? 8 : orc_pct(r, 50) ? 4 : 2;
     if (f->kind == K_MOVX && f->sub == 2 && orc_pct(r, 50))
@@ -373,6 +387,13 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     for (unsigned i = 0; i < orc_nforms; i++)
         if (form_ok(i, c->bits, flt))
             cand[n++] = i;
+    if (!n && !flt->bits && flt->paging < 0) {
+        /* the filter names 64-bit-only forms (cmpxchg16b, movq with REX.W) */
+        c->bits = c->bits == 64 ? 32 : 64;
+        for (unsigned i = 0; i < orc_nforms; i++)
+            if (form_ok(i, c->bits, flt))
+                cand[n++] = i;
+    }
     if (!n)
         return -HVT_E_INVALID;
     c->form = cand[orc_below(r, n)];
@@ -419,8 +440,14 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         segs_32(c, r);
     for (unsigned i = 0; i < 16; i++)
         set_gpr(c, (int)i, i < 8 || c->bits == 64 ? orc_interesting(r) : 0);
+    if (f->kind == K_SSE_LD || f->kind == K_SSE_ST)
+        orc_gen_simd_state(c, r);
 
     orc_gen_begin(&g, c);
+    if (f->kind == K_STR) {
+        orc_gen_str(&g, f);
+        return 0;
+    }
 
     /* the plan */
     memset(&p, 0, sizeof(p));
@@ -430,6 +457,10 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     p.memsize = p.opsize;
     if (f->kind == K_MOVX)
         p.memsize = f->sub;
+    if (f->kind == K_CX8)
+        p.memsize = 2 * p.opsize;
+    if (f->kind == K_SSE_LD || f->kind == K_SSE_ST)
+        p.memsize = f->msize;
     p.asz = c->bits == 64 ? 8 : 4;
     if (f->kind != K_BT_R && orc_pct(r, 12))
         p.asz = c->bits == 64 ? 4 : 2;
@@ -521,7 +552,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         if (p.memsize > 1 && orc_pct(r, 20)) {
             pos = 0x1000 - 1 - (unsigned)orc_below(r, p.memsize - 1);
             c->provoked |= HVT_ORC_P_SPLIT;
-        } else if (orc_pct(r, 50)) {
+        } else if (orc_pct(r, f->align || (f->kind == K_CX8 && f->wbit) ? 80 : 50)) {
             pos = (unsigned)orc_below(r, 0x1000 / p.memsize) * p.memsize;
         } else {
             pos = (unsigned)orc_below(r, 0x1000 - p.memsize + 1);
@@ -667,7 +698,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     /* contents: random pages, then operand values, then the code */
     orc_fill_pages(&g);
     if (has_mem) {
-        uint64_t v = orc_interesting(r);
+        uint64_t v = orc_interesting(r), vv[2];
         if (f->kind == K_BRANCH_M && orc_pct(r, 70))
             v = orc_rand_la(&g) | orc_below(r, 0x1000);
         if (f->fclass == F_DIV && orc_pct(r, 70)) {
@@ -681,8 +712,16 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         }
         if (f->kind == K_RM_R && f->esc && f->opv == 0xb1 && orc_pct(r, 50))
             v = c->st.gpr[0];
+        vv[0] = v;
+        vv[1] = orc_pct(r, 50) ? orc_interesting(r) : orc_next(r);
+        if (f->kind == K_CX8 && orc_pct(r, 50)) {
+            /* equal to EDX:EAX / RDX:RAX half of the time */
+            uint64_t m = p.opsize == 8 ? ~0ull : 0xffffffffull;
+            vv[0] = p.opsize == 8 ? c->st.gpr[0] : ((c->st.gpr[2] & m) << 32 | (c->st.gpr[0] & m));
+            vv[1] = c->st.gpr[2];
+        }
         if (!(c->provoked & HVT_ORC_P_NONCANON))
-            orc_put_la(&g, la, &v, p.memsize);
+            orc_put_la(&g, la, vv, p.memsize);
     }
     if (p.stack > 0 && !(c->provoked & HVT_ORC_P_NONCANON)) {
         uint64_t v = orc_pct(r, 70) ? (orc_rand_la(&g) | orc_below(r, 0x1000)) : orc_interesting(r);

@@ -77,17 +77,44 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
     return HVT_OP_OKAY;
 }
 
+/* Port I/O (INS/OUTS cases): inputs read orc_io_value(port, k) for the K-th access, outputs
+ * are logged; the comparison checks both sequences against unicorn's. */
+static void io_log(struct hvt_orc_result *r, uint16_t port, uint32_t size, int out, uint32_t v)
+{
+    if (r->io_n < HVT_ORC_IO_LOG) {
+        struct hvt_orc_io *e = &r->io[r->io_n];
+        e->port = port;
+        e->size = (uint8_t)size;
+        e->out = (uint8_t)out;
+        e->value = v;
+    }
+    r->io_n++;
+}
+
 static int op_io(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
 {
-    (void)ctx, (void)port, (void)buf, (void)size, (void)info;
-    return HVT_OP_UNHANDLEABLE; /* no instruction of the checked forms does port I/O */
+    struct hvt_orc_result *r = ctx;
+    uint32_t v = orc_io_value(port, r->io_n);
+    (void)info;
+    if (size != 1 && size != 2 && size != 4)
+        return HVT_OP_UNHANDLEABLE;
+    v &= size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+    memcpy(buf, &v, size);
+    io_log(r, port, size, 0, v);
+    return HVT_OP_OKAY;
 }
 
 static int op_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
                      struct hvt_op_info *info)
 {
-    (void)ctx, (void)port, (void)buf, (void)size, (void)info;
-    return HVT_OP_UNHANDLEABLE;
+    struct hvt_orc_result *r = ctx;
+    uint32_t v = 0;
+    (void)info;
+    if (size != 1 && size != 2 && size != 4)
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(&v, buf, size);
+    io_log(r, port, size, 1, v);
+    return HVT_OP_OKAY;
 }
 
 static const struct hvt_core_ops orc_ops = {
@@ -110,6 +137,7 @@ int hvt_orc_run_core(struct hvt_core *core, const struct hvt_orc_case *c,
     r->cr2 = 0;
     r->noncanon_rip = 0;
     r->detail[0] = 0;
+    r->io_n = 0;
     memset(&res, 0, sizeof(res));
     rc = hvt_core_emulate(core, &r->st, &orc_ops, r, &res);
     if (rc < 0) {

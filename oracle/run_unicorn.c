@@ -28,6 +28,7 @@ struct uc_run {
     uc_context *ctx;  /* CPU context saved at the exception (error code calibration) */
     int bits32;
     uint64_t cr2;     /* CR2 read in the interrupt hook */
+    struct hvt_orc_result *res; /* port accesses are logged here */
 };
 
 static void hook_code(uc_engine *uc, uint64_t address, uint32_t size, void *arg)
@@ -74,6 +75,35 @@ static bool hook_invalid(uc_engine *uc, void *arg)
         read_ip(uc, u);
     }
     return false;
+}
+
+/* Port I/O of INS/OUTS cases: the same deterministic inputs as the core's ops (run_core.c). */
+static void log_io(struct uc_run *u, uint32_t port, int size, int out, uint32_t v)
+{
+    struct hvt_orc_result *r = u->res;
+    if (r->io_n < HVT_ORC_IO_LOG) {
+        r->io[r->io_n].port = (uint16_t)port;
+        r->io[r->io_n].size = (uint8_t)size;
+        r->io[r->io_n].out = (uint8_t)out;
+        r->io[r->io_n].value = v;
+    }
+    r->io_n++;
+}
+
+static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *arg)
+{
+    struct uc_run *u = arg;
+    uint32_t v = orc_io_value((uint16_t)port, u->res->io_n);
+    (void)uc;
+    v &= size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+    log_io(u, port, size, 0, v);
+    return v;
+}
+
+static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *arg)
+{
+    (void)uc;
+    log_io(arg, port, size, 1, value);
 }
 
 /* A GDT descriptor from the hidden parts. */
@@ -141,10 +171,13 @@ static unsigned build_stub(const struct hvt_orc_case *c, uint8_t *ram)
     memcpy(ram + ORC_STUB_GDT, gdt, sizeof(gdt));
     memset(stack, 0, 0x1000);
 
-    static const uint8_t mov_cr4[] = {0x0f, 0x22, 0xe0};
+    static const uint8_t mov_cr4[] = {0x0f, 0x22, 0xe0}, mov_cr0[] = {0x0f, 0x22, 0xc0};
     if (c->bits == 64) {
         static const uint8_t movabs_rax[] = {0x48, 0xb8}, movabs_rsp[] = {0x48, 0xbc};
         static const uint8_t iretq[] = {0x48, 0xcf};
+        /* MOV CR0 too: a raw CR0 write leaves QEMU's TS/EM/MP flags behind (SSE #NM, #UD) */
+        emit_imm(&s, movabs_rax, 2, st->cr0, 8);
+        emit(&s, mov_cr0, 3);
         emit_imm(&s, movabs_rax, 2, st->cr4, 8);
         emit(&s, mov_cr4, 3);
         emit_imm(&s, movabs_rsp, 2, frame_la, 8);
@@ -168,6 +201,8 @@ static unsigned build_stub(const struct hvt_orc_case *c, uint8_t *ram)
         stack[6] = (uint8_t)st->seg[HVT_SEG_GS].sel;
         stack[8] = (uint8_t)st->seg[HVT_SEG_SS].sel;
         stack[10] = ORC_SEL_DATA_0;
+        emit_imm(&s, mov_eax, 1, (uint32_t)st->cr0, 4);
+        emit(&s, mov_cr0, 3);
         emit_imm(&s, mov_eax, 1, (uint32_t)st->cr4, 4);
         emit(&s, mov_cr4, 3);
         emit_imm(&s, ld_es, 3, data_la + 0, 4);
@@ -237,7 +272,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
                   size_t ctxlen)
 {
     uc_engine *uc = NULL;
-    uc_hook h1, h2, h3;
+    uc_hook h1, h2, h3, h4, h5;
     struct uc_run u;
     uc_err err;
     unsigned k;
@@ -251,6 +286,8 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     r->cr2 = 0;
     r->noncanon_rip = 0;
     r->detail[0] = 0;
+    r->io_n = 0;
+    u.res = r;
     k = build_stub(c, r->ram);
     u.target = c->st.rip; /* CS base is 0 in every case */
     u.bits32 = c->bits == 32;
@@ -307,11 +344,27 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
         uc_reg_write(uc, UC_X86_REG_CR4, &cr4);
         uc_reg_write(uc, UC_X86_REG_CR0, &cr0);
         uc_reg_write(uc, UC_X86_REG_GDTR, &gdtr);
+        if (st->flags & HVT_STATE_SIMD_VALID) {
+            /* XMM0..7 (32-bit) or XMM0..15; unicorn has no YMM upper halves */
+            for (unsigned i = 0; i < (c->bits == 64 ? 16u : 8u); i++)
+                uc_reg_write(uc, UC_X86_REG_XMM0 + (int)i, st->ymm[i]);
+            uint32_t mxcsr = st->mxcsr;
+            uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr);
+        }
     }
     uc_hook_add(uc, &h1, UC_HOOK_CODE, (void *)hook_code, &u, 1, 0);
     uc_hook_add(uc, &h2, UC_HOOK_INTR, (void *)hook_intr, &u, 1, 0);
     uc_hook_add(uc, &h3, UC_HOOK_INSN_INVALID, (void *)hook_invalid, &u, 1, 0);
-    err = uc_emu_start(uc, orc_stub_la(c), 1, 0, k + 1);
+    uc_hook_add(uc, &h4, UC_HOOK_INSN, (void *)hook_in, &u, 1, 0, UC_X86_INS_IN);
+    uc_hook_add(uc, &h5, UC_HOOK_INSN, (void *)hook_out, &u, 1, 0, UC_X86_INS_OUT);
+    if (c->form < orc_nforms && orc_forms[c->form].kind == K_STR)
+        /* unicorn 2.0.1 counts every iteration of a REP string instruction as one instruction
+         * (QEMU re-enters it per iteration, RIP staying on it): count = stub + 1 would stop
+         * after its first iteration. Run until RIP reaches the next instruction instead (a
+         * fault stops in hook_intr); the count only bounds a runaway. */
+        err = uc_emu_start(uc, orc_stub_la(c), c->st.rip + c->insn_len, 0, k + 100000);
+    else
+        err = uc_emu_start(uc, orc_stub_la(c), 1, 0, k + 1);
 
     if (getenv("HVT_ORC_DEBUG")) {
         uint64_t cr2 = 0, cr0 = 0;
@@ -373,6 +426,9 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
         uc_reg_read(uc, UC_X86_REG_EFLAGS, &v);
         r->st.rflags = v;
     }
+    if (c->st.flags & HVT_STATE_SIMD_VALID)
+        for (unsigned i = 0; i < (c->bits == 64 ? 16u : 8u); i++)
+            uc_reg_read(uc, UC_X86_REG_XMM0 + (int)i, r->st.ymm[i]); /* low 16 bytes */
     if (r->status == HVT_ORC_FAULT)
         r->st.rip = c->st.rip;
     uc_mem_read(uc, 0, r->ram, HVT_ORC_RAM_SIZE);

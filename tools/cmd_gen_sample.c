@@ -43,7 +43,7 @@ int hvt_cmd_gen_sample(int argc, char **argv)
         return HVT_EXIT_OK;
     }
     hvt_fmt_writer_options_init(&opt);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes one value */
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-f") && val) {
             out = val;
@@ -61,7 +61,6 @@ int hvt_cmd_gen_sample(int argc, char **argv)
             help(stderr);
             return HVT_EXIT_USAGE;
         }
-        i++;
     }
     if (!out) {
         hvt_tool_err("gen-sample: -f OUT is required");

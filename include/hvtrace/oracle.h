@@ -82,6 +82,15 @@ enum hvt_orc_status {
     HVT_ORC_HARNESS,       /* the harness could not run the case (detail says why) */
 };
 
+/* Port accesses of one run (INS/OUTS cases; inputs answer orc's deterministic value). */
+#define HVT_ORC_IO_LOG 64
+struct hvt_orc_io {
+    uint16_t port;
+    uint8_t size; /* 1, 2, 4 */
+    uint8_t out;  /* 1 for OUT */
+    uint32_t value;
+};
+
 struct hvt_orc_result {
     int status; /* enum hvt_orc_status */
     unsigned vector;
@@ -92,6 +101,8 @@ struct hvt_orc_result {
     struct hvt_vcpu_state st;
     uint8_t *ram; /* HVT_ORC_RAM_SIZE bytes, owned (hvt_orc_result_init/fini) */
     char detail[96];
+    unsigned io_n; /* port accesses made; the first HVT_ORC_IO_LOG are in io[] */
+    struct hvt_orc_io io[HVT_ORC_IO_LOG];
 };
 
 /* Allocate / free the RAM of a case or result. init returns 0 or -HVT_E_NOMEM; fini accepts
@@ -103,8 +114,9 @@ void hvt_orc_result_fini(struct hvt_orc_result *r);
 
 /* ---- forms ------------------------------------------------------------------------------ */
 
-/* The instruction forms the oracle generates (those of the core issue), e.g. "add m,r",
- * "bts m,r", "shl m,cl", "pop m", "call m". Names are stable: they appear in reports. */
+/* The instruction forms the oracle generates, e.g. "add m,r", "bts m,r", "shl m,cl", "pop m",
+ * "call m" (the core issue), and "rep movs", "repne scas", "rep ins", "cmpxchg16b m",
+ * "movnti m,r", "movdqa x,m", "movq m,x" (issue 4). Names are stable: they appear in reports. */
 unsigned hvt_orc_form_count(void);
 const char *hvt_orc_form_name(unsigned form);
 /* 1 when FORM matches the --insn filter NAME: the exact form name, or its mnemonic ("add"
@@ -175,6 +187,22 @@ enum hvt_orc_deviation {
                                      instruction, which the CPU never fetches */
     HVT_ORC_DEV_CORE_SPLIT_LOCK,  /* not unicorn's: the core's documented UNHANDLEABLE for a
                                      LOCKed operand split across pages (core/mmu.h) */
+    HVT_ORC_DEV_REP_A32_UPPER,    /* qemu-rep-a32-keeps-upper: a 67-prefixed REP string op in
+                                     64-bit mode that completes no iteration leaves bits 63:32
+                                     of RCX (and RSI/RDI) */
+    HVT_ORC_DEV_REPE_FLAGS_ON_FAULT, /* qemu-repe-flags-on-fault: REPE/REPNE CMPS/SCAS that fault
+                                     after progress leave the last iteration's flags */
+    HVT_ORC_DEV_SSE_ALIGN,        /* qemu-no-sse-alignment-check: MOVAPS/MOVAPD/MOVDQA/MOVNT*
+                                     on a misaligned operand run (or #PF) instead of #GP(0) */
+    HVT_ORC_DEV_WALK_BEFORE_ALIGN, /* qemu-walk-before-alignment-gp: CMPXCHG16B walks the
+                                     operand's page tables (A bits) before its #GP(0) */
+    HVT_ORC_DEV_SSE_SPLIT_PARTIAL, /* qemu-sse-split-partial: a 16-byte SSE access across pages
+                                     is two 8-byte halves: a #PF on the second leaves the first
+                                     half loaded into XMM or stored to memory */
+    HVT_ORC_DEV_SSE_UD_NM_A_BITS, /* qemu-sse-ud-nm-a-bits: #UD/#NM of an SSE form is raised at
+                                     translation: the rest of the instruction is never fetched
+                                     (no A bit on its second page) and the operand's upper
+                                     levels get A bits */
     HVT_ORC_DEV__COUNT
 };
 const char *hvt_orc_deviation_name(unsigned dev);

@@ -38,6 +38,8 @@ static uint64_t index_off, footer_off, data_start;
 static const char *outdir;
 static FILE *expect;
 
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
 static void die(const char *fmt, ...)
 {
     va_list ap;
