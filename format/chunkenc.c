@@ -10,7 +10,7 @@
 
 #include "hvtrace/format.h"
 #include "internal.h"
-#include "wordiff.h"
+#include "common/wordiff.h"
 
 static int cb_reserve(struct hvt_colbuf *b, size_t extra)
 {

@@ -24,7 +24,8 @@ static const char *const dev_names[HVT_ORC_DEV__COUNT] = {
     "qemu-no-sse-alignment-check",
     "qemu-walk-before-alignment-gp",
     "qemu-sse-split-partial",
-    "qemu-sse-ud-nm-a-bits",
+    "qemu-sse-ud-nm-before-fetch",
+    "qemu-sse-nm-before-ud",
 };
 
 const char *hvt_orc_deviation_name(unsigned dev)
@@ -182,6 +183,17 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
     else if (f->kind >= K_SSE_LD && f->align && is_fault(ref, 13) && ref->error_code == 0 &&
              (c->mem_la & 15) && !is_fault(uc, 13))
         odev = HVT_ORC_DEV_SSE_ALIGN; /* QEMU 5.0 does not check SSE alignment */
+    else if (f->kind >= K_SSE_LD && is_fault(ref, 6) && is_fault(uc, 7) &&
+             (c->st.cr0 & ORC_CR0_TS) &&
+             (!(c->st.cr4 & ORC_CR4_OSFXSR) || (c->st.cr0 & ORC_CR0_EM)))
+        odev = HVT_ORC_DEV_SSE_NM_BEFORE_UD; /* SDM vol. 3 table 13-1: #UD wins */
+    else if (f->kind >= K_SSE_LD && is_fault(ref, 14) && (is_fault(uc, 6) || is_fault(uc, 7)) &&
+             (c->provoked & HVT_ORC_P_CODE_SPLIT) &&
+             ref->cr2 == ((c->st.rip | 0xfffull) + 1) &&
+             ((c->st.cr0 & (ORC_CR0_TS | ORC_CR0_EM)) || !(c->st.cr4 & ORC_CR4_OSFXSR)))
+        /* the CPU fetches the whole instruction (a code #PF outranks #UD/#NM); QEMU raises
+         * them at translation, before reading the bytes on the next page */
+        odev = HVT_ORC_DEV_SSE_UD_NM_A_BITS;
     if (odev) {
         /* a fault leaves everything as it was (LOOKAHEAD: the core completed, nothing to
          * compare with) */

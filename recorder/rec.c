@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "rec_internal.h"
-#include "../format/wordiff.h"
+#include "common/wordiff.h"
 
 #define DEF_RING_BYTES (1u << 20)
 #define MIN_RING_BYTES 8192u
@@ -422,7 +422,7 @@ static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
 
 /* A state is compared with the delta base at every event begin and pass end (122 words with
  * SIMD registers). Word by word that cost about 800 instructions, as much as recording 8
- * accesses; vector compares give the mask of changed words directly (format/wordiff.h, shared
+ * accesses; vector compares give the mask of changed words directly (common/wordiff.h, shared
  * with the format's encoder). Words 0..19 (GPRs, RIP, RFLAGS, ES) change often; the rest of
  * the low part (most of the segments .. PDPTEs) and the YMM registers rarely, so those are tested as
  * a block first. */

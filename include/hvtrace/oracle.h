@@ -199,10 +199,12 @@ enum hvt_orc_deviation {
     HVT_ORC_DEV_SSE_SPLIT_PARTIAL, /* qemu-sse-split-partial: a 16-byte SSE access across pages
                                      is two 8-byte halves: a #PF on the second leaves the first
                                      half loaded into XMM or stored to memory */
-    HVT_ORC_DEV_SSE_UD_NM_A_BITS, /* qemu-sse-ud-nm-a-bits: #UD/#NM of an SSE form is raised at
-                                     translation: the rest of the instruction is never fetched
-                                     (no A bit on its second page) and the operand's upper
-                                     levels get A bits */
+    HVT_ORC_DEV_SSE_UD_NM_A_BITS, /* qemu-sse-ud-nm-before-fetch: #UD/#NM of an SSE form is
+                                     raised at translation: the rest of the instruction is never
+                                     fetched (no #PF or A bit on its second page) and the
+                                     operand's upper levels get A bits */
+    HVT_ORC_DEV_SSE_NM_BEFORE_UD, /* qemu-sse-nm-before-ud: CR0.TS #NM checked before the #UD
+                                     of CR4.OSFXSR = 0 / CR0.EM = 1 */
     HVT_ORC_DEV__COUNT
 };
 const char *hvt_orc_deviation_name(unsigned dev);

@@ -122,8 +122,54 @@ static void unicorn_no_nxe(void)
     uc_close(uc);
 }
 
+static int rep_hooks;
+static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *arg)
+{
+    (void)uc, (void)address, (void)size, (void)arg;
+    rep_hooks++;
+}
+
+/* unicorn-rep-counts-iterations: uc_emu_start(count = 1) on REP MOVSB stops after ONE iteration
+ * with RIP still on the instruction (QEMU re-enters it per iteration; every iteration is a
+ * counted instruction and a UC_HOOK_CODE call). The runner therefore runs string forms until
+ * RIP reaches the next instruction (oracle/run_unicorn.c); this shows both behaviours. */
+static void unicorn_rep_counts_iterations(void)
+{
+    static const uint8_t code[] = {0xf3, 0xa4, 0xcc}; /* rep movsb; int3 */
+    uc_engine *uc;
+    uc_hook h;
+    uint64_t rcx = 5, rsi = 0x2000, rdi = 0x3000, rip = 0;
+    uint8_t src[5] = {1, 2, 3, 4, 5}, dst[5] = {0};
+    CHECK_EQ(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), UC_ERR_OK);
+    uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL);
+    uc_mem_write(uc, 0x1000, code, sizeof(code));
+    uc_mem_write(uc, 0x2000, src, sizeof(src));
+    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
+    uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
+    uc_reg_write(uc, UC_X86_REG_RDI, &rdi);
+    uc_hook_add(uc, &h, UC_HOOK_CODE, (void *)on_code, NULL, 1, 0);
+    CHECK_EQ(uc_emu_start(uc, 0x1000, 0, 0, 1), UC_ERR_OK);
+    uc_reg_read(uc, UC_X86_REG_RCX, &rcx);
+    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    CHECK_U64(rcx, 4);      /* one iteration only */
+    CHECK_U64(rip, 0x1000); /* still on the REP instruction */
+    CHECK_EQ(rep_hooks, 1);
+    /* the runner's way: until the address after the instruction */
+    rep_hooks = 0;
+    CHECK_EQ(uc_emu_start(uc, 0x1000, 0x1002, 0, 1000), UC_ERR_OK);
+    uc_reg_read(uc, UC_X86_REG_RCX, &rcx);
+    uc_reg_read(uc, UC_X86_REG_RIP, &rip);
+    uc_mem_read(uc, 0x3000, dst, sizeof(dst));
+    CHECK_U64(rcx, 0);
+    CHECK_U64(rip, 0x1002);
+    CHECK(rep_hooks >= 4); /* a hook call per remaining iteration (and one at the stop) */
+    CHECK(!memcmp(src, dst, sizeof(src)));
+    uc_close(uc);
+}
+
 int main(void)
 {
+    RUN(unicorn_rep_counts_iterations);
     RUN(unicorn_paging_identity);
     RUN(unicorn_linear_must_be_mapped);
     RUN(unicorn_cr2_after_stop);

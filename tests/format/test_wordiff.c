@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "hvt_test.h"
-#include "wordiff.h"
+#include "common/wordiff.h"
 
 HVT_DEFINE_DIFF_WORDS(diff57, 57)
 HVT_DEFINE_DIFF_WORDS_SPLIT(split57, 57, 21)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* hvtrace format: which 64-bit words of two vCPU states differ, as a bit mask (vectorised). */
-#ifndef HVT_FMT_WORDIFF_H
-#define HVT_FMT_WORDIFF_H
+/* hvtrace common: which 64-bit words of two vCPU states differ, as a bit mask (vectorised); used
+ * by the recorder (state deltas on the vCPU path) and the format encoder. */
+#ifndef HVT_COMMON_WORDIFF_H
+#define HVT_COMMON_WORDIFF_H
 
 #include <stddef.h>
 #include <stdint.h>
