@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "hvtrace/core.h"
+#include "ref.h"
 
 struct hvt_core {
     const struct hvt_core_plugin *p;
@@ -127,6 +128,20 @@ void hvt_core_close(struct hvt_core *c)
 const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c)
 {
     return c ? c->p : NULL;
+}
+
+int hvt_core_stats(const struct hvt_core *c, struct hvt_core_stats *out)
+{
+    struct hvt_dec_stats d;
+    if (!c || !out)
+        return -HVT_E_INVALID;
+    memset(out, 0, sizeof(*out));
+    if (c->dl || c->p != hvt_core_ref())
+        return -HVT_E_UNSUPPORTED; /* a plugin's instance layout is its own */
+    hvt_ref_dec_stats(c->inst, &d);
+    out->decode_hits = d.hits;
+    out->decode_misses = d.misses;
+    return 0;
 }
 
 int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value)

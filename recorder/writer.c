@@ -329,7 +329,8 @@ static void write_event(struct hvt_rec *rec, struct rec_vcpu *v)
     for (uint32_t i = 0; i < b->ev.n_passes; i++) {
         uint32_t first = b->pass_first[i];
         uint32_t next = i + 1 < b->ev.n_passes ? b->pass_first[i + 1] : b->n_accs;
-        b->passes[i].accesses = b->accs + first;
+        /* no access buffer yet when no pass of the event made an access */
+        b->passes[i].accesses = b->accs ? b->accs + first : NULL;
         b->passes[i].n_accesses = next - first;
     }
     b->ev.passes = b->passes;

@@ -120,6 +120,17 @@ const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c);
  * Errors: -HVT_E_UNSUPPORTED (unknown key), -HVT_E_INVALID (bad value). */
 int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value);
 
+/* Decode-cache counters of an open core (benchmarks, diagnostics). */
+struct hvt_core_stats {
+    uint64_t decode_hits;   /* emulations whose instruction came from the decode cache */
+    uint64_t decode_misses; /* emulations that had to decode (capstone) */
+};
+
+/* Fills *OUT with C's counters since it was opened. Only the built-in reference core keeps
+ * them: a plugin core (even hvtcore_ref.so) gives -HVT_E_UNSUPPORTED. Errors: -HVT_E_INVALID
+ * (NULL argument), -HVT_E_UNSUPPORTED. */
+int hvt_core_stats(const struct hvt_core *c, struct hvt_core_stats *out);
+
 /* Emulates one instruction; see struct hvt_core_plugin.emulate. */
 int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
                      const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res);

@@ -10,7 +10,12 @@
 #include "hvt_test.h"
 #include "rec_gen.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HVT_CLANG_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(HVT_CLANG_SANITIZED)
 #define SANITIZED 1
 #else
 #define SANITIZED 0
