@@ -61,7 +61,7 @@ int hvt_bench_replay(int argc, char **argv)
     struct hvt_bench_report *rep;
     char path[256], err[256];
     const char *tmp = getenv("TMPDIR");
-    uint64_t events = 20000, acc = 0;
+    uint64_t events = 200000, acc = 0; /* ~100 chunks: enough to keep two workers busy */
     double dec = 1e9, r1 = 1e9, r2 = 1e9;
     int json = 0, rc = 0;
 

@@ -104,7 +104,8 @@ static void place_str(struct orc_gen *g, struct str_op *o, unsigned asz, unsigne
     /* the register's value */
     if (c->bits == 64) {
         if (fsgs) {
-            o->off = asz == 4 ? 0x2000 + orc_below(r, 0x7fff0000ull) : orc_next(r) & 0x7fffffffffffull;
+            o->off = asz == 4 ? 0x2000 + orc_below(r, 0x7fff0000ull)
+                              : orc_next(r) & 0x7fffffffffffull;
             st->seg[o->seg].base = o->la - o->off;
         } else {
             o->off = o->la;
