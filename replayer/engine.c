@@ -293,12 +293,14 @@ static void fill(struct hvt_access *a, uint8_t kind, uint64_t gpa, uint32_t size
     a->phys = gpa;
 }
 
-static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
+static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t size,
+                     struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
-    fill(&got, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ, gpa, size, info);
+    fill(&got, kind, addr, size, info);
     rec = take(c, &got);
     if (!rec)
         return HVT_OP_UNHANDLEABLE;
@@ -308,13 +310,14 @@ static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt
     return rec->outcome;
 }
 
-static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
-                    struct hvt_op_info *info)
+/* A write-like call (write, io-out): its data is part of what must match. */
+static int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, uint32_t size,
+                      struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
-    fill(&got, HVT_ACC_WRITE, gpa, size, info);
+    fill(&got, kind, addr, size, info);
     if (size <= HVT_DATA_MAX)
         memcpy(got.data, buf, size);
     rec = take(c, &got);
@@ -322,6 +325,18 @@ static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
         return HVT_OP_UNHANDLEABLE;
     info->space = rec->space;
     return rec->outcome;
+}
+
+static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    return answer_in(ctx, info->kind == HVT_ACC_FETCH ? HVT_ACC_FETCH : HVT_ACC_READ, gpa, buf,
+                     size, info);
+}
+
+static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                    struct hvt_op_info *info)
+{
+    return answer_out(ctx, HVT_ACC_WRITE, gpa, buf, size, info);
 }
 
 static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
@@ -346,33 +361,13 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
 
 static int op_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
 {
-    struct replay_ctx *c = ctx;
-    struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(&got, HVT_ACC_IO_IN, port, size, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
-    info->space = rec->space;
-    if (rec->outcome == HVT_OP_OKAY)
-        memcpy(buf, rec->data, size);
-    return rec->outcome;
+    return answer_in(ctx, HVT_ACC_IO_IN, port, buf, size, info);
 }
 
 static int op_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
                      struct hvt_op_info *info)
 {
-    struct replay_ctx *c = ctx;
-    struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(&got, HVT_ACC_IO_OUT, port, size, info);
-    if (size <= HVT_DATA_MAX)
-        memcpy(got.data, buf, size);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
-    info->space = rec->space;
-    return rec->outcome;
+    return answer_out(ctx, HVT_ACC_IO_OUT, port, buf, size, info);
 }
 
 static const struct hvt_core_ops replay_ops = {
