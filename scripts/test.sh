@@ -5,6 +5,9 @@
 #   scripts/test.sh --sanitize  ASan+UBSan build with clang in build-asan/ (clang's UBSan has
 #                               checks gcc's lacks, e.g. pointer arithmetic on NULL; and the
 #                               two passes together keep the code warning-free on both compilers)
+#   scripts/test.sh --tsan      TSan build in build-tsan/, the tests of the threaded code only
+#                               (recorder rings and writer, host --threads, replay --jobs,
+#                               parallel chunk loading)
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -15,6 +18,13 @@ if [ "${1:-}" = "--sanitize" ]; then
         -DHVT_UBSAN=ON
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+elif [ "${1:-}" = "--tsan" ]; then
+    dir=build-tsan
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHVT_TSAN=ON
+    export TSAN_OPTIONS=halt_on_error=1
+    cmake --build "$dir" -j "$jobs"
+    exec ctest --test-dir "$dir" --output-on-failure -j "$jobs" \
+        -R 'test_rec_|host_|replayer|format_test_reader'
 else
     dir=build
     cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
