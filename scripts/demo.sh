@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 if ./build/tools/hvtrace demo --help >/dev/null 2>&1; then
-    exec ./build/tools/hvtrace demo
+    rc=0
+    ./build/tools/hvtrace demo || rc=$?
+    echo
+    echo "(hvtrace is ./build/tools/hvtrace; 'cmake --install build' puts it on your PATH)"
+    exit $rc
 fi
 # Until the simulated host exists: a small sample trace the build generates.
 ./build/tools/hvtrace gen-sample -f build/sample.hvt
