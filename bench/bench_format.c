@@ -259,26 +259,29 @@ static double write_trace(const char *path, struct pool *p, uint64_t raw_target,
         return 0;
     add_callsites(w);
     uint64_t id = 1;
-    double cpu = cpu_now() - t0; /* writer time only: event generation is not counted */
+    /* writer time only, in CPU and in wall-clock seconds: event generation is not counted */
+    double cpu = cpu_now() - t0, wl = hvt_bench_now() - w0;
     for (;;) {
         pool_fill(p);
-        double t1 = cpu_now();
+        double t1 = cpu_now(), w1 = hvt_bench_now();
         for (int i = 0; i < POOL && *rc >= 0; i++) {
             p->ev[i].id = id++;
             *rc = hvt_fmt_writer_append(w, &p->ev[i]);
         }
         cpu += cpu_now() - t1;
+        wl += hvt_bench_now() - w1;
         struct hvt_fmt_writer_stats s;
         hvt_fmt_writer_get_stats(w, &s);
         if (*rc < 0 || s.raw_bytes >= raw_target)
             break;
     }
-    double t2 = cpu_now();
+    double t2 = cpu_now(), w2 = hvt_bench_now();
     int c = hvt_fmt_writer_close(w, st);
     cpu += cpu_now() - t2;
+    wl += hvt_bench_now() - w2;
     if (*rc >= 0)
         *rc = c;
-    *wall = hvt_bench_now() - w0;
+    *wall = wl;
     return cpu;
 }
 
@@ -579,10 +582,13 @@ int hvt_bench_format(int argc, char **argv)
 
     hvt_bench_figure(rep, "writer_mb_s", writer,
                      "raw MB per CPU second (encoded payload) through encode+zstd3+write");
-    hvt_bench_figure(rep, "writer_wall_mb_s", wall > 0 ? (double)st.raw_bytes / wall / 1e6 : 0,
-                     "the same per wall-clock second (fdatasync at close included)");
+    double writer_wall = wall > 0 ? (double)st.raw_bytes / wall / 1e6 : 0;
+    hvt_bench_figure(rep, "writer_wall_mb_s", writer_wall,
+                     "per wall-clock second (generation excluded, fdatasync at close included)");
     hvt_bench_figure(rep, "zstd1_mb_s", z1, "ZSTD level 1 alone on the same raw bytes (CPU time)");
     hvt_bench_figure(rep, "writer_vs_zstd1", z1 > 0 ? writer / z1 : 0, "target >= 0.5");
+    hvt_bench_figure(rep, "writer_wall_vs_zstd1", z1 > 0 ? writer_wall / z1 : 0,
+                     "the same ratio on wall-clock writer time");
     hvt_bench_figure(rep, "zstd3_mb_s", z3, "ZSTD level 3 alone on the same raw bytes");
     hvt_bench_figure(rep, "bytes_per_access",
                      st.accesses ? (double)st.file_bytes / (double)st.accesses : 0,
