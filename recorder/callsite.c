@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Recorder: call-site capture with unw_backtrace, lock-free interning, dladdr symbolization. */
+/* Recorder: call-site capture (unw_backtrace), lock-free interning, dladdr + ELF symbolization. */
 #define UNW_LOCAL_ONLY
 #include "callsite.h"
 
 #include <dlfcn.h>
 #include <libunwind.h>
+#include <link.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hvtrace/error.h"
 #include "hvtrace/recorder.h"
+#include "symtab.h"
 
 /* Frames between unw_backtrace's first entry and the caller of cs_capture: cs_capture itself. */
 #define CS_OWN_FRAMES 1u
@@ -26,7 +28,8 @@ struct cs_table {
     unsigned depth;
     _Atomic uint64_t count;
     struct cs_slot *slots;
-    uint64_t *ips; /* [CS_TABLE_SLOTS * depth] */
+    uint64_t *ips;               /* [CS_TABLE_SLOTS * depth] */
+    struct hvt_rec_symtab *syms; /* writer thread only; NULL: dladdr names only */
 };
 
 int cs_table_new(struct cs_table **out, unsigned depth)
@@ -37,6 +40,7 @@ int cs_table_new(struct cs_table **out, unsigned depth)
     t->depth = depth;
     t->slots = calloc(CS_TABLE_SLOTS, sizeof(*t->slots));
     t->ips = calloc((size_t)CS_TABLE_SLOTS * depth, sizeof(*t->ips));
+    t->syms = hvt_rec_symtab_new();
     if (!t->slots || !t->ips) {
         cs_table_free(t);
         return -HVT_E_NOMEM;
@@ -51,6 +55,7 @@ void cs_table_free(struct cs_table *t)
         return;
     free(t->slots);
     free(t->ips);
+    hvt_rec_symtab_free(t->syms);
     free(t);
 }
 
@@ -130,7 +135,38 @@ __attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned skip,
     return 0;
 }
 
-uint32_t cs_symbolize(const struct cs_table *t, uint32_t id, struct hvt_frame *frames)
+/* Names the function around return address IP into F. dladdr only knows exported dynamic
+ * symbols, so a static function (most of a hypervisor) would get no name or the name of a
+ * farther exported one; the module's own symbol table names it when dladdr cannot. */
+static void symbolize_frame(struct cs_table *t, uint64_t ip, struct hvt_frame *f)
+{
+    /* Look up ip - 1 so a call that ends a function (noreturn, tail position) is attributed
+     * to the function that made it. */
+    void *addr = (void *)(uintptr_t)(ip - 1);
+    struct link_map *lm = NULL;
+    const char *name, *path;
+    uintptr_t start = 0;
+    Dl_info di;
+
+    memset(f, 0, sizeof(*f));
+    f->ip = ip;
+    if (!ip || !dladdr1(addr, &di, (void **)&lm, RTLD_DL_LINKMAP))
+        return;
+    f->module = di.dli_fname;
+    if (di.dli_sname && di.dli_saddr) {
+        f->function = di.dli_sname;
+        f->offset = ip - (uint64_t)(uintptr_t)di.dli_saddr;
+    }
+    /* The main program's link map has an empty name; its file is /proc/self/exe. */
+    path = lm && lm->l_name && !lm->l_name[0] ? "/proc/self/exe" : di.dli_fname;
+    name = hvt_rec_symtab_lookup(t->syms, path, (uintptr_t)di.dli_fbase, (uintptr_t)addr, &start);
+    if (name && (!f->function || start >= (uintptr_t)di.dli_saddr)) {
+        f->function = name;
+        f->offset = ip - (uint64_t)start;
+    }
+}
+
+uint32_t cs_symbolize(struct cs_table *t, uint32_t id, struct hvt_frame *frames)
 {
     const struct cs_slot *s;
     const uint64_t *ips;
@@ -141,19 +177,7 @@ uint32_t cs_symbolize(const struct cs_table *t, uint32_t id, struct hvt_frame *f
     if (!atomic_load_explicit(&((struct cs_slot *)s)->ready, memory_order_acquire))
         return 0;
     ips = t->ips + (size_t)(id - 1) * t->depth;
-    for (uint32_t i = 0; i < s->n; i++) {
-        Dl_info di;
-        memset(&frames[i], 0, sizeof(frames[i]));
-        frames[i].ip = ips[i];
-        /* Return addresses: look up ip - 1 so a call that ends a function (noreturn, tail
-         * position) is attributed to the function that made it. */
-        if (ips[i] && dladdr((void *)(uintptr_t)(ips[i] - 1), &di)) {
-            frames[i].module = di.dli_fname;
-            if (di.dli_sname && di.dli_saddr) {
-                frames[i].function = di.dli_sname;
-                frames[i].offset = ips[i] - (uint64_t)(uintptr_t)di.dli_saddr;
-            }
-        }
-    }
+    for (uint32_t i = 0; i < s->n; i++)
+        symbolize_frame(t, ips[i], &frames[i]);
     return s->n;
 }

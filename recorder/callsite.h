@@ -25,9 +25,11 @@ uint32_t cs_capture(struct cs_table *t, unsigned skip, int *overflow);
 /* Distinct chains interned so far. */
 uint64_t cs_count(const struct cs_table *t);
 
-/* Symbolizes chain ID (dladdr: module, nearest symbol and offset) into FRAMES (at least the
- * table's depth entries); strings belong to the loader. Returns the frame count, 0 when ID is
- * not a published chain. */
-uint32_t cs_symbolize(const struct cs_table *t, uint32_t id, struct hvt_frame *frames);
+/* Symbolizes chain ID into FRAMES (at least the table's depth entries): module from dladdr,
+ * function and offset from the module's ELF symbol table (.symtab, else .dynsym; read once per
+ * module and cached in T), else from dladdr. Strings belong to the loader or to T and live until
+ * cs_table_free. Writer thread only (the symbol cache is not locked). Returns the frame count,
+ * 0 when ID is not a published chain. */
+uint32_t cs_symbolize(struct cs_table *t, uint32_t id, struct hvt_frame *frames);
 
 #endif

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder unit tests against an in-memory format writer: API contract, bad arguments,
- * interposer, abandoned events, event ids, call sites, drop accounting, write errors. */
+ * interposer, abandoned events, event ids, call sites (with the ELF symbolizer on good and
+ * malformed files), drop accounting, write errors. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +13,7 @@
 #include "fake_fmt.h"
 #include "hvt_test.h"
 #include "rec_gen.h"
+#include "recorder/symtab.h"
 
 static struct hvt_rec *open_fake(unsigned backpressure, size_t ring, unsigned depth)
 {
@@ -519,6 +523,15 @@ __attribute__((noinline)) void test_cs_site_beta(struct hvt_rec *rec, const stru
     __asm__ volatile("" ::: "memory");
 }
 
+/* Static, so not in the dynamic symbol table even with -rdynamic: dladdr alone cannot name it
+ * (at best it names a farther exported function); the ELF symbolizer must. */
+static __attribute__((noinline)) void cs_static_site(struct hvt_rec *rec,
+                                                     const struct hvt_access *a)
+{
+    hvt_rec_access(rec, 0, a);
+    __asm__ volatile("" ::: "memory");
+}
+
 __attribute__((noinline)) void test_callsites(void)
 {
     struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 4);
@@ -539,12 +552,13 @@ __attribute__((noinline)) void test_callsites(void)
     for (volatile int i = 0; i < 3; i++)
         test_cs_site_alpha(rec, &a);
     test_cs_site_beta(rec, &a);
+    cs_static_site(rec, &a);
     hvt_rec_pass_end(rec, 0, &out, &s);
     hvt_rec_event_end(rec, 0);
     CHECK_EQ(hvt_rec_close(rec, &st), 0);
-    CHECK_U64(st.callsites, 2);
+    CHECK_U64(st.callsites, 3);
     CHECK_U64(st.callsite_overflow, 0);
-    if (fake.n != 1 || item_ev(0)->passes[0].n_accesses != 4) {
+    if (fake.n != 1 || item_ev(0)->passes[0].n_accesses != 5) {
         CHECK(0);
         return;
     }
@@ -553,7 +567,7 @@ __attribute__((noinline)) void test_callsites(void)
     CHECK_EQ(acc[0].callsite, acc[1].callsite);
     CHECK_EQ(acc[0].callsite, acc[2].callsite);
     CHECK(acc[3].callsite != 0 && acc[3].callsite != acc[0].callsite);
-    CHECK_EQ(fake.n_cs, 2);
+    CHECK_EQ(fake.n_cs, 3);
     cs = fake_callsite(acc[0].callsite);
     CHECK(cs && cs->n >= 2);
     if (cs) {
@@ -564,6 +578,105 @@ __attribute__((noinline)) void test_callsites(void)
     }
     cs = fake_callsite(acc[3].callsite);
     CHECK(cs && cs->frames[0].function && !strcmp(cs->frames[0].function, "test_cs_site_beta"));
+    cs = fake_callsite(acc[4].callsite);
+    CHECK(cs && cs->n >= 2);
+    if (cs) {
+        Dl_info di;
+        /* the case dladdr alone gets wrong: it has no name (or another one) for this frame */
+        CHECK(!dladdr((void *)(uintptr_t)(cs->frames[0].ip - 1), &di) || !di.dli_sname ||
+              strcmp(di.dli_sname, "cs_static_site"));
+        CHECK(cs->frames[0].function && !strcmp(cs->frames[0].function, "cs_static_site"));
+        CHECK(cs->frames[0].module != NULL);
+        CHECK(cs->frames[0].offset > 0 && cs->frames[0].offset < 256);
+        CHECK(cs->frames[1].function && !strcmp(cs->frames[1].function, "test_callsites"));
+    }
+}
+
+/* The ELF symbolizer on this program's own file, then on damaged copies of it: truncated,
+ * garbage, and random byte flips in its headers and tables must give no name, never a crash. */
+static void test_symtab_files(void)
+{
+    static const char tmp[] = "/tmp/hvt_test_symtab.elf";
+    struct hvt_rec_symtab *st = hvt_rec_symtab_new();
+    uintptr_t fn = (uintptr_t)(void *)cs_static_site, start = 0, fbase;
+    const char *name;
+    unsigned char *img = NULL;
+    size_t size = 0, cap = 0, nread;
+    Dl_info di;
+    FILE *f;
+    unsigned seed = 12345;
+
+    CHECK(st != NULL);
+    CHECK(dladdr((void *)fn, &di) != 0);
+    fbase = (uintptr_t)di.dli_fbase;
+    name = hvt_rec_symtab_lookup(st, "/proc/self/exe", fbase, fn + 3, &start);
+    CHECK(name && !strcmp(name, "cs_static_site"));
+    CHECK(start == fn);
+    CHECK(hvt_rec_symtab_lookup(st, "/proc/self/exe", fbase, fbase - 1, &start) == NULL);
+    CHECK(hvt_rec_symtab_lookup(st, "/nonexistent/file", 0x1000, 0x1234, &start) == NULL);
+    CHECK(hvt_rec_symtab_lookup(st, "/dev/zero", 0x2000, 0x2234, &start) == NULL);
+    CHECK(hvt_rec_symtab_lookup(st, "", 0x3000, 0x3234, &start) == NULL);
+    CHECK(hvt_rec_symtab_lookup(NULL, "/proc/self/exe", fbase, fn, &start) == NULL);
+    hvt_rec_symtab_free(st);
+
+    f = fopen("/proc/self/exe", "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    for (;;) {
+        if (size == cap) {
+            unsigned char *p = realloc(img, cap = cap ? cap * 2 : 1 << 16);
+            if (!p)
+                break;
+            img = p;
+        }
+        nread = fread(img + size, 1, cap - size, f);
+        if (!nread)
+            break;
+        size += nread;
+    }
+    fclose(f);
+    CHECK(img && size > 64);
+    if (!img || size <= 64) {
+        free(img);
+        return;
+    }
+    for (int iter = 0; iter < 120; iter++) {
+        unsigned char *copy = malloc(size);
+        size_t len = size;
+        if (!copy)
+            break;
+        memcpy(copy, img, size);
+        if (iter < 20) {
+            len = iter * (size / 20) + (size_t)(rand_r(&seed) % 64); /* truncated */
+        } else if (iter < 30) {
+            for (size_t i = 0; i < len; i++) /* garbage after a valid ELF header */
+                copy[i] = i < 64 ? copy[i] : (unsigned char)rand_r(&seed);
+        } else {
+            for (int k = 0; k < 16; k++) { /* flips in the ELF header and anywhere else */
+                size_t at = k < 8 ? (size_t)rand_r(&seed) % 64 : (size_t)rand_r(&seed) % size;
+                copy[at] ^= (unsigned char)(1u << (rand_r(&seed) % 8));
+                if (k % 4 == 0)
+                    copy[at] = 0xff;
+            }
+        }
+        f = fopen(tmp, "wb");
+        CHECK(f != NULL);
+        if (f) {
+            CHECK_EQ(fwrite(copy, 1, len, f), len);
+            fclose(f);
+            st = hvt_rec_symtab_new();
+            name = hvt_rec_symtab_lookup(st, tmp, fbase, fn + 3, &start);
+            /* a damaged file may still name it; if so, inside the table's own strings */
+            if (name)
+                CHECK(strlen(name) < size);
+            hvt_rec_symtab_lookup(st, tmp, fbase, fbase + (size_t)rand_r(&seed) % size, &start);
+            hvt_rec_symtab_free(st);
+        }
+        free(copy);
+    }
+    unlink(tmp);
+    free(img);
 }
 
 /* ---- drop mode: every loss counted and marked ---------------------------------------------- */
@@ -695,6 +808,7 @@ int main(void)
     RUN(test_abandoned);
     RUN(test_ids);
     RUN(test_callsites);
+    RUN(test_symtab_files);
     RUN(test_drop_accounting);
     RUN(test_write_error);
     RUN(test_flush_timer);
