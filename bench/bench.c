@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "hvtrace/core.h"
 #include "util.h"
 
 #define BENCH(name) extern int hvt_bench_##name(int argc, char **argv) __attribute__((weak));
@@ -33,6 +34,77 @@ double hvt_bench_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double hvt_bench_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int ram_ok(const struct hvt_bench_ram *r, uint64_t gpa, uint32_t size)
+{
+    return gpa < r->size && size <= r->size - gpa;
+}
+
+static int ram_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    struct hvt_bench_ram *r = ctx;
+    r->ops++;
+    if (!ram_ok(r, gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(buf, r->mem + gpa, size);
+    return HVT_OP_OKAY;
+}
+
+static int ram_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
+                     struct hvt_op_info *info)
+{
+    struct hvt_bench_ram *r = ctx;
+    r->ops++;
+    if (!ram_ok(r, gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    memcpy(r->mem + gpa, buf, size);
+    return HVT_OP_OKAY;
+}
+
+static int ram_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
+                       struct hvt_op_info *info)
+{
+    struct hvt_bench_ram *r = ctx;
+    r->ops++;
+    if (!ram_ok(r, gpa, size))
+        return HVT_OP_UNHANDLEABLE;
+    if (memcmp(r->mem + gpa, old, size)) {
+        memcpy(old, r->mem + gpa, size);
+        return HVT_OP_CMPXCHG_FAILED;
+    }
+    memcpy(r->mem + gpa, new_, size);
+    return HVT_OP_OKAY;
+}
+
+static int ram_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
+{
+    ((struct hvt_bench_ram *)ctx)->ops++;
+    memset(buf, 0xff, size);
+    return HVT_OP_OKAY;
+}
+
+static int ram_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
+                   struct hvt_op_info *info)
+{
+    ((struct hvt_bench_ram *)ctx)->ops++;
+    return HVT_OP_OKAY;
+}
+
+const struct hvt_core_ops hvt_bench_ram_ops = {
+    sizeof(struct hvt_core_ops), ram_read, ram_write, ram_cmpxchg, ram_in, ram_out,
+};
+
+void hvt_bench_ram_put64(struct hvt_bench_ram *r, uint64_t gpa, uint64_t v)
+{
+    memcpy(r->mem + gpa, &v, 8);
 }
 
 double hvt_bench_peak_rss_mb(void)

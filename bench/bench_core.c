@@ -56,86 +56,17 @@ static const uint8_t stream[] = {
 };
 #define STREAM_INSNS 31u
 
-struct ram {
-    uint8_t *mem;
-    uint64_t ops;
-};
-
-static int ram_ok(uint64_t gpa, uint32_t size)
-{
-    return gpa < RAM_SIZE && size <= RAM_SIZE - gpa;
-}
-
-static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *i)
-{
-    struct ram *r = ctx;
-    (void)i;
-    r->ops++;
-    if (!ram_ok(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->mem + gpa, size);
-    return HVT_OP_OKAY;
-}
-
-static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
-                    struct hvt_op_info *i)
-{
-    struct ram *r = ctx;
-    (void)i;
-    r->ops++;
-    if (!ram_ok(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(r->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
-}
-
-static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
-                      struct hvt_op_info *i)
-{
-    struct ram *r = ctx;
-    (void)i;
-    r->ops++;
-    if (!ram_ok(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->mem + gpa, old, size)) {
-        memcpy(old, r->mem + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
-}
-
-static int op_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *i)
-{
-    (void)ctx, (void)port, (void)buf, (void)size, (void)i;
-    return HVT_OP_UNHANDLEABLE;
-}
-
-static int op_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
-                  struct hvt_op_info *i)
-{
-    (void)ctx, (void)port, (void)buf, (void)size, (void)i;
-    return HVT_OP_UNHANDLEABLE;
-}
-
-static const struct hvt_core_ops ops = {sizeof(ops), op_read, op_write, op_cmpxchg, op_in, op_out};
-
-static void put64(uint8_t *m, uint64_t a, uint64_t v)
-{
-    memcpy(m + a, &v, 8);
-}
-
-static void guest(struct ram *r, struct hvt_vcpu_state *st)
+static void guest(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
 {
     memset(r->mem, 0, RAM_SIZE);
-    put64(r->mem, 0x1000, 0x2000 | 0x27);
-    put64(r->mem, 0x2000, 0x3000 | 0x27);
-    put64(r->mem, 0x3000 + 2 * 8, 0x4000 | 0x27);
-    put64(r->mem, 0x4000, 0x10000 | 0x27);
-    put64(r->mem, 0x4008, 0x11000 | 0x67);
-    put64(r->mem, 0x4010, 0x12000 | 0x67);
+    hvt_bench_ram_put64(r, 0x1000, 0x2000 | 0x27);
+    hvt_bench_ram_put64(r, 0x2000, 0x3000 | 0x27);
+    hvt_bench_ram_put64(r, 0x3000 + 2 * 8, 0x4000 | 0x27);
+    hvt_bench_ram_put64(r, 0x4000, 0x10000 | 0x27);
+    hvt_bench_ram_put64(r, 0x4008, 0x11000 | 0x67);
+    hvt_bench_ram_put64(r, 0x4010, 0x12000 | 0x67);
     memcpy(r->mem + 0x10000, stream, sizeof(stream));
-    put64(r->mem, 0x11800, CODE_LA);
+    hvt_bench_ram_put64(r, 0x11800, CODE_LA);
     memset(st, 0, sizeof(*st));
     st->cr0 = 0x80010031;
     st->cr3 = 0x1000;
@@ -160,14 +91,14 @@ static void guest(struct ram *r, struct hvt_vcpu_state *st)
 }
 
 /* Runs N instructions; returns seconds, or -1 when the core stops with anything but OKAY. */
-static double run(struct hvt_core *core, struct ram *r, uint64_t n, char *why, size_t whylen)
+static double run(struct hvt_core *core, struct hvt_bench_ram *r, uint64_t n, char *why, size_t whylen)
 {
     struct hvt_vcpu_state st;
     struct hvt_core_result res;
     guest(r, &st);
     double t0 = hvt_bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        if (hvt_core_emulate(core, &st, &ops, r, &res) < 0 || res.out.kind != HVT_OUT_OKAY) {
+        if (hvt_core_emulate(core, &st, &hvt_bench_ram_ops, r, &res) < 0 || res.out.kind != HVT_OUT_OKAY) {
             snprintf(why, whylen, "instruction %llu at rip %#llx: outcome %s (%s)",
                      (unsigned long long)i, (unsigned long long)st.rip,
                      hvt_outcome_name(res.out.kind), res.detail);
@@ -181,7 +112,7 @@ int hvt_bench_core(int argc, char **argv)
 {
     int json = 0;
     struct hvt_core *core = NULL;
-    struct ram r = {NULL, 0};
+    struct hvt_bench_ram r = {NULL, RAM_SIZE, 0};
     char why[160] = "";
     uint64_t n = 2000000;
     for (int i = 1; i < argc; i++) {

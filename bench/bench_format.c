@@ -14,15 +14,6 @@
 #include "hvtrace/format.h"
 #include "util.h"
 
-/* CPU time of this process: the machine running the benchmarks is shared, and wall-clock rates
- * there measure the neighbours as much as the code. Both rates below use the same clock. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- a realistic synthetic stream ------------------------------------------------------- */
 
 static uint64_t seed = 0x2545f4914f6cdd1dull;
@@ -253,31 +244,31 @@ static double write_trace(const char *path, struct pool *p, uint64_t raw_target,
     if (level != 999)
         o.level = level;
     struct hvt_fmt_writer *w;
-    double t0 = cpu_now(), w0 = hvt_bench_now();
+    double t0 = hvt_bench_cpu_now(), w0 = hvt_bench_now();
     *rc = hvt_fmt_writer_open(&w, path, NULL, &o);
     if (*rc)
         return 0;
     add_callsites(w);
     uint64_t id = 1;
     /* writer time only, in CPU and in wall-clock seconds: event generation is not counted */
-    double cpu = cpu_now() - t0, wl = hvt_bench_now() - w0;
+    double cpu = hvt_bench_cpu_now() - t0, wl = hvt_bench_now() - w0;
     for (;;) {
         pool_fill(p);
-        double t1 = cpu_now(), w1 = hvt_bench_now();
+        double t1 = hvt_bench_cpu_now(), w1 = hvt_bench_now();
         for (int i = 0; i < POOL && *rc >= 0; i++) {
             p->ev[i].id = id++;
             *rc = hvt_fmt_writer_append(w, &p->ev[i]);
         }
-        cpu += cpu_now() - t1;
+        cpu += hvt_bench_cpu_now() - t1;
         wl += hvt_bench_now() - w1;
         struct hvt_fmt_writer_stats s;
         hvt_fmt_writer_get_stats(w, &s);
         if (*rc < 0 || s.raw_bytes >= raw_target)
             break;
     }
-    double t2 = cpu_now(), w2 = hvt_bench_now();
+    double t2 = hvt_bench_cpu_now(), w2 = hvt_bench_now();
     int c = hvt_fmt_writer_close(w, st);
-    cpu += cpu_now() - t2;
+    cpu += hvt_bench_cpu_now() - t2;
     wl += hvt_bench_now() - w2;
     if (*rc >= 0)
         *rc = c;
@@ -334,13 +325,13 @@ static double zstd_rate(uint8_t **bufs, const size_t *lens, size_t n, int level,
             cap = ZSTD_compressBound(lens[i]);
     uint8_t *out = malloc(cap ? cap : 1);
     uint64_t in_total = 0, out_total = 0;
-    double t0 = cpu_now();
+    double t0 = hvt_bench_cpu_now();
     for (size_t i = 0; i < n; i++) {
         size_t c = ZSTD_compressCCtx(cc, out, cap, bufs[i], lens[i], level);
         in_total += lens[i];
         out_total += ZSTD_isError(c) ? 0 : c;
     }
-    double dt = cpu_now() - t0;
+    double dt = hvt_bench_cpu_now() - t0;
     free(out);
     ZSTD_freeCCtx(cc);
     if (ratio)
@@ -481,7 +472,7 @@ static int read_trace(const char *path, double *rss_increase, double *mb_s, uint
 {
     struct hvt_fmt_reader *r;
     double base = hvt_bench_rss_mb(), peak = base;
-    double t0 = cpu_now();
+    double t0 = hvt_bench_cpu_now();
     int rc = hvt_fmt_reader_open(&r, path, NULL);
     *events = 0;
     if (rc == 0) {
@@ -500,7 +491,7 @@ static int read_trace(const char *path, double *rss_increase, double *mb_s, uint
     if (rc < 0)
         hvt_tool_err("reading %s: %s", path, hvt_fmt_reader_error(r)->message);
     hvt_fmt_reader_close(r);
-    double dt = cpu_now() - t0;
+    double dt = hvt_bench_cpu_now() - t0;
     *rss_increase = peak - base;
     *mb_s = dt > 0 ? (double)raw_bytes / dt / 1e6 : 0;
     return rc;

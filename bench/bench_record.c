@@ -33,63 +33,7 @@
 /* zstd level of every recording (--level); 0 = the recorder's default. */
 static int g_level;
 
-/* ---- guest RAM and its ops -------------------------------------------------------------- */
-
-struct wram {
-    uint8_t *mem;
-};
-
-static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
-{
-    struct wram *r = ctx;
-    if (gpa + size > RAM_BYTES)
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->mem + gpa, size);
-    return HVT_OP_OKAY;
-}
-
-static int w_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
-                   struct hvt_op_info *info)
-{
-    struct wram *r = ctx;
-    if (gpa + size > RAM_BYTES)
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(r->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
-}
-
-static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
-                     struct hvt_op_info *info)
-{
-    struct wram *r = ctx;
-    if (gpa + size > RAM_BYTES)
-        return HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->mem + gpa, old, size)) {
-        memcpy(old, r->mem + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
-}
-
-static int w_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
-{
-    memset(buf, 0xff, size);
-    return HVT_OP_OKAY;
-}
-
-static int w_out(void *ctx, uint16_t port, const void *buf, uint32_t size, struct hvt_op_info *info)
-{
-    return HVT_OP_OKAY;
-}
-
-static const struct hvt_core_ops ram_ops = {sizeof(ram_ops), w_read, w_write,
-                                            w_cmpxchg,       w_in,   w_out};
-
-static void put64(struct wram *r, uint64_t gpa, uint64_t v)
-{
-    memcpy(r->mem + gpa, &v, 8);
-}
+/* ---- the workload on a guest RAM (struct hvt_bench_ram) ------------------------------- */
 
 /* The loop of memory instructions the workload emulates, ending with a jump back. */
 static const uint8_t loop_code[] = {
@@ -103,19 +47,21 @@ static const uint8_t loop_code[] = {
     0xeb, 0x00,             /* jmp loop (displacement patched) */
 };
 
-static int wram_init(struct wram *r, struct hvt_vcpu_state *st)
+static int wram_init(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
 {
+    r->size = RAM_BYTES;
+    r->ops = 0;
     r->mem = calloc(1, RAM_BYTES);
     if (!r->mem)
         return -1;
     /* 4-level paging: identity map of 0..4 MiB with 4 KiB pages (PML4 0x1000, PDPT 0x2000,
      * PD 0x3000, PTs 0x4000 and 0x5000). */
-    put64(r, 0x1000, 0x2000 | PTE_P | PTE_RW);
-    put64(r, 0x2000, 0x3000 | PTE_P | PTE_RW);
-    put64(r, 0x3000, 0x4000 | PTE_P | PTE_RW);
-    put64(r, 0x3008, 0x5000 | PTE_P | PTE_RW);
+    hvt_bench_ram_put64(r, 0x1000, 0x2000 | PTE_P | PTE_RW);
+    hvt_bench_ram_put64(r, 0x2000, 0x3000 | PTE_P | PTE_RW);
+    hvt_bench_ram_put64(r, 0x3000, 0x4000 | PTE_P | PTE_RW);
+    hvt_bench_ram_put64(r, 0x3008, 0x5000 | PTE_P | PTE_RW);
     for (uint64_t p = 0; p < 1024; p++)
-        put64(r, 0x4000 + 8 * p, (p << 12) | PTE_P | PTE_RW);
+        hvt_bench_ram_put64(r, 0x4000 + 8 * p, (p << 12) | PTE_P | PTE_RW);
     memcpy(r->mem + CODE_GPA, loop_code, sizeof(loop_code));
     r->mem[CODE_GPA + sizeof(loop_code) - 1] = (uint8_t)(-(int)sizeof(loop_code));
 
@@ -144,7 +90,7 @@ static int wram_init(struct wram *r, struct hvt_vcpu_state *st)
 
 struct runner {
     struct hvt_core *core; /* NULL: synthetic workload */
-    struct wram ram;
+    struct hvt_bench_ram ram;
     struct hvt_vcpu_state st;
     struct hvt_rec *rec; /* NULL: recording off */
     uint32_t vcpu;
@@ -190,14 +136,14 @@ static int synthetic_emulate(struct hvt_vcpu_state *st, const struct hvt_core_op
 
 static void run_insns(struct runner *r, uint64_t n)
 {
-    const struct hvt_core_ops *ops = &ram_ops;
+    const struct hvt_core_ops *ops = &hvt_bench_ram_ops;
     void *ctx = &r->ram;
     struct hvt_core_ops wops;
     struct hvt_core_result res;
     struct hvt_pass_outcome out;
     double t0;
 
-    if (r->rec && hvt_rec_wrap_ops(r->rec, r->vcpu, &ram_ops, &r->ram, &wops, &ctx) == 0)
+    if (r->rec && hvt_rec_wrap_ops(r->rec, r->vcpu, &hvt_bench_ram_ops, &r->ram, &wops, &ctx) == 0)
         ops = &wops;
     t0 = hvt_bench_now();
     for (uint64_t i = 0; i < n; i++) {
@@ -347,14 +293,6 @@ static double thread_cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double cpu_now(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 /* Runs scenario mixed (seed 1) for EVENTS events on VCPUS vCPUs with host FLAGS; RECORD selects
  * recording (into PATH, call-site depth DEPTH). Returns 0, or -1 after a message. */
 static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned flags, int record,
@@ -394,7 +332,7 @@ static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned
             return -1;
         }
     }
-    c0 = cpu_now();
+    c0 = hvt_bench_cpu_now();
     tc0 = thread_cpu_now();
     t0 = hvt_bench_now();
     rc = hvt_host_run(h, rec);
@@ -403,7 +341,7 @@ static int host_once(const char *path, uint64_t events, uint32_t vcpus, unsigned
     if (rec)
         rc2 = hvt_rec_close(rec, &out->rs);
     t2 = hvt_bench_now();
-    out->cpu_s = cpu_now() - c0;
+    out->cpu_s = hvt_bench_cpu_now() - c0;
     out->run_s = t1 - t0;
     out->close_s = t2 - t1;
     hvt_host_get_stats(h, &out->hs);
