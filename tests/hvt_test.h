@@ -66,6 +66,28 @@ static int hvt_test_checks;
             fprintf(stderr, "FAIL %s\n", #fn);                                                \
     } while (0)
 
+/* A table of named tests: runs every entry, or only the one named by ARGV[1] (so ctest can run
+ * each case as its own test). Returns 1 when at least one test ran. */
+struct hvt_named_test {
+    const char *name;
+    void (*fn)(void);
+};
+
+static inline int hvt_run_named(const struct hvt_named_test *t, size_t n, int argc, char **argv)
+{
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1 && strcmp(argv[1], t[i].name))
+            continue;
+        found = 1;
+        int before = hvt_test_failures;
+        t[i].fn();
+        if (hvt_test_failures != before)
+            fprintf(stderr, "FAIL %s\n", t[i].name);
+    }
+    return found;
+}
+
 /* Ends main(): summary line and exit status. */
 #define TEST_DONE()                                                                           \
     do {                                                                                      \

@@ -56,24 +56,12 @@ static void movsxd_16bit_unimplemented(void)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct hvt_named_test tests[] = {
         {"rcl_rcr_flags_not_updated", rcl_rcr_flags_not_updated},
         {"movsxd_16bit_unimplemented", movsxd_16bit_unimplemented},
     };
-    int found = 0;
     fix_init(&x);
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name))
-            continue;
-        found = 1;
-        int before = hvt_test_failures;
-        tests[i].fn();
-        if (hvt_test_failures != before)
-            fprintf(stderr, "FAIL %s\n", tests[i].name);
-    }
+    int found = hvt_run_named(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
     fix_fini(&x);
     CHECK(found);
     TEST_DONE();

@@ -184,10 +184,7 @@ static void qemu_sse_ud_nm_a_bits(void)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct hvt_named_test tests[] = {
         {"qemu-rep-a32-keeps-upper", qemu_rep_a32_keeps_upper},
         {"qemu-repe-flags-on-fault", qemu_repe_flags_on_fault},
         {"qemu-no-sse-alignment-check", qemu_no_sse_alignment_check},
@@ -196,17 +193,8 @@ int main(int argc, char **argv)
         {"qemu-walk-before-alignment-gp", qemu_walk_before_alignment_gp},
         {"qemu-sse-ud-nm-before-fetch", qemu_sse_ud_nm_a_bits},
     };
-    int found = 0;
     fix_init(&x);
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name))
-            continue;
-        found = 1;
-        int before = hvt_test_failures;
-        tests[i].fn();
-        if (hvt_test_failures != before)
-            fprintf(stderr, "FAIL %s\n", tests[i].name);
-    }
+    int found = hvt_run_named(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
     fix_fini(&x);
     CHECK(found);
     TEST_DONE();

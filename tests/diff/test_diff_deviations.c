@@ -226,10 +226,7 @@ static void qemu_translation_lookahead(void)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const struct hvt_named_test tests[] = {
         {"qemu-a-bits-on-faulting-walk", qemu_a_bits_on_faulting_walk},
         {"qemu-rmw-pf-as-read", qemu_rmw_pf_as_read},
         {"qemu-noncanonical-branch", qemu_noncanonical_branch},
@@ -241,17 +238,8 @@ int main(int argc, char **argv)
         {"qemu-rcl-rcr-flags-on-fault", qemu_rcl_rcr_flags_on_fault},
         {"qemu-translation-lookahead", qemu_translation_lookahead},
     };
-    int found = 0;
     fix_init(&x);
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        if (argc > 1 && strcmp(argv[1], tests[i].name))
-            continue;
-        found = 1;
-        int before = hvt_test_failures;
-        tests[i].fn();
-        if (hvt_test_failures != before)
-            fprintf(stderr, "FAIL %s\n", tests[i].name);
-    }
+    int found = hvt_run_named(tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
     fix_fini(&x);
     CHECK(found);
     TEST_DONE();
