@@ -461,7 +461,7 @@ static int host_threads(struct hvt_bench_report *rep, const char *path, uint64_t
 
 int hvt_bench_record(int argc, char **argv)
 {
-    int json = 0, reps = 5;
+    int json = 0, reps = 5, host_only = 0;
     uint64_t events = 20000;
     struct hvt_bench_report *rep;
     char path[] = "/tmp/hvt-bench-record-XXXXXX";
@@ -489,6 +489,8 @@ int hvt_bench_record(int argc, char **argv)
                 fprintf(stderr, "hvtrace bench record: --reps out of range (1..%d)\n", MAX_REPS);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--host-only")) {
+            host_only = 1;
         } else if (!strcmp(argv[i], "--level") && i + 1 < argc) {
             g_level = atoi(argv[++i]);
             if (g_level < -7 || g_level > 19 || !g_level) {
@@ -497,6 +499,7 @@ int hvt_bench_record(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: hvtrace bench record [--json] [--events N] [--reps N] [--level L]\n"
+                   "                           [--host-only]\n"
                    "Recorder hot-path cost (ns_per_access); recording overhead on the simulated\n"
                    "host's mixed scenario, on against off in one run (overhead_ratio, and\n"
                    "overhead_ratio_callsites with depth 8; N events per run, default 20000,\n"
@@ -504,7 +507,7 @@ int hvt_bench_record(int argc, char **argv)
                    "vCPU threads (host --threads) in block mode; and the same figures on a loop\n"
                    "where the reference core emulates and records every instruction\n"
                    "(*_core_only). --level sets the zstd level of every recording (default:\n"
-                   "the recorder's).\n");
+                   "the recorder's). --host-only stops after the host figures.\n");
             return 0;
         } else {
             fprintf(stderr, "hvtrace bench record: unknown argument '%s'\n", argv[i]);
@@ -526,6 +529,13 @@ int hvt_bench_record(int argc, char **argv)
         unlink(path);
         hvt_bench_report_done(rep);
         return 1;
+    }
+
+    if (host_only) {
+        hvt_bench_figure(rep, "drops", (double)drops, "all block-mode runs above, must be 0");
+        unlink(path);
+        hvt_bench_report_done(rep);
+        return 0;
     }
 
     /* ---- every instruction emulated by the reference core and recorded ---- */

@@ -350,6 +350,7 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
     }
     v->rec = rec;
     v->id = vcpu;
+    v->wid = vcpu;
     v->keep = rec->opt.backpressure == HVT_REC_DROP ? RR_DROP_KEEP : 0;
     atomic_store_explicit(&v->last_id, HVT_NO_EVENT, memory_order_relaxed);
     v->wrap.rec = rec;

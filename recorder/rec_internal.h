@@ -126,7 +126,8 @@ struct rec_vcpu {
     _Atomic uint64_t last_id;
 
     /* writer-private */
-    _Alignas(64) struct rec_builder b;
+    _Alignas(64) uint32_t wid; /* copy of id: the writer never reads the producer's lines */
+    struct rec_builder b;
     struct hvt_vcpu_state wstate; /* the writer's copy of the delta base */
 };
 
@@ -143,8 +144,10 @@ struct hvt_rec {
     uint32_t max_vcpus;
     struct cs_table *cs; /* NULL when call sites are off */
 
-    _Alignas(64) _Atomic uint64_t next_event_id; /* taken at event end */
-    _Atomic uint32_t hi_vcpu;                    /* highest registered vCPU + 1 */
+    /* Taken at every event end, by every vCPU: alone on its line, so that the writer's reads
+     * of the fields below do not make each vCPU's next increment wait for the line. */
+    _Alignas(64) _Atomic uint64_t next_event_id;
+    _Alignas(64) _Atomic uint32_t hi_vcpu; /* highest registered vCPU + 1 */
     _Atomic(struct rec_vcpu *) *vcpus;           /* [max_vcpus] */
 
     /* writer thread */

@@ -28,17 +28,21 @@ enum rec_rtype {
 };
 
 /* Indices count slots and only grow; the slot is index & mask. head is written by the producer
- * only, tail by the consumer only; each sits on its own cache line with the other side's
- * cached copy, so a vCPU that has room touches nothing the writer writes. */
+ * only, tail by the consumer only. Each shared index has a cache line of its own, apart from
+ * the fields its writer updates privately: when head shared a line with the producer's
+ * private indices, every read of head by the writer cost the vCPU a line transfer at its
+ * next record (a tenth of its recording cost on the host's mixed scenario). */
 struct ring {
     _Alignas(RING_CACHELINE) _Atomic uint64_t head; /* published head: the consumer's view */
-    uint64_t phead;       /* producer: head including committed but unpublished records */
+
+    _Alignas(RING_CACHELINE) uint64_t phead; /* producer: head including unpublished records */
     uint64_t pub;         /* producer: the value last stored into head */
     uint64_t cached_tail; /* producer's last view of tail */
     uint64_t pending;     /* producer: slots reserved by ring_reserve, added by commit */
 
     _Alignas(RING_CACHELINE) _Atomic uint64_t tail;
-    uint64_t cached_head; /* consumer's last view of head */
+
+    _Alignas(RING_CACHELINE) uint64_t cached_head; /* consumer's last view of head */
 
     /* Block-mode wakeup: the producer sets waiting and sleeps on progress (a futex word); the
      * consumer bumps progress and wakes it only when waiting is set. */

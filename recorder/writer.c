@@ -231,7 +231,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         b->ev.init = v->wstate;
         b->ev.n_passes = 0;
         b->ev.passes = NULL;
-        b->ev.vcpu = v->id;
+        b->ev.vcpu = v->wid;
         b->ev.time_ns = r->time_ns;
         b->ev.insn_len = r->insn_len;
         memcpy(b->ev.insn, r->insn, sizeof(b->ev.insn));
@@ -247,7 +247,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
             return -HVT_E_INTERNAL;
         if (!b->pass_open && (err = builder_open_pass(b)))
             return err;
-        if ((err = builder_gap(b, v->id, h->aux)))
+        if ((err = builder_gap(b, v->wid, h->aux)))
             return err;
         if ((err = grow((void **)&b->accs, &b->cap_accs, b->n_accs + 1, sizeof(*b->accs))))
             return err;
@@ -260,7 +260,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         if (!b->open)
             return -HVT_E_INTERNAL;
         delta_apply(&v->wstate, &r->st);
-        return builder_close_pass(b, v->id, h->aux, &r->out, &v->wstate);
+        return builder_close_pass(b, v->wid, h->aux, &r->out, &v->wstate);
     }
     case RT_END: {
         const struct rr_end *r = (const struct rr_end *)h;
@@ -270,7 +270,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
             /* A pass that never ended: keep what it did, say so by the outcome. */
             struct hvt_pass_outcome out = {.kind = HVT_OUT_UNHANDLEABLE};
             struct hvt_vcpu_state st = *last_state(b);
-            if ((err = builder_close_pass(b, v->id, h->aux, &out, &st)))
+            if ((err = builder_close_pass(b, v->wid, h->aux, &out, &st)))
                 return err;
             if (!(h->flags & RR_END_ABANDONED))
                 b->ev.flags |= HVT_EV_INCOMPLETE;
@@ -407,7 +407,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
         } else {
             int err = builder_apply(rec, v, h);
             if (err)
-                rec_fail(rec, err, "vCPU %u: record type %u: %s", v->id, h->type,
+                rec_fail(rec, err, "vCPU %u: record type %u: %s", v->wid, h->type,
                          hvt_strerror(err));
         }
         ring_pop(&v->ring, h);
@@ -443,7 +443,7 @@ static void abandon_open(struct hvt_rec *rec)
         e.id = atomic_fetch_add(&rec->next_event_id, 1);
         err = builder_apply(rec, v, &e.h);
         if (err) {
-            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->id, hvt_strerror(err));
+            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->wid, hvt_strerror(err));
             return;
         }
         atomic_store(&v->last_id, e.id);
