@@ -95,11 +95,17 @@ static inline void ring_publish(struct ring *r)
     }
 }
 
+/* The producer asks for write ownership of the line this many slots ahead of its head: the
+ * consumer on the other core read that line at the previous turn of the ring, and waiting for
+ * it at the first store of a record cost a vCPU about 2 ns per access. */
+#define RING_PREFETCH_W_SLOTS 16u
+
 /* Producer: commits the record returned by the last ring_reserve; it becomes visible at the
  * next batch boundary or ring_publish. */
 static inline void ring_commit(struct ring *r)
 {
     r->phead += r->pending;
+    __builtin_prefetch(r->mem + ((r->phead + RING_PREFETCH_W_SLOTS) & r->mask) * RING_SLOT, 1);
     if (r->phead - r->pub >= RING_PUBLISH_SLOTS)
         ring_publish(r);
 }
