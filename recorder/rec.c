@@ -43,14 +43,6 @@ uint64_t rec_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Event times are offsets on the monotonic clock (the wall clock may step back). */
-static uint64_t mono_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
 {
     int expect = 0;
@@ -167,7 +159,9 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
         }
     }
     rec->t0_ns = rec_now_ns();
-    rec->t0_mono = mono_now_ns();
+    /* Event times are offsets on the monotonic clock (the wall clock may step back). */
+    rec_clock_init(&rec->clk);
+    rec->stamp_tsc = rec->clk.tsc;
     *out = rec;
     return 0;
 }
@@ -425,8 +419,8 @@ static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
  * SIMD registers). Word by word that cost about 800 instructions, as much as recording 8
  * accesses; vector compares give the mask of changed words directly (common/wordiff.h, shared
  * with the format's encoder). Words 0..19 (GPRs, RIP, RFLAGS, ES) change often; the rest of
- * the low part (most of the segments .. PDPTEs) and the YMM registers rarely, so those are tested as
- * a block first. */
+ * the low part (most of the segments .. PDPTEs) and the YMM registers rarely, so those are tested
+ * as a block first. */
 HVT_DEFINE_DIFF_WORDS_SPLIT(diff_lo, SD_LO_WORDS - 2, 20)
 HVT_DEFINE_DIFF_WORDS_SPLIT(diff_ymm, SD_YMM_WORDS, 0)
 
@@ -550,7 +544,7 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
     b->h.nslots = (uint8_t)n;
     b->h.flags = 0;
     b->h.aux = 0;
-    b->time_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : mono_now_ns() - rec->t0_mono;
+    b->stamp = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : rec_stamp(rec);
     b->insn_len = (uint8_t)insn_len;
     memset(b->insn, 0, sizeof(b->insn));
     if (insn_len)
@@ -668,8 +662,8 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
         return -HVT_E_INVALID;
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1) : a->callsite;
-    rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear,
-                    a->phys, a->size, cs, a->data, a->old, a->cur);
+    rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear, a->phys,
+                    a->size, cs, a->data, a->old, a->cur);
     return 0;
 }
 

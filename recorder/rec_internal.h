@@ -31,7 +31,7 @@ struct rr_state_delta {
 /* RT_BEGIN */
 struct rr_begin {
     struct ring_hdr h;
-    uint64_t time_ns;
+    uint64_t stamp; /* rec_stamp(); 0 with HVT_REC_NO_TIME */
     uint8_t insn_len;
     uint8_t insn[HVT_INSN_MAX];
     struct rr_state_delta st;
@@ -75,6 +75,32 @@ struct rr_end {
 /* In drop mode an access leaves this many slots free so event and pass boundaries (which
  * wait rather than drop) almost never have to wait: two full states, an end, and padding. */
 #define RR_DROP_KEEP (3 * RR_STATE_SLOTS + 2)
+
+/* ---- event time stamps (clock.c) ------------------------------------------------------- */
+
+struct rec_clock {
+    int tsc;            /* stamps are TSC readings (invariant TSC); else CLOCK_MONOTONIC ns */
+    uint64_t tsc0, ns0; /* the pair taken at open (ns0 alone without TSC) */
+    uint64_t tsc1, ns1; /* the writer's latest pair */
+};
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t rec_stamp_tsc(void)
+{
+    return __rdtsc();
+}
+#else
+static inline uint64_t rec_stamp_tsc(void)
+{
+    return 0;
+}
+#endif
+
+uint64_t rec_mono_ns(void);
+void rec_clock_init(struct rec_clock *c);
+/* Writer: nanoseconds from open to the event stamped STAMP. */
+uint64_t rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
@@ -143,12 +169,13 @@ struct hvt_rec {
     _Atomic int stopping;
     uint32_t max_vcpus;
     struct cs_table *cs; /* NULL when call sites are off */
+    int stamp_tsc;       /* copy of clk.tsc, read by the vCPUs */
 
     /* Taken at every event end, by every vCPU: alone on its line, so that the writer's reads
      * of the fields below do not make each vCPU's next increment wait for the line. */
     _Alignas(64) _Atomic uint64_t next_event_id;
     _Alignas(64) _Atomic uint32_t hi_vcpu; /* highest registered vCPU + 1 */
-    _Atomic(struct rec_vcpu *) *vcpus;           /* [max_vcpus] */
+    _Atomic(struct rec_vcpu *) *vcpus;     /* [max_vcpus] */
 
     /* writer thread */
     _Alignas(64) pthread_t thread;
@@ -158,7 +185,7 @@ struct hvt_rec {
     uint64_t next_write_id; /* writer: id of the next event to append */
     uint8_t *cs_defined;    /* writer: call-site ids already given to the format writer */
     uint64_t t0_ns;         /* CLOCK_REALTIME at open (the header's start time) */
-    uint64_t t0_mono;       /* CLOCK_MONOTONIC at open: event times are offsets from it */
+    struct rec_clock clk;   /* writer: event times are offsets from open */
 
     /* writer-maintained statistics (relaxed atomics: snapshot readers race benignly) */
     _Atomic uint64_t st_events, st_passes, st_accesses, st_abandoned, st_incomplete;
@@ -168,6 +195,12 @@ struct hvt_rec {
 
     char errmsg[256];
 };
+
+/* An event's time stamp (struct rr_begin), turned into time by rec_clock_ns. */
+static inline uint64_t rec_stamp(const struct hvt_rec *rec)
+{
+    return rec->stamp_tsc ? rec_stamp_tsc() : rec_mono_ns();
+}
 
 /* rec.c */
 void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
@@ -250,7 +283,6 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
     }
     ring_commit(&v->ring);
 }
-
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */

@@ -232,7 +232,7 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         b->ev.n_passes = 0;
         b->ev.passes = NULL;
         b->ev.vcpu = v->wid;
-        b->ev.time_ns = r->time_ns;
+        b->ev.time_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : rec_clock_ns(&rec->clk, r->stamp);
         b->ev.insn_len = r->insn_len;
         memcpy(b->ev.insn, r->insn, sizeof(b->ev.insn));
         b->n_accs = 0;

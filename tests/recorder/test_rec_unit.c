@@ -799,6 +799,69 @@ static void test_flush_timer(void)
     CHECK_EQ(fake.closed, 0); /* the caller's writer is not closed */
 }
 
+/* ---- event times ------------------------------------------------------------------------- */
+
+static uint64_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Event times are CLOCK_MONOTONIC offsets from open, whichever stamp the vCPUs take (TSC or
+ * clock_gettime): each must fall between clock readings taken around its event, within the
+ * error of one clock read (200 us allowed), from the first event after open on. */
+static void check_event_times(const char *clock_env)
+{
+    enum { N = 5 };
+    uint64_t open_lo, open_hi, lo[N], hi[N];
+    struct hvt_rec_options o;
+    struct hvt_rec *rec = NULL;
+    const uint64_t tol = 200000;
+
+    if (clock_env)
+        setenv("HVT_REC_CLOCK", clock_env, 1);
+    else
+        unsetenv("HVT_REC_CLOCK");
+    fake_reset();
+    hvt_rec_options_init(&o);
+    open_lo = mono_now();
+    CHECK_EQ(hvt_rec_open_writer(&rec, fake_writer(), &o), 0);
+    open_hi = mono_now();
+    unsetenv("HVT_REC_CLOCK");
+    if (!rec)
+        return;
+    for (int i = 0; i < N; i++) {
+        struct timespec ts = {0, (long)(i * 7) * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        lo[i] = mono_now();
+        gen_record(rec, 1, (uint64_t)i, 2);
+        hi[i] = mono_now();
+    }
+    CHECK_EQ(hvt_rec_close(rec, NULL), 0);
+    CHECK_EQ(fake.n, N);
+    for (size_t i = 0; i < fake.n && i < N; i++) {
+        struct hvt_event *ev = item_ev(i);
+        CHECK(ev != NULL);
+        if (!ev)
+            continue;
+        if (!(ev->time_ns + open_hi + tol >= lo[i] && ev->time_ns + open_lo <= hi[i] + tol))
+            fprintf(stderr, "clock %s: event %zu at %llu ns, expected %llu..%llu\n",
+                    clock_env ? clock_env : "default", i, (unsigned long long)ev->time_ns,
+                    (unsigned long long)(lo[i] - open_hi), (unsigned long long)(hi[i] - open_lo));
+        CHECK(ev->time_ns + open_hi + tol >= lo[i]);
+        CHECK(ev->time_ns + open_lo <= hi[i] + tol);
+        if (i)
+            CHECK(ev->time_ns > item_ev(i - 1)->time_ns);
+    }
+}
+
+static void test_event_times(void)
+{
+    check_event_times(NULL);   /* the TSC where it is invariant */
+    check_event_times("mono"); /* clock_gettime */
+}
+
 int main(void)
 {
     RUN(test_bad_args);
@@ -812,6 +875,7 @@ int main(void)
     RUN(test_drop_accounting);
     RUN(test_write_error);
     RUN(test_flush_timer);
+    RUN(test_event_times);
     fake_reset();
     TEST_DONE();
 }
