@@ -19,7 +19,8 @@
 _Static_assert(SD_LO_WORDS <= 64 && SD_YMM_WORDS <= 64, "state delta masks are 64-bit");
 _Static_assert(sizeof(struct hvt_vcpu_state) == 8 * (SD_LO_WORDS + SD_YMM_WORDS),
                "the vCPU state is a whole number of words, ymm last");
-_Static_assert(RR_STATE_SLOTS <= 16 && MIN_RING_BYTES / RING_SLOT >= RR_DROP_KEEP + 16,
+_Static_assert(RR_STATE_SLOTS <= 255 && RR_ACCESS_MAX_SLOTS <= 255 &&
+                   MIN_RING_BYTES / RING_SLOT >= RR_DROP_KEEP + RR_STATE_SLOTS,
                "the smallest ring holds the largest record beyond the drop-mode reserve");
 
 void hvt_rec_options_init(struct hvt_rec_options *opt)
@@ -490,14 +491,14 @@ static void push_end(struct rec_vcpu *v, uint16_t flags)
 
     /* Reserve before taking the id, so that an id is never taken for a record that cannot
      * be written (after an error nothing more is written anyway). */
-    e = reserve_wait(v, 1);
+    e = reserve_wait(v, RR_END_SLOTS);
     if (!e) {
         count(&v->dropped);
         return;
     }
     id = atomic_fetch_add_explicit(&rec->next_event_id, 1, memory_order_relaxed);
     e->h.type = RT_END;
-    e->h.nslots = 1;
+    e->h.nslots = RR_END_SLOTS;
     e->h.flags = flags | (v->pass_open ? RR_END_PASS_OPEN : 0);
     e->h.aux = v->access_idx;
     e->id = id;
@@ -658,7 +659,8 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
     }
     if (a->size == 0 || a->size > HVT_DATA_MAX || a->kind >= HVT_ACC__COUNT ||
         a->space >= HVT_SPACE__COUNT || a->outcome >= HVT_OP__COUNT ||
-        (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->tag.cls >= HVT_TAG__COUNT)
+        (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->tag.cls >= HVT_TAG__COUNT ||
+        a->tag.reserved || (a->flags & ~RRA_AFLAGS))
         return -HVT_E_INVALID;
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1) : a->callsite;

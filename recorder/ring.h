@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Recorder: a single-producer/single-consumer ring of 64-byte slots holding variable records. */
+/* Recorder: a single-producer/single-consumer ring of 8-byte slots holding variable records. */
 #ifndef HVT_REC_RING_H
 #define HVT_REC_RING_H
 
@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RING_SLOT 64u
+/* Records are whole 8-byte words: an access takes 32 to 48 bytes instead of a 64-byte slot of
+ * its own, and every line a vCPU fills is a line the writer's core must take from it. */
+#define RING_SLOT 8u
 #define RING_CACHELINE 64
+#define RING_LINE_SLOTS (RING_CACHELINE / RING_SLOT)
 
-/* Every record starts with this header; a record occupies NSLOTS consecutive slots and never
- * wraps (the producer pads to the end of the ring instead), so both sides use it in place. */
+/* Every record starts with this header (one slot); a record occupies NSLOTS consecutive slots
+ * (at most 255, 2040 bytes) and never wraps (the producer pads to the end of the ring instead),
+ * so both sides use it in place. */
 struct ring_hdr {
     uint8_t type;   /* enum rec_rtype */
     uint8_t nslots; /* slots used by this record, >= 1 */
@@ -60,7 +64,7 @@ void ring_fini(struct ring *r);
 /* Committed records are published to the consumer in batches of this many slots (and at
  * every ring_publish): each store to head pulls its cache line away from a consumer polling
  * it, which cost about as much as the rest of recording an access when done per record. */
-#define RING_PUBLISH_SLOTS 32u
+#define RING_PUBLISH_SLOTS (32u * RING_LINE_SLOTS)
 
 /* Producer: a pointer to N contiguous free slots (after padding to the ring's end when they
  * would wrap), keeping at least KEEP further slots free; NULL when there is no such room. */
@@ -98,7 +102,7 @@ static inline void ring_publish(struct ring *r)
 /* The producer asks for write ownership of the line this many slots ahead of its head: the
  * consumer on the other core read that line at the previous turn of the ring, and waiting for
  * it at the first store of a record cost a vCPU about 2 ns per access. */
-#define RING_PREFETCH_W_SLOTS 16u
+#define RING_PREFETCH_W_SLOTS (16u * RING_LINE_SLOTS)
 
 /* Producer: commits the record returned by the last ring_reserve; it becomes visible at the
  * next batch boundary or ring_publish. */
@@ -128,14 +132,15 @@ static inline const struct ring_hdr *ring_peek(struct ring *r)
     }
 }
 
-/* Consumer: starts loading the published slot 8 ahead of tail: the producer wrote it on
+/* Consumer: starts loading the published line 8 lines ahead of tail: the producer wrote it on
  * another core, and waiting for each line in turn is much of the consumer's cost. (One
  * prefetch per record keeps 8 lines in flight; more per record only cost instructions.) */
+#define RING_PREFETCH_R_SLOTS (8u * RING_LINE_SLOTS)
 static inline void ring_prefetch(struct ring *r)
 {
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (tail + 8 < r->cached_head)
-        __builtin_prefetch(r->mem + ((tail + 8) & r->mask) * RING_SLOT);
+    if (tail + RING_PREFETCH_R_SLOTS < r->cached_head)
+        __builtin_prefetch(r->mem + ((tail + RING_PREFETCH_R_SLOTS) & r->mask) * RING_SLOT);
 }
 
 /* Consumer: releases the record returned by ring_peek. */

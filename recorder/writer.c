@@ -167,52 +167,65 @@ static void delta_apply(struct hvt_vcpu_state *base, const struct rr_state_delta
     }
 }
 
-#define RR_ACC_FIXED offsetof(struct hvt_access, data) /* bytes shared with hvt_access */
-_Static_assert(offsetof(struct rr_access, kind) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, kind) &&
-                   offsetof(struct rr_access, tag) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, tag) &&
-                   offsetof(struct rr_access, size) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, size) &&
-                   offsetof(struct rr_access, flags) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, flags) &&
-                   offsetof(struct rr_access, linear) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, linear) &&
-                   offsetof(struct rr_access, phys) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, phys) &&
-                   offsetof(struct rr_access, callsite) - sizeof(struct ring_hdr) ==
-                       offsetof(struct hvt_access, callsite) &&
-                   offsetof(struct rr_access, data) - sizeof(struct ring_hdr) == RR_ACC_FIXED,
-               "a ring access record carries the head of struct hvt_access");
-
-/* Rebuilds an access from its ring record. Only SIZE bytes of data (and of old and cur for a
- * cmpxchg) are meaningful: the format encoder reads no further, so the rest of the buffers is
- * left as it was (zeroing 96 bytes per access cost more than all the rest of this). */
-static inline void decode_access(struct hvt_access *a, const struct rr_access *r)
+/* Rebuilds an access from its ring record (layout in rec_internal.h). Only SIZE bytes of data
+ * (and of old and cur for a cmpxchg) are meaningful: the format encoder reads no further, so
+ * the rest of the buffers is left as it was (zeroing 96 bytes per access cost more than all
+ * the rest of this). Returns 0, or -HVT_E_INTERNAL when the record's size disagrees with its
+ * contents (a recorder bug: never trusted to copy). */
+static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
 {
-    uint32_t size = r->size;
-    memcpy(a, (const uint8_t *)r + sizeof(struct ring_hdr), RR_ACC_FIXED);
+    uint32_t size = r->size, has_lin = (r->h.flags & RRA_LINEAR) != 0;
+    uint32_t has_ext = (r->h.flags & RRA_EXT) != 0;
+    uint32_t dbytes = r->kind == HVT_ACC_CMPXCHG ? 3 * size : size;
+    const uint64_t *p = r->opt;
+    const uint8_t *d;
+
+    if (size - 1 >= HVT_DATA_MAX ||
+        r->h.nslots != 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT)
+        return -HVT_E_INTERNAL;
+    a->kind = r->kind;
+    a->space = r->space;
+    a->seg = r->seg;
+    a->outcome = r->outcome;
+    a->tag.cls = r->tag_cls;
+    a->tag.operand = r->tag_operand;
+    a->tag.level = (uint8_t)r->h.flags;
+    a->tag.reserved = 0;
+    a->size = size;
+    a->flags = r->aflags;
+    a->phys = r->phys;
+    a->linear = has_lin ? *p++ : 0;
+    if (has_ext) {
+        a->tag.element = (uint32_t)*p;
+        a->callsite = (uint32_t)(*p++ >> 32);
+    } else {
+        a->tag.element = 0;
+        a->callsite = 0;
+    }
+    a->reserved = 0;
+    d = (const uint8_t *)p;
     switch (size) {
     case 1:
-        memcpy(a->data, r->data, 1);
+        memcpy(a->data, d, 1);
         break;
     case 2:
-        memcpy(a->data, r->data, 2);
+        memcpy(a->data, d, 2);
         break;
     case 4:
-        memcpy(a->data, r->data, 4);
+        memcpy(a->data, d, 4);
         break;
     case 8:
-        memcpy(a->data, r->data, 8);
+        memcpy(a->data, d, 8);
         break;
     default:
-        memcpy(a->data, r->data, size);
+        memcpy(a->data, d, size);
         break;
     }
     if (r->kind == HVT_ACC_CMPXCHG) {
-        memcpy(a->old, r->data + size, size);
-        memcpy(a->cur, r->data + 2 * size, size);
+        memcpy(a->old, d + size, size);
+        memcpy(a->cur, d + 2 * size, size);
     }
+    return 0;
 }
 
 /* Applies one ring record to V's builder. */
@@ -251,7 +264,9 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
             return err;
         if ((err = grow((void **)&b->accs, &b->cap_accs, b->n_accs + 1, sizeof(*b->accs))))
             return err;
-        decode_access(&b->accs[b->n_accs++], r);
+        if ((err = decode_access(&b->accs[b->n_accs], r)))
+            return err;
+        b->n_accs++;
         b->cur_pass_accesses_seen = h->aux + 1;
         return 0;
     }
@@ -437,7 +452,7 @@ static void abandon_open(struct hvt_rec *rec)
             continue;
         memset(&e, 0, sizeof(e));
         e.h.type = RT_END;
-        e.h.nslots = 1;
+        e.h.nslots = RR_END_SLOTS;
         e.h.flags = RR_END_ABANDONED | (v->pass_open ? RR_END_PASS_OPEN : 0);
         e.h.aux = v->access_idx;
         e.id = atomic_fetch_add(&rec->next_event_id, 1);

@@ -52,12 +52,14 @@ static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint
     if (a->kind == HVT_ACC_CMPXCHG && (h >> 20) % 3 == 0)
         a->outcome = HVT_OP_CMPXCHG_FAILED;
     a->tag.cls = (uint8_t)((h >> 24) % HVT_TAG__COUNT);
-    a->tag.level = a->tag.cls == HVT_TAG_WALK ? (uint8_t)(1 + (h >> 28) % 4) : 0;
-    a->tag.element = (uint32_t)(h >> 40) & 0xff;
+    a->tag.level = a->tag.cls == HVT_TAG_WALK ? (uint8_t)(1 + (h >> 28) % 6) : 0;
+    /* every combination of the ring record's optional words: linear, element */
+    a->tag.element = (h >> 48) & 1 ? (uint32_t)(h >> 40) & 0xff : 0;
     a->size =
         (h >> 32) % 4 == 0 ? 1 + (uint32_t)((h >> 36) % HVT_DATA_MAX) : (1u << ((h >> 34) % 4));
-    a->flags = HVT_AF_LINEAR_VALID;
-    a->linear = 0x7f0000000000ull + (h & 0xfffff);
+    a->flags = ((h >> 49) & 1 ? HVT_AF_LINEAR_VALID : 0) | ((h >> 50) & 1 ? HVT_AF_LOCKED : 0) |
+               ((h >> 51) & 1 ? HVT_AF_SPLIT : 0);
+    a->linear = (a->flags & HVT_AF_LINEAR_VALID) ? 0x7f0000000000ull + (h & 0xfffff) : 0;
     a->phys = ((uint64_t)v << 56) | (e << 20) | ((uint64_t)p << 16) | i;
     for (uint32_t k = 0; k < a->size; k++)
         a->data[k] = (uint8_t)(h >> (k % 8 * 8)) ^ (uint8_t)k;

@@ -126,6 +126,14 @@ static void test_bad_args(void)
     gen_access(&a, 0, 0, 0, 0);
     a.seg = 12;
     CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    /* access flags outside HVT_AF_* and a nonzero reserved tag byte would not survive the
+     * ring record: refused, not silently cut */
+    gen_access(&a, 0, 0, 0, 0);
+    a.flags |= 1u << 8;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+    gen_access(&a, 0, 0, 0, 0);
+    a.tag.reserved = 1;
+    CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
     gen_access(&a, 0, 0, 0, 0);
     CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
     CHECK_EQ(hvt_rec_pass_end(rec, 0, NULL, &s), -HVT_E_INVALID);
