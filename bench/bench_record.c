@@ -434,6 +434,11 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
     hvt_bench_figure(rep, "writer_cpu_ns_per_access", median(wr_ns, reps),
                      "writer thread CPU time (and close), per access recorded");
     hvt_bench_figure(rep, "overhead_ratio_callsites", median(r_cs, reps), "depth 8");
+    hvt_bench_figure(rep, "callsites_interned", (double)hr[2].rs.callsites, "depth 8");
+    hvt_bench_figure(rep, "callsite_memo_hit_frac",
+                     (double)hr[2].rs.callsite_memo_hits /
+                         (double)(hr[2].rs.callsite_memo_hits + hr[2].rs.callsite_unwinds + 1),
+                     "captures answered without unwinding");
     hvt_bench_figure(rep, "ns_per_access_in_host",
                      accesses ? 1e9 * (median(on, reps) - median(off, reps)) / (double)accesses : 0,
                      "(on - off) / accesses recorded");

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,24 +87,10 @@ static int chain_equal(const struct cs_table *t, uint32_t slot, void *const *ips
     return 1;
 }
 
-__attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned skip, int *overflow)
+/* Interns chain IPS[0..N-1]: its id, or 0 with *OVERFLOW set when the table is full. */
+static uint32_t intern(struct cs_table *t, void *const *ips, int n, int *overflow)
 {
-    void *buf[HVT_REC_MAX_DEPTH + 16 + CS_OWN_FRAMES];
-    unsigned want = t->depth + skip + CS_OWN_FRAMES;
-    int got, n;
-    void **ips;
-    uint64_t h;
-
-    if (want > sizeof(buf) / sizeof(buf[0]))
-        want = sizeof(buf) / sizeof(buf[0]);
-    got = unw_backtrace(buf, (int)want);
-    if (got <= (int)(skip + CS_OWN_FRAMES))
-        return 0;
-    ips = buf + skip + CS_OWN_FRAMES;
-    n = got - (int)(skip + CS_OWN_FRAMES);
-    if (n > (int)t->depth)
-        n = (int)t->depth;
-    h = chain_hash(ips, n);
+    uint64_t h = chain_hash(ips, n);
 
     for (uint32_t probe = 0; probe < CS_MAX_PROBES; probe++) {
         uint32_t i = (uint32_t)((h + probe) & (CS_TABLE_SLOTS - 1));
@@ -133,6 +120,238 @@ __attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned skip,
     }
     *overflow = 1;
     return 0;
+}
+
+/* ---- the memo ----------------------------------------------------------------------------- */
+
+/* Each anchor lists the chains seen through it, most used first: a core has tens of access
+ * sites (anchors), and up to a dozen paths reach one of them (the reference core under the
+ * host's mixed scenario: 6 anchors and 37 chains at depth 8, 13 through one anchor). Entries
+ * are never evicted: once the pool is full, new chains are unwound every time. */
+#define CS_MEMO_ANCHORS 64u
+#define CS_MEMO_PER_ANCHOR 32u
+#define CS_MEMO_ENTRIES 512u
+
+struct cs_memo_anchor {
+    uintptr_t ip; /* 0: free */
+    uint32_t n;   /* chains in idx */
+    uint16_t idx[CS_MEMO_PER_ANCHOR];
+};
+
+struct cs_memo_entry {
+    uint32_t id; /* interned chain */
+    uint32_t n;  /* frames past the anchor in off[] and ip[] */
+    /* then intptr_t off[frames] (the slot of each return address, from the anchor's CFA) and
+     * uintptr_t ip[frames] */
+};
+
+struct cs_memo {
+    unsigned frames; /* most frames an entry holds: skip + depth */
+    size_t stride;   /* bytes per entry */
+    uint32_t used;   /* entries taken from the pool */
+    _Atomic uint64_t hits, misses;
+    struct cs_memo_anchor anchors[CS_MEMO_ANCHORS];
+    unsigned char *ents;
+};
+
+static struct cs_memo_entry *memo_entry(const struct cs_memo *m, uint32_t i)
+{
+    return (struct cs_memo_entry *)(void *)(m->ents + (size_t)i * m->stride);
+}
+
+static intptr_t *memo_off(struct cs_memo_entry *e)
+{
+    return (intptr_t *)(void *)(e + 1);
+}
+
+static uintptr_t *memo_ip(const struct cs_memo *m, struct cs_memo_entry *e)
+{
+    return (uintptr_t *)(void *)(memo_off(e) + m->frames);
+}
+
+int cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip)
+{
+    struct cs_memo *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -HVT_E_NOMEM;
+    m->frames = depth + skip;
+    m->stride = sizeof(struct cs_memo_entry) + m->frames * (sizeof(intptr_t) + sizeof(uintptr_t));
+    m->ents = calloc(CS_MEMO_ENTRIES, m->stride);
+    if (!m->ents) {
+        free(m);
+        return -HVT_E_NOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void cs_memo_free(struct cs_memo *m)
+{
+    if (!m)
+        return;
+    free(m->ents);
+    free(m);
+}
+
+void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses)
+{
+    struct cs_memo *mm = (struct cs_memo *)m;
+    *hits = m ? atomic_load_explicit(&mm->hits, memory_order_relaxed) : 0;
+    *misses = m ? atomic_load_explicit(&mm->misses, memory_order_relaxed) : 0;
+}
+
+static void memo_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* The anchor's entry: the one holding IP, else (CREATE) a free one, else NULL. */
+static struct cs_memo_anchor *memo_anchor(struct cs_memo *m, uintptr_t ip, int create)
+{
+    uint32_t h = (uint32_t)(((uint64_t)ip * 0x9e3779b97f4a7c15ull) >> 58);
+    _Static_assert(CS_MEMO_ANCHORS == 64, "memo_anchor takes 6 bits");
+    for (uint32_t i = 0; i < CS_MEMO_ANCHORS; i++) {
+        struct cs_memo_anchor *a = &m->anchors[(h + i) % CS_MEMO_ANCHORS];
+        if (a->ip == ip)
+            return a;
+        if (!a->ip)
+            return create ? a : NULL;
+    }
+    return NULL;
+}
+
+/* Whether entry E is the chain of the stack this capture runs on. Why reading its slots is
+ * enough, and safe: the anchor fixes the function the anchor returns into and the instruction
+ * it returns to, so (its frame having a fixed size at that instruction) the slot of the next
+ * return address, relative to the anchor's CFA, is fixed; finding the remembered return
+ * address there fixes the next function and instruction, and so on up the chain. Each slot
+ * read lies inside a frame already shown to be live on this stack. A function whose frame size
+ * varies at the same instruction (alloca, a variable-length array) breaks the argument: then
+ * a check reads some word of its frame, which holds the remembered address by chance only. */
+static int memo_match(const struct cs_memo *m, struct cs_memo_entry *e, uintptr_t cfa)
+{
+    const intptr_t *off = memo_off(e);
+    const uintptr_t *ip = memo_ip(m, e);
+    for (uint32_t i = 0; i < e->n; i++) {
+        uintptr_t v;
+        memcpy(&v, (const void *)(cfa + (uintptr_t)off[i]), sizeof(v));
+        if (v != ip[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* The chain remembered for this stack through anchor A, or 0. A hit moves one place towards
+ * the front of the anchor's list, so the paths used most are tried first. */
+static uint32_t memo_lookup(struct cs_memo *m, struct cs_memo_anchor *a, uintptr_t cfa)
+{
+    for (uint32_t j = 0; j < a->n; j++) {
+        struct cs_memo_entry *e = memo_entry(m, a->idx[j]);
+        if (memo_match(m, e, cfa)) {
+            if (j) {
+                uint16_t t = a->idx[j - 1];
+                a->idx[j - 1] = a->idx[j];
+                a->idx[j] = t;
+            }
+            return e->id;
+        }
+    }
+    return 0;
+}
+
+/* Remembers chain ID through ANCHOR: K return addresses IPV found at slots OFF. */
+static void memo_add(struct cs_memo *m, uintptr_t anchor, uint32_t id, const intptr_t *off,
+                     const uintptr_t *ipv, uint32_t k)
+{
+    struct cs_memo_anchor *a = memo_anchor(m, anchor, 1);
+    struct cs_memo_entry *e;
+    if (!a || a->n >= CS_MEMO_PER_ANCHOR || m->used >= CS_MEMO_ENTRIES || k > m->frames)
+        return; /* full: this chain will be unwound each time */
+    e = memo_entry(m, m->used);
+    memcpy(memo_off(e), off, k * sizeof(*off));
+    memcpy(memo_ip(m, e), ipv, k * sizeof(*ipv));
+    e->id = id;
+    e->n = k;
+    a->ip = anchor;
+    a->idx[a->n++] = (uint16_t)m->used++;
+}
+
+/* ---- capture ------------------------------------------------------------------------------ */
+
+__attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned own, unsigned user,
+                                              int *overflow, struct cs_memo *m, uintptr_t anchor_ip,
+                                              uintptr_t anchor_cfa)
+{
+    enum { MAXF = HVT_REC_MAX_DEPTH + 16 + 8 };
+    void *ips[MAXF];
+    uintptr_t sps[MAXF];
+    unsigned want = t->depth + own + user + CS_OWN_FRAMES, a = own + CS_OWN_FRAMES;
+    int got = 0, n, memo = 0;
+    uint32_t id;
+
+#if defined(__x86_64__)
+    if (m && anchor_ip && anchor_cfa) {
+        struct cs_memo_anchor *an = memo_anchor(m, anchor_ip, 0);
+        if (an && (id = memo_lookup(m, an, anchor_cfa)) != 0) {
+            memo_count(&m->hits);
+            return id;
+        }
+        memo_count(&m->misses);
+        memo = 1;
+    }
+#else
+    (void)anchor_ip;
+    (void)anchor_cfa;
+#endif
+    if (want > MAXF)
+        want = MAXF;
+    if (!memo) {
+        got = unw_backtrace(ips, (int)want);
+    } else {
+        /* The slow way, which also gives each frame's stack pointer (the CFA of the frame it
+         * called): the return address into a frame lies just below its stack pointer. */
+        unw_context_t uc;
+        unw_cursor_t c;
+        if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0) {
+            do {
+                unw_word_t ip = 0, sp = 0;
+                if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || unw_get_reg(&c, UNW_REG_SP, &sp) < 0)
+                    break;
+                if (got > (int)a && unw_is_signal_frame(&c) > 0)
+                    memo = 0; /* a signal frame's return address is not on the stack */
+                ips[got] = (void *)(uintptr_t)ip;
+                sps[got] = (uintptr_t)sp;
+                got++;
+            } while (got < (int)want && unw_step(&c) > 0);
+        }
+    }
+    if (got <= (int)(a + user))
+        return 0;
+    n = got - (int)(a + user);
+    if (n > (int)t->depth)
+        n = (int)t->depth;
+    id = intern(t, ips + a + user, n, overflow);
+
+    /* Remember the chain when the unwinder's anchor is the caller's and every return address
+     * is in the slot the model says (just below the stack pointer of the frame it returns
+     * into). */
+    if (memo && id && (uintptr_t)ips[a] == anchor_ip && sps[a] == anchor_cfa) {
+        intptr_t off[MAXF];
+        uintptr_t ipv[MAXF];
+        uint32_t k = 0;
+        for (int i = (int)a + 1; i < (int)a + (int)user + n; i++) {
+            uintptr_t slot = sps[i] - sizeof(uintptr_t), v;
+            memcpy(&v, (const void *)slot, sizeof(v));
+            if (v != (uintptr_t)ips[i])
+                return id;
+            off[k] = (intptr_t)(slot - anchor_cfa);
+            ipv[k] = v;
+            k++;
+        }
+        memo_add(m, anchor_ip, id, off, ipv, k);
+    }
+    return id;
 }
 
 /* Names the function around return address IP into F. dladdr only knows exported dynamic

@@ -17,10 +17,28 @@ struct cs_table;
 int cs_table_new(struct cs_table **out, unsigned depth);
 void cs_table_free(struct cs_table *t);
 
-/* Captures the caller chain of the function calling cs_capture, skipping SKIP further frames,
- * and interns it. Returns its id, or 0 when nothing was captured or the table is full (then
- * *overflow is set to 1). No lock, no allocation once libunwind is warmed up. */
-uint32_t cs_capture(struct cs_table *t, unsigned skip, int *overflow);
+/* A per-vCPU memo of the chains seen lately (producer-private), keyed by the return address
+ * through which the recorder was entered (the anchor). A chain is remembered as its return
+ * addresses and the stack slots they were found in, relative to the anchor's CFA (the stack
+ * address above the anchor's slot). A capture whose anchor has entries reads those slots on
+ * its own stack: when each holds the remembered return address, the chain is the same (see
+ * cs_capture), at a tenth of the cost of unwinding. x86-64 only (the return address sits at
+ * CFA - 8); elsewhere, and without a memo, every capture unwinds. */
+struct cs_memo;
+/* A memo for chains of DEPTH frames after SKIP frames of the caller's own. */
+int cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip);
+void cs_memo_free(struct cs_memo *m);
+/* Captures answered from M, and captures that had to unwind. */
+void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses);
+
+/* Captures the caller chain of the function calling cs_capture: skips OWN further frames (the
+ * recorder's), then USER frames (the caller's own wrappers), and interns the chain. ANCHOR_IP
+ * and ANCHOR_CFA (0: unknown) are the return address and CFA of the last of the OWN frames,
+ * so that the memo M (may be NULL) can answer without unwinding. Returns the chain's id, or 0
+ * when nothing was captured or the table is full (then *overflow is set to 1). No lock, no
+ * allocation once libunwind is warmed up. */
+uint32_t cs_capture(struct cs_table *t, unsigned own, unsigned user, int *overflow,
+                    struct cs_memo *m, uintptr_t anchor_ip, uintptr_t anchor_cfa);
 
 /* Distinct chains interned so far. */
 uint64_t cs_count(const struct cs_table *t);

@@ -109,6 +109,7 @@ static void rec_free(struct hvt_rec *rec)
             if (v) {
                 ring_fini(&v->ring);
                 rec_builder_free(&v->b);
+                cs_memo_free(v->memo);
                 free(v);
             }
         }
@@ -117,6 +118,12 @@ static void rec_free(struct hvt_rec *rec)
     cs_table_free(rec->cs);
     free(rec->cs_defined);
     free(rec);
+}
+
+static int memo_disabled(void)
+{
+    const char *e = getenv("HVT_REC_CALLSITE_MEMO");
+    return e && !strcmp(e, "0");
 }
 
 static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
@@ -141,6 +148,8 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
         return -HVT_E_NOMEM;
     }
     if (rec->opt.callsite_depth) {
+        /* HVT_REC_CALLSITE_MEMO=0: every call-site capture unwinds (to check the memo). */
+        rec->cs_memo_off = memo_disabled();
         err = cs_table_new(&rec->cs, rec->opt.callsite_depth);
         if (!err) {
             rec->cs_defined = calloc(CS_TABLE_SLOTS + 1, 1);
@@ -266,6 +275,12 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
         st->outside_pass += atomic_load_explicit(&v->outside_pass, memory_order_relaxed);
         st->block_waits += atomic_load_explicit(&v->block_waits, memory_order_relaxed);
         st->callsite_overflow += atomic_load_explicit(&v->cs_overflow, memory_order_relaxed);
+        if (v->memo) {
+            uint64_t hits, misses;
+            cs_memo_counts(v->memo, &hits, &misses);
+            st->callsite_memo_hits += hits;
+            st->callsite_unwinds += misses;
+        }
     }
     st->callsites = rec->cs ? cs_count(rec->cs) : 0;
     st->bytes_written = rec->file_bytes;
@@ -343,6 +358,12 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         free(v);
         return err;
     }
+    if (rec->cs && !rec->cs_memo_off &&
+        (err = cs_memo_new(&v->memo, rec->opt.callsite_depth, rec->opt.callsite_skip))) {
+        ring_fini(&v->ring);
+        free(v);
+        return err;
+    }
     v->rec = rec;
     v->id = vcpu;
     v->wid = vcpu;
@@ -357,6 +378,7 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         if (!atomic_compare_exchange_strong_explicit(&rec->vcpus[vcpu], &expect, v,
                                                      memory_order_acq_rel, memory_order_acquire)) {
             ring_fini(&v->ring);
+            cs_memo_free(v->memo);
             free(v);
             return 0;
         }
@@ -633,10 +655,13 @@ __attribute__((noinline)) void *rec_reserve_access_slow(struct rec_vcpu *v, uint
 
 /* always_inline: the skip counts below assume this helper adds no frame, at any -O level. */
 static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *rec,
-                                                              struct rec_vcpu *v, uint32_t skip)
+                                                              struct rec_vcpu *v, uint32_t skip,
+                                                              uintptr_t anchor_ip,
+                                                              uintptr_t anchor_cfa)
 {
     int overflow = 0;
-    uint32_t id = cs_capture(rec->cs, skip + rec->opt.callsite_skip, &overflow);
+    uint32_t id = cs_capture(rec->cs, skip, rec->opt.callsite_skip, &overflow, v->memo, anchor_ip,
+                             anchor_cfa);
     if (overflow)
         count(&v->cs_overflow);
     return id;
@@ -663,7 +688,7 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
         a->tag.reserved || (a->flags & ~RRA_AFLAGS))
         return -HVT_E_INVALID;
     /* Frame 0 of the capture is this function; the host's caller is next. */
-    cs = rec->cs ? capture(rec, v, 1) : a->callsite;
+    cs = rec->cs ? capture(rec, v, 1, REC_ANCHOR_IP(), REC_ANCHOR_CFA()) : a->callsite;
     rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear, a->phys,
                     a->size, cs, a->data, a->old, a->cur);
     return 0;
@@ -676,7 +701,8 @@ _Static_assert(HVT_OPF_LINEAR_VALID == HVT_AF_LINEAR_VALID && HVT_OPF_LOCKED == 
 __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                                                  const struct hvt_op_info *info, uint64_t phys,
                                                  uint32_t size, const void *data, const void *old,
-                                                 const void *cur)
+                                                 const void *cur, uintptr_t anchor_ip,
+                                                 uintptr_t anchor_cfa)
 {
     uint32_t cs = 0, flags;
 
@@ -692,7 +718,7 @@ __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kin
     }
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (v->rec->cs)
-        cs = capture(v->rec, v, 2);
+        cs = capture(v->rec, v, 2, anchor_ip, anchor_cfa);
     flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
     rec_push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
                     (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, cs, data, old,

@@ -150,6 +150,7 @@ struct rec_vcpu {
     struct rec_wrap wrap;
     uint64_t last_state[SD_LO_WORDS + SD_YMM_WORDS]; /* base of the next state delta */
     int last_ymm_nonzero; /* some ymm word of last_state may be nonzero */
+    struct cs_memo *memo; /* call sites on: the chains this vCPU saw lately */
 
     /* producer-written counters, read by anyone (relaxed) */
     _Alignas(64) _Atomic uint64_t dropped;
@@ -177,6 +178,7 @@ struct hvt_rec {
     uint32_t max_vcpus;
     struct cs_table *cs; /* NULL when call sites are off */
     int stamp_tsc;       /* copy of clk.tsc, read by the vCPUs */
+    int cs_memo_off;     /* no call-site memo (HVT_REC_CALLSITE_MEMO=0 at open) */
 
     /* Taken at every event end, by every vCPU: alone on its line, so that the writer's reads
      * of the fields below do not make each vCPU's next increment wait for the line. */
@@ -257,11 +259,11 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
             return;
     }
     /* Two words built in registers, each written with one store. */
-    r->h = (struct ring_hdr){.type = RT_ACCESS,
-                             .nslots = (uint8_t)n,
-                             .flags = (uint16_t)(tag->level | (has_lin ? RRA_LINEAR : 0) |
-                                                 (has_ext ? RRA_EXT : 0)),
-                             .aux = idx};
+    r->h = (struct ring_hdr){
+        .type = RT_ACCESS,
+        .nslots = (uint8_t)n,
+        .flags = (uint16_t)(tag->level | (has_lin ? RRA_LINEAR : 0) | (has_ext ? RRA_EXT : 0)),
+        .aux = idx};
     r->kind = kind;
     r->space = space;
     r->seg = seg;
@@ -305,7 +307,17 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
 int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
-                       const void *data, const void *old, const void *cur);
+                       const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
+                       uintptr_t anchor_cfa);
+/* The return address and CFA of the function using them (after inlining), the anchor of
+ * rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define REC_ANCHOR_IP() ((uintptr_t)__builtin_return_address(0))
+#define REC_ANCHOR_CFA() ((uintptr_t)__builtin_dwarf_cfa())
+#else
+#define REC_ANCHOR_IP() ((uintptr_t)0)
+#define REC_ANCHOR_CFA() ((uintptr_t)0)
+#endif
 
 /* writer.c */
 void *rec_writer_main(void *arg);

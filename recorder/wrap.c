@@ -27,7 +27,9 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
                         NULL, NULL);
         return;
     }
-    rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL);
+    /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */
+    rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL, REC_ANCHOR_IP(),
+                       REC_ANCHOR_CFA());
 }
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
@@ -57,8 +59,8 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 
     if (size > HVT_DATA_MAX || size == 0) {
         res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
-        rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL,
-                           NULL); /* counted as lost */
+        rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL, NULL,
+                           0, 0); /* counted as lost */
         return res;
     }
     memcpy(expected, old, size);
@@ -66,7 +68,8 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
      * the expected value. */
     rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
-                       res == HVT_OP_CMPXCHG_FAILED ? old : expected);
+                       res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
+                       REC_ANCHOR_CFA());
     return res;
 }
 

@@ -108,6 +108,8 @@ struct hvt_rec_stats {
     uint64_t callsite_overflow; /* accesses whose chain did not fit the intern table (id 0) */
     uint64_t writer_busy_ns;    /* writer thread time spent working (not sleeping) */
     uint64_t writer_total_ns;   /* writer thread lifetime */
+    uint64_t callsite_memo_hits; /* call-site captures answered by the vCPU's memo */
+    uint64_t callsite_unwinds;   /* call-site captures that unwound the stack */
 };
 
 struct hvt_rec;

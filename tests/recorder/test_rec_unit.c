@@ -600,6 +600,164 @@ __attribute__((noinline)) void test_callsites(void)
     }
 }
 
+/* The call-site memo (a chain found by reading return addresses back from the stack slots they
+ * were seen in) must give exactly the ids unwinding gives: one anchor reached by several paths,
+ * recursion at several depths (the anchor's CFA moves), a variable-length array in the chain
+ * (a frame whose size changes under the same return address), and the vCPU moving to another
+ * thread (another stack). Run with the memo and without (HVT_REC_CALLSITE_MEMO=0); the ids,
+ * access by access, and their chains must be the same. */
+void test_cs_leaf(struct hvt_rec *rec, const struct hvt_access *a);
+void test_cs_path_a(struct hvt_rec *rec, const struct hvt_access *a);
+void test_cs_path_b(struct hvt_rec *rec, const struct hvt_access *a);
+void test_cs_recurse(struct hvt_rec *rec, const struct hvt_access *a, int n);
+void test_cs_vla(struct hvt_rec *rec, const struct hvt_access *a, int n);
+__attribute__((noinline)) void test_cs_leaf(struct hvt_rec *rec, const struct hvt_access *a)
+{
+    hvt_rec_access(rec, 0, a);
+    __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void test_cs_path_a(struct hvt_rec *rec, const struct hvt_access *a)
+{
+    test_cs_leaf(rec, a);
+    __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void test_cs_path_b(struct hvt_rec *rec, const struct hvt_access *a)
+{
+    test_cs_leaf(rec, a);
+    __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void test_cs_recurse(struct hvt_rec *rec, const struct hvt_access *a,
+                                               int n)
+{
+    if (n > 0)
+        test_cs_recurse(rec, a, n - 1);
+    else
+        test_cs_leaf(rec, a);
+    __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void test_cs_vla(struct hvt_rec *rec, const struct hvt_access *a, int n)
+{
+    volatile char pad[n * 24 + 1];
+    pad[0] = 1;
+    if (n % 2)
+        test_cs_path_a(rec, a);
+    else
+        test_cs_leaf(rec, a);
+    __asm__ volatile("" ::: "memory");
+    (void)pad[0];
+}
+
+struct cs_work {
+    struct hvt_rec *rec;
+    int round;
+};
+
+static void cs_workload(struct hvt_rec *rec, int round)
+{
+    struct hvt_access a;
+    gen_access(&a, 0, 0, 0, 0);
+    for (int i = 0; i < 6; i++) {
+        test_cs_path_a(rec, &a);
+        test_cs_path_b(rec, &a);
+        test_cs_recurse(rec, &a, (i * 5 + round) % 7);
+        test_cs_vla(rec, &a, (i * 3 + round) % 5);
+        test_cs_leaf(rec, &a);
+    }
+}
+
+static void *cs_thread(void *p)
+{
+    struct cs_work *w = p;
+    cs_workload(w->rec, w->round);
+    return NULL;
+}
+
+static void record_cs_workload(int memo, uint32_t *ids, size_t cap, size_t *n,
+                               struct hvt_rec_stats *st)
+{
+    struct hvt_rec *rec;
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {0};
+
+    if (!memo)
+        setenv("HVT_REC_CALLSITE_MEMO", "0", 1);
+    rec = open_fake(HVT_REC_BLOCK, 0, 6);
+    unsetenv("HVT_REC_CALLSITE_MEMO");
+    *n = 0;
+    if (!rec)
+        return;
+    memset(&s, 0, sizeof(s));
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    for (int round = 0; round < 4; round++) {
+        if (round == 2) { /* the same vCPU, from another thread */
+            pthread_t t;
+            struct cs_work w = {rec, round};
+            pthread_create(&t, NULL, cs_thread, &w);
+            pthread_join(t, NULL);
+        } else {
+            cs_workload(rec, round);
+        }
+    }
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+    CHECK_EQ(hvt_rec_close(rec, st), 0);
+    if (fake.n != 1) {
+        CHECK(0);
+        return;
+    }
+    for (uint32_t i = 0; i < item_ev(0)->passes[0].n_accesses && *n < cap; i++)
+        ids[(*n)++] = item_ev(0)->passes[0].accesses[i].callsite;
+}
+
+static void test_callsite_memo(void)
+{
+    enum { CAP = 256 };
+    uint32_t with[CAP], without[CAP];
+    size_t nw = 0, nwo = 0;
+    struct hvt_rec_stats sw = {.size = sizeof(sw)}, swo = {.size = sizeof(swo)};
+    char names[CAP][96];
+
+    record_cs_workload(0, without, CAP, &nwo, &swo);
+    /* the chains unwinding found, by name (the fake writer keeps them until its reset) */
+    for (size_t i = 0; i < nwo; i++) {
+        const struct fake_cs *cs = fake_callsite(without[i]);
+        snprintf(names[i], sizeof(names[i]), "%s<-%s<-%s",
+                 cs && cs->n > 0 && cs->frames[0].function ? cs->frames[0].function : "?",
+                 cs && cs->n > 1 && cs->frames[1].function ? cs->frames[1].function : "?",
+                 cs && cs->n > 2 && cs->frames[2].function ? cs->frames[2].function : "?");
+    }
+    record_cs_workload(1, with, CAP, &nw, &sw);
+    CHECK_EQ(nw, nwo);
+    CHECK_EQ(nw, 4 * 6 * 5);
+    CHECK_U64(swo.callsite_memo_hits, 0);
+    CHECK_U64(swo.callsite_unwinds, 0); /* no memo: nothing counted */
+    CHECK(sw.callsite_memo_hits > nw / 2);
+    CHECK_U64(sw.callsite_memo_hits + sw.callsite_unwinds, nw);
+    CHECK_U64(sw.callsites, swo.callsites);
+    for (size_t i = 0; i < nw && i < nwo; i++) {
+        const struct fake_cs *cs = fake_callsite(with[i]);
+        char got[96];
+        snprintf(got, sizeof(got), "%s<-%s<-%s",
+                 cs && cs->n > 0 && cs->frames[0].function ? cs->frames[0].function : "?",
+                 cs && cs->n > 1 && cs->frames[1].function ? cs->frames[1].function : "?",
+                 cs && cs->n > 2 && cs->frames[2].function ? cs->frames[2].function : "?");
+        /* The two runs call the workload from different places (the chains' outer frames
+         * differ), so the ids differ; but they must split the accesses alike: two accesses
+         * share an id with the memo exactly when they share one without it. */
+        int same = 1;
+        for (size_t j = 0; j < i; j++)
+            if ((with[i] == with[j]) != (without[i] == without[j]))
+                same = 0;
+        if (!same || strcmp(got, names[i]))
+            fprintf(stderr, "access %zu: memo id %u %s, unwinding id %u %s\n", i, with[i], got,
+                    without[i], names[i]);
+        CHECK(same);
+        CHECK_STR(got, names[i]);
+    }
+    CHECK(nwo > 0 && !strcmp(names[0], "test_cs_leaf<-test_cs_path_a<-cs_workload"));
+}
+
 /* The ELF symbolizer on this program's own file, then on damaged copies of it: truncated,
  * garbage, and random byte flips in its headers and tables must give no name, never a crash. */
 static void test_symtab_files(void)
@@ -884,6 +1042,7 @@ int main(void)
     RUN(test_write_error);
     RUN(test_flush_timer);
     RUN(test_event_times);
+    RUN(test_callsite_memo);
     fake_reset();
     TEST_DONE();
 }
