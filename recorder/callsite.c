@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -149,6 +150,11 @@ struct cs_memo {
     unsigned frames; /* most frames an entry holds: skip + depth */
     size_t stride;   /* bytes per entry */
     uint32_t used;   /* entries taken from the pool */
+    /* The thread the memo reads stacks on, and the top of its stack: a slot read is never
+     * above it, whatever frame sizes the chain turns out to have (cs_memo_bind). */
+    int bound;
+    pthread_t owner;
+    uintptr_t stack_hi;
     _Atomic uint64_t hits, misses;
     struct cs_memo_anchor anchors[CS_MEMO_ANCHORS];
     unsigned char *ents;
@@ -193,6 +199,25 @@ void cs_memo_free(struct cs_memo *m)
     free(m);
 }
 
+void cs_memo_bind(struct cs_memo *m)
+{
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+
+    if (!m || (m->bound && pthread_equal(m->owner, pthread_self())))
+        return;
+    m->bound = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return; /* no bounds: every capture on this thread unwinds */
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0 && lo && size) {
+        m->owner = pthread_self();
+        m->stack_hi = (uintptr_t)lo + size;
+        m->bound = 1;
+    }
+    pthread_attr_destroy(&attr);
+}
+
 void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses)
 {
     struct cs_memo *mm = (struct cs_memo *)m;
@@ -229,14 +254,20 @@ static struct cs_memo_anchor *memo_anchor(struct cs_memo *m, uintptr_t ip, int c
  * read lies inside a frame already shown to be live on this stack. A function whose frame size
  * varies at the same instruction (alloca, a variable-length array) breaks the argument: then
  * a check reads some word of its frame, which holds the remembered address by chance only. */
+/* A word of this thread's stack. In the one case the argument fails it is a word of some frame
+ * (a local, padding, or a sanitizer's redzone), so it is read without address sanitizing. */
+__attribute__((no_sanitize_address)) static uintptr_t stack_word(uintptr_t addr)
+{
+    return *(const volatile uintptr_t *)addr;
+}
+
 static int memo_match(const struct cs_memo *m, struct cs_memo_entry *e, uintptr_t cfa)
 {
     const intptr_t *off = memo_off(e);
     const uintptr_t *ip = memo_ip(m, e);
     for (uint32_t i = 0; i < e->n; i++) {
-        uintptr_t v;
-        memcpy(&v, (const void *)(cfa + (uintptr_t)off[i]), sizeof(v));
-        if (v != ip[i])
+        uintptr_t addr = cfa + (uintptr_t)off[i];
+        if (addr < cfa || addr > m->stack_hi - sizeof(uintptr_t) || stack_word(addr) != ip[i])
             return 0;
     }
     return 1;
@@ -291,7 +322,8 @@ __attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned own, 
     uint32_t id;
 
 #if defined(__x86_64__)
-    if (m && anchor_ip && anchor_cfa) {
+    if (m && anchor_ip && anchor_cfa && m->bound && pthread_equal(m->owner, pthread_self()) &&
+        anchor_cfa < m->stack_hi) {
         struct cs_memo_anchor *an = memo_anchor(m, anchor_ip, 0);
         if (an && (id = memo_lookup(m, an, anchor_cfa)) != 0) {
             memo_count(&m->hits);

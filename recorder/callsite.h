@@ -28,6 +28,10 @@ struct cs_memo;
 /* A memo for chains of DEPTH frames after SKIP frames of the caller's own. */
 int cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip);
 void cs_memo_free(struct cs_memo *m);
+/* Binds M to the calling thread (its stack bounds), unless it is bound to it already; may
+ * allocate (reads /proc for the main thread), so called at event begin, outside any pass.
+ * Captures on another thread than the bound one unwind. */
+void cs_memo_bind(struct cs_memo *m);
 /* Captures answered from M, and captures that had to unwind. */
 void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses);
 

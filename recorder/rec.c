@@ -549,6 +549,8 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
     }
     if (v->ev_open)
         push_end(v, RR_END_ABANDONED);
+    if (v->memo)
+        cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
     v->ev_open = 1;
     v->pass_open = 0;
     v->pass_idx = 0;
