@@ -37,9 +37,13 @@ extern "C" {
  * just before the event, sets hvt_pass.lost and flags the event HVT_EV_INCOMPLETE. Event and
  * pass boundaries are never dropped: if even the reserve is full they wait like block mode,
  * which only happens when the writer falls behind by a whole ring.
- * Records are bounded: an access takes 1-3 ring slots of 64 bytes (only SIZE data bytes are
- * copied), a vCPU state at most 16 (states are sent as deltas against the previous one, so
- * typically 1).
+ * Records are bounded: an access takes 32 to 136 bytes of ring (3 words, the linear address
+ * and element/call-site words when present, then SIZE data bytes, three times for cmpxchg,
+ * padded to a word); a vCPU state at most about 1 KiB (states are sent as deltas against the
+ * previous one, so typically a few words).
+ * With call sites on, each vCPU remembers the chains it saw (bound to its thread at event
+ * begin) and recognises one by reading its return addresses back from the stack; only a new
+ * chain is unwound (docs/INTEGRATION.md says why this is sound, and where it is not).
  *
  * Event ids
  * ---------
@@ -179,8 +183,9 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
 /* Records one access of VCPU's open pass (copied; only A->size bytes of data/old/cur are
  * kept, A->callsite is replaced by the captured call site when depth > 0). An access with no
  * open pass is not recorded: it is counted in stats.outside_pass and returns -HVT_E_INVALID.
- * A->size must be 1..HVT_DATA_MAX and kind/space/seg/outcome in range (else -HVT_E_INVALID).
- * Lock-free, syscall-free, allocation-free. */
+ * A->size must be 1..HVT_DATA_MAX, kind/space/seg/outcome and the tag class in range, A->flags
+ * only HVT_AF_* bits and A->tag.reserved 0 (else -HVT_E_INVALID). A->linear is kept only with
+ * HVT_AF_LINEAR_VALID (else it reads back 0). Lock-free, syscall-free, allocation-free. */
 int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
 
 /* Ends VCPU's open pass with OUT and the register state END (both copied). Without
