@@ -264,6 +264,11 @@ const char *hvt_rec_symtab_lookup(struct hvt_rec_symtab *st, const char *path, u
     s = &m->syms[lo - 1];
     if (a - s->addr >= s->size)
         return NULL;
+    /* The bias is taken modulo 2^64: a malformed module (a PT_LOAD above its symbols) can put a
+     * symbol's run-time start past the end of the address space, i.e. above ADDR. No name then
+     * (the fuzzer found this: a start above the address made a negative frame offset). */
+    if (s->addr + m->bias > (uint64_t)addr)
+        return NULL;
     *start = (uintptr_t)(s->addr + m->bias);
     return m->strtab + s->name;
 }
