@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder: call-site capture (unw_backtrace), lock-free interning, dladdr + ELF symbolization. */
 #define UNW_LOCAL_ONLY
-#include "callsite.h"
+#include "rec_internal.h" /* callsite.h, rec_count */
 
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,12 +224,6 @@ void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses)
     *misses = m ? atomic_load_explicit(&mm->misses, memory_order_relaxed) : 0;
 }
 
-static void memo_count(_Atomic uint64_t *c)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 /* The anchor's entry: the one holding IP, else (CREATE) a free one, else NULL. */
 static struct cs_memo_anchor *memo_anchor(struct cs_memo *m, uintptr_t ip, int create)
 {
@@ -326,10 +319,10 @@ __attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned own, 
         anchor_cfa < m->stack_hi) {
         struct cs_memo_anchor *an = memo_anchor(m, anchor_ip, 0);
         if (an && (id = memo_lookup(m, an, anchor_cfa)) != 0) {
-            memo_count(&m->hits);
+            rec_count(&m->hits);
             return id;
         }
-        memo_count(&m->misses);
+        rec_count(&m->misses);
         memo = 1;
     }
 #else

@@ -721,7 +721,7 @@ __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kin
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (v->rec->cs)
         cs = capture(v->rec, v, 2, anchor_ip, anchor_cfa);
-    flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
+    flags = info->flags & RRA_AFLAGS;
     rec_push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
                     (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, cs, data, old,
                     cur);

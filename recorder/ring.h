@@ -40,9 +40,9 @@ struct ring {
     _Alignas(RING_CACHELINE) _Atomic uint64_t head; /* published head: the consumer's view */
 
     _Alignas(RING_CACHELINE) uint64_t phead; /* producer: head including unpublished records */
-    uint64_t pub;         /* producer: the value last stored into head */
-    uint64_t cached_tail; /* producer's last view of tail */
-    uint64_t pending;     /* producer: slots reserved by ring_reserve, added by commit */
+    uint64_t pub;                            /* producer: the value last stored into head */
+    uint64_t cached_tail;                    /* producer's last view of tail */
+    uint64_t pending; /* producer: slots reserved by ring_reserve, added by commit */
 
     _Alignas(RING_CACHELINE) _Atomic uint64_t tail;
 

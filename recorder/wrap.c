@@ -11,8 +11,8 @@
 /* Records a plain access (not cmpxchg) of V. The common case (a pass open, a size the ABI
  * allows, call sites off) is written into the ring right here, inline; everything else goes
  * through rec_push_access_op, which also keeps the frame layout call-site capture expects. */
-static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uint8_t kind,
-                                                         int res, const struct hvt_op_info *info,
+static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uint8_t kind, int res,
+                                                         const struct hvt_op_info *info,
                                                          uint64_t phys, uint32_t size,
                                                          const void *data)
 {
@@ -21,10 +21,10 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
     if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
         data = zero;
     if (__builtin_expect(v->pass_open && size - 1 < HVT_DATA_MAX && !v->rec->cs, 1)) {
-        uint32_t flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
+        uint32_t flags = info->flags & RRA_AFLAGS;
         rec_push_access(v, kind, info->space, info->seg, (uint8_t)res, &info->tag, flags,
-                        (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data,
-                        NULL, NULL);
+                        (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data, NULL,
+                        NULL);
         return;
     }
     /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */

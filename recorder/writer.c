@@ -22,13 +22,6 @@
 #define MIN_SLEEP_NS 50000L
 #define MAX_SLEEP_NS 1000000L
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void rec_writer_wake(struct hvt_rec *rec)
 {
     atomic_fetch_add_explicit(&rec->writer_wake, 1, memory_order_seq_cst);
@@ -500,14 +493,14 @@ static void finish(struct hvt_rec *rec)
 void *rec_writer_main(void *arg)
 {
     struct hvt_rec *rec = arg;
-    uint64_t start = mono_ns(), last_flush = start, flush_ns;
+    uint64_t start = rec_mono_ns(), last_flush = start, flush_ns;
     uint64_t written_since_flush = 0;
     long sleep_ns = MIN_SLEEP_NS;
 
     flush_ns = (uint64_t)rec->opt.flush_ms * 1000000ull;
     for (;;) {
         int stopping = atomic_load_explicit(&rec->stopping, memory_order_acquire);
-        uint64_t t = mono_ns(), now, max_fill = 0, nslots = 0;
+        uint64_t t = rec_mono_ns(), now, max_fill = 0, nslots = 0;
         uint32_t hi = atomic_load_explicit(&rec->hi_vcpu, memory_order_acquire);
         uint64_t done = 0, events_before = atomic_load(&rec->st_events);
 
@@ -521,14 +514,14 @@ void *rec_writer_main(void *arg)
         if (done)
             emit_ready(rec);
         written_since_flush += atomic_load(&rec->st_events) - events_before;
-        now = mono_ns();
+        now = rec_mono_ns();
         if (written_since_flush && flush_ns && now - last_flush >= flush_ns &&
             !atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
             int err = hvt_fmt_writer_flush(rec->w);
             if (err)
                 write_failed(rec, err, "flush", rec->next_write_id);
             written_since_flush = 0;
-            last_flush = mono_ns();
+            last_flush = rec_mono_ns();
             now = last_flush;
         } else if (!written_since_flush) {
             last_flush = now;
@@ -551,6 +544,6 @@ void *rec_writer_main(void *arg)
         writer_sleep(rec, sleep_ns);
     }
     finish(rec);
-    atomic_store(&rec->st_total_ns, mono_ns() - start);
+    atomic_store(&rec->st_total_ns, rec_mono_ns() - start);
     return NULL;
 }

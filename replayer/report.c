@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "internal.h"
 
 static const char *const whatif_names[4] = {"none", "removed", "kept", "unknown"};
@@ -97,36 +98,10 @@ static void text_str(FILE *f, const char *s)
     }
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 static void hex(FILE *f, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         fprintf(f, "%02x", p[i]);
-}
-
-static void json_hex(FILE *f, const uint8_t *p, size_t n)
-{
-    fputc('"', f);
-    hex(f, p, n);
-    fputc('"', f);
 }
 
 static int data_valid(const struct hvt_access *a)
@@ -225,12 +200,12 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
         fputs("null", f);
     fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%u,\"data\":", a->phys, a->size);
     if (data_valid(a))
-        json_hex(f, a->data, n);
+        hvt_json_hex(f, a->data, n);
     else
         fputs("null", f);
     if (a->kind == HVT_ACC_CMPXCHG) {
         fputs(",\"old\":", f);
-        json_hex(f, a->old, n);
+        hvt_json_hex(f, a->old, n);
     }
     fprintf(f, ",\"outcome\":\"%s\",\"callsite\":%u", hvt_op_result_name(a->outcome), a->callsite);
     cs = site(rep, a);
@@ -240,9 +215,9 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
             const struct hvt_frame *fr = &cs->frames[i];
             fprintf(f, "%s{\"ip\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64 "\",\"function\":",
                     i ? "," : "", fr->ip, fr->offset);
-            json_str(f, fr->function);
+            hvt_json_str(f, fr->function);
             fputs(",\"module\":", f);
-            json_str(f, fr->module);
+            hvt_json_str(f, fr->module);
             fputc('}', f);
         }
         fputc(']', f);
@@ -257,11 +232,11 @@ static void json_event_head(FILE *f, const char *type, const struct hvt_rpl_even
     fprintf(
         f, "{\"type\":\"%s\",\"event\":%" PRIu64 ",\"vcpu\":%u,\"rip\":\"0x%" PRIx64 "\",\"insn\":",
         type, ev->id, ev->vcpu, ev->init.rip);
-    json_hex(f, ev->insn, len);
+    hvt_json_hex(f, ev->insn, len);
     fputs(",\"mnemonic\":", f);
-    json_str(f, rep->mnemonic);
+    hvt_json_str(f, rep->mnemonic);
     fputs(",\"disasm\":", f);
-    json_str(f, rep->disasm);
+    hvt_json_str(f, rep->disasm);
     fprintf(f, ",\"passes\":%u", ev->n_passes);
 }
 
@@ -277,7 +252,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
         if (json) {
             json_event_head(f, "cannot_replay", rep);
             fputs(",\"why\":", f);
-            json_str(f, rep->why);
+            hvt_json_str(f, rep->why);
             fputs("}\n", f);
         } else {
             fprintf(f, "event %" PRIu64 "  vcpu %u  rip 0x%" PRIx64 "  %s: cannot replay: %s\n",
@@ -295,7 +270,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             json_event_head(f, "divergence", rep);
             fprintf(f, ",\"class\":\"%s\",\"benign\":%s,\"pass_a\":%u,\"pass_b\":%u,\"detail\":",
                     hvt_rpl_class_name(x->cls), benign ? "true" : "false", x->pass_a, x->pass_b);
-            json_str(f, x->detail);
+            hvt_json_str(f, x->detail);
             fputs(",\"a\":", f);
             json_access(f, rep, x->idx_a, &x->acc_a);
             fputs(",\"b\":", f);
@@ -338,7 +313,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
             json_event_head(f, "whatif", rep);
             fprintf(f, ",\"verdict\":\"%s\",\"completes\":%s,\"detail\":",
                     whatif_names[rep->whatif & 3], rep->whatif_completes ? "true" : "false");
-            json_str(f, rep->whatif_detail);
+            hvt_json_str(f, rep->whatif_detail);
             fputs("}\n", f);
         } else {
             fprintf(f, "  what-if: %s: ",
@@ -386,7 +361,7 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
         fputs("},\"by_mnemonic\":{", f);
         for (size_t i = 0; i < s->n_mnemonics; i++) {
             fputs(i ? "," : "", f);
-            json_str(f, s->mnemonics[i].name);
+            hvt_json_str(f, s->mnemonics[i].name);
             fprintf(f, ":%" PRIu64, s->mnemonics[i].count);
         }
         fprintf(f,

@@ -6,12 +6,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/json.h"
+
 /* Exit codes every command uses (replay's are usable by `git bisect run`). */
 enum hvt_exit {
     HVT_EXIT_OK = 0,
-    HVT_EXIT_DIVERGENCE = 1, /* replay/bisect/diff/check-core: a difference was found */
-    HVT_EXIT_USAGE = 2,      /* bad command line, unwritable output, unknown names */
-    HVT_EXIT_CORRUPT = 3,    /* unreadable or corrupt trace */
+    HVT_EXIT_DIVERGENCE = 1,     /* replay/bisect/diff/check-core: a difference was found */
+    HVT_EXIT_USAGE = 2,          /* bad command line, unwritable output, unknown names */
+    HVT_EXIT_CORRUPT = 3,        /* unreadable or corrupt trace */
     HVT_EXIT_CANNOT_REPLAY = 125 /* this core cannot replay the trace (git bisect: skip) */
 };
 
@@ -25,11 +27,6 @@ void hvt_tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int hvt_tool_parse_u64(const char *s, uint64_t *out);
 /* "A..B" (inclusive), "A.." (to the end), "..B", or "A" (just A). 0 or -1. */
 int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b);
-
-/* Writes S as a JSON string literal (quotes included). NULL writes null. */
-void hvt_json_str(FILE *f, const char *s);
-/* Writes LEN bytes as a JSON string of lowercase hex digits. */
-void hvt_json_hex(FILE *f, const uint8_t *p, size_t len);
 
 /* 1 when the command line asks for help (-h/--help anywhere). */
 int hvt_tool_wants_help(int argc, char **argv);
