@@ -151,6 +151,18 @@ int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value)
     return c->p->set_option(c->inst, key, value);
 }
 
+int hvt_core_set_cpu(struct hvt_core *c, const struct hvt_cpu_profile *p)
+{
+    char text[HVT_CPU_TEXT_MAX];
+    int rc;
+    if (!c || !p)
+        return -HVT_E_INVALID;
+    rc = hvt_cpu_profile_format(p, text, sizeof(text));
+    if (rc < 0)
+        return rc;
+    return c->p->set_option(c->inst, "cpu", text);
+}
+
 int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
                      const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
 {

@@ -29,6 +29,7 @@ static int ref_create(void **inst)
         return -HVT_E_NOMEM;
     }
     c->opts.decode_cache = 1;
+    hvt_cpu_profile_default(&c->opts.cpu);
     *inst = c;
     return 0;
 }
@@ -78,6 +79,15 @@ static int ref_set_option(void *inst, const char *key, const char *value)
             c->opts.gather_discard = 1;
         else
             return -HVT_E_INVALID;
+        return 0;
+    }
+    if (!strcmp(key, "cpu")) {
+        /* the text form of a CPU profile (hvt_cpu_profile_format), or a built-in's name;
+         * tokens this build does not know are the caller's to warn about */
+        struct hvt_cpu_profile p;
+        if (hvt_cpu_profile_parse(&p, value, NULL, 0) < 0)
+            return -HVT_E_INVALID;
+        c->opts.cpu = p;
         return 0;
     }
     return -HVT_E_UNSUPPORTED;

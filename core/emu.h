@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "hvtrace/core.h"
+#include "hvtrace/cpu.h"
 
 /* Internal status of every core step: the values of enum hvt_outcome.
  * HVT_OUT_OKAY (0) continue; anything else ends the pass with that outcome, with e->res
@@ -16,6 +17,7 @@ struct hvt_ref_opts {
     int pdpte_reread;   /* re-read PAE PDPTEs from memory on every walk (not what hardware does) */
     int gather_discard; /* discard partial gather progress on RETRY */
     int decode_cache;   /* use the decoded-instruction cache */
+    struct hvt_cpu_profile cpu; /* the guest's CPU: features (#UD when absent) and choices */
 };
 
 /* Execution modes the core supports (derived from CR0, EFER, CS). */
@@ -39,6 +41,18 @@ struct hvt_emu {
                                    iterations, gather elements) before ending RETRY or
                                    EXCEPTION: commit the working state as on OKAY */
 };
+
+/* Whether the instruction's CPU profile has feature F / takes alternative V of choice C.
+ * Without options (unit tests of the MMU) it is the default profile: every feature, the
+ * first alternative of every choice. */
+static inline int hvt_emu_has(const struct hvt_emu *e, unsigned f)
+{
+    return !e->opts || HVT_CPU_HAS(&e->opts->cpu, f);
+}
+static inline unsigned hvt_emu_choice(const struct hvt_emu *e, unsigned c)
+{
+    return e->opts ? e->opts->cpu.choice[c] : 0;
+}
 
 /* Fills e->res for an exception and returns HVT_OUT_EXCEPTION. */
 int hvt_emu_raise(struct hvt_emu *e, unsigned vector, int has_ec, uint32_t ec, uint64_t cr2);

@@ -456,6 +456,12 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
         snprintf(res->detail, sizeof(res->detail), "real or virtual-8086 mode");
         return 0;
     }
+    /* a state no CPU of the profile can be in (CR4.SMEP without SMEP, ...): the recording
+     * and the profile disagree, which the core cannot emulate its way around */
+    if (hvt_cpu_profile_check_state(&core->opts.cpu, state, res->detail, sizeof(res->detail))) {
+        res->out.kind = HVT_OUT_UNHANDLEABLE;
+        return 0;
+    }
     /* the YMM registers (half the state) are copied only for the instructions that use them */
     memcpy(&w, state, offsetof(struct hvt_vcpu_state, ymm));
     x.st = &w;

@@ -91,6 +91,12 @@ int hvt_xi_ud(struct hvt_emu *e)
     return hvt_emu_raise(e, HVT_VEC_UD, 0, 0, 0);
 }
 
+int hvt_xi_need(struct hvt_emu *e, unsigned f)
+{
+    /* CPUID says the opcode does not exist on this CPU: #UD, before any operand access */
+    return hvt_emu_has(e, f) ? HVT_OUT_OKAY : hvt_xi_ud(e);
+}
+
 void hvt_xi_set_gpr(struct hvt_emu *e, unsigned reg, unsigned size, uint64_t v)
 {
     uint64_t *r = &e->st->gpr[reg & 15];

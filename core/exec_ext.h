@@ -84,6 +84,8 @@ int hvt_xi_unimpl(struct hvt_emu *e, const char *what);
 int hvt_xi_unhandleable(struct hvt_emu *e, const char *what);
 /* #UD */
 int hvt_xi_ud(struct hvt_emu *e);
+/* #UD unless the CPU profile has feature F (enum hvt_cpu_feature); 0 when it has. */
+int hvt_xi_need(struct hvt_emu *e, unsigned f);
 
 /* Flags of DST - SRC at SIZE bytes (CMP semantics) merged into RFLAGS. */
 uint64_t hvt_xi_sub_flags(uint64_t rflags, uint64_t dst, uint64_t src, unsigned size);

@@ -13,7 +13,7 @@ static const char *const gather_names[4][2] = {
 };
 
 /* Stores the sign of each DSZ-byte slot of the VL-byte mask across its slot (all ones or 0),
- * as the hardware does before it gathers anything. */
+ * as Intel's CPUs do before they gather anything (gather-fault-mask=sign-extend). */
 static void mask_extend(uint8_t *m, unsigned vl, unsigned dsz)
 {
     for (unsigned o = 0; o < vl; o += dsz)
@@ -32,8 +32,12 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
     uint64_t base = 0;
     unsigned done = 0;
     int r;
+    int sign_extend = hvt_emu_choice(e, HVT_CPUC_GATHER_FAULT_MASK) == 0;
+    int zero_upper = hvt_emu_choice(e, HVT_CPUC_GATHER_FAULT_UPPER) == 0;
 
     strncpy(e->res->detail, gather_names[xi->op & 3][xi->vw], sizeof(e->res->detail) - 1);
+    if ((r = hvt_xi_need(e, HVT_CPUF_AVX2)))
+        return r;
     if (xi->pp != 1)
         return hvt_xi_unimpl(e, "gather: not a 66-prefixed VEX form");
     if (xi->mod == 3 || !xi->has_sib)
@@ -49,8 +53,13 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
     memcpy(save_m, ym, 32);
     if (xi->base >= 0 && xi->base < 16)
         base = e->st->gpr[xi->base];
-    mask_extend(ym, vl, dsz);
-    if (!xi->vl) /* VEX.128 clears bits 255:128 of both, even when a fault stops it */
+    /* Where CPU models differ is what a fault leaves (the CPU profile's choices): Intel
+     * sign-extends the whole mask and clears bits 255:128 of a VEX.128 form's registers up
+     * front; AMD clears mask elements only as it passes them and leaves bits 255:128 until
+     * the gather completes. */
+    if (sign_extend)
+        mask_extend(ym, vl, dsz);
+    if (!xi->vl && zero_upper)
         memset(yd + 16, 0, 16), memset(ym + 16, 0, 16);
 
     for (unsigned jj = 0; jj < n; jj++) {
@@ -62,8 +71,10 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
         struct hvt_mmu_xlat x;
         int64_t iv;
         uint64_t ea, val = 0;
-        if (!(ym[j * dsz + dsz - 1] & 0x80))
+        if (!(ym[j * dsz + dsz - 1] & 0x80)) {
+            memset(ym + j * dsz, 0, dsz); /* an inactive element is done, too */
             continue;
+        }
         if (isz == 4) {
             int32_t v32;
             memcpy(&v32, yi + 4 * j, 4);
@@ -87,8 +98,8 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
                 return r;
             }
             /* hardware on a fault, Xen on RETRY: the completed elements and the mask stay.
-             * The hardware writes the (sign-extended) mask even when the first element
-             * faults, but leaves the destination alone until an element completed. */
+             * Intel writes the (sign-extended) mask even when the first element faults, but
+             * leaves the destination alone until an element completed. */
             if (!done)
                 memcpy(yd, save_d, 32);
             e->partial = 1;

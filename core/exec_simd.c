@@ -15,6 +15,7 @@ struct simd_form {
     int mem_only;   /* register form is #UD */
     int zero_hi64;  /* a 64-bit load into an XMM clears bits 127:64 (MOVQ) */
     int avx;        /* VEX-encoded: clears bits 255:128 on a 128-bit register write */
+    unsigned feature; /* the CPUID feature the form needs (enum hvt_cpu_feature) */
 };
 
 /* Picks the form of a map-0F instruction; 0 when known, -1 for forms not modelled. */
@@ -29,6 +30,11 @@ static int pick(const struct hvt_xi *xi, struct simd_form *f)
     memset(f, 0, sizeof(*f));
     f->avx = xi->vex;
     f->size = vsize;
+    /* MOVUPS/MOVAPS/MOVNTPS are SSE; the other legacy forms SSE2; VEX forms AVX */
+    f->feature = xi->vex ? HVT_CPUF_AVX : (xi->op == 0x10 || xi->op == 0x11 || xi->op == 0x28 ||
+                                           xi->op == 0x29 || xi->op == 0x2b) && !pfx
+                                              ? HVT_CPUF_SSE
+                                              : HVT_CPUF_SSE2;
     switch (xi->op) {
     case 0x10:
     case 0x11:
@@ -135,6 +141,8 @@ static int exec_movnti(struct hvt_emu *e, const struct hvt_xi *xi)
     uint64_t v = hvt_xi_get_gpr(e, xi->reg, size);
     int r;
     strncpy(e->res->detail, "movnti", sizeof(e->res->detail) - 1);
+    if ((r = hvt_xi_need(e, HVT_CPUF_SSE2)))
+        return r;
     if (xi->mod == 3 || xi->lock || xi->p66 || xi->rep)
         return hvt_xi_ud(e);
     if ((r = simd_map(e, xi, size, 0, HVT_MMU_W, 1, &x)) ||
@@ -156,6 +164,8 @@ int hvt_exec_simd(struct hvt_emu *e, const struct hvt_xi *xi)
     if (xi->map != 2 || pick(xi, &f))
         return hvt_xi_unimpl(e, "simd: form not modelled");
     strncpy(e->res->detail, f.name, sizeof(e->res->detail) - 1);
+    if ((r = hvt_xi_need(e, f.feature)))
+        return r;
     if (xi->lock)
         return hvt_xi_ud(e);
     if (xi->vex && xi->vvvv)
@@ -213,6 +223,8 @@ int hvt_exec_cmpxchg8b(struct hvt_emu *e, const struct hvt_xi *xi)
     if (xi->reg % 8 != 1)
         return hvt_xi_unimpl(e, "0f c7: only cmpxchg8b/16b are modelled");
     strncpy(e->res->detail, size == 16 ? "cmpxchg16b" : "cmpxchg8b", sizeof(e->res->detail) - 1);
+    if ((r = hvt_xi_need(e, size == 16 ? HVT_CPUF_CX16 : HVT_CPUF_CX8)))
+        return r;
     if (xi->mod == 3 || xi->p66 || xi->rep)
         return hvt_xi_ud(e);
     v = hvt_xi_get_gpr(e, HVT_RAX, half);

@@ -116,6 +116,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     struct str_tlb tlb[2] = {{0, 0, 0}, {0, 0, 0}};
     int uses_si, uses_di, ecx_written = 0;
     uint64_t rflags0 = e->st->rflags;
+    int keep_last_flags;
     int64_t delta;
     uint32_t i;
 
@@ -162,12 +163,18 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     uses_si = k == STR_MOVS || k == STR_CMPS || k == STR_LODS || k == STR_OUTS;
     uses_di = k == STR_MOVS || k == STR_CMPS || k == STR_STOS || k == STR_SCAS || k == STR_INS;
     delta = (e->st->rflags & HVT_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+    /* a REPE/REPNE compare stopped between iterations leaves RFLAGS as they were before it
+     * (rep-cmps-fault-flags=initial, Intel) or the last comparison's (=last, AMD) */
+    keep_last_flags = xi->rep && (k == STR_CMPS || k == STR_SCAS) &&
+                      hvt_emu_choice(e, HVT_CPUC_REP_CMPS_FAULT_FLAGS) == 1;
 
-    /* REP with a 32-bit address size in 64-bit mode: the CPU writes ECX (clearing bits 63:32
-     * of RCX) even when no iteration completes, on a zero count or a fault, and so does
-     * REP MOVS/STOS (the fast-string forms) with ESI/EDI; LODS/CMPS/SCAS change RSI/RDI only
-     * with progress (all seen natively). A RETRY without progress still commits nothing. */
-    if (xi->rep && xi->adsize == 4 && e->mode == HVT_MODE_LONG64) {
+    /* REP with a 32-bit address size in 64-bit mode (rep-a32-no-progress=write): Intel writes
+     * ECX (clearing bits 63:32 of RCX) even when no iteration completes, on a zero count or a
+     * fault, and so does REP MOVS/STOS (the fast-string forms) with ESI/EDI; LODS/CMPS/SCAS
+     * change RSI/RDI only with progress. AMD (=keep) writes them only with progress, as every
+     * iteration does below. A RETRY without progress still commits nothing. */
+    if (xi->rep && xi->adsize == 4 && e->mode == HVT_MODE_LONG64 &&
+        hvt_emu_choice(e, HVT_CPUC_REP_A32_NO_PROGRESS) == 0) {
         uint64_t *g = e->st->gpr;
         int fast = k == STR_MOVS || k == STR_STOS;
         if ((g[HVT_RCX] >> 32) || (fast && uses_si && (g[HVT_RSI] >> 32)) ||
@@ -187,10 +194,10 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         int r = str_iter(e, xi, k, size, i, tlb);
         if (r) {
             /* the completed iterations stay, as an interrupt between iterations leaves them;
-             * RFLAGS is as at the start (the CPU does so for REPE/REPNE CMPS/SCAS faulting
-             * after progress: seen natively) */
+             * RFLAGS per the profile (an iteration that faults changes no flag) */
             e->res->out.iterations = i;
-            e->st->rflags = rflags0;
+            if (!keep_last_flags)
+                e->st->rflags = rflags0;
             e->partial = i > 0 || (ecx_written && r == HVT_OUT_EXCEPTION);
             return r;
         }
@@ -214,7 +221,8 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         if (i >= HVT_EXT_REP_MAX) {
             /* RIP stays: the guest re-executes the rest (an interrupt window) */
             e->res->out.iterations = i;
-            e->st->rflags = rflags0;
+            if (!keep_last_flags)
+                e->st->rflags = rflags0;
             return HVT_OUT_OKAY;
         }
     }

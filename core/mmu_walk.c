@@ -118,8 +118,8 @@ static int walk_long(struct hvt_emu *e, const struct walk_req *q, struct walk *w
             return r;
         if (!(v & PTE_P))
             return page_fault(e, q, 0);
-        if (level >= 4)
-            rsvd |= PTE_PS; /* no 512 GiB pages */
+        if (level >= 4 || (level == 3 && !hvt_emu_has(e, HVT_CPUF_PDPE1GB)))
+            rsvd |= PTE_PS; /* no 512 GiB pages; 1 GiB pages only with pdpe1gb */
         else if (level >= 2 && (v & PTE_PS))
             rsvd |= level == 3 ? RSVD_1G : RSVD_2M;
         if (v & rsvd)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "hvtrace/cpu.h"
 #include "hvtrace/error.h"
 #include "hvtrace/types.h"
 
@@ -112,13 +113,21 @@ void hvt_core_close(struct hvt_core *c);
 /* The descriptor of an open core (name, version, build id). */
 const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c);
 
-/* Sets an option on the core. Reference-core options:
+/* Sets an option on the core. Every core should take "cpu" (the guest's CPU profile, below);
+ * reference-core options:
+ *   "cpu" = the text form of a CPU profile (include/hvtrace/cpu.h) or a built-in's name: the
+ *                                    features (#UD when one is absent) and choices to follow
  *   "pdpte-reread" = "0"|"1"       re-read PAE PDPTEs from memory on every walk (not hardware)
  *   "gather-partial" = "keep"|"discard"   on RETRY mid-gather: keep completed elements and the
  *                                    written-back mask (hardware, Xen) or discard them
  *   "decode-cache" = "0"|"1"       use the decoded-instruction cache (default 1)
  * Errors: -HVT_E_UNSUPPORTED (unknown key), -HVT_E_INVALID (bad value). */
 int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value);
+
+/* Tells the core which CPU the guest was shown: hvt_core_set_option(c, "cpu", text form of P).
+ * Errors: -HVT_E_INVALID (NULL), -HVT_E_UNSUPPORTED (a core that does not follow profiles:
+ * it keeps behaving as it always does, which the caller should say). */
+int hvt_core_set_cpu(struct hvt_core *c, const struct hvt_cpu_profile *p);
 
 /* Decode-cache counters of an open core (benchmarks, diagnostics). */
 struct hvt_core_stats {

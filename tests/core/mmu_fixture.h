@@ -74,6 +74,7 @@ static inline void fx_setup(struct fx *f, enum fx_paging pg)
     memset(&f->st, 0, sizeof(f->st));
     memset(&f->res, 0, sizeof(f->res));
     memset(&f->opts, 0, sizeof(f->opts));
+    hvt_cpu_profile_default(&f->opts.cpu); /* every feature, the first choices */
     f->st.cr0 = HVT_CR0_PE | HVT_CR0_WP | (pg != FX_NOPAGING ? HVT_CR0_PG : 0);
     f->st.rflags = 2;
     switch (pg) {

@@ -517,6 +517,7 @@ static void test_check_direct(void)
     deny(0x71);
     memset(&res, 0, sizeof(res));
     memset(&opts, 0, sizeof(opts));
+    hvt_cpu_profile_default(&opts.cpu);
     memset(&e, 0, sizeof(e));
     e.st = &f.st;
     e.ops = &ram_ops;
