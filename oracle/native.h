@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hvtrace/oracle.h"
 #include "hvtrace/types.h"
 
 /*
@@ -87,13 +88,6 @@ int hvt_native_has(const char *feature);
 const struct hvt_native_page *hvt_native_result_page(const struct hvt_native_result *r,
                                                      uint64_t addr);
 
-/* check-core --against native: generates CASES random instances (seed SEED) of the string,
- * SIMD-move, CMPXCHG8B/16B and gather forms, runs each on the reference core and natively, and
- * compares outcome (vector, #PF error code and CR2), GPRs, RIP, RFLAGS, YMM0..15 and the data
- * pages. Prints mismatches (all with VERBOSE, else the first 10), a per-form table with
- * VERBOSE, forms skipped because the host lacks a feature (by name), and the final line
- * "N cases, M mismatches" to OUT. Returns M (>= 0), or -HVT_E_INVALID, -HVT_E_UNSUPPORTED
- * (not an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed), or the core's error. */
-int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *out);
+/* check-core --against native: hvt_oracle_native_check in include/hvtrace/oracle.h. */
 
 #endif

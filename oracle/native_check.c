@@ -108,6 +108,8 @@ struct nc_case {
     struct hvt_native_case n;
     char name[32];
     const char *feature; /* CPU feature the form needs (skipped by name when absent) */
+    int gather;          /* a gather: its destination and mask registers, element size */
+    unsigned gdst, gmsk, gdsz;
 };
 
 static void put(struct nc_case *c, const uint8_t *b, unsigned len)
@@ -282,6 +284,10 @@ static void gen_gather(struct nc_case *c, uint64_t *s)
     put1(c, (uint8_t)((scale << 6) | ((x & 7) << 3) | 0)); /* base rax */
     snprintf(c->name, sizeof(c->name), "%s%s", names[op][w], l ? " ymm" : " xmm");
     c->feature = "avx2";
+    c->gather = 1;
+    c->gdst = d;
+    c->gmsk = m;
+    c->gdsz = dsz;
     c->n.in.gpr[HVT_RAX] = data_la(2, below(s, 4096));
     yi = c->n.in.ymm[x];
     ym = c->n.in.ymm[m];
@@ -390,6 +396,21 @@ static void core_state(const struct nc_case *c, struct hvt_vcpu_state *st, struc
     memcpy(ram->mem + NC_CODE_GPA + (c->n.code_addr & 4095), c->n.insn, c->n.insn_len);
 }
 
+/* A YMM register as SZ-byte elements, highest first ("[e7 e6 ... e0]"). */
+static size_t put_elems(char *buf, size_t len, const uint8_t *y, unsigned sz)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf, len, "[");
+    for (int i = 32 / (int)sz - 1; i >= 0; i--) {
+        uint64_t v = 0;
+        memcpy(&v, y + (unsigned)i * sz, sz);
+        o += (size_t)snprintf(buf + (o < len ? o : len), o < len ? len - o : 0, "%s%0*" PRIx64,
+                              i == 32 / (int)sz - 1 ? "" : " ", (int)sz * 2, v);
+    }
+    o += (size_t)snprintf(buf + (o < len ? o : len), o < len ? len - o : 0, "]");
+    return o;
+}
+
 /* Compares; returns 0 when equal, 1 (and a description in DIFF) otherwise. */
 static int compare(const struct nc_case *c, const struct hvt_core_result *res,
                    const struct hvt_vcpu_state *st, const struct nc_ram *ram,
@@ -419,9 +440,27 @@ static int compare(const struct nc_case *c, const struct hvt_core_result *res,
     if ((st->rflags & HVT_NATIVE_RFLAGS_MASK) != nr->out.rflags)
         SAY(" rflags: core %#" PRIx64 " cpu %#" PRIx64 ";",
             (uint64_t)(st->rflags & HVT_NATIVE_RFLAGS_MASK), nr->out.rflags);
-    for (unsigned r = 0; r < 16; r++)
-        if (memcmp(st->ymm[r], nr->out.ymm[r], 32))
-            SAY(" ymm%u differs;", r);
+    for (unsigned r = 0; r < 16; r++) {
+        char a[160], b[160];
+        unsigned sz = 8;
+        const char *role = "";
+        if (!memcmp(st->ymm[r], nr->out.ymm[r], 32))
+            continue;
+        if (c->gather && (r == c->gdst || r == c->gmsk)) {
+            sz = c->gdsz;
+            role = r == c->gdst ? " (destination)" : " (mask)";
+        }
+        put_elems(a, sizeof(a), st->ymm[r], sz);
+        put_elems(b, sizeof(b), nr->out.ymm[r], sz);
+        SAY(" ymm%u%s: core %s cpu %s;", r, role, a, b);
+    }
+    if (c->gather && !memcmp(st->ymm[c->gdst], nr->out.ymm[c->gdst], 32) &&
+        memcmp(st->ymm[c->gmsk], nr->out.ymm[c->gmsk], 32)) {
+        /* the mask differs alone: show the destination too, both sides agree on it */
+        char a[160];
+        put_elems(a, sizeof(a), st->ymm[c->gdst], c->gdsz);
+        SAY(" ymm%u (destination) both %s;", c->gdst, a);
+    }
     for (unsigned p = 0; p < c->n.n_pages; p++)
         for (unsigned i = 0; i < 4096; i++)
             if (ram->mem[NC_DATA_GPA + 4096u * p + i] != nr->pages[p].data[i]) {
@@ -438,8 +477,11 @@ struct nc_stat {
     uint64_t cases, mismatches;
 };
 
-int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *out)
+int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
+                            const struct hvt_cpu_profile *cpu, FILE *out)
 {
+    struct hvt_cpu_profile prof;
+    char text[HVT_CPU_TEXT_MAX], report[2048];
     struct hvt_core *core = NULL;
     struct nc_case *c = NULL;
     struct hvt_native_result *nr = NULL;
@@ -447,16 +489,31 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *ou
     struct nc_stat *stats = NULL;
     unsigned nstats = 0;
     uint64_t mism = 0, skipped = 0, done = 0, excluded = 0;
-    char errbuf[128], diff[512];
+    char errbuf[128], diff[2048];
     int rc;
 
     if (!out)
         return -HVT_E_INVALID;
     if (hvt_native_has("sse2") != 1)
         return -HVT_E_UNSUPPORTED;
+    if (cpu) {
+        prof = *cpu;
+    } else {
+        rc = hvt_orc_cpu_host(&prof, report, sizeof(report));
+        if (rc < 0)
+            return rc;
+    }
     rc = hvt_core_open(&core, HVT_CORE_REF, errbuf, sizeof(errbuf));
     if (rc < 0)
         return rc;
+    if ((rc = hvt_core_set_cpu(core, &prof)) < 0) {
+        hvt_core_close(core);
+        return rc;
+    }
+    if (hvt_cpu_profile_format(&prof, text, sizeof(text)) >= 0)
+        fprintf(out, "cpu: %s\n", text);
+    if (!cpu && verbose)
+        fprintf(out, "probes:\n%s", report);
     c = malloc(sizeof(*c));
     nr = malloc(sizeof(*nr));
     ram = malloc(sizeof(*ram));

@@ -24,7 +24,10 @@ static void usage(FILE *f)
             "  --paging MODE  off, 2l, 2l-pse, pae, 4l, 5l\n"
             "  --against native  string ops, SIMD moves, CMPXCHG8B/16B and AVX2 gathers run on\n"
             "                 the core and natively on this CPU in a sandbox process (forms the\n"
-            "                 host lacks are skipped by name; --mode/--insn/--paging do not apply)\n\n"
+            "                 host lacks are skipped by name; --mode/--insn/--paging do not apply)\n"
+            "  --cpu NAME     native: the CPU profile the core follows (default host: this\n"
+            "                 CPU's, probed; another shows where that profile differs from\n"
+            "                 this CPU); unicorn: default 'unicorn'. --cpu list names them\n\n"
             "A mismatching case is reproduced by --seed CASE_SEED --cases 1 (same filters).\n"
             "exit: 0 no mismatch, 1 mismatches, 2 usage error or oracle unavailable\n");
 }
@@ -81,6 +84,8 @@ int hvt_cmd_check_core(int argc, char **argv)
     struct hvt_orc_filter f;
     struct hvt_orc_run run;
     struct ctx x = {0, 0, NULL, NULL, NULL};
+    struct hvt_cpu_profile cpu;
+    const char *cpu_arg = NULL;
     int rc;
 
     if (hvt_tool_wants_help(argc, argv)) {
@@ -103,6 +108,12 @@ int hvt_cmd_check_core(int argc, char **argv)
         i++;
         if (!strcmp(a, "--against")) {
             against = v;
+        } else if (!strcmp(a, "--cpu")) {
+            if (!strcmp(v, "list")) {
+                hvt_tool_cpu_list(stdout);
+                return HVT_EXIT_OK;
+            }
+            cpu_arg = v;
         } else if (!strcmp(a, "--seed")) {
             if (hvt_tool_parse_u64(v, &seed)) {
                 hvt_tool_err("check-core: bad --seed '%s'", v);
@@ -150,8 +161,11 @@ int hvt_cmd_check_core(int argc, char **argv)
         usage(stderr);
         return HVT_EXIT_USAGE;
     }
-    if (!strcmp(against, "native")) { /* issue 4: oracle/native_check.c */
-        rc = hvt_oracle_native_check(seed, cases, x.verbose, stdout);
+    if (cpu_arg && hvt_tool_cpu("check-core", cpu_arg, &cpu))
+        return HVT_EXIT_USAGE;
+    if (!strcmp(against, "native")) { /* oracle/native_check.c */
+        rc = hvt_oracle_native_check(seed, cases, x.verbose,
+                                     cpu_arg && strcmp(cpu_arg, "host") ? &cpu : NULL, stdout);
         if (rc < 0) {
             hvt_tool_err("check-core: native oracle: %s", hvt_strerror(rc));
             return HVT_EXIT_USAGE;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 void hvt_tool_err(const char *fmt, ...)
 {
     va_list ap;
@@ -67,3 +68,4 @@ int hvt_tool_wants_help(int argc, char **argv)
     }
     return 0;
 }
+

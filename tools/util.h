@@ -28,6 +28,17 @@ int hvt_tool_parse_u64(const char *s, uint64_t *out);
 /* "A..B" (inclusive), "A.." (to the end), "..B", or "A" (just A). 0 or -1. */
 int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b);
 
+struct hvt_cpu_profile;
+
+/* `--cpu ARG`: "host" (this machine: CPUID and the native probes), "list" is not handled here,
+ * a built-in profile's name, or the profile text form (include/hvtrace/cpu.h). Warnings
+ * (unknown tokens, probes no alternative describes) go to stderr prefixed with WHO.
+ * 0, or -1 after printing the error. */
+int hvt_tool_cpu(const char *who, const char *arg, struct hvt_cpu_profile *out);
+
+/* Prints the built-in CPU profiles, one per line, to F (for `--cpu list`). */
+void hvt_tool_cpu_list(FILE *f);
+
 /* 1 when the command line asks for help (-h/--help anywhere). */
 int hvt_tool_wants_help(int argc, char **argv);
 

@@ -244,10 +244,23 @@ void hvt_orc_run_fini(struct hvt_orc_run *run);
 /* check-core --against native: CASES random string, SIMD-move, CMPXCHG8B/16B and AVX2 gather
  * cases from SEED, each run on the reference core and natively on the host CPU in a sandbox
  * child process (oracle/native.h), compared on outcome, GPRs, RIP, flags, YMM and memory.
- * Prints mismatches, skipped features by name, a per-form table with VERBOSE and the line
+ * The core follows CPU (NULL: this host's profile from hvt_orc_cpu_host, which is then the
+ * one that must match). Prints the profile ("cpu: TEXT"; the probes with VERBOSE), mismatches
+ * with the values of both sides (a gather's destination and mask element by element),
+ * skipped features by name, a per-form table with VERBOSE and the line
  * "N cases, M mismatches" to OUT. Returns M (>= 0) or -HVT_E_INVALID, -HVT_E_UNSUPPORTED (not
  * an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed), or the core's open error. */
-int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose, FILE *out);
+int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
+                            const struct hvt_cpu_profile *cpu, FILE *out);
+
+/* This host's CPU profile: CPUID (hvt_cpu_profile_cpuid) for vendor, model and features, and
+ * for each implementation choice a small instruction run natively in the sandbox to see which
+ * alternative the CPU takes (a choice whose instruction the CPU lacks keeps the vendor's
+ * default). Name "host". REPORT (may be NULL) gets one line per probe: the instruction, what
+ * went in and what came out. Returns 0, the number (> 0) of probes whose result no
+ * alternative describes (their choice keeps the vendor's default), or -HVT_E_INVALID,
+ * -HVT_E_UNSUPPORTED (not an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed). */
+int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len);
 
 #ifdef __cplusplus
 }

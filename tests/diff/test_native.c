@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "hvt_test.h"
+#include "hvtrace/cpu.h"
 #include "hvtrace/error.h"
+#include "hvtrace/oracle.h"
 #include "native.h"
 
 #define CODE 0x20000000ull
@@ -12,6 +14,7 @@
 
 static struct hvt_native_case c;
 static struct hvt_native_result r;
+static struct hvt_cpu_profile host; /* this CPU's profile, probed: what the checks expect */
 
 static void init_case(const uint8_t *insn, unsigned len)
 {
@@ -121,7 +124,9 @@ static void test_rep_movsb_fault(void)
     CHECK(out && out->data[20] == 0x5a);
 }
 
-/* vpgatherdd ymm0, [rax + ymm1*4], ymm2 with element 3 on a PROT_NONE page. */
+/* vpgatherdd ymm0, [rax + ymm1*4], ymm2 with element 3 on a PROT_NONE page: what the mask
+ * holds afterwards is the CPU's choice (gather-fault-mask), probed with another form (xmm,
+ * element 1) by hvt_orc_cpu_host; this run must agree with the probe. */
 static void test_gather_fault(void)
 {
     static const uint8_t gather[] = {0xc4, 0xe2, 0x6d, 0x90, 0x04, 0x88};
@@ -159,13 +164,17 @@ static void test_gather_fault(void)
         CHECK_U64(dst[i], 0xa0000000u + (uint32_t)(i * 3));
         CHECK_U64(mask[i], 0);
     }
-    /* the mask is sign-extended element by element before the gather starts */
-    CHECK_U64(mask[3], 0xffffffffu);
-    CHECK_U64(dst[3], 0x33333333u);
-    /* hardware may gather elements above the faulting one before delivering the fault */
-    for (int i = 4; i < 8; i++)
-        CHECK(mask[i] == 0xffffffffu ? dst[i] == 0x11111111u * (uint32_t)i
-                                     : mask[i] == 0 && dst[i] == 0xa0000000u + (uint32_t)(i * 3));
+    /* sign-extend: the mask is sign-extended element by element before the gather starts;
+     * keep: the elements from the faulting one on are as they were */
+    {
+        uint32_t left = host.choice[HVT_CPUC_GATHER_FAULT_MASK] == 0 ? 0xffffffffu : 0x80000000u;
+        CHECK_U64(mask[3], left);
+        CHECK_U64(dst[3], 0x33333333u);
+        /* hardware may gather elements above the faulting one before delivering the fault */
+        for (int i = 4; i < 8; i++)
+            CHECK(mask[i] == left ? dst[i] == 0x11111111u * (uint32_t)i
+                                  : mask[i] == 0 && dst[i] == 0xa0000000u + (uint32_t)(i * 3));
+    }
     memcpy(idx, r.out.ymm[1], 32);
     CHECK_U64(idx[3], 1024);
 
@@ -203,11 +212,57 @@ static void test_faults(void)
     CHECK_EQ(r.stop, HVT_NATIVE_DONE);
 }
 
+/* The probes see one alternative of each choice on any CPU, and a second run of each
+ * probe instruction in another configuration agrees (rep-a32-no-progress: rep stosd with a
+ * zero count; rep-cmps-fault-flags: repe cmpsb faulting after 3 equal bytes). */
+static void test_probes(void)
+{
+    static const uint8_t rep_stosd_a32[] = {0x67, 0xf3, 0xab};
+    static const uint8_t repe_cmpsb[] = {0xf3, 0xa6};
+    char report[2048];
+    struct hvt_native_page *p;
+    CHECK(hvt_orc_cpu_host(&host, report, sizeof(report)) == 0);
+    printf("%s", report);
+    CHECK_STR(host.name, "host");
+    CHECK(host.vendor[0] != 0);
+    CHECK(HVT_CPU_HAS(&host, HVT_CPUF_SSE2));
+    CHECK_EQ(hvt_orc_cpu_host(NULL, NULL, 0), -HVT_E_INVALID);
+
+    init_case(rep_stosd_a32, sizeof(rep_stosd_a32));
+    add_page(DATA, HVT_NATIVE_RW);
+    c.in.gpr[HVT_RCX] = 0x1234567800000000ull;
+    c.in.gpr[HVT_RDI] = 0x1234567800000000ull | DATA;
+    CHECK_EQ(hvt_native_run(&c, &r), 0);
+    CHECK_EQ(r.stop, HVT_NATIVE_DONE);
+    if (host.choice[HVT_CPUC_REP_A32_NO_PROGRESS] == 0) {
+        CHECK_U64(r.out.gpr[HVT_RCX], 0);
+        CHECK_U64(r.out.gpr[HVT_RDI], DATA);
+    } else {
+        CHECK_U64(r.out.gpr[HVT_RCX], c.in.gpr[HVT_RCX]);
+        CHECK_U64(r.out.gpr[HVT_RDI], c.in.gpr[HVT_RDI]);
+    }
+
+    init_case(repe_cmpsb, sizeof(repe_cmpsb));
+    p = add_page(DATA, HVT_NATIVE_RW);
+    add_page(DATA + 0x1000, HVT_NATIVE_NONE);
+    memset(p->data, 0x42, sizeof(p->data));
+    c.in.gpr[HVT_RCX] = 10;
+    c.in.gpr[HVT_RSI] = DATA + 0x1000 - 3; /* 3 equal bytes, then the PROT_NONE page */
+    c.in.gpr[HVT_RDI] = DATA + 0x800;
+    c.in.rflags = 0x893; /* OF SF AF CF: not what equal bytes give (ZF PF) */
+    CHECK_EQ(hvt_native_run(&c, &r), 0);
+    CHECK_EQ(r.stop, HVT_NATIVE_FAULT);
+    CHECK_U64(r.out.gpr[HVT_RCX], 7);
+    CHECK_U64(r.out.rflags,
+              host.choice[HVT_CPUC_REP_CMPS_FAULT_FLAGS] == 0 ? 0x891u : 0x44u);
+}
+
 int main(void)
 {
     RUN(test_bad_args);
     RUN(test_add);
     RUN(test_rep_movsb_fault);
+    RUN(test_probes); /* first: the other tests expect what it probed */
     RUN(test_gather_fault);
     RUN(test_faults);
     TEST_DONE();

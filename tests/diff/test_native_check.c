@@ -17,7 +17,7 @@ static void check_seed(uint64_t seed, uint64_t n)
     CHECK(f != NULL);
     if (!f)
         return;
-    rc = hvt_oracle_native_check(seed, n, 0, f);
+    rc = hvt_oracle_native_check(seed, n, 0, NULL, f);
     CHECK_EQ(rc, 0);
     rewind(f);
     while (fgets(line, sizeof(line), f)) {
@@ -36,7 +36,7 @@ int main(void)
         printf("SKIP: not an x86-64 host\n");
         return 0;
     }
-    CHECK_EQ(hvt_oracle_native_check(1, 1, 0, NULL), -HVT_E_INVALID);
+    CHECK_EQ(hvt_oracle_native_check(1, 1, 0, NULL, NULL), -HVT_E_INVALID);
     check_seed(1, 120);
     check_seed(0xfeedface, 120);
     check_seed(42, 120);
