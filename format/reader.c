@@ -258,7 +258,8 @@ static int read_header(struct hvt_fmt_reader *r)
     Hvtrace__V1__Header *m = r->hmsg;
     const char *strs[] = {m->producer,     m->producer_version, m->cpu_vendor,
                           m->cpu_features, m->hypervisor,       m->hypervisor_version,
-                          m->core_name,    m->core_version,     m->core_build_id};
+                          m->core_name,    m->core_version,     m->core_build_id,
+                          m->cpu_profile};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strlen(strs[i]) > HVT_FMT_MAX_STRING)
             return RERR(e, -HVT_E_LIMIT, fh.hdr_size, -1, -1, "header string longer than %u bytes",
@@ -294,6 +295,7 @@ static int read_header(struct hvt_fmt_reader *r)
     h->core_name = m->core_name;
     h->core_version = m->core_version;
     h->core_build_id = m->core_build_id;
+    h->cpu_profile = m->cpu_profile;
     h->n_options = m->n_options;
     h->options = r->kv;
     if (m->uuid.len == 16)

@@ -148,7 +148,8 @@ static int write_header(struct hvt_fmt_writer *w, const struct hvt_fmt_header *h
         h = &empty;
     const char *strs[] = {h->producer,     h->producer_version, h->cpu_vendor,
                           h->cpu_features, h->hypervisor,       h->hypervisor_version,
-                          h->core_name,    h->core_version,     h->core_build_id};
+                          h->core_name,    h->core_version,     h->core_build_id,
+                          h->cpu_profile};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strs[i] && strlen(strs[i]) > HVT_FMT_MAX_STRING)
             return werr(w, -HVT_E_INVALID, "header string %zu longer than %u bytes", i,
@@ -169,6 +170,7 @@ static int write_header(struct hvt_fmt_writer *w, const struct hvt_fmt_header *h
     m.core_name = nz(h->core_name);
     m.core_version = nz(h->core_version);
     m.core_build_id = nz(h->core_build_id);
+    m.cpu_profile = nz(h->cpu_profile);
 
     uint8_t uuid[16];
     memcpy(uuid, h->uuid, 16);

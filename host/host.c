@@ -97,6 +97,8 @@ static void build_header_options(struct hvt_host *h)
     hdr_add(h, "threads", "%d", h->threads);
     hdr_add(h, "ram", "%llu", (unsigned long long)h->ram_bytes);
     hdr_add(h, "callsites", "%u", h->opt.callsite_depth);
+    if (h->core_ignores_cpu)
+        hdr_add(h, "core-ignores-cpu", "1");
     for (size_t i = 0; i < h->opt.n_core_options; i++) {
         /* "core.KEY": cannot collide with the host's own keys */
         snprintf(h->core_hdr_key[i], sizeof(h->core_hdr_key[i]), "core.%s", h->core_kv[i].key);
@@ -193,6 +195,11 @@ int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, c
         h->core_kv[i].value = h->core_kv_buf[i][1];
     }
     h->opt.core_options = h->core_kv;
+    if (opt->cpu)
+        h->cpu = *opt->cpu;
+    else
+        hvt_cpu_profile_default(&h->cpu);
+    h->opt.cpu = &h->cpu;
     h->threads = !!(opt->flags & HVT_HOST_THREADS);
     h->rng = opt->seed;
     h->n_vcpus = opt->vcpus ? opt->vcpus : h->sc->vcpus;
@@ -219,10 +226,25 @@ int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, c
         v->id = i;
         v->rng = opt->seed ^ (0x5851f42d4c957f2dull * (i + 1));
         hvt_host_vcpu_init_state(h, v);
+        if (hvt_cpu_profile_check_state(&h->cpu, &v->st, cerr, sizeof(cerr))) {
+            /* the scenario's guest needs a feature the profile lacks (e.g. CR4.SMEP) */
+            set_err(errbuf, errlen, "scenario %s cannot run on this CPU: %s", h->sc->name, cerr);
+            hvt_host_destroy(h);
+            return -HVT_E_UNSUPPORTED;
+        }
         rc = hvt_core_open(&v->core, h->core_name, cerr, sizeof(cerr));
         if (rc < 0) {
             set_err(errbuf, errlen, "core '%s': %s%s%s", h->core_name, hvt_strerror(rc),
                     cerr[0] ? ": " : "", cerr);
+            hvt_host_destroy(h);
+            return rc;
+        }
+        rc = hvt_core_set_cpu(v->core, &h->cpu);
+        if (rc == -HVT_E_UNSUPPORTED) {
+            h->core_ignores_cpu = 1;
+        } else if (rc < 0) {
+            set_err(errbuf, errlen, "core '%s' refuses the CPU profile %s: %s", h->core_name,
+                    h->cpu.name, hvt_strerror(rc));
             hvt_host_destroy(h);
             return rc;
         }
@@ -257,6 +279,16 @@ void hvt_host_destroy(struct hvt_host *h)
     for (unsigned i = 0; i < LOCK_STRIPES; i++)
         pthread_mutex_destroy(&h->stripes[i]);
     free(h);
+}
+
+const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h)
+{
+    return h ? &h->cpu : NULL;
+}
+
+int hvt_host_core_ignores_cpu(const struct hvt_host *h)
+{
+    return h ? h->core_ignores_cpu : 0;
 }
 
 uint32_t hvt_host_vcpus(const struct hvt_host *h)

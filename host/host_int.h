@@ -180,6 +180,8 @@ struct hvt_host {
     struct hvt_kv core_kv[HVT_HOST_MAX_CORE_OPTIONS];
     char core_kv_buf[HVT_HOST_MAX_CORE_OPTIONS][2][64];
     char core_hdr_key[HVT_HOST_MAX_CORE_OPTIONS][56];
+    struct hvt_cpu_profile cpu; /* what the guests are shown */
+    int core_ignores_cpu;
 
     uint8_t *ram;
     uint64_t ram_bytes;

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Simulated host: one-call recording of a scenario (trace header, recorder, run, figures). */
-#include <cpuid.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,58 +7,6 @@
 
 #include "hvtrace/version.h"
 #include "host_int.h"
-
-void hvt_host_cpu_describe(struct hvt_fmt_header *hdr)
-{
-    static char vendor[13];
-    static char features[160];
-    unsigned a = 0, b = 0, c = 0, d = 0, max;
-    static const struct {
-        int leaf, reg, bit; /* reg: 1 = ecx, 2 = edx, 3 = ebx (leaf 7) */
-        const char *name;
-    } flags[] = {
-        {1, 2, 26, "sse2"},    {1, 1, 0, "sse3"},     {1, 1, 19, "sse4.1"}, {1, 1, 20, "sse4.2"},
-        {1, 1, 27, "osxsave"}, {1, 1, 28, "avx"},     {1, 1, 5, "vmx"},     {7, 3, 5, "avx2"},
-        {7, 3, 7, "smep"},     {7, 3, 20, "smap"},    {7, 1, 2, "umip"},    {7, 1, 3, "pku"},
-        {7, 1, 16, "la57"},    {7, 3, 16, "avx512f"},
-    };
-
-    memset(vendor, 0, sizeof(vendor));
-    features[0] = 0;
-    hdr->cpu_vendor = vendor;
-    hdr->cpu_features = features;
-    hdr->cpu_family = hdr->cpu_model = hdr->cpu_stepping = 0;
-    max = (unsigned)__get_cpuid_max(0, NULL);
-    if (!max || !__get_cpuid(0, &a, &b, &c, &d))
-        return;
-    memcpy(vendor, &b, 4);
-    memcpy(vendor + 4, &d, 4);
-    memcpy(vendor + 8, &c, 4);
-    if (__get_cpuid(1, &a, &b, &c, &d)) {
-        unsigned fam = (a >> 8) & 0xf, model = (a >> 4) & 0xf;
-        if (fam == 0xf)
-            fam += (a >> 20) & 0xff;
-        if (fam == 0x6 || fam >= 0xf)
-            model |= ((a >> 16) & 0xf) << 4;
-        hdr->cpu_family = fam;
-        hdr->cpu_model = model;
-        hdr->cpu_stepping = a & 0xf;
-    }
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        unsigned r;
-        if ((unsigned)flags[i].leaf > max)
-            continue;
-        if (flags[i].leaf == 7)
-            __cpuid_count(7, 0, a, b, c, d);
-        else
-            __cpuid(1, a, b, c, d);
-        r = flags[i].reg == 1 ? c : flags[i].reg == 2 ? d : b;
-        if (r & (1u << flags[i].bit)) {
-            size_t len = strlen(features);
-            snprintf(features + len, sizeof(features) - len, "%s%s", len ? " " : "", flags[i].name);
-        }
-    }
-}
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -79,6 +26,7 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
     struct hvt_host *h = NULL;
     struct hvt_rec *rec = NULL;
     struct hvt_fmt_header hdr;
+    struct hvt_fmt_cpu_strings cpu_strs;
     struct hvt_rec_options ro;
     struct hvt_rec_stats rs;
     const struct hvt_core_plugin *ci;
@@ -104,7 +52,12 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
     hdr.producer_version = hvt_version();
     hdr.hypervisor = "hvtrace-sim";
     hdr.hypervisor_version = HVT_VERSION_STRING;
-    hvt_host_cpu_describe(&hdr);
+    rc = hvt_fmt_header_set_cpu(&hdr, hvt_host_cpu(h), &cpu_strs);
+    if (rc < 0) {
+        set_err(errbuf, errlen, "CPU profile for the trace header: %s", hvt_strerror(rc));
+        hvt_host_destroy(h);
+        return rc;
+    }
     ci = hvt_core_info(h->vcpus[0].core);
     if (ci) {
         hdr.core_name = ci->name;

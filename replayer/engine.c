@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Replayer engine: trace-backed ops, one recorded pass replayed on a core, mismatch checks. */
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +455,23 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
 
 /* ---- engine -------------------------------------------------------------------------------- */
 
+static void engine_warn(struct hvt_rpl_engine *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void engine_warn(struct hvt_rpl_engine *e, const char *fmt, ...)
+{
+    size_t o = strlen(e->warnings);
+    va_list ap;
+    if (o + 3 >= sizeof(e->warnings))
+        return;
+    if (o) {
+        memcpy(e->warnings + o, "; ", 3);
+        o += 2;
+    }
+    va_start(ap, fmt);
+    vsnprintf(e->warnings + o, sizeof(e->warnings) - o, fmt, ap);
+    va_end(ap);
+}
+
 int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
 {
@@ -480,13 +498,51 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
         free(e);
         return rc;
     }
-    /* The recording's core options (core.KEY) first, so that a replay reproduces the recorded
-     * configuration; the caller's options then override them. */
+    /* The guest's CPU first (the trace's, or the what-if), then the recording's core options
+     * (core.KEY), so that a replay reproduces the recorded configuration; the caller's
+     * options then override them. */
+    {
+        char w[512];
+        if (opt->cpu) {
+            e->cpu = *opt->cpu;
+            e->cpu_source = HVT_RPL_CPU_OVERRIDE;
+        } else if (hdr) {
+            int src = hvt_fmt_header_cpu(hdr, &e->cpu, w, sizeof(w));
+            e->cpu_source = src == HVT_FMT_CPU_RECORDED || src == HVT_FMT_CPU_PARTIAL
+                                ? HVT_RPL_CPU_TRACE
+                                : HVT_RPL_CPU_DEFAULT;
+            if (w[0])
+                engine_warn(e, "%s", w);
+        } else {
+            hvt_cpu_profile_default(&e->cpu);
+            e->cpu_source = HVT_RPL_CPU_DEFAULT;
+        }
+        rc = hvt_core_set_cpu(e->core, &e->cpu);
+        if (rc == -HVT_E_UNSUPPORTED) {
+            const struct hvt_core_plugin *ci = hvt_core_info(e->core);
+            engine_warn(e, "core %s does not take a CPU profile: it follows its own CPU model",
+                        ci && ci->name ? ci->name : "?");
+        } else if (rc < 0) {
+            if (errbuf && errlen)
+                snprintf(errbuf, errlen, "the core refuses the CPU profile %s: %s", e->cpu.name,
+                         hvt_strerror(rc));
+            hvt_rpl_engine_free(e);
+            return rc;
+        }
+    }
     for (size_t i = 0; hdr && hdr->options && i < hdr->n_options; i++) {
         const struct hvt_kv *kv = &hdr->options[i];
         if (!kv->key || !kv->value || strncmp(kv->key, "core.", 5))
             continue;
         rc = hvt_core_set_option(e->core, kv->key + 5, kv->value);
+        if (rc == -HVT_E_UNSUPPORTED) {
+            /* a trace made with another core (or a newer build): its option means nothing to
+             * this core, which replays without it */
+            const struct hvt_core_plugin *ci = hvt_core_info(e->core);
+            engine_warn(e, "the trace's core option %s=%s is unknown to core %s: skipped",
+                        kv->key + 5, kv->value, ci && ci->name ? ci->name : "?");
+            continue;
+        }
         if (rc < 0) {
             if (errbuf && errlen)
                 snprintf(errbuf, errlen, "the trace's core option %s=%s: %s", kv->key + 5,
@@ -508,6 +564,20 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
     }
     *out = e;
     return 0;
+}
+
+const struct hvt_cpu_profile *hvt_rpl_engine_cpu(const struct hvt_rpl_engine *e, int *source)
+{
+    if (!e)
+        return NULL;
+    if (source)
+        *source = e->cpu_source;
+    return &e->cpu;
+}
+
+const char *hvt_rpl_engine_warnings(const struct hvt_rpl_engine *e)
+{
+    return e ? e->warnings : NULL;
 }
 
 void hvt_rpl_engine_free(struct hvt_rpl_engine *e)

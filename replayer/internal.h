@@ -84,6 +84,9 @@ struct hvt_rpl_engine {
     struct hvt_pass *sim; /* simulated passes */
     struct rpl_avec *simacc;
     uint32_t sim_cap;
+    struct hvt_cpu_profile cpu; /* the profile the core follows */
+    int cpu_source;             /* enum hvt_rpl_cpu_source */
+    char warnings[768];         /* "; "-separated notes from setting the core up */
 };
 
 #endif

@@ -234,6 +234,9 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
             goto out;
     }
     info->chunks_replayed = ru.n;
+    /* every engine was set up alike: the first one speaks for them */
+    snprintf(info->warnings, sizeof(info->warnings), "%s", hvt_rpl_engine_warnings(eng[0]));
+    info->cpu = *hvt_rpl_engine_cpu(eng[0], &info->cpu_source);
 
     if (jobs == 1) {
         for (size_t i = 0; i < ru.n && !stopped; i++) {

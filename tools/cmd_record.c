@@ -27,8 +27,11 @@ static void record_usage(FILE *f)
             "  --ram-mib N           guest RAM in MiB (even, 4..1024; default 8)\n"
             "  --core NAME|PATH      core to run (default: the reference core)\n"
             "  --core-opt KEY=VALUE  core option, repeatable (e.g. pdpte-reread=1)\n"
+            "  --cpu NAME|host|TEXT  the CPU the guest is shown, recorded in the trace\n"
+            "                        (default %s, whatever this machine is; host: this\n"
+            "                        machine's, probed; --cpu list names them)\n"
             "  --list                list the scenarios and exit\n",
-            HVT_HOST_MAX_VCPUS);
+            HVT_HOST_MAX_VCPUS, HVT_CPU_DEFAULT);
 }
 
 static void list_scenarios(void)
@@ -57,6 +60,7 @@ int hvt_cmd_record(int argc, char **argv)
     char kvbuf[HVT_HOST_MAX_CORE_OPTIONS][128];
     const char *out = NULL;
     char err[512];
+    struct hvt_cpu_profile cpu;
     uint64_t n;
     int rc;
 
@@ -131,6 +135,14 @@ int hvt_cmd_record(int argc, char **argv)
             opt.ram_bytes = n << 20;
         } else if (!strcmp(a, "--core")) {
             opt.core = val;
+        } else if (!strcmp(a, "--cpu")) {
+            if (!strcmp(val, "list")) {
+                hvt_tool_cpu_list(stdout);
+                return HVT_EXIT_OK;
+            }
+            if (hvt_tool_cpu("record", val, &cpu))
+                return HVT_EXIT_USAGE;
+            opt.cpu = &cpu;
         } else if (!strcmp(a, "--core-opt")) {
             size_t k = opt.n_core_options;
             char *eq;
@@ -179,10 +191,10 @@ int hvt_cmd_record(int argc, char **argv)
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
         return 1;
     }
-    printf("%s: scenario %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
+    printf("%s: scenario %s, cpu %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
            " bytes (%" PRIu64 " instructions, %" PRIu64 " device requests, %" PRIu64
            " agent writes, %" PRIu64 " ioreq mismatches, %.2f s)\n",
-           out, opt.scenario, st.rec_events, st.rec_passes, st.rec_accesses, st.file_bytes,
+           out, opt.scenario, opt.cpu ? opt.cpu->name : HVT_CPU_DEFAULT, st.rec_events, st.rec_passes, st.rec_accesses, st.file_bytes,
            st.instructions, st.ioreqs, st.agent_actions, st.ioreq_mismatches,
            (double)st.wall_ns / 1e9);
     return HVT_EXIT_OK;

@@ -18,6 +18,7 @@ static void help(FILE *f)
     fprintf(f, "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
                "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
                "                           [--json] [--verbose] [--no-analysis] [--scan]\n"
+               "                           [--cpu NAME|host|TEXT]\n"
                "\n"
                "Re-runs every pass of every event on the core (the reference core by default)\n"
                "with its accesses answered from the trace, and compares the passes of each\n"
@@ -36,6 +37,9 @@ static void help(FILE *f)
                "  --verbose         also print benign findings (always counted in the summary)\n"
                "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
                "  --scan            ignore the index, find chunks by scanning\n"
+               "  --cpu P           what-if: the core follows CPU profile P instead of the one\n"
+               "                    the trace records (a built-in name, 'host', or the text\n"
+               "                    form; --cpu list names them)\n"
                "\n"
                "exit: 0 no divergence, 1 divergence found, 2 usage error, 3 corrupt or\n"
                "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n");
@@ -60,6 +64,34 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
         fputc('\n', stderr);
 }
 
+/* Which CPU the core followed (and the set-up notes, on stderr). */
+static void print_cpu(const struct hvt_rpl_run_info *info, unsigned flags)
+{
+    static const char *const src[] = {"trace", "default", "override"};
+    const char *s = info->cpu_source >= 0 && info->cpu_source < 3 ? src[info->cpu_source] : "?";
+    char text[HVT_CPU_TEXT_MAX];
+    if (info->warnings[0])
+        fprintf(stderr, "hvtrace: replay: warning: %s\n", info->warnings);
+    if (hvt_cpu_profile_format(&info->cpu, text, sizeof(text)) < 0)
+        text[0] = 0;
+    if (flags & HVT_RPL_PRINT_JSON) {
+        fputs("{\"type\":\"cpu\",\"source\":", stdout);
+        hvt_json_str(stdout, s);
+        fputs(",\"name\":", stdout);
+        hvt_json_str(stdout, info->cpu.name);
+        fputs(",\"vendor\":", stdout);
+        hvt_json_str(stdout, info->cpu.vendor);
+        fputs(",\"profile\":", stdout);
+        hvt_json_str(stdout, text);
+        fputs("}\n", stdout);
+        return;
+    }
+    printf("cpu: %s (%s)\n", info->cpu.name,
+           info->cpu_source == HVT_RPL_CPU_TRACE     ? "the trace's"
+           : info->cpu_source == HVT_RPL_CPU_DEFAULT ? "default: the trace records none"
+                                                     : "--cpu what-if");
+}
+
 int hvt_cmd_replay(int argc, char **argv)
 {
     struct hvt_rpl_options opt;
@@ -67,6 +99,7 @@ int hvt_cmd_replay(int argc, char **argv)
     struct hvt_rpl_run_info info;
     struct hvt_kv kv[MAX_CORE_OPTIONS];
     struct out o = {0};
+    struct hvt_cpu_profile cpu;
     const char *path = NULL;
     int rc;
 
@@ -90,6 +123,15 @@ int hvt_cmd_replay(int argc, char **argv)
             opt.scan = 1;
         } else if (!strcmp(a, "--core") && v) {
             opt.core = v;
+            i++;
+        } else if (!strcmp(a, "--cpu") && v) {
+            if (!strcmp(v, "list")) {
+                hvt_tool_cpu_list(stdout);
+                return HVT_EXIT_OK;
+            }
+            if (hvt_tool_cpu("replay", v, &cpu))
+                return HVT_EXIT_USAGE;
+            opt.cpu = &cpu;
             i++;
         } else if (!strcmp(a, "--core-option") && v) {
             char *eq = strchr(argv[i + 1], '=');
@@ -155,6 +197,7 @@ int hvt_cmd_replay(int argc, char **argv)
             return HVT_EXIT_USAGE;
         return HVT_EXIT_CORRUPT;
     }
+    print_cpu(&info, o.flags);
     hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);
     if (sum.first_divergent != HVT_NO_EVENT &&
         (sum.first_cannot == HVT_NO_EVENT || sum.first_divergent < sum.first_cannot))

@@ -104,10 +104,12 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
                 ",\"data_bytes\":%" PRIu64 ",\"bytes_per_access\":%.3f,\"raw_bytes\":%" PRIu64
                 ",\"compressed_bytes\":%" PRIu64 ",\"compression_ratio\":%.3f"
                 ",\"lost_markers\":%" PRIu64 ",\"lost_records\":%" PRIu64
-                ",\"lost_accesses_in_passes\":%" PRIu64 "}\n",
+                ",\"lost_accesses_in_passes\":%" PRIu64 ",",
                 s->data_bytes, ratio(s->file_bytes, s->accesses), s->raw_bytes, s->compressed_bytes,
                 ratio(s->raw_bytes, s->compressed_bytes), s->lost_markers, s->lost_records,
                 s->lost_in_passes);
+        hvt_print_cpu(f, h, HVT_PRINT_JSON, "");
+        fputs("}\n", f);
         return;
     }
     fputs("file            ", f);
@@ -117,6 +119,7 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
             h->format_minor);
     hvt_print_str(f, h->producer);
     fputc('\n', f);
+    hvt_print_cpu(f, h, 0, "cpu             ");
     fprintf(f, "file bytes      %" PRIu64 "\n", s->file_bytes);
     fprintf(f, "index           %s\n", s->has_index ? "present" : "missing");
     fprintf(f, "chunks          %" PRIu64 "\n", s->chunks);

@@ -486,7 +486,9 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
             fputc(':', f);
             hvt_json_str(f, h->options[i].value);
         }
-        fprintf(f, "},\"uuid\":\"%s\",\"start_time_ns\":%" PRIu64 "}\n", uuid, h->start_time_ns);
+        fprintf(f, "},\"uuid\":\"%s\",\"start_time_ns\":%" PRIu64 ",", uuid, h->start_time_ns);
+        hvt_print_cpu(f, h, flags, "");
+        fputs("}\n", f);
         return;
     }
     fprintf(f, "trace  format %" PRIu32 ".%" PRIu32 "  producer ", h->format_major,
@@ -499,4 +501,69 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
     fputc(' ', f);
     hvt_print_str(f, h->core_version);
     fprintf(f, "  uuid %s\n", uuid);
+    hvt_print_cpu(f, h, flags, "cpu    ");
+}
+
+void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, const char *indent)
+{
+    static const char *const sources[] = {"recorded", "partial", "default", "unreadable"};
+    struct hvt_cpu_profile p;
+    char warn[512];
+    int src = hvt_fmt_header_cpu(h, &p, warn, sizeof(warn));
+    const char *sname = src >= 0 && src < 4 ? sources[src] : "?";
+    if (flags & HVT_PRINT_JSON) {
+        fputs("\"cpu\":{\"source\":", f);
+        hvt_json_str(f, sname);
+        fputs(",\"name\":", f);
+        hvt_json_str(f, p.name);
+        fputs(",\"vendor\":", f);
+        hvt_json_str(f, p.vendor);
+        fprintf(f, ",\"family\":%" PRIu32 ",\"model\":%" PRIu32 ",\"stepping\":%" PRIu32
+                   ",\"features\":[",
+                p.family, p.model, p.stepping);
+        for (unsigned i = 0, k = 0; i < HVT_CPUF__COUNT; i++)
+            if (HVT_CPU_HAS(&p, i)) {
+                if (k++)
+                    fputc(',', f);
+                hvt_json_str(f, hvt_cpu_feature_name(i));
+            }
+        fputs("],\"choices\":{", f);
+        for (unsigned c = 0; c < HVT_CPUC__COUNT; c++) {
+            if (c)
+                fputc(',', f);
+            hvt_json_str(f, hvt_cpu_choice_name(c));
+            fputc(':', f);
+            hvt_json_str(f, hvt_cpu_choice_value_name(c, p.choice[c]));
+        }
+        fputc('}', f);
+        if (warn[0]) {
+            fputs(",\"warning\":", f);
+            hvt_json_str(f, warn);
+        }
+        fputc('}', f);
+        return;
+    }
+    fprintf(f, "%s", indent);
+    hvt_print_str(f, p.name);
+    fputs("  ", f);
+    hvt_print_str(f, p.vendor);
+    fprintf(f, " family %" PRIu32 " model %" PRIu32 " stepping %" PRIu32 "  (%s)\n", p.family,
+            p.model, p.stepping, sname);
+    fprintf(f, "%*s", (int)strlen(indent), "");
+    fputs("features", f);
+    for (unsigned i = 0; i < HVT_CPUF__COUNT; i++)
+        if (HVT_CPU_HAS(&p, i))
+            fprintf(f, " %s", hvt_cpu_feature_name(i));
+    fputc('\n', f);
+    fprintf(f, "%*s", (int)strlen(indent), "");
+    fputs("choices", f);
+    for (unsigned c = 0; c < HVT_CPUC__COUNT; c++)
+        fprintf(f, " %s=%s", hvt_cpu_choice_name(c), hvt_cpu_choice_value_name(c, p.choice[c]));
+    fputc('\n', f);
+    if (warn[0]) {
+        fprintf(f, "%*s", (int)strlen(indent), "");
+        fputs("note ", f);
+        hvt_print_str(f, warn);
+        fputc('\n', f);
+    }
 }

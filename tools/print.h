@@ -60,4 +60,9 @@ int hvt_print_new_error(const char *path, const struct hvt_fmt_reader *r,
 /* The trace header as one line (text: "trace ..."; JSON: {"type":"header",...}). */
 void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags);
 
+/* The CPU profile the trace records (hvt_fmt_header_cpu). JSON (HVT_PRINT_JSON): the member
+ * "cpu":{"source","name","vendor","family","model","stepping","features":[...],
+ * "choices":{...}[,"warning"]} without a leading comma. Text: lines that start with INDENT. */
+void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, const char *indent);
+
 #endif

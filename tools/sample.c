@@ -393,11 +393,6 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
     struct hvt_fmt_header hdr = {
         .producer = "hvtrace gen-sample",
         .producer_version = "1",
-        .cpu_vendor = "GenuineIntel",
-        .cpu_family = 6,
-        .cpu_model = 0x55,
-        .cpu_stepping = 7,
-        .cpu_features = "pae nx lm smep smap avx avx2",
         .hypervisor = "hvtrace-sim",
         .hypervisor_version = "synthetic",
         .core_name = "synthetic",
@@ -411,10 +406,16 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
     };
     struct hvt_fmt_writer *w = NULL;
     static struct gen g; /* large: keep it off the stack */
+    static struct hvt_fmt_cpu_strings cpu_strs;
+    struct hvt_cpu_profile cpu;
     int rc;
 
     if (err)
         memset(err, 0, sizeof(*err));
+    /* a recorded profile other than the default, so that readers show what the trace says */
+    if (hvt_cpu_profile_named(&cpu, "intel-skylake") < 0 ||
+        hvt_fmt_header_set_cpu(&hdr, &cpu, &cpu_strs) < 0)
+        return -HVT_E_INTERNAL;
     rc = hvt_fmt_writer_open(&w, path, &hdr, opt);
     if (rc < 0) {
         if (err && w)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "hvtrace/cpu.h"
 #include "hvtrace/error.h"
 #include "hvtrace/types.h"
 
@@ -17,7 +18,7 @@ extern "C" {
  * whose major is <= its own; a trace whose min_reader_major is above the reader's major is
  * refused with -HVT_E_BAD_VERSION naming both versions. */
 #define HVT_FMT_VERSION_MAJOR 1
-#define HVT_FMT_VERSION_MINOR 0
+#define HVT_FMT_VERSION_MINOR 1 /* 1.1: the header records the CPU profile */
 
 /* Fixed limits. The writer refuses events beyond them (-HVT_E_INVALID) and the reader refuses
  * files that exceed them (-HVT_E_LIMIT), so every trace the writer makes is readable. */
@@ -58,7 +59,38 @@ struct hvt_fmt_header {
     const struct hvt_kv *options;
     uint8_t uuid[16];       /* all-zero on write: the writer generates a random one */
     uint64_t start_time_ns; /* ns since the Unix epoch; 0 on write: the writer takes now */
+    /* the guest's CPU profile, text form (hvt_fmt_header_set_cpu fills it and the cpu_*
+     * fields above from a profile); "" in traces before format 1.1 */
+    const char *cpu_profile;
 };
+
+/* Storage for the strings hvt_fmt_header_set_cpu points a header at. */
+struct hvt_fmt_cpu_strings {
+    char vendor[HVT_CPU_VENDOR_MAX];
+    char features[512];
+    char profile[HVT_CPU_TEXT_MAX];
+};
+
+/* Points HDR's cpu_* fields and cpu_profile at a description of P kept in S (which must
+ * outlive the header's use). Errors: -HVT_E_INVALID (NULL), -HVT_E_LIMIT (cannot happen for
+ * a profile the library made). */
+int hvt_fmt_header_set_cpu(struct hvt_fmt_header *hdr, const struct hvt_cpu_profile *p,
+                           struct hvt_fmt_cpu_strings *s);
+
+/* What hvt_fmt_header_cpu found. */
+enum hvt_fmt_cpu_source {
+    HVT_FMT_CPU_RECORDED = 0,   /* the trace's profile, every token known */
+    HVT_FMT_CPU_PARTIAL = 1,    /* the trace's profile; tokens this build does not know were
+                                   skipped (WARN names them) */
+    HVT_FMT_CPU_DEFAULT = 2,    /* the trace records none (before format 1.1): the default */
+    HVT_FMT_CPU_UNREADABLE = 3, /* the recorded text does not parse (WARN says why): the
+                                   default */
+};
+
+/* The CPU profile a trace header records, into *OUT. Returns an enum hvt_fmt_cpu_source, or
+ * -HVT_E_INVALID (NULL arguments). WARN (may be NULL) gets the detail. */
+int hvt_fmt_header_cpu(const struct hvt_fmt_header *hdr, struct hvt_cpu_profile *out, char *warn,
+                       size_t len);
 
 /* ---- records --------------------------------------------------------------------------- */
 

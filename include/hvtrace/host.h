@@ -86,6 +86,9 @@ struct hvt_host_options {
     const char *core;        /* core to open (hvt_core_open name or path); NULL = reference core */
     size_t n_core_options;   /* core options set on every vCPU's core instance */
     const struct hvt_kv *core_options; /* e.g. {"pdpte-reread", "1"} */
+    /* the CPU the guest is shown (copied): the cores follow it and the trace header records
+     * it; NULL = the default profile (HVT_CPU_DEFAULT), the same on every machine */
+    const struct hvt_cpu_profile *cpu;
 };
 
 /* Figures of a run. Counts are exact in deterministic mode. */
@@ -170,9 +173,12 @@ const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n
 int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
                     char *errbuf, size_t errlen);
 
-/* The host CPU as CPUID describes it, for a trace header: vendor, family/model/stepping and a
- * space-separated feature list. Strings are static. HDR may not be NULL. */
-void hvt_host_cpu_describe(struct hvt_fmt_header *hdr);
+/* The CPU profile H's guests are shown (the option's, or the default); NULL for a NULL H. */
+const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h);
+
+/* 1 when H's core does not take CPU profiles (a plugin without the "cpu" option): it records
+ * the profile anyway, and the trace header says so with the option "core-ignores-cpu" = "1". */
+int hvt_host_core_ignores_cpu(const struct hvt_host *h);
 
 #ifdef __cplusplus
 }

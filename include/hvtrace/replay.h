@@ -129,6 +129,9 @@ struct hvt_rpl_options {
     size_t n_core_options; /* set on the core after the trace's recorded core.* options */
     const struct hvt_kv *core_options;
     unsigned scan; /* 1: locate chunks by scanning (HVT_FMT_R_SCAN) */
+    /* what-if: the CPU profile the core follows instead of the trace's (copied); NULL = the
+     * trace's (hvt_fmt_header_cpu: the default for traces that record none) */
+    const struct hvt_cpu_profile *cpu;
 };
 
 /* Fills *opt with defaults (and opt->size). */
@@ -141,10 +144,29 @@ struct hvt_rpl_engine;
 /* Opens the core OPT->core and applies the trace's recorded core options (header options
  * "core.KEY" = VALUE, when HDR is given) and then OPT->core_options.
  * Errors: -HVT_E_INVALID (NULL out/opt, opt->size too small, bad cache), the errors of
- * hvt_core_open, -HVT_E_UNSUPPORTED / -HVT_E_INVALID (an option the core refuses), -HVT_E_NOMEM.
+ * hvt_core_open, -HVT_E_UNSUPPORTED / -HVT_E_INVALID (a caller's option the core refuses; a
+ * recorded option the core does not know is skipped with a warning, hvt_rpl_engine_warnings),
+ * -HVT_E_INVALID (a recorded option value the core refuses, a profile it refuses),
+ * -HVT_E_NOMEM. The core follows the trace's CPU profile, or OPT->cpu.
  * ERRBUF (may be NULL) gets a one-line message. */
 int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen);
+
+/* Where the profile an engine's core follows came from. */
+enum hvt_rpl_cpu_source {
+    HVT_RPL_CPU_TRACE = 0,    /* recorded in the trace */
+    HVT_RPL_CPU_DEFAULT = 1,  /* the trace records none (or an unreadable one): the default */
+    HVT_RPL_CPU_OVERRIDE = 2, /* opt->cpu, a what-if */
+};
+
+/* The CPU profile E's core follows and where it came from (enum hvt_rpl_cpu_source, in
+ * *SOURCE when not NULL); NULL for a NULL E. */
+const struct hvt_cpu_profile *hvt_rpl_engine_cpu(const struct hvt_rpl_engine *e, int *source);
+
+/* Notes from setting E up that do not stop a replay, "; "-separated ("" when none): a trace
+ * core option this core does not know (skipped), a recorded profile with unknown tokens or
+ * none at all, a core that does not follow CPU profiles. Never NULL for a non-NULL E. */
+const char *hvt_rpl_engine_warnings(const struct hvt_rpl_engine *e);
 
 /* Frees the engine and its core. E may be NULL. */
 void hvt_rpl_engine_free(struct hvt_rpl_engine *e);
@@ -198,6 +220,9 @@ typedef void (*hvt_rpl_progress_fn)(void *arg, uint64_t done, uint64_t total);
 struct hvt_rpl_run_info {
     struct hvt_fmt_error_info err; /* the trace error that stopped the run (code 0: none) */
     char message[256];             /* core / option problems */
+    char warnings[768];            /* hvt_rpl_engine_warnings of the run's engines */
+    struct hvt_cpu_profile cpu;    /* the profile the core followed */
+    int cpu_source;                /* enum hvt_rpl_cpu_source */
     uint64_t chunks, chunks_replayed;
 };
 

@@ -74,6 +74,7 @@ static int write_trace(const char *path, size_t chunk_bytes, int level, uint64_t
         .n_options = 2,
         .options = opts,
         .start_time_ns = 1234567890123456789ull,
+        .cpu_profile = "amd-zen4 -avx512f gather-fault-upper=zero",
     };
     struct hvt_fmt_writer_options o;
     hvt_fmt_writer_options_init(&o);
@@ -124,6 +125,17 @@ static void check_header(struct hvt_fmt_reader *r)
     CHECK_EQ(h->cpu_stepping, 7);
     CHECK_STR(h->cpu_features, "avx2 smep smap");
     CHECK_STR(h->core_build_id, "abcdef");
+    /* the CPU profile text comes back as written, and means the same profile */
+    CHECK_STR(h->cpu_profile, "amd-zen4 -avx512f gather-fault-upper=zero");
+    {
+        struct hvt_cpu_profile p;
+        char warn[128];
+        CHECK_EQ(hvt_fmt_header_cpu(h, &p, warn, sizeof(warn)), HVT_FMT_CPU_RECORDED);
+        CHECK_STR(p.name, "amd-zen4");
+        CHECK(!HVT_CPU_HAS(&p, HVT_CPUF_AVX512F) && HVT_CPU_HAS(&p, HVT_CPUF_LA57));
+        CHECK_EQ(p.choice[HVT_CPUC_GATHER_FAULT_UPPER], 0);
+        CHECK_EQ(p.choice[HVT_CPUC_GATHER_FAULT_MASK], 1);
+    }
     CHECK_EQ(h->n_options, 2);
     if (h->n_options == 2) {
         CHECK_STR(h->options[1].key, "seed");
@@ -271,6 +283,38 @@ static void test_configs(void)
     unlink(path);
 }
 
+/* hvt_fmt_header_set_cpu fills every CPU field from a profile; hvt_fmt_header_cpu reads it
+ * back, and says when a header records none. */
+static void test_header_cpu(void)
+{
+    struct hvt_fmt_header h;
+    struct hvt_fmt_cpu_strings s;
+    struct hvt_cpu_profile p, q;
+    char warn[256];
+    memset(&h, 0, sizeof(h));
+    CHECK_EQ(hvt_cpu_profile_named(&p, "intel-sandybridge"), 0);
+    CHECK_EQ(hvt_fmt_header_set_cpu(&h, &p, &s), 0);
+    CHECK_STR(h.cpu_vendor, "GenuineIntel");
+    CHECK_EQ(h.cpu_family, 6);
+    CHECK_EQ(h.cpu_model, 42);
+    CHECK(strstr(h.cpu_features, "avx") && !strstr(h.cpu_features, "avx2"));
+    CHECK_EQ(hvt_fmt_header_cpu(&h, &q, warn, sizeof(warn)), HVT_FMT_CPU_RECORDED);
+    CHECK(hvt_cpu_profile_equal(&p, &q));
+    CHECK_STR(warn, "");
+    h.cpu_profile = "";
+    CHECK_EQ(hvt_fmt_header_cpu(&h, &q, warn, sizeof(warn)), HVT_FMT_CPU_DEFAULT);
+    CHECK_STR(q.name, HVT_CPU_DEFAULT);
+    CHECK(strstr(warn, "no CPU profile") != NULL);
+    h.cpu_profile = "family=x";
+    CHECK_EQ(hvt_fmt_header_cpu(&h, &q, warn, sizeof(warn)), HVT_FMT_CPU_UNREADABLE);
+    CHECK(strstr(warn, "family") != NULL);
+    h.cpu_profile = "vendor=V new-thing=1";
+    CHECK_EQ(hvt_fmt_header_cpu(&h, &q, warn, sizeof(warn)), HVT_FMT_CPU_PARTIAL);
+    CHECK_STR(q.name, "recorded");
+    CHECK_EQ(hvt_fmt_header_set_cpu(NULL, &p, &s), -HVT_E_INVALID);
+    CHECK_EQ(hvt_fmt_header_cpu(NULL, &q, NULL, 0), -HVT_E_INVALID);
+}
+
 static void test_clone(void)
 {
     struct hvt_event *c = NULL;
@@ -290,6 +334,7 @@ int main(void)
     make_items();
     RUN(test_configs);
     RUN(test_clone);
+    RUN(test_header_cpu);
     free_items();
     TEST_DONE();
 }

@@ -245,14 +245,29 @@ static void test_record_errors(void)
     unlink(path);
 }
 
-static void test_cpu_describe(void)
+/* The guests are shown the default profile unless told otherwise, whatever this machine is;
+ * a profile the scenario's guest state cannot exist on is refused by name. */
+static void test_cpu_profile(void)
 {
-    struct hvt_fmt_header hdr;
-    memset(&hdr, 0, sizeof(hdr));
-    hvt_host_cpu_describe(&hdr);
-    CHECK(hdr.cpu_vendor && strlen(hdr.cpu_vendor) == 12);
-    CHECK(hdr.cpu_features != NULL);
-    CHECK(hdr.cpu_family > 0);
+    struct hvt_host_options o;
+    struct hvt_host *h = NULL;
+    struct hvt_cpu_profile p;
+    char err[256];
+    hvt_host_options_init(&o);
+    o.scenario = "clean";
+    CHECK_EQ(hvt_host_create(&h, &o, err, sizeof(err)), 0);
+    CHECK_STR(hvt_host_cpu(h)->name, HVT_CPU_DEFAULT);
+    CHECK_EQ(hvt_host_core_ignores_cpu(h), 0);
+    hvt_host_destroy(h);
+    CHECK_EQ(hvt_cpu_profile_named(&p, "amd-zen3"), 0);
+    o.cpu = &p;
+    CHECK_EQ(hvt_host_create(&h, &o, err, sizeof(err)), 0);
+    CHECK_STR(hvt_host_cpu(h)->vendor, "AuthenticAMD");
+    hvt_host_destroy(h);
+    CHECK_EQ(hvt_cpu_profile_parse(&p, "amd-zen3 -lm", NULL, 0), 0);
+    CHECK_EQ(hvt_host_create(&h, &o, err, sizeof(err)), -HVT_E_UNSUPPORTED);
+    CHECK(strstr(err, "clean") && strstr(err, "lm"));
+    CHECK(hvt_host_cpu(NULL) == NULL);
 }
 
 int main(void)
@@ -265,6 +280,6 @@ int main(void)
     RUN(test_threads);
     RUN(test_threads_recorded);
     RUN(test_record_errors);
-    RUN(test_cpu_describe);
+    RUN(test_cpu_profile);
     TEST_DONE();
 }

@@ -258,9 +258,84 @@ static void test_bad_args(void)
     CHECK(!hvt_rpl_class_benign(HVT_RPL_DATA_CHANGED));
 }
 
+/* The core follows the trace's CPU profile, the default for a trace that records none, or
+ * the what-if override; recorded core options this core does not know are warnings. */
+static void test_cpu_and_warnings(void)
+{
+    struct hvt_rpl_options o;
+    struct hvt_rpl_engine *e = NULL;
+    struct hvt_fmt_header h;
+    struct hvt_fmt_cpu_strings cs;
+    struct hvt_cpu_profile zen3, sandy;
+    const struct hvt_cpu_profile *got;
+    static const struct hvt_kv opts[] = {
+        {"core.no-such-option", "1"}, {"core.pdpte-reread", "1"}, {"seed", "7"}};
+    static const struct hvt_kv bad_value[] = {{"core.pdpte-reread", "maybe"}};
+    char err[256];
+    int src;
+
+    hvt_rpl_options_init(&o);
+    memset(&h, 0, sizeof(h));
+    h.format_major = 1; /* a trace before CPU profiles */
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), 0);
+    got = hvt_rpl_engine_cpu(e, &src);
+    CHECK_STR(got->name, HVT_CPU_DEFAULT);
+    CHECK_EQ(src, HVT_RPL_CPU_DEFAULT);
+    CHECK(strstr(hvt_rpl_engine_warnings(e), "records no CPU profile") != NULL);
+    hvt_rpl_engine_free(e);
+
+    CHECK_EQ(hvt_cpu_profile_named(&zen3, "amd-zen3"), 0);
+    CHECK_EQ(hvt_fmt_header_set_cpu(&h, &zen3, &cs), 0);
+    h.options = opts;
+    h.n_options = 3;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), 0);
+    got = hvt_rpl_engine_cpu(e, &src);
+    CHECK_EQ(src, HVT_RPL_CPU_TRACE);
+    CHECK(hvt_cpu_profile_equal(got, &zen3));
+    CHECK(strstr(hvt_rpl_engine_warnings(e), "no-such-option=1 is unknown to core") != NULL);
+    CHECK(strstr(hvt_rpl_engine_warnings(e), "pdpte-reread") == NULL);
+    hvt_rpl_engine_free(e);
+
+    CHECK_EQ(hvt_cpu_profile_named(&sandy, "intel-sandybridge"), 0);
+    o.cpu = &sandy;
+    h.n_options = 0;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), 0);
+    got = hvt_rpl_engine_cpu(e, &src);
+    CHECK_EQ(src, HVT_RPL_CPU_OVERRIDE);
+    CHECK_STR(got->name, "intel-sandybridge");
+    CHECK_STR(hvt_rpl_engine_warnings(e), "");
+    hvt_rpl_engine_free(e);
+    o.cpu = NULL;
+
+    /* a recorded profile with tokens of a newer build: used, with a warning */
+    h.cpu_profile = "amd-zen3 future-choice=x";
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), 0);
+    got = hvt_rpl_engine_cpu(e, &src);
+    CHECK_EQ(src, HVT_RPL_CPU_TRACE);
+    CHECK_STR(got->vendor, "AuthenticAMD");
+    CHECK(strstr(hvt_rpl_engine_warnings(e), "future-choice") != NULL);
+    hvt_rpl_engine_free(e);
+    /* one that does not parse: the default, with a warning */
+    h.cpu_profile = "family=banana";
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), 0);
+    got = hvt_rpl_engine_cpu(e, &src);
+    CHECK_EQ(src, HVT_RPL_CPU_DEFAULT);
+    CHECK(strstr(hvt_rpl_engine_warnings(e), "does not parse") != NULL);
+    hvt_rpl_engine_free(e);
+
+    /* a value the core refuses for an option it knows is still an error */
+    h.options = bad_value;
+    h.n_options = 1;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, err, sizeof(err)), -HVT_E_INVALID);
+    CHECK(strstr(err, "pdpte-reread=maybe") != NULL);
+    CHECK(hvt_rpl_engine_cpu(NULL, NULL) == NULL);
+    CHECK(hvt_rpl_engine_warnings(NULL) == NULL);
+}
+
 int main(void)
 {
     sy_init(&S, NULL);
+    RUN(test_cpu_and_warnings);
     RUN(test_clean);
     RUN(test_translation);
     RUN(test_fault);
