@@ -13,6 +13,17 @@ void hvt_orc_run_fini(struct hvt_orc_run *run)
     }
 }
 
+int hvt_orc_core_follow(struct hvt_core *core, const struct hvt_cpu_profile *cpu)
+{
+    struct hvt_cpu_profile p;
+    if (!cpu) {
+        if (hvt_cpu_profile_named(&p, "unicorn") < 0)
+            return -HVT_E_INTERNAL;
+        cpu = &p;
+    }
+    return hvt_core_set_cpu(core, cpu);
+}
+
 int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
                   hvt_orc_mismatch_fn on_mismatch, void *arg, struct hvt_orc_run *run)
 {
@@ -33,6 +44,11 @@ int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
     rc = hvt_core_open(&core, HVT_CORE_REF, NULL, 0);
     if (rc < 0)
         return rc;
+    rc = hvt_orc_core_follow(core, f ? f->cpu : NULL);
+    if (rc < 0) {
+        hvt_core_close(core);
+        return rc;
+    }
     if (hvt_orc_case_init(&c) || hvt_orc_result_init(&ref) || hvt_orc_result_init(&uc)) {
         rc = -HVT_E_NOMEM;
         goto out;

@@ -19,8 +19,6 @@ static const char *const dev_names[HVT_ORC_DEV__COUNT] = {
     "qemu-cmpxchg32-zero-extends-rax",
     "qemu-translation-lookahead",
     "core-split-lock-unhandleable",
-    "qemu-rep-a32-keeps-upper",
-    "qemu-repe-flags-on-fault",
     "qemu-no-sse-alignment-check",
     "qemu-walk-before-alignment-gp",
     "qemu-sse-split-partial",
@@ -112,20 +110,6 @@ static int noncanon_target(const struct hvt_orc_case *c, const struct orc_form *
         return 0;
     int64_t s = (int64_t)t >> (c->paging == HVT_ORC_PG_5L ? 56 : 47);
     return s != 0 && s != -1;
-}
-
-/* The instruction carries an address-size prefix (67) among its legacy prefixes. */
-static int has_a32(const struct hvt_orc_case *c)
-{
-    for (unsigned i = 0; i < c->insn_len; i++) {
-        uint8_t b = c->insn[i];
-        if (b == 0x67)
-            return 1;
-        if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x64 && b != 0x65 &&
-            b != 0x66 && b != 0xf0 && b != 0xf2 && b != 0xf3)
-            return 0;
-    }
-    return 0;
 }
 
 static int is_fault(const struct hvt_orc_result *r, unsigned vec)
@@ -259,15 +243,6 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
             applied = HVT_ORC_DEV_CMPXCHG32_RAX;
             continue;
         }
-        if (c->bits == 64 && f->kind == K_STR && f->sub != ORC_REP_NONE &&
-            (i == HVT_RCX || i == HVT_RSI || i == HVT_RDI) && has_a32(c) &&
-            ref->st.gpr[i] == (c->st.gpr[i] & 0xffffffffu) && uc->st.gpr[i] == c->st.gpr[i] &&
-            ref->st.gpr[i] != c->st.gpr[i]) {
-            /* the CPU writes ECX (and ESI/EDI) even when no iteration completes (checked
-             * natively); QEMU skips the whole instruction on ECX = 0 or faults before */
-            applied = HVT_ORC_DEV_REP_A32_UPPER;
-            continue;
-        }
         if ((ref->st.gpr[i] & m) != (uc->st.gpr[i] & m))
             say(&o, "%s: core %#llx; unicorn %#llx (before %#llx)\n", gpr_names[i],
                 (unsigned long long)ref->st.gpr[i], (unsigned long long)uc->st.gpr[i],
@@ -335,14 +310,6 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
     if ((ref->st.rflags & fm) != (uc->st.rflags & fm) && !strcmp(f->name, "neg m") && locked &&
         !(((ref->st.rflags ^ uc->st.rflags) & fm) & ~0xc4ull))
         applied = HVT_ORC_DEV_LOCK_NEG_FLAGS; /* only SF ZF PF differ */
-    else if ((ref->st.rflags & fm) != (uc->st.rflags & fm) && f->kind == K_STR &&
-             f->sub != ORC_REP_NONE && (f->op8 == 0xa6 || f->op8 == 0xae) &&
-             ref->status == HVT_ORC_FAULT && uc->status == HVT_ORC_FAULT &&
-             ref->st.rflags == c->st.rflags && ref->st.gpr[HVT_RCX] != c->st.gpr[HVT_RCX] &&
-             !(((ref->st.rflags ^ uc->st.rflags) & fm) & ~ORC_FLAGS_ARITH))
-        /* the CPU leaves RFLAGS as at the start (checked natively); QEMU leaves the flags of
-         * the last completed comparison */
-        applied = HVT_ORC_DEV_REPE_FLAGS_ON_FAULT;
     else if ((ref->st.rflags & fm) != (uc->st.rflags & fm))
         say(&o, "rflags: core %#llx; unicorn %#llx (before %#llx, compared %#llx)\n",
             (unsigned long long)ref->st.rflags, (unsigned long long)uc->st.rflags,

@@ -176,6 +176,8 @@ int hvt_cmd_check_core(int argc, char **argv)
         hvt_tool_err("check-core: unknown oracle '%s' (unicorn)", against);
         return HVT_EXIT_USAGE;
     }
+    if (cpu_arg)
+        f.cpu = &cpu; /* default: the "unicorn" profile */
     if (!hvt_orc_unicorn_available()) {
         hvt_tool_err("check-core: unicorn is unavailable in this build (install libunicorn-dev "
                      "and reconfigure)");

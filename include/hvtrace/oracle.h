@@ -130,6 +130,9 @@ struct hvt_orc_filter {
     unsigned bits;      /* 64, 32, or 0 for both */
     const char *insn;   /* NULL, or a form/mnemonic name (hvt_orc_form_matches) */
     int paging;         /* -1, or one enum hvt_orc_paging */
+    /* the CPU profile the core follows in hvt_orc_check (NULL: "unicorn", the choices QEMU
+     * makes, so that they compare equal rather than as deviations) */
+    const struct hvt_cpu_profile *cpu;
 };
 void hvt_orc_filter_init(struct hvt_orc_filter *f);
 
@@ -156,6 +159,12 @@ void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f);
 
 /* Runs C on CORE through an ops table over a copy of the case's RAM; fills R. Returns 0, or
  * -HVT_E_INVALID for bad arguments (an emulation problem is a status, not an error). */
+/* Makes CORE follow CPU, or with NULL the built-in "unicorn" profile: what a core compared
+ * against unicorn follows, so that choices QEMU makes like some CPUs (a 67-prefixed REP that
+ * completes nothing keeps RCX; REPE/REPNE faulting after progress keep the last flags) compare
+ * equal. Errors: those of hvt_core_set_cpu. */
+int hvt_orc_core_follow(struct hvt_core *core, const struct hvt_cpu_profile *cpu);
+
 int hvt_orc_run_core(struct hvt_core *core, const struct hvt_orc_case *c,
                      struct hvt_orc_result *r);
 
@@ -187,11 +196,6 @@ enum hvt_orc_deviation {
                                      instruction, which the CPU never fetches */
     HVT_ORC_DEV_CORE_SPLIT_LOCK,  /* not unicorn's: the core's documented UNHANDLEABLE for a
                                      LOCKed operand split across pages (core/mmu.h) */
-    HVT_ORC_DEV_REP_A32_UPPER,    /* qemu-rep-a32-keeps-upper: a 67-prefixed REP string op in
-                                     64-bit mode that completes no iteration leaves bits 63:32
-                                     of RCX (and RSI/RDI) */
-    HVT_ORC_DEV_REPE_FLAGS_ON_FAULT, /* qemu-repe-flags-on-fault: REPE/REPNE CMPS/SCAS that fault
-                                     after progress leave the last iteration's flags */
     HVT_ORC_DEV_SSE_ALIGN,        /* qemu-no-sse-alignment-check: MOVAPS/MOVAPD/MOVDQA/MOVNT*
                                      on a misaligned operand run (or #PF) instead of #GP(0) */
     HVT_ORC_DEV_WALK_BEFORE_ALIGN, /* qemu-walk-before-alignment-gp: CMPXCHG16B walks the

@@ -25,7 +25,8 @@ static inline void fix_init(struct fix *x)
         fprintf(stderr, "SKIP: unicorn is not available in this build\n");
         exit(SKIP_CODE);
     }
-    if (hvt_core_open(&x->core, HVT_CORE_REF, NULL, 0) < 0 || hvt_orc_case_init(&x->c) ||
+    if (hvt_core_open(&x->core, HVT_CORE_REF, NULL, 0) < 0 ||
+        hvt_orc_core_follow(x->core, NULL) < 0 || hvt_orc_case_init(&x->c) ||
         hvt_orc_result_init(&x->ref) || hvt_orc_result_init(&x->uc)) {
         fprintf(stderr, "setup failed\n");
         exit(1);
