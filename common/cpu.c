@@ -2,11 +2,11 @@
 /* hvtrace: CPU profiles: names, built-in profiles, the text form, and the host's CPUID. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textbuf.h"
 #include "hvtrace/cpu.h"
 
 #if defined(__x86_64__)
@@ -200,25 +200,6 @@ void hvt_cpu_profile_default(struct hvt_cpu_profile *out)
 
 /* ---- text form -------------------------------------------------------------------------- */
 
-static void say(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t o;
-    va_list ap;
-    if (!buf || !len)
-        return;
-    o = strlen(buf);
-    if (o + 1 >= len)
-        return;
-    if (o)
-        o += (size_t)snprintf(buf + o, len - o, "; ");
-    if (o >= len)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf + o, len - o, fmt, ap);
-    va_end(ap);
-}
-
 static int parse_u32(const char *s, uint32_t *out)
 {
     char *end;
@@ -256,11 +237,11 @@ static int parse_features(struct hvt_cpu_profile *p, const char *list, char *war
             if (f >= 0) {
                 p->features |= 1ull << f;
             } else {
-                say(warn, wl, "unknown CPU feature '%s' ignored", name);
+                hvt_text_append(warn, wl, "; ", "unknown CPU feature '%s' ignored", name);
                 nwarn++;
             }
         } else if (n) {
-            say(warn, wl, "an over-long CPU feature name ignored");
+            hvt_text_append(warn, wl, "; ", "an over-long CPU feature name ignored");
             nwarn++;
         }
         list += n;
@@ -283,7 +264,7 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
     if (!out || !text)
         return -HVT_E_INVALID;
     if (strlen(text) >= HVT_CPU_TEXT_MAX) {
-        say(warn, warnlen, "CPU profile text of %zu bytes: at most %d", strlen(text),
+        hvt_text_append(warn, warnlen, "; ", "CPU profile text of %zu bytes: at most %d", strlen(text),
             HVT_CPU_TEXT_MAX - 1);
         return -HVT_E_INVALID;
     }
@@ -304,7 +285,7 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         if (tok[0] == '+' || tok[0] == '-') {
             int f = hvt_cpu_feature_find(tok + 1);
             if (f < 0) {
-                say(warn, warnlen, "unknown CPU feature '%s' ignored", tok + 1);
+                hvt_text_append(warn, warnlen, "; ", "unknown CPU feature '%s' ignored", tok + 1);
                 nwarn++;
             } else if (tok[0] == '+') {
                 p.features |= 1ull << f;
@@ -317,12 +298,12 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         if (!eq) {
             int rc;
             if (!first) {
-                say(warn, warnlen, "'%s': expected KEY=VALUE, +FEATURE or -FEATURE", tok);
+                hvt_text_append(warn, warnlen, "; ", "'%s': expected KEY=VALUE, +FEATURE or -FEATURE", tok);
                 return -HVT_E_INVALID;
             }
             rc = hvt_cpu_profile_named(&p, tok);
             if (rc < 0) {
-                say(warn, warnlen, "no CPU profile named '%s'", tok);
+                hvt_text_append(warn, warnlen, "; ", "no CPU profile named '%s'", tok);
                 return rc;
             }
             first = 0;
@@ -333,14 +314,14 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         val = tok + (eq - tok) + 1;
         if (!strcmp(tok, "name")) {
             if (strlen(val) >= sizeof(p.name)) {
-                say(warn, warnlen, "CPU profile name '%s' longer than %zu bytes", val,
+                hvt_text_append(warn, warnlen, "; ", "CPU profile name '%s' longer than %zu bytes", val,
                     sizeof(p.name) - 1);
                 return -HVT_E_INVALID;
             }
             snprintf(p.name, sizeof(p.name), "%s", val);
         } else if (!strcmp(tok, "vendor")) {
             if (strlen(val) >= sizeof(p.vendor)) {
-                say(warn, warnlen, "CPU vendor '%s' longer than %zu bytes", val,
+                hvt_text_append(warn, warnlen, "; ", "CPU vendor '%s' longer than %zu bytes", val,
                     sizeof(p.vendor) - 1);
                 return -HVT_E_INVALID;
             }
@@ -348,7 +329,7 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         } else if (!strcmp(tok, "family") || !strcmp(tok, "model") || !strcmp(tok, "stepping")) {
             uint32_t v;
             if (parse_u32(val, &v)) {
-                say(warn, warnlen, "CPU %s '%s': not a number (decimal or 0x-hex)", tok, val);
+                hvt_text_append(warn, warnlen, "; ", "CPU %s '%s': not a number (decimal or 0x-hex)", tok, val);
                 return -HVT_E_INVALID;
             }
             if (tok[0] == 'f')
@@ -363,7 +344,7 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
             int c = hvt_cpu_choice_find(tok);
             unsigned v;
             if (c < 0) {
-                say(warn, warnlen, "unknown CPU choice '%s' ignored", tok);
+                hvt_text_append(warn, warnlen, "; ", "unknown CPU choice '%s' ignored", tok);
                 nwarn++;
                 continue;
             }
@@ -371,7 +352,7 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
                 if (!strcmp(val, choices[c].alt[v]))
                     break;
             if (v == choices[c].n) {
-                say(warn, warnlen, "CPU choice %s: unknown alternative '%s' ignored", tok, val);
+                hvt_text_append(warn, warnlen, "; ", "CPU choice %s: unknown alternative '%s' ignored", tok, val);
                 nwarn++;
                 continue;
             }

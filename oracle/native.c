@@ -11,6 +11,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "hvtrace/cpu.h"
 #include "hvtrace/error.h"
 
 #if defined(__x86_64__)
@@ -287,52 +288,15 @@ int hvt_native_run(const struct hvt_native_case *c, struct hvt_native_result *r)
     return rc;
 }
 
-static int os_avx(void)
-{
-    unsigned a, b, c, d, lo, hi;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE */
-        return 0;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 6u) == 6u;
-}
-
 int hvt_native_has(const char *f)
 {
-    unsigned a = 0, b = 0, c = 0, d = 0, b7 = 0, c7 = 0, d7 = 0;
-    if (!f)
+    struct hvt_cpu_profile p;
+    int k = hvt_cpu_feature_find(f);
+    if (k < 0)
         return -1;
-    __get_cpuid(1, &a, &b, &c, &d);
-    if (__get_cpuid_max(0, NULL) >= 7)
-        __cpuid_count(7, 0, a, b7, c7, d7);
-    if (!strcmp(f, "sse2"))
-        return !!(d & (1u << 26));
-    if (!strcmp(f, "sse3"))
-        return !!(c & 1u);
-    if (!strcmp(f, "ssse3"))
-        return !!(c & (1u << 9));
-    if (!strcmp(f, "sse4.1"))
-        return !!(c & (1u << 19));
-    if (!strcmp(f, "sse4.2"))
-        return !!(c & (1u << 20));
-    if (!strcmp(f, "cx16"))
-        return !!(c & (1u << 13));
-    if (!strcmp(f, "movbe"))
-        return !!(c & (1u << 22));
-    if (!strcmp(f, "avx"))
-        return !!(c & (1u << 28)) && os_avx();
-    if (!strcmp(f, "avx2"))
-        return !!(b7 & (1u << 5)) && os_avx();
-    if (!strcmp(f, "bmi2"))
-        return !!(b7 & (1u << 8));
-    if (!strcmp(f, "erms"))
-        return !!(b7 & (1u << 9));
-    if (!strcmp(f, "avx512f"))
-        return !!(b7 & (1u << 16)) && os_avx();
-    if (!strcmp(f, "fsrm"))
-        return !!(d7 & (1u << 4));
-    (void)c7;
-    return -1;
+    if (hvt_cpu_profile_cpuid(&p) < 0)
+        return 0;
+    return (int)HVT_CPU_HAS(&p, (unsigned)k);
 }
 
 #else /* not x86-64: the oracle cannot run */

@@ -80,8 +80,7 @@ struct hvt_native_result {
 int hvt_native_run(const struct hvt_native_case *c, struct hvt_native_result *r);
 
 /* 1 when the host CPU (and OS, for AVX state) supports the named feature, 0 when not, -1 for an
- * unknown name. Names: "sse2" "sse3" "ssse3" "sse4.1" "sse4.2" "avx" "avx2" "cx16" "erms"
- * "fsrm" "movbe" "bmi2" "avx512f". */
+ * unknown name. Names: those of hvt_cpu_feature_name ("sse2", "avx2", "cx16", ...). */
 int hvt_native_has(const char *feature);
 
 /* The page of R holding ADDR, or NULL. */

@@ -2,11 +2,11 @@
 /* Native oracle: the host's CPU profile, CPUID plus one small instruction per implementation
  * choice, run in the sandbox to see which alternative this CPU takes. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textbuf.h"
 #include "hvtrace/cpu.h"
 #include "hvtrace/oracle.h"
 #include "native.h"
@@ -14,21 +14,6 @@
 #define PR_CODE 0x20000000ull
 #define PR_DATA 0x20100000ull
 #define PR_HI 0xabcd000100000000ull /* bits 63:32 a 32-bit address size must not reach */
-
-static void note(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t o;
-    va_list ap;
-    if (!buf || !len)
-        return;
-    o = strlen(buf);
-    if (o + 1 >= len)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf + o, len - o, fmt, ap);
-    va_end(ap);
-}
 
 static void probe_init(struct hvt_native_case *c, const uint8_t *insn, unsigned len)
 {
@@ -69,7 +54,7 @@ static int probe_rep_a32(struct hvt_native_case *c, struct hvt_native_result *r,
             v[run] = 0; /* write */
         else
             v[run] = -1;
-        note(rep, len, "  rep-a32-no-progress: 67 f3 ac, %s: RCX %#" PRIx64 " -> %#" PRIx64 "\n",
+        hvt_text_append(rep, len, NULL, "  rep-a32-no-progress: 67 f3 ac, %s: RCX %#" PRIx64 " -> %#" PRIx64 "\n",
              run ? "fault on the first iteration" : "count 0", c->in.gpr[HVT_RCX],
              r->out.gpr[HVT_RCX]);
     }
@@ -103,7 +88,7 @@ static int probe_cmps_flags(struct hvt_native_case *c, struct hvt_native_result 
         last |= ((0 ^ q ^ res) & 0x10) ? 0x10u : 0;                 /* AF */
         last |= (res >> 63) ? 0x80u : 0;                            /* SF */
     }
-    note(rep, len,
+    hvt_text_append(rep, len, NULL,
          "  rep-cmps-fault-flags: f2 48 af after 2 iterations, then #PF: RFLAGS %#" PRIx64
          " -> %#" PRIx64 " (stop %u, RCX %" PRIu64 ")\n",
          (uint64_t)(fl_in & HVT_NATIVE_RFLAGS_MASK), r->out.rflags, r->stop, r->out.gpr[HVT_RCX]);
@@ -151,7 +136,7 @@ static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, 
     memcpy(&m3, r->out.ymm[2] + 12, 4);
     memcpy(&m_hi, r->out.ymm[2] + 16, 4);
     memcpy(&d_hi, r->out.ymm[1] + 16, 4);
-    note(rep, len,
+    hvt_text_append(rep, len, NULL,
          "  gather-fault-mask/upper: vpgatherdd xmm, element 1 faults (stop %u vector %u): "
          "mask[2] 0x80000000 -> %#x, mask[3] 0x5555 -> %#x, mask[4] 0x80000004 -> %#x, "
          "dst[4] 0xa0000004 -> %#x\n",
@@ -215,14 +200,14 @@ int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len)
         else
             odd++;
     } else {
-        note(report, len, "  gather-fault-mask/upper: not probed (no AVX2): %s's default\n",
+        hvt_text_append(report, len, NULL, "  gather-fault-mask/upper: not probed (no AVX2): %s's default\n",
              p.vendor);
     }
     for (unsigned ch = 0; ch < HVT_CPUC__COUNT; ch++)
-        note(report, len, "  => %s=%s\n", hvt_cpu_choice_name(ch),
+        hvt_text_append(report, len, NULL, "  => %s=%s\n", hvt_cpu_choice_name(ch),
              hvt_cpu_choice_value_name(ch, p.choice[ch]));
     if (odd)
-        note(report, len,
+        hvt_text_append(report, len, NULL,
              "  %d probe(s) saw a behaviour no alternative describes: the vendor's default "
              "is kept for them\n",
              odd);

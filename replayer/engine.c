@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Replayer engine: trace-backed ops, one recorded pass replayed on a core, mismatch checks. */
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textbuf.h"
 #include "internal.h"
 
 /* ---- small containers ---------------------------------------------------------------------- */
@@ -455,22 +455,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
 
 /* ---- engine -------------------------------------------------------------------------------- */
 
-static void engine_warn(struct hvt_rpl_engine *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void engine_warn(struct hvt_rpl_engine *e, const char *fmt, ...)
-{
-    size_t o = strlen(e->warnings);
-    va_list ap;
-    if (o + 3 >= sizeof(e->warnings))
-        return;
-    if (o) {
-        memcpy(e->warnings + o, "; ", 3);
-        o += 2;
-    }
-    va_start(ap, fmt);
-    vsnprintf(e->warnings + o, sizeof(e->warnings) - o, fmt, ap);
-    va_end(ap);
-}
+/* a note from setting up E, "; "-separated from the earlier ones */
+#define engine_warn(e, ...) hvt_text_append((e)->warnings, sizeof((e)->warnings), "; ", __VA_ARGS__)
 
 int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
