@@ -62,6 +62,24 @@ if "$H" dump --help >/dev/null 2>&1; then
     done
 fi
 
+# the CPU profile: the default is fixed (the same on every machine), --cpu records another,
+# a profile the scenario's guest cannot run on is refused, replay follows the trace's
+expect 0 "cpu intel-icelake-server" -- record --scenario clean --events 20 -f -o "$T/c0.hvt"
+expect 0 '"cpu":{"source":"recorded","name":"intel-icelake-server","vendor":"GenuineIntel"' -- \
+    stats "$T/c0.hvt" --json
+expect 0 "cpu amd-zen3" -- record --scenario gather --events 20 --cpu amd-zen3 -f -o "$T/c1.hvt"
+expect 0 '"vendor":"AuthenticAMD"' -- stats "$T/c1.hvt" --json
+expect 0 "gather-fault-mask=keep" -- dump "$T/c1.hvt" --events 0
+expect 1 "cpu: amd-zen3 (the trace's)" -- replay "$T/c1.hvt"
+expect 1 "cpu: intel-sandybridge (--cpu what-if)" -- replay "$T/c1.hvt" --cpu intel-sandybridge \
+    --no-analysis
+expect 2 "cannot run on this CPU: EFER.LME set, but CPU profile custom lacks lm" -- \
+    record --scenario clean --cpu "amd-zen3 -lm name=custom" -f -o "$T/c2.hvt"
+expect 2 "no CPU profile named 'pentium'" -- record --scenario clean --cpu pentium -o "$T/c2.hvt"
+expect 0 "amd-zen4" -- record --cpu list
+expect 0 "unknown CPU feature 'future' ignored" -- \
+    record --scenario clean --events 5 --cpu "amd-zen3 +future" -f -o "$T/c3.hvt"
+
 # the demo: both traces left in DIR, the divergence shown and gone with the buffer
 expect 0 "usage: hvtrace demo" -- demo --help
 expect 2 "unexpected argument" -- demo --bogus
