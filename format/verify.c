@@ -112,6 +112,11 @@ int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_wr
         hvt_fmt_reader_close(r);
         return rc;
     }
+    /* comparing inodes, not names: a symbolic or hard link to IN is IN */
+    if (hvt_fmt_reader_same_file(r, out)) {
+        hvt_fmt_reader_close(r);
+        return -HVT_E_SAME_FILE;
+    }
     struct hvt_fmt_reader_diag *dg = hvt_fmt_reader_diag(r);
     dg->fn = fn;
     dg->arg = arg;

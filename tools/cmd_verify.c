@@ -57,7 +57,7 @@ static const char *code_name(int code)
     static const char *const names[HVT_E__COUNT] = {
         "ok",        "invalid",     "internal",    "nomem",    "io",         "exists", "nospace",
         "bad_magic", "bad_version", "truncated",   "checksum", "bad_record", "limit",  "no_index",
-        "not_found", "end",         "unsupported", "closed",   "bad_plugin"};
+        "not_found", "end",         "unsupported", "closed",   "bad_plugin", "same_file"};
     int c = code < 0 ? -code : code;
     return c < HVT_E__COUNT && names[c] ? names[c] : "unknown";
 }

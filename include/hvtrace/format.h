@@ -29,6 +29,10 @@ extern "C" {
 #define HVT_FMT_MAX_OPTIONS 1024           /* header key/value options */
 #define HVT_FMT_MAX_CALLSITES 65536        /* call-site definitions per chunk */
 #define HVT_FMT_MAX_CHUNK_BYTES (32u << 20) /* largest writer chunk_bytes option */
+/* Decode memory per chunk: a reader refuses (-HVT_E_LIMIT) a chunk that would need more to
+ * decode, measured from its column counts before anything is allocated; the writer closes
+ * chunks well before they need that much. */
+#define HVT_FMT_MAX_CHUNK_MEM (256u << 20)
 
 /* ---- header ---------------------------------------------------------------------------- */
 
@@ -91,6 +95,7 @@ struct hvt_fmt_error_info {
 /* ---- writer ---------------------------------------------------------------------------- */
 
 #define HVT_FMT_W_OVERWRITE (1u << 0) /* replace an existing file */
+#define HVT_FMT_W_FOLLOW (1u << 1)    /* a symbolic link at the path: write its target */
 
 struct hvt_fmt_writer_options {
     size_t size;        /* sizeof(struct hvt_fmt_writer_options) */
@@ -112,10 +117,22 @@ struct hvt_fmt_writer;
 void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
 
 /* Creates PATH (mode 0600) and writes the file header. OPT may be NULL for defaults.
- * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, bad options), -HVT_E_EXISTS (PATH exists
- * and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write). */
+ * The trace is written to PATH.part in the same directory (created exclusively, never through
+ * a symbolic link) and renamed over PATH by hvt_fmt_writer_close, so an existing PATH is only
+ * replaced by a finished file, and a writer that is killed leaves PATH.part (every complete
+ * chunk; hvt_fmt_salvage makes it whole). A file that fails part way (disk full) is still
+ * renamed into place by close, holding every complete chunk. A symbolic link at PATH is
+ * refused unless HVT_FMT_W_FOLLOW is given (its target is written then); a directory is
+ * refused; a character device (/dev/null) is written directly.
+ * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, empty path, bad options), -HVT_E_EXISTS
+ * (PATH or PATH.part exists and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE
+ * (cannot create or write). hvt_fmt_writer_open_error() says why, naming the system error. */
 int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
                         const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt);
+
+/* Detail of the last failed hvt_fmt_writer_open of the calling thread ("cannot create
+ * x.hvt.part: Read-only file system (EROFS)"). Never NULL; code 0 when none failed. */
+const struct hvt_fmt_error_info *hvt_fmt_writer_open_error(void);
 
 /* As hvt_fmt_writer_open, on an open file descriptor positioned at offset 0; the writer does
  * not close FD. */
@@ -140,7 +157,9 @@ int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_calls
 int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
 
 /* Flushes, writes the index and footer, closes and frees the writer (also after an error, in
- * which case the earlier error is returned). STATS may be NULL. W may be NULL. */
+ * which case the earlier error is returned), and renames PATH.part over PATH (see _open;
+ * -HVT_E_EXISTS when PATH appeared meanwhile and overwriting was not requested: the trace
+ * then stays in PATH.part). STATS may be NULL. W may be NULL. */
 int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
 
 /* Figures so far (raw_bytes and chunks count complete chunks only). Errors: -HVT_E_INVALID. */
@@ -159,6 +178,8 @@ struct hvt_fmt_reader_options {
     size_t size;           /* sizeof(struct hvt_fmt_reader_options) */
     unsigned flags;        /* HVT_FMT_R_* */
     size_t max_chunk_raw;  /* refuse chunks that decompress beyond this; default 64 MiB */
+    size_t max_chunk_mem;  /* refuse chunks that need more memory to decode (unpacked columns,
+                              and every record for _load_chunk); default HVT_FMT_MAX_CHUNK_MEM */
 };
 
 /* One chunk as the index (or a scan) describes it. */
@@ -245,7 +266,9 @@ int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_
                    void *arg);
 
 /* Writes OUT as a new valid trace of everything readable in IN (header, every good chunk's
- * records, a fresh index). Returns the number of events recovered, or a negative error. */
+ * records, a fresh index). Returns the number of events recovered, or a negative error:
+ * -HVT_E_SAME_FILE when OUT is IN (same device and inode: also through a symbolic or hard
+ * link; IN is left alone), the errors of hvt_fmt_reader_open and hvt_fmt_writer_open. */
 int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_writer_options *opt,
                         hvt_fmt_problem_fn fn, void *arg);
 
