@@ -111,6 +111,9 @@ void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt)
 
 static int chunk_full(const struct hvt_fmt_writer *w);
 
+/* Detail of the last failed open or close of this thread (there is no writer to hold it). */
+static _Thread_local struct hvt_fmt_error_info open_err;
+
 /* ---- file output ------------------------------------------------------------------------ */
 
 /* Writes everything or nothing: on failure the file is cut back to where this write began, so
@@ -294,6 +297,7 @@ int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 0); /* CRC32C covers it */
     int rc = write_header(w, hdr);
     if (rc < 0) {
+        open_err = w->err;
         writer_free(w);
         return rc;
     }
@@ -301,8 +305,6 @@ int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt
     return 0;
 }
 
-/* Detail of the last failed hvt_fmt_writer_open of this thread (there is no writer to hold it). */
-static _Thread_local struct hvt_fmt_error_info open_err;
 
 static int open_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int open_fail(int code, const char *fmt, ...)
@@ -320,7 +322,7 @@ static int errno_code(int e)
     return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? -HVT_E_NOSPACE : -HVT_E_IO;
 }
 
-const struct hvt_fmt_error_info *hvt_fmt_writer_open_error(void)
+const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void)
 {
     return &open_err;
 }
@@ -433,7 +435,9 @@ int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
         close(fd);
         free(target);
         free(part);
-        return open_fail(rc, "%s: %s", path, hvt_strerror(rc));
+        char what[sizeof(open_err.message)];
+        snprintf(what, sizeof(what), "%s", open_err.message[0] ? open_err.message : hvt_strerror(rc));
+        return open_fail(rc, "%s: %s", path, what);
     }
     (*out)->own_fd = 1;
     (*out)->path = target;
@@ -878,6 +882,8 @@ int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *
         rc = werr(w, -HVT_E_IO, "close: %s", strerror(errno));
     w->own_fd = 0;
     rc = publish(w, rc);
+    if (rc < 0)
+        open_err = w->err;
     if (stats)
         *stats = w->stats;
     writer_free(w);

@@ -126,13 +126,14 @@ void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
  * refused; a character device (/dev/null) is written directly.
  * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, empty path, bad options), -HVT_E_EXISTS
  * (PATH or PATH.part exists and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE
- * (cannot create or write). hvt_fmt_writer_open_error() says why, naming the system error. */
+ * (cannot create or write). hvt_fmt_writer_last_error() says why, naming the system error. */
 int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
                         const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt);
 
-/* Detail of the last failed hvt_fmt_writer_open of the calling thread ("cannot create
- * x.hvt.part: Read-only file system (EROFS)"). Never NULL; code 0 when none failed. */
-const struct hvt_fmt_error_info *hvt_fmt_writer_open_error(void);
+/* Detail of the last failed hvt_fmt_writer_open or hvt_fmt_writer_close of the calling thread
+ * (no writer is left to ask): "cannot create x.hvt.part: Read-only file system (EROFS)".
+ * Never NULL; code 0 when none failed. */
+const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void);
 
 /* As hvt_fmt_writer_open, on an open file descriptor positioned at offset 0; the writer does
  * not close FD. */
