@@ -58,6 +58,7 @@ static int check_states(const struct hvt_dchunk *d, const Hvtrace__V1__States *s
 /* Every block protobuf-c allocates through hvt_pbmem costs its size plus this (pbmem.c). */
 #define PB_BLOCK 32
 #define NFIELDS 44 /* Chunk field numbers 1..43 */
+#define SCANNED_MEMBER 40 /* protobuf-c's record of one field met while unpacking (32 bytes) */
 
 /* What unpacking a message will allocate, found by walking its wire form (nothing allocated). */
 struct wire_measure {
@@ -96,8 +97,9 @@ enum wire_kind { W_CHUNK, W_STATES, W_CALLSITE, W_FRAME };
 static int wire_walk(const uint8_t *p, size_t len, enum wire_kind kind, struct wire_measure *m)
 {
     const uint8_t *end = p + len;
-    size_t scalars = 0;
+    size_t scalars = 0, fields = 0;
     while (p < end) {
+        fields++;
         uint64_t tag, v;
         if (wire_varint(&p, end, &tag) < 0)
             return -1;
@@ -160,6 +162,10 @@ static int wire_walk(const uint8_t *p, size_t len, enum wire_kind kind, struct w
     };
     /* the message, its slot in a parent's array, its scalar arrays (3 at most in a States) */
     m->bytes += msg_size[kind] + sizeof(void *) + 4 * PB_BLOCK + scalars * 8;
+    /* protobuf-c notes every field it meets (each element of an unpacked repeated field too)
+     * in slabs that double in size, the first 16 on its stack: at most twice the fields */
+    if (fields > 16)
+        m->bytes += fields * 2 * SCANNED_MEMBER + 32 * PB_BLOCK;
     return 0;
 }
 

@@ -58,8 +58,9 @@ static void save(const char *p, const uint8_t *b, size_t len)
     fclose(f);
 }
 
-/* A trace of N small events (one pass, two accesses each) in chunks of CHUNK raw bytes. */
-static void write_trace(const char *p, int n, size_t chunk)
+/* A trace of N small events (one pass, two accesses each) in chunks of CHUNK raw bytes;
+ * with CALLSITES, the accesses name call sites of up to 20 frames. */
+static void write_trace_cs(const char *p, int n, size_t chunk, int callsites)
 {
     struct hvt_fmt_writer_options o;
     struct hvt_fmt_writer *w;
@@ -70,6 +71,14 @@ static void write_trace(const char *p, int n, size_t chunk)
     o.chunk_bytes = chunk;
     o.flags = HVT_FMT_W_OVERWRITE;
     CHECK_EQ(hvt_fmt_writer_open(&w, p, NULL, &o), 0);
+    static struct hvt_frame fr[20];
+    for (uint32_t id = 1; callsites && id <= 20; id++) {
+        for (uint32_t f = 0; f < id; f++)
+            fr[f] = (struct hvt_frame){.ip = 0x400000 + f, .offset = f, .function = "fn",
+                                       .module = f & 1 ? "mod" : NULL};
+        struct hvt_callsite cs = {.id = id, .n_frames = id, .frames = fr};
+        CHECK_EQ(hvt_fmt_writer_add_callsite(w, &cs), 0);
+    }
     for (int i = 0; i < n; i++) {
         memset(&ev, 0, sizeof(ev));
         memset(&ps, 0, sizeof(ps));
@@ -89,10 +98,16 @@ static void write_trace(const char *p, int n, size_t chunk)
             acc[a].size = 8;
             acc[a].phys = 0x2000 + 8 * (uint64_t)(i + a);
             acc[a].data[0] = (uint8_t)i;
+            acc[a].callsite = callsites ? 1 + (uint32_t)(i + a) % 20 : 0;
         }
         CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
     }
     CHECK_EQ(hvt_fmt_writer_close(w, NULL), 0);
+}
+
+static void write_trace(const char *p, int n, size_t chunk)
+{
+    write_trace_cs(p, n, chunk, 0);
 }
 
 /* The file header and Header message of a trace (its data_start bytes). */
@@ -225,6 +240,34 @@ static void test_decode_memory_accounted(void)
     size_t peak = hvt_fmt_reader_diag(r)->decode_peak;
     CHECK(peak > 0 && peak < (8u << 20));
     hvt_fmt_reader_close(r);
+}
+
+/* The decode-memory measure never refuses what the writer writes: chunks of every size, down
+ * to one event, with and without call sites, read sequentially and whole. */
+static void test_decode_budget_fits_writer(void)
+{
+    static const size_t sizes[] = {1, 64, 200, 500, 1000, 2000, 5000, 20000, 1u << 20};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (int cs = 0; cs < 2; cs++) {
+            const char *p = tmp("sizes.hvt");
+            write_trace_cs(p, 400, sizes[i], cs);
+            struct hvt_fmt_reader *r = NULL;
+            CHECK_EQ(hvt_fmt_reader_open(&r, p, NULL), 0);
+            struct hvt_record rec;
+            int n = 0, rc;
+            while ((rc = hvt_fmt_reader_next(r, &rec)) > 0)
+                n++;
+            CHECK_EQ(rc, 0);
+            CHECK_EQ(n, 400);
+            int64_t nc = hvt_fmt_reader_chunk_count(r);
+            for (int64_t k = 0; k < nc; k++) {
+                struct hvt_fmt_chunk *c = NULL;
+                CHECK_EQ(hvt_fmt_reader_load_chunk(r, (uint64_t)k, &c), 0);
+                hvt_fmt_chunk_free(c);
+            }
+            hvt_fmt_reader_close(r);
+        }
+    }
 }
 
 /* The writer closes a chunk before its decode memory could pass a reader's budget, so a
@@ -582,6 +625,7 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     RUN(test_decode_memory_bounded);
     RUN(test_decode_memory_accounted);
+    RUN(test_decode_budget_fits_writer);
     RUN(test_writer_bounds_chunk_memory);
     RUN(test_scan_skips_holes);
     RUN(test_scan_magic_flood);
