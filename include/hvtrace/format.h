@@ -252,8 +252,8 @@ const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reade
 struct hvt_fmt_verify_report {
     uint64_t chunks_good, chunks_bad;
     uint64_t events, lost_records;
-    int has_index;          /* a valid index and footer were found */
-    int index_consistent;   /* the index matches the chunks found by scanning */
+    int has_index;          /* a footer with a valid CRC was found (the trace was closed) */
+    int index_consistent;   /* the index is usable and matches the chunks found by scanning */
     int truncated_tail;     /* the file ends inside a chunk (a crashed writer) */
     uint64_t good_bytes;    /* offset just past the last good chunk */
 };

@@ -475,6 +475,7 @@ static void test_index_header_fields(void)
             CHECK_EQ(hvt_fmt_reader_has_index(r), 1);
         } else {
             CHECK_EQ(rc, -HVT_E_BAD_RECORD);
+            CHECK(rep.has_index && !rep.index_consistent);
             CHECK_EQ(hvt_fmt_reader_has_index(r), 0);
             CHECK(strstr(hvt_fmt_reader_diag(r)->index_err.message, "index header") != NULL);
         }
@@ -510,6 +511,7 @@ static void test_index_entry_vs_chunk(void)
     CHECK_EQ(hvt_fmt_verify(p, &rep, NULL, NULL), -HVT_E_BAD_RECORD);
     CHECK_U64(rep.events, 300);
     CHECK_U64(rep.chunks_bad, 0);
+    CHECK(rep.has_index && !rep.index_consistent);
 
     /* what dump does: the default reader, skipping bad chunks */
     struct hvt_fmt_reader_options o;
