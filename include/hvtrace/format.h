@@ -200,8 +200,11 @@ struct hvt_fmt_chunk;
 void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
 
 /* Opens PATH and validates the file header; reads the index when there is a valid one
- * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). OPT may be NULL.
- * Errors: -HVT_E_INVALID, -HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
+ * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). An index is used only
+ * when every entry equals the header of the chunk it points at (when that checks out), so the
+ * chunks read are the same either way. OPT may be NULL.
+ * Errors: -HVT_E_INVALID, -HVT_E_IO (cannot open; not a regular file: a FIFO, device or
+ * directory is refused without blocking), -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
  * -HVT_E_CHECKSUM, -HVT_E_BAD_RECORD, -HVT_E_LIMIT. On error *out is still set when a reader
  * could be allocated, so hvt_fmt_reader_error() can say where; free it with _close. */
 int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
@@ -230,7 +233,9 @@ int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
                               struct hvt_fmt_chunk_info *info);
 
 /* Reads, verifies and decodes chunk K alone. Safe to call from several threads at once on the
- * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free. */
+ * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free.
+ * A chunk whose decoded form (records included) would need more than max_chunk_mem is refused
+ * with -HVT_E_LIMIT before it is unpacked. */
 int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk **out);
 
 /* Records of a loaded chunk; pointers live until the chunk is freed. */
