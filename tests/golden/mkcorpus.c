@@ -279,6 +279,18 @@ static void bit_flips(void)
 static void lying_fields(void)
 {
     struct buf b;
+    /* The index block header's event fields have fixed values; with others it is no index
+     * (the plain reader scans, verify reports it). */
+    b = copy_base();
+    put32(b.p + index_off + 24, 5); /* n_events */
+    fix_chunk_hdr(&b, index_off);
+    emit_free("index-header-n-events.hvt", &b, 3, "bad_record", (int64_t)index_off, -1, "ok",
+              "index header has n_events 5");
+    b = copy_base();
+    put64(b.p + index_off + 16, 0); /* first_event_id */
+    fix_chunk_hdr(&b, index_off);
+    emit_free("index-header-first-event.hvt", &b, 3, "bad_record", (int64_t)index_off, -1, "ok",
+              "index header has n_events 0, first");
     b = copy_base();
     put32(b.p + 16, 0x8000); /* header message length past the end */
     fix_file_hdr(&b);
