@@ -485,6 +485,21 @@ static void test_index_header_fields(void)
     free(b);
 }
 
+/* Checking the index against the chunk headers reads tiny chunks' headers in batches. */
+static void test_index_check_reads(void)
+{
+    const char *p = tmp("tiny.hvt");
+    write_trace(p, 3000, 1);
+    struct stat st;
+    CHECK_EQ(stat(p, &st), 0);
+    struct hvt_fmt_reader *r = NULL;
+    CHECK_EQ(hvt_fmt_reader_open(&r, p, NULL), 0);
+    CHECK_EQ(hvt_fmt_reader_has_index(r), 1);
+    CHECK_EQ(hvt_fmt_reader_chunk_count(r), 3000);
+    CHECK(hvt_fmt_reader_diag(r)->scan_reads <= (uint64_t)st.st_size / (64 << 10) + 2);
+    hvt_fmt_reader_close(r);
+}
+
 static uint32_t bump_chunk;
 static void bump_n_records(Hvtrace__V1__Index *m, struct hvt_chunk_hdr *h)
 {
@@ -633,6 +648,7 @@ int main(void)
     RUN(test_scan_magic_flood);
     RUN(test_index_header_fields);
     RUN(test_index_entry_vs_chunk);
+    RUN(test_index_check_reads);
     RUN(test_salvage_same_file);
     RUN(test_writer_output_path);
     RUN(test_reader_fifo);
