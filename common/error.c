@@ -22,6 +22,7 @@ static const char *const texts[HVT_E__COUNT] = {
     [HVT_E_UNSUPPORTED] = "not supported",
     [HVT_E_CLOSED] = "stopped by an earlier error",
     [HVT_E_BAD_PLUGIN] = "core plugin cannot be loaded or has a different ABI",
+    [HVT_E_SAME_FILE] = "the output is the input file",
 };
 
 const char *hvt_strerror(int err)

@@ -346,6 +346,9 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     c->prev_time = ev->time_ns;
     c->n_events++;
     c->n_records++;
+    c->n_passes += ev->n_passes;
+    for (uint32_t p = 0; p < ev->n_passes; p++)
+        c->n_accesses += ev->passes[p].n_accesses;
     return 0;
 }
 
@@ -443,6 +446,7 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
         for (int f = 0; f < FS__COUNT; f++)
             c->st[k][f].n = 0;
     c->n_events = c->n_records = 0;
+    c->n_passes = c->n_accesses = 0;
     c->first_id = c->prev_id = c->prev_time = 0;
     c->n_vcpus = 0;
     memset(c->lin_ctx, 0, sizeof(c->lin_ctx));

@@ -72,6 +72,7 @@ struct hvt_chunkenc {
     struct hvt_colbuf col[F__COUNT];    /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
     struct hvt_colbuf st[2][FS__COUNT]; /* [0] ev_init, [1] pass_end, by States field number */
     uint32_t n_events, n_records;
+    size_t n_passes, n_accesses; /* for the decode-memory bound */
     uint64_t first_id, prev_id, prev_time;
     unsigned n_vcpus;
     uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];

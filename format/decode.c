@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunkenc.h" /* the Chunk field numbers */
 #include "internal.h"
 
 static int bad(const struct hvt_dchunk *d, struct hvt_fmt_error_info *e, int code, int64_t rec,
@@ -52,10 +53,218 @@ static int check_states(const struct hvt_dchunk *d, const Hvtrace__V1__States *s
     return 0;
 }
 
-int hvt_dchunk_unpack(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
-                      const struct hvt_chunk_hdr *h, struct hvt_fmt_error_info *e)
+/* ---- decode memory ---------------------------------------------------------------------- */
+
+/* Every block protobuf-c allocates through hvt_pbmem costs its size plus this (pbmem.c). */
+#define PB_BLOCK 32
+#define NFIELDS 44 /* Chunk field numbers 1..43 */
+#define SCANNED_MEMBER 40 /* protobuf-c's record of one field met while unpacking (32 bytes) */
+
+/* What unpacking a message will allocate, found by walking its wire form (nothing allocated). */
+struct wire_measure {
+    size_t count[NFIELDS]; /* Chunk: elements per repeated scalar field */
+    size_t bytes;          /* every allocation but the scalar arrays, upper bound */
+    size_t n_callsites, n_frames;
+};
+
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
-    hvt_pbmem_init(&d->mem, hvt_pbmem_budget(len));
+    uint64_t x = 0;
+    for (unsigned sh = 0; sh < 70 && *p < end; sh += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << (sh < 64 ? sh : 63);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Elements of a packed varint column: one per byte without the continuation bit. */
+static size_t packed_count(const uint8_t *p, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += !(p[i] & 0x80);
+    return n;
+}
+
+enum wire_kind { W_CHUNK, W_STATES, W_CALLSITE, W_FRAME };
+
+/* Walks one message of KIND. Repeated scalars of a Chunk are counted in m->count (their
+ * arrays are added by the caller); of a States, added to m->bytes directly. */
+static int wire_walk(const uint8_t *p, size_t len, enum wire_kind kind, struct wire_measure *m)
+{
+    const uint8_t *end = p + len;
+    size_t scalars = 0, fields = 0;
+    while (p < end) {
+        fields++;
+        uint64_t tag, v;
+        if (wire_varint(&p, end, &tag) < 0)
+            return -1;
+        uint64_t f = tag >> 3;
+        switch (tag & 7) {
+        case 0:
+            if (wire_varint(&p, end, &v) < 0)
+                return -1;
+            if (kind == W_CHUNK && f < NFIELDS)
+                m->count[f]++;
+            else
+                scalars++;
+            break;
+        case 1:
+        case 5: {
+            size_t n = (tag & 7) == 1 ? 8 : 4;
+            if ((size_t)(end - p) < n)
+                return -1;
+            p += n;
+            m->bytes += sizeof(ProtobufCMessageUnknownField) + n + 2 * PB_BLOCK;
+            break;
+        }
+        case 2: {
+            if (wire_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+                return -1;
+            size_t n = (size_t)v;
+            int rc = 0;
+            if (kind == W_CHUNK && f == F_EV_INIT) {
+                rc = wire_walk(p, n, W_STATES, m);
+            } else if (kind == W_CHUNK && f == F_PASS_END) {
+                rc = wire_walk(p, n, W_STATES, m);
+            } else if (kind == W_CHUNK && f == F_CALLSITES) {
+                m->n_callsites++;
+                rc = wire_walk(p, n, W_CALLSITE, m);
+            } else if (kind == W_CALLSITE && f == 2) {
+                m->n_frames++;
+                rc = wire_walk(p, n, W_FRAME, m);
+            } else if (kind == W_CHUNK && f < NFIELDS && f != 8 && f != 36 && f != 37) {
+                m->count[f] += packed_count(p, n); /* a packed column */
+            } else if (kind == W_STATES) {
+                scalars += packed_count(p, n);
+            } else {
+                /* bytes, strings, and unknown fields (kept by protobuf-c) */
+                m->bytes += sizeof(ProtobufCMessageUnknownField) + n + 1 + 2 * PB_BLOCK;
+            }
+            if (rc < 0)
+                return -1;
+            p += n;
+            break;
+        }
+        default:
+            return -1; /* groups: protobuf-c refuses them too */
+        }
+    }
+    static const size_t msg_size[] = {
+        [W_CHUNK] = sizeof(Hvtrace__V1__Chunk),
+        [W_STATES] = sizeof(Hvtrace__V1__States),
+        [W_CALLSITE] = sizeof(Hvtrace__V1__CallSite),
+        [W_FRAME] = sizeof(Hvtrace__V1__Frame),
+    };
+    /* the message, its slot in a parent's array, its scalar arrays (3 at most in a States) */
+    m->bytes += msg_size[kind] + sizeof(void *) + 4 * PB_BLOCK + scalars * 8;
+    /* protobuf-c notes every field it meets (each element of an unpacked repeated field too)
+     * in slabs that double in size, the first 16 on its stack: at most twice the fields */
+    if (fields > 16)
+        m->bytes += fields * 2 * SCANNED_MEMBER + 32 * PB_BLOCK;
+    return 0;
+}
+
+size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, size_t n_accesses)
+{
+    return (n_events + n_lost + 1) * sizeof(struct hvt_record) +
+           (n_events + 1) * sizeof(struct hvt_event) + (n_lost + 1) * sizeof(struct hvt_lost) +
+           (n_passes + 1) * sizeof(struct hvt_pass) + (n_accesses + 1) * sizeof(struct hvt_access);
+}
+
+/* The call-site tables hvt_dchunk_unpack builds. */
+static size_t callsite_tables(size_t n_cs, size_t n_frames)
+{
+    return (n_cs + 1) * sizeof(struct hvt_callsite) + (n_frames + 1) * sizeof(struct hvt_frame);
+}
+
+size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_passes,
+                           size_t n_accesses, size_t n_callsites)
+{
+    /* every packed element is at least one byte and unpacks to at most 8; bytes fields cost
+     * their length; a call site's frames are bounded by HVT_FMT_MAX_FRAMES */
+    size_t per_cs = sizeof(Hvtrace__V1__CallSite) + sizeof(void *) + 4 * PB_BLOCK +
+                    HVT_FMT_MAX_FRAMES * (sizeof(Hvtrace__V1__Frame) + sizeof(void *) +
+                                          6 * PB_BLOCK + 2 + sizeof(struct hvt_frame)) +
+                    sizeof(struct hvt_callsite);
+    return 8 * raw + (NFIELDS + 16) * PB_BLOCK + sizeof(Hvtrace__V1__Chunk) +
+           n_callsites * per_cs + callsite_tables(0, 0) +
+           hvt_chunk_records_mem(n_events, n_lost, n_passes, n_accesses);
+}
+
+static size_t max_count(const struct wire_measure *m, int lo, int hi)
+{
+    size_t n = 0;
+    for (int f = lo; f <= hi; f++)
+        if (f != F_PASS_END && m->count[f] > n)
+            n = m->count[f];
+    return n;
+}
+
+/* Checks the wire form of a chunk before it is unpacked: header-fixed column lengths, and the
+ * decode memory against MAX_MEM. Sets d->mem_need and the protobuf allocation budget. */
+static int measure_chunk(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
+                         const struct hvt_chunk_hdr *h, size_t max_mem, int whole,
+                         struct hvt_fmt_error_info *e)
+{
+    struct wire_measure m;
+    memset(&m, 0, sizeof(m));
+    if (wire_walk(raw, len, W_CHUNK, &m) < 0)
+        return BAD(-HVT_E_BAD_RECORD, -1, "chunk message does not decode (protobuf)");
+    size_t n_ev = m.count[F_EV_ID_DELTA], n_lost = m.count[F_LOST_AT];
+    if (n_ev != h->n_events || n_ev + n_lost != h->n_records)
+        return BAD(-HVT_E_BAD_RECORD, -1,
+                   "chunk holds %zu events and %zu records, its header says %u and %u", n_ev,
+                   n_ev + n_lost, h->n_events, h->n_records);
+    static const struct {
+        int f;
+        const char *name;
+    } fixed[] = {{F_EV_VCPU, "ev_vcpu"},       {F_EV_FLAGS, "ev_flags"},
+                 {F_EV_TIME_DELTA, "ev_time_delta"}, {F_EV_INSN_LEN, "ev_insn_len"},
+                 {F_EV_INIT_BASE, "ev_init_base"},   {F_EV_PASSES, "ev_passes"},
+                 {F_LOST_VCPU, "lost_vcpu"},     {F_LOST_COUNT, "lost_count"},
+                 {F_LOST_EVENT_ID, "lost_event_id"}, {F_LOST_PASS, "lost_pass"},
+                 {F_LOST_ACCESS, "lost_access"}};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        int ev = fixed[i].f < F_LOST_VCPU;
+        size_t want = ev ? n_ev : n_lost;
+        if (m.count[fixed[i].f] != want)
+            return BAD(-HVT_E_BAD_RECORD, -1, "column %s has %zu values for %zu %s",
+                       fixed[i].name, m.count[fixed[i].f], want, ev ? "events" : "lost markers");
+    }
+    size_t unpack = m.bytes;
+    for (int f = 1; f < NFIELDS; f++)
+        if (m.count[f])
+            unpack += m.count[f] * 8 + PB_BLOCK;
+    size_t n_pass = max_count(&m, F_PASS_INDEX, F_PASS_ACCESSES);
+    size_t n_acc = max_count(&m, F_ACC_KIND, F_ACC_CALLSITE);
+    size_t need = unpack + callsite_tables(m.n_callsites, m.n_frames);
+    if (whole)
+        need += hvt_chunk_records_mem(n_ev, n_lost, n_pass, n_acc);
+    d->mem_need = need;
+    if (need > max_mem)
+        return BAD(-HVT_E_LIMIT, -1,
+                   "chunk needs %zu bytes to decode (%zu events, %zu passes, %zu accesses, %zu "
+                   "call sites), more than the budget of %zu",
+                   need, n_ev, n_pass, n_acc, m.n_callsites, max_mem);
+    size_t budget = hvt_pbmem_budget(len);
+    if (unpack < budget)
+        budget = unpack;
+    hvt_pbmem_init(&d->mem, budget);
+    return 0;
+}
+
+int hvt_dchunk_unpack(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
+                      const struct hvt_chunk_hdr *h, size_t max_mem, int whole,
+                      struct hvt_fmt_error_info *e)
+{
+    int mrc = measure_chunk(d, raw, len, h, max_mem, whole, e);
+    if (mrc < 0)
+        return mrc;
     d->m = hvtrace__v1__chunk__unpack(&d->mem.a, len, raw);
     if (!d->m) {
         if (d->mem.exceeded)

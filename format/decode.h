@@ -21,16 +21,33 @@ struct hvt_dchunk {
     struct hvt_callsite *cs;    /* sorted by id */
     struct hvt_frame *frames;
     size_t n_cs;
+    size_t mem_need; /* decode memory measured before unpacking (see hvt_dchunk_unpack) */
     /* for error messages */
     int64_t chunk;
     uint64_t offset;
 };
 
+/* Decode memory of a chunk from its counts: what materialising every record costs
+ * (hvt_fmt_reader_load_chunk) on top of the unpacked message. */
+size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, size_t n_accesses);
+
+/* Upper bound of the decode memory of a chunk the writer is building, for RAW payload bytes and
+ * N_CALLSITES call-site definitions (each up to HVT_FMT_MAX_FRAMES frames): the writer closes
+ * a chunk before this reaches half of HVT_FMT_MAX_CHUNK_MEM, so every chunk it writes decodes
+ * within a reader's default budget. */
+size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_passes,
+                           size_t n_accesses, size_t n_callsites);
+
 /* Unpacks RAW (LEN bytes) into D (zeroed by the caller) and checks it against the chunk header
- * H: column lengths, counts, limits, id range, call sites. Errors: -HVT_E_LIMIT,
- * -HVT_E_BAD_RECORD, -HVT_E_NOMEM, with detail in *E. D must be freed in every case. */
+ * H: column lengths, counts, limits, id range, call sites. Before anything is allocated, the
+ * wire form is measured: the columns whose length the header fixes (events, lost markers) must
+ * have it, and the memory the chunk needs (the unpacked message, plus every record when WHOLE)
+ * must be at most MAX_MEM, else -HVT_E_LIMIT. d->mem_need receives that figure.
+ * Errors: -HVT_E_LIMIT, -HVT_E_BAD_RECORD, -HVT_E_NOMEM, with detail in *E. D must be freed in
+ * every case. */
 int hvt_dchunk_unpack(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
-                      const struct hvt_chunk_hdr *h, struct hvt_fmt_error_info *e);
+                      const struct hvt_chunk_hdr *h, size_t max_mem, int whole,
+                      struct hvt_fmt_error_info *e);
 void hvt_dchunk_free(struct hvt_dchunk *d);
 const struct hvt_callsite *hvt_dchunk_callsite(const struct hvt_dchunk *d, uint32_t id);
 

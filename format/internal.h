@@ -22,8 +22,14 @@ struct hvt_fmt_reader_diag {
     uint64_t good_bytes;                 /* offset just past the last good chunk */
     int footer_valid;                    /* a footer with a valid CRC was found */
     struct hvt_fmt_error_info index_err; /* why the index was not used (code 0: it was) */
+    uint64_t scan_reads;                 /* scanning: reads and seeks made */
+    uint64_t scan_bytes;                 /* resynchronising: bytes read */
+    size_t decode_peak; /* largest decode memory of one chunk load (buffers, unpacked, records) */
 };
 struct hvt_fmt_reader_diag *hvt_fmt_reader_diag(struct hvt_fmt_reader *r);
+
+/* 1 when PATH (symbolic links followed) is the file R reads: same device and inode. */
+int hvt_fmt_reader_same_file(const struct hvt_fmt_reader *r, const char *path);
 
 static inline uint64_t hvt_zigzag(int64_t v)
 {

@@ -11,6 +11,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "common/syserr.h"
 #include "crc32c.h"
 #include "decode.h"
 #include "internal.h"
@@ -73,6 +74,7 @@ struct hvt_fmt_reader {
     uint64_t seek_id;
     struct recbuf rb;
     struct loadbuf lb;
+    uint8_t *scanbuf; /* resync's read buffer */
 };
 
 #define RERR(e, code, off, chunk, rec, ...) hvt_fmt_seterr(e, code, off, chunk, rec, __VA_ARGS__)
@@ -84,6 +86,7 @@ void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt)
     memset(opt, 0, sizeof(*opt));
     opt->size = sizeof(*opt);
     opt->max_chunk_raw = 64u << 20;
+    opt->max_chunk_mem = HVT_FMT_MAX_CHUNK_MEM;
 }
 
 struct hvt_fmt_reader_diag *hvt_fmt_reader_diag(struct hvt_fmt_reader *r)
@@ -305,6 +308,27 @@ static int read_header(struct hvt_fmt_reader *r)
     return 0;
 }
 
+#define INDEX_WIN (64u << 10)
+
+/* The 48 header bytes of indexed chunk C, or NULL. Small chunks' headers are read 64 KiB at a
+ * time (WIN, at *WOFF, *WLEN bytes), so checking an index of many tiny chunks costs one read
+ * per 64 KiB, and one of large chunks one read of 48 bytes per chunk. */
+static const uint8_t *header_at(struct hvt_fmt_reader *r, const struct hvt_fmt_chunk_info *c,
+                                uint8_t *win, uint64_t *woff, size_t *wlen)
+{
+    if (c->offset >= *woff && c->offset - *woff + HVT_CHUNK_HDR_SIZE <= *wlen)
+        return win + (c->offset - *woff);
+    size_t want = c->compressed_size < 1024 ? INDEX_WIN : HVT_CHUNK_HDR_SIZE;
+    if (r->size - c->offset < want)
+        want = (size_t)(r->size - c->offset);
+    if (want < HVT_CHUNK_HDR_SIZE || pread_all(r->fd, win, want, c->offset) < 0)
+        return NULL;
+    r->diag.scan_reads++;
+    *woff = c->offset;
+    *wlen = want;
+    return win;
+}
+
 /* Reads footer and index; on success the chunk table is complete. On failure the reason goes to
  * diag.index_err and the caller falls back to scanning. */
 static int read_index(struct hvt_fmt_reader *r)
@@ -350,6 +374,11 @@ static int read_index(struct hvt_fmt_reader *r)
         ih.n_records != ft.n_chunks)
         return RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
                     "index header disagrees with the footer");
+    if (ih.n_events != 0 || ih.first_event_id != HVT_NO_EVENT || ih.last_event_id != HVT_NO_EVENT)
+        return RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, -1, -1,
+                    "index header has n_events %u, first and last event id 0x%" PRIx64
+                    " and 0x%" PRIx64 " (must be 0 and 0xffffffffffffffff)",
+                    ih.n_events, ih.first_event_id, ih.last_event_id);
     struct loadbuf b = {0};
     int64_t raw = read_block(r, ft.index_offset, &ih, -1, &b, e);
     if (raw < 0) {
@@ -412,6 +441,34 @@ static int read_index(struct hvt_fmt_reader *r)
                   ft.index_offset);
         goto out;
     }
+    /* A chunk's fate is decided by the chunk alone: an entry that disagrees with a valid chunk
+     * header makes the index unusable (the reader then scans, as verify does), never the chunk
+     * bad. A header that does not check out is the chunk's problem, found when it is loaded. */
+    uint8_t *win = malloc(INDEX_WIN);
+    uint64_t woff = 0;
+    size_t wlen = 0;
+    if (!win) {
+        rc = RERR(e, -HVT_E_NOMEM, ft.index_offset, -1, -1, "index");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct hvt_fmt_chunk_info *c = &r->chunks[i];
+        const uint8_t *cb = header_at(r, c, win, &woff, &wlen);
+        struct hvt_chunk_hdr ch;
+        if (!cb || hvt_chunk_hdr_decode(cb, &ch) < 0 || memcmp(ch.magic, HVT_CHUNK_MAGIC, 4))
+            continue;
+        if (ch.compressed_size != c->compressed_size || ch.raw_size != c->raw_size ||
+            ch.first_event_id != c->first_event_id || ch.last_event_id != c->last_event_id ||
+            ch.n_events != c->n_events || ch.n_records != c->n_records) {
+            rc = RERR(e, -HVT_E_BAD_RECORD, ft.index_offset, (int64_t)i, -1,
+                      "index entry %zu disagrees with the chunk header at offset %" PRIu64
+                      " (index: %u events, %u records; chunk: %u, %u)",
+                      i, c->offset, c->n_events, c->n_records, ch.n_events, ch.n_records);
+            free(win);
+            goto out;
+        }
+    }
+    free(win);
     r->n_chunks = r->chunks_cap = n;
     r->complete = 1;
     r->has_index = 1;
@@ -450,20 +507,12 @@ static int table_add(struct hvt_fmt_reader *r, uint64_t off, const struct hvt_ch
     return 0;
 }
 
-/* Checks the header of a chunk at OFF: 1 = chunk, 2 = index block, or a negative error. */
-static int probe(struct hvt_fmt_reader *r, uint64_t off, struct hvt_chunk_hdr *h,
-                 struct hvt_fmt_error_info *e)
+/* Checks the chunk header B found at OFF: 1 = chunk, 2 = index block, or a negative error. */
+static int probe_hdr(struct hvt_fmt_reader *r, uint64_t off, const uint8_t *b,
+                     struct hvt_chunk_hdr *h, struct hvt_fmt_error_info *e)
 {
     int64_t k = (int64_t)r->n_chunks;
-    if (r->data_end - off < HVT_CHUNK_HDR_SIZE)
-        return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
-                    "file ends inside a chunk header (%" PRIu64 " of %d bytes)", r->data_end - off,
-                    HVT_CHUNK_HDR_SIZE);
-    uint8_t b[HVT_CHUNK_HDR_SIZE];
-    int rc = pread_all(r->fd, b, sizeof(b), off);
-    if (rc < 0)
-        return RERR(e, rc, off, k, -1, "reading a chunk header");
-    rc = hvt_chunk_hdr_decode(b, h);
+    int rc = hvt_chunk_hdr_decode(b, h);
     if (rc == -HVT_E_BAD_MAGIC)
         return RERR(e, rc, off, k, -1, "no chunk magic where a chunk should start");
     if (rc == -HVT_E_CHECKSUM)
@@ -486,28 +535,68 @@ static int probe(struct hvt_fmt_reader *r, uint64_t off, struct hvt_chunk_hdr *h
     return 1;
 }
 
-/* SALVAGE: the next offset after FROM where a chunk (or the index) header checks out. */
+/* Reads and checks the header of a chunk at OFF (see probe_hdr). */
+static int probe(struct hvt_fmt_reader *r, uint64_t off, struct hvt_chunk_hdr *h,
+                 struct hvt_fmt_error_info *e)
+{
+    int64_t k = (int64_t)r->n_chunks;
+    if (r->data_end - off < HVT_CHUNK_HDR_SIZE)
+        return RERR(e, -HVT_E_TRUNCATED, off, k, -1,
+                    "file ends inside a chunk header (%" PRIu64 " of %d bytes)", r->data_end - off,
+                    HVT_CHUNK_HDR_SIZE);
+    uint8_t b[HVT_CHUNK_HDR_SIZE];
+    int rc = pread_all(r->fd, b, sizeof(b), off);
+    r->diag.scan_reads++;
+    if (rc < 0)
+        return RERR(e, rc, off, k, -1, "reading a chunk header");
+    return probe_hdr(r, off, b, h, e);
+}
+
+#define RESYNC_BUF (1u << 20)
+
+/* SALVAGE: the next offset after FROM where a chunk (or the index) header checks out. Holes
+ * hold no header and are skipped (SEEK_DATA); in data, candidates are found with memchr and
+ * checked in the buffer, so the work is one read per MiB of data whatever the bytes are. */
 static uint64_t resync(struct hvt_fmt_reader *r, uint64_t from)
 {
-    uint8_t buf[65536];
+    if (!r->scanbuf && !(r->scanbuf = malloc(RESYNC_BUF)))
+        return r->data_end;
+    uint8_t *buf = r->scanbuf;
     uint64_t off = from;
     while (off + HVT_CHUNK_HDR_SIZE <= r->data_end) {
-        size_t want = sizeof(buf);
+        off_t d = lseek(r->fd, (off_t)off, SEEK_DATA);
+        r->diag.scan_reads++;
+        if (d < 0 && errno == ENXIO)
+            return r->data_end; /* nothing but a hole up to the end of the file */
+        if (d > 0 && (uint64_t)d > off)
+            off = (uint64_t)d;
+        if (off + HVT_CHUNK_HDR_SIZE > r->data_end)
+            break;
+        size_t want = RESYNC_BUF;
         if (r->data_end - off < want)
             want = (size_t)(r->data_end - off);
         if (pread_all(r->fd, buf, want, off) < 0)
             return r->data_end;
-        for (size_t i = 0; i + 4 <= want; i++) {
-            if (memcmp(buf + i, HVT_CHUNK_MAGIC, 4) && memcmp(buf + i, HVT_INDEX_MAGIC, 4))
+        r->diag.scan_reads++;
+        r->diag.scan_bytes += want;
+        /* header starts that fit in the buffer; the next read starts at the first that did not */
+        size_t starts = want - HVT_CHUNK_HDR_SIZE + 1;
+        for (size_t i = 0; i < starts; i++) {
+            const uint8_t *p = memchr(buf + i, 'H', starts - i);
+            if (!p)
+                break;
+            i = (size_t)(p - buf);
+            if (p[1] != 'V' || p[2] != 'T' || (p[3] != 'C' && p[3] != 'I') ||
+                hvt_get16(p + 4) != HVT_CHUNK_HDR_SIZE || hvt_get16(p + 6) != HVT_CHUNK_HDR_VERSION)
                 continue;
             struct hvt_chunk_hdr h;
             struct hvt_fmt_error_info e;
-            if (probe(r, off + i, &h, &e) > 0)
+            if (probe_hdr(r, off + i, p, &h, &e) > 0)
                 return off + i;
         }
-        if (want < sizeof(buf))
+        if (want < RESYNC_BUF)
             break;
-        off += want - 3;
+        off += starts;
     }
     return r->data_end;
 }
@@ -570,6 +659,9 @@ int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
             o.max_chunk_raw = opt->max_chunk_raw;
         if (o.max_chunk_raw > (1u << 30))
             return -HVT_E_INVALID;
+        if (opt->size >= offsetof(struct hvt_fmt_reader_options, max_chunk_mem) + sizeof(size_t) &&
+            opt->max_chunk_mem)
+            o.max_chunk_mem = opt->max_chunk_mem;
     }
     if (!path || !*path)
         return -HVT_E_INVALID;
@@ -582,15 +674,25 @@ int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
     r->window_log_max = 10;
     while (r->window_log_max < 30 && ((size_t)1 << r->window_log_max) < o.max_chunk_raw)
         r->window_log_max++;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO without a writer must not block open(2); only regular files are
+     * read, which the flag does not affect. */
+    r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     *out = r;
+    char eb[128];
     if (r->fd < 0)
-        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "cannot open: %s", strerror(errno));
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "cannot open: %s",
+                    hvt_syserr(errno, eb, sizeof(eb)));
     struct stat st;
     if (fstat(r->fd, &st) < 0)
-        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "stat: %s", strerror(errno));
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "stat: %s", hvt_syserr(errno, eb, sizeof(eb)));
     if (!S_ISREG(st.st_mode))
-        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "not a regular file");
+        return RERR(&r->err, -HVT_E_IO, 0, -1, -1, "not a regular file (%s)",
+                    S_ISDIR(st.st_mode)    ? "a directory"
+                    : S_ISFIFO(st.st_mode) ? "a FIFO"
+                    : S_ISCHR(st.st_mode)  ? "a character device"
+                    : S_ISBLK(st.st_mode)  ? "a block device"
+                    : S_ISSOCK(st.st_mode) ? "a socket"
+                                           : "not a file");
     r->size = (uint64_t)st.st_size;
     int rc = read_header(r);
     if (rc < 0)
@@ -630,6 +732,7 @@ void hvt_fmt_reader_close(struct hvt_fmt_reader *r)
     free(r->rb.passes);
     free(r->rb.accs);
     loadbuf_free(&r->lb);
+    free(r->scanbuf);
     if (r->fd >= 0)
         close(r->fd);
     pthread_mutex_destroy(&r->lock);
@@ -658,7 +761,22 @@ static int usable(const struct hvt_fmt_reader *r)
     return r && r->hmsg && r->kv;
 }
 
+int hvt_fmt_reader_same_file(const struct hvt_fmt_reader *r, const char *path)
+{
+    struct stat a, b;
+    if (!r || r->fd < 0 || fstat(r->fd, &a) < 0 || stat(path, &b) < 0)
+        return 0;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* ---- chunks ----------------------------------------------------------------------------- */
+
+/* Decode-memory accounting: the largest figure one chunk load needed. */
+static void note_mem(struct hvt_fmt_reader *r, size_t bytes)
+{
+    if (bytes > r->diag.decode_peak)
+        r->diag.decode_peak = bytes;
+}
 
 int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r)
 {
@@ -692,7 +810,8 @@ int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k, struct hvt_f
 /* Loads chunk K (described by INFO) into *D: header check against INFO, block read, unpack,
  * column checks. */
 static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fmt_chunk_info *info,
-                       struct loadbuf *b, struct hvt_dchunk *d, struct hvt_fmt_error_info *e)
+                       struct loadbuf *b, struct hvt_dchunk *d, int whole,
+                       struct hvt_fmt_error_info *e)
 {
     uint8_t hb[HVT_CHUNK_HDR_SIZE];
     int64_t ki = (int64_t)k;
@@ -714,7 +833,7 @@ static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fm
     int64_t raw = read_block(r, info->offset, &h, ki, b, e);
     if (raw < 0)
         return (int)raw;
-    return hvt_dchunk_unpack(d, b->raw, (size_t)raw, &h, e);
+    return hvt_dchunk_unpack(d, b->raw, (size_t)raw, &h, r->opt.max_chunk_mem, whole, e);
 }
 
 static int recbuf_fit(struct recbuf *rb, uint32_t np, size_t na)
@@ -790,7 +909,8 @@ static int advance(struct hvt_fmt_reader *r)
             r->cursor = malloc(sizeof(*r->cursor));
         if (!r->cur || !r->cursor)
             return RERR(&r->err, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
-        rc = load_dchunk(r, k, &info, &r->lb, r->cur, &e);
+        rc = load_dchunk(r, k, &info, &r->lb, r->cur, 0, &e);
+        note_mem(r, r->cur->mem.peak + r->lb.raw_cap + r->lb.comp_cap);
         if (rc == 0)
             rc = validate_chunk(r->cursor, r->cur, &r->rb, &e);
         if (rc == 0 && r->cur->n_events && r->have_last_id && r->cur->first_id <= r->last_id)
@@ -960,7 +1080,8 @@ int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_f
         rc = RERR(&e, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
         goto out;
     }
-    rc = load_dchunk(r, k, &info, &b, &c->d, &e);
+    rc = load_dchunk(r, k, &info, &b, &c->d, 1, &e);
+    size_t transient = b.raw_cap + b.comp_cap;
     loadbuf_free(&b);
     if (rc < 0)
         goto out;
@@ -998,6 +1119,10 @@ int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_f
         }
     }
     rc = hvt_cursor_finish(cur, &e);
+    pthread_mutex_lock(&r->lock);
+    note_mem(r, c->d.mem.peak + transient +
+                    hvt_chunk_records_mem(d->n_events, d->n_lost, d->n_passes, d->n_accesses));
+    pthread_mutex_unlock(&r->lock);
 out:
     free(cur);
     if (rc < 0) {

@@ -60,8 +60,9 @@ int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_
     rc = hvt_fmt_reader_open(&idx, path, NULL);
     if (rc == 0 && !stop) {
         struct hvt_fmt_reader_diag *di = hvt_fmt_reader_diag(idx);
-        rep->has_index = hvt_fmt_reader_has_index(idx);
-        if (!rep->has_index) {
+        /* a valid footer means the trace has an index, usable or not */
+        rep->has_index = hvt_fmt_reader_has_index(idx) || di->footer_valid;
+        if (!hvt_fmt_reader_has_index(idx)) {
             stop = report(fn, arg, &first, &di->index_err);
         } else {
             int64_t n = hvt_fmt_reader_chunk_count(idx);
@@ -111,6 +112,11 @@ int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_wr
             report(fn, arg, &first, hvt_fmt_reader_error(r));
         hvt_fmt_reader_close(r);
         return rc;
+    }
+    /* comparing inodes, not names: a symbolic or hard link to IN is IN */
+    if (hvt_fmt_reader_same_file(r, out)) {
+        hvt_fmt_reader_close(r);
+        return -HVT_E_SAME_FILE;
     }
     struct hvt_fmt_reader_diag *dg = hvt_fmt_reader_diag(r);
     dg->fn = fn;

@@ -13,8 +13,10 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "common/syserr.h"
 #include "chunkenc.h"
 #include "crc32c.h"
+#include "decode.h"
 #include "internal.h"
 #include "layout.h"
 #include "state.h"
@@ -60,6 +62,7 @@ struct hvt_fmt_writer {
     struct hvt_fmt_writer_options opt;
     struct hvt_fmt_error_info err;
     struct hvt_fmt_writer_stats stats;
+    char *path, *part; /* opened by path: the final path, and the file written (NULL: PATH) */
     ZSTD_CCtx *cctx;
     int have_last_id;
     uint64_t last_id; /* last event id appended in the trace */
@@ -106,6 +109,11 @@ void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt)
     opt->chunk_bytes = 1u << 20;
 }
 
+static int chunk_full(const struct hvt_fmt_writer *w);
+
+/* Detail of the last failed open or close of this thread (there is no writer to hold it). */
+static _Thread_local struct hvt_fmt_error_info open_err;
+
 /* ---- file output ------------------------------------------------------------------------ */
 
 /* Writes everything or nothing: on failure the file is cut back to where this write began, so
@@ -125,7 +133,8 @@ static int write_all(struct hvt_fmt_writer *w, const uint8_t *p, size_t len, con
         if (w->regular && ftruncate(w->fd, (off_t)w->off) == 0)
             (void)lseek(w->fd, (off_t)w->off, SEEK_SET);
         int code = (e == ENOSPC || e == EFBIG || e == EDQUOT) ? -HVT_E_NOSPACE : -HVT_E_IO;
-        werr(w, code, "writing %s (%zu bytes): %s", what, len, strerror(e));
+        char eb[128];
+        werr(w, code, "writing %s (%zu bytes): %s", what, len, hvt_syserr(e, eb, sizeof(eb)));
         w->closed = code;
         return code;
     }
@@ -256,7 +265,7 @@ static int check_options(const struct hvt_fmt_writer_options *opt, struct hvt_fm
         return -HVT_E_INVALID;
     if (o->chunk_bytes == 0)
         o->chunk_bytes = 1u << 20;
-    if (o->chunk_bytes > HVT_FMT_MAX_CHUNK_BYTES || (o->flags & ~HVT_FMT_W_OVERWRITE))
+    if (o->chunk_bytes > HVT_FMT_MAX_CHUNK_BYTES || (o->flags & ~(HVT_FMT_W_OVERWRITE | HVT_FMT_W_FOLLOW)))
         return -HVT_E_INVALID;
     return 0;
 }
@@ -290,6 +299,7 @@ int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 0); /* CRC32C covers it */
     int rc = write_header(w, hdr);
     if (rc < 0) {
+        open_err = w->err;
         writer_free(w);
         return rc;
     }
@@ -297,33 +307,187 @@ int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt
     return 0;
 }
 
+
+static int open_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int open_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    open_err.code = code;
+    vsnprintf(open_err.message, sizeof(open_err.message), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int errno_code(int e)
+{
+    return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? -HVT_E_NOSPACE : -HVT_E_IO;
+}
+
+const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void)
+{
+    return &open_err;
+}
+
+/* Opens the file the writer writes: PATH itself when it is a character device (/dev/null),
+ * otherwise PATH.part next to it (created exclusively, never through a symbolic link), which
+ * close renames over PATH. A symbolic link at PATH is refused unless HVT_FMT_W_FOLLOW is given,
+ * then its target is written. Sets *TARGET (the final path) and *PART (NULL when direct). */
+static int open_output(const char *path, unsigned flags, char **target, char **part)
+{
+    char eb[128];
+    struct stat st;
+    *target = *part = NULL;
+    int exists = lstat(path, &st) == 0;
+    if (!exists && errno != ENOENT)
+        return open_fail(-HVT_E_IO, "cannot create %s: %s", path, hvt_syserr(errno, eb, sizeof(eb)));
+    char *t = NULL;
+    if (exists && S_ISLNK(st.st_mode)) {
+        if (!(flags & HVT_FMT_W_FOLLOW))
+            return open_fail(-HVT_E_IO, "%s is a symbolic link, not followed for an output: %s",
+                             path, hvt_syserr(ELOOP, eb, sizeof(eb)));
+        t = realpath(path, NULL);
+        if (!t)
+            return open_fail(-HVT_E_IO, "%s: following the symbolic link: %s", path,
+                             hvt_syserr(errno, eb, sizeof(eb)));
+        exists = stat(t, &st) == 0;
+    } else {
+        t = strdup(path);
+    }
+    if (!t)
+        return open_fail(-HVT_E_NOMEM, "out of memory");
+    int fd = -1;
+    if (exists) {
+        if (!(flags & HVT_FMT_W_OVERWRITE)) {
+            free(t);
+            return open_fail(-HVT_E_EXISTS, "%s exists (overwrite not requested)", path);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            free(t);
+            return open_fail(-HVT_E_IO, "%s: %s", path, hvt_syserr(EISDIR, eb, sizeof(eb)));
+        }
+        if (S_ISCHR(st.st_mode)) {
+            fd = open(t, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) {
+                int e = errno;
+                free(t);
+                return open_fail(errno_code(e), "cannot open %s: %s", path,
+                                 hvt_syserr(e, eb, sizeof(eb)));
+            }
+            *target = t;
+            return fd;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            free(t);
+            return open_fail(-HVT_E_IO, "%s is not a regular file or a character device", path);
+        }
+    }
+    size_t n = strlen(t) + sizeof(".part");
+    char *p = malloc(n);
+    if (!p) {
+        free(t);
+        return open_fail(-HVT_E_NOMEM, "out of memory");
+    }
+    snprintf(p, n, "%s.part", t);
+    for (int tries = 0; tries < 2 && fd < 0; tries++) {
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* a partial file left by a killed writer: replaced only when overwriting */
+        if (fd < 0 && errno == EEXIST && (flags & HVT_FMT_W_OVERWRITE) && !tries &&
+            lstat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+            (void)unlink(p);
+        else if (fd < 0)
+            break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        int code = e == EEXIST ? -HVT_E_EXISTS : errno_code(e);
+        open_fail(code, "cannot create %s: %s%s", p, hvt_syserr(e, eb, sizeof(eb)),
+                  e == EEXIST ? " (another writer, or a killed one: salvage it or overwrite)"
+                              : "");
+        free(p);
+        free(t);
+        return code;
+    }
+    *target = t;
+    *part = p;
+    return fd;
+}
+
 int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
                         const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt)
 {
+    memset(&open_err, 0, sizeof(open_err));
+    open_err.chunk = open_err.record = -1;
     if (!out)
-        return -HVT_E_INVALID;
+        return open_fail(-HVT_E_INVALID, "no output pointer");
     *out = NULL;
     struct hvt_fmt_writer_options o;
-    if (!path || !*path || check_options(opt, &o))
-        return -HVT_E_INVALID;
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
-    flags |= (o.flags & HVT_FMT_W_OVERWRITE) ? O_TRUNC : O_EXCL;
-    int fd = open(path, flags, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return -HVT_E_EXISTS;
-        return (errno == ENOSPC || errno == EDQUOT) ? -HVT_E_NOSPACE : -HVT_E_IO;
-    }
-    /* O_TRUNC keeps an existing file's mode; the trace may hold guest data, so make it 0600. */
-    if (o.flags & HVT_FMT_W_OVERWRITE)
-        (void)fchmod(fd, 0600);
+    if (!path || !*path)
+        return open_fail(-HVT_E_INVALID, "empty output path");
+    if (check_options(opt, &o))
+        return open_fail(-HVT_E_INVALID, "bad writer options");
+    char *target, *part;
+    int fd = open_output(path, o.flags, &target, &part);
+    if (fd < 0)
+        return fd;
     int rc = hvt_fmt_writer_open_fd(out, fd, hdr, &o);
     if (rc < 0) {
+        if (part)
+            (void)unlink(part);
         close(fd);
-        return rc;
+        free(target);
+        free(part);
+        char what[sizeof(open_err.message)];
+        snprintf(what, sizeof(what), "%s", open_err.message[0] ? open_err.message : hvt_strerror(rc));
+        return open_fail(rc, "%s: %s", path, what);
     }
     (*out)->own_fd = 1;
+    (*out)->path = target;
+    (*out)->part = part;
     return 0;
+}
+
+/* Makes a closed writer's file appear at its path: PATH.part renamed over PATH (without
+ * overwrite, only if PATH still does not exist). A file that failed part way is published
+ * too: it holds every complete chunk, which is what a recording must not lose. RC is the
+ * close status so far; returns the final one. */
+static int publish(struct hvt_fmt_writer *w, int rc)
+{
+    char eb[128];
+    if (!w->part)
+        return rc;
+    if (w->off == 0) { /* not even the file header: nothing worth keeping */
+        (void)unlink(w->part);
+        return rc;
+    }
+    int r;
+    if (w->opt.flags & HVT_FMT_W_OVERWRITE) {
+        r = rename(w->part, w->path);
+    } else {
+        r = renameat2(AT_FDCWD, w->part, AT_FDCWD, w->path, RENAME_NOREPLACE);
+        if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            r = link(w->part, w->path);
+            if (r == 0)
+                (void)unlink(w->part);
+        }
+    }
+    if (r < 0) {
+        int e = errno;
+        int code = e == EEXIST ? -HVT_E_EXISTS : errno_code(e);
+        werr(w, code, "renaming %s to %s: %s (the trace stays in %s)", w->part, w->path,
+             hvt_syserr(e, eb, sizeof(eb)), w->part);
+        return rc ? rc : code;
+    }
+    /* the rename is durable once the directory is */
+    char *slash = strrchr(w->path, '/');
+    char *dir = slash ? strndup(w->path, (size_t)(slash - w->path) + 1) : strdup(".");
+    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+    return rc;
 }
 
 /* ---- call sites ------------------------------------------------------------------------- */
@@ -462,9 +626,21 @@ int hvt_fmt_writer_append(struct hvt_fmt_writer *w, const struct hvt_event *ev)
         w->stats.accesses += ev->passes[p].n_accesses;
     w->have_last_id = 1;
     w->last_id = ev->id;
-    if (hvt_chunkenc_size(&w->enc) >= w->opt.chunk_bytes)
+    if (chunk_full(w))
         return write_chunk(w);
     return 0;
+}
+
+/* A chunk is closed at chunk_bytes raw bytes, or before its decode memory could exceed a
+ * reader's default budget (half of it, so that one more event of any size still fits). */
+static int chunk_full(const struct hvt_fmt_writer *w)
+{
+    const struct hvt_chunkenc *c = &w->enc;
+    size_t raw = hvt_chunkenc_size(c);
+    if (raw >= w->opt.chunk_bytes)
+        return 1;
+    return hvt_chunk_mem_bound(raw, c->n_events, c->n_records - c->n_events, c->n_passes,
+                               c->n_accesses, c->cs_n) >= HVT_FMT_MAX_CHUNK_MEM / 2;
 }
 
 int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *lost)
@@ -476,7 +652,7 @@ int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *
     if (hvt_chunkenc_lost(&w->enc, lost) < 0)
         return werr(w, -HVT_E_NOMEM, "column buffers");
     w->stats.lost_records += lost->count;
-    if (hvt_chunkenc_size(&w->enc) >= w->opt.chunk_bytes)
+    if (chunk_full(w))
         return write_chunk(w);
     return 0;
 }
@@ -688,6 +864,8 @@ static void writer_free(struct hvt_fmt_writer *w)
     ZSTD_freeCCtx(w->cctx);
     if (w->own_fd)
         close(w->fd);
+    free(w->path);
+    free(w->part);
     free(w);
 }
 
@@ -703,8 +881,11 @@ int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *
     if (!rc && w->regular && fdatasync(w->fd) < 0)
         rc = werr(w, -HVT_E_IO, "fdatasync: %s", strerror(errno));
     if (w->own_fd && close(w->fd) < 0 && !rc)
-        rc = -HVT_E_IO;
+        rc = werr(w, -HVT_E_IO, "close: %s", strerror(errno));
     w->own_fd = 0;
+    rc = publish(w, rc);
+    if (rc < 0)
+        open_err = w->err;
     if (stats)
         *stats = w->stats;
     writer_free(w);

@@ -149,7 +149,8 @@ int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, c
                 (unsigned long long)opt->ram_bytes);
         return -HVT_E_INVALID;
     }
-    if (opt->flags & ~(HVT_HOST_THREADS | HVT_HOST_RECORD_ALL | HVT_HOST_OVERWRITE)) {
+    if (opt->flags &
+        ~(HVT_HOST_THREADS | HVT_HOST_RECORD_ALL | HVT_HOST_OVERWRITE | HVT_HOST_FOLLOW)) {
         set_err(errbuf, errlen, "unknown flags 0x%x", opt->flags);
         return -HVT_E_INVALID;
     }

@@ -72,12 +72,19 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
     ro.callsite_depth = opt->callsite_depth;
     if (opt->flags & HVT_HOST_OVERWRITE)
         ro.flags |= HVT_REC_OVERWRITE;
+    if (opt->flags & HVT_HOST_FOLLOW)
+        ro.flags |= HVT_REC_FOLLOW;
     if (!h->threads)
         ro.flags |= HVT_REC_NO_TIME; /* reruns with the same seed compare equal */
     rc = hvt_rec_open(&rec, path, &hdr, &ro);
     if (rc < 0) {
-        set_err(errbuf, errlen, "%s: %s%s", path, hvt_strerror(rc),
-                rc == -HVT_E_EXISTS ? " (use -f to overwrite)" : "");
+        const struct hvt_fmt_error_info *oe = hvt_fmt_writer_last_error();
+        if (oe->code == rc && oe->message[0])
+            set_err(errbuf, errlen, "%s%s", oe->message,
+                    rc == -HVT_E_EXISTS ? " (use -f to overwrite)" : "");
+        else
+            set_err(errbuf, errlen, "%s: %s%s", path, hvt_strerror(rc),
+                    rc == -HVT_E_EXISTS ? " (use -f to overwrite)" : "");
         hvt_host_destroy(h);
         return rc;
     }
@@ -87,8 +94,10 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
     memset(&rs, 0, sizeof(rs));
     rs.size = sizeof(rs);
     rc2 = hvt_rec_close(rec, &rs);
-    if (rc2 < 0 && rc >= 0) {
-        set_err(errbuf, errlen, "%s: %s", path, hvt_strerror(rc2));
+    /* a write error stops the recorder (and then the run); its message names the system
+     * error (ENOSPC, EFBIG) */
+    if (rc2 < 0 && (rc >= 0 || rc == rc2)) {
+        set_err(errbuf, errlen, "%s: %s", path, rs.error[0] ? rs.error : hvt_strerror(rc2));
         rc = rc2;
     }
     if (st) {

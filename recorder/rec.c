@@ -94,7 +94,7 @@ static int check_options(struct hvt_rec_options *o, const struct hvt_rec_options
         o->ring_bytes = MIN_RING_BYTES;
     if (o->ring_bytes > ((size_t)1 << 30))
         return -HVT_E_INVALID;
-    if (o->flags & ~(HVT_REC_OVERWRITE | HVT_REC_NO_TIME))
+    if (o->flags & ~(HVT_REC_OVERWRITE | HVT_REC_NO_TIME | HVT_REC_FOLLOW))
         return -HVT_E_INVALID;
     return 0;
 }
@@ -202,6 +202,8 @@ int hvt_rec_open(struct hvt_rec **out, const char *path, const struct hvt_fmt_he
     wo.level = rec->opt.level;
     wo.chunk_bytes = rec->opt.chunk_bytes;
     wo.flags = (rec->opt.flags & HVT_REC_OVERWRITE) ? HVT_FMT_W_OVERWRITE : 0;
+    if (rec->opt.flags & HVT_REC_FOLLOW)
+        wo.flags |= HVT_FMT_W_FOLLOW;
     if (hdr) {
         h = *hdr;
     } else {
@@ -267,6 +269,8 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
     st->writer_busy_ns = atomic_load(&rec->st_busy_ns);
     st->writer_total_ns = atomic_load(&rec->st_total_ns);
     st->dropped = atomic_load(&rec->st_drained_dropped);
+    if (atomic_load(&rec->failed))
+        snprintf(st->error, sizeof(st->error), "%s", rec->errmsg);
     for (uint32_t i = 0; i < atomic_load(&rec->hi_vcpu); i++) {
         struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
         if (!v)

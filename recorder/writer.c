@@ -482,7 +482,7 @@ static void finish(struct hvt_rec *rec)
         rec->chunks = ws.chunks;
         rec->w = NULL;
         if (err && !atomic_load(&rec->failed))
-            rec_fail(rec, err, "closing the trace: %s", hvt_strerror(err));
+            rec_fail(rec, err, "closing the trace: %s", hvt_fmt_writer_last_error()->message);
     } else if (!atomic_load(&rec->failed)) {
         err = hvt_fmt_writer_flush(rec->w);
         if (err)

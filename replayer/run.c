@@ -4,10 +4,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 #define MAX_JOBS 64
+
+unsigned hvt_rpl_max_jobs(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t by_mem = HVT_RPL_MEM_BUDGET / (2 * HVT_RPL_CHUNK_MEM);
+    uint64_t n = cpus > 0 ? (uint64_t)cpus : 1;
+    if (n > by_mem)
+        n = by_mem;
+    if (n > MAX_JOBS)
+        n = MAX_JOBS;
+    return n ? (unsigned)n : 1;
+}
 
 /* A report kept until its turn comes (the chunk it points into stays loaded until then). */
 struct kept {
@@ -225,6 +238,8 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
     }
     rc = 0;
     jobs = opt->jobs ? opt->jobs : 1;
+    if (jobs > hvt_rpl_max_jobs())
+        jobs = hvt_rpl_max_jobs();
     if (jobs > ru.n)
         jobs = ru.n ? (unsigned)ru.n : 1;
     for (unsigned j = 0; j < jobs; j++) {
@@ -256,7 +271,8 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
 
     pthread_mutex_init(&ru.mu, NULL);
     pthread_cond_init(&ru.cv, NULL);
-    ru.window = 4 * (size_t)jobs; /* room for a fast worker while a slow one finishes */
+    ru.window = 2 * (size_t)jobs; /* room for a fast worker while a slow one finishes; the
+                                     memory bound of hvt_rpl_max_jobs counts on 2 per job */
     for (unsigned j = 0; j < jobs; j++) {
         wk[j].ru = &ru;
         wk[j].e = eng[j];

@@ -89,6 +89,8 @@ int hvt_cmd_bisect(int argc, char **argv)
         help(stderr);
         return HVT_EXIT_USAGE;
     }
+    if (hvt_tool_check_path("bisect", "trace", path))
+        return HVT_EXIT_USAGE;
     opt.core = good;
     rc = hvt_rpl_bisect(path, &opt, bad, exhaustive, &res, &info);
     if (rc < 0) {

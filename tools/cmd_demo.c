@@ -27,7 +27,10 @@ static void demo_usage(FILE *f)
                "  --keep DIR   write the two traces into DIR (created if needed) instead of a new\n"
                "               temporary directory; the traces are kept in both cases\n"
                "  --seed N     scheduler/agent seed (default: the first seed from 1 on whose\n"
-               "               first divergence is a remapped buffer)\n");
+               "               first divergence is a remapped buffer; " HVT_TOOL_NUMBER_HINT ")\n"
+               "\n"
+               "exit: 0 shown, 1 a recording failed, 2 usage error, 3 a trace does not read back,\n"
+               "      4 the traces cannot be written (DIR cannot be created, full disk, ...)\n");
 }
 
 /* ---- reading the traces ------------------------------------------------------------------ */
@@ -361,7 +364,7 @@ int hvt_cmd_demo(int argc, char **argv)
     char dir[4096], none_path[4200], walk_path[4200], what[192];
     const char *keep = NULL;
     uint64_t seed = 1;
-    int seed_given = 0;
+    int seed_given = 0, rc;
     struct hvt_host_stats s_none, s_walk;
     struct events t_none, t_walk;
     const struct hvt_event *e = NULL, *w = NULL;
@@ -379,7 +382,7 @@ int hvt_cmd_demo(int argc, char **argv)
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed_given = 1;
             if (hvt_tool_parse_u64(argv[++i], &seed)) {
-                hvt_tool_err("demo: --seed '%s': not a number", argv[i]);
+                hvt_tool_err("demo: --seed '%s': not a number (" HVT_TOOL_NUMBER_HINT ")", argv[i]);
                 return HVT_EXIT_USAGE;
             }
         } else {
@@ -390,7 +393,7 @@ int hvt_cmd_demo(int argc, char **argv)
     if (keep) {
         if (strlen(keep) >= sizeof(dir) || (mkdir(keep, 0700) && errno != EEXIST)) {
             hvt_tool_err("demo: cannot create directory %s: %s", keep, strerror(errno));
-            return HVT_EXIT_USAGE;
+            return HVT_EXIT_WRITE;
         }
         snprintf(dir, sizeof(dir), "%s", keep);
     } else {
@@ -398,7 +401,7 @@ int hvt_cmd_demo(int argc, char **argv)
         snprintf(dir, sizeof(dir), "%s/hvtrace-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) {
             hvt_tool_err("demo: cannot create a temporary directory %s: %s", dir, strerror(errno));
-            return HVT_EXIT_USAGE;
+            return HVT_EXIT_WRITE;
         }
     }
     snprintf(none_path, sizeof(none_path), "%s/pageout-nocache.hvt", dir);
@@ -416,8 +419,9 @@ int hvt_cmd_demo(int argc, char **argv)
      * reads the buffer from another frame) rather than an unmap (pass 2 faults): both are real,
      * the first is easier to read. Each try takes milliseconds. */
     for (uint64_t tries = 0;; tries++) {
-        if (record_one(none_path, HVT_HOST_CACHE_NONE, seed, &s_none) < 0)
-            return 1;
+        rc = record_one(none_path, HVT_HOST_CACHE_NONE, seed, &s_none);
+        if (rc < 0)
+            return rc == -HVT_E_IO || rc == -HVT_E_NOSPACE ? HVT_EXIT_WRITE : 1;
         if (events_load(none_path, &t_none) < 0)
             return HVT_EXIT_CORRUPT;
         e = first_divergence(&t_none, &q, &la);
@@ -426,9 +430,10 @@ int hvt_cmd_demo(int argc, char **argv)
         events_free(&t_none);
         seed++;
     }
-    if (record_one(walk_path, HVT_HOST_CACHE_WALK, seed, &s_walk) < 0) {
+    rc = record_one(walk_path, HVT_HOST_CACHE_WALK, seed, &s_walk);
+    if (rc < 0) {
         events_free(&t_none);
-        return 1;
+        return rc == -HVT_E_IO || rc == -HVT_E_NOSPACE ? HVT_EXIT_WRITE : 1;
     }
     printf("Recorded %" PRIu64 " events twice (seed %" PRIu64 "):\n", s_none.rec_events, seed);
     printf("  without the access-once buffer:  %s\n", none_path);

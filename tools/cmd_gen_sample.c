@@ -13,6 +13,7 @@ static void help(FILE *f)
 {
     fprintf(f, "usage: hvtrace gen-sample -f OUT [--events N] [--seed S] [--chunk-bytes B] "
                "[--level L]\n"
+               "                          [--follow]\n"
                "\n"
                "Writes a small synthetic trace: a 64-bit guest on two vCPUs whose emulated\n"
                "instructions walk 4-level page tables, read and write MMIO (reads RETRY once),\n"
@@ -20,13 +21,19 @@ static void help(FILE *f)
                "and do port I/O; a lost-records marker follows event 9. The same arguments always\n"
                "give the same bytes (fixed UUID and start time).\n"
                "\n"
-               "  -f OUT            output trace (replaced if it exists)\n"
+               "  -f OUT            output trace (replaced if it exists: written as OUT.part\n"
+               "                    and renamed over OUT when complete)\n"
+               "  --follow          OUT may be a symbolic link: write its target (default:\n"
+               "                    refused)\n"
                "  --events N        number of events (default 40, at most 1000000)\n"
                "  --seed S          generator seed (default 1)\n"
                "  --chunk-bytes B   writer chunk size in raw bytes (default: the writer's)\n"
                "  --level L         zstd level (default: the writer's)\n"
+               "Numbers are " HVT_TOOL_NUMBER_HINT ".\n"
                "\n"
-               "exit: 0 written, 2 usage error or output not writable\n");
+               "exit: 0 written, 2 usage error, 4 OUT cannot be created or written (missing\n"
+               "      directory, read-only file system, a directory or symbolic link at OUT, full\n"
+               "      disk, file size limit)\n");
 }
 
 int hvt_cmd_gen_sample(int argc, char **argv)
@@ -43,9 +50,12 @@ int hvt_cmd_gen_sample(int argc, char **argv)
         return HVT_EXIT_OK;
     }
     hvt_fmt_writer_options_init(&opt);
-    for (int i = 1; i < argc; i += 2) { /* every option takes one value */
+    for (int i = 1; i < argc; i += 2) { /* every option but --follow takes one value */
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-f") && val) {
+        if (!strcmp(a, "--follow")) {
+            opt.flags |= HVT_FMT_W_FOLLOW;
+            i--;
+        } else if (!strcmp(a, "-f") && val) {
             out = val;
         } else if (!strcmp(a, "--events") && val && !hvt_tool_parse_u64(val, &v) && v <= 1000000) {
             n = v;
@@ -56,6 +66,11 @@ int hvt_cmd_gen_sample(int argc, char **argv)
             opt.chunk_bytes = (size_t)v;
         } else if (!strcmp(a, "--level") && val && !hvt_tool_parse_u64(val, &v) && v <= 22) {
             opt.level = (int)v;
+        } else if (val && (!strcmp(a, "--events") || !strcmp(a, "--seed") ||
+                           !strcmp(a, "--chunk-bytes") || !strcmp(a, "--level")) &&
+                   hvt_tool_parse_u64(val, &v)) {
+            hvt_tool_err("gen-sample: %s '%s': not a number (" HVT_TOOL_NUMBER_HINT ")", a, val);
+            return HVT_EXIT_USAGE;
         } else {
             hvt_tool_err("gen-sample: bad argument '%s'%s", a, val ? "" : " (missing value?)");
             help(stderr);
@@ -67,14 +82,16 @@ int hvt_cmd_gen_sample(int argc, char **argv)
         help(stderr);
         return HVT_EXIT_USAGE;
     }
+    if (hvt_tool_check_path("gen-sample", "output", out))
+        return HVT_EXIT_USAGE;
     opt.flags |= HVT_FMT_W_OVERWRITE;
     rc = hvt_sample_write(out, n, seed, &opt, &st, &err);
     if (rc < 0) {
-        if (err.code)
-            hvt_tool_err("%s: %s", out, err.message[0] ? err.message : hvt_strerror(rc));
+        if (err.code && err.message[0])
+            hvt_tool_err("gen-sample: %s", err.message);
         else
             hvt_tool_err("%s: %s", out, hvt_strerror(rc));
-        return HVT_EXIT_USAGE;
+        return hvt_tool_write_exit(rc);
     }
     printf("%s: %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
            " chunks, %" PRIu64 " bytes\n",

@@ -16,8 +16,11 @@ static void record_usage(FILE *f)
             "\n"
             "  --scenario NAME       what to run (--list shows them)\n"
             "  -o, --output FILE     trace to write\n"
-            "  -f, --force           overwrite FILE if it exists\n"
-            "  --seed N              scheduler/agent seed (default 1): same seed, same trace\n"
+            "  -f, --force           overwrite FILE if it exists (FILE is written as FILE.part\n"
+            "                        and renamed over FILE when complete)\n"
+            "  --follow              FILE may be a symbolic link: write its target (default:\n"
+            "                        refused)\n"
+            "  --seed N              scheduler/agent seed (default 1; " HVT_TOOL_NUMBER_HINT ")\n"
             "  --vcpus N             vCPUs (1..%u; default: the scenario's)\n"
             "  --events N            stop after N events (default: the scenario's)\n"
             "  --cache none|walk|full  access-once buffer applied while recording\n"
@@ -30,7 +33,12 @@ static void record_usage(FILE *f)
             "  --cpu NAME|host|TEXT  the CPU the guest is shown, recorded in the trace\n"
             "                        (default %s, whatever this machine is; host: this\n"
             "                        machine's, probed; --cpu list names them)\n"
-            "  --list                list the scenarios and exit\n",
+            "  --list                list the scenarios and exit\n"
+            "\n"
+            "exit: 0 recorded, 1 the run failed, 2 usage error (bad option, FILE exists\n"
+            "      without -f), 4 FILE cannot be created or written (missing directory,\n"
+            "      read-only file system, a directory or symbolic link at FILE, full disk, file\n"
+            "      size limit); a recording stopped by a write error keeps every complete chunk\n",
             HVT_HOST_MAX_VCPUS, HVT_CPU_DEFAULT);
 }
 
@@ -79,6 +87,9 @@ int hvt_cmd_record(int argc, char **argv)
         } else if (!strcmp(a, "-f") || !strcmp(a, "--force")) {
             opt.flags |= HVT_HOST_OVERWRITE;
             takes = 0;
+        } else if (!strcmp(a, "--follow")) {
+            opt.flags |= HVT_HOST_FOLLOW;
+            takes = 0;
         } else if (!strcmp(a, "--threads")) {
             opt.flags |= HVT_HOST_THREADS;
             takes = 0;
@@ -94,7 +105,7 @@ int hvt_cmd_record(int argc, char **argv)
             out = val;
         } else if (!strcmp(a, "--seed")) {
             if (hvt_tool_parse_u64(val, &opt.seed)) {
-                hvt_tool_err("record: --seed '%s': not a number", val);
+                hvt_tool_err("record: --seed '%s': not a number (" HVT_TOOL_NUMBER_HINT ")", val);
                 return HVT_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--vcpus")) {
@@ -172,14 +183,21 @@ int hvt_cmd_record(int argc, char **argv)
         hvt_tool_err("record: no output file given (-o FILE)");
         return HVT_EXIT_USAGE;
     }
+    if (hvt_tool_check_path("record", "output", out))
+        return HVT_EXIT_USAGE;
 
     memset(&st, 0, sizeof(st));
     st.size = sizeof(st);
     rc = hvt_host_record(out, &opt, &st, err, sizeof(err));
-    /* Bad names and values, unwritable outputs: usage errors. A core that refuses an option
+    /* An output that cannot be created or written has its own exit code. */
+    if (rc == -HVT_E_IO || rc == -HVT_E_NOSPACE) {
+        hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
+        return HVT_EXIT_WRITE;
+    }
+    /* Bad names and values, an existing output: usage errors. A core that refuses an option
      * is one too; a core that cannot run the scenario's instructions is a run failure. */
-    if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_INVALID || rc == -HVT_E_EXISTS || rc == -HVT_E_IO ||
-        rc == -HVT_E_NOSPACE || rc == -HVT_E_BAD_PLUGIN ||
+    if (rc == -HVT_E_NOT_FOUND || rc == -HVT_E_INVALID || rc == -HVT_E_EXISTS ||
+        rc == -HVT_E_BAD_PLUGIN ||
         (rc == -HVT_E_UNSUPPORTED && !strstr(err, "does not implement"))) {
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
         if (rc == -HVT_E_NOT_FOUND && !strstr(err, "core"))

@@ -32,7 +32,9 @@ static void help(FILE *f)
                "                    filled by the first pass (walk: page-walk reads, full: all\n"
                "                    reads) and say whether that removes each divergence\n"
                "  --events A..B     only events A to B (A.., ..B, A), found through the index\n"
-               "  --jobs N          replay chunks on N threads (output stays in event order)\n"
+               "  --jobs N          replay chunks on N threads (output stays in event order);\n"
+               "                    at most the CPUs and the memory budget allow (see\n"
+               "                    docs/REPLAY.md): a larger N is capped, with a note\n"
                "  --json            JSON lines (schema: docs/REPLAY.md)\n"
                "  --verbose         also print benign findings (always counted in the summary)\n"
                "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
@@ -168,6 +170,15 @@ int hvt_cmd_replay(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             }
             opt.jobs = (unsigned)n;
+            if (opt.jobs > hvt_rpl_max_jobs()) {
+                fprintf(stderr,
+                        "hvtrace: replay: --jobs %u capped at %u (online CPUs, and %llu MiB "
+                        "of decode memory at most %llu MiB per job)\n",
+                        opt.jobs, hvt_rpl_max_jobs(),
+                        (unsigned long long)(HVT_RPL_MEM_BUDGET >> 20),
+                        (unsigned long long)(2 * HVT_RPL_CHUNK_MEM >> 20));
+                opt.jobs = hvt_rpl_max_jobs();
+            }
             i++;
         } else if (a[0] == '-' || path) {
             hvt_tool_err("replay: unexpected argument '%s' (try --help)", a);
@@ -180,6 +191,8 @@ int hvt_cmd_replay(int argc, char **argv)
         help(stderr);
         return HVT_EXIT_USAGE;
     }
+    if (hvt_tool_check_path("replay", "trace", path))
+        return HVT_EXIT_USAGE;
     /* Every chunk decodes into a few MiB that glibc would map and unmap each time (a third of
      * the run in page faults, and a lock the jobs contend on): keep them on the heap. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);

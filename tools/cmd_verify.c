@@ -22,7 +22,7 @@ struct problems {
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: hvtrace verify FILE [--salvage OUT [-f]] [--json]\n"
+            "usage: hvtrace verify FILE [--salvage OUT [-f] [--follow]] [--json]\n"
             "\n"
             "Checks every chunk: header and payload CRCs, decoding, event ids in order, and the\n"
             "index against the chunks found by scanning. Each problem is printed on stderr as\n"
@@ -30,12 +30,15 @@ static void help(FILE *f)
             "\n"
             "  --salvage OUT   also write OUT: a new valid trace of every readable chunk\n"
             "                  (header, records, a fresh index), and say how many events it has\n"
-            "  -f              let --salvage replace an existing OUT\n"
+            "  -f              let --salvage replace an existing OUT (OUT is written as\n"
+            "                  OUT.part and renamed over OUT when complete); OUT is never FILE\n"
+            "                  (compared by device and inode, so not through a link either)\n"
+            "  --follow        OUT may be a symbolic link: write its target (default: refused)\n"
             "  --json          the summary as one JSON object (schema: docs/TOOLS.md)\n"
             "\n"
             "exit: 0 the trace is good; 3 it is corrupt or unreadable (also when --salvage\n"
-            "      wrote a valid OUT from it: the exit status is about FILE); 2 usage error or\n"
-            "      OUT cannot be written\n");
+            "      wrote a valid OUT from it: the exit status is about FILE); 2 usage error (OUT\n"
+            "      exists without -f, OUT is FILE); 4 OUT cannot be created or written\n");
 }
 
 static int on_problem(void *arg, const struct hvt_fmt_error_info *info)
@@ -57,7 +60,7 @@ static const char *code_name(int code)
     static const char *const names[HVT_E__COUNT] = {
         "ok",        "invalid",     "internal",    "nomem",    "io",         "exists", "nospace",
         "bad_magic", "bad_version", "truncated",   "checksum", "bad_record", "limit",  "no_index",
-        "not_found", "end",         "unsupported", "closed",   "bad_plugin"};
+        "not_found", "end",         "unsupported", "closed",   "bad_plugin", "same_file"};
     int c = code < 0 ? -code : code;
     return c < HVT_E__COUNT && names[c] ? names[c] : "unknown";
 }
@@ -81,7 +84,7 @@ static int is_corruption(int rc)
 int hvt_cmd_verify(int argc, char **argv)
 {
     const char *path = NULL, *out = NULL;
-    int json = 0, force = 0, rc, status;
+    int json = 0, force = 0, follow = 0, rc, status;
     int64_t salvaged = 0;
     struct hvt_fmt_verify_report rep;
     struct problems probs = {0};
@@ -95,6 +98,8 @@ int hvt_cmd_verify(int argc, char **argv)
             json = 1;
         } else if (!strcmp(argv[i], "-f")) {
             force = 1;
+        } else if (!strcmp(argv[i], "--follow")) {
+            follow = 1;
         } else if (!strcmp(argv[i], "--salvage") && i + 1 < argc && !out) {
             out = argv[++i];
         } else if (argv[i][0] != '-' && !path) {
@@ -110,10 +115,9 @@ int hvt_cmd_verify(int argc, char **argv)
         help(stderr);
         return HVT_EXIT_USAGE;
     }
-    if (out && !strcmp(out, path)) {
-        hvt_tool_err("verify: --salvage OUT must not be the input");
+    if (hvt_tool_check_path("verify", "trace", path) ||
+        (out && hvt_tool_check_path("verify", "--salvage", out)))
         return HVT_EXIT_USAGE;
-    }
     probs.path = path;
     if (json) {
         probs.list = calloc(MAX_PROBLEMS, sizeof(*probs.list));
@@ -137,14 +141,25 @@ int hvt_cmd_verify(int argc, char **argv)
         hvt_fmt_writer_options_init(&wo);
         if (force)
             wo.flags |= HVT_FMT_W_OVERWRITE;
+        if (follow)
+            wo.flags |= HVT_FMT_W_FOLLOW;
         salvaged = hvt_fmt_salvage(path, out, &wo, NULL, NULL);
         if (salvaged < 0) {
-            if (salvaged == -HVT_E_EXISTS)
+            const struct hvt_fmt_error_info *oe = hvt_fmt_writer_last_error();
+            if (salvaged == -HVT_E_SAME_FILE)
+                hvt_tool_err("%s: is the input %s (same file): not written", out, path);
+            else if (salvaged == -HVT_E_EXISTS)
                 hvt_tool_err("%s: exists (use -f to replace it)", out);
+            else if (oe->code == salvaged && oe->message[0])
+                hvt_tool_err("salvage %s -> %s: %s", path, out, oe->message);
             else
                 hvt_tool_err("salvage %s -> %s: %s", path, out, hvt_strerror((int)salvaged));
-            if (!is_corruption((int)salvaged))
-                status = HVT_EXIT_USAGE;
+            /* OUT's problems have their exit codes; FILE's are already in STATUS */
+            if (salvaged == -HVT_E_SAME_FILE || salvaged == -HVT_E_EXISTS ||
+                salvaged == -HVT_E_NOSPACE || oe->code == salvaged)
+                status = hvt_tool_write_exit((int)salvaged);
+            else if (!is_corruption((int)salvaged) && status == HVT_EXIT_OK)
+                status = HVT_EXIT_WRITE;
         }
     }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* hvtrace CLI: command dispatch. Each command lives in its own cmd_NAME.c. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,11 +49,15 @@ static void usage(FILE *f)
             fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(f, "\nexit codes: 0 ok, 1 divergence found, 2 usage error, 3 corrupt or unreadable "
-               "trace,\n            125 trace cannot be replayed by this core\n");
+               "trace,\n            4 an output cannot be written (full disk, read-only, ...), "
+               "125 trace cannot\n            be replayed by this core\n");
 }
 
 int main(int argc, char **argv)
 {
+    /* past a file size limit (ulimit -f) write(2) fails with EFBIG, reported like a full disk,
+     * instead of the signal killing the command without a word */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

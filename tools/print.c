@@ -414,6 +414,11 @@ int hvt_print_open(struct hvt_fmt_reader **out, const char *path, unsigned flags
     struct hvt_fmt_reader *r = NULL;
     int rc;
 
+    if (!path || !*path) {
+        hvt_tool_err("empty trace path");
+        *out = NULL;
+        return HVT_EXIT_USAGE;
+    }
     hvt_fmt_reader_options_init(&opt);
     opt.flags = flags;
     rc = hvt_fmt_reader_open(&r, path, &opt);

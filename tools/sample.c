@@ -418,9 +418,8 @@ int hvt_sample_write(const char *path, uint64_t n_events, uint64_t seed,
         return -HVT_E_INTERNAL;
     rc = hvt_fmt_writer_open(&w, path, &hdr, opt);
     if (rc < 0) {
-        if (err && w)
-            *err = *hvt_fmt_writer_error(w);
-        hvt_fmt_writer_close(w, NULL);
+        if (err)
+            *err = *hvt_fmt_writer_last_error();
         return rc;
     }
     rc = define_callsites(w);

@@ -2,6 +2,9 @@
 /* hvtrace CLI: helpers shared by the command files. */
 #include "util.h"
 
+#include "hvtrace/error.h"
+
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,9 +27,12 @@ int hvt_tool_parse_u64(const char *s, uint64_t *out)
     unsigned long long v;
     if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
         return -1;
+    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    if (hex && !isxdigit((unsigned char)s[2]))
+        return -1;
     errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || !end || *end)
+    v = strtoull(hex ? s + 2 : s, &end, hex ? 16 : 10);
+    if (errno || !end || *end || end == s)
         return -1;
     *out = v;
     return 0;
@@ -69,3 +75,17 @@ int hvt_tool_wants_help(int argc, char **argv)
     return 0;
 }
 
+int hvt_tool_check_path(const char *cmd, const char *what, const char *path)
+{
+    if (path && *path)
+        return 0;
+    hvt_tool_err("%s: empty %s path", cmd, what);
+    return -1;
+}
+
+int hvt_tool_write_exit(int rc)
+{
+    if (rc == -HVT_E_EXISTS || rc == -HVT_E_SAME_FILE || rc == -HVT_E_INVALID)
+        return HVT_EXIT_USAGE;
+    return HVT_EXIT_WRITE;
+}

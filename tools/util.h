@@ -14,6 +14,7 @@ enum hvt_exit {
     HVT_EXIT_DIVERGENCE = 1,     /* replay/bisect/diff/check-core: a difference was found */
     HVT_EXIT_USAGE = 2,          /* bad command line, unwritable output, unknown names */
     HVT_EXIT_CORRUPT = 3,        /* unreadable or corrupt trace */
+    HVT_EXIT_WRITE = 4,          /* an output cannot be created or written (full disk, ...) */
     HVT_EXIT_CANNOT_REPLAY = 125 /* this core cannot replay the trace (git bisect: skip) */
 };
 
@@ -23,8 +24,17 @@ typedef int (*hvt_cmd_fn)(int argc, char **argv);
 /* "hvtrace: " + message + newline on stderr. */
 void hvt_tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Strict number parsing (decimal, or 0x hex): whole string, no sign, no overflow. 0 or -1. */
+/* Strict number parsing: decimal (leading zeros allowed: "010" is ten), or hex with 0x;
+ * whole string, no sign, no overflow. 0 or -1. */
 int hvt_tool_parse_u64(const char *s, uint64_t *out);
+#define HVT_TOOL_NUMBER_HINT "decimal, or hex with 0x"
+
+/* 0 when PATH names a file; otherwise prints "CMD: empty WHAT path" and returns -1. */
+int hvt_tool_check_path(const char *cmd, const char *what, const char *path);
+
+/* Exit code for an error writing an output: HVT_EXIT_USAGE when overwriting was not asked
+ * for or the output is the input, HVT_EXIT_WRITE for the system errors. RC is -HVT_E_*. */
+int hvt_tool_write_exit(int rc);
 /* "A..B" (inclusive), "A.." (to the end), "..B", or "A" (just A). 0 or -1. */
 int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b);
 

@@ -27,6 +27,7 @@ enum hvt_error {
     HVT_E_UNSUPPORTED = 16,/* a valid request this build or core cannot serve */
     HVT_E_CLOSED = 17,     /* the object was stopped by an earlier error */
     HVT_E_BAD_PLUGIN = 18, /* a core plugin does not load or has the wrong ABI */
+    HVT_E_SAME_FILE = 19,  /* the output is the input (same device and inode) */
     HVT_E__COUNT
 };
 

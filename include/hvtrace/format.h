@@ -30,6 +30,10 @@ extern "C" {
 #define HVT_FMT_MAX_OPTIONS 1024           /* header key/value options */
 #define HVT_FMT_MAX_CALLSITES 65536        /* call-site definitions per chunk */
 #define HVT_FMT_MAX_CHUNK_BYTES (32u << 20) /* largest writer chunk_bytes option */
+/* Decode memory per chunk: a reader refuses (-HVT_E_LIMIT) a chunk that would need more to
+ * decode, measured from its column counts before anything is allocated; the writer closes
+ * chunks well before they need that much. */
+#define HVT_FMT_MAX_CHUNK_MEM (256u << 20)
 
 /* ---- header ---------------------------------------------------------------------------- */
 
@@ -123,6 +127,7 @@ struct hvt_fmt_error_info {
 /* ---- writer ---------------------------------------------------------------------------- */
 
 #define HVT_FMT_W_OVERWRITE (1u << 0) /* replace an existing file */
+#define HVT_FMT_W_FOLLOW (1u << 1)    /* a symbolic link at the path: write its target */
 
 struct hvt_fmt_writer_options {
     size_t size;        /* sizeof(struct hvt_fmt_writer_options) */
@@ -144,10 +149,23 @@ struct hvt_fmt_writer;
 void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
 
 /* Creates PATH (mode 0600) and writes the file header. OPT may be NULL for defaults.
- * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, bad options), -HVT_E_EXISTS (PATH exists
- * and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write). */
+ * The trace is written to PATH.part in the same directory (created exclusively, never through
+ * a symbolic link) and renamed over PATH by hvt_fmt_writer_close, so an existing PATH is only
+ * replaced by a finished file, and a writer that is killed leaves PATH.part (every complete
+ * chunk; hvt_fmt_salvage makes it whole). A file that fails part way (disk full) is still
+ * renamed into place by close, holding every complete chunk. A symbolic link at PATH is
+ * refused unless HVT_FMT_W_FOLLOW is given (its target is written then); a directory is
+ * refused; a character device (/dev/null) is written directly.
+ * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, empty path, bad options), -HVT_E_EXISTS
+ * (PATH or PATH.part exists and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE
+ * (cannot create or write). hvt_fmt_writer_last_error() says why, naming the system error. */
 int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
                         const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt);
+
+/* Detail of the last failed hvt_fmt_writer_open or hvt_fmt_writer_close of the calling thread
+ * (no writer is left to ask): "cannot create x.hvt.part: Read-only file system (EROFS)".
+ * Never NULL; code 0 when none failed. */
+const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void);
 
 /* As hvt_fmt_writer_open, on an open file descriptor positioned at offset 0; the writer does
  * not close FD. */
@@ -172,7 +190,9 @@ int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_calls
 int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
 
 /* Flushes, writes the index and footer, closes and frees the writer (also after an error, in
- * which case the earlier error is returned). STATS may be NULL. W may be NULL. */
+ * which case the earlier error is returned), and renames PATH.part over PATH (see _open;
+ * -HVT_E_EXISTS when PATH appeared meanwhile and overwriting was not requested: the trace
+ * then stays in PATH.part). STATS may be NULL. W may be NULL. */
 int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
 
 /* Figures so far (raw_bytes and chunks count complete chunks only). Errors: -HVT_E_INVALID. */
@@ -191,6 +211,8 @@ struct hvt_fmt_reader_options {
     size_t size;           /* sizeof(struct hvt_fmt_reader_options) */
     unsigned flags;        /* HVT_FMT_R_* */
     size_t max_chunk_raw;  /* refuse chunks that decompress beyond this; default 64 MiB */
+    size_t max_chunk_mem;  /* refuse chunks that need more memory to decode (unpacked columns,
+                              and every record for _load_chunk); default HVT_FMT_MAX_CHUNK_MEM */
 };
 
 /* One chunk as the index (or a scan) describes it. */
@@ -210,8 +232,11 @@ struct hvt_fmt_chunk;
 void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
 
 /* Opens PATH and validates the file header; reads the index when there is a valid one
- * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). OPT may be NULL.
- * Errors: -HVT_E_INVALID, -HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
+ * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). An index is used only
+ * when every entry equals the header of the chunk it points at (when that checks out), so the
+ * chunks read are the same either way. OPT may be NULL.
+ * Errors: -HVT_E_INVALID, -HVT_E_IO (cannot open; not a regular file: a FIFO, device or
+ * directory is refused without blocking), -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
  * -HVT_E_CHECKSUM, -HVT_E_BAD_RECORD, -HVT_E_LIMIT. On error *out is still set when a reader
  * could be allocated, so hvt_fmt_reader_error() can say where; free it with _close. */
 int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
@@ -240,7 +265,9 @@ int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
                               struct hvt_fmt_chunk_info *info);
 
 /* Reads, verifies and decodes chunk K alone. Safe to call from several threads at once on the
- * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free. */
+ * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free.
+ * A chunk whose decoded form (records included) would need more than max_chunk_mem is refused
+ * with -HVT_E_LIMIT before it is unpacked. */
 int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk **out);
 
 /* Records of a loaded chunk; pointers live until the chunk is freed. */
@@ -262,8 +289,8 @@ const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reade
 struct hvt_fmt_verify_report {
     uint64_t chunks_good, chunks_bad;
     uint64_t events, lost_records;
-    int has_index;          /* a valid index and footer were found */
-    int index_consistent;   /* the index matches the chunks found by scanning */
+    int has_index;          /* a footer with a valid CRC was found (the trace was closed) */
+    int index_consistent;   /* the index is usable and matches the chunks found by scanning */
     int truncated_tail;     /* the file ends inside a chunk (a crashed writer) */
     uint64_t good_bytes;    /* offset just past the last good chunk */
 };
@@ -277,7 +304,9 @@ int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_
                    void *arg);
 
 /* Writes OUT as a new valid trace of everything readable in IN (header, every good chunk's
- * records, a fresh index). Returns the number of events recovered, or a negative error. */
+ * records, a fresh index). Returns the number of events recovered, or a negative error:
+ * -HVT_E_SAME_FILE when OUT is IN (same device and inode: also through a symbolic or hard
+ * link; IN is left alone), the errors of hvt_fmt_reader_open and hvt_fmt_writer_open. */
 int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_writer_options *opt,
                         hvt_fmt_problem_fn fn, void *arg);
 

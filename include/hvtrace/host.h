@@ -66,6 +66,7 @@ enum hvt_host_cache {
 #define HVT_HOST_THREADS (1u << 0)    /* one thread per vCPU (not deterministic) */
 #define HVT_HOST_RECORD_ALL (1u << 1) /* every instruction is an event */
 #define HVT_HOST_OVERWRITE (1u << 2)  /* hvt_host_record: replace an existing file */
+#define HVT_HOST_FOLLOW (1u << 3)     /* hvt_host_record: a symbolic link at PATH: write its target */
 
 /* Limits. */
 #define HVT_HOST_MAX_VCPUS 64
@@ -168,8 +169,9 @@ const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n
  * the figures, including the recorder's counts and the file size. Deterministic runs record
  * with HVT_REC_NO_TIME (event times 0) so that reruns compare equal.
  * Errors: those of hvt_host_create, hvt_host_run and hvt_rec_open (-HVT_E_EXISTS without
- * HVT_HOST_OVERWRITE, -HVT_E_IO for an unwritable path); ERRBUF gets "what: why". A failed
- * run leaves a valid (possibly short) trace at PATH. */
+ * HVT_HOST_OVERWRITE, -HVT_E_IO for an unwritable path, a symbolic link without
+ * HVT_HOST_FOLLOW, -HVT_E_NOSPACE for a full disk or file size limit); ERRBUF gets "what: why",
+ * naming the system error. A failed run leaves a valid (possibly short) trace at PATH. */
 int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
                     char *errbuf, size_t errlen);
 

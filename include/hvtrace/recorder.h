@@ -69,6 +69,7 @@ enum hvt_rec_backpressure {
 /* hvt_rec_options.flags */
 #define HVT_REC_OVERWRITE (1u << 0) /* replace an existing file (path open only) */
 #define HVT_REC_NO_TIME (1u << 1)   /* leave event time_ns at 0 (byte-identical reruns) */
+#define HVT_REC_FOLLOW (1u << 2)    /* a symbolic link at the path: write its target */
 
 struct hvt_rec_options {
     size_t size;             /* sizeof(struct hvt_rec_options) */
@@ -114,6 +115,8 @@ struct hvt_rec_stats {
     uint64_t writer_total_ns;   /* writer thread lifetime */
     uint64_t callsite_memo_hits; /* call-site captures answered by the vCPU's memo */
     uint64_t callsite_unwinds;   /* call-site captures that unwound the stack */
+    char error[256]; /* what stopped the recording, "" when nothing did ("closing the trace:
+                        writing the index (..): File too large (EFBIG)") */
 };
 
 struct hvt_rec;

@@ -226,8 +226,20 @@ struct hvt_rpl_run_info {
     uint64_t chunks, chunks_replayed;
 };
 
+/* Decode memory hvt_rpl_run may hold at once. A chunk in flight (being loaded, or loaded and
+ * waiting for its turn) needs at most the reader's raw limit (64 MiB) plus its decode budget
+ * (HVT_FMT_MAX_CHUNK_MEM), and each job has at most two in flight, so the jobs are capped at
+ * HVT_RPL_MEM_BUDGET / (2 * (64 MiB + HVT_FMT_MAX_CHUNK_MEM)) whatever the trace holds. */
+#define HVT_RPL_MEM_BUDGET (2048ull << 20)
+#define HVT_RPL_CHUNK_MEM ((64ull << 20) + HVT_FMT_MAX_CHUNK_MEM)
+
+/* The most worker threads hvt_rpl_run starts: the online CPUs, and the memory budget above;
+ * at least 1. */
+unsigned hvt_rpl_max_jobs(void);
+
 /* Replays the events of PATH in [opt->first, opt->last], chunk by chunk with opt->jobs
- * threads (each with its own engine and loaded chunk, at most 4 * jobs chunks in memory),
+ * threads, capped at hvt_rpl_max_jobs() (each with its own engine and loaded chunk, at most
+ * 2 * jobs chunks in memory),
  * calling FN for each event in event order and accumulating SUM (initialised here).
  * Returns 0 when the run finished (or FN stopped it), or: -HVT_E_INVALID (bad args), a reader
  * error (-HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_CHECKSUM, ... with INFO->err saying where), an

@@ -286,9 +286,9 @@ static void test_chunk_damage(void)
     save(path2, b, orig_len);
     CHECK_EQ(read_all(path2, HVT_FMT_R_SCAN, &rc, &ei), events_before[k]);
     CHECK(rc == -HVT_E_TRUNCATED || rc == -HVT_E_LIMIT);
+    /* the index disagrees with the (valid) chunk header: not used, the chunk decides */
     CHECK_EQ(read_all(path2, 0, &rc, &ei), events_before[k]);
-    CHECK_EQ(rc, -HVT_E_BAD_RECORD); /* disagrees with the index */
-    CHECK(strstr(ei.message, "index") != NULL);
+    CHECK(rc == -HVT_E_TRUNCATED || rc == -HVT_E_LIMIT);
 
     /* a frame that decompresses beyond the limit */
     struct hvt_fmt_reader_options ro;

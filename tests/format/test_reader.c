@@ -194,7 +194,7 @@ static void test_bad_args(void)
     CHECK_EQ(hvt_fmt_verify(path, NULL, NULL, NULL), 0);
     CHECK_EQ(hvt_fmt_salvage(NULL, "x", NULL, NULL, NULL), -HVT_E_INVALID);
     CHECK_EQ(hvt_fmt_salvage(path, NULL, NULL, NULL, NULL), -HVT_E_INVALID);
-    CHECK_EQ(hvt_fmt_salvage(path, path, NULL, NULL, NULL), -HVT_E_EXISTS);
+    CHECK_EQ(hvt_fmt_salvage(path, path, NULL, NULL, NULL), -HVT_E_SAME_FILE);
 }
 
 /* A chunk in which no event carries instruction bytes has an empty ev_insn column: decoding it

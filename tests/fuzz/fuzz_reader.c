@@ -114,7 +114,8 @@ static void read_all(const char *path, unsigned flags)
 
     hvt_fmt_reader_options_init(&opt);
     opt.flags = flags;
-    opt.max_chunk_raw = 4u << 20; /* smaller than the default: fast, still bounded */
+    opt.max_chunk_raw = 4u << 20;  /* smaller than the defaults: fast, still bounded */
+    opt.max_chunk_mem = 32u << 20; /* and the decode-memory budget is met more often */
     if (hvt_fmt_reader_open(&r, path, &opt) < 0) {
         hvt_fmt_reader_close(r);
         return;
@@ -241,8 +242,7 @@ static int make_prefix(void)
     if (fd < 0)
         return -1;
     hvt_fmt_writer_options_init(&wo);
-    wo.flags = HVT_FMT_W_OVERWRITE;
-    if (hvt_fmt_writer_open(&w, path, &hdr, &wo) < 0 || hvt_fmt_writer_close(w, NULL) < 0) {
+    if (hvt_fmt_writer_open_fd(&w, fd, &hdr, &wo) < 0 || hvt_fmt_writer_close(w, NULL) < 0) {
         close(fd);
         return -1;
     }
@@ -316,12 +316,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
+/* Salvage writes by path, next to its output (PATH.part, then a rename): a private directory,
+ * in memory where /dev/shm exists. */
+static char out_dir[64];
+
+static void remove_out_dir(void)
+{
+    char p[96];
+    snprintf(p, sizeof(p), "%s/out.hvt", out_dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/out.hvt.part", out_dir);
+    unlink(p);
+    rmdir(out_dir);
+}
+
+static const char *out_path(char *buf, size_t size)
+{
+    if (!out_dir[0]) {
+        snprintf(out_dir, sizeof(out_dir), "%s/hvt-fuzz-XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        if (!mkdtemp(out_dir)) {
+            out_dir[0] = 0;
+            return NULL;
+        }
+        atexit(remove_out_dir);
+    }
+    snprintf(buf, size, "%s/out.hvt", out_dir);
+    return buf;
+}
+
 static void run_one(const uint8_t *data, size_t size)
 {
-    char in[64], out[64];
+    char in[64], out[96];
     struct hvt_fmt_verify_report rep;
     struct hvt_fmt_writer_options wo;
-    int fd_in, fd_out, problems = 0;
+    int fd_in, problems = 0;
     int64_t ev;
 
     fd_in = mem_file(data, size, in, sizeof(in));
@@ -334,8 +363,7 @@ static void run_one(const uint8_t *data, size_t size)
     (void)hvt_fmt_verify(in, &rep, count_problem, &problems);
 
     /* Whatever salvage writes must be a valid trace. */
-    fd_out = mem_file(NULL, 0, out, sizeof(out));
-    if (fd_out >= 0) {
+    if (out_path(out, sizeof(out))) {
         hvt_fmt_writer_options_init(&wo);
         wo.flags = HVT_FMT_W_OVERWRITE;
         wo.level = 1;
@@ -348,7 +376,6 @@ static void run_one(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        close(fd_out);
     }
     close(fd_in);
 }

@@ -35,7 +35,7 @@ expect 0 dump "$work/s.hvt" --events 3
 expect 2 gen-sample
 expect 2 gen-sample -f "$work/t.hvt" --events -1
 expect 2 gen-sample -f "$work/t.hvt" --seed
-expect 2 gen-sample -f "$work/no/such/dir/t.hvt"
+expect 4 gen-sample -f "$work/no/such/dir/t.hvt" # an output that cannot be created
 # verify --salvage: refuses to replace OUT without -f; the exit status is about the input.
 : >"$work/exists.hvt"
 expect 2 verify "$work/s.hvt" --salvage "$work/exists.hvt"

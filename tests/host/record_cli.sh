@@ -40,7 +40,7 @@ expect 2 "core-opt 'x'" -- record --scenario clean --core-opt x -o "$T/x.hvt"
 expect 2 "needs a value" -- record --scenario
 expect 2 "unknown option '--bogus'" -- record --bogus 1
 expect 2 "unexpected argument" -- record stray
-expect 2 "/nonexistent-dir/x.hvt" -- record --scenario clean -o /nonexistent-dir/x.hvt
+expect 4 "/nonexistent-dir/x.hvt" -- record --scenario clean -o /nonexistent-dir/x.hvt
 expect 0 "events" -- record --scenario clean --events 20 -o "$T/x.hvt"
 expect 2 "exists" -- record --scenario clean --events 20 -o "$T/x.hvt"
 expect 0 "20 events" -- record --scenario clean --events 20 -o "$T/x.hvt" -f

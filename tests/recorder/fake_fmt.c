@@ -177,3 +177,9 @@ const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_write
 {
     return &w->ei;
 }
+
+const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void)
+{
+    static const struct hvt_fmt_error_info none = {.chunk = -1, .record = -1};
+    return &none;
+}

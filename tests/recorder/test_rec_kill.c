@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder crash safety: a child records and is SIGKILLed at a random moment, many times;
- * every file must salvage to an exact prefix of what was recorded (the events are generated
- * deterministically, so "prefix" is checked event by event). HVT_REC_KILL_ITERS sets the
+ * every file (PATH.part, which the writer renames to PATH on close) must salvage to an exact
+ * prefix of what was recorded (the events are generated deterministically, so "prefix" is
+ * checked event by event). HVT_REC_KILL_ITERS sets the
  * number of kills (default 12). */
 #include <signal.h>
 #include <stdio.h>
@@ -65,8 +66,11 @@ static void one_kill(const char *path, const char *out, unsigned delay_us, uint6
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
+    /* a killed writer leaves PATH.part (PATH only appears once the trace is closed) */
+    char part[80];
+    snprintf(part, sizeof(part), "%s.part", path);
     unlink(out);
-    n = hvt_fmt_salvage(path, out, NULL, NULL, NULL);
+    n = hvt_fmt_salvage(part, out, NULL, NULL, NULL);
     CHECK(n >= 0);
     if (n < 0) {
         fprintf(stderr, "salvage after %u us: %s\n", delay_us, hvt_strerror((int)n));
@@ -110,6 +114,8 @@ static void test_kill(void)
     fprintf(stderr, "kill test: %llu events salvaged in total\n", (unsigned long long)total);
     CHECK(total > 0);
     unlink(path);
+    unlink(out);
+    snprintf(out, sizeof(out), "%s.part", path);
     unlink(out);
 }
 
