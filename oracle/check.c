@@ -38,7 +38,7 @@ int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
     memset(run, 0, sizeof(*run));
     if (!hvt_orc_unicorn_available())
         return -HVT_E_UNSUPPORTED;
-    run->per_form = calloc(orc_nforms, sizeof(*run->per_form));
+    run->per_form = calloc(hvt_orc_nforms, sizeof(*run->per_form));
     if (!run->per_form)
         return -HVT_E_NOMEM;
     rc = hvt_core_open(&core, HVT_CORE_REF, NULL, 0);

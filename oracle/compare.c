@@ -121,7 +121,7 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
                     const struct hvt_orc_result *uc, char *diff, size_t difflen, unsigned *dev)
 {
     struct out o = {diff, difflen, 0, 0};
-    const struct orc_form *f = &orc_forms[c->form < orc_nforms ? c->form : 0];
+    const struct orc_form *f = &hvt_orc_forms[c->form < hvt_orc_nforms ? c->form : 0];
     unsigned applied = HVT_ORC_DEV_NONE;
     char a[128], b[128];
     int ec_w_only = 0;

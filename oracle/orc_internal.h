@@ -137,17 +137,17 @@ static inline int orc_kind_is_ext(unsigned kind)
     return kind >= K_STR;
 }
 
-extern const struct orc_form orc_forms[];
-extern const unsigned orc_nforms;
+extern const struct orc_form hvt_orc_forms[];
+extern const unsigned hvt_orc_nforms;
 
 /* The value the K-th port input (IN, INS) of a case reads from PORT: both runners answer it. */
-uint32_t orc_io_value(uint16_t port, unsigned k);
+uint32_t hvt_orc_io_value(uint16_t port, unsigned k);
 
 /* Undefined-flag mask of one instance: the core's table (hvt_core_undef_flags, core/flags_undef.h)
  * looked up by the form's capstone instruction id. */
-uint64_t orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count);
+uint64_t hvt_orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count);
 /* Capstone x86 instruction id of a form's mnemonic (0 when the form has no flag rules). */
-unsigned orc_form_insn_id(const struct orc_form *f);
+unsigned hvt_orc_form_insn_id(const struct orc_form *f);
 
 #define ORC_FLAGS_ARITH 0x8d5ull /* CF PF AF ZF SF OF */
 

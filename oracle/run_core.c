@@ -77,7 +77,7 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
     return HVT_OP_OKAY;
 }
 
-/* Port I/O (INS/OUTS cases): inputs read orc_io_value(port, k) for the K-th access, outputs
+/* Port I/O (INS/OUTS cases): inputs read hvt_orc_io_value(port, k) for the K-th access, outputs
  * are logged; the comparison checks both sequences against unicorn's. */
 static void io_log(struct hvt_orc_result *r, uint16_t port, uint32_t size, int out, uint32_t v)
 {
@@ -94,7 +94,7 @@ static void io_log(struct hvt_orc_result *r, uint16_t port, uint32_t size, int o
 static int op_io(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
 {
     struct hvt_orc_result *r = ctx;
-    uint32_t v = orc_io_value(port, r->io_n);
+    uint32_t v = hvt_orc_io_value(port, r->io_n);
     (void)info;
     if (size != 1 && size != 2 && size != 4)
         return HVT_OP_UNHANDLEABLE;

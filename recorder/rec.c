@@ -37,14 +37,14 @@ void hvt_rec_options_init(struct hvt_rec_options *opt)
     opt->flush_ms = 100;
 }
 
-uint64_t rec_now_ns(void)
+uint64_t hvt_rec_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
+void hvt_rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
 {
     int expect = 0;
     va_list ap;
@@ -62,7 +62,7 @@ void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
         struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
         if (v) {
             atomic_store(&v->ring.waiting, 1);
-            ring_notify(&v->ring);
+            hvt_ring_notify(&v->ring);
         }
     }
 }
@@ -107,15 +107,15 @@ static void rec_free(struct hvt_rec *rec)
         for (uint32_t i = 0; i < rec->max_vcpus; i++) {
             struct rec_vcpu *v = atomic_load(&rec->vcpus[i]);
             if (v) {
-                ring_fini(&v->ring);
-                rec_builder_free(&v->b);
-                cs_memo_free(v->memo);
+                hvt_ring_fini(&v->ring);
+                hvt_rec_builder_free(&v->b);
+                hvt_cs_memo_free(v->memo);
                 free(v);
             }
         }
         free(rec->vcpus);
     }
-    cs_table_free(rec->cs);
+    hvt_cs_table_free(rec->cs);
     free(rec->cs_defined);
     free(rec);
 }
@@ -150,7 +150,7 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
     if (rec->opt.callsite_depth) {
         /* HVT_REC_CALLSITE_MEMO=0: every call-site capture unwinds (to check the memo). */
         rec->cs_memo_off = memo_disabled();
-        err = cs_table_new(&rec->cs, rec->opt.callsite_depth);
+        err = hvt_cs_table_new(&rec->cs, rec->opt.callsite_depth);
         if (!err) {
             rec->cs_defined = calloc(CS_TABLE_SLOTS + 1, 1);
             if (!rec->cs_defined)
@@ -168,9 +168,9 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
             return err;
         }
     }
-    rec->t0_ns = rec_now_ns();
+    rec->t0_ns = hvt_rec_now_ns();
     /* Event times are offsets on the monotonic clock (the wall clock may step back). */
-    rec_clock_init(&rec->clk);
+    hvt_rec_clock_init(&rec->clk);
     rec->stamp_tsc = rec->clk.tsc;
     *out = rec;
     return 0;
@@ -178,7 +178,7 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
 
 static int rec_start(struct hvt_rec *rec)
 {
-    if (pthread_create(&rec->thread, NULL, rec_writer_main, rec))
+    if (pthread_create(&rec->thread, NULL, hvt_rec_writer_main, rec))
         return -HVT_E_IO;
     rec->thread_started = 1;
     return 0;
@@ -277,12 +277,12 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
         st->callsite_overflow += atomic_load_explicit(&v->cs_overflow, memory_order_relaxed);
         if (v->memo) {
             uint64_t hits, misses;
-            cs_memo_counts(v->memo, &hits, &misses);
+            hvt_cs_memo_counts(v->memo, &hits, &misses);
             st->callsite_memo_hits += hits;
             st->callsite_unwinds += misses;
         }
     }
-    st->callsites = rec->cs ? cs_count(rec->cs) : 0;
+    st->callsites = rec->cs ? hvt_cs_count(rec->cs) : 0;
     st->bytes_written = rec->file_bytes;
     st->chunks = rec->chunks;
 }
@@ -311,7 +311,7 @@ int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats)
             ring_publish(&v->ring);
     }
     atomic_store(&rec->stopping, 1);
-    rec_writer_wake(rec);
+    hvt_rec_writer_wake(rec);
     if (rec->thread_started)
         pthread_join(rec->thread, NULL);
     /* The writer finished the file (index, footer) or flushed the caller's writer. */
@@ -353,14 +353,14 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         return -HVT_E_NOMEM;
     v = mem;
     memset(v, 0, sizeof(*v));
-    err = ring_init(&v->ring, rec->opt.ring_bytes);
+    err = hvt_ring_init(&v->ring, rec->opt.ring_bytes);
     if (err) {
         free(v);
         return err;
     }
     if (rec->cs && !rec->cs_memo_off &&
-        (err = cs_memo_new(&v->memo, rec->opt.callsite_depth, rec->opt.callsite_skip))) {
-        ring_fini(&v->ring);
+        (err = hvt_cs_memo_new(&v->memo, rec->opt.callsite_depth, rec->opt.callsite_skip))) {
+        hvt_ring_fini(&v->ring);
         free(v);
         return err;
     }
@@ -377,8 +377,8 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         struct rec_vcpu *expect = NULL;
         if (!atomic_compare_exchange_strong_explicit(&rec->vcpus[vcpu], &expect, v,
                                                      memory_order_acq_rel, memory_order_acquire)) {
-            ring_fini(&v->ring);
-            cs_memo_free(v->memo);
+            hvt_ring_fini(&v->ring);
+            hvt_cs_memo_free(v->memo);
             free(v);
             return 0;
         }
@@ -414,7 +414,7 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
         return p;
     count(&v->block_waits);
     ring_publish(&v->ring); /* the writer must see what we wait on it to take */
-    rec_writer_wake(rec);
+    hvt_rec_writer_wake(rec);
     for (;;) {
         if (atomic_load_explicit(&rec->failed, memory_order_relaxed))
             return NULL;
@@ -425,7 +425,7 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
             tries++;
             sched_yield();
         } else {
-            ring_wait(&v->ring);
+            hvt_ring_wait(&v->ring);
         }
     }
 }
@@ -550,7 +550,7 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
     if (v->ev_open)
         push_end(v, RR_END_ABANDONED);
     if (v->memo)
-        cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
+        hvt_cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
     v->ev_open = 1;
     v->pass_open = 0;
     v->pass_idx = 0;
@@ -643,7 +643,7 @@ int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu)
 
 /* Slow path of an access that found no room (or a stopped recording): drop mode counts it,
  * block mode waits. NULL: not recorded (counted). Out of line to keep the fast path small. */
-__attribute__((noinline)) void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n)
+__attribute__((noinline)) void *hvt_rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n)
 {
     void *r = NULL;
     if (!atomic_load_explicit(&v->rec->failed, memory_order_relaxed) &&
@@ -662,8 +662,8 @@ static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *re
                                                               uintptr_t anchor_cfa)
 {
     int overflow = 0;
-    uint32_t id = cs_capture(rec->cs, skip, rec->opt.callsite_skip, &overflow, v->memo, anchor_ip,
-                             anchor_cfa);
+    uint32_t id = hvt_cs_capture(rec->cs, skip, rec->opt.callsite_skip, &overflow, v->memo,
+                                 anchor_ip, anchor_cfa);
     if (overflow)
         count(&v->cs_overflow);
     return id;
@@ -700,11 +700,12 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
 _Static_assert(HVT_OPF_LINEAR_VALID == HVT_AF_LINEAR_VALID && HVT_OPF_LOCKED == HVT_AF_LOCKED &&
                    HVT_OPF_SPLIT == HVT_AF_SPLIT,
                "op flags and access flags share their bits");
-__attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
-                                                 const struct hvt_op_info *info, uint64_t phys,
-                                                 uint32_t size, const void *data, const void *old,
-                                                 const void *cur, uintptr_t anchor_ip,
-                                                 uintptr_t anchor_cfa)
+__attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind,
+                                                     uint8_t outcome,
+                                                     const struct hvt_op_info *info, uint64_t phys,
+                                                     uint32_t size, const void *data,
+                                                     const void *old, const void *cur,
+                                                     uintptr_t anchor_ip, uintptr_t anchor_cfa)
 {
     uint32_t cs = 0, flags;
 

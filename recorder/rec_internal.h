@@ -104,10 +104,10 @@ static inline uint64_t rec_stamp_tsc(void)
 }
 #endif
 
-uint64_t rec_mono_ns(void);
-void rec_clock_init(struct rec_clock *c);
+uint64_t hvt_rec_mono_ns(void);
+void hvt_rec_clock_init(struct rec_clock *c);
 /* Writer: nanoseconds from open to the event stamped STAMP. */
-uint64_t rec_clock_ns(struct rec_clock *c, uint64_t stamp);
+uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
@@ -205,16 +205,16 @@ struct hvt_rec {
     char errmsg[256];
 };
 
-/* An event's time stamp (struct rr_begin), turned into time by rec_clock_ns. */
+/* An event's time stamp (struct rr_begin), turned into time by hvt_rec_clock_ns. */
 static inline uint64_t rec_stamp(const struct hvt_rec *rec)
 {
-    return rec->stamp_tsc ? rec_stamp_tsc() : rec_mono_ns();
+    return rec->stamp_tsc ? rec_stamp_tsc() : hvt_rec_mono_ns();
 }
 
 /* rec.c */
-void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
+void hvt_rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-uint64_t rec_now_ns(void);
+uint64_t hvt_rec_now_ns(void);
 /* VCPU's state, or NULL when it is out of range or not registered. */
 static inline struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu)
 {
@@ -230,7 +230,7 @@ static inline void rec_count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n);
+void *hvt_rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n);
 
 /* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
  * CUR only for cmpxchg); SIZE is 1..HVT_DATA_MAX. Inlined into its callers (the interposer's
@@ -254,7 +254,7 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
      * stopped recording is noticed on the slow path: the writer discards, so rings drain. */
     r = ring_reserve(&v->ring, n, v->keep);
     if (__builtin_expect(!r, 0)) {
-        r = rec_reserve_access_slow(v, n);
+        r = hvt_rec_reserve_access_slow(v, n);
         if (!r)
             return;
     }
@@ -305,12 +305,12 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
-int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
+int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
                        const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
                        uintptr_t anchor_cfa);
 /* The return address and CFA of the function using them (after inlining), the anchor of
- * rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
+ * hvt_rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define REC_ANCHOR_IP() ((uintptr_t)__builtin_return_address(0))
 #define REC_ANCHOR_CFA() ((uintptr_t)__builtin_dwarf_cfa())
@@ -320,8 +320,8 @@ int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
 #endif
 
 /* writer.c */
-void *rec_writer_main(void *arg);
-void rec_writer_wake(struct hvt_rec *rec);
-void rec_builder_free(struct rec_builder *b);
+void *hvt_rec_writer_main(void *arg);
+void hvt_rec_writer_wake(struct hvt_rec *rec);
+void hvt_rec_builder_free(struct rec_builder *b);
 
 #endif

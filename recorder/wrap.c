@@ -6,11 +6,11 @@
 
 /* Each wrapper calls the inner op first (so the recorded data is what the host answered and
  * info->space is what the host set), then records. With call sites on, the wrapper adds one
- * frame between the core and rec_push_access_op: call-site capture skips it. */
+ * frame between the core and hvt_rec_push_access_op: call-site capture skips it. */
 
 /* Records a plain access (not cmpxchg) of V. The common case (a pass open, a size the ABI
  * allows, call sites off) is written into the ring right here, inline; everything else goes
- * through rec_push_access_op, which also keeps the frame layout call-site capture expects. */
+ * through hvt_rec_push_access_op, which also keeps the frame layout call-site capture expects. */
 static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uint8_t kind, int res,
                                                          const struct hvt_op_info *info,
                                                          uint64_t phys, uint32_t size,
@@ -28,8 +28,8 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
         return;
     }
     /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */
-    rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL, REC_ANCHOR_IP(),
-                       REC_ANCHOR_CFA());
+    hvt_rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL,
+                           REC_ANCHOR_IP(), REC_ANCHOR_CFA());
 }
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
@@ -59,15 +59,15 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 
     if (size > HVT_DATA_MAX || size == 0) {
         res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
-        rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL, NULL,
-                           0, 0); /* counted as lost */
+        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL,
+                               NULL, 0, 0); /* counted as lost */
         return res;
     }
     memcpy(expected, old, size);
     res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
      * the expected value. */
-    rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
+    hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
                        res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
                        REC_ANCHOR_CFA());
     return res;

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_HOST_H
 #define HVTRACE_HOST_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,16 +113,16 @@ struct hvt_host_stats {
 struct hvt_host;
 
 /* Fills *opt with defaults (and opt->size). OPT may not be NULL. */
-void hvt_host_options_init(struct hvt_host_options *opt);
+HVT_API void hvt_host_options_init(struct hvt_host_options *opt);
 
 /* ---- scenarios ---------------------------------------------------------------------------- */
 
 /* Number of scenarios, and the name / one-line summary of scenario I (NULL when out of
  * range). Names: "clean", "pageout", "ptwrite", "pae-pdpte", "cmps", "gather", "adbits",
  * "mixed". docs/SCENARIOS.md describes each. */
-size_t hvt_host_scenario_count(void);
-const char *hvt_host_scenario_name(size_t i);
-const char *hvt_host_scenario_summary(size_t i);
+HVT_API size_t hvt_host_scenario_count(void);
+HVT_API const char *hvt_host_scenario_name(size_t i);
+HVT_API const char *hvt_host_scenario_summary(size_t i);
 
 /* ---- host lifetime ------------------------------------------------------------------------ */
 
@@ -131,11 +133,11 @@ const char *hvt_host_scenario_summary(size_t i);
  * option the core refuses; the message says which), -HVT_E_BAD_PLUGIN / -HVT_E_NOT_FOUND (the
  * core does not open), -HVT_E_NOMEM. On error, *out is NULL and ERRBUF (may be NULL) gets a
  * one-line message. */
-int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, char *errbuf,
-                    size_t errlen);
+HVT_API int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, char *errbuf,
+                            size_t errlen);
 
 /* Frees the host and its cores. H may be NULL. */
-void hvt_host_destroy(struct hvt_host *h);
+HVT_API void hvt_host_destroy(struct hvt_host *h);
 
 /* Runs the guests until the event budget is reached, recording into REC (NULL: no
  * recording, for baselines). Can be called once per host. The recorder must have been
@@ -145,20 +147,20 @@ void hvt_host_destroy(struct hvt_host *h);
  *   UNIMPLEMENTED for a guest instruction: the message names it; tests skip on this),
  *   -HVT_E_INTERNAL (a guest faulted unexpectedly, an event did not complete, no progress),
  *   a recorder error (the recording stopped: -HVT_E_IO, -HVT_E_NOSPACE, ...). */
-int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec);
+HVT_API int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec);
 
 /* Figures of the finished (or failed) run. Errors: -HVT_E_INVALID (NULL, size too small). */
-int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st);
+HVT_API int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st);
 
 /* The error message of the last failure, "" when none. Lives as long as H. */
-const char *hvt_host_error_message(const struct hvt_host *h);
+HVT_API const char *hvt_host_error_message(const struct hvt_host *h);
 
 /* Number of vCPUs of the host (after scenario defaults), and the events budget. */
-uint32_t hvt_host_vcpus(const struct hvt_host *h);
+HVT_API uint32_t hvt_host_vcpus(const struct hvt_host *h);
 
 /* Recording options as key/value pairs for a trace header (scenario, seed, vcpus, events,
  * cache, record, threads, ram, core.<key>): *N entries valid as long as H. */
-const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n);
+HVT_API const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n);
 
 /* ---- one-call recording ------------------------------------------------------------------- */
 
@@ -170,15 +172,15 @@ const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n
  * Errors: those of hvt_host_create, hvt_host_run and hvt_rec_open (-HVT_E_EXISTS without
  * HVT_HOST_OVERWRITE, -HVT_E_IO for an unwritable path); ERRBUF gets "what: why". A failed
  * run leaves a valid (possibly short) trace at PATH. */
-int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
-                    char *errbuf, size_t errlen);
+HVT_API int hvt_host_record(const char *path, const struct hvt_host_options *opt,
+                            struct hvt_host_stats *st, char *errbuf, size_t errlen);
 
 /* The CPU profile H's guests are shown (the option's, or the default); NULL for a NULL H. */
-const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h);
+HVT_API const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h);
 
 /* 1 when H's core does not take CPU profiles (a plugin without the "cpu" option): it records
  * the profile anyway, and the trace header says so with the option "core-ignores-cpu" = "1". */
-int hvt_host_core_ignores_cpu(const struct hvt_host *h);
+HVT_API int hvt_host_core_ignores_cpu(const struct hvt_host *h);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_RECORDER_H
 #define HVTRACE_RECORDER_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,22 +121,22 @@ struct hvt_rec_stats {
 struct hvt_rec;
 
 /* Fills *opt with defaults (and opt->size). OPT may not be NULL. */
-void hvt_rec_options_init(struct hvt_rec_options *opt);
+HVT_API void hvt_rec_options_init(struct hvt_rec_options *opt);
 
 /* Creates PATH (mode 0600) with header HDR (NULL: producer "hvtrace-recorder"), starts the
  * writer thread, and returns the recording in *out. OPT may be NULL for defaults.
  * Errors: -HVT_E_INVALID (NULL out/path, bad options: size too small, depth or vCPU counts
  * out of range, unknown backpressure), -HVT_E_EXISTS (PATH exists without HVT_REC_OVERWRITE),
  * -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write the header), -HVT_E_NOMEM. */
-int hvt_rec_open(struct hvt_rec **out, const char *path, const struct hvt_fmt_header *hdr,
-                 const struct hvt_rec_options *opt);
+HVT_API int hvt_rec_open(struct hvt_rec **out, const char *path, const struct hvt_fmt_header *hdr,
+                         const struct hvt_rec_options *opt);
 
 /* As hvt_rec_open, but records into W, a writer the caller opened and still owns: the
  * recorder appends and flushes but never closes it (close it after hvt_rec_close). The
  * options level and chunk_bytes are ignored. Nothing else may use W until hvt_rec_close.
  * Errors: -HVT_E_INVALID, -HVT_E_NOMEM, -HVT_E_IO (cannot start the writer thread). */
-int hvt_rec_open_writer(struct hvt_rec **out, struct hvt_fmt_writer *w,
-                        const struct hvt_rec_options *opt);
+HVT_API int hvt_rec_open_writer(struct hvt_rec **out, struct hvt_fmt_writer *w,
+                                const struct hvt_rec_options *opt);
 
 /* Stops recording: events still open are written as abandoned, every ring is drained, the
  * file is finished (index and footer) and closed (path open) or flushed (caller's writer),
@@ -142,25 +144,25 @@ int hvt_rec_open_writer(struct hvt_rec **out, struct hvt_fmt_writer *w,
  * final figures. REC may be NULL (returns 0).
  * Returns 0, or the first error that stopped the recording (also after a write error the
  * recording is freed and the file is valid up to its last good chunk). */
-int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats);
+HVT_API int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats);
 
 /* The error that stopped the recording (a negated enum hvt_error, e.g. -HVT_E_NOSPACE), 0
  * while it is healthy. Cheap; any thread. After an error every recording call is a no-op that
  * counts its records as dropped, and vCPUs waiting in block mode are released. */
-int hvt_rec_error(const struct hvt_rec *rec);
+HVT_API int hvt_rec_error(const struct hvt_rec *rec);
 
 /* Text describing the stopping error ("write of chunk 12: No space left on device"), or ""
  * when healthy. The string lives as long as REC. */
-const char *hvt_rec_error_message(const struct hvt_rec *rec);
+HVT_API const char *hvt_rec_error_message(const struct hvt_rec *rec);
 
 /* A live, approximate snapshot of the statistics (the counters are read without stopping
  * anyone). Errors: -HVT_E_INVALID (NULL, stats->size too small). */
-int hvt_rec_stats(const struct hvt_rec *rec, struct hvt_rec_stats *stats);
+HVT_API int hvt_rec_stats(const struct hvt_rec *rec, struct hvt_rec_stats *stats);
 
 /* Registers vCPU V ahead of use (allocates its ring), so that the first event does not
  * allocate. Idempotent. Not concurrent with other calls naming V.
  * Errors: -HVT_E_INVALID (NULL, V >= max_vcpus), -HVT_E_NOMEM. */
-int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu);
+HVT_API int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu);
 
 /* ---- per-vCPU recording calls ------------------------------------------------------------
  * All return 0 on success (also when the record was dropped, in drop mode or after a write
@@ -174,11 +176,12 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu);
  * known; more than HVT_INSN_MAX bytes: -HVT_E_INVALID). If VCPU's previous event never ended,
  * it is written with HVT_EV_ABANDONED first. Registers VCPU if needed (may allocate its ring;
  * -HVT_E_NOMEM). */
-int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcpu_state *init,
-                        const uint8_t *insn, size_t insn_len);
+HVT_API int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu,
+                                const struct hvt_vcpu_state *init, const uint8_t *insn,
+                                size_t insn_len);
 
 /* Starts the next pass of VCPU's open event. A pass still open is an order error. */
-int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
+HVT_API int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
 
 /* Records one access of VCPU's open pass (copied; only A->size bytes of data/old/cur are
  * kept, A->callsite is replaced by the captured call site when depth > 0). An access with no
@@ -186,23 +189,23 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
  * A->size must be 1..HVT_DATA_MAX, kind/space/seg/outcome and the tag class in range, A->flags
  * only HVT_AF_* bits and A->tag.reserved 0 (else -HVT_E_INVALID). A->linear is kept only with
  * HVT_AF_LINEAR_VALID (else it reads back 0). Lock-free, syscall-free, allocation-free. */
-int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
+HVT_API int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
 
 /* Ends VCPU's open pass with OUT and the register state END (both copied). Without
  * HVT_STATE_SIMD_VALID in END->flags (or INIT->flags) the ymm registers are recorded as
  * zero. */
-int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_outcome *out,
-                     const struct hvt_vcpu_state *end);
+HVT_API int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_outcome *out,
+                             const struct hvt_vcpu_state *end);
 
 /* Ends VCPU's open event. The event gets its id here (see "Event ids"). A pass still open is
  * written with the accesses it recorded, outcome HVT_OUT_UNHANDLEABLE and the previous state
  * (the last pass end or the initial state), and the event is flagged HVT_EV_INCOMPLETE. (The
  * same happens to the open pass of an abandoned event, flagged HVT_EV_ABANDONED.) */
-int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu);
+HVT_API int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu);
 
 /* The id of VCPU's last event finished by hvt_rec_event_end or abandonment, or HVT_NO_EVENT.
  * (Hosts use it to cross-reference their own logs.) */
-uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu);
+HVT_API uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu);
 
 /* ---- interposer -------------------------------------------------------------------------- */
 
@@ -220,8 +223,8 @@ uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu);
  * Call sites, when on, are the chain above the wrapped op (the core's frames first).
  * Registers VCPU if needed.
  * Errors: -HVT_E_INVALID (NULL args, inner->size too small, vCPU out of range), -HVT_E_NOMEM. */
-int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
-                     void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx);
+HVT_API int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
+                             void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_TYPES_H
 #define HVTRACE_TYPES_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -255,13 +257,13 @@ struct hvt_callsite {
 /* ---- names ----------------------------------------------------------------------------- */
 
 /* Short lowercase names for enum values ("read", "walk", "retry", ...); "?" when out of range. */
-const char *hvt_access_kind_name(unsigned kind);
-const char *hvt_space_name(unsigned space);
-const char *hvt_tag_class_name(unsigned cls);
-const char *hvt_seg_name(unsigned seg);
-const char *hvt_op_result_name(unsigned res);
-const char *hvt_outcome_name(unsigned kind);
-const char *hvt_retry_cause_name(unsigned cause);
+HVT_API const char *hvt_access_kind_name(unsigned kind);
+HVT_API const char *hvt_space_name(unsigned space);
+HVT_API const char *hvt_tag_class_name(unsigned cls);
+HVT_API const char *hvt_seg_name(unsigned seg);
+HVT_API const char *hvt_op_result_name(unsigned res);
+HVT_API const char *hvt_outcome_name(unsigned kind);
+HVT_API const char *hvt_retry_cause_name(unsigned cause);
 
 #ifdef __cplusplus
 }

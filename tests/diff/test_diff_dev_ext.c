@@ -18,10 +18,10 @@ static unsigned form_index(const char *name)
     exit(1);
 }
 
-/* 64-bit CPL 0 case (orc_craft: code 0x400000, pages 0x401000.. on frames 0x11000..). */
+/* 64-bit CPL 0 case (hvt_orc_craft: code 0x400000, pages 0x401000.. on frames 0x11000..). */
 static void craft(const char *form, const uint8_t *insn, unsigned len, const uint64_t leaf[3])
 {
-    orc_craft(&x.c, 64, 0, insn, len, leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, len, leaf, 0x27);
     x.c.form = form_index(form);
     x.c.opsize = 1;
 }
