@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "mmu.h"
 #include "ref.h"
 
@@ -443,12 +444,15 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
                     const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
 {
     struct hvt_vcpu_state w;
+    struct hvt_core_ops o; /* the caller's table may be an older, smaller one */
     struct hvt_x x;
     int rc;
 
-    if (!core || !state || !ops || !res || ops->size < sizeof(struct hvt_core_ops) || !ops->read ||
-        !ops->write || !ops->cmpxchg || !ops->io_in || !ops->io_out)
+    if (!core || !state || !ops || !res ||
+        hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
+        !o.write || !o.cmpxchg || !o.io_in || !o.io_out)
         return -HVT_E_INVALID;
+    ops = &o;
     memset(res, 0, sizeof(*res));
     x.e.mode = hvt_emu_mode_of(state);
     if (x.e.mode == HVT_MODE_REAL) {

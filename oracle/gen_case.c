@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "gen.h"
 #include "hvtrace/error.h"
 
@@ -359,7 +360,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     struct orc_gen g;
     struct plan p;
     struct enc e;
-    struct hvt_orc_filter dflt;
+    struct hvt_orc_filter dflt, fl;
     struct orc_rng *r = &g.r;
     unsigned cand[256], n = 0;
     uint8_t *ram;
@@ -370,7 +371,11 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         hvt_orc_filter_init(&dflt);
         flt = &dflt;
     }
-    if (flt->size < sizeof(*flt) || (flt->bits && flt->bits != 32 && flt->bits != 64) ||
+    if (hvt_sized_in(&fl, sizeof(fl), flt, flt->size, HVT_ORC_FILTER_SIZE_V1))
+        return -HVT_E_INVALID;
+    fl.size = sizeof(fl);
+    flt = &fl;
+    if ((flt->bits && flt->bits != 32 && flt->bits != 64) ||
         flt->paging >= HVT_ORC_PG__COUNT)
         return -HVT_E_INVALID;
     ram = c->ram;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "rec_internal.h"
+#include "common/sized.h"
 
 /* Each wrapper calls the inner op first (so the recorded data is what the host answered and
  * info->space is what the host set), then records. With call sites on, the wrapper adds one
@@ -20,8 +21,13 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
     /* A read the host did not complete has no data: record zeros, not stale bytes. */
     if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
         data = zero;
-    if (__builtin_expect(v->pass_open && size - 1 < HVT_DATA_MAX && !v->rec->cs, 1)) {
-        uint32_t flags = info->flags & RRA_AFLAGS;
+    uint32_t flags = info->flags & RRA_AFLAGS;
+    /* the checks of hvt_rec_access too: a core or host that breaks the rules must not reach
+     * the writer (the slow path refuses the access, with the detail) */
+    if (__builtin_expect(v->pass_open && v->access_idx < v->acc_limit && !v->rec->cs &&
+                             hvt_access_ok(kind, info->space, info->seg, (unsigned)res,
+                                           &info->tag, flags, phys, size),
+                         1)) {
         rec_push_access(v, kind, info->space, info->seg, (uint8_t)res, &info->tag, flags,
                         (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data, NULL,
                         NULL);
@@ -94,16 +100,20 @@ int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_o
                      void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx)
 {
     struct rec_vcpu *v;
+    struct hvt_core_ops ops;
     int err;
 
-    if (!rec || !inner || !out_ops || !out_ctx || inner->size < sizeof(*inner) ||
-        vcpu >= rec->max_vcpus)
+    if (!rec || !inner || !out_ops || !out_ctx || vcpu >= rec->max_vcpus ||
+        hvt_sized_in(&ops, sizeof(ops), inner, inner->size, HVT_CORE_OPS_SIZE_V1))
         return -HVT_E_INVALID;
     err = hvt_rec_vcpu_add(rec, vcpu);
     if (err)
         return err;
     v = rec_vcpu_get(rec, vcpu);
-    v->wrap.inner = inner;
+    ops.size = sizeof(ops);
+    v->wrap.inner_ops = ops;
+    v->wrap.inner = &v->wrap.inner_ops;
+    inner = &v->wrap.inner_ops;
     v->wrap.inner_ctx = inner_ctx;
     memset(out_ops, 0, sizeof(*out_ops));
     out_ops->size = sizeof(*out_ops);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "internal.h"
 
 /* ---- small containers ---------------------------------------------------------------------- */
@@ -83,6 +84,14 @@ int hvt_rpl_class_benign(unsigned cls)
 {
     return cls == HVT_RPL_AD_BITS_BY_EARLIER_PASS || cls == HVT_RPL_DISTINCT_OPERANDS ||
            cls == HVT_RPL_REP_PROGRESS;
+}
+
+int hvt_rpl_options_in(struct hvt_rpl_options *o, const struct hvt_rpl_options *user)
+{
+    if (hvt_sized_in(o, sizeof(*o), user, user->size, HVT_RPL_OPTIONS_SIZE_V1))
+        return -HVT_E_INVALID;
+    o->size = sizeof(*o);
+    return 0;
 }
 
 void hvt_rpl_options_init(struct hvt_rpl_options *opt)
@@ -477,6 +486,7 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
 {
     struct hvt_rpl_engine *e;
+    struct hvt_rpl_options o; /* the caller's, in this library's layout */
     int rc;
 
     if (errbuf && errlen)
@@ -484,11 +494,12 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
     if (!out)
         return -HVT_E_INVALID;
     *out = NULL;
-    if (!opt || opt->size < sizeof(*opt) || opt->cache >= HVT_RPL_CACHE__COUNT) {
+    if (!opt || hvt_rpl_options_in(&o, opt) || o.cache >= HVT_RPL_CACHE__COUNT) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "bad replay options");
         return -HVT_E_INVALID;
     }
+    opt = &o;
     e = calloc(1, sizeof(*e));
     if (!e)
         return -HVT_E_NOMEM;

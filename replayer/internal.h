@@ -49,6 +49,9 @@ const struct hvt_vcpu_state *hvt_rpl_pass_start(const struct hvt_event *ev, uint
 /* Compares two states register by register (SIMD only when valid in one of them). Returns 0
  * when equal, else 1 with the names of the differing registers in BUF ("rcx rsi", truncated)
  * and *ONLY_REP set when only rcx/rsi/rdi/rflags differ. */
+/* Copies the caller's options USER (any size from HVT_RPL_OPTIONS_SIZE_V1) into O.
+ * -HVT_E_INVALID for a size this library does not know. */
+int hvt_rpl_options_in(struct hvt_rpl_options *o, const struct hvt_rpl_options *user);
 int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
                            char *buf, size_t len, int *only_rep);
 

@@ -56,6 +56,9 @@ struct hvt_core_ops {
     int (*io_out)(void *ctx, uint16_t port, const void *buf, uint32_t size,
                   struct hvt_op_info *info);
 };
+/* Size versioning as in recorder.h: an older, smaller table is accepted (the ops it lacks are
+ * NULL), a newer, larger one when the ops this library does not know are NULL. */
+#define HVT_CORE_OPS_SIZE_V1 sizeof(struct hvt_core_ops)
 
 /* ---- result of one emulation ----------------------------------------------------------- */
 
@@ -93,6 +96,9 @@ struct hvt_core_plugin {
     int (*emulate)(void *inst, struct hvt_vcpu_state *state, const struct hvt_core_ops *ops,
                    void *ctx, struct hvt_core_result *res);
 };
+/* A smaller descriptor (an older plugin) is read with the missing tail as zero; a larger one
+ * (a newer plugin) up to what this library knows. Below the first version: refused. */
+#define HVT_CORE_PLUGIN_SIZE_V1 ((uint32_t)sizeof(struct hvt_core_plugin))
 
 typedef const struct hvt_core_plugin *(*hvt_core_entry_fn)(uint32_t abi_version);
 

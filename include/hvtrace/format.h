@@ -132,6 +132,8 @@ struct hvt_fmt_writer_options {
     size_t chunk_bytes; /* raw (uncompressed) bytes per chunk before it is closed; default 1 MiB */
     unsigned flags;     /* HVT_FMT_W_* */
 };
+/* The first version (size versioning as in recorder.h). */
+#define HVT_FMT_WRITER_OPTIONS_SIZE_V1 sizeof(struct hvt_fmt_writer_options)
 
 struct hvt_fmt_writer_stats {
     uint64_t events, passes, accesses, lost_records;
@@ -197,6 +199,8 @@ struct hvt_fmt_reader_options {
     unsigned flags;        /* HVT_FMT_R_* */
     size_t max_chunk_raw;  /* refuse chunks that decompress beyond this; default 64 MiB */
 };
+/* The first version (size versioning as in recorder.h). */
+#define HVT_FMT_READER_OPTIONS_SIZE_V1 sizeof(struct hvt_fmt_reader_options)
 
 /* One chunk as the index (or a scan) describes it. */
 struct hvt_fmt_chunk_info {

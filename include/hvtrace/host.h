@@ -92,6 +92,9 @@ struct hvt_host_options {
      * it; NULL = the default profile (HVT_CPU_DEFAULT), the same on every machine */
     const struct hvt_cpu_profile *cpu;
 };
+/* First versions of the size-versioned structs (as in recorder.h: smaller, older ones are
+ * accepted with the missing tail zero, i.e. cpu NULL). */
+#define HVT_HOST_OPTIONS_SIZE_V1 offsetof(struct hvt_host_options, cpu)
 
 /* Figures of a run. Counts are exact in deterministic mode. */
 struct hvt_host_stats {
@@ -109,6 +112,8 @@ struct hvt_host_stats {
     uint64_t rec_events, rec_passes, rec_accesses, rec_dropped;
     uint64_t file_bytes;
 };
+/* The first version; a smaller struct is refused, a larger one gets zeros after ours. */
+#define HVT_HOST_STATS_SIZE_V1 sizeof(struct hvt_host_stats)
 
 struct hvt_host;
 

@@ -136,6 +136,9 @@ struct hvt_orc_filter {
      * makes, so that they compare equal rather than as deviations) */
     const struct hvt_cpu_profile *cpu;
 };
+/* The first version (older, smaller filters are accepted with cpu NULL; recorder.h has the
+ * rules). */
+#define HVT_ORC_FILTER_SIZE_V1 offsetof(struct hvt_orc_filter, cpu)
 HVT_API void hvt_orc_filter_init(struct hvt_orc_filter *f);
 
 /* The seed of case I of a run with seed SEED: case 0 is SEED itself, so a case seed given back

@@ -18,6 +18,21 @@ extern "C" {
 #endif
 
 /*
+ * Where the types live
+ * --------------------
+ * This header declares the recorder; the data it records is defined with the data model:
+ *   hvtrace/types.h   struct hvt_vcpu_state (registers), struct hvt_access and struct hvt_tag
+ *                     (one access and its role), struct hvt_pass_outcome, enum hvt_access_kind,
+ *                     enum hvt_space, enum hvt_tag_class, enum hvt_seg, enum hvt_op_result,
+ *                     enum hvt_outcome, enum hvt_retry_cause, the HVT_AF_/HVT_PO_/HVT_STATE_
+ *                     flags, and the x86 constants (exception vectors, RFLAGS, CR0/CR4, EFER)
+ *   hvtrace/core.h    struct hvt_core_ops and struct hvt_op_info (the interposer's ops table)
+ *   hvtrace/format.h  struct hvt_fmt_header (what the trace header says), struct
+ *                     hvt_fmt_writer (hvt_rec_open_writer), the format's limits
+ *                     (HVT_FMT_MAX_PASSES, HVT_FMT_MAX_ACCESSES, ...)
+ *   hvtrace/error.h   enum hvt_error and hvt_strerror()
+ * docs/INTEGRATION.md gives a valid 64-bit initial state and the tag rules.
+ *
  * Threading model
  * ---------------
  * - Each vCPU id is a single producer: all calls that name vCPU V (event/pass/access calls and
@@ -116,7 +131,16 @@ struct hvt_rec_stats {
     uint64_t writer_total_ns;   /* writer thread lifetime */
     uint64_t callsite_memo_hits; /* call-site captures answered by the vCPU's memo */
     uint64_t callsite_unwinds;   /* call-site captures that unwound the stack */
+    uint64_t refused;            /* calls refused by the checks (hvt_rec_last_error says why);
+                                    refused accesses show in the trace as lost-records markers */
 };
+
+/* Size versioning (a struct's size field holds the caller's sizeof): an older, smaller struct
+ * is accepted, its missing fields read as zero (options) or are not written (statistics);
+ * sizes below the first version's are refused, and so is a larger, newer struct whose bytes
+ * beyond this library's struct are not all zero. The first versions: */
+#define HVT_REC_OPTIONS_SIZE_V1 sizeof(struct hvt_rec_options)
+#define HVT_REC_STATS_SIZE_V1 offsetof(struct hvt_rec_stats, callsite_memo_hits)
 
 struct hvt_rec;
 
@@ -167,9 +191,23 @@ HVT_API int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu);
 /* ---- per-vCPU recording calls ------------------------------------------------------------
  * All return 0 on success (also when the record was dropped, in drop mode or after a write
  * error: that is counted, not an error of the call), or:
- *   -HVT_E_INVALID: NULL rec or required pointer, vCPU id >= max_vcpus, a call out of order
- *                   (pass_begin with no event, pass_end with no pass, ...); nothing recorded.
+ *   -HVT_E_INVALID: the call is refused: NULL rec or required pointer, vCPU id >= max_vcpus,
+ *                   a call out of order (pass_begin with no event, pass_end with no pass, ...),
+ *                   or a record that breaks the rules (hvt_rec_access, hvt_rec_pass_end);
+ *                   nothing recorded.
+ * Checked calls: every call checks, when it is made, everything the trace writer would
+ * reject and every value that cannot be right (docs/INTEGRATION.md, "Tag rules"), so a bad
+ * record never reaches the writer thread. A refusal is never fatal to the recording: it is
+ * counted (stats.refused), hvt_rec_last_error(rec, vcpu) gives the detail, and every other
+ * record is kept. A refused access leaves its place in the pass empty: the trace shows it as
+ * a lost-records marker and the event is flagged HVT_EV_INCOMPLETE.
  */
+
+/* The detail of the last call refused on VCPU ("access 3 of pass 0: walk level 9 (walk levels
+ * are 1..5, or 6 for a PAE PDPTE)"), "" when none was. Kept until the next refusal; read it
+ * from the thread that drives VCPU. Calls naming no registered vCPU have no per-vCPU detail:
+ * for those the text says so. Never NULL; the string lives as long as REC. */
+HVT_API const char *hvt_rec_last_error(const struct hvt_rec *rec, uint32_t vcpu);
 
 /* Starts an event on VCPU: INIT is the vCPU state before the first pass (copied). INSN and
  * INSN_LEN are the instruction bytes when the host knows them (INSN NULL or INSN_LEN 0: not
@@ -180,20 +218,31 @@ HVT_API int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu,
                                 const struct hvt_vcpu_state *init, const uint8_t *insn,
                                 size_t insn_len);
 
-/* Starts the next pass of VCPU's open event. A pass still open is an order error. */
+/* Starts the next pass of VCPU's open event. A pass still open is an order error; more than
+ * HVT_FMT_MAX_PASSES passes in the event are refused. */
 HVT_API int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu);
 
 /* Records one access of VCPU's open pass (copied; only A->size bytes of data/old/cur are
  * kept, A->callsite is replaced by the captured call site when depth > 0). An access with no
  * open pass is not recorded: it is counted in stats.outside_pass and returns -HVT_E_INVALID.
- * A->size must be 1..HVT_DATA_MAX, kind/space/seg/outcome and the tag class in range, A->flags
- * only HVT_AF_* bits and A->tag.reserved 0 (else -HVT_E_INVALID). A->linear is kept only with
- * HVT_AF_LINEAR_VALID (else it reads back 0). Lock-free, syscall-free, allocation-free. */
+ * Refused (-HVT_E_INVALID, see "Checked calls"): A->size outside 1..HVT_DATA_MAX; kind, space,
+ * seg, outcome or tag class out of range; flags other than HVT_AF_*; A->tag.reserved not 0;
+ * a WALK that is not a read or not at level 1..5 or HVT_WALK_PAE_PDPTE; an AD that is not a
+ * cmpxchg or write at level 1..5; a level on any other class; io-in/io-out not tagged IO, not
+ * in space PORT, or on a port above 0xffff, and IO or PORT on anything else; a fetch not
+ * tagged FETCH or FETCH on anything else; CMPXCHG_FAILED on anything but a cmpxchg; more than
+ * HVT_FMT_MAX_ACCESSES in the pass or HVT_FMT_MAX_EVENT_ACCESSES in the event.
+ * A->linear is kept only with HVT_AF_LINEAR_VALID (else it reads back 0). Lock-free,
+ * syscall-free, allocation-free. */
 HVT_API int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_access *a);
 
 /* Ends VCPU's open pass with OUT and the register state END (both copied). Without
  * HVT_STATE_SIMD_VALID in END->flags (or INIT->flags) the ymm registers are recorded as
- * zero. */
+ * zero. Refused (the pass stays open, so it can be ended again): OUT->kind or retry_cause out
+ * of range, a retry cause on a pass that did not end RETRY, a vector or
+ * HVT_PO_HAS_ERROR_CODE on one that did not end EXCEPTION, a vector above 31, unknown flags,
+ * reserved not 0. OUT->iterations is free: REP iterations (or gather elements) completed by
+ * this pass, also on a pass that ends OKAY (the count of the last run of the REP). */
 HVT_API int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_outcome *out,
                              const struct hvt_vcpu_state *end);
 

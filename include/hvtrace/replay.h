@@ -135,6 +135,9 @@ struct hvt_rpl_options {
      * trace's (hvt_fmt_header_cpu: the default for traces that record none) */
     const struct hvt_cpu_profile *cpu;
 };
+/* The first version (older, smaller options are accepted with the missing tail zero, i.e.
+ * cpu NULL; see recorder.h for the rules). */
+#define HVT_RPL_OPTIONS_SIZE_V1 offsetof(struct hvt_rpl_options, cpu)
 
 /* Fills *opt with defaults (and opt->size). */
 HVT_API void hvt_rpl_options_init(struct hvt_rpl_options *opt);
