@@ -2,9 +2,7 @@
 /* Oracle: the table of instruction forms (core issue and issue 4) and their undefined flags. */
 #include <string.h>
 
-#include <capstone/capstone.h>
 
-#include "../core/flags_undef.h"
 #include "orc_internal.h"
 
 #define ALU(n, i)                                                                            \
@@ -120,31 +118,9 @@ int hvt_orc_form_matches(unsigned form, const char *name)
     return !strcmp(hvt_orc_forms[form].name, name) || !strcmp(hvt_orc_forms[form].mnem, name);
 }
 
-/* The capstone ids of the mnemonics whose flags the SDM leaves partly undefined: one table
- * (the core's, hvt_core_undef_flags) defines "undefined" for the core and for this harness. */
-unsigned hvt_orc_form_insn_id(const struct orc_form *f)
-{
-    static const struct {
-        const char *mnem;
-        unsigned id;
-    } ids[] = {
-        {"and", X86_INS_AND}, {"or", X86_INS_OR},     {"xor", X86_INS_XOR},
-        {"test", X86_INS_TEST}, {"mul", X86_INS_MUL}, {"imul", X86_INS_IMUL},
-        {"div", X86_INS_DIV}, {"idiv", X86_INS_IDIV}, {"bt", X86_INS_BT},
-        {"bts", X86_INS_BTS}, {"btr", X86_INS_BTR},   {"btc", X86_INS_BTC},
-        {"shl", X86_INS_SHL}, {"shr", X86_INS_SHR},   {"sar", X86_INS_SAR},
-        {"rol", X86_INS_ROL}, {"ror", X86_INS_ROR},   {"rcl", X86_INS_RCL},
-        {"rcr", X86_INS_RCR},
-    };
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
-        if (!strcmp(f->mnem, ids[i].mnem))
-            return ids[i].id;
-    return 0; /* every flag the form writes is defined (or it writes none) */
-}
-
 uint64_t hvt_orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count)
 {
-    unsigned id = hvt_orc_form_insn_id(f);
-    /* the count operand is 8 bits wide (CL or imm8): the core masks it as the CPU does */
-    return id ? hvt_core_undef_flags(id, opsize, (unsigned)(count & 0xff)) : 0;
+    /* one table (the core's) defines "undefined" for the core and for this harness; the count
+     * operand is 8 bits wide (CL or imm8): the core masks it as the CPU does */
+    return hvt_core_undef_flags_of(f->mnem, opsize, (unsigned)(count & 0xff));
 }

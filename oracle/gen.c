@@ -465,9 +465,9 @@ void hvt_orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const ui
     c->paging = bits == 64 ? HVT_ORC_PG_4L : HVT_ORC_PG_OFF;
     c->cpl = cpl;
     c->opsize = 8;
-    c->st.cr0 = ORC_CR0_PE | 0x30 | (bits == 64 ? ORC_CR0_PG | ORC_CR0_WP : 0);
-    c->st.cr4 = bits == 64 ? ORC_CR4_PAE : 0;
-    c->st.efer = bits == 64 ? ORC_EFER_LME | ORC_EFER_LMA : 0;
+    c->st.cr0 = HVT_CR0_PE | HVT_CR0_ET | HVT_CR0_NE | (bits == 64 ? HVT_CR0_PG | HVT_CR0_WP : 0);
+    c->st.cr4 = bits == 64 ? HVT_CR4_PAE : 0;
+    c->st.efer = bits == 64 ? HVT_EFER_LME | HVT_EFER_LMA : 0;
     c->st.rflags = 2;
     flat_segs(&c->st, bits, cpl);
     uint64_t base = bits == 64 ? 0x400000 : 0x10000;

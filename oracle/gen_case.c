@@ -418,27 +418,27 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
 
     /* control registers */
     struct hvt_vcpu_state *st = &c->st;
-    st->cr0 = ORC_CR0_PE | 0x30;
+    st->cr0 = HVT_CR0_PE | HVT_CR0_ET | HVT_CR0_NE;
     if (c->paging != HVT_ORC_PG_OFF)
-        st->cr0 |= ORC_CR0_PG;
+        st->cr0 |= HVT_CR0_PG;
     if (orc_pct(r, 60))
-        st->cr0 |= ORC_CR0_WP;
+        st->cr0 |= HVT_CR0_WP;
     if (c->paging >= HVT_ORC_PG_PAE)
-        st->cr4 |= ORC_CR4_PAE;
+        st->cr4 |= HVT_CR4_PAE;
     if (c->paging == HVT_ORC_PG_2L_PSE || (c->paging >= HVT_ORC_PG_PAE && orc_pct(r, 50)))
-        st->cr4 |= ORC_CR4_PSE;
+        st->cr4 |= HVT_CR4_PSE;
     if (c->paging == HVT_ORC_PG_5L)
-        st->cr4 |= ORC_CR4_LA57;
+        st->cr4 |= HVT_CR4_LA57;
     if (c->paging != HVT_ORC_PG_OFF) {
         if (orc_pct(r, 35))
-            st->cr4 |= ORC_CR4_SMEP;
+            st->cr4 |= HVT_CR4_SMEP;
         if (orc_pct(r, 35))
-            st->cr4 |= ORC_CR4_SMAP;
+            st->cr4 |= HVT_CR4_SMAP;
     }
     if (c->bits == 64)
-        st->efer = ORC_EFER_LME | ORC_EFER_LMA;
-    st->rflags = 2 | (orc_next(r) & (0x8d5 | ORC_RFLAGS_DF)) |
-                 (orc_pct(r, 50) ? ORC_RFLAGS_IF : 0) | (orc_pct(r, 40) ? ORC_RFLAGS_AC : 0);
+        st->efer = HVT_EFER_LME | HVT_EFER_LMA;
+    st->rflags = HVT_RFLAGS_FIXED | (orc_next(r) & (ORC_FLAGS_ARITH | HVT_RFLAGS_DF)) |
+                 (orc_pct(r, 50) ? HVT_RFLAGS_IF : 0) | (orc_pct(r, 40) ? HVT_RFLAGS_AC : 0);
     st->gdtr.base = hvt_orc_stub_la(c) + 0x1000;
     st->gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
     if (c->bits == 64)

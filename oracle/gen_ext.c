@@ -27,13 +27,13 @@ void hvt_orc_gen_simd_state(struct hvt_orc_case *c, struct orc_rng *r)
     st->mxcsr = 0x1f80;
     st->flags |= HVT_STATE_SIMD_VALID;
     /* SSE enabled as an OS does it; now and then a #UD (no OSFXSR, CR0.EM) or #NM (CR0.TS) */
-    st->cr0 |= ORC_CR0_MP;
+    st->cr0 |= HVT_CR0_MP;
     if (orc_pct(r, 96))
-        st->cr4 |= ORC_CR4_OSFXSR | ORC_CR4_OSXMMEXCPT;
+        st->cr4 |= HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT;
     if (orc_pct(r, 3))
-        st->cr0 |= ORC_CR0_EM;
+        st->cr0 |= HVT_CR0_EM;
     if (orc_pct(r, 4))
-        st->cr0 |= ORC_CR0_TS;
+        st->cr0 |= HVT_CR0_TS;
 }
 
 /* ---- string instructions ----------------------------------------------------------------- */
@@ -159,7 +159,7 @@ void hvt_orc_gen_str(struct orc_gen *g, const struct orc_form *f)
     int has_dst = op == 0xa4 || op == 0xa6 || op == 0xaa || op == 0xae || op == 0x6c;
     int rep = f->sub != ORC_REP_NONE;
     unsigned size, asz, its;
-    int df = !!(st->rflags & ORC_RFLAGS_DF);
+    int df = !!(st->rflags & HVT_RFLAGS_DF);
 
     /* operand and address size */
     if (orc_pct(r, 30))
@@ -185,7 +185,7 @@ void hvt_orc_gen_str(struct orc_gen *g, const struct orc_form *f)
     }
     its = (unsigned)n;
     if (io && c->cpl == 3)
-        st->rflags |= ORC_RFLAGS_IOPL; /* no I/O permission bitmap needed (CPL <= IOPL) */
+        st->rflags |= HVT_RFLAGS_IOPL; /* no I/O permission bitmap needed (CPL <= IOPL) */
 
     /* the source segment: DS or an override (never CS in 32-bit mode: execute/read only) */
     int src_seg = HVT_SEG_DS, seg_pfx = 0;

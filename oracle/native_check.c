@@ -425,7 +425,7 @@ static int compare(const struct nc_case *c, const struct hvt_core_result *res,
         if (res->out.kind != HVT_OUT_EXCEPTION || res->out.vector != nr->vector)
             SAY(" outcome: core %u vector %u (%s), cpu fault %u;", res->out.kind, res->out.vector,
                 res->detail, nr->vector);
-        else if (nr->vector == 14 && (res->out.cr2 != nr->cr2 ||
+        else if (nr->vector == HVT_VEC_PF && (res->out.cr2 != nr->cr2 ||
                                       (res->out.error_code & 0x1f) != (nr->error_code & 0x1f)))
             SAY(" #PF: core cr2 %#" PRIx64 " ec %#x, cpu cr2 %#" PRIx64 " ec %#" PRIx64 ";",
                 res->out.cr2, res->out.error_code, nr->cr2, nr->error_code);

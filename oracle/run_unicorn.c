@@ -384,7 +384,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     if (u.faulted && u.eip == u.target) {
         r->status = HVT_ORC_FAULT;
         r->vector = u.intno;
-        if (u.intno == 14) {
+        if (u.intno == HVT_VEC_PF) {
             /* read in the hook: unicorn 2.0.1 no longer shows it once uc_emu_start returns */
             uint64_t cr2 = u.cr2;
             r->cr2 = c->bits == 32 ? (cr2 & 0xffffffffu) : cr2;
@@ -393,7 +393,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
             size_t n = uc_context_size(uc);
             memcpy(ctxbuf, u.ctx, n < ctxlen ? n : ctxlen);
         }
-        if (ec_offset >= 0 && u.ctx && (u.intno == 14 || u.intno == 13 || u.intno == 12)) {
+        if (ec_offset >= 0 && u.ctx && (u.intno == HVT_VEC_PF || u.intno == HVT_VEC_GP || u.intno == HVT_VEC_SS)) {
             int32_t ec;
             memcpy(&ec, (uint8_t *)u.ctx + ec_offset, 4);
             r->has_ec = 1;
@@ -504,7 +504,7 @@ static void calibrate(void)
     for (unsigned i = 0; i < NP; i++) {
         calib_case(&c, probes[i].cpl, probes[i].write, probes[i].bits);
         run_uc(&c, &r, ctx + (size_t)i * CTX, CTX);
-        if (r.status != HVT_ORC_FAULT || r.vector != 14)
+        if (r.status != HVT_ORC_FAULT || r.vector != HVT_VEC_PF)
             goto done;
     }
     for (size_t off = 0; off + 4 <= CTX; off += 4) {

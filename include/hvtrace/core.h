@@ -157,6 +157,14 @@ HVT_API int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
 /* The built-in reference core's descriptor (what its plugin build also exports). */
 HVT_API const struct hvt_core_plugin *hvt_core_ref(void);
 
+/* The RFLAGS bits (of CF PF AF ZF SF OF) that the SDM leaves architecturally undefined after
+ * the instruction MNEMONIC (lowercase, "shl", "mul", ...) with operand size OPSIZE (bytes: 1,
+ * 2, 4, 8) and, for shifts and rotates, the raw COUNT operand (masked as the CPU masks it).
+ * A differential harness masks these before comparing two emulators; docs/CORE.md says what
+ * the reference core writes into them. 0 for instructions whose flags are all defined (or
+ * untouched) and for mnemonics it does not know. */
+HVT_API uint64_t hvt_core_undef_flags_of(const char *mnemonic, unsigned opsize, unsigned count);
+
 #ifdef __cplusplus
 }
 #endif
