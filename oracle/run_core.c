@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ram.h"
 #include "orc_internal.h"
 
 int hvt_orc_case_init(struct hvt_orc_case *c)
@@ -35,46 +36,31 @@ void hvt_orc_result_fini(struct hvt_orc_result *r)
     }
 }
 
-/* Plain RAM: everything in range is served, nothing else (the case never needs a device). */
-static int in_ram(uint64_t gpa, uint32_t size)
+/* Plain RAM (common/ram.h): everything in range is served, nothing else (the case never needs
+ * a device). */
+static struct hvt_ram case_ram(struct hvt_orc_result *r)
 {
-    return gpa < HVT_ORC_RAM_SIZE && size <= HVT_ORC_RAM_SIZE - gpa;
+    return (struct hvt_ram){.mem = r->ram, .size = HVT_ORC_RAM_SIZE};
 }
 
 static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->ram + gpa, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_read(&m, gpa, buf, size);
 }
 
 static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
                     struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(r->ram + gpa, buf, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_write(&m, gpa, buf, size);
 }
 
 static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
                       struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->ram + gpa, old, size)) {
-        memcpy(old, r->ram + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->ram + gpa, new_, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_cmpxchg(&m, gpa, old, new_, size);
 }
 
 /* Port I/O (INS/OUTS cases): inputs read hvt_orc_io_value(port, k) for the K-th access, outputs

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ram.h"
 #include "fake_fmt.h"
 #include "hvt_test.h"
 #include "rec_gen.h"
@@ -219,8 +220,7 @@ static int r_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
 {
     struct mini_ram *m = ctx;
     m->calls++;
-    memcpy(m->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
+    return hvt_ram_write(&(struct hvt_ram){.mem = m->mem, .size = sizeof(m->mem)}, gpa, buf, size);
 }
 
 static int r_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
@@ -228,12 +228,8 @@ static int r_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 {
     struct mini_ram *m = ctx;
     m->calls++;
-    if (memcmp(m->mem + gpa, old, size)) {
-        memcpy(old, m->mem + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(m->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
+    return hvt_ram_cmpxchg(&(struct hvt_ram){.mem = m->mem, .size = sizeof(m->mem)}, gpa, old, new_,
+                           size);
 }
 
 static int r_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
