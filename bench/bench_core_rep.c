@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* hvtrace benchmark piece (issue 4): REP MOVSB throughput of the reference core. */
+/* hvtrace benchmark piece (core extensions): REP MOVSB throughput of the reference core. */
 #include "bench_core_rep.h"
 
 #include <stdlib.h>

@@ -37,7 +37,7 @@ struct hvt_emu {
     enum hvt_emu_mode mode;
     unsigned cpl;               /* current privilege level (CS.DPL, SS.DPL in practice) */
     unsigned locked;            /* the instruction has a LOCK prefix: ops get HVT_OPF_LOCKED */
-    unsigned partial;           /* (issue 4) the instruction committed partial progress (REP
+    unsigned partial;           /* the instruction committed partial progress (REP
                                    iterations, gather elements) before ending RETRY or
                                    EXCEPTION: commit the working state as on OKAY */
 };

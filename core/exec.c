@@ -410,7 +410,7 @@ static int fetch_decode(struct hvt_x *x, struct hvt_ref_core *rc_, const struct 
 static int dispatch(struct hvt_x *x)
 {
     int rc;
-    if (x->ext) { /* issue 4: string/SIMD/gather forms set RIP */
+    if (x->ext) { /* core extensions: string/SIMD/gather forms set RIP */
         x->rip_set = 1;
         return hvt_exec_ext(&x->e, x->e.res->insn, x->d->len);
     }

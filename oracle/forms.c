@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Oracle: the table of instruction forms (core issue and issue 4) and their undefined flags. */
+/* Oracle: the table of instruction forms (base set; string, SIMD, gather extensions). */
 #include <string.h>
 
 
@@ -65,7 +65,7 @@ const struct orc_form hvt_orc_forms[] = {
     {"jmp m", "jmp", K_BRANCH_M, 0, -1, 0xff, 4, 0, F_NONE, 0, 0, 0, 0, 0},
     {"ret", "ret", K_RET, 0, -1, 0xc3, -1, 0, F_NONE, 0, 0, 0, 0, 0},
     {"ret imm16", "ret", K_RET_IMM, 0, -1, 0xc2, -1, 0, F_NONE, 0, 0, 0, 0, 0},
-    /* issue 4: string instructions, CMPXCHG8B/16B, MOVNTI, SSE moves (gen_ext.c) */
+    /* core extensions: string instructions, CMPXCHG8B/16B, MOVNTI, SSE moves (gen_ext.c) */
     STR("movs", "movs", 0xa4, ORC_REP_NONE), STR("rep movs", "movs", 0xa4, ORC_REP_F3),
     STR("stos", "stos", 0xaa, ORC_REP_NONE), STR("rep stos", "stos", 0xaa, ORC_REP_F3),
     STR("lods", "lods", 0xac, ORC_REP_NONE), STR("rep lods", "lods", 0xac, ORC_REP_F3),

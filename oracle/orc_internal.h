@@ -89,7 +89,7 @@ enum orc_kind {
     K_CMOVCC,
     K_BT_IMM,
     K_BT_R,
-    /* issue 4 (gen_ext.c) */
+    /* core extensions: strings, CMPXCHG8B/16B, SIMD (gen_ext.c) */
     K_STR,       /* string instruction: MOVS CMPS STOS LODS SCAS INS OUTS; sub = REP kind */
     K_CX8,       /* cmpxchg8b / cmpxchg16b m (0F C7 /1) */
     K_SSE_LD,    /* SSE move xmm <- m (mandatory prefix mpfx, memory size msize) */
@@ -124,14 +124,14 @@ struct orc_form {
     uint8_t fclass;   /* enum orc_fclass */
     uint8_t sub;      /* kind-specific: shift /n, movx source size, K_STR rep kind,
                          K_RM_R: 1 = no 16-bit form (movnti) */
-    /* issue 4 forms */
+    /* core-extension forms */
     uint8_t mpfx;     /* mandatory prefix (0x66, 0xf3) of an SSE move, 0 none */
     uint8_t msize;    /* SSE memory operand size in bytes */
     uint8_t align;    /* SSE: the operand must be 16-byte aligned (#GP(0) otherwise) */
     uint8_t wbit;     /* SSE: REX.W is part of the encoding (movq via 6E/7E) */
 };
 
-/* 1 for forms of issue 4 that the unicorn harness runs (strings, CMPXCHG8B/16B, SSE moves). */
+/* 1 for the core-extension forms the unicorn harness runs (strings, CMPXCHG8B/16B, SSE moves). */
 static inline int orc_kind_is_ext(unsigned kind)
 {
     return kind >= K_STR;

@@ -117,8 +117,9 @@ HVT_API void hvt_orc_result_fini(struct hvt_orc_result *r);
 /* ---- forms ------------------------------------------------------------------------------ */
 
 /* The instruction forms the oracle generates, e.g. "add m,r", "bts m,r", "shl m,cl", "pop m",
- * "call m" (the core issue), and "rep movs", "repne scas", "rep ins", "cmpxchg16b m",
- * "movnti m,r", "movdqa x,m", "movq m,x" (issue 4). Names are stable: they appear in reports. */
+ * "call m" (the base instruction set), and "rep movs", "repne scas", "rep ins", "cmpxchg16b m",
+ * "movnti m,r", "movdqa x,m", "movq m,x" (the core extensions). Names are stable: they appear
+ * in reports. */
 HVT_API unsigned hvt_orc_form_count(void);
 HVT_API const char *hvt_orc_form_name(unsigned form);
 /* 1 when FORM matches the --insn filter NAME: the exact form name, or its mnemonic ("add"
@@ -249,7 +250,7 @@ HVT_API int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter
                           hvt_orc_mismatch_fn on_mismatch, void *arg, struct hvt_orc_run *run);
 HVT_API void hvt_orc_run_fini(struct hvt_orc_run *run);
 
-/* ---- the native oracle (issue 4) -------------------------------------------------------- */
+/* ---- the native oracle: the host CPU as the reference -------------------------------- */
 
 /* check-core --against native: CASES random string, SIMD-move, CMPXCHG8B/16B and AVX2 gather
  * cases from SEED, each run on the reference core and natively on the host CPU in a sandbox
