@@ -133,11 +133,11 @@ HVT_API const char *hvt_host_scenario_summary(size_t i);
 
 /* Creates a host for OPT: guest RAM with page tables and guest code of the scenario, device
  * model, agents, one core instance per vCPU (options applied). Nothing runs yet.
- * Errors: -HVT_E_INVALID (NULL args, opt->size too small, bad vcpus/events/cache/RAM/flags,
- * too many core options), -HVT_E_NOT_FOUND (unknown scenario), -HVT_E_UNSUPPORTED (a core
- * option the core refuses; the message says which), -HVT_E_BAD_PLUGIN / -HVT_E_NOT_FOUND (the
- * core does not open), -HVT_E_NOMEM. On error, *out is NULL and ERRBUF (may be NULL) gets a
- * one-line message. */
+ * Errors: -HVT_E_INVALID (NULL args, opt->size below HVT_HOST_OPTIONS_SIZE_V1 or a newer
+ * struct asking for more, bad vcpus/events/cache/RAM/flags, too many core options),
+ * -HVT_E_NOT_FOUND (unknown scenario), -HVT_E_UNSUPPORTED (a core option the core refuses; the
+ * message says which), -HVT_E_BAD_PLUGIN / -HVT_E_NOT_FOUND (the core does not open), -HVT_E_NOMEM.
+ * On error, *out is NULL and ERRBUF (may be NULL) gets a one-line message. */
 HVT_API int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, char *errbuf,
                             size_t errlen);
 
@@ -154,7 +154,8 @@ HVT_API void hvt_host_destroy(struct hvt_host *h);
  *   a recorder error (the recording stopped: -HVT_E_IO, -HVT_E_NOSPACE, ...). */
 HVT_API int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec);
 
-/* Figures of the finished (or failed) run. Errors: -HVT_E_INVALID (NULL, size too small). */
+/* Figures of the finished (or failed) run. Errors: -HVT_E_INVALID (NULL, size below
+ * HVT_HOST_STATS_SIZE_V1). */
 HVT_API int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st);
 
 /* The error message of the last failure, "" when none. Lives as long as H. */

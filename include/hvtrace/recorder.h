@@ -149,9 +149,10 @@ HVT_API void hvt_rec_options_init(struct hvt_rec_options *opt);
 
 /* Creates PATH (mode 0600) with header HDR (NULL: producer "hvtrace-recorder"), starts the
  * writer thread, and returns the recording in *out. OPT may be NULL for defaults.
- * Errors: -HVT_E_INVALID (NULL out/path, bad options: size too small, depth or vCPU counts
- * out of range, unknown backpressure), -HVT_E_EXISTS (PATH exists without HVT_REC_OVERWRITE),
- * -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write the header), -HVT_E_NOMEM. */
+ * Errors: -HVT_E_INVALID (NULL out/path, bad options: a size this library does not know (see
+ * "Size versioning" above), depth or vCPU counts out of range, unknown backpressure), -HVT_E_EXISTS
+ * (PATH exists without HVT_REC_OVERWRITE), -HVT_E_IO / -HVT_E_NOSPACE (cannot create or write the
+ * header), -HVT_E_NOMEM. */
 HVT_API int hvt_rec_open(struct hvt_rec **out, const char *path, const struct hvt_fmt_header *hdr,
                          const struct hvt_rec_options *opt);
 
@@ -180,7 +181,7 @@ HVT_API int hvt_rec_error(const struct hvt_rec *rec);
 HVT_API const char *hvt_rec_error_message(const struct hvt_rec *rec);
 
 /* A live, approximate snapshot of the statistics (the counters are read without stopping
- * anyone). Errors: -HVT_E_INVALID (NULL, stats->size too small). */
+ * anyone). Errors: -HVT_E_INVALID (NULL, stats->size below HVT_REC_STATS_SIZE_V1). */
 HVT_API int hvt_rec_stats(const struct hvt_rec *rec, struct hvt_rec_stats *stats);
 
 /* Registers vCPU V ahead of use (allocates its ring), so that the first event does not
@@ -271,7 +272,8 @@ HVT_API uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu)
  * HVT_DATA_MAX (which the core ABI excludes) is forwarded and recorded as a lost access.
  * Call sites, when on, are the chain above the wrapped op (the core's frames first).
  * Registers VCPU if needed.
- * Errors: -HVT_E_INVALID (NULL args, inner->size too small, vCPU out of range), -HVT_E_NOMEM. */
+ * Errors: -HVT_E_INVALID (NULL args, inner->size below HVT_CORE_OPS_SIZE_V1 or a larger table
+ * with ops this library does not know, vCPU out of range), -HVT_E_NOMEM. */
 HVT_API int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_ops *inner,
                              void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx);
 

@@ -148,12 +148,12 @@ struct hvt_rpl_engine;
 
 /* Opens the core OPT->core and applies the trace's recorded core options (header options
  * "core.KEY" = VALUE, when HDR is given) and then OPT->core_options.
- * Errors: -HVT_E_INVALID (NULL out/opt, opt->size too small, bad cache), the errors of
- * hvt_core_open, -HVT_E_UNSUPPORTED / -HVT_E_INVALID (a caller's option the core refuses; a
- * recorded option the core does not know is skipped with a warning, hvt_rpl_engine_warnings),
- * -HVT_E_INVALID (a recorded option value the core refuses, a profile it refuses),
- * -HVT_E_NOMEM. The core follows the trace's CPU profile, or OPT->cpu.
- * ERRBUF (may be NULL) gets a one-line message. */
+ * Errors: -HVT_E_INVALID (NULL out/opt, opt->size below HVT_RPL_OPTIONS_SIZE_V1 or a newer
+ * struct asking for more, bad cache), the errors of hvt_core_open, -HVT_E_UNSUPPORTED /
+ * -HVT_E_INVALID (a caller's option the core refuses; a recorded option the core does not know is
+ * skipped with a warning, hvt_rpl_engine_warnings), -HVT_E_INVALID (a recorded option value the
+ * core refuses, a profile it refuses), -HVT_E_NOMEM. The core follows the trace's CPU profile, or
+ * OPT->cpu. ERRBUF (may be NULL) gets a one-line message. */
 HVT_API int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                                const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen);
 
