@@ -664,7 +664,10 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu)
      * a pass end. */
     v->pass_open = 1;
     v->access_idx = 0;
-    v->acc_limit = HVT_FMT_MAX_EVENT_ACCESSES - v->ev_accesses;
+    /* ev_accesses counts refused indices too, so it can pass the event's limit: saturate */
+    v->acc_limit = v->ev_accesses < HVT_FMT_MAX_EVENT_ACCESSES
+                       ? HVT_FMT_MAX_EVENT_ACCESSES - v->ev_accesses
+                       : 0;
     if (v->acc_limit > HVT_FMT_MAX_ACCESSES)
         v->acc_limit = HVT_FMT_MAX_ACCESSES;
     return 0;

@@ -357,6 +357,42 @@ static void test_too_many_passes_refused(void)
     unlink(path);
 }
 
+/* The format's access limits (per pass and per event) are checked at the call: an access past
+ * either is refused, the event is still written. Refused indices count against the event's
+ * limit, which must saturate rather than wrap (a wrapped limit let the writer see too many). */
+static void test_access_limits_refused_event_kept(void)
+{
+    char path[128];
+    struct hvt_rec *rec = open_rec("limits", path, sizeof(path));
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {.kind = HVT_OUT_RETRY, .retry_cause = HVT_RETRY_MMIO};
+    struct hvt_access a;
+    uint64_t refused = 0;
+
+    if (!rec)
+        return;
+    memset(&s, 0, sizeof(s));
+    good_read(&a, 0x1000);
+    CHECK_EQ(hvt_rec_event_begin(rec, 0, &s, NULL, 0), 0);
+    for (unsigned p = 0; p < 5; p++) {
+        CHECK_EQ(hvt_rec_pass_begin(rec, 0), 0);
+        for (unsigned i = 0; i < HVT_FMT_MAX_ACCESSES + 1; i++)
+            refused += hvt_rec_access(rec, 0, &a) != 0;
+        if (p == 4)
+            out.kind = HVT_OUT_OKAY, out.retry_cause = 0;
+        CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), 0);
+    }
+    CHECK(strstr(hvt_rec_last_error(rec, 0), "more than 65536 accesses") != NULL);
+    CHECK_EQ(hvt_rec_event_end(rec, 0), 0);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.events, 1);
+    CHECK_U64(st.refused, refused);
+    CHECK(st.accesses <= HVT_FMT_MAX_EVENT_ACCESSES);
+    CHECK_U64(st.accesses + refused, 5ull * (HVT_FMT_MAX_ACCESSES + 1));
+    unlink(path);
+}
+
 /* Calls naming a vCPU the recording does not have are refused, counted, and say so. */
 static void test_unknown_vcpu_refused_with_detail(void)
 {
@@ -487,6 +523,7 @@ int main(int argc, char **argv)
         {"interposer_refuses_bad_tag", test_interposer_refuses_bad_tag},
         {"bad_pass_outcome_refused_pass_stays_open", test_bad_pass_outcome_refused_pass_stays_open},
         {"too_many_passes_refused", test_too_many_passes_refused},
+        {"access_limits_refused_event_kept", test_access_limits_refused_event_kept},
         {"unknown_vcpu_refused_with_detail", test_unknown_vcpu_refused_with_detail},
         {"older_stats_struct_accepted", test_older_stats_struct_accepted},
         {"newer_options_struct_zero_tail_accepted", test_newer_options_struct_zero_tail_accepted},
