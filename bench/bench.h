@@ -24,18 +24,8 @@ void hvt_bench_text(struct hvt_bench_report *r, const char *key, const char *val
 /* Prints and frees. */
 void hvt_bench_report_done(struct hvt_bench_report *r);
 
-/* Flat guest RAM for benchmarks that drive a core directly: physical addresses 0..size-1
- * map onto MEM; anything else is UNHANDLEABLE. Port reads return 0xff, port writes are taken.
- * OPS counts the op calls. Use hvt_bench_ram_ops with a struct hvt_bench_ram as context. */
-struct hvt_bench_ram {
-    uint8_t *mem;
-    uint64_t size;
-    uint64_t ops;
-};
-struct hvt_core_ops;
-extern const struct hvt_core_ops hvt_bench_ram_ops;
-/* Little-endian 64-bit store into the RAM (for building page tables). */
-void hvt_bench_ram_put64(struct hvt_bench_ram *r, uint64_t gpa, uint64_t v);
+/* Guest RAM for the benches: struct hvt_ram and hvt_ram_ops (common/ram.h). */
+#include "common/ram.h"
 
 /* A benchmark: argv[0] is its name; --json selects JSON output. Returns an exit code. */
 typedef int (*hvt_bench_fn)(int argc, char **argv);

@@ -56,17 +56,17 @@ static const uint8_t stream[] = {
 };
 #define STREAM_INSNS 31u
 
-static void guest(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
+static void guest(struct hvt_ram *r, struct hvt_vcpu_state *st)
 {
     memset(r->mem, 0, RAM_SIZE);
-    hvt_bench_ram_put64(r, 0x1000, 0x2000 | 0x27);
-    hvt_bench_ram_put64(r, 0x2000, 0x3000 | 0x27);
-    hvt_bench_ram_put64(r, 0x3000 + 2 * 8, 0x4000 | 0x27);
-    hvt_bench_ram_put64(r, 0x4000, 0x10000 | 0x27);
-    hvt_bench_ram_put64(r, 0x4008, 0x11000 | 0x67);
-    hvt_bench_ram_put64(r, 0x4010, 0x12000 | 0x67);
+    hvt_ram_put64(r, 0x1000, 0x2000 | 0x27);
+    hvt_ram_put64(r, 0x2000, 0x3000 | 0x27);
+    hvt_ram_put64(r, 0x3000 + 2 * 8, 0x4000 | 0x27);
+    hvt_ram_put64(r, 0x4000, 0x10000 | 0x27);
+    hvt_ram_put64(r, 0x4008, 0x11000 | 0x67);
+    hvt_ram_put64(r, 0x4010, 0x12000 | 0x67);
     memcpy(r->mem + 0x10000, stream, sizeof(stream));
-    hvt_bench_ram_put64(r, 0x11800, CODE_LA);
+    hvt_ram_put64(r, 0x11800, CODE_LA);
     memset(st, 0, sizeof(*st));
     st->cr0 = 0x80010031;
     st->cr3 = 0x1000;
@@ -91,14 +91,14 @@ static void guest(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
 }
 
 /* Runs N instructions; returns seconds, or -1 when the core stops with anything but OKAY. */
-static double run(struct hvt_core *core, struct hvt_bench_ram *r, uint64_t n, char *why, size_t whylen)
+static double run(struct hvt_core *core, struct hvt_ram *r, uint64_t n, char *why, size_t whylen)
 {
     struct hvt_vcpu_state st;
     struct hvt_core_result res;
     guest(r, &st);
     double t0 = hvt_bench_now();
     for (uint64_t i = 0; i < n; i++) {
-        if (hvt_core_emulate(core, &st, &hvt_bench_ram_ops, r, &res) < 0 || res.out.kind != HVT_OUT_OKAY) {
+        if (hvt_core_emulate(core, &st, &hvt_ram_ops, r, &res) < 0 || res.out.kind != HVT_OUT_OKAY) {
             snprintf(why, whylen, "instruction %llu at rip %#llx: outcome %s (%s)",
                      (unsigned long long)i, (unsigned long long)st.rip,
                      hvt_outcome_name(res.out.kind), res.detail);
@@ -112,7 +112,7 @@ int hvt_bench_core(int argc, char **argv)
 {
     int json = 0;
     struct hvt_core *core = NULL;
-    struct hvt_bench_ram r = {NULL, RAM_SIZE, 0};
+    struct hvt_ram r = {.mem = NULL, .size = RAM_SIZE};
     char why[160] = "";
     uint64_t n = 2000000;
     for (int i = 1; i < argc; i++) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* hvtrace benchmark piece (issue 4): REP MOVSB throughput of the reference core. */
+/* hvtrace benchmark piece (core extensions): REP MOVSB throughput of the reference core. */
 #include "bench_core_rep.h"
 
 #include <stdlib.h>
@@ -15,16 +15,16 @@
 #define RB_DST 0x11000u
 
 /* 64-bit state with identity-mapped 4-level paging of the low 2 MiB (tables at 0x1000..). */
-static void rb_state(struct hvt_vcpu_state *st, struct hvt_bench_ram *r)
+static void rb_state(struct hvt_vcpu_state *st, struct hvt_ram *r)
 {
     uint8_t *m = r->mem;
     const uint64_t e = 0x67; /* P RW US A D */
     memset(st, 0, sizeof(*st));
-    hvt_bench_ram_put64(r, 0x1000, 0x2000 | e);
-    hvt_bench_ram_put64(r, 0x2000, 0x3000 | e);
-    hvt_bench_ram_put64(r, 0x3000, 0x4000 | e);
+    hvt_ram_put64(r, 0x1000, 0x2000 | e);
+    hvt_ram_put64(r, 0x2000, 0x3000 | e);
+    hvt_ram_put64(r, 0x3000, 0x4000 | e);
     for (uint64_t p = 0; p < RB_RAM / 4096; p++)
-        hvt_bench_ram_put64(r, 0x4000 + 8 * p, (p * 4096) | e);
+        hvt_ram_put64(r, 0x4000 + 8 * p, (p * 4096) | e);
     st->cr0 = 0x80010001ull;
     st->cr3 = 0x1000;
     st->cr4 = 0x20;
@@ -47,7 +47,7 @@ int hvt_core_bench_rep_movsb(double min_seconds, double *bytes_per_s)
     struct hvt_core *core = NULL;
     struct hvt_vcpu_state st0, st;
     struct hvt_core_result res;
-    struct hvt_bench_ram ram = {NULL, RB_RAM, 0};
+    struct hvt_ram ram = {.mem = NULL, .size = RB_RAM};
     uint8_t *m;
     uint64_t bytes = 0;
     double t0, t;
@@ -76,7 +76,7 @@ int hvt_core_bench_rep_movsb(double min_seconds, double *bytes_per_s)
             st.gpr[HVT_RCX] = 4096;
             st.gpr[HVT_RSI] = RB_SRC;
             st.gpr[HVT_RDI] = RB_DST;
-            rc = hvt_core_emulate(core, &st, &hvt_bench_ram_ops, &ram, &res);
+            rc = hvt_core_emulate(core, &st, &hvt_ram_ops, &ram, &res);
             if (rc < 0 || res.out.kind != HVT_OUT_OKAY || st.gpr[HVT_RCX]) {
                 rc = rc < 0 ? rc : -HVT_E_INTERNAL;
                 goto out;

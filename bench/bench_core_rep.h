@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* hvtrace benchmark piece (issue 4): REP MOVSB throughput of the reference core. */
+/* hvtrace benchmark piece (core extensions): REP MOVSB throughput of the reference core. */
 #ifndef HVT_BENCH_CORE_REP_H
 #define HVT_BENCH_CORE_REP_H
 

@@ -33,7 +33,7 @@
 /* zstd level of every recording (--level); 0 = the recorder's default. */
 static int g_level;
 
-/* ---- the workload on a guest RAM (struct hvt_bench_ram) ------------------------------- */
+/* ---- the workload on a guest RAM (struct hvt_ram) ------------------------------- */
 
 /* The loop of memory instructions the workload emulates, ending with a jump back. */
 static const uint8_t loop_code[] = {
@@ -47,7 +47,7 @@ static const uint8_t loop_code[] = {
     0xeb, 0x00,             /* jmp loop (displacement patched) */
 };
 
-static int wram_init(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
+static int wram_init(struct hvt_ram *r, struct hvt_vcpu_state *st)
 {
     r->size = RAM_BYTES;
     r->ops = 0;
@@ -56,12 +56,12 @@ static int wram_init(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
         return -1;
     /* 4-level paging: identity map of 0..4 MiB with 4 KiB pages (PML4 0x1000, PDPT 0x2000,
      * PD 0x3000, PTs 0x4000 and 0x5000). */
-    hvt_bench_ram_put64(r, 0x1000, 0x2000 | PTE_P | PTE_RW);
-    hvt_bench_ram_put64(r, 0x2000, 0x3000 | PTE_P | PTE_RW);
-    hvt_bench_ram_put64(r, 0x3000, 0x4000 | PTE_P | PTE_RW);
-    hvt_bench_ram_put64(r, 0x3008, 0x5000 | PTE_P | PTE_RW);
+    hvt_ram_put64(r, 0x1000, 0x2000 | PTE_P | PTE_RW);
+    hvt_ram_put64(r, 0x2000, 0x3000 | PTE_P | PTE_RW);
+    hvt_ram_put64(r, 0x3000, 0x4000 | PTE_P | PTE_RW);
+    hvt_ram_put64(r, 0x3008, 0x5000 | PTE_P | PTE_RW);
     for (uint64_t p = 0; p < 1024; p++)
-        hvt_bench_ram_put64(r, 0x4000 + 8 * p, (p << 12) | PTE_P | PTE_RW);
+        hvt_ram_put64(r, 0x4000 + 8 * p, (p << 12) | PTE_P | PTE_RW);
     memcpy(r->mem + CODE_GPA, loop_code, sizeof(loop_code));
     r->mem[CODE_GPA + sizeof(loop_code) - 1] = (uint8_t)(-(int)sizeof(loop_code));
 
@@ -90,7 +90,7 @@ static int wram_init(struct hvt_bench_ram *r, struct hvt_vcpu_state *st)
 
 struct runner {
     struct hvt_core *core; /* NULL: synthetic workload */
-    struct hvt_bench_ram ram;
+    struct hvt_ram ram;
     struct hvt_vcpu_state st;
     struct hvt_rec *rec; /* NULL: recording off */
     uint32_t vcpu;
@@ -136,14 +136,14 @@ static int synthetic_emulate(struct hvt_vcpu_state *st, const struct hvt_core_op
 
 static void run_insns(struct runner *r, uint64_t n)
 {
-    const struct hvt_core_ops *ops = &hvt_bench_ram_ops;
+    const struct hvt_core_ops *ops = &hvt_ram_ops;
     void *ctx = &r->ram;
     struct hvt_core_ops wops;
     struct hvt_core_result res;
     struct hvt_pass_outcome out;
     double t0;
 
-    if (r->rec && hvt_rec_wrap_ops(r->rec, r->vcpu, &hvt_bench_ram_ops, &r->ram, &wops, &ctx) == 0)
+    if (r->rec && hvt_rec_wrap_ops(r->rec, r->vcpu, &hvt_ram_ops, &r->ram, &wops, &ctx) == 0)
         ops = &wops;
     t0 = hvt_bench_now();
     for (uint64_t i = 0; i < n; i++) {

@@ -11,7 +11,8 @@
 #include "ref.h"
 
 struct hvt_core {
-    const struct hvt_core_plugin *p;
+    const struct hvt_core_plugin *p; /* &desc */
+    struct hvt_core_plugin desc;     /* the plugin's descriptor, in this library's layout */
     void *inst;
     void *dl; /* dlopen handle, NULL for the built-in core */
 };
@@ -47,10 +48,10 @@ static int check_plugin(const struct hvt_core_plugin *p, const char *what, char 
     if (p->abi_version != HVT_CORE_ABI_VERSION)
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen, "%s: core ABI version %u, this host needs %u",
                     what, p->abi_version, HVT_CORE_ABI_VERSION);
-    if (p->size < sizeof(struct hvt_core_plugin))
+    if (p->size < HVT_CORE_PLUGIN_SIZE_V1)
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen,
-                    "%s: plugin descriptor of %u bytes, expected %zu", what, p->size,
-                    sizeof(struct hvt_core_plugin));
+                    "%s: plugin descriptor of %u bytes, at least %u expected", what, p->size,
+                    HVT_CORE_PLUGIN_SIZE_V1);
     if (!p->create || !p->destroy || !p->set_option || !p->emulate)
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen, "%s: plugin descriptor lacks functions",
                     what);
@@ -101,15 +102,24 @@ int hvt_core_open(struct hvt_core **out, const char *name_or_path, char *errbuf,
             dlclose(dl);
         return fail(HVT_E_NOMEM, errbuf, errlen, "out of memory");
     }
+    /* an older, smaller descriptor is read through a copy whose missing tail is zero; one of
+     * this layout or a newer one (whose extra fields this library cannot use) in place */
+    if (p->size < sizeof(c->desc)) {
+        memcpy(&c->desc, p, p->size);
+        c->desc.size = sizeof(c->desc);
+        p = &c->desc;
+    }
     c->p = p;
     c->dl = dl;
     rc = p->create(&c->inst);
     if (rc < 0) {
+        /* the message first: the name lives in the plugin and in C */
+        int err = fail(rc == -HVT_E_NOMEM ? HVT_E_NOMEM : HVT_E_BAD_PLUGIN, errbuf, errlen,
+                       "core '%s': create failed: %s", p->name ? p->name : "?", hvt_strerror(rc));
         if (dl)
             dlclose(dl);
         free(c);
-        return fail(rc == -HVT_E_NOMEM ? HVT_E_NOMEM : HVT_E_BAD_PLUGIN, errbuf, errlen,
-                    "core '%s': create failed: %s", p->name ? p->name : "?", hvt_strerror(rc));
+        return err;
     }
     *out = c;
     return 0;

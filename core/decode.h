@@ -32,7 +32,7 @@ enum hvt_dreg_class {
 
 /* hvt_dop.flags */
 #define HVT_DOP_HIGH8 (1u << 0)  /* AH, CH, DH, BH: bits 15:8 of register reg */
-#define HVT_DOP_VINDEX (1u << 1) /* MEM: index is a vector register (gathers; issue 4) */
+#define HVT_DOP_VINDEX (1u << 1) /* MEM: index is a vector register (gathers) */
 
 struct hvt_dop {
     uint8_t kind;  /* enum hvt_dop_kind */

@@ -37,7 +37,7 @@ struct hvt_emu {
     enum hvt_emu_mode mode;
     unsigned cpl;               /* current privilege level (CS.DPL, SS.DPL in practice) */
     unsigned locked;            /* the instruction has a LOCK prefix: ops get HVT_OPF_LOCKED */
-    unsigned partial;           /* (issue 4) the instruction committed partial progress (REP
+    unsigned partial;           /* the instruction committed partial progress (REP
                                    iterations, gather elements) before ending RETRY or
                                    EXCEPTION: commit the working state as on OKAY */
 };
@@ -72,38 +72,7 @@ static inline struct hvt_tag hvt_mktag(unsigned cls, unsigned operand, unsigned 
     return t;
 }
 
-/* Architectural constants the MMU and executor share. */
-#define HVT_CR0_PE (1ull << 0)
-#define HVT_CR0_WP (1ull << 16)
-#define HVT_CR0_AM (1ull << 18)
-#define HVT_CR0_PG (1ull << 31)
-#define HVT_CR4_PSE (1ull << 4)
-#define HVT_CR4_PAE (1ull << 5)
-#define HVT_CR4_LA57 (1ull << 12)
-#define HVT_CR4_OSXSAVE (1ull << 18)
-#define HVT_CR4_SMEP (1ull << 20)
-#define HVT_CR4_SMAP (1ull << 21)
-#define HVT_CR4_PKE (1ull << 22)
-#define HVT_EFER_LME (1ull << 8)
-#define HVT_EFER_LMA (1ull << 10)
-#define HVT_EFER_NXE (1ull << 11)
-#define HVT_RFLAGS_CF (1ull << 0)
-#define HVT_RFLAGS_PF (1ull << 2)
-#define HVT_RFLAGS_AF (1ull << 4)
-#define HVT_RFLAGS_ZF (1ull << 6)
-#define HVT_RFLAGS_SF (1ull << 7)
-#define HVT_RFLAGS_TF (1ull << 8)
-#define HVT_RFLAGS_IF (1ull << 9)
-#define HVT_RFLAGS_DF (1ull << 10)
-#define HVT_RFLAGS_OF (1ull << 11)
-#define HVT_RFLAGS_AC (1ull << 18)
-
-#define HVT_VEC_DE 0
-#define HVT_VEC_UD 6
-#define HVT_VEC_NM 7
-#define HVT_VEC_SS 12
-#define HVT_VEC_GP 13
-#define HVT_VEC_PF 14
-#define HVT_VEC_AC 17
+/* The architectural constants (HVT_CR0_*, HVT_CR4_*, HVT_EFER_*, HVT_RFLAGS_*, HVT_VEC_*) are
+ * public: include/hvtrace/types.h. */
 
 #endif

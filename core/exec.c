@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "mmu.h"
 #include "ref.h"
 
@@ -409,7 +410,7 @@ static int fetch_decode(struct hvt_x *x, struct hvt_ref_core *rc_, const struct 
 static int dispatch(struct hvt_x *x)
 {
     int rc;
-    if (x->ext) { /* issue 4: string/SIMD/gather forms set RIP */
+    if (x->ext) { /* core extensions: string/SIMD/gather forms set RIP */
         x->rip_set = 1;
         return hvt_exec_ext(&x->e, x->e.res->insn, x->d->len);
     }
@@ -443,12 +444,15 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
                     const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
 {
     struct hvt_vcpu_state w;
+    struct hvt_core_ops o; /* the caller's table may be an older, smaller one */
     struct hvt_x x;
     int rc;
 
-    if (!core || !state || !ops || !res || ops->size < sizeof(struct hvt_core_ops) || !ops->read ||
-        !ops->write || !ops->cmpxchg || !ops->io_in || !ops->io_out)
+    if (!core || !state || !ops || !res ||
+        hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
+        !o.write || !o.cmpxchg || !o.io_in || !o.io_out)
         return -HVT_E_INVALID;
+    ops = &o;
     memset(res, 0, sizeof(*res));
     x.e.mode = hvt_emu_mode_of(state);
     if (x.e.mode == HVT_MODE_REAL) {

@@ -16,7 +16,7 @@ struct hvt_x {
     struct hvt_vcpu_state *st; /* == e.st, the working copy */
     uint64_t next_rip;         /* RIP of the next instruction (already wrapped per mode) */
     int rip_set;               /* a branch set st->rip (else RIP = next_rip on OKAY) */
-    int ext;                   /* handled by hvt_exec_ext (issue 4): YMM state copied */
+    int ext; /* handled by hvt_exec_ext (string, SIMD, gather forms): YMM state copied */
 };
 
 /* Mask of an operand of SIZE bytes, and its sign bit. */

@@ -3,6 +3,7 @@
 #include "flags_undef.h"
 
 #include <capstone/capstone.h>
+#include <string.h>
 
 #include "emu.h"
 
@@ -51,4 +52,24 @@ uint64_t hvt_core_undef_flags(unsigned insn_id, unsigned opsize, unsigned count)
     default:
         return 0;
     }
+}
+
+uint64_t hvt_core_undef_flags_of(const char *mnemonic, unsigned opsize, unsigned count)
+{
+    static const struct {
+        const char *mnem;
+        unsigned id;
+    } ids[] = {
+        {"and", X86_INS_AND},   {"or", X86_INS_OR},     {"xor", X86_INS_XOR},
+        {"test", X86_INS_TEST}, {"mul", X86_INS_MUL},   {"imul", X86_INS_IMUL},
+        {"div", X86_INS_DIV},   {"idiv", X86_INS_IDIV}, {"bt", X86_INS_BT},
+        {"bts", X86_INS_BTS},   {"btr", X86_INS_BTR},   {"btc", X86_INS_BTC},
+        {"shl", X86_INS_SHL},   {"sal", X86_INS_SAL},   {"shr", X86_INS_SHR},
+        {"sar", X86_INS_SAR},   {"rol", X86_INS_ROL},   {"ror", X86_INS_ROR},
+        {"rcl", X86_INS_RCL},   {"rcr", X86_INS_RCR},
+    };
+    for (size_t i = 0; mnemonic && i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (!strcmp(mnemonic, ids[i].mnem))
+            return hvt_core_undef_flags(ids[i].id, opsize, count);
+    return 0; /* every flag the instruction writes is defined (or it writes none) */
 }

@@ -9,19 +9,20 @@
 #error "the MMU reads paging entries as little-endian host integers"
 #endif
 
-#define PTE_P (1ull << 0)
-#define PTE_RW (1ull << 1)
-#define PTE_US (1ull << 2)
-#define PTE_A (1ull << 5)
-#define PTE_D (1ull << 6)
-#define PTE_PS (1ull << 7)
-#define PTE_XD (1ull << 63)
+/* short names for the public constants (include/hvtrace/types.h) */
+#define PTE_P HVT_PTE_P
+#define PTE_RW HVT_PTE_W
+#define PTE_US HVT_PTE_U
+#define PTE_A HVT_PTE_A
+#define PTE_D HVT_PTE_D
+#define PTE_PS HVT_PTE_PS
+#define PTE_XD HVT_PTE_NX
 
-#define PFEC_P (1u << 0)
-#define PFEC_W (1u << 1)
-#define PFEC_U (1u << 2)
-#define PFEC_RSVD (1u << 3)
-#define PFEC_ID (1u << 4)
+#define PFEC_P HVT_PFEC_P
+#define PFEC_W HVT_PFEC_W
+#define PFEC_U HVT_PFEC_U
+#define PFEC_RSVD HVT_PFEC_RSVD
+#define PFEC_ID HVT_PFEC_I
 
 /* The MMU models MAXPHYADDR = 52: no address bit of an entry is reserved, so the reserved
  * bits below are the architectural ones that do not depend on MAXPHYADDR. */

@@ -211,6 +211,9 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     if (na > HVT_FMT_MAX_EVENT_ACCESSES)
         return BAD("event %" PRIu64 ": %zu accesses (max %u)", ev->id, na,
                    HVT_FMT_MAX_EVENT_ACCESSES);
+    /* the access columns' write pointers are formed for every pass, also in a chunk whose
+     * events have no access yet: their buffers must exist (NULL + 0 is undefined) */
+    size_t nacc = na ? na : 1;
     for (int f = F_LOST_AT; f < F__COUNT; f++) {
         size_t need;
         if (f <= F_EV_PASSES)
@@ -218,11 +221,11 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         else if (f <= F_PASS_ACCESSES)
             need = np * 10;
         else if (f == F_ACC_DATA)
-            need = na * HVT_DATA_MAX;
+            need = nacc * HVT_DATA_MAX;
         else if (f == F_ACC_CMPXCHG)
-            need = na * 2 * HVT_DATA_MAX;
+            need = nacc * 2 * HVT_DATA_MAX;
         else if (f <= F_ACC_CMPXCHG)
-            need = na * 10;
+            need = nacc * 10;
         else
             need = 0;
         if (need && cb_reserve(&c->col[f], need))

@@ -12,6 +12,7 @@
 #include <zstd_errors.h>
 
 #include "common/syserr.h"
+#include "common/sized.h"
 #include "crc32c.h"
 #include "decode.h"
 #include "internal.h"
@@ -651,12 +652,13 @@ int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
     struct hvt_fmt_reader_options o;
     hvt_fmt_reader_options_init(&o);
     if (opt) {
-        if (opt->size < offsetof(struct hvt_fmt_reader_options, max_chunk_raw) + sizeof(size_t) ||
-            (opt->flags & ~(HVT_FMT_R_SCAN | HVT_FMT_R_SALVAGE)))
+        struct hvt_fmt_reader_options u;
+        if (hvt_sized_in(&u, sizeof(u), opt, opt->size, HVT_FMT_READER_OPTIONS_SIZE_V1) ||
+            (u.flags & ~(HVT_FMT_R_SCAN | HVT_FMT_R_SALVAGE)))
             return -HVT_E_INVALID;
-        o.flags = opt->flags;
-        if (opt->max_chunk_raw)
-            o.max_chunk_raw = opt->max_chunk_raw;
+        o.flags = u.flags;
+        if (u.max_chunk_raw)
+            o.max_chunk_raw = u.max_chunk_raw;
         if (o.max_chunk_raw > (1u << 30))
             return -HVT_E_INVALID;
         if (opt->size >= offsetof(struct hvt_fmt_reader_options, max_chunk_mem) + sizeof(size_t) &&

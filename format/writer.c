@@ -15,6 +15,7 @@
 
 #include "common/syserr.h"
 #include "chunkenc.h"
+#include "common/sized.h"
 #include "crc32c.h"
 #include "decode.h"
 #include "internal.h"
@@ -256,11 +257,9 @@ static int check_options(const struct hvt_fmt_writer_options *opt, struct hvt_fm
     hvt_fmt_writer_options_init(o);
     if (!opt)
         return 0;
-    if (opt->size < offsetof(struct hvt_fmt_writer_options, flags) + sizeof(unsigned))
+    if (hvt_sized_in(o, sizeof(*o), opt, opt->size, HVT_FMT_WRITER_OPTIONS_SIZE_V1))
         return -HVT_E_INVALID;
-    o->level = opt->level;
-    o->chunk_bytes = opt->chunk_bytes;
-    o->flags = opt->flags;
+    o->size = sizeof(*o);
     if (o->level < ZSTD_minCLevel() || o->level > ZSTD_maxCLevel())
         return -HVT_E_INVALID;
     if (o->chunk_bytes == 0)

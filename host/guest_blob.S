@@ -7,7 +7,8 @@
     .section .rodata.hvt_guests, "a"
 
 #define GUEST_BEGIN(name) \
-    .globl hvt_guest_##name; .globl hvt_guest_##name##_end; .balign 16; hvt_guest_##name:
+    .globl hvt_guest_##name; .globl hvt_guest_##name##_end; \
+    .hidden hvt_guest_##name; .hidden hvt_guest_##name##_end; .balign 16; hvt_guest_##name:
 #define GUEST_END(name) hvt_guest_##name##_end:
 
     .code64

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/sized.h"
 #include "host_int.h"
 
 static uint64_t now_ns(void)
@@ -119,10 +120,13 @@ int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, c
         return -HVT_E_INVALID;
     }
     *out = NULL;
-    if (!opt || opt->size < sizeof(struct hvt_host_options)) {
-        set_err(errbuf, errlen, "options missing or of an older, smaller layout");
+    struct hvt_host_options o; /* the caller's, in this library's layout */
+    if (!opt || hvt_sized_in(&o, sizeof(o), opt, opt->size, HVT_HOST_OPTIONS_SIZE_V1)) {
+        set_err(errbuf, errlen, "options missing, or of a size this library does not know");
         return -HVT_E_INVALID;
     }
+    o.size = sizeof(o);
+    opt = &o;
     if (!opt->scenario) {
         set_err(errbuf, errlen, "no scenario given");
         return -HVT_E_INVALID;
@@ -453,10 +457,15 @@ int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec)
 
 int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st)
 {
-    if (!h || !st || st->size < sizeof(*st))
+    size_t user_size;
+
+    if (!h || !st || st->size < HVT_HOST_STATS_SIZE_V1)
         return -HVT_E_INVALID;
+    user_size = st->size;
+    if (user_size > sizeof(*st)) /* a newer caller's: zeros after what we know */
+        memset((uint8_t *)st + sizeof(*st), 0, user_size - sizeof(*st));
     memset(st, 0, sizeof(*st));
-    st->size = sizeof(*st);
+    st->size = user_size;
     for (uint32_t i = 0; i < h->n_vcpus; i++) {
         const struct vcpu *v = &h->vcpus[i];
         st->instructions += v->n_instructions;

@@ -45,21 +45,14 @@
 #define LA_ADBITS 0x180000000ull  /* PML4 0, PDPT slot 6 -> PD -> PT -> MMIO_ADBITS */
 #define LA_PAE_WIN 0x80000000ull  /* 32-bit PAE: PDPTE 2 -> PD_A -> PT_A -> MMIO_PTW_A */
 
-/* Architectural bits the host sets in guest state (core/emu.h is the core's, not ours). */
-#define CR4_PAE (1ull << 5)
-#define CR4_OSFXSR (1ull << 9)
-#define CR4_OSXMMEXCPT (1ull << 10)
-#define CR4_OSXSAVE (1ull << 18)
-#define EFER_LME (1ull << 8)
-#define EFER_LMA (1ull << 10)
-#define EFER_NXE (1ull << 11)
+/* Architectural bits: HVT_CR4_*, HVT_EFER_*, HVT_PTE_* (include/hvtrace/types.h). */
 
-/* Paging-entry bits. */
-#define PTE_P 0x1ull
-#define PTE_RW 0x2ull
-#define PTE_A 0x20ull
-#define PTE_D 0x40ull
-#define PTE_PS 0x80ull
+/* Paging-entry bits (short names for the public ones). */
+#define PTE_P HVT_PTE_P
+#define PTE_RW HVT_PTE_W
+#define PTE_A HVT_PTE_A
+#define PTE_D HVT_PTE_D
+#define PTE_PS HVT_PTE_PS
 #define PTE_ADDR 0x000ffffffffff000ull
 
 /* ---- device model ------------------------------------------------------------------------ */

@@ -39,8 +39,8 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
         set_err(errbuf, errlen, "no output path");
         return -HVT_E_INVALID;
     }
-    if (st && st->size < sizeof(*st)) {
-        set_err(errbuf, errlen, "statistics of an older, smaller layout");
+    if (st && st->size < HVT_HOST_STATS_SIZE_V1) {
+        set_err(errbuf, errlen, "statistics smaller than their first version");
         return -HVT_E_INVALID;
     }
     rc = hvt_host_create(&h, opt, errbuf, errlen);

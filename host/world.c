@@ -265,7 +265,7 @@ void hvt_host_vcpu_init_state(struct hvt_host *h, struct vcpu *v)
     st->idtr.limit = 0xfff;
     /* CR0: PE MP ET NE WP PG */
     st->cr0 = 0x80010033ull;
-    st->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+    st->cr4 = HVT_CR4_PAE | HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT;
     st->gpr[HVT_RSP] = GPA_STACKS + (v->id + 1) * 0x1000ull;
     st->gpr[HVT_RBP] = scratch;
     st->gpr[HVT_R15] = v->id;
@@ -281,7 +281,7 @@ void hvt_host_vcpu_init_state(struct hvt_host *h, struct vcpu *v)
         st->flags |= HVT_STATE_PDPTE_VALID;
     } else {
         st->cr3 = h->pml4;
-        st->efer = EFER_LME | EFER_LMA | EFER_NXE;
+        st->efer = HVT_EFER_LME | HVT_EFER_LMA | HVT_EFER_NXE;
         st->gpr[HVT_RBX] = MMIO_GPA(MMIO_DEV0) + v->id * 32ull;
         st->gpr[HVT_R8] = LA_PTW + v->id * 16ull;
         st->gpr[HVT_R9] = MMIO_GPA(MMIO_CMPS);
@@ -291,7 +291,7 @@ void hvt_host_vcpu_init_state(struct hvt_host *h, struct vcpu *v)
         st->gpr[HVT_R13] = MMIO_GPA(MMIO_SINK) + v->id * 8ull;
     }
     if (h->sc->simd) {
-        st->cr4 |= CR4_OSXSAVE;
+        st->cr4 |= HVT_CR4_OSXSAVE;
         st->xcr0 = 0x7; /* x87, SSE, AVX */
     }
     /* gather inputs in the scratch page: all-ones mask at +64, indices at +96 (element 4 points

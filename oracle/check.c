@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "orc_internal.h"
 
 void hvt_orc_run_fini(struct hvt_orc_run *run)
@@ -33,12 +34,19 @@ int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
     char diff[2048];
     int rc;
 
+    struct hvt_orc_filter fl; /* the caller's, in this library's layout */
     if (!run)
         return -HVT_E_INVALID;
     memset(run, 0, sizeof(*run));
+    if (f) {
+        if (hvt_sized_in(&fl, sizeof(fl), f, f->size, HVT_ORC_FILTER_SIZE_V1))
+            return -HVT_E_INVALID;
+        fl.size = sizeof(fl);
+        f = &fl;
+    }
     if (!hvt_orc_unicorn_available())
         return -HVT_E_UNSUPPORTED;
-    run->per_form = calloc(orc_nforms, sizeof(*run->per_form));
+    run->per_form = calloc(hvt_orc_nforms, sizeof(*run->per_form));
     if (!run->per_form)
         return -HVT_E_NOMEM;
     rc = hvt_core_open(&core, HVT_CORE_REF, NULL, 0);

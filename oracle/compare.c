@@ -67,7 +67,7 @@ static void outcome(char *b, size_t n, const struct hvt_orc_result *r)
         char ec[24] = "";
         if (r->has_ec)
             snprintf(ec, sizeof(ec), " ec=%#x", r->error_code);
-        if (r->vector == 14)
+        if (r->vector == HVT_VEC_PF)
             snprintf(b, n, "fault vector %u%s cr2=%#llx", r->vector, ec,
                      (unsigned long long)r->cr2);
         else
@@ -121,7 +121,7 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
                     const struct hvt_orc_result *uc, char *diff, size_t difflen, unsigned *dev)
 {
     struct out o = {diff, difflen, 0, 0};
-    const struct orc_form *f = &orc_forms[c->form < orc_nforms ? c->form : 0];
+    const struct orc_form *f = &hvt_orc_forms[c->form < hvt_orc_nforms ? c->form : 0];
     unsigned applied = HVT_ORC_DEV_NONE;
     char a[128], b[128];
     int ec_w_only = 0;
@@ -168,13 +168,13 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
              (c->mem_la & 15) && !is_fault(uc, 13))
         odev = HVT_ORC_DEV_SSE_ALIGN; /* QEMU 5.0 does not check SSE alignment */
     else if (f->kind >= K_SSE_LD && is_fault(ref, 6) && is_fault(uc, 7) &&
-             (c->st.cr0 & ORC_CR0_TS) &&
-             (!(c->st.cr4 & ORC_CR4_OSFXSR) || (c->st.cr0 & ORC_CR0_EM)))
+             (c->st.cr0 & HVT_CR0_TS) &&
+             (!(c->st.cr4 & HVT_CR4_OSFXSR) || (c->st.cr0 & HVT_CR0_EM)))
         odev = HVT_ORC_DEV_SSE_NM_BEFORE_UD; /* SDM vol. 3 table 13-1: #UD wins */
     else if (f->kind >= K_SSE_LD && is_fault(ref, 14) && (is_fault(uc, 6) || is_fault(uc, 7)) &&
              (c->provoked & HVT_ORC_P_CODE_SPLIT) &&
              ref->cr2 == ((c->st.rip | 0xfffull) + 1) &&
-             ((c->st.cr0 & (ORC_CR0_TS | ORC_CR0_EM)) || !(c->st.cr4 & ORC_CR4_OSFXSR)))
+             ((c->st.cr0 & (HVT_CR0_TS | HVT_CR0_EM)) || !(c->st.cr4 & HVT_CR4_OSFXSR)))
         /* the CPU fetches the whole instruction (a code #PF outranks #UD/#NM); QEMU raises
          * them at translation, before reading the bytes on the next page */
         odev = HVT_ORC_DEV_SSE_UD_NM_A_BITS;
@@ -205,16 +205,16 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
         /* QEMU runs a read-modify-write as a load then a store: a fault is taken by the load
          * (W = 0), on the operand's second page when only the first is read-only. The core
          * (and hardware) check the whole operand for writing first. */
-        if (ref->vector == 14 && uc->has_ec && is_rmw(f) && (ref->error_code & 2) &&
+        if (ref->vector == HVT_VEC_PF && uc->has_ec && is_rmw(f) && (ref->error_code & 2) &&
             !(uc->error_code & 2) && ref->cr2 - c->mem_la < msz &&
             uc->cr2 - c->mem_la < msz &&
             ((ref->error_code ^ uc->error_code) & ~0xbu) == 0)
             ec_w_only = 1;
-        if (ref->vector == 14 && uc->has_ec && is_rmw(f) &&
+        if (ref->vector == HVT_VEC_PF && uc->has_ec && is_rmw(f) &&
             (ref->error_code ^ uc->error_code) == 2 && (ref->error_code & 2) &&
             ref->cr2 == uc->cr2)
             ec_w_only = 1;
-        if (!ec_w_only && ref->vector == 14 && ref->cr2 != uc->cr2)
+        if (!ec_w_only && ref->vector == HVT_VEC_PF && ref->cr2 != uc->cr2)
             say(&o, "cr2: core %#llx; unicorn %#llx\n", (unsigned long long)ref->cr2,
                 (unsigned long long)uc->cr2);
         if (!ec_w_only && uc->has_ec && ref->error_code != uc->error_code)
@@ -237,7 +237,7 @@ int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *r
             continue;
         }
         if (i == 0 && c->bits == 64 && c->opsize == 4 && !strcmp(f->mnem, "cmpxchg") &&
-            ref->status == HVT_ORC_DONE && (ref->st.rflags & 0x40) &&
+            ref->status == HVT_ORC_DONE && (ref->st.rflags & HVT_RFLAGS_ZF) &&
             uc->st.gpr[0] == (ref->st.gpr[0] & 0xffffffffu) && ref->st.gpr[0] == c->st.gpr[0]) {
             /* success leaves RAX alone (checked natively); QEMU zero-extends EAX anyway */
             applied = HVT_ORC_DEV_CMPXCHG32_RAX;

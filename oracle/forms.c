@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Oracle: the table of instruction forms (core issue and issue 4) and their undefined flags. */
+/* Oracle: the table of instruction forms (base set; string, SIMD, gather extensions). */
 #include <string.h>
 
-#include <capstone/capstone.h>
 
-#include "../core/flags_undef.h"
 #include "orc_internal.h"
 
 #define ALU(n, i)                                                                            \
@@ -24,7 +22,7 @@
 /* SSE moves: NAME, kind, mandatory prefix, opcode, memory size, aligned, REX.W */
 #define SSE(n, m, k, pfx, op, sz, al, w) {n, m, k, 1, -1, (op), -1, 0, F_NONE, 0, (pfx), (sz), (al), (w)}
 
-const struct orc_form orc_forms[] = {
+const struct orc_form hvt_orc_forms[] = {
     {"mov m,r", "mov", K_RM_R, 0, 0x88, 0x89, -1, 0, F_NONE, 0, 0, 0, 0, 0},
     {"mov r,m", "mov", K_R_RM, 0, 0x8a, 0x8b, -1, 0, F_NONE, 0, 0, 0, 0, 0},
     {"mov m,imm", "mov", K_RM_IMM, 0, 0xc6, 0xc7, 0, 0, F_NONE, 0, 0, 0, 0, 0},
@@ -67,7 +65,7 @@ const struct orc_form orc_forms[] = {
     {"jmp m", "jmp", K_BRANCH_M, 0, -1, 0xff, 4, 0, F_NONE, 0, 0, 0, 0, 0},
     {"ret", "ret", K_RET, 0, -1, 0xc3, -1, 0, F_NONE, 0, 0, 0, 0, 0},
     {"ret imm16", "ret", K_RET_IMM, 0, -1, 0xc2, -1, 0, F_NONE, 0, 0, 0, 0, 0},
-    /* issue 4: string instructions, CMPXCHG8B/16B, MOVNTI, SSE moves (gen_ext.c) */
+    /* core extensions: string instructions, CMPXCHG8B/16B, MOVNTI, SSE moves (gen_ext.c) */
     STR("movs", "movs", 0xa4, ORC_REP_NONE), STR("rep movs", "movs", 0xa4, ORC_REP_F3),
     STR("stos", "stos", 0xaa, ORC_REP_NONE), STR("rep stos", "stos", 0xaa, ORC_REP_F3),
     STR("lods", "lods", 0xac, ORC_REP_NONE), STR("rep lods", "lods", 0xac, ORC_REP_F3),
@@ -101,50 +99,28 @@ const struct orc_form orc_forms[] = {
     SSE("movq x,m (f3 0f 7e)", "movq", K_SSE_LD, 0xf3, 0x7e, 8, 0, 0),
     SSE("movq m,x (66 0f d6)", "movq", K_SSE_ST, 0x66, 0xd6, 8, 0, 0),
 };
-const unsigned orc_nforms = sizeof(orc_forms) / sizeof(orc_forms[0]);
+const unsigned hvt_orc_nforms = sizeof(hvt_orc_forms) / sizeof(hvt_orc_forms[0]);
 
 unsigned hvt_orc_form_count(void)
 {
-    return orc_nforms;
+    return hvt_orc_nforms;
 }
 
 const char *hvt_orc_form_name(unsigned form)
 {
-    return form < orc_nforms ? orc_forms[form].name : "?";
+    return form < hvt_orc_nforms ? hvt_orc_forms[form].name : "?";
 }
 
 int hvt_orc_form_matches(unsigned form, const char *name)
 {
-    if (form >= orc_nforms || !name)
+    if (form >= hvt_orc_nforms || !name)
         return 0;
-    return !strcmp(orc_forms[form].name, name) || !strcmp(orc_forms[form].mnem, name);
+    return !strcmp(hvt_orc_forms[form].name, name) || !strcmp(hvt_orc_forms[form].mnem, name);
 }
 
-/* The capstone ids of the mnemonics whose flags the SDM leaves partly undefined: one table
- * (the core's, hvt_core_undef_flags) defines "undefined" for the core and for this harness. */
-unsigned orc_form_insn_id(const struct orc_form *f)
+uint64_t hvt_orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count)
 {
-    static const struct {
-        const char *mnem;
-        unsigned id;
-    } ids[] = {
-        {"and", X86_INS_AND}, {"or", X86_INS_OR},     {"xor", X86_INS_XOR},
-        {"test", X86_INS_TEST}, {"mul", X86_INS_MUL}, {"imul", X86_INS_IMUL},
-        {"div", X86_INS_DIV}, {"idiv", X86_INS_IDIV}, {"bt", X86_INS_BT},
-        {"bts", X86_INS_BTS}, {"btr", X86_INS_BTR},   {"btc", X86_INS_BTC},
-        {"shl", X86_INS_SHL}, {"shr", X86_INS_SHR},   {"sar", X86_INS_SAR},
-        {"rol", X86_INS_ROL}, {"ror", X86_INS_ROR},   {"rcl", X86_INS_RCL},
-        {"rcr", X86_INS_RCR},
-    };
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
-        if (!strcmp(f->mnem, ids[i].mnem))
-            return ids[i].id;
-    return 0; /* every flag the form writes is defined (or it writes none) */
-}
-
-uint64_t orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count)
-{
-    unsigned id = orc_form_insn_id(f);
-    /* the count operand is 8 bits wide (CL or imm8): the core masks it as the CPU does */
-    return id ? hvt_core_undef_flags(id, opsize, (unsigned)(count & 0xff)) : 0;
+    /* one table (the core's) defines "undefined" for the core and for this harness; the count
+     * operand is 8 bits wide (CL or imm8): the core masks it as the CPU does */
+    return hvt_core_undef_flags_of(f->mnem, opsize, (unsigned)(count & 0xff));
 }

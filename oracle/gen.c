@@ -15,7 +15,7 @@ static uint64_t sext(uint64_t v, unsigned bits)
     return bits >= 64 ? v : (uint64_t)((int64_t)(v << (64 - bits)) >> (64 - bits));
 }
 
-uint64_t orc_interesting(struct orc_rng *r)
+uint64_t hvt_orc_interesting(struct orc_rng *r)
 {
     static const uint64_t vals[] = {
         0, 1, 2, 0xffffffffffffffffull, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff,
@@ -246,7 +246,7 @@ static void note_page(struct orc_gen *g, uint64_t la, uint64_t pa)
 
 /* Chooses where LA_HINT's page goes, maps it, and returns the final linear address with the
  * same page offset (large pages force the bits below the page size). */
-uint64_t orc_place(struct orc_gen *g, uint64_t la_hint, int important)
+uint64_t hvt_orc_place(struct orc_gen *g, uint64_t la_hint, int important)
 {
     uint64_t off = la_hint & 0xfff, la = la_hint & ~0xfffull, pa, sz;
     if (g->c->paging == HVT_ORC_PG_OFF) {
@@ -280,7 +280,7 @@ uint64_t orc_place(struct orc_gen *g, uint64_t la_hint, int important)
 }
 
 /* Maps exactly LA's page (no moving): used for the second page of a split operand. */
-void orc_place_exact(struct orc_gen *g, uint64_t la, int important)
+void hvt_orc_place_exact(struct orc_gen *g, uint64_t la, int important)
 {
     uint64_t pa;
     la &= ~0xfffull;
@@ -298,7 +298,7 @@ void orc_place_exact(struct orc_gen *g, uint64_t la, int important)
 
 /* Writes bytes at a linear address of a noted page (pages that fall outside RAM are skipped:
  * the case then faults or is refused, which both sides see alike). */
-void orc_put_la(struct orc_gen *g, uint64_t la, const void *src, unsigned n)
+void hvt_orc_put_la(struct orc_gen *g, uint64_t la, const void *src, unsigned n)
 {
     const uint8_t *p = src;
     for (unsigned i = 0; i < n; i++, la++) {
@@ -314,14 +314,14 @@ void orc_put_la(struct orc_gen *g, uint64_t la, const void *src, unsigned n)
 }
 
 /* Fills the frames of every noted page with random bytes (before the operands are written). */
-void orc_fill_pages(struct orc_gen *g)
+void hvt_orc_fill_pages(struct orc_gen *g)
 {
     for (unsigned j = 0; j < g->n_pages; j++) {
         uint64_t pa = g->pages[j].pa;
         if (pa + 0x1000 > ORC_STUB_PHYS || (pa >= ORC_PT_LO))
             continue;
         for (unsigned i = 0; i < 0x1000; i += 8) {
-            uint64_t v = orc_pct(&g->r, 25) ? orc_interesting(&g->r) : orc_next(&g->r);
+            uint64_t v = orc_pct(&g->r, 25) ? hvt_orc_interesting(&g->r) : orc_next(&g->r);
             memcpy(g->c->ram + pa + i, &v, 8);
         }
     }
@@ -336,7 +336,7 @@ static uint64_t canon(const struct orc_gen *g, uint64_t la)
 
 /* A random page-aligned linear address, sometimes near an earlier one (shared tables), never
  * in the stub's window. */
-uint64_t orc_rand_la(struct orc_gen *g)
+uint64_t hvt_orc_rand_la(struct orc_gen *g)
 {
     struct orc_rng *r = &g->r;
     uint64_t la;
@@ -374,7 +374,7 @@ uint64_t orc_rand_la(struct orc_gen *g)
 
 /* ---- the stub's mappings -------------------------------------------------------------------- */
 
-uint64_t orc_stub_la(const struct hvt_orc_case *c)
+uint64_t hvt_orc_stub_la(const struct hvt_orc_case *c)
 {
     switch (c->paging) {
     case HVT_ORC_PG_OFF:
@@ -388,9 +388,9 @@ uint64_t orc_stub_la(const struct hvt_orc_case *c)
     }
 }
 
-void orc_map_stub(struct orc_gen *g)
+void hvt_orc_map_stub(struct orc_gen *g)
 {
-    uint64_t la = orc_stub_la(g->c);
+    uint64_t la = hvt_orc_stub_la(g->c);
     if (g->c->paging == HVT_ORC_PG_OFF)
         return;
     for (unsigned i = 0; i < ORC_STUB_PAGES; i++)
@@ -399,7 +399,7 @@ void orc_map_stub(struct orc_gen *g)
 
 /* ---- the case --------------------------------------------------------------------------- */
 
-void orc_gen_begin(struct orc_gen *g, struct hvt_orc_case *c)
+void hvt_orc_gen_begin(struct orc_gen *g, struct hvt_orc_case *c)
 {
     g->c = c;
     g->n_pages = 0;
@@ -412,11 +412,11 @@ void orc_gen_begin(struct orc_gen *g, struct hvt_orc_case *c)
         return;
     }
     g->top = pt_alloc(g, 0);
-    orc_map_stub(g);
+    hvt_orc_map_stub(g);
 }
 
 /* After all mappings: PAE PDPTE registers as loaded at CR3 load. */
-void orc_gen_end(struct orc_gen *g)
+void hvt_orc_gen_end(struct orc_gen *g)
 {
     struct hvt_vcpu_state *st = &g->c->st;
     st->cr3 = g->top;
@@ -453,7 +453,7 @@ static void flat_segs(struct hvt_vcpu_state *st, unsigned bits, unsigned cpl)
                                HVT_SEG_ATTR_G | (bits == 64 ? HVT_SEG_ATTR_L : HVT_SEG_ATTR_DB);
 }
 
-void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
+void hvt_orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
                unsigned len, const uint64_t leaf[3], uint64_t upper)
 {
     struct orc_gen g;
@@ -465,14 +465,14 @@ void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_
     c->paging = bits == 64 ? HVT_ORC_PG_4L : HVT_ORC_PG_OFF;
     c->cpl = cpl;
     c->opsize = 8;
-    c->st.cr0 = ORC_CR0_PE | 0x30 | (bits == 64 ? ORC_CR0_PG | ORC_CR0_WP : 0);
-    c->st.cr4 = bits == 64 ? ORC_CR4_PAE : 0;
-    c->st.efer = bits == 64 ? ORC_EFER_LME | ORC_EFER_LMA : 0;
+    c->st.cr0 = HVT_CR0_PE | HVT_CR0_ET | HVT_CR0_NE | (bits == 64 ? HVT_CR0_PG | HVT_CR0_WP : 0);
+    c->st.cr4 = bits == 64 ? HVT_CR4_PAE : 0;
+    c->st.efer = bits == 64 ? HVT_EFER_LME | HVT_EFER_LMA : 0;
     c->st.rflags = 2;
     flat_segs(&c->st, bits, cpl);
     uint64_t base = bits == 64 ? 0x400000 : 0x10000;
     c->st.rip = base;
-    c->st.gdtr.base = orc_stub_la(c) + 0x1000;
+    c->st.gdtr.base = hvt_orc_stub_la(c) + 0x1000;
     c->st.gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
     c->n_pages = 4;
     for (unsigned i = 0; i < 4; i++) {
@@ -504,6 +504,6 @@ void orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_
         g.c = c;
         g.top = pml4;
         g.next_stub_pt = ORC_STUB_PT;
-        orc_map_stub(&g);
+        hvt_orc_map_stub(&g);
     }
 }

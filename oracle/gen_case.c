@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sized.h"
 #include "gen.h"
 #include "hvtrace/error.h"
 
@@ -123,7 +124,9 @@ static void choose_mem(struct hvt_orc_case *c, struct orc_rng *r, struct plan *p
         p->base = rm_reg[k];
         p->mod16_rm = (unsigned)rm_code[k];
         p->disp_size = (unsigned)orc_below(r, 3); /* 0, 1, 2 */
-        p->disp = p->disp_size == 1 ? sext_to(orc_next(r), 1) : p->disp_size == 2 ? orc_next(r) & 0xffff : 0;
+        p->disp = p->disp_size == 1   ? sext_to(orc_next(r), 1)
+                  : p->disp_size == 2 ? orc_next(r) & 0xffff
+                                      : 0;
         set_gpr(c, p->base, (c->st.gpr[p->base] & ~0xffffull) | ((off - p->disp) & 0xffff));
         return;
     }
@@ -147,7 +150,7 @@ static void choose_mem(struct hvt_orc_case *c, struct orc_rng *r, struct plan *p
             p->index = (int)orc_below(r, nregs);
         while (p->index == R_RSP || p->index == p->base || (p->reserved & (1u << p->index)));
         p->scale = 1u << orc_below(r, 4);
-        set_gpr(c, p->index, orc_interesting(r) & (orc_pct(r, 50) ? 0xffff : ~0ull));
+        set_gpr(c, p->index, hvt_orc_interesting(r) & (orc_pct(r, 50) ? 0xffff : ~0ull));
     }
     p->disp_size = (unsigned)orc_below(r, 3) * 2; /* 0, 2 -> 1 byte, 4 */
     if (p->disp_size == 2)
@@ -292,9 +295,9 @@ static int form_ok(unsigned i, unsigned bits, const struct hvt_orc_filter *f)
 {
     if (f->insn && !hvt_orc_form_matches(i, f->insn))
         return 0;
-    if (bits == 32 && orc_forms[i].kind == K_MOVX && orc_forms[i].sub == 4)
+    if (bits == 32 && hvt_orc_forms[i].kind == K_MOVX && hvt_orc_forms[i].sub == 4)
         return 0; /* opcode 63 is ARPL outside 64-bit mode */
-    if (bits == 32 && orc_forms[i].wbit)
+    if (bits == 32 && hvt_orc_forms[i].wbit)
         return 0; /* REX.W forms (cmpxchg16b, movq via 6E/7E) exist only in 64-bit mode */
     return 1;
 }
@@ -357,7 +360,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     struct orc_gen g;
     struct plan p;
     struct enc e;
-    struct hvt_orc_filter dflt;
+    struct hvt_orc_filter dflt, fl;
     struct orc_rng *r = &g.r;
     unsigned cand[256], n = 0;
     uint8_t *ram;
@@ -368,7 +371,11 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         hvt_orc_filter_init(&dflt);
         flt = &dflt;
     }
-    if (flt->size < sizeof(*flt) || (flt->bits && flt->bits != 32 && flt->bits != 64) ||
+    if (hvt_sized_in(&fl, sizeof(fl), flt, flt->size, HVT_ORC_FILTER_SIZE_V1))
+        return -HVT_E_INVALID;
+    fl.size = sizeof(fl);
+    flt = &fl;
+    if ((flt->bits && flt->bits != 32 && flt->bits != 64) ||
         flt->paging >= HVT_ORC_PG__COUNT)
         return -HVT_E_INVALID;
     ram = c->ram;
@@ -384,20 +391,20 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         c->bits = flt->bits ? flt->bits : (orc_pct(r, 60) ? 64 : 32);
     if (flt->bits && flt->bits != c->bits)
         return -HVT_E_INVALID;
-    for (unsigned i = 0; i < orc_nforms; i++)
+    for (unsigned i = 0; i < hvt_orc_nforms; i++)
         if (form_ok(i, c->bits, flt))
             cand[n++] = i;
     if (!n && !flt->bits && flt->paging < 0) {
         /* the filter names 64-bit-only forms (cmpxchg16b, movq with REX.W) */
         c->bits = c->bits == 64 ? 32 : 64;
-        for (unsigned i = 0; i < orc_nforms; i++)
+        for (unsigned i = 0; i < hvt_orc_nforms; i++)
             if (form_ok(i, c->bits, flt))
                 cand[n++] = i;
     }
     if (!n)
         return -HVT_E_INVALID;
     c->form = cand[orc_below(r, n)];
-    const struct orc_form *f = &orc_forms[c->form];
+    const struct orc_form *f = &hvt_orc_forms[c->form];
     if (flt->paging >= 0)
         c->paging = (unsigned)flt->paging;
     else if (c->bits == 64)
@@ -411,41 +418,41 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
 
     /* control registers */
     struct hvt_vcpu_state *st = &c->st;
-    st->cr0 = ORC_CR0_PE | 0x30;
+    st->cr0 = HVT_CR0_PE | HVT_CR0_ET | HVT_CR0_NE;
     if (c->paging != HVT_ORC_PG_OFF)
-        st->cr0 |= ORC_CR0_PG;
+        st->cr0 |= HVT_CR0_PG;
     if (orc_pct(r, 60))
-        st->cr0 |= ORC_CR0_WP;
+        st->cr0 |= HVT_CR0_WP;
     if (c->paging >= HVT_ORC_PG_PAE)
-        st->cr4 |= ORC_CR4_PAE;
+        st->cr4 |= HVT_CR4_PAE;
     if (c->paging == HVT_ORC_PG_2L_PSE || (c->paging >= HVT_ORC_PG_PAE && orc_pct(r, 50)))
-        st->cr4 |= ORC_CR4_PSE;
+        st->cr4 |= HVT_CR4_PSE;
     if (c->paging == HVT_ORC_PG_5L)
-        st->cr4 |= ORC_CR4_LA57;
+        st->cr4 |= HVT_CR4_LA57;
     if (c->paging != HVT_ORC_PG_OFF) {
         if (orc_pct(r, 35))
-            st->cr4 |= ORC_CR4_SMEP;
+            st->cr4 |= HVT_CR4_SMEP;
         if (orc_pct(r, 35))
-            st->cr4 |= ORC_CR4_SMAP;
+            st->cr4 |= HVT_CR4_SMAP;
     }
     if (c->bits == 64)
-        st->efer = ORC_EFER_LME | ORC_EFER_LMA;
-    st->rflags = 2 | (orc_next(r) & (0x8d5 | ORC_RFLAGS_DF)) | (orc_pct(r, 50) ? ORC_RFLAGS_IF : 0) |
-                 (orc_pct(r, 40) ? ORC_RFLAGS_AC : 0);
-    st->gdtr.base = orc_stub_la(c) + 0x1000;
+        st->efer = HVT_EFER_LME | HVT_EFER_LMA;
+    st->rflags = HVT_RFLAGS_FIXED | (orc_next(r) & (ORC_FLAGS_ARITH | HVT_RFLAGS_DF)) |
+                 (orc_pct(r, 50) ? HVT_RFLAGS_IF : 0) | (orc_pct(r, 40) ? HVT_RFLAGS_AC : 0);
+    st->gdtr.base = hvt_orc_stub_la(c) + 0x1000;
     st->gdtr.limit = ORC_GDT_ENTRIES * 8 - 1;
     if (c->bits == 64)
         segs_64(c, r);
     else
         segs_32(c, r);
     for (unsigned i = 0; i < 16; i++)
-        set_gpr(c, (int)i, i < 8 || c->bits == 64 ? orc_interesting(r) : 0);
+        set_gpr(c, (int)i, i < 8 || c->bits == 64 ? hvt_orc_interesting(r) : 0);
     if (f->kind == K_SSE_LD || f->kind == K_SSE_ST)
-        orc_gen_simd_state(c, r);
+        hvt_orc_gen_simd_state(c, r);
 
-    orc_gen_begin(&g, c);
+    hvt_orc_gen_begin(&g, c);
     if (f->kind == K_STR) {
-        orc_gen_str(&g, f);
+        hvt_orc_gen_str(&g, f);
         return 0;
     }
 
@@ -467,7 +474,8 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     p.lock = f->lock && orc_pct(r, 40);
     p.rex_force = c->bits == 64 && orc_pct(r, 15);
     unsigned nregs = c->bits == 64 ? 16 : 8;
-    p.reg = f->ext >= 0 && f->kind != K_PUSH_R && f->kind != K_POP_R ? -1 : (int)orc_below(r, nregs);
+    p.reg =
+        f->ext >= 0 && f->kind != K_PUSH_R && f->kind != K_POP_R ? -1 : (int)orc_below(r, nregs);
     if (f->kind == K_MOFFS_LD || f->kind == K_MOFFS_ST)
         p.reg = -1;
     switch (f->kind) {
@@ -495,17 +503,17 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     switch (f->kind) {
     case K_RM_IMM:
         p.imm_size = p.opsize == 1 ? 1 : p.opsize == 2 ? 2 : 4;
-        p.imm = orc_interesting(r) & mask_of(p.imm_size);
+        p.imm = hvt_orc_interesting(r) & mask_of(p.imm_size);
         break;
     case K_RM_IMM8:
     case K_BT_IMM:
         p.imm_size = 1;
-        p.imm = orc_interesting(r) & 0xff;
+        p.imm = hvt_orc_interesting(r) & 0xff;
         count = p.imm;
         break;
     case K_R_RM_IMM:
         p.imm_size = f->sub ? 1 : p.opsize == 2 ? 2 : 4;
-        p.imm = orc_interesting(r) & mask_of(p.imm_size);
+        p.imm = hvt_orc_interesting(r) & mask_of(p.imm_size);
         break;
     case K_RET_IMM:
         p.imm_size = 2;
@@ -534,14 +542,14 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     }
 
     /* code page first: data may share its tables */
-    uint64_t code_page = orc_place(&g, orc_rand_la(&g), 1) & ~0xfffull;
+    uint64_t code_page = hvt_orc_place(&g, hvt_orc_rand_la(&g), 1) & ~0xfffull;
 
     /* the memory operand's linear address */
     int has_mem = !(f->kind == K_PUSH_R || f->kind == K_POP_R || f->kind == K_RET ||
                     f->kind == K_RET_IMM);
     uint64_t la = 0, off = 0;
     if (has_mem) {
-        uint64_t page = orc_rand_la(&g);
+        uint64_t page = hvt_orc_rand_la(&g);
         int fsgs = p.seg == HVT_SEG_FS || p.seg == HVT_SEG_GS;
         if (c->bits == 64 && p.asz == 4 && !fsgs) {
             page &= 0xfffff000ull;
@@ -561,9 +569,9 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
             la = (page | pos) ^ (1ull << (c->paging == HVT_ORC_PG_5L ? 60 : 50));
             c->provoked |= HVT_ORC_P_NONCANON;
         } else {
-            la = orc_place(&g, page | pos, 0);
+            la = hvt_orc_place(&g, page | pos, 0);
             if (c->provoked & HVT_ORC_P_SPLIT)
-                orc_place_exact(&g, la + p.memsize - 1, 0);
+                hvt_orc_place_exact(&g, la + p.memsize - 1, 0);
         }
         if (f->kind == K_BT_R) {
             uint64_t bo = c->st.gpr[p.reg];
@@ -582,7 +590,9 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         if (c->bits == 64) {
             uint64_t base = 0;
             if (fsgs) {
-                off = p.asz == 4 ? (orc_next(r) & 0xffffffffu) : orc_pct(r, 50) ? orc_below(r, 0x10000) : orc_next(r);
+                off = p.asz == 4       ? (orc_next(r) & 0xffffffffu)
+                      : orc_pct(r, 50) ? orc_below(r, 0x10000)
+                                       : orc_next(r);
                 base = ea - off;
                 st->seg[p.seg].base = base;
             } else {
@@ -637,7 +647,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     /* the stack */
     uint64_t slot = 0;
     if (p.stack) {
-        uint64_t page = orc_rand_la(&g);
+        uint64_t page = hvt_orc_rand_la(&g);
         unsigned pos;
         if (orc_pct(r, 12)) {
             pos = 0x1000 - 1 - (unsigned)orc_below(r, p.stack_size - 1);
@@ -649,8 +659,8 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
             slot = (page | pos) ^ (1ull << (c->paging == HVT_ORC_PG_5L ? 60 : 50));
             c->provoked |= HVT_ORC_P_NONCANON;
         } else {
-            slot = orc_place(&g, page | pos, 0);
-            orc_place_exact(&g, slot + p.stack_size - 1, 0);
+            slot = hvt_orc_place(&g, page | pos, 0);
+            hvt_orc_place_exact(&g, slot + p.stack_size - 1, 0);
         }
         uint64_t sp = c->bits == 64 ? slot : (slot - st->seg[HVT_SEG_SS].base) & 0xffffffffu;
         if (p.stack < 0)
@@ -667,7 +677,7 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     unsigned cpos;
     if (e.n > 1 && orc_pct(r, 12)) {
         cpos = 0x1000 - 1 - (unsigned)orc_below(r, e.n - 1);
-        orc_place_exact(&g, code_page + 0x1000, 1);
+        hvt_orc_place_exact(&g, code_page + 0x1000, 1);
         c->provoked |= HVT_ORC_P_CODE_SPLIT;
     } else {
         /* not in the last 32 bytes: unicorn's translator reads ahead of the instruction
@@ -696,11 +706,11 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
     memcpy(c->insn, e.b, e.n);
 
     /* contents: random pages, then operand values, then the code */
-    orc_fill_pages(&g);
+    hvt_orc_fill_pages(&g);
     if (has_mem) {
-        uint64_t v = orc_interesting(r), vv[2];
+        uint64_t v = hvt_orc_interesting(r), vv[2];
         if (f->kind == K_BRANCH_M && orc_pct(r, 70))
-            v = orc_rand_la(&g) | orc_below(r, 0x1000);
+            v = hvt_orc_rand_la(&g) | orc_below(r, 0x1000);
         if (f->fclass == F_DIV && orc_pct(r, 70)) {
             if (!(v & mask_of(p.memsize)))
                 v |= 1 + orc_below(r, 100);
@@ -708,12 +718,13 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
                 set_gpr(c, 0, (c->st.gpr[0] & ~0xff00ull) |
                                   (f->ext == 7 ? ((c->st.gpr[0] & 0x80) ? 0xff00 : 0) : 0));
             else
-                set_gpr(c, 2, f->ext == 7 ? ((sext_to(c->st.gpr[0], p.opsize) >> 63) ? ~0ull : 0) : 0);
+                set_gpr(c, 2,
+                        f->ext == 7 ? ((sext_to(c->st.gpr[0], p.opsize) >> 63) ? ~0ull : 0) : 0);
         }
         if (f->kind == K_RM_R && f->esc && f->opv == 0xb1 && orc_pct(r, 50))
             v = c->st.gpr[0];
         vv[0] = v;
-        vv[1] = orc_pct(r, 50) ? orc_interesting(r) : orc_next(r);
+        vv[1] = orc_pct(r, 50) ? hvt_orc_interesting(r) : orc_next(r);
         if (f->kind == K_CX8 && orc_pct(r, 50)) {
             /* equal to EDX:EAX / RDX:RAX half of the time */
             uint64_t m = p.opsize == 8 ? ~0ull : 0xffffffffull;
@@ -721,13 +732,14 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
             vv[1] = c->st.gpr[2];
         }
         if (!(c->provoked & HVT_ORC_P_NONCANON))
-            orc_put_la(&g, la, vv, p.memsize);
+            hvt_orc_put_la(&g, la, vv, p.memsize);
     }
     if (p.stack > 0 && !(c->provoked & HVT_ORC_P_NONCANON)) {
-        uint64_t v = orc_pct(r, 70) ? (orc_rand_la(&g) | orc_below(r, 0x1000)) : orc_interesting(r);
-        orc_put_la(&g, slot, &v, p.stack_size);
+        uint64_t v =
+            orc_pct(r, 70) ? (hvt_orc_rand_la(&g) | orc_below(r, 0x1000)) : hvt_orc_interesting(r);
+        hvt_orc_put_la(&g, slot, &v, p.stack_size);
     }
-    orc_put_la(&g, st->rip, c->insn, c->insn_len);
+    hvt_orc_put_la(&g, st->rip, c->insn, c->insn_len);
     {
         /* INT3 after the instruction (same page only) ends QEMU's translation block there:
          * unicorn translates ahead and would fault on a following page (see the deviation
@@ -735,12 +747,12 @@ int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc
         static const uint8_t int3[2] = {0xcc, 0xcc};
         uint64_t end = st->rip + c->insn_len;
         unsigned room = (unsigned)(0x1000 - (end & 0xfff)) & 0xfff;
-        orc_put_la(&g, end, int3, room < 2 ? room : 2);
+        hvt_orc_put_la(&g, end, int3, room < 2 ? room : 2);
     }
-    orc_gen_end(&g);
+    hvt_orc_gen_end(&g);
     if (f->kind == K_RM_CL)
         count = c->st.gpr[1] & 0xff;
-    c->flags_undef = orc_flags_undef(f, p.opsize, count);
+    c->flags_undef = hvt_orc_flags_undef(f, p.opsize, count);
     return 0;
 }
 

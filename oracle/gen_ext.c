@@ -16,30 +16,30 @@ static void set_gpr(struct hvt_orc_case *c, int reg, uint64_t v)
 
 /* ---- SIMD state ---------------------------------------------------------------------------- */
 
-void orc_gen_simd_state(struct hvt_orc_case *c, struct orc_rng *r)
+void hvt_orc_gen_simd_state(struct hvt_orc_case *c, struct orc_rng *r)
 {
     struct hvt_vcpu_state *st = &c->st;
     for (unsigned i = 0; i < 16; i++)
         for (unsigned j = 0; j < 32; j += 8) {
-            uint64_t v = orc_pct(r, 30) ? orc_interesting(r) : orc_next(r);
+            uint64_t v = orc_pct(r, 30) ? hvt_orc_interesting(r) : orc_next(r);
             memcpy(&st->ymm[i][j], &v, 8);
         }
     st->mxcsr = 0x1f80;
     st->flags |= HVT_STATE_SIMD_VALID;
     /* SSE enabled as an OS does it; now and then a #UD (no OSFXSR, CR0.EM) or #NM (CR0.TS) */
-    st->cr0 |= ORC_CR0_MP;
+    st->cr0 |= HVT_CR0_MP;
     if (orc_pct(r, 96))
-        st->cr4 |= ORC_CR4_OSFXSR | ORC_CR4_OSXMMEXCPT;
+        st->cr4 |= HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT;
     if (orc_pct(r, 3))
-        st->cr0 |= ORC_CR0_EM;
+        st->cr0 |= HVT_CR0_EM;
     if (orc_pct(r, 4))
-        st->cr0 |= ORC_CR0_TS;
+        st->cr0 |= HVT_CR0_TS;
 }
 
 /* ---- string instructions ----------------------------------------------------------------- */
 
 /* A deterministic value for the K-th port input of a case (both runners answer with it). */
-uint32_t orc_io_value(uint16_t port, unsigned k)
+uint32_t hvt_orc_io_value(uint16_t port, unsigned k)
 {
     struct orc_rng r = {((uint64_t)port << 32) ^ (k * 0x9e37u) ^ 0x5bd1e995u};
     return (uint32_t)orc_next(&r);
@@ -61,7 +61,7 @@ static void place_str(struct orc_gen *g, struct str_op *o, unsigned asz, unsigne
     struct hvt_vcpu_state *st = &c->st;
     uint64_t span = (uint64_t)(its ? its : 1) * size;
     int fsgs = o->seg == HVT_SEG_FS || o->seg == HVT_SEG_GS;
-    uint64_t page = orc_rand_la(g), pos;
+    uint64_t page = hvt_orc_rand_la(g), pos;
     int cross = span > 1 && orc_pct(r, 30);
 
     if (c->bits == 64 && asz == 4 && !fsgs) {
@@ -94,10 +94,10 @@ static void place_str(struct orc_gen *g, struct str_op *o, unsigned asz, unsigne
         page -= 0x4000;
     else if (c->paging == HVT_ORC_PG_OFF && page < 0x12000)
         page += 0x4000;
-    o->la = orc_place(g, page | pos, 0);
+    o->la = hvt_orc_place(g, page | pos, 0);
     for (int64_t b = lo; b < hi; b += 0x1000)
-        orc_place_exact(g, o->la + (uint64_t)b, 0);
-    orc_place_exact(g, o->la + (uint64_t)(hi - 1), 0);
+        hvt_orc_place_exact(g, o->la + (uint64_t)b, 0);
+    hvt_orc_place_exact(g, o->la + (uint64_t)(hi - 1), 0);
     if (cross)
         c->provoked |= HVT_ORC_P_SPLIT;
 
@@ -135,7 +135,7 @@ static void lay_code(struct orc_gen *g, uint64_t code_page, const uint8_t *b, un
     unsigned cpos;
     if (n > 1 && orc_pct(&g->r, 12)) {
         cpos = 0x1000 - 1 - (unsigned)orc_below(&g->r, n - 1);
-        orc_place_exact(g, code_page + 0x1000, 1);
+        hvt_orc_place_exact(g, code_page + 0x1000, 1);
         c->provoked |= HVT_ORC_P_CODE_SPLIT;
     } else {
         cpos = (unsigned)orc_below(&g->r, 0x1000 - n - 32 + 1); /* qemu-translation-lookahead */
@@ -145,10 +145,10 @@ static void lay_code(struct orc_gen *g, uint64_t code_page, const uint8_t *b, un
     c->insn_len = (uint8_t)n;
     uint64_t end = c->st.rip + n;
     unsigned room = (unsigned)(0x1000 - (end & 0xfff)) & 0xfff;
-    orc_put_la(g, end, int3, room < 2 ? room : 2);
+    hvt_orc_put_la(g, end, int3, room < 2 ? room : 2);
 }
 
-void orc_gen_str(struct orc_gen *g, const struct orc_form *f)
+void hvt_orc_gen_str(struct orc_gen *g, const struct orc_form *f)
 {
     struct hvt_orc_case *c = g->c;
     struct hvt_vcpu_state *st = &c->st;
@@ -159,7 +159,7 @@ void orc_gen_str(struct orc_gen *g, const struct orc_form *f)
     int has_dst = op == 0xa4 || op == 0xa6 || op == 0xaa || op == 0xae || op == 0x6c;
     int rep = f->sub != ORC_REP_NONE;
     unsigned size, asz, its;
-    int df = !!(st->rflags & ORC_RFLAGS_DF);
+    int df = !!(st->rflags & HVT_RFLAGS_DF);
 
     /* operand and address size */
     if (orc_pct(r, 30))
@@ -185,7 +185,7 @@ void orc_gen_str(struct orc_gen *g, const struct orc_form *f)
     }
     its = (unsigned)n;
     if (io && c->cpl == 3)
-        st->rflags |= ORC_RFLAGS_IOPL; /* no I/O permission bitmap needed (CPL <= IOPL) */
+        st->rflags |= HVT_RFLAGS_IOPL; /* no I/O permission bitmap needed (CPL <= IOPL) */
 
     /* the source segment: DS or an override (never CS in 32-bit mode: execute/read only) */
     int src_seg = HVT_SEG_DS, seg_pfx = 0;
@@ -202,7 +202,7 @@ void orc_gen_str(struct orc_gen *g, const struct orc_form *f)
     if (c->bits == 64 && src_seg == HVT_SEG_CS)
         src_seg = HVT_SEG_DS; /* CS, DS, ES, SS have base 0 in 64-bit mode */
 
-    uint64_t code_page = orc_place(g, orc_rand_la(g), 1) & ~0xfffull;
+    uint64_t code_page = hvt_orc_place(g, hvt_orc_rand_la(g), 1) & ~0xfffull;
     struct str_op src = {src_seg, 0, 0}, dst = {HVT_SEG_ES, 0, 0};
     if (c->bits == 64 && src.seg != HVT_SEG_FS && src.seg != HVT_SEG_GS)
         src.seg = HVT_SEG_DS;
@@ -241,25 +241,25 @@ void orc_gen_str(struct orc_gen *g, const struct orc_form *f)
         b[nb++] = (uint8_t)(0x40 | (size == 8 ? 8 : 0));
     b[nb++] = (uint8_t)(size == 1 ? op : op + 1);
 
-    orc_fill_pages(g);
+    hvt_orc_fill_pages(g);
     /* contents: CMPS/SCAS see equal elements for a while, so that REPE/REPNE stop anywhere */
     if (op == 0xa6 || op == 0xae) {
         unsigned stop = its ? (unsigned)orc_below(r, its + 1) : 0;
         uint64_t acc = c->st.gpr[HVT_RAX] & mask_of(size);
         for (unsigned i = 0; i < its && i <= stop; i++) {
-            uint64_t v = op == 0xae ? acc : orc_interesting(r);
+            uint64_t v = op == 0xae ? acc : hvt_orc_interesting(r);
             int64_t d = (int64_t)i * (df ? -(int64_t)size : (int64_t)size);
             int equal = f->sub == ORC_REP_F2 ? i == stop : i < stop;
             if (op == 0xa6)
-                orc_put_la(g, src.la + (uint64_t)d, &v, size);
+                hvt_orc_put_la(g, src.la + (uint64_t)d, &v, size);
             if (!equal)
                 v ^= 1ull << orc_below(r, 8 * size);
             if (equal || orc_pct(r, 50))
-                orc_put_la(g, dst.la + (uint64_t)d, &v, size);
+                hvt_orc_put_la(g, dst.la + (uint64_t)d, &v, size);
         }
     }
     lay_code(g, code_page, b, nb);
-    orc_put_la(g, st->rip, c->insn, c->insn_len);
-    orc_gen_end(g);
+    hvt_orc_put_la(g, st->rip, c->insn, c->insn_len);
+    hvt_orc_gen_end(g);
     c->flags_undef = 0; /* CMPS/SCAS define all six flags; the others write none */
 }

@@ -106,7 +106,7 @@ static void save_state(int sig, siginfo_t *si, ucontext_t *uc)
     r->vector = (uint32_t)g[REG_TRAPNO];
     r->error_code = (uint64_t)g[REG_ERR];
     r->cr2 = (uint64_t)g[REG_CR2];
-    if (sig == SIGTRAP && r->vector == 3 && rip == end + 1) {
+    if (sig == SIGTRAP && r->vector == HVT_VEC_BP && rip == end + 1) {
         r->stop = HVT_NATIVE_DONE;
         r->vector = 0;
         r->error_code = 0;
@@ -114,7 +114,7 @@ static void save_state(int sig, siginfo_t *si, ucontext_t *uc)
         rip = end;
     } else {
         r->stop = HVT_NATIVE_FAULT;
-        if (sig == SIGSEGV && r->vector == 14 && si)
+        if (sig == SIGSEGV && r->vector == HVT_VEC_PF && si)
             r->cr2 = (uint64_t)(uintptr_t)si->si_addr;
     }
     r->out.rip = rip;

@@ -7,6 +7,7 @@
 #include "hvtrace/core.h"
 #include "hvtrace/error.h"
 #include "hvtrace/oracle.h"
+#include "common/ram.h"
 #include "native.h"
 
 /*
@@ -33,61 +34,16 @@
 #define PTE_A 0x20ull
 #define PTE_D 0x40ull
 
+/* The core's guest RAM (common/ram.h): no device, port I/O is UNHANDLEABLE. */
 struct nc_ram {
+    struct hvt_ram ram;
     uint8_t mem[NC_RAM];
 };
 
-static int nc_in(uint64_t gpa, uint32_t size)
+static void nc_ram_init(struct nc_ram *r)
 {
-    return gpa < NC_RAM && size <= NC_RAM - gpa;
+    r->ram = (struct hvt_ram){.mem = r->mem, .size = NC_RAM, .io_result = HVT_OP_UNHANDLEABLE};
 }
-static int nc_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
-{
-    struct nc_ram *r = ctx;
-    (void)info;
-    if (!nc_in(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->mem + gpa, size);
-    return HVT_OP_OKAY;
-}
-static int nc_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
-                    struct hvt_op_info *info)
-{
-    struct nc_ram *r = ctx;
-    (void)info;
-    if (!nc_in(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(r->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
-}
-static int nc_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
-                      struct hvt_op_info *info)
-{
-    struct nc_ram *r = ctx;
-    (void)info;
-    if (!nc_in(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->mem + gpa, old, size)) {
-        memcpy(old, r->mem + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
-}
-static int nc_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *i)
-{
-    (void)ctx, (void)port, (void)buf, (void)size, (void)i;
-    return HVT_OP_UNHANDLEABLE;
-}
-static int nc_io_out(void *ctx, uint16_t port, const void *buf, uint32_t size,
-                     struct hvt_op_info *i)
-{
-    (void)ctx, (void)port, (void)buf, (void)size, (void)i;
-    return HVT_OP_UNHANDLEABLE;
-}
-static const struct hvt_core_ops nc_ops = {
-    sizeof(struct hvt_core_ops), nc_read, nc_write, nc_cmpxchg, nc_io_in, nc_io_out,
-};
 
 /* splitmix64 */
 static uint64_t rnd(uint64_t *s)
@@ -355,13 +311,13 @@ static void core_state(const struct nc_case *c, struct hvt_vcpu_state *st, struc
     memset(ram->mem, 0, sizeof(ram->mem));
     memcpy(st->gpr, c->n.in.gpr, sizeof(st->gpr));
     st->rip = c->n.code_addr;
-    st->rflags = c->n.in.rflags | (1u << 9);
+    st->rflags = c->n.in.rflags | HVT_RFLAGS_IF;
     st->flags = HVT_STATE_SIMD_VALID;
     st->mxcsr = c->n.in.mxcsr;
     memcpy(st->ymm, c->n.in.ymm, sizeof(st->ymm));
-    st->cr0 = 1 | 2 | (1ull << 16) | (1ull << 31);                     /* PE MP WP PG */
-    st->cr4 = (1ull << 5) | (1ull << 9) | (1ull << 10) | (1ull << 18); /* PAE OSFXSR XMM OSXSAVE */
-    st->efer = (1ull << 8) | (1ull << 10) | (1ull << 11);
+    st->cr0 = HVT_CR0_PE | HVT_CR0_MP | HVT_CR0_WP | HVT_CR0_PG;
+    st->cr4 = HVT_CR4_PAE | HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT | HVT_CR4_OSXSAVE;
+    st->efer = HVT_EFER_LME | HVT_EFER_LMA | HVT_EFER_NXE;
     st->xcr0 = 7;
     st->cr3 = NC_PML4;
     for (unsigned i = 0; i < 6; i++) {
@@ -425,7 +381,7 @@ static int compare(const struct nc_case *c, const struct hvt_core_result *res,
         if (res->out.kind != HVT_OUT_EXCEPTION || res->out.vector != nr->vector)
             SAY(" outcome: core %u vector %u (%s), cpu fault %u;", res->out.kind, res->out.vector,
                 res->detail, nr->vector);
-        else if (nr->vector == 14 && (res->out.cr2 != nr->cr2 ||
+        else if (nr->vector == HVT_VEC_PF && (res->out.cr2 != nr->cr2 ||
                                       (res->out.error_code & 0x1f) != (nr->error_code & 0x1f)))
             SAY(" #PF: core cr2 %#" PRIx64 " ec %#x, cpu cr2 %#" PRIx64 " ec %#" PRIx64 ";",
                 res->out.cr2, res->out.error_code, nr->cr2, nr->error_code);
@@ -549,7 +505,8 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
             goto done;
         }
         core_state(c, &st, ram);
-        rc = hvt_core_emulate(core, &st, &nc_ops, ram, &res);
+        nc_ram_init(ram);
+        rc = hvt_core_emulate(core, &st, &hvt_ram_ops, &ram->ram, &res);
         if (rc < 0)
             goto done;
         bad = compare(c, &res, &st, ram, nr, diff, sizeof(diff));

@@ -141,7 +141,7 @@ static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, 
          "mask[2] 0x80000000 -> %#x, mask[3] 0x5555 -> %#x, mask[4] 0x80000004 -> %#x, "
          "dst[4] 0xa0000004 -> %#x\n",
          r->stop, r->vector, m2, m3, m_hi, d_hi);
-    if (r->stop != HVT_NATIVE_FAULT || r->vector != 14)
+    if (r->stop != HVT_NATIVE_FAULT || r->vector != HVT_VEC_PF)
         return -1;
     *mask_v = m2 == 0xffffffffu && m3 == 0 ? 0 : m2 == 0x80000000u && m3 == 0x5555u ? 1 : -1;
     *upper_v = m_hi == 0 && d_hi == 0 ? 0 : m_hi == 0x80000004u && d_hi == 0xa0000004u ? 1 : -1;

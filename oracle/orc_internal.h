@@ -89,7 +89,7 @@ enum orc_kind {
     K_CMOVCC,
     K_BT_IMM,
     K_BT_R,
-    /* issue 4 (gen_ext.c) */
+    /* core extensions: strings, CMPXCHG8B/16B, SIMD (gen_ext.c) */
     K_STR,       /* string instruction: MOVS CMPS STOS LODS SCAS INS OUTS; sub = REP kind */
     K_CX8,       /* cmpxchg8b / cmpxchg16b m (0F C7 /1) */
     K_SSE_LD,    /* SSE move xmm <- m (mandatory prefix mpfx, memory size msize) */
@@ -124,52 +124,32 @@ struct orc_form {
     uint8_t fclass;   /* enum orc_fclass */
     uint8_t sub;      /* kind-specific: shift /n, movx source size, K_STR rep kind,
                          K_RM_R: 1 = no 16-bit form (movnti) */
-    /* issue 4 forms */
+    /* core-extension forms */
     uint8_t mpfx;     /* mandatory prefix (0x66, 0xf3) of an SSE move, 0 none */
     uint8_t msize;    /* SSE memory operand size in bytes */
     uint8_t align;    /* SSE: the operand must be 16-byte aligned (#GP(0) otherwise) */
     uint8_t wbit;     /* SSE: REX.W is part of the encoding (movq via 6E/7E) */
 };
 
-/* 1 for forms of issue 4 that the unicorn harness runs (strings, CMPXCHG8B/16B, SSE moves). */
+/* 1 for the core-extension forms the unicorn harness runs (strings, CMPXCHG8B/16B, SSE moves). */
 static inline int orc_kind_is_ext(unsigned kind)
 {
     return kind >= K_STR;
 }
 
-extern const struct orc_form orc_forms[];
-extern const unsigned orc_nforms;
+extern const struct orc_form hvt_orc_forms[];
+extern const unsigned hvt_orc_nforms;
 
 /* The value the K-th port input (IN, INS) of a case reads from PORT: both runners answer it. */
-uint32_t orc_io_value(uint16_t port, unsigned k);
+uint32_t hvt_orc_io_value(uint16_t port, unsigned k);
 
-/* Undefined-flag mask of one instance: the core's table (hvt_core_undef_flags, core/flags_undef.h)
- * looked up by the form's capstone instruction id. */
-uint64_t orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count);
-/* Capstone x86 instruction id of a form's mnemonic (0 when the form has no flag rules). */
-unsigned orc_form_insn_id(const struct orc_form *f);
+/* Undefined-flag mask of one instance: the core's table (hvt_core_undef_flags_of, core.h),
+ * looked up by the form's mnemonic. */
+uint64_t hvt_orc_flags_undef(const struct orc_form *f, unsigned opsize, uint64_t count);
 
-#define ORC_FLAGS_ARITH 0x8d5ull /* CF PF AF ZF SF OF */
+#define ORC_FLAGS_ARITH                                                                       \
+    (HVT_RFLAGS_CF | HVT_RFLAGS_PF | HVT_RFLAGS_AF | HVT_RFLAGS_ZF | HVT_RFLAGS_SF | HVT_RFLAGS_OF)
 
-/* Architectural bits the oracle sets (its own copy: the core's headers are internal). */
-#define ORC_CR0_PE (1ull << 0)
-#define ORC_CR0_WP (1ull << 16)
-#define ORC_CR0_PG (1ull << 31)
-#define ORC_CR0_MP (1ull << 1)
-#define ORC_CR0_EM (1ull << 2)
-#define ORC_CR0_TS (1ull << 3)
-#define ORC_CR4_PSE (1ull << 4)
-#define ORC_CR4_OSFXSR (1ull << 9)
-#define ORC_CR4_OSXMMEXCPT (1ull << 10)
-#define ORC_CR4_PAE (1ull << 5)
-#define ORC_CR4_LA57 (1ull << 12)
-#define ORC_CR4_SMEP (1ull << 20)
-#define ORC_CR4_SMAP (1ull << 21)
-#define ORC_EFER_LME (1ull << 8)
-#define ORC_EFER_LMA (1ull << 10)
-#define ORC_RFLAGS_DF (1ull << 10)
-#define ORC_RFLAGS_IF (1ull << 9)
-#define ORC_RFLAGS_AC (1ull << 18)
-#define ORC_RFLAGS_IOPL (3ull << 12)
+/* Architectural bits: HVT_CR0_*, HVT_CR4_*, HVT_EFER_*, HVT_RFLAGS_* (include/hvtrace/types.h). */
 
 #endif

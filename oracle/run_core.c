@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ram.h"
 #include "orc_internal.h"
 
 int hvt_orc_case_init(struct hvt_orc_case *c)
@@ -35,49 +36,34 @@ void hvt_orc_result_fini(struct hvt_orc_result *r)
     }
 }
 
-/* Plain RAM: everything in range is served, nothing else (the case never needs a device). */
-static int in_ram(uint64_t gpa, uint32_t size)
+/* Plain RAM (common/ram.h): everything in range is served, nothing else (the case never needs
+ * a device). */
+static struct hvt_ram case_ram(struct hvt_orc_result *r)
 {
-    return gpa < HVT_ORC_RAM_SIZE && size <= HVT_ORC_RAM_SIZE - gpa;
+    return (struct hvt_ram){.mem = r->ram, .size = HVT_ORC_RAM_SIZE};
 }
 
 static int op_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->ram + gpa, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_read(&m, gpa, buf, size);
 }
 
 static int op_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
                     struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    memcpy(r->ram + gpa, buf, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_write(&m, gpa, buf, size);
 }
 
 static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
                       struct hvt_op_info *info)
 {
-    struct hvt_orc_result *r = ctx;
-    (void)info;
-    if (!in_ram(gpa, size))
-        return HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->ram + gpa, old, size)) {
-        memcpy(old, r->ram + gpa, size);
-        return HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->ram + gpa, new_, size);
-    return HVT_OP_OKAY;
+    struct hvt_ram m = case_ram(ctx);
+    return hvt_ram_cmpxchg(&m, gpa, old, new_, size);
 }
 
-/* Port I/O (INS/OUTS cases): inputs read orc_io_value(port, k) for the K-th access, outputs
+/* Port I/O (INS/OUTS cases): inputs read hvt_orc_io_value(port, k) for the K-th access, outputs
  * are logged; the comparison checks both sequences against unicorn's. */
 static void io_log(struct hvt_orc_result *r, uint16_t port, uint32_t size, int out, uint32_t v)
 {
@@ -94,7 +80,7 @@ static void io_log(struct hvt_orc_result *r, uint16_t port, uint32_t size, int o
 static int op_io(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)
 {
     struct hvt_orc_result *r = ctx;
-    uint32_t v = orc_io_value(port, r->io_n);
+    uint32_t v = hvt_orc_io_value(port, r->io_n);
     (void)info;
     if (size != 1 && size != 2 && size != 4)
         return HVT_OP_UNHANDLEABLE;

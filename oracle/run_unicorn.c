@@ -93,7 +93,7 @@ static void log_io(struct uc_run *u, uint32_t port, int size, int out, uint32_t 
 static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *arg)
 {
     struct uc_run *u = arg;
-    uint32_t v = orc_io_value((uint16_t)port, u->res->io_n);
+    uint32_t v = hvt_orc_io_value((uint16_t)port, u->res->io_n);
     (void)uc;
     v &= size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
     log_io(u, port, size, 0, v);
@@ -149,7 +149,7 @@ static void emit_imm(struct stub *s, const uint8_t *op, unsigned nop, uint64_t i
 static unsigned build_stub(const struct hvt_orc_case *c, uint8_t *ram)
 {
     const struct hvt_vcpu_state *st = &c->st;
-    uint64_t la = orc_stub_la(c);
+    uint64_t la = hvt_orc_stub_la(c);
     uint64_t gdt[ORC_GDT_ENTRIES] = {0};
     uint8_t *stack = ram + ORC_STUB_STACK;
     uint64_t data_la = la + 0x2000, frame_la = la + 0x2f00;
@@ -309,7 +309,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
          * page of the case is mirrored at its linear address with its frame's contents, and
          * copied back to the frame afterwards; other addresses get a dummy page so that the
          * walk (and its fault) happens at all. */
-        uint64_t stub = orc_stub_la(c);
+        uint64_t stub = hvt_orc_stub_la(c);
         for (unsigned i = 0; i < ORC_STUB_PAGES; i++)
             mirror(uc, stub + i * 0x1000ull, r->ram + ORC_STUB_PHYS + i * 0x1000ull);
         for (unsigned i = 0; i < c->n_pages; i++)
@@ -357,14 +357,14 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     uc_hook_add(uc, &h3, UC_HOOK_INSN_INVALID, (void *)hook_invalid, &u, 1, 0);
     uc_hook_add(uc, &h4, UC_HOOK_INSN, (void *)hook_in, &u, 1, 0, UC_X86_INS_IN);
     uc_hook_add(uc, &h5, UC_HOOK_INSN, (void *)hook_out, &u, 1, 0, UC_X86_INS_OUT);
-    if (c->form < orc_nforms && orc_forms[c->form].kind == K_STR)
+    if (c->form < hvt_orc_nforms && hvt_orc_forms[c->form].kind == K_STR)
         /* unicorn 2.0.1 counts every iteration of a REP string instruction as one instruction
          * (QEMU re-enters it per iteration, RIP staying on it): count = stub + 1 would stop
          * after its first iteration. Run until RIP reaches the next instruction instead (a
          * fault stops in hook_intr); the count only bounds a runaway. */
-        err = uc_emu_start(uc, orc_stub_la(c), c->st.rip + c->insn_len, 0, k + 100000);
+        err = uc_emu_start(uc, hvt_orc_stub_la(c), c->st.rip + c->insn_len, 0, k + 100000);
     else
-        err = uc_emu_start(uc, orc_stub_la(c), 1, 0, k + 1);
+        err = uc_emu_start(uc, hvt_orc_stub_la(c), 1, 0, k + 1);
 
     if (getenv("HVT_ORC_DEBUG")) {
         uint64_t cr2 = 0, cr0 = 0;
@@ -384,7 +384,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
     if (u.faulted && u.eip == u.target) {
         r->status = HVT_ORC_FAULT;
         r->vector = u.intno;
-        if (u.intno == 14) {
+        if (u.intno == HVT_VEC_PF) {
             /* read in the hook: unicorn 2.0.1 no longer shows it once uc_emu_start returns */
             uint64_t cr2 = u.cr2;
             r->cr2 = c->bits == 32 ? (cr2 & 0xffffffffu) : cr2;
@@ -393,7 +393,7 @@ static int run_uc(const struct hvt_orc_case *c, struct hvt_orc_result *r, uint8_
             size_t n = uc_context_size(uc);
             memcpy(ctxbuf, u.ctx, n < ctxlen ? n : ctxlen);
         }
-        if (ec_offset >= 0 && u.ctx && (u.intno == 14 || u.intno == 13 || u.intno == 12)) {
+        if (ec_offset >= 0 && u.ctx && (u.intno == HVT_VEC_PF || u.intno == HVT_VEC_GP || u.intno == HVT_VEC_SS)) {
             int32_t ec;
             memcpy(&ec, (uint8_t *)u.ctx + ec_offset, 4);
             r->has_ec = 1;
@@ -475,7 +475,7 @@ static void calib_case(struct hvt_orc_case *c, unsigned cpl, int write, uint64_t
 {
     static const uint8_t ld[] = {0x48, 0x8b, 0x03}, st[] = {0x48, 0x89, 0x03};
     const uint64_t leaf[3] = {pte_bits, 0x67, 0x67};
-    orc_craft(c, 64, cpl, write ? st : ld, 3, leaf, 0x27);
+    hvt_orc_craft(c, 64, cpl, write ? st : ld, 3, leaf, 0x27);
     c->st.gpr[HVT_RBX] = 0x401000;
     c->st.gpr[HVT_RSP] = 0x403800;
 }
@@ -504,7 +504,7 @@ static void calibrate(void)
     for (unsigned i = 0; i < NP; i++) {
         calib_case(&c, probes[i].cpl, probes[i].write, probes[i].bits);
         run_uc(&c, &r, ctx + (size_t)i * CTX, CTX);
-        if (r.status != HVT_ORC_FAULT || r.vector != 14)
+        if (r.status != HVT_ORC_FAULT || r.vector != HVT_VEC_PF)
             goto done;
     }
     for (size_t off = 0; off + 4 <= CTX; off += 4) {

@@ -15,7 +15,8 @@
 #include "hvtrace/recorder.h"
 #include "symtab.h"
 
-/* Frames between unw_backtrace's first entry and the caller of cs_capture: cs_capture itself. */
+/* Frames between unw_backtrace's first entry and the caller of hvt_cs_capture: hvt_cs_capture
+ * itself. */
 #define CS_OWN_FRAMES 1u
 #define CS_MAX_PROBES 64u
 
@@ -33,7 +34,7 @@ struct cs_table {
     struct hvt_rec_symtab *syms; /* writer thread only; NULL: dladdr names only */
 };
 
-int cs_table_new(struct cs_table **out, unsigned depth)
+int hvt_cs_table_new(struct cs_table **out, unsigned depth)
 {
     struct cs_table *t = calloc(1, sizeof(*t));
     if (!t)
@@ -43,14 +44,14 @@ int cs_table_new(struct cs_table **out, unsigned depth)
     t->ips = calloc((size_t)CS_TABLE_SLOTS * depth, sizeof(*t->ips));
     t->syms = hvt_rec_symtab_new();
     if (!t->slots || !t->ips) {
-        cs_table_free(t);
+        hvt_cs_table_free(t);
         return -HVT_E_NOMEM;
     }
     *out = t;
     return 0;
 }
 
-void cs_table_free(struct cs_table *t)
+void hvt_cs_table_free(struct cs_table *t)
 {
     if (!t)
         return;
@@ -60,7 +61,7 @@ void cs_table_free(struct cs_table *t)
     free(t);
 }
 
-uint64_t cs_count(const struct cs_table *t)
+uint64_t hvt_cs_count(const struct cs_table *t)
 {
     return atomic_load_explicit(&((struct cs_table *)t)->count, memory_order_relaxed);
 }
@@ -150,7 +151,7 @@ struct cs_memo {
     size_t stride;   /* bytes per entry */
     uint32_t used;   /* entries taken from the pool */
     /* The thread the memo reads stacks on, and the top of its stack: a slot read is never
-     * above it, whatever frame sizes the chain turns out to have (cs_memo_bind). */
+     * above it, whatever frame sizes the chain turns out to have (hvt_cs_memo_bind). */
     int bound;
     pthread_t owner;
     uintptr_t stack_hi;
@@ -174,7 +175,7 @@ static uintptr_t *memo_ip(const struct cs_memo *m, struct cs_memo_entry *e)
     return (uintptr_t *)(void *)(memo_off(e) + m->frames);
 }
 
-int cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip)
+int hvt_cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip)
 {
     struct cs_memo *m = calloc(1, sizeof(*m));
     if (!m)
@@ -190,7 +191,7 @@ int cs_memo_new(struct cs_memo **out, unsigned depth, unsigned skip)
     return 0;
 }
 
-void cs_memo_free(struct cs_memo *m)
+void hvt_cs_memo_free(struct cs_memo *m)
 {
     if (!m)
         return;
@@ -198,7 +199,7 @@ void cs_memo_free(struct cs_memo *m)
     free(m);
 }
 
-void cs_memo_bind(struct cs_memo *m)
+void hvt_cs_memo_bind(struct cs_memo *m)
 {
     pthread_attr_t attr;
     void *lo = NULL;
@@ -217,7 +218,7 @@ void cs_memo_bind(struct cs_memo *m)
     pthread_attr_destroy(&attr);
 }
 
-void cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses)
+void hvt_cs_memo_counts(const struct cs_memo *m, uint64_t *hits, uint64_t *misses)
 {
     struct cs_memo *mm = (struct cs_memo *)m;
     *hits = m ? atomic_load_explicit(&mm->hits, memory_order_relaxed) : 0;
@@ -303,7 +304,7 @@ static void memo_add(struct cs_memo *m, uintptr_t anchor, uint32_t id, const int
 
 /* ---- capture ------------------------------------------------------------------------------ */
 
-__attribute__((noinline)) uint32_t cs_capture(struct cs_table *t, unsigned own, unsigned user,
+__attribute__((noinline)) uint32_t hvt_cs_capture(struct cs_table *t, unsigned own, unsigned user,
                                               int *overflow, struct cs_memo *m, uintptr_t anchor_ip,
                                               uintptr_t anchor_cfa)
 {
@@ -410,7 +411,7 @@ static void symbolize_frame(struct cs_table *t, uint64_t ip, struct hvt_frame *f
     }
 }
 
-uint32_t cs_symbolize(struct cs_table *t, uint32_t id, struct hvt_frame *frames)
+uint32_t hvt_cs_symbolize(struct cs_table *t, uint32_t id, struct hvt_frame *frames)
 {
     const struct cs_slot *s;
     const uint64_t *ips;

@@ -14,7 +14,7 @@
 #include <cpuid.h>
 #endif
 
-uint64_t rec_mono_ns(void)
+uint64_t hvt_rec_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,7 +45,7 @@ static void sample(uint64_t *tsc, uint64_t *ns)
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < 3; i++) {
         uint64_t a = rec_stamp_tsc();
-        uint64_t n = rec_mono_ns();
+        uint64_t n = hvt_rec_mono_ns();
         uint64_t b = rec_stamp_tsc();
         if (b - a < best) {
             best = b - a;
@@ -55,7 +55,7 @@ static void sample(uint64_t *tsc, uint64_t *ns)
     }
 }
 
-void rec_clock_init(struct rec_clock *c)
+void hvt_rec_clock_init(struct rec_clock *c)
 {
     memset(c, 0, sizeof(*c));
     c->tsc = tsc_invariant();
@@ -64,11 +64,11 @@ void rec_clock_init(struct rec_clock *c)
         c->tsc1 = c->tsc0;
         c->ns1 = c->ns0;
     } else {
-        c->ns0 = rec_mono_ns();
+        c->ns0 = hvt_rec_mono_ns();
     }
 }
 
-uint64_t rec_clock_ns(struct rec_clock *c, uint64_t stamp)
+uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp)
 {
     double scale;
     if (!c->tsc)

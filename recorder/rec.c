@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "rec_internal.h"
+#include "common/sized.h"
 #include "common/wordiff.h"
 
 #define DEF_RING_BYTES (1u << 20)
@@ -37,14 +38,14 @@ void hvt_rec_options_init(struct hvt_rec_options *opt)
     opt->flush_ms = 100;
 }
 
-uint64_t rec_now_ns(void)
+uint64_t hvt_rec_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
+void hvt_rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
 {
     int expect = 0;
     va_list ap;
@@ -62,9 +63,53 @@ void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
         struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
         if (v) {
             atomic_store(&v->ring.waiting, 1);
-            ring_notify(&v->ring);
+            hvt_ring_notify(&v->ring);
         }
     }
+}
+
+/* ---- checked calls ----------------------------------------------------------------------- */
+
+int hvt_rec_refuse(struct rec_vcpu *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->why, sizeof(v->why), fmt, ap);
+    va_end(ap);
+    rec_count(&v->refused);
+    return -HVT_E_INVALID;
+}
+
+/* A call naming a vCPU the recording does not have: counted; the detail is computed when
+ * hvt_rec_last_error asks. */
+static int refuse_novcpu(struct hvt_rec *rec)
+{
+    atomic_fetch_add_explicit(&rec->refused_novcpu, 1, memory_order_relaxed);
+    return -HVT_E_INVALID;
+}
+
+__attribute__((noinline)) int hvt_rec_refuse_access(struct rec_vcpu *v, const struct hvt_access *a)
+{
+    char why[160];
+    uint32_t idx = v->access_idx++; /* the gap marks the place in the trace */
+
+    if (hvt_access_explain(a, why, sizeof(why)) == 0)
+        snprintf(why, sizeof(why), "more than %u accesses in the pass or %u in the event",
+                 HVT_FMT_MAX_ACCESSES, HVT_FMT_MAX_EVENT_ACCESSES);
+    return hvt_rec_refuse(v, "access %u of pass %u: %s", idx, v->pass_idx, why);
+}
+
+const char *hvt_rec_last_error(const struct hvt_rec *rec, uint32_t vcpu)
+{
+    struct rec_vcpu *v;
+    if (!rec)
+        return "no recording";
+    if (vcpu >= rec->max_vcpus)
+        return "vCPU id out of range (max_vcpus)";
+    v = atomic_load_explicit(&rec->vcpus[vcpu], memory_order_acquire);
+    if (!v)
+        return "vCPU not registered (no event begun on it yet)";
+    return v->why;
 }
 
 /* ---- options and open ------------------------------------------------------------------ */
@@ -73,9 +118,8 @@ static int check_options(struct hvt_rec_options *o, const struct hvt_rec_options
 {
     hvt_rec_options_init(o);
     if (in) {
-        if (in->size < sizeof(*in))
+        if (hvt_sized_in(o, sizeof(*o), in, in->size, HVT_REC_OPTIONS_SIZE_V1))
             return -HVT_E_INVALID;
-        memcpy(o, in, sizeof(*o));
         o->size = sizeof(*o);
     }
     if (o->backpressure != HVT_REC_BLOCK && o->backpressure != HVT_REC_DROP)
@@ -107,15 +151,15 @@ static void rec_free(struct hvt_rec *rec)
         for (uint32_t i = 0; i < rec->max_vcpus; i++) {
             struct rec_vcpu *v = atomic_load(&rec->vcpus[i]);
             if (v) {
-                ring_fini(&v->ring);
-                rec_builder_free(&v->b);
-                cs_memo_free(v->memo);
+                hvt_ring_fini(&v->ring);
+                hvt_rec_builder_free(&v->b);
+                hvt_cs_memo_free(v->memo);
                 free(v);
             }
         }
         free(rec->vcpus);
     }
-    cs_table_free(rec->cs);
+    hvt_cs_table_free(rec->cs);
     free(rec->cs_defined);
     free(rec);
 }
@@ -150,7 +194,7 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
     if (rec->opt.callsite_depth) {
         /* HVT_REC_CALLSITE_MEMO=0: every call-site capture unwinds (to check the memo). */
         rec->cs_memo_off = memo_disabled();
-        err = cs_table_new(&rec->cs, rec->opt.callsite_depth);
+        err = hvt_cs_table_new(&rec->cs, rec->opt.callsite_depth);
         if (!err) {
             rec->cs_defined = calloc(CS_TABLE_SLOTS + 1, 1);
             if (!rec->cs_defined)
@@ -168,9 +212,9 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
             return err;
         }
     }
-    rec->t0_ns = rec_now_ns();
+    rec->t0_ns = hvt_rec_now_ns();
     /* Event times are offsets on the monotonic clock (the wall clock may step back). */
-    rec_clock_init(&rec->clk);
+    hvt_rec_clock_init(&rec->clk);
     rec->stamp_tsc = rec->clk.tsc;
     *out = rec;
     return 0;
@@ -178,7 +222,7 @@ static int rec_new(struct hvt_rec **out, const struct hvt_rec_options *opt)
 
 static int rec_start(struct hvt_rec *rec)
 {
-    if (pthread_create(&rec->thread, NULL, rec_writer_main, rec))
+    if (pthread_create(&rec->thread, NULL, hvt_rec_writer_main, rec))
         return -HVT_E_IO;
     rec->thread_started = 1;
     return 0;
@@ -250,12 +294,13 @@ int hvt_rec_open_writer(struct hvt_rec **out, struct hvt_fmt_writer *w,
     return 0;
 }
 
+/* Fills ST (all of it: callers copy what the user's size holds). */
 static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
 {
     struct hvt_rec *rec = (struct hvt_rec *)crec;
-    size_t size = st->size;
     memset(st, 0, sizeof(*st));
-    st->size = size;
+    st->size = sizeof(*st);
+    st->refused = atomic_load(&rec->refused_novcpu);
     st->events = atomic_load(&rec->st_events);
     st->passes = atomic_load(&rec->st_passes);
     st->accesses = atomic_load(&rec->st_accesses);
@@ -279,24 +324,37 @@ static void fill_stats(const struct hvt_rec *crec, struct hvt_rec_stats *st)
         st->outside_pass += atomic_load_explicit(&v->outside_pass, memory_order_relaxed);
         st->block_waits += atomic_load_explicit(&v->block_waits, memory_order_relaxed);
         st->callsite_overflow += atomic_load_explicit(&v->cs_overflow, memory_order_relaxed);
+        st->refused += atomic_load_explicit(&v->refused, memory_order_relaxed);
         if (v->memo) {
             uint64_t hits, misses;
-            cs_memo_counts(v->memo, &hits, &misses);
+            hvt_cs_memo_counts(v->memo, &hits, &misses);
             st->callsite_memo_hits += hits;
             st->callsite_unwinds += misses;
         }
     }
-    st->callsites = rec->cs ? cs_count(rec->cs) : 0;
+    st->callsites = rec->cs ? hvt_cs_count(rec->cs) : 0;
     st->bytes_written = rec->file_bytes;
     st->chunks = rec->chunks;
 }
 
+/* Copies the figures into the caller's STATS, as many as its size holds. */
+static int stats_out(const struct hvt_rec *rec, struct hvt_rec_stats *stats)
+{
+    struct hvt_rec_stats all;
+    if (stats->size < HVT_REC_STATS_SIZE_V1)
+        return -HVT_E_INVALID;
+    fill_stats(rec, &all);
+    return hvt_sized_out(stats, stats->size, &all, sizeof(all), HVT_REC_STATS_SIZE_V1,
+                         sizeof(all.size))
+               ? -HVT_E_INVALID
+               : 0;
+}
+
 int hvt_rec_stats(const struct hvt_rec *rec, struct hvt_rec_stats *stats)
 {
-    if (!rec || !stats || stats->size < sizeof(*stats))
+    if (!rec || !stats)
         return -HVT_E_INVALID;
-    fill_stats(rec, stats);
-    return 0;
+    return stats_out(rec, stats);
 }
 
 int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats)
@@ -305,7 +363,7 @@ int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats)
 
     if (!rec)
         return 0;
-    if (stats && stats->size < sizeof(*stats))
+    if (stats && stats->size < HVT_REC_STATS_SIZE_V1)
         stats = NULL;
     /* The vCPUs are quiescent (our contract): publish what they committed but did not
      * publish yet (the tail of an open event), so the writer can write it as abandoned. */
@@ -315,13 +373,13 @@ int hvt_rec_close(struct hvt_rec *rec, struct hvt_rec_stats *stats)
             ring_publish(&v->ring);
     }
     atomic_store(&rec->stopping, 1);
-    rec_writer_wake(rec);
+    hvt_rec_writer_wake(rec);
     if (rec->thread_started)
         pthread_join(rec->thread, NULL);
     /* The writer finished the file (index, footer) or flushed the caller's writer. */
     err = atomic_load(&rec->failed);
     if (stats)
-        fill_stats(rec, stats);
+        stats_out(rec, stats);
     rec_free(rec);
     return err;
 }
@@ -357,14 +415,14 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         return -HVT_E_NOMEM;
     v = mem;
     memset(v, 0, sizeof(*v));
-    err = ring_init(&v->ring, rec->opt.ring_bytes);
+    err = hvt_ring_init(&v->ring, rec->opt.ring_bytes);
     if (err) {
         free(v);
         return err;
     }
     if (rec->cs && !rec->cs_memo_off &&
-        (err = cs_memo_new(&v->memo, rec->opt.callsite_depth, rec->opt.callsite_skip))) {
-        ring_fini(&v->ring);
+        (err = hvt_cs_memo_new(&v->memo, rec->opt.callsite_depth, rec->opt.callsite_skip))) {
+        hvt_ring_fini(&v->ring);
         free(v);
         return err;
     }
@@ -381,8 +439,8 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
         struct rec_vcpu *expect = NULL;
         if (!atomic_compare_exchange_strong_explicit(&rec->vcpus[vcpu], &expect, v,
                                                      memory_order_acq_rel, memory_order_acquire)) {
-            ring_fini(&v->ring);
-            cs_memo_free(v->memo);
+            hvt_ring_fini(&v->ring);
+            hvt_cs_memo_free(v->memo);
             free(v);
             return 0;
         }
@@ -418,7 +476,7 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
         return p;
     count(&v->block_waits);
     ring_publish(&v->ring); /* the writer must see what we wait on it to take */
-    rec_writer_wake(rec);
+    hvt_rec_writer_wake(rec);
     for (;;) {
         if (atomic_load_explicit(&rec->failed, memory_order_relaxed))
             return NULL;
@@ -429,7 +487,7 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
             tries++;
             sched_yield();
         } else {
-            ring_wait(&v->ring);
+            hvt_ring_wait(&v->ring);
         }
     }
 }
@@ -542,8 +600,10 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
     uint32_t n;
     int err;
 
-    if (!rec || !init || vcpu >= rec->max_vcpus || insn_len > HVT_INSN_MAX || (insn_len && !insn))
+    if (!rec)
         return -HVT_E_INVALID;
+    if (vcpu >= rec->max_vcpus)
+        return refuse_novcpu(rec);
     v = rec_vcpu_get(rec, vcpu);
     if (!v) {
         err = hvt_rec_vcpu_add(rec, vcpu);
@@ -551,14 +611,20 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
             return err;
         v = rec_vcpu_get(rec, vcpu);
     }
+    if (!init)
+        return hvt_rec_refuse(v, "event begin: no initial state");
+    if (insn_len > HVT_INSN_MAX || (insn_len && !insn))
+        return hvt_rec_refuse(v, "event begin: %zu instruction bytes%s (at most %u)", insn_len,
+                              insn ? "" : " and no buffer", HVT_INSN_MAX);
     if (v->ev_open)
         push_end(v, RR_END_ABANDONED);
     if (v->memo)
-        cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
+        hvt_cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
     v->ev_open = 1;
     v->pass_open = 0;
     v->pass_idx = 0;
     v->access_idx = 0;
+    v->ev_accesses = 0;
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
         count(&v->dropped);
         return 0;
@@ -587,12 +653,27 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu)
 {
     struct rec_vcpu *v;
 
-    if (!rec || !(v = rec_vcpu_get(rec, vcpu)) || !v->ev_open || v->pass_open)
+    if (!rec)
         return -HVT_E_INVALID;
+    if (!(v = rec_vcpu_get(rec, vcpu)))
+        return refuse_novcpu(rec);
+    if (!v->ev_open)
+        return hvt_rec_refuse(v, "pass begin with no event open");
+    if (v->pass_open)
+        return hvt_rec_refuse(v, "pass begin: pass %u is still open", v->pass_idx);
+    if (v->pass_idx >= HVT_FMT_MAX_PASSES)
+        return hvt_rec_refuse(v, "pass begin: an event has at most %u passes",
+                              HVT_FMT_MAX_PASSES);
     /* Nothing goes to the ring: the writer starts a pass at the first record after a begin or
      * a pass end. */
     v->pass_open = 1;
     v->access_idx = 0;
+    /* ev_accesses counts refused indices too, so it can pass the event's limit: saturate */
+    v->acc_limit = v->ev_accesses < HVT_FMT_MAX_EVENT_ACCESSES
+                       ? HVT_FMT_MAX_EVENT_ACCESSES - v->ev_accesses
+                       : 0;
+    if (v->acc_limit > HVT_FMT_MAX_ACCESSES)
+        v->acc_limit = HVT_FMT_MAX_ACCESSES;
     return 0;
 }
 
@@ -604,10 +685,24 @@ int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_o
     uint64_t mlo, mymm;
     uint32_t n;
 
-    if (!rec || !out || !end || !(v = rec_vcpu_get(rec, vcpu)) || !v->pass_open)
+    char why[128];
+
+    if (!rec)
         return -HVT_E_INVALID;
+    if (!(v = rec_vcpu_get(rec, vcpu)))
+        return refuse_novcpu(rec);
+    if (!v->pass_open)
+        return hvt_rec_refuse(v, "pass end with no pass open");
+    if (!out || !end)
+        return hvt_rec_refuse(v, "pass end of pass %u: no %s", v->pass_idx,
+                              out ? "end state" : "outcome");
+    /* refused, the pass stays open: the host may end it again with a good outcome */
+    if (hvt_outcome_explain(out, why, sizeof(why)))
+        return hvt_rec_refuse(v, "pass end of pass %u: %s", v->pass_idx, why);
     v->pass_open = 0;
     v->pass_idx++;
+    /* every access index the pass used counts, refused and dropped ones too (conservative) */
+    v->ev_accesses += v->access_idx;
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
         count(&v->dropped);
         return 0;
@@ -632,8 +727,12 @@ int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu)
 {
     struct rec_vcpu *v;
 
-    if (!rec || !(v = rec_vcpu_get(rec, vcpu)) || !v->ev_open)
+    if (!rec)
         return -HVT_E_INVALID;
+    if (!(v = rec_vcpu_get(rec, vcpu)))
+        return refuse_novcpu(rec);
+    if (!v->ev_open)
+        return hvt_rec_refuse(v, "event end with no event open");
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed))
         count(&v->dropped);
     else
@@ -647,7 +746,7 @@ int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu)
 
 /* Slow path of an access that found no room (or a stopped recording): drop mode counts it,
  * block mode waits. NULL: not recorded (counted). Out of line to keep the fast path small. */
-__attribute__((noinline)) void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n)
+__attribute__((noinline)) void *hvt_rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n)
 {
     void *r = NULL;
     if (!atomic_load_explicit(&v->rec->failed, memory_order_relaxed) &&
@@ -666,8 +765,8 @@ static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *re
                                                               uintptr_t anchor_cfa)
 {
     int overflow = 0;
-    uint32_t id = cs_capture(rec->cs, skip, rec->opt.callsite_skip, &overflow, v->memo, anchor_ip,
-                             anchor_cfa);
+    uint32_t id = hvt_cs_capture(rec->cs, skip, rec->opt.callsite_skip, &overflow, v->memo,
+                                 anchor_ip, anchor_cfa);
     if (overflow)
         count(&v->cs_overflow);
     return id;
@@ -679,20 +778,24 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
     struct rec_vcpu *v;
     uint32_t cs;
 
-    if (!rec || !a || vcpu >= rec->max_vcpus)
+    if (!rec)
         return -HVT_E_INVALID;
     v = rec_vcpu_get(rec, vcpu);
     if (!v)
-        return -HVT_E_INVALID;
+        return refuse_novcpu(rec);
+    if (!a)
+        return hvt_rec_refuse(v, "access: no access");
     if (!v->pass_open) {
         count(&v->outside_pass);
-        return -HVT_E_INVALID;
+        return hvt_rec_refuse(v, "access with no pass open");
     }
-    if (a->size == 0 || a->size > HVT_DATA_MAX || a->kind >= HVT_ACC__COUNT ||
-        a->space >= HVT_SPACE__COUNT || a->outcome >= HVT_OP__COUNT ||
-        (a->seg > HVT_SEG_IDTR && a->seg != HVT_SEG_NONE) || a->tag.cls >= HVT_TAG__COUNT ||
-        a->tag.reserved || (a->flags & ~RRA_AFLAGS))
-        return -HVT_E_INVALID;
+    /* everything the format writer would refuse, and what cannot be right, is refused here:
+     * a bad record must never reach the writer, where it would stop the recording */
+    if (__builtin_expect(!hvt_access_ok(a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags,
+                                        a->phys, a->size) ||
+                             v->access_idx >= v->acc_limit,
+                         0))
+        return hvt_rec_refuse_access(v, a);
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1, REC_ANCHOR_IP(), REC_ANCHOR_CFA()) : a->callsite;
     rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear, a->phys,
@@ -704,11 +807,12 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
 _Static_assert(HVT_OPF_LINEAR_VALID == HVT_AF_LINEAR_VALID && HVT_OPF_LOCKED == HVT_AF_LOCKED &&
                    HVT_OPF_SPLIT == HVT_AF_SPLIT,
                "op flags and access flags share their bits");
-__attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
-                                                 const struct hvt_op_info *info, uint64_t phys,
-                                                 uint32_t size, const void *data, const void *old,
-                                                 const void *cur, uintptr_t anchor_ip,
-                                                 uintptr_t anchor_cfa)
+__attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind,
+                                                     uint8_t outcome,
+                                                     const struct hvt_op_info *info, uint64_t phys,
+                                                     uint32_t size, const void *data,
+                                                     const void *old, const void *cur,
+                                                     uintptr_t anchor_ip, uintptr_t anchor_cfa)
 {
     uint32_t cs = 0, flags;
 
@@ -722,10 +826,22 @@ __attribute__((noinline)) int rec_push_access_op(struct rec_vcpu *v, uint8_t kin
         count(&v->dropped);
         return -HVT_E_INVALID;
     }
+    flags = info->flags & RRA_AFLAGS;
+    if (!hvt_access_ok(kind, info->space, info->seg, outcome, &info->tag, flags, phys, size) ||
+        v->access_idx >= v->acc_limit) {
+        struct hvt_access a = {.kind = kind,
+                               .space = info->space,
+                               .seg = info->seg,
+                               .outcome = outcome,
+                               .tag = info->tag,
+                               .size = size,
+                               .flags = flags,
+                               .phys = phys};
+        return hvt_rec_refuse_access(v, &a);
+    }
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (v->rec->cs)
         cs = capture(v->rec, v, 2, anchor_ip, anchor_cfa);
-    flags = info->flags & RRA_AFLAGS;
     rec_push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
                     (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, cs, data, old,
                     cur);

@@ -11,6 +11,7 @@
 
 #include "hvtrace/recorder.h"
 
+#include "common/rules.h"
 #include "callsite.h"
 #include "ring.h"
 
@@ -104,10 +105,10 @@ static inline uint64_t rec_stamp_tsc(void)
 }
 #endif
 
-uint64_t rec_mono_ns(void);
-void rec_clock_init(struct rec_clock *c);
+uint64_t hvt_rec_mono_ns(void);
+void hvt_rec_clock_init(struct rec_clock *c);
 /* Writer: nanoseconds from open to the event stamped STAMP. */
-uint64_t rec_clock_ns(struct rec_clock *c, uint64_t stamp);
+uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
@@ -115,8 +116,9 @@ uint64_t rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 struct rec_wrap {
     struct hvt_rec *rec;
     struct rec_vcpu *v;
-    const struct hvt_core_ops *inner;
+    const struct hvt_core_ops *inner; /* &inner_ops */
     void *inner_ctx;
+    struct hvt_core_ops inner_ops; /* the host's table, copied (it may be an older, smaller one) */
 };
 
 /* Writer-side reassembly of one event. */
@@ -151,6 +153,10 @@ struct rec_vcpu {
     uint64_t last_state[SD_LO_WORDS + SD_YMM_WORDS]; /* base of the next state delta */
     int last_ymm_nonzero; /* some ymm word of last_state may be nonzero */
     struct cs_memo *memo; /* call sites on: the chains this vCPU saw lately */
+    uint32_t acc_limit;   /* accesses the open pass may make (the format's per-pass and
+                             per-event limits); an access at access_idx >= acc_limit is refused */
+    uint32_t ev_accesses; /* accesses made by the open event's ended passes */
+    char why[192];        /* detail of the last refused call (hvt_rec_last_error) */
 
     /* producer-written counters, read by anyone (relaxed) */
     _Alignas(64) _Atomic uint64_t dropped;
@@ -158,6 +164,7 @@ struct rec_vcpu {
     _Atomic uint64_t block_waits;
     _Atomic uint64_t cs_overflow;
     _Atomic uint64_t last_id;
+    _Atomic uint64_t refused; /* calls refused by the checks (hvt_rec_last_error says why) */
 
     /* writer-private */
     _Alignas(64) uint32_t wid; /* copy of id: the writer never reads the producer's lines */
@@ -200,21 +207,22 @@ struct hvt_rec {
     _Atomic uint64_t st_events, st_passes, st_accesses, st_abandoned, st_incomplete;
     _Atomic uint64_t st_lost_markers, st_lost_written, st_max_fill, st_busy_ns, st_total_ns;
     _Atomic uint64_t st_drained_dropped; /* records discarded by the writer after an error */
+    _Atomic uint64_t refused_novcpu;     /* refused calls naming no registered vCPU */
     uint64_t file_bytes, chunks;
 
     char errmsg[256];
 };
 
-/* An event's time stamp (struct rr_begin), turned into time by rec_clock_ns. */
+/* An event's time stamp (struct rr_begin), turned into time by hvt_rec_clock_ns. */
 static inline uint64_t rec_stamp(const struct hvt_rec *rec)
 {
-    return rec->stamp_tsc ? rec_stamp_tsc() : rec_mono_ns();
+    return rec->stamp_tsc ? rec_stamp_tsc() : hvt_rec_mono_ns();
 }
 
 /* rec.c */
-void rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
+void hvt_rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-uint64_t rec_now_ns(void);
+uint64_t hvt_rec_now_ns(void);
 /* VCPU's state, or NULL when it is out of range or not registered. */
 static inline struct rec_vcpu *rec_vcpu_get(struct hvt_rec *rec, uint32_t vcpu)
 {
@@ -230,7 +238,13 @@ static inline void rec_count(_Atomic uint64_t *c)
                           memory_order_relaxed);
 }
 
-void *rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n);
+void *hvt_rec_reserve_access_slow(struct rec_vcpu *v, uint32_t n);
+/* Refuses a call of V (checked calls): FMT is the detail hvt_rec_last_error gives back, the
+ * refusal is counted, the recording goes on. Returns -HVT_E_INVALID. */
+int hvt_rec_refuse(struct rec_vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Refuses access A of V's open pass (hvt_access_explain or a format limit says why); its
+ * index is skipped, so the trace shows where it was as a lost-records marker. */
+int hvt_rec_refuse_access(struct rec_vcpu *v, const struct hvt_access *a);
 
 /* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
  * CUR only for cmpxchg); SIZE is 1..HVT_DATA_MAX. Inlined into its callers (the interposer's
@@ -254,7 +268,7 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
      * stopped recording is noticed on the slow path: the writer discards, so rings drain. */
     r = ring_reserve(&v->ring, n, v->keep);
     if (__builtin_expect(!r, 0)) {
-        r = rec_reserve_access_slow(v, n);
+        r = hvt_rec_reserve_access_slow(v, n);
         if (!r)
             return;
     }
@@ -305,12 +319,12 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
-int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
+int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
                        const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
                        uintptr_t anchor_cfa);
 /* The return address and CFA of the function using them (after inlining), the anchor of
- * rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
+ * hvt_rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define REC_ANCHOR_IP() ((uintptr_t)__builtin_return_address(0))
 #define REC_ANCHOR_CFA() ((uintptr_t)__builtin_dwarf_cfa())
@@ -320,8 +334,8 @@ int rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
 #endif
 
 /* writer.c */
-void *rec_writer_main(void *arg);
-void rec_writer_wake(struct hvt_rec *rec);
-void rec_builder_free(struct rec_builder *b);
+void *hvt_rec_writer_main(void *arg);
+void hvt_rec_writer_wake(struct hvt_rec *rec);
+void hvt_rec_builder_free(struct rec_builder *b);
 
 #endif

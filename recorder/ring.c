@@ -12,7 +12,7 @@
 
 #include "hvtrace/error.h"
 
-int ring_init(struct ring *r, size_t bytes)
+int hvt_ring_init(struct ring *r, size_t bytes)
 {
     uint64_t n = 1;
     void *mem = NULL;
@@ -30,7 +30,7 @@ int ring_init(struct ring *r, size_t bytes)
     return 0;
 }
 
-void ring_fini(struct ring *r)
+void hvt_ring_fini(struct ring *r)
 {
     free(r->mem);
     r->mem = NULL;
@@ -47,12 +47,12 @@ static void futex_wake_all(_Atomic uint32_t *addr)
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
 
-void ring_wait(struct ring *r)
+void hvt_ring_wait(struct ring *r)
 {
     uint32_t seq;
     uint64_t seen = r->cached_tail;
 
-    /* Dekker pair with ring_notify: either the consumer sees waiting, or we see its tail. */
+    /* Dekker pair with hvt_ring_notify: either the consumer sees waiting, or we see its tail. */
     atomic_store_explicit(&r->waiting, 1, memory_order_seq_cst);
     seq = atomic_load_explicit(&r->progress, memory_order_seq_cst);
     if (atomic_load_explicit(&r->tail, memory_order_seq_cst) == seen)
@@ -60,7 +60,7 @@ void ring_wait(struct ring *r)
     atomic_store_explicit(&r->waiting, 0, memory_order_relaxed);
 }
 
-void ring_notify(struct ring *r)
+void hvt_ring_notify(struct ring *r)
 {
     /* A locked RMW orders our tail store before the load of waiting (a full barrier on x86;
      * a plain fence would do but ThreadSanitizer does not model fences). */

@@ -58,8 +58,8 @@ struct ring {
     uint8_t *mem; /* nslots * RING_SLOT bytes, cache-line aligned */
 };
 
-int ring_init(struct ring *r, size_t bytes);
-void ring_fini(struct ring *r);
+int hvt_ring_init(struct ring *r, size_t bytes);
+void hvt_ring_fini(struct ring *r);
 
 /* Committed records are published to the consumer in batches of this many slots (and at
  * every ring_publish): each store to head pulls its cache line away from a consumer polling
@@ -150,8 +150,8 @@ static inline void ring_pop(struct ring *r, const struct ring_hdr *h)
     atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
 }
 
-/* Consumer: after popping, wakes the producer if it sleeps in ring_wait. */
-void ring_notify(struct ring *r);
+/* Consumer: after popping, wakes the producer if it sleeps in hvt_ring_wait. */
+void hvt_ring_notify(struct ring *r);
 
 /* Consumer: slots in use right now (for the fill statistic). */
 static inline uint64_t ring_fill(struct ring *r)
@@ -161,6 +161,6 @@ static inline uint64_t ring_fill(struct ring *r)
 }
 
 /* Producer, slow path: sleeps until the consumer made progress (or about 10 ms passed). */
-void ring_wait(struct ring *r);
+void hvt_ring_wait(struct ring *r);
 
 #endif

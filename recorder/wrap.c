@@ -3,14 +3,15 @@
 #include <string.h>
 
 #include "rec_internal.h"
+#include "common/sized.h"
 
 /* Each wrapper calls the inner op first (so the recorded data is what the host answered and
  * info->space is what the host set), then records. With call sites on, the wrapper adds one
- * frame between the core and rec_push_access_op: call-site capture skips it. */
+ * frame between the core and hvt_rec_push_access_op: call-site capture skips it. */
 
 /* Records a plain access (not cmpxchg) of V. The common case (a pass open, a size the ABI
  * allows, call sites off) is written into the ring right here, inline; everything else goes
- * through rec_push_access_op, which also keeps the frame layout call-site capture expects. */
+ * through hvt_rec_push_access_op, which also keeps the frame layout call-site capture expects. */
 static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uint8_t kind, int res,
                                                          const struct hvt_op_info *info,
                                                          uint64_t phys, uint32_t size,
@@ -20,16 +21,21 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
     /* A read the host did not complete has no data: record zeros, not stale bytes. */
     if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
         data = zero;
-    if (__builtin_expect(v->pass_open && size - 1 < HVT_DATA_MAX && !v->rec->cs, 1)) {
-        uint32_t flags = info->flags & RRA_AFLAGS;
+    uint32_t flags = info->flags & RRA_AFLAGS;
+    /* the checks of hvt_rec_access too: a core or host that breaks the rules must not reach
+     * the writer (the slow path refuses the access, with the detail) */
+    if (__builtin_expect(v->pass_open && v->access_idx < v->acc_limit && !v->rec->cs &&
+                             hvt_access_ok(kind, info->space, info->seg, (unsigned)res,
+                                           &info->tag, flags, phys, size),
+                         1)) {
         rec_push_access(v, kind, info->space, info->seg, (uint8_t)res, &info->tag, flags,
                         (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data, NULL,
                         NULL);
         return;
     }
     /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */
-    rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL, REC_ANCHOR_IP(),
-                       REC_ANCHOR_CFA());
+    hvt_rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL,
+                           REC_ANCHOR_IP(), REC_ANCHOR_CFA());
 }
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
@@ -59,15 +65,15 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 
     if (size > HVT_DATA_MAX || size == 0) {
         res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
-        rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL, NULL,
-                           0, 0); /* counted as lost */
+        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL,
+                               NULL, 0, 0); /* counted as lost */
         return res;
     }
     memcpy(expected, old, size);
     res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
      * the expected value. */
-    rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
+    hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
                        res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
                        REC_ANCHOR_CFA());
     return res;
@@ -94,16 +100,20 @@ int hvt_rec_wrap_ops(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_core_o
                      void *inner_ctx, struct hvt_core_ops *out_ops, void **out_ctx)
 {
     struct rec_vcpu *v;
+    struct hvt_core_ops ops;
     int err;
 
-    if (!rec || !inner || !out_ops || !out_ctx || inner->size < sizeof(*inner) ||
-        vcpu >= rec->max_vcpus)
+    if (!rec || !inner || !out_ops || !out_ctx || vcpu >= rec->max_vcpus ||
+        hvt_sized_in(&ops, sizeof(ops), inner, inner->size, HVT_CORE_OPS_SIZE_V1))
         return -HVT_E_INVALID;
     err = hvt_rec_vcpu_add(rec, vcpu);
     if (err)
         return err;
     v = rec_vcpu_get(rec, vcpu);
-    v->wrap.inner = inner;
+    ops.size = sizeof(ops);
+    v->wrap.inner_ops = ops;
+    v->wrap.inner = &v->wrap.inner_ops;
+    inner = &v->wrap.inner_ops;
     v->wrap.inner_ctx = inner_ctx;
     memset(out_ops, 0, sizeof(*out_ops));
     out_ops->size = sizeof(*out_ops);

@@ -22,7 +22,7 @@
 #define MIN_SLEEP_NS 50000L
 #define MAX_SLEEP_NS 1000000L
 
-void rec_writer_wake(struct hvt_rec *rec)
+void hvt_rec_writer_wake(struct hvt_rec *rec)
 {
     atomic_fetch_add_explicit(&rec->writer_wake, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&rec->writer_sleeping, memory_order_seq_cst))
@@ -47,7 +47,7 @@ static void stat_add(_Atomic uint64_t *c, uint64_t n)
 
 /* ---- builders ---------------------------------------------------------------------------- */
 
-void rec_builder_free(struct rec_builder *b)
+void hvt_rec_builder_free(struct rec_builder *b)
 {
     free(b->passes);
     free(b->pass_first);
@@ -238,7 +238,8 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         b->ev.n_passes = 0;
         b->ev.passes = NULL;
         b->ev.vcpu = v->wid;
-        b->ev.time_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : rec_clock_ns(&rec->clk, r->stamp);
+        b->ev.time_ns =
+            (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : hvt_rec_clock_ns(&rec->clk, r->stamp);
         b->ev.insn_len = r->insn_len;
         memcpy(b->ev.insn, r->insn, sizeof(b->ev.insn));
         b->n_accs = 0;
@@ -308,7 +309,7 @@ static int define_callsites(struct hvt_rec *rec, const struct rec_builder *b)
         if (!id || id > CS_TABLE_SLOTS || rec->cs_defined[id])
             continue;
         cs.id = id;
-        cs.n_frames = cs_symbolize(rec->cs, id, frames);
+        cs.n_frames = hvt_cs_symbolize(rec->cs, id, frames);
         cs.frames = frames;
         if (!cs.n_frames)
             continue;
@@ -323,8 +324,8 @@ static int define_callsites(struct hvt_rec *rec, const struct rec_builder *b)
 static void write_failed(struct hvt_rec *rec, int err, const char *what, uint64_t id)
 {
     const struct hvt_fmt_error_info *ei = hvt_fmt_writer_error(rec->w);
-    rec_fail(rec, err, "%s of event %llu: %s%s%s", what, (unsigned long long)id, hvt_strerror(err),
-             ei && ei->message[0] ? ": " : "", ei ? ei->message : "");
+    hvt_rec_fail(rec, err, "%s of event %llu: %s%s%s", what, (unsigned long long)id,
+                 hvt_strerror(err), ei && ei->message[0] ? ": " : "", ei ? ei->message : "");
 }
 
 /* Appends V's completed event (and its lost markers before it). */
@@ -415,7 +416,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
         } else {
             int err = builder_apply(rec, v, h);
             if (err)
-                rec_fail(rec, err, "vCPU %u: record type %u: %s", v->wid, h->type,
+                hvt_rec_fail(rec, err, "vCPU %u: record type %u: %s", v->wid, h->type,
                          hvt_strerror(err));
         }
         ring_pop(&v->ring, h);
@@ -424,7 +425,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
             write_event(rec, v);
     }
     if (n)
-        ring_notify(&v->ring);
+        hvt_ring_notify(&v->ring);
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed) && v->b.complete) {
         /* Nothing is written any more: let the ring keep draining. */
         v->b.complete = 0;
@@ -451,7 +452,8 @@ static void abandon_open(struct hvt_rec *rec)
         e.id = atomic_fetch_add(&rec->next_event_id, 1);
         err = builder_apply(rec, v, &e.h);
         if (err) {
-            rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->wid, hvt_strerror(err));
+            hvt_rec_fail(rec, err, "vCPU %u: abandoning the open event: %s", v->wid,
+                         hvt_strerror(err));
             return;
         }
         atomic_store(&v->last_id, e.id);
@@ -470,7 +472,7 @@ static void finish(struct hvt_rec *rec)
         for (uint32_t i = 0; i < hi; i++) {
             struct rec_vcpu *v = atomic_load(&rec->vcpus[i]);
             if (v && v->b.complete)
-                rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: event %llu never got its turn", i,
+                hvt_rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: event %llu never got its turn", i,
                          (unsigned long long)v->b.ev.id);
         }
     }
@@ -482,7 +484,7 @@ static void finish(struct hvt_rec *rec)
         rec->chunks = ws.chunks;
         rec->w = NULL;
         if (err && !atomic_load(&rec->failed))
-            rec_fail(rec, err, "closing the trace: %s", hvt_fmt_writer_last_error()->message);
+            hvt_rec_fail(rec, err, "closing the trace: %s", hvt_fmt_writer_last_error()->message);
     } else if (!atomic_load(&rec->failed)) {
         err = hvt_fmt_writer_flush(rec->w);
         if (err)
@@ -490,17 +492,17 @@ static void finish(struct hvt_rec *rec)
     }
 }
 
-void *rec_writer_main(void *arg)
+void *hvt_rec_writer_main(void *arg)
 {
     struct hvt_rec *rec = arg;
-    uint64_t start = rec_mono_ns(), last_flush = start, flush_ns;
+    uint64_t start = hvt_rec_mono_ns(), last_flush = start, flush_ns;
     uint64_t written_since_flush = 0;
     long sleep_ns = MIN_SLEEP_NS;
 
     flush_ns = (uint64_t)rec->opt.flush_ms * 1000000ull;
     for (;;) {
         int stopping = atomic_load_explicit(&rec->stopping, memory_order_acquire);
-        uint64_t t = rec_mono_ns(), now, max_fill = 0, nslots = 0;
+        uint64_t t = hvt_rec_mono_ns(), now, max_fill = 0, nslots = 0;
         uint32_t hi = atomic_load_explicit(&rec->hi_vcpu, memory_order_acquire);
         uint64_t done = 0, events_before = atomic_load(&rec->st_events);
 
@@ -514,14 +516,14 @@ void *rec_writer_main(void *arg)
         if (done)
             emit_ready(rec);
         written_since_flush += atomic_load(&rec->st_events) - events_before;
-        now = rec_mono_ns();
+        now = hvt_rec_mono_ns();
         if (written_since_flush && flush_ns && now - last_flush >= flush_ns &&
             !atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
             int err = hvt_fmt_writer_flush(rec->w);
             if (err)
                 write_failed(rec, err, "flush", rec->next_write_id);
             written_since_flush = 0;
-            last_flush = rec_mono_ns();
+            last_flush = hvt_rec_mono_ns();
             now = last_flush;
         } else if (!written_since_flush) {
             last_flush = now;
@@ -544,6 +546,6 @@ void *rec_writer_main(void *arg)
         writer_sleep(rec, sleep_ns);
     }
     finish(rec);
-    atomic_store(&rec->st_total_ns, rec_mono_ns() - start);
+    atomic_store(&rec->st_total_ns, hvt_rec_mono_ns() - start);
     return NULL;
 }

@@ -11,13 +11,13 @@
 #define MAX_CHANGED_PAGES 64
 #define MAX_DISTINCT_READS 512
 
-void rpl_scratch_free(struct rpl_scratch *s)
+void hvt_rpl_scratch_free(struct rpl_scratch *s)
 {
     free(s->keys);
     memset(s, 0, sizeof(*s));
 }
 
-int rpl_is_string_insn(const struct hvt_event *ev)
+int hvt_rpl_is_string_insn(const struct hvt_event *ev)
 {
     const struct hvt_vcpu_state *st = &ev->init;
     int long64 = (st->seg[HVT_SEG_CS].attr & HVT_SEG_ATTR_L) && (st->efer & (1ull << 10));
@@ -80,13 +80,13 @@ static void check_regs(struct rpl_fvec *fv, const struct hvt_event *ev,
     unsigned cls;
 
     if (p->out.kind != HVT_OUT_RETRY ||
-        !rpl_state_diff(start, &p->end, regs, sizeof(regs), &only_rep))
+        !hvt_rpl_state_diff_rep(start, &p->end, regs, sizeof(regs), &only_rep))
         return;
     /* REP string instructions are interruptible between iterations: committing the finished
      * ones (RCX, RSI, RDI) is the architected restart state, not a broken RETRY contract. */
     cls = str && only_rep && p->out.iterations ? HVT_RPL_REP_PROGRESS
                                                : HVT_RPL_REGS_MODIFIED_BEFORE_RETRY;
-    f = rpl_fvec_add(fv, cls, k, k);
+    f = hvt_rpl_fvec_add(fv, cls, k, k);
     if (f)
         snprintf(
             f->detail, sizeof(f->detail),
@@ -110,7 +110,7 @@ static void check_distinct(struct rpl_fvec *fv, const struct hvt_pass *p, uint32
                 y->tag.element != x->tag.element || y->phys != x->phys || y->size != x->size ||
                 !memcmp(x->data, y->data, data_len(x)))
                 continue;
-            f = rpl_fvec_add(fv, HVT_RPL_DISTINCT_OPERANDS, k, k);
+            f = hvt_rpl_fvec_add(fv, HVT_RPL_DISTINCT_OPERANDS, k, k);
             if (f) {
                 set_sides(f, p, i, p, j);
                 snprintf(f->detail, sizeof(f->detail),
@@ -264,7 +264,7 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
             continue;
         if (A->phys == B->phys && !((va ^ vb) & ~AD_BITS) && (vb & (va ^ vb)) == (va ^ vb) &&
             ad_set_earlier(c->passes, c->kb, B->phys, va ^ vb)) {
-            f = rpl_fvec_add(c->fv, HVT_RPL_AD_BITS_BY_EARLIER_PASS, c->ka, c->kb);
+            f = hvt_rpl_fvec_add(c->fv, HVT_RPL_AD_BITS_BY_EARLIER_PASS, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, ma->idx, b, ib);
                 snprintf(f->detail, sizeof(f->detail),
@@ -277,7 +277,7 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
             }
             continue;
         }
-        f = rpl_fvec_add(c->fv, HVT_RPL_TRANSLATION_CHANGED, c->ka, c->kb);
+        f = hvt_rpl_fvec_add(c->fv, HVT_RPL_TRANSLATION_CHANGED, c->ka, c->kb);
         if (!f)
             continue;
         set_sides(f, a, ma->idx, b, ib);
@@ -344,7 +344,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         last_b = (int32_t)ib;
         if (ia < max_a && !reordered) {
             reordered = 1;
-            f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
+            f = hvt_rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
                 snprintf(f->detail, sizeof(f->detail),
@@ -370,7 +370,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             }
             if ((lin && A->linear != B->linear) || B->kind == HVT_ACC_IO_IN ||
                 B->kind == HVT_ACC_IO_OUT || !lin) {
-                f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
+                f = hvt_rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
                 if (f) {
                     set_sides(f, a, (uint32_t)ia, b, ib);
                     snprintf(f->detail, sizeof(f->detail),
@@ -382,7 +382,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             }
             /* same linear address, another frame, and no walk of this page in both passes
              * (a TLB hit on one side): the translation changed all the same */
-            f = rpl_fvec_add(c->fv, HVT_RPL_TRANSLATION_CHANGED, c->ka, c->kb);
+            f = hvt_rpl_fvec_add(c->fv, HVT_RPL_TRANSLATION_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
                 f->has_data_phys = 1;
@@ -398,7 +398,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             continue;
         }
         if (A->size != B->size) {
-            f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
+            f = hvt_rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
                 snprintf(f->detail, sizeof(f->detail), "size changed: %u -> %u", A->size, B->size);
@@ -408,7 +408,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         if (is_read(B)) {
             if (A->outcome == HVT_OP_OKAY && B->outcome == HVT_OP_OKAY &&
                 memcmp(A->data, B->data, data_len(B))) {
-                f = rpl_fvec_add(c->fv, HVT_RPL_DATA_CHANGED, c->ka, c->kb);
+                f = hvt_rpl_fvec_add(c->fv, HVT_RPL_DATA_CHANGED, c->ka, c->kb);
                 if (f) {
                     set_sides(f, a, (uint32_t)ia, b, ib);
                     snprintf(f->detail, sizeof(f->detail),
@@ -420,7 +420,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         }
         if (memcmp(A->data, B->data, data_len(B)) ||
             (B->kind == HVT_ACC_CMPXCHG && memcmp(A->old, B->old, data_len(B)))) {
-            f = rpl_fvec_add(c->fv, HVT_RPL_WRITE_DATA_CHANGED, c->ka, c->kb);
+            f = hvt_rpl_fvec_add(c->fv, HVT_RPL_WRITE_DATA_CHANGED, c->ka, c->kb);
             if (f) {
                 set_sides(f, a, (uint32_t)ia, b, ib);
                 snprintf(f->detail, sizeof(f->detail), "%s to phys 0x%" PRIx64 " with other data",
@@ -437,7 +437,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         if (match_b[ib] >= 0 || is_walk(B) || B->tag.cls == HVT_TAG_AD)
             continue;
         extra = 1;
-        f = rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
+        f = hvt_rpl_fvec_add(c->fv, HVT_RPL_SEQUENCE_CHANGED, c->ka, c->kb);
         if (f) {
             set_sides(f, NULL, 0, b, ib);
             snprintf(f->detail, sizeof(f->detail),
@@ -458,7 +458,7 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             continue;
         fault = (b->out.kind == HVT_OUT_EXCEPTION || b->out.kind == HVT_OUT_UNHANDLEABLE) &&
                 b->out.kind != a->out.kind;
-        f = rpl_fvec_add(c->fv, fault ? HVT_RPL_FAULT_CHANGED : HVT_RPL_SEQUENCE_CHANGED, c->ka,
+        f = hvt_rpl_fvec_add(c->fv, fault ? HVT_RPL_FAULT_CHANGED : HVT_RPL_SEQUENCE_CHANGED, c->ka,
                          c->kb);
         if (f) {
             set_sides(f, a, ia, NULL, 0);
@@ -482,10 +482,10 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
     }
 }
 
-int rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_event *ev,
+int hvt_rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_event *ev,
                 const struct hvt_pass *passes, uint32_t n)
 {
-    int str = rpl_is_string_insn(ev);
+    int str = hvt_rpl_is_string_insn(ev);
     size_t need = 0;
 
     for (uint32_t k = 0; k < n; k++) {

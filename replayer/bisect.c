@@ -60,6 +60,7 @@ int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const ch
                    int exhaustive, struct hvt_rpl_bisect_result *res, struct hvt_rpl_run_info *info)
 {
     struct hvt_rpl_run_info dummy;
+    struct hvt_rpl_options o; /* the caller's, in this library's layout */
     struct hvt_fmt_reader_options ro;
     struct bis b;
     int64_t nchunks;
@@ -69,8 +70,9 @@ int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const ch
     if (!info)
         info = &dummy;
     memset(info, 0, sizeof(*info));
-    if (!path || !opt || opt->size < sizeof(*opt) || !res)
+    if (!path || !opt || hvt_rpl_options_in(&o, opt) || !res)
         return -HVT_E_INVALID;
+    opt = &o;
     memset(res, 0, sizeof(*res));
     res->event = res->chunk = HVT_NO_EVENT;
     memset(&b, 0, sizeof(b));

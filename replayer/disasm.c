@@ -16,7 +16,7 @@ static int mode_of(const struct hvt_vcpu_state *st)
     return (cs & HVT_SEG_ATTR_DB) ? 1 : 0;
 }
 
-void rpl_disasm_close(struct rpl_disasm *d)
+void hvt_rpl_disasm_close(struct rpl_disasm *d)
 {
     if (d->insn)
         cs_free(d->insn, 1);
@@ -26,7 +26,7 @@ void rpl_disasm_close(struct rpl_disasm *d)
     memset(d, 0, sizeof(*d));
 }
 
-int rpl_disasm(struct rpl_disasm *d, const struct hvt_vcpu_state *st, const uint8_t *insn,
+int hvt_rpl_disasm_ctx(struct rpl_disasm *d, const struct hvt_vcpu_state *st, const uint8_t *insn,
                size_t len, char *mnem, size_t mlen, char *text, size_t tlen)
 {
     static const cs_mode modes[3] = {CS_MODE_16, CS_MODE_32, CS_MODE_64};
@@ -69,7 +69,7 @@ int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size
     if (!state || (!insn && len))
         return -HVT_E_INVALID;
     memset(&d, 0, sizeof(d));
-    rc = rpl_disasm(&d, state, insn, len, mnem, mlen, text, tlen);
-    rpl_disasm_close(&d);
+    rc = hvt_rpl_disasm_ctx(&d, state, insn, len, mnem, mlen, text, tlen);
+    hvt_rpl_disasm_close(&d);
     return rc;
 }

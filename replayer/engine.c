@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include "common/textbuf.h"
+#include "common/sized.h"
 #include "internal.h"
 
 /* ---- small containers ---------------------------------------------------------------------- */
 
-struct hvt_rpl_finding *rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t pa, uint32_t pb)
+struct hvt_rpl_finding *hvt_rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t pa,
+                                         uint32_t pb)
 {
     struct hvt_rpl_finding *f;
     if (fv->n == fv->cap) {
@@ -32,13 +34,13 @@ struct hvt_rpl_finding *rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t
     return f;
 }
 
-void rpl_fvec_free(struct rpl_fvec *fv)
+void hvt_rpl_fvec_free(struct rpl_fvec *fv)
 {
     free(fv->v);
     memset(fv, 0, sizeof(*fv));
 }
 
-int rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a)
+int hvt_rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a)
 {
     if (av->n == av->cap) {
         uint32_t cap = av->cap ? av->cap * 2 : 64;
@@ -52,7 +54,7 @@ int rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a)
     return 0;
 }
 
-void rpl_avec_free(struct rpl_avec *av)
+void hvt_rpl_avec_free(struct rpl_avec *av)
 {
     free(av->v);
     memset(av, 0, sizeof(*av));
@@ -84,6 +86,14 @@ int hvt_rpl_class_benign(unsigned cls)
            cls == HVT_RPL_REP_PROGRESS;
 }
 
+int hvt_rpl_options_in(struct hvt_rpl_options *o, const struct hvt_rpl_options *user)
+{
+    if (hvt_sized_in(o, sizeof(*o), user, user->size, HVT_RPL_OPTIONS_SIZE_V1))
+        return -HVT_E_INVALID;
+    o->size = sizeof(*o);
+    return 0;
+}
+
 void hvt_rpl_options_init(struct hvt_rpl_options *opt)
 {
     memset(opt, 0, sizeof(*opt));
@@ -94,7 +104,7 @@ void hvt_rpl_options_init(struct hvt_rpl_options *opt)
 
 /* ---- states -------------------------------------------------------------------------------- */
 
-const struct hvt_vcpu_state *rpl_pass_start(const struct hvt_event *ev, uint32_t k)
+const struct hvt_vcpu_state *hvt_rpl_pass_start(const struct hvt_event *ev, uint32_t k)
 {
     return k == 0 ? &ev->init : &ev->passes[k - 1].end;
 }
@@ -112,8 +122,8 @@ static void add_name(char *buf, size_t len, size_t *n, const char *name, int idx
         *n += (size_t)w;
 }
 
-int rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
-                   size_t len, int *only_rep)
+int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                           char *buf, size_t len, int *only_rep)
 {
     static const char *const gpr[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                                         "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
@@ -194,12 +204,12 @@ int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_sta
     char tmp[1];
     if (!a || !b)
         return 0;
-    return rpl_state_diff(a, b, buf ? buf : tmp, buf ? len : 0, NULL);
+    return hvt_rpl_state_diff_rep(a, b, buf ? buf : tmp, buf ? len : 0, NULL);
 }
 
 /* ---- trace-backed ops ---------------------------------------------------------------------- */
 
-const char *rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got)
+const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got)
 {
     if (rec->kind != got->kind)
         return "kind";
@@ -236,7 +246,7 @@ static void mismatch(struct replay_ctx *c, const struct hvt_access *got, int idx
 {
     struct hvt_rpl_finding *f;
     c->mismatch = 1;
-    f = rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
+    f = hvt_rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
     if (!f)
         return;
     if (c->next < c->p->n_accesses) {
@@ -259,7 +269,7 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
     uint32_t idx = c->next;
 
     if (c->e->log_calls)
-        (void)rpl_avec_push(&c->e->calls, got);
+        (void)hvt_rpl_avec_push(&c->e->calls, got);
     if (c->mismatch)
         return NULL;
     if (got->size == 0 || got->size > HVT_DATA_MAX) {
@@ -271,7 +281,7 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
         return NULL;
     }
     rec = &c->p->accesses[idx];
-    why = rpl_access_differs(rec, got);
+    why = hvt_rpl_access_differs(rec, got);
     if (why) {
         mismatch(c, got, (int32_t)idx, "the core's access differs from the recorded one: ", why);
         return NULL;
@@ -410,7 +420,7 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     const char *why;
     int rc;
 
-    *end = *rpl_pass_start(ev, k);
+    *end = *hvt_rpl_pass_start(ev, k);
     memset(&res, 0, sizeof(res));
     e->calls.n = 0;
     rc = hvt_core_emulate(e->core, end, &replay_ops, &c, &res);
@@ -431,7 +441,7 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     }
     why = outcome_differs(&p->out, &res.out);
     if (why) {
-        struct hvt_rpl_finding *f = rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
+        struct hvt_rpl_finding *f = hvt_rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
         if (f)
             snprintf(f->detail, sizeof(f->detail),
                      "%s differs: recorded %s vector %u error "
@@ -443,8 +453,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     }
     {
         char regs[120];
-        if (rpl_state_diff(&p->end, end, regs, sizeof(regs), NULL)) {
-            struct hvt_rpl_finding *f = rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
+        if (hvt_rpl_state_diff_rep(&p->end, end, regs, sizeof(regs), NULL)) {
+            struct hvt_rpl_finding *f = hvt_rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
             if (f)
                 snprintf(f->detail, sizeof(f->detail),
                          "end state differs from the recorded one: %.100s", regs);
@@ -462,6 +472,7 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
 {
     struct hvt_rpl_engine *e;
+    struct hvt_rpl_options o; /* the caller's, in this library's layout */
     int rc;
 
     if (errbuf && errlen)
@@ -469,11 +480,12 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
     if (!out)
         return -HVT_E_INVALID;
     *out = NULL;
-    if (!opt || opt->size < sizeof(*opt) || opt->cache >= HVT_RPL_CACHE__COUNT) {
+    if (!opt || hvt_rpl_options_in(&o, opt) || o.cache >= HVT_RPL_CACHE__COUNT) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "bad replay options");
         return -HVT_E_INVALID;
     }
+    opt = &o;
     e = calloc(1, sizeof(*e));
     if (!e)
         return -HVT_E_NOMEM;
@@ -571,12 +583,12 @@ void hvt_rpl_engine_free(struct hvt_rpl_engine *e)
     if (!e)
         return;
     hvt_core_close(e->core);
-    rpl_fvec_free(&e->fv);
-    rpl_scratch_free(&e->sc);
-    rpl_avec_free(&e->calls);
-    rpl_disasm_close(&e->dis);
+    hvt_rpl_fvec_free(&e->fv);
+    hvt_rpl_scratch_free(&e->sc);
+    hvt_rpl_avec_free(&e->calls);
+    hvt_rpl_disasm_close(&e->dis);
     for (uint32_t i = 0; e->simacc && i < e->sim_cap; i++)
-        rpl_avec_free(&e->simacc[i]);
+        hvt_rpl_avec_free(&e->simacc[i]);
     free(e->simacc);
     free(e->sim);
     free(e);
@@ -627,7 +639,7 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
         }
     }
     if (!(e->flags & HVT_RPL_NO_ANALYSIS) && ev->n_passes >= 1) {
-        rc = rpl_analyze(&e->fv, &e->sc, ev, ev->passes, ev->n_passes);
+        rc = hvt_rpl_analyze(&e->fv, &e->sc, ev, ev->passes, ev->n_passes);
         if (rc < 0)
             return rc;
     }
@@ -639,14 +651,14 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
             any |=
                 !hvt_rpl_class_benign(e->fv.v[i].cls) && e->fv.v[i].cls != HVT_RPL_REPLAY_MISMATCH;
         if (any) {
-            rc = rpl_whatif(e, ev, rep);
+            rc = hvt_rpl_whatif(e, ev, rep);
             if (rc < 0)
                 return rc;
         }
     }
     if (rep->n_findings == 0 && (e->fv.n || rep->status == HVT_RPL_ST_CANNOT))
-        rpl_disasm(&e->dis, &ev->init, ev->insn, ev->insn_len, rep->mnemonic, sizeof(rep->mnemonic),
-                   rep->disasm, sizeof(rep->disasm));
+        hvt_rpl_disasm_ctx(&e->dis, &ev->init, ev->insn, ev->insn_len, rep->mnemonic,
+                           sizeof(rep->mnemonic), rep->disasm, sizeof(rep->disasm));
     rep->n_findings = e->fv.n;
     rep->findings = e->fv.v;
     if (e->fv.oom)
@@ -686,7 +698,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         }
         save.n = 0;
         for (uint32_t i = 0; i < a->calls.n; i++) {
-            if (rpl_avec_push(&save, &a->calls.v[i]) < 0) {
+            if (hvt_rpl_avec_push(&save, &a->calls.v[i]) < 0) {
                 rc = -HVT_E_NOMEM;
                 break;
             }
@@ -706,7 +718,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
                 rc = 1;
                 break;
             }
-            why = rpl_access_differs(&save.v[i], &b->calls.v[i]);
+            why = hvt_rpl_access_differs(&save.v[i], &b->calls.v[i]);
             if (why) {
                 if (detail)
                     snprintf(detail, len,
@@ -726,7 +738,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
             rc = 1;
             break;
         }
-        if (rpl_state_diff(&ea, &eb, regs, sizeof(regs), NULL)) {
+        if (hvt_rpl_state_diff_rep(&ea, &eb, regs, sizeof(regs), NULL)) {
             if (detail)
                 snprintf(detail, len, "pass %u: end state differs: %s", k, regs);
             rc = 1;
@@ -734,6 +746,6 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
     }
     a->log_calls = b->log_calls = 0;
     a->fv.n = b->fv.n = 0;
-    rpl_avec_free(&save);
+    hvt_rpl_avec_free(&save);
     return rc;
 }

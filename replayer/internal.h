@@ -15,49 +15,53 @@ struct rpl_fvec {
 };
 
 /* Appends a zeroed finding of class CLS and returns it (NULL when out of memory). */
-struct hvt_rpl_finding *rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t pa, uint32_t pb);
-void rpl_fvec_free(struct rpl_fvec *fv);
+struct hvt_rpl_finding *hvt_rpl_fvec_add(struct rpl_fvec *fv, unsigned cls, uint32_t pa,
+                                         uint32_t pb);
+void hvt_rpl_fvec_free(struct rpl_fvec *fv);
 
 /* A growable array of accesses (the calls a core made, a simulated pass). */
 struct rpl_avec {
     struct hvt_access *v;
     uint32_t n, cap;
 };
-int rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a);
-void rpl_avec_free(struct rpl_avec *av);
+int hvt_rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a);
+void hvt_rpl_avec_free(struct rpl_avec *av);
 
 /* Scratch space of the analysis, reused across events. */
 struct rpl_scratch {
     uint64_t *keys;
     size_t cap;
 };
-void rpl_scratch_free(struct rpl_scratch *s);
+void hvt_rpl_scratch_free(struct rpl_scratch *s);
 
 /* Pass-to-pass analysis of PASSES[0..N) of EV (recorded, or simulated by the what-if),
  * appending findings to FV. Returns 0 or -HVT_E_NOMEM. */
-int rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_event *ev,
+int hvt_rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_event *ev,
                 const struct hvt_pass *passes, uint32_t n);
 
 /* 1 when EV's instruction is a string instruction (MOVS/CMPS/STOS/LODS/SCAS/INS/OUTS), whose
  * accesses carry the iteration of the pass as element. */
-int rpl_is_string_insn(const struct hvt_event *ev);
+int hvt_rpl_is_string_insn(const struct hvt_event *ev);
 
 /* State of a pass start: the rule of replay.h. */
-const struct hvt_vcpu_state *rpl_pass_start(const struct hvt_event *ev, uint32_t k);
+const struct hvt_vcpu_state *hvt_rpl_pass_start(const struct hvt_event *ev, uint32_t k);
 
 /* Compares two states register by register (SIMD only when valid in one of them). Returns 0
  * when equal, else 1 with the names of the differing registers in BUF ("rcx rsi", truncated)
  * and *ONLY_REP set when only rcx/rsi/rdi/rflags differ. */
-int rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
-                   size_t len, int *only_rep);
+/* Copies the caller's options USER (any size from HVT_RPL_OPTIONS_SIZE_V1) into O.
+ * -HVT_E_INVALID for a size this library does not know. */
+int hvt_rpl_options_in(struct hvt_rpl_options *o, const struct hvt_rpl_options *user);
+int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                           char *buf, size_t len, int *only_rep);
 
 /* Same kind/tag/address/size/data as the recorded access (what a replayed call must match).
  * Returns NULL when equal, else a static text naming the first differing field. */
-const char *rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got);
+const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got);
 
 /* What-if: fills REP's verdict for EV with policy CACHE. */
 struct hvt_rpl_engine;
-int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
+int hvt_rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
                struct hvt_rpl_event_report *rep);
 
 /* Capstone handles per mode, opened lazily. */
@@ -66,8 +70,8 @@ struct rpl_disasm {
     int open[3];
     cs_insn *insn;
 };
-void rpl_disasm_close(struct rpl_disasm *d);
-int rpl_disasm(struct rpl_disasm *d, const struct hvt_vcpu_state *st, const uint8_t *insn,
+void hvt_rpl_disasm_close(struct rpl_disasm *d);
+int hvt_rpl_disasm_ctx(struct rpl_disasm *d, const struct hvt_vcpu_state *st, const uint8_t *insn,
                size_t len, char *mnem, size_t mlen, char *text, size_t tlen);
 
 /* The engine. */

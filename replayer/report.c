@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/print.h"
 #include "internal.h"
 
 static const char *const whatif_names[4] = {"none", "removed", "kept", "unknown"};
@@ -82,49 +83,6 @@ void hvt_rpl_summary_add(struct hvt_rpl_summary *s, const struct hvt_rpl_event_r
 
 /* ---- output helpers ------------------------------------------------------------------------ */
 
-/* Strings from a trace never reach a terminal raw: escape what could move it. */
-static void text_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputc('?', f);
-        return;
-    }
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            fprintf(f, "\\x%02x", c);
-        else
-            fputc(c, f);
-    }
-}
-
-static void hex(FILE *f, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", p[i]);
-}
-
-static int data_valid(const struct hvt_access *a)
-{
-    if (a->kind == HVT_ACC_READ || a->kind == HVT_ACC_FETCH || a->kind == HVT_ACC_IO_IN)
-        return a->outcome == HVT_OP_OKAY;
-    return 1;
-}
-
-static const char *tag_text(char *buf, size_t size, const struct hvt_tag *t)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s", hvt_tag_class_name(t->cls));
-    if (n < size && (t->operand || t->cls == HVT_TAG_DATA))
-        n += (size_t)snprintf(buf + n, size - n, ":op%u", t->operand);
-    if (n < size && t->element)
-        n += (size_t)snprintf(buf + n, size - n, ":el%" PRIu32, t->element);
-    if (n < size && t->level == HVT_WALK_PAE_PDPTE)
-        snprintf(buf + n, size - n, ":pdpte");
-    else if (n < size && t->level)
-        snprintf(buf + n, size - n, ":L%u", t->level);
-    return buf;
-}
-
 static const struct hvt_callsite *site(const struct hvt_rpl_event_report *rep,
                                        const struct hvt_access *a)
 {
@@ -145,19 +103,19 @@ static void text_access(FILE *f, const struct hvt_rpl_event_report *rep, const c
         return;
     }
     fprintf(f, "    %s pass %u [%d] %s %s %s", side, pass, idx, hvt_access_kind_name(a->kind),
-            hvt_space_name(a->space), tag_text(tag, sizeof(tag), &a->tag));
+            hvt_space_name(a->space), hvt_tag_text(tag, sizeof(tag), &a->tag));
     if (a->flags & HVT_AF_LINEAR_VALID)
         fprintf(f, " lin 0x%" PRIx64, a->linear);
     fprintf(f, " %s 0x%" PRIx64 " size %u", a->space == HVT_SPACE_PORT ? "port" : "phys", a->phys,
             a->size);
     if (a->kind == HVT_ACC_CMPXCHG) {
         fputs(" old ", f);
-        hex(f, a->old, n);
+        hvt_text_hex(f, a->old, n);
         fputs(" new ", f);
-        hex(f, a->data, n);
-    } else if (data_valid(a)) {
+        hvt_text_hex(f, a->data, n);
+    } else if (hvt_access_data_valid(a)) {
         fputs(" data ", f);
-        hex(f, a->data, n);
+        hvt_text_hex(f, a->data, n);
     }
     fprintf(f, " %s\n", hvt_op_result_name(a->outcome));
     cs = site(rep, a);
@@ -167,7 +125,7 @@ static void text_access(FILE *f, const struct hvt_rpl_event_report *rep, const c
             const struct hvt_frame *fr = &cs->frames[i];
             fputs(i ? " <- " : " ", f);
             if (fr->function) {
-                text_str(f, fr->function);
+                hvt_text_str(f, fr->function);
                 fprintf(f, "+0x%" PRIx64, fr->offset);
             } else {
                 fprintf(f, "0x%" PRIx64, fr->ip);
@@ -188,21 +146,8 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
         fputs("null", f);
         return;
     }
-    fprintf(f,
-            "{\"index\":%d,\"kind\":\"%s\",\"space\":\"%s\",\"tag\":{\"class\":\"%s\","
-            "\"operand\":%u,\"element\":%" PRIu32 ",\"level\":%u},\"seg\":\"%s\",\"linear\":",
-            idx, hvt_access_kind_name(a->kind), hvt_space_name(a->space),
-            hvt_tag_class_name(a->tag.cls), a->tag.operand, a->tag.element, a->tag.level,
-            hvt_seg_name(a->seg));
-    if (a->flags & HVT_AF_LINEAR_VALID)
-        fprintf(f, "\"0x%" PRIx64 "\"", a->linear);
-    else
-        fputs("null", f);
-    fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%u,\"data\":", a->phys, a->size);
-    if (data_valid(a))
-        hvt_json_hex(f, a->data, n);
-    else
-        fputs("null", f);
+    fprintf(f, "{\"index\":%d,", idx);
+    hvt_json_access_fields(f, a);
     if (a->kind == HVT_ACC_CMPXCHG) {
         fputs(",\"old\":", f);
         hvt_json_hex(f, a->old, n);
@@ -298,7 +243,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
         else
             fprintf(f, "pass %u vs pass %u\n", x->pass_a, x->pass_b);
         fputs("    ", f);
-        text_str(f, x->detail);
+        hvt_text_str(f, x->detail);
         fputc('\n', f);
         if (x->idx_a >= 0 || x->idx_b >= 0) {
             text_access(f, rep, "a:", x->pass_a, x->idx_a, &x->acc_a);
@@ -327,7 +272,7 @@ int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigne
                                             "pass predicted");
             if (rep->whatif_detail[0]) {
                 fputs(" (", f);
-                text_str(f, rep->whatif_detail);
+                hvt_text_str(f, rep->whatif_detail);
                 fputc(')', f);
             }
             fputc('\n', f);
@@ -392,7 +337,7 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
     fputs("\n  by mnemonic:", f);
     for (size_t i = 0; i < s->n_mnemonics; i++) {
         fputc(' ', f);
-        text_str(f, s->mnemonics[i].name);
+        hvt_text_str(f, s->mnemonics[i].name);
         fprintf(f, "=%" PRIu64, s->mnemonics[i].count);
     }
     fputc('\n', f);

@@ -180,6 +180,7 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
                 struct hvt_rpl_run_info *info)
 {
     struct hvt_rpl_run_info dummy;
+    struct hvt_rpl_options o; /* the caller's, in this library's layout */
     struct hvt_fmt_reader_options ro;
     struct hvt_rpl_engine *eng[MAX_JOBS] = {0};
     struct worker wk[MAX_JOBS];
@@ -192,8 +193,9 @@ int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_rep
     if (!info)
         info = &dummy;
     memset(info, 0, sizeof(*info));
-    if (!path || !opt || opt->size < sizeof(*opt) || !sum || opt->jobs > MAX_JOBS)
+    if (!path || !opt || hvt_rpl_options_in(&o, opt) || !sum || o.jobs > MAX_JOBS)
         return -HVT_E_INVALID;
+    opt = &o;
     hvt_rpl_summary_init(sum);
     memset(&ru, 0, sizeof(ru));
     ru.opt = opt;

@@ -129,7 +129,7 @@ static const struct hvt_access *lookup(struct wi_ctx *c, const struct hvt_access
 static int emit(struct wi_ctx *c, struct hvt_access *a, int outcome)
 {
     a->outcome = (uint8_t)outcome;
-    if (rpl_avec_push(c->out, a) < 0)
+    if (hvt_rpl_avec_push(c->out, a) < 0)
         c->nomem = 1;
     return outcome;
 }
@@ -305,7 +305,7 @@ static int ensure(struct hvt_rpl_engine *e)
     return 0;
 }
 
-int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
+int hvt_rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
                struct hvt_rpl_event_report *rep)
 {
     struct wi_ctx c;
@@ -318,7 +318,7 @@ int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
     memset(&c, 0, sizeof(c));
     c.ev = ev;
     c.cache = e->cache;
-    c.str = rpl_is_string_insn(ev);
+    c.str = hvt_rpl_is_string_insn(ev);
     c.buf = malloc(WI_MAX_BUF * sizeof(*c.buf));
     if (!c.buf)
         return -HVT_E_NOMEM;
@@ -352,7 +352,7 @@ int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
         if (res.out.kind != HVT_OUT_RETRY)
             break;
     }
-    rc = rpl_analyze(&fv, &e->sc, ev, e->sim, n);
+    rc = hvt_rpl_analyze(&fv, &e->sc, ev, e->sim, n);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < fv.n; i++) {
@@ -390,7 +390,7 @@ int rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
                  c.approx ? "; a device answer the trace lacks was taken as zeros" : "");
     }
 out:
-    rpl_fvec_free(&fv);
+    hvt_rpl_fvec_free(&fv);
     free(c.buf);
     return rc;
 }

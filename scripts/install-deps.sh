@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev \
       libzstd-dev libprotobuf-c-dev protobuf-c-compiler \
-      libcapstone-dev libunwind-dev libunicorn-dev"
+      libcapstone-dev libunwind-dev libunicorn-dev abigail-tools"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

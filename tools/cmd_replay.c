@@ -17,7 +17,8 @@ static void help(FILE *f)
 {
     fprintf(f, "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
                "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
-               "                           [--json] [--verbose] [--no-analysis] [--scan]\n"
+               "                           [--json] [--verbose] [--no-analysis | --analysis-only]\n"
+               "                           [--scan]\n"
                "                           [--cpu NAME|host|TEXT]\n"
                "\n"
                "Re-runs every pass of every event on the core (the reference core by default)\n"
@@ -38,6 +39,8 @@ static void help(FILE *f)
                "  --json            JSON lines (schema: docs/REPLAY.md)\n"
                "  --verbose         also print benign findings (always counted in the summary)\n"
                "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
+               "  --analysis-only   only compare the recorded passes with each other; no core\n"
+               "                    runs (a trace of another hypervisor's emulator)\n"
                "  --scan            ignore the index, find chunks by scanning\n"
                "  --cpu P           what-if: the core follows CPU profile P instead of the one\n"
                "                    the trace records (a built-in name, 'host', or the text\n"
@@ -121,6 +124,8 @@ int hvt_cmd_replay(int argc, char **argv)
             o.flags |= HVT_RPL_PRINT_VERBOSE;
         } else if (!strcmp(a, "--no-analysis")) {
             opt.flags |= HVT_RPL_NO_ANALYSIS;
+        } else if (!strcmp(a, "--analysis-only")) {
+            opt.flags |= HVT_RPL_NO_REPLAY;
         } else if (!strcmp(a, "--scan")) {
             opt.scan = 1;
         } else if (!strcmp(a, "--core") && v) {
@@ -193,6 +198,11 @@ int hvt_cmd_replay(int argc, char **argv)
     }
     if (hvt_tool_check_path("replay", "trace", path))
         return HVT_EXIT_USAGE;
+    if ((opt.flags & HVT_RPL_NO_REPLAY) &&
+        ((opt.flags & HVT_RPL_NO_ANALYSIS) || opt.cache != HVT_RPL_CACHE_NONE)) {
+        hvt_tool_err("replay: --analysis-only runs no core: not with --no-analysis or --cache");
+        return HVT_EXIT_USAGE;
+    }
     /* Every chunk decodes into a few MiB that glibc would map and unmap each time (a third of
      * the run in page faults, and a lock the jobs contend on): keep them on the heap. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
@@ -211,6 +221,8 @@ int hvt_cmd_replay(int argc, char **argv)
         return HVT_EXIT_CORRUPT;
     }
     print_cpu(&info, o.flags);
+    if ((opt.flags & HVT_RPL_NO_REPLAY) && !(o.flags & HVT_RPL_PRINT_JSON))
+        printf("analysis only: the recorded passes compared with each other, no core ran\n");
     hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);
     if (sum.first_divergent != HVT_NO_EVENT &&
         (sum.first_cannot == HVT_NO_EVENT || sum.first_divergent < sum.first_cannot))

@@ -113,11 +113,11 @@ static void print_stats(FILE *f, const char *path, const struct hvt_fmt_header *
         return;
     }
     fputs("file            ", f);
-    hvt_print_str(f, path);
+    hvt_text_str(f, path);
     fputc('\n', f);
     fprintf(f, "format          %" PRIu32 ".%" PRIu32 "  producer ", h->format_major,
             h->format_minor);
-    hvt_print_str(f, h->producer);
+    hvt_text_str(f, h->producer);
     fputc('\n', f);
     hvt_print_cpu(f, h, 0, "cpu             ");
     fprintf(f, "file bytes      %" PRIu64 "\n", s->file_bytes);

@@ -82,29 +82,6 @@ static uint64_t reg_value(const struct hvt_vcpu_state *s, const struct reg_desc 
     return v;
 }
 
-/* Strings come from the file: print them so that no byte can move the terminal (escapes,
- * newlines that would fake a line of output). */
-void hvt_print_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputc('?', f);
-        return;
-    }
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            fprintf(f, "\\x%02x", c);
-        else
-            fputc(c, f);
-    }
-}
-
-static void hex_bytes(FILE *f, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%02x", p[i]);
-}
-
 int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
                          unsigned flags)
 {
@@ -128,9 +105,9 @@ int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct h
             if (!memcmp(a->ymm[r], b->ymm[r], sizeof(a->ymm[r])))
                 continue;
             fprintf(f, json ? "%s\"ymm%d\":[\"" : "%symm%d=", n ? (json ? "," : " ") : "", r);
-            hex_bytes(f, a->ymm[r], sizeof(a->ymm[r]));
+            hvt_text_hex(f, a->ymm[r], sizeof(a->ymm[r]));
             fputs(json ? "\",\"" : "->", f);
-            hex_bytes(f, b->ymm[r], sizeof(b->ymm[r]));
+            hvt_text_hex(f, b->ymm[r], sizeof(b->ymm[r]));
             if (json)
                 fputs("\"]", f);
             n++;
@@ -253,34 +230,6 @@ void hvt_print_pass(FILE *f, const struct hvt_event *ev, const struct hvt_pass *
     fputc('\n', f);
 }
 
-const char *hvt_print_tag(char *buf, size_t size, const struct hvt_tag *t)
-{
-    size_t n = (size_t)snprintf(buf, size, "%s", hvt_tag_class_name(t->cls));
-    if (n < size && (t->operand || t->cls == HVT_TAG_DATA))
-        n += (size_t)snprintf(buf + n, size - n, ":op%u", t->operand);
-    if (n < size && t->element)
-        n += (size_t)snprintf(buf + n, size - n, ":el%" PRIu32, t->element);
-    if (n < size && t->level == HVT_WALK_PAE_PDPTE)
-        n += (size_t)snprintf(buf + n, size - n, ":pdpte");
-    else if (n < size && t->level)
-        n += (size_t)snprintf(buf + n, size - n, ":L%u", t->level);
-    return buf;
-}
-
-/* Whether the access's data field holds a value worth printing: reads only return one when
- * they succeeded; writes always carry what was written. */
-static int data_valid(const struct hvt_access *a)
-{
-    switch (a->kind) {
-    case HVT_ACC_READ:
-    case HVT_ACC_FETCH:
-    case HVT_ACC_IO_IN:
-        return a->outcome == HVT_OP_OKAY;
-    default:
-        return 1;
-    }
-}
-
 void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass *p, uint32_t idx,
                       const struct hvt_access *a, const struct hvt_callsite *cs, unsigned flags)
 {
@@ -295,21 +244,8 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
             fprintf(f, ",\"event\":%" PRIu64, ev->id);
         if (p)
             fprintf(f, ",\"pass\":%" PRIu32, p->index);
-        fprintf(f, ",\"index\":%" PRIu32 ",\"kind\":\"%s\",\"space\":\"%s\"", idx,
-                hvt_access_kind_name(a->kind), hvt_space_name(a->space));
-        fprintf(f,
-                ",\"tag\":{\"class\":\"%s\",\"operand\":%u,\"element\":%" PRIu32 ",\"level\":%u}",
-                hvt_tag_class_name(a->tag.cls), a->tag.operand, a->tag.element, a->tag.level);
-        fprintf(f, ",\"seg\":\"%s\",\"linear\":", hvt_seg_name(a->seg));
-        if (a->flags & HVT_AF_LINEAR_VALID)
-            fprintf(f, "\"0x%" PRIx64 "\"", a->linear);
-        else
-            fputs("null", f);
-        fprintf(f, ",\"phys\":\"0x%" PRIx64 "\",\"size\":%" PRIu32 ",\"data\":", a->phys, a->size);
-        if (data_valid(a))
-            hvt_json_hex(f, a->data, size);
-        else
-            fputs("null", f);
+        fprintf(f, ",\"index\":%" PRIu32 ",", idx);
+        hvt_json_access_fields(f, a);
         if (cmpx) {
             fputs(",\"old\":", f);
             hvt_json_hex(f, a->old, size);
@@ -336,7 +272,7 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
     char num[16];
     snprintf(num, sizeof(num), "[%" PRIu32 "]", idx);
     fprintf(f, "    %-5s %-7s %-4s %-14s %-4s", num, hvt_access_kind_name(a->kind),
-            hvt_space_name(a->space), hvt_print_tag(tag, sizeof(tag), &a->tag),
+            hvt_space_name(a->space), hvt_tag_text(tag, sizeof(tag), &a->tag),
             hvt_seg_name(a->seg));
     if (a->flags & HVT_AF_LINEAR_VALID)
         fprintf(f, " lin 0x%" PRIx64, a->linear);
@@ -346,14 +282,14 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
             a->phys, a->size);
     if (cmpx) {
         fputs(" old ", f);
-        hex_bytes(f, a->old, size);
+        hvt_text_hex(f, a->old, size);
         fputs(" new ", f);
-        hex_bytes(f, a->data, size);
+        hvt_text_hex(f, a->data, size);
         fputs(" cur ", f);
-        hex_bytes(f, a->cur, size);
-    } else if (data_valid(a)) {
+        hvt_text_hex(f, a->cur, size);
+    } else if (hvt_access_data_valid(a)) {
         fputs(" data ", f);
-        hex_bytes(f, a->data, size);
+        hvt_text_hex(f, a->data, size);
     } else {
         fputs(" data -", f);
     }
@@ -366,7 +302,7 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         fprintf(f, " site %" PRIu32, a->callsite);
         if (fr && fr->function) {
             fputc(' ', f);
-            hvt_print_str(f, fr->function);
+            hvt_text_str(f, fr->function);
             fprintf(f, "+0x%" PRIx64, fr->offset);
         } else if (fr)
             fprintf(f, " 0x%" PRIx64, fr->ip);
@@ -498,13 +434,13 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
     }
     fprintf(f, "trace  format %" PRIu32 ".%" PRIu32 "  producer ", h->format_major,
             h->format_minor);
-    hvt_print_str(f, h->producer);
+    hvt_text_str(f, h->producer);
     fputc(' ', f);
-    hvt_print_str(f, h->producer_version);
+    hvt_text_str(f, h->producer_version);
     fputs("  core ", f);
-    hvt_print_str(f, h->core_name);
+    hvt_text_str(f, h->core_name);
     fputc(' ', f);
-    hvt_print_str(f, h->core_version);
+    hvt_text_str(f, h->core_version);
     fprintf(f, "  uuid %s\n", uuid);
     hvt_print_cpu(f, h, flags, "cpu    ");
 }
@@ -549,9 +485,9 @@ void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, cons
         return;
     }
     fprintf(f, "%s", indent);
-    hvt_print_str(f, p.name);
+    hvt_text_str(f, p.name);
     fputs("  ", f);
-    hvt_print_str(f, p.vendor);
+    hvt_text_str(f, p.vendor);
     fprintf(f, " family %" PRIu32 " model %" PRIu32 " stepping %" PRIu32 "  (%s)\n", p.family,
             p.model, p.stepping, sname);
     fprintf(f, "%*s", (int)strlen(indent), "");
@@ -568,7 +504,7 @@ void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, cons
     if (warn[0]) {
         fprintf(f, "%*s", (int)strlen(indent), "");
         fputs("note ", f);
-        hvt_print_str(f, warn);
+        hvt_text_str(f, warn);
         fputc('\n', f);
     }
 }

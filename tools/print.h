@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+/* hvt_text_str, hvt_tag_text, hvt_text_hex: the printing shared with the replayer */
+#include "common/print.h"
 #include "hvtrace/format.h"
 #include "hvtrace/types.h"
 
@@ -30,17 +32,10 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
 /* A lost-records marker. */
 void hvt_print_lost(FILE *f, const struct hvt_lost *l, unsigned flags);
 
-/* The tag as text ("walk:L4", "data:op1:el3", "fetch"), into BUF (at least 32 bytes). */
-const char *hvt_print_tag(char *buf, size_t size, const struct hvt_tag *t);
-
 /* Writes the registers that differ between A and B as "name=old->new" separated by spaces
  * (text) or as a JSON object {"name":["old","new"],...} (JSON). Returns the number printed. */
 int hvt_print_state_diff(FILE *f, const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
                          unsigned flags);
-
-/* Writes a string read from a trace for a terminal: bytes outside printable ASCII and '\'
- * become \xNN, so a hostile file cannot inject escapes or fake lines. NULL prints "?". */
-void hvt_print_str(FILE *f, const char *s);
 
 /* "hvtrace: PATH: offset N, chunk C: MESSAGE" on stderr (", chunk C" left out when the problem
  * is outside any chunk, "record R" added when known). */

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_CORE_H
 #define HVTRACE_CORE_H
 
+#include "hvtrace/export.h"
+
 #include <stdint.h>
 #include <stddef.h>
 
@@ -54,6 +56,9 @@ struct hvt_core_ops {
     int (*io_out)(void *ctx, uint16_t port, const void *buf, uint32_t size,
                   struct hvt_op_info *info);
 };
+/* Size versioning as in recorder.h: an older, smaller table is accepted (the ops it lacks are
+ * NULL), a newer, larger one when the ops this library does not know are NULL. */
+#define HVT_CORE_OPS_SIZE_V1 sizeof(struct hvt_core_ops)
 
 /* ---- result of one emulation ----------------------------------------------------------- */
 
@@ -91,6 +96,9 @@ struct hvt_core_plugin {
     int (*emulate)(void *inst, struct hvt_vcpu_state *state, const struct hvt_core_ops *ops,
                    void *ctx, struct hvt_core_result *res);
 };
+/* A smaller descriptor (an older plugin) is read with the missing tail as zero; a larger one
+ * (a newer plugin) up to what this library knows. Below the first version: refused. */
+#define HVT_CORE_PLUGIN_SIZE_V1 ((uint32_t)sizeof(struct hvt_core_plugin))
 
 typedef const struct hvt_core_plugin *(*hvt_core_entry_fn)(uint32_t abi_version);
 
@@ -105,13 +113,14 @@ struct hvt_core;
  * object (anything containing '/' or ending in ".so") exporting HVT_CORE_ENTRY_SYMBOL.
  * Errors: -HVT_E_INVALID, -HVT_E_NOT_FOUND (no such core or file), -HVT_E_BAD_PLUGIN (no entry
  * symbol, ABI mismatch), -HVT_E_NOMEM. ERRBUF (may be NULL) receives dlerror()-style detail. */
-int hvt_core_open(struct hvt_core **out, const char *name_or_path, char *errbuf, size_t errlen);
+HVT_API int hvt_core_open(struct hvt_core **out, const char *name_or_path, char *errbuf,
+                          size_t errlen);
 
 /* Closes the core (and unloads its plugin). C may be NULL. */
-void hvt_core_close(struct hvt_core *c);
+HVT_API void hvt_core_close(struct hvt_core *c);
 
 /* The descriptor of an open core (name, version, build id). */
-const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c);
+HVT_API const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c);
 
 /* Sets an option on the core. Every core should take "cpu" (the guest's CPU profile, below);
  * reference-core options:
@@ -122,12 +131,12 @@ const struct hvt_core_plugin *hvt_core_info(const struct hvt_core *c);
  *                                    written-back mask (hardware, Xen) or discard them
  *   "decode-cache" = "0"|"1"       use the decoded-instruction cache (default 1)
  * Errors: -HVT_E_UNSUPPORTED (unknown key), -HVT_E_INVALID (bad value). */
-int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value);
+HVT_API int hvt_core_set_option(struct hvt_core *c, const char *key, const char *value);
 
 /* Tells the core which CPU the guest was shown: hvt_core_set_option(c, "cpu", text form of P).
  * Errors: -HVT_E_INVALID (NULL), -HVT_E_UNSUPPORTED (a core that does not follow profiles:
  * it keeps behaving as it always does, which the caller should say). */
-int hvt_core_set_cpu(struct hvt_core *c, const struct hvt_cpu_profile *p);
+HVT_API int hvt_core_set_cpu(struct hvt_core *c, const struct hvt_cpu_profile *p);
 
 /* Decode-cache counters of an open core (benchmarks, diagnostics). */
 struct hvt_core_stats {
@@ -138,14 +147,23 @@ struct hvt_core_stats {
 /* Fills *OUT with C's counters since it was opened. Only the built-in reference core keeps
  * them: a plugin core (even hvtcore_ref.so) gives -HVT_E_UNSUPPORTED. Errors: -HVT_E_INVALID
  * (NULL argument), -HVT_E_UNSUPPORTED. */
-int hvt_core_stats(const struct hvt_core *c, struct hvt_core_stats *out);
+HVT_API int hvt_core_stats(const struct hvt_core *c, struct hvt_core_stats *out);
 
 /* Emulates one instruction; see struct hvt_core_plugin.emulate. */
-int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
-                     const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res);
+HVT_API int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
+                             const struct hvt_core_ops *ops, void *ctx,
+                             struct hvt_core_result *res);
 
 /* The built-in reference core's descriptor (what its plugin build also exports). */
-const struct hvt_core_plugin *hvt_core_ref(void);
+HVT_API const struct hvt_core_plugin *hvt_core_ref(void);
+
+/* The RFLAGS bits (of CF PF AF ZF SF OF) that the SDM leaves architecturally undefined after
+ * the instruction MNEMONIC (lowercase, "shl", "mul", ...) with operand size OPSIZE (bytes: 1,
+ * 2, 4, 8) and, for shifts and rotates, the raw COUNT operand (masked as the CPU masks it).
+ * A differential harness masks these before comparing two emulators; docs/CORE.md says what
+ * the reference core writes into them. 0 for instructions whose flags are all defined (or
+ * untouched) and for mnemonics it does not know. */
+HVT_API uint64_t hvt_core_undef_flags_of(const char *mnemonic, unsigned opsize, unsigned count);
 
 #ifdef __cplusplus
 }

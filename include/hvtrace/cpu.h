@@ -3,6 +3,8 @@
 #ifndef HVTRACE_CPU_H
 #define HVTRACE_CPU_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,32 +105,32 @@ struct hvt_cpu_profile {
 #define HVT_CPU_DEFAULT "intel-icelake-server"
 
 /* Names: "sse2", "gather-fault-mask", "keep"; NULL when out of range. */
-const char *hvt_cpu_feature_name(unsigned f);
-const char *hvt_cpu_choice_name(unsigned c);
-unsigned hvt_cpu_choice_alternatives(unsigned c); /* 0 when out of range */
-const char *hvt_cpu_choice_value_name(unsigned c, unsigned v);
+HVT_API const char *hvt_cpu_feature_name(unsigned f);
+HVT_API const char *hvt_cpu_choice_name(unsigned c);
+HVT_API unsigned hvt_cpu_choice_alternatives(unsigned c); /* 0 when out of range */
+HVT_API const char *hvt_cpu_choice_value_name(unsigned c, unsigned v);
 /* One line describing choice C / alternative V of it, and the known CPUs taking V. */
-const char *hvt_cpu_choice_summary(unsigned c);
-const char *hvt_cpu_choice_value_cpus(unsigned c, unsigned v);
+HVT_API const char *hvt_cpu_choice_summary(unsigned c);
+HVT_API const char *hvt_cpu_choice_value_cpus(unsigned c, unsigned v);
 /* Index of a name, or -HVT_E_NOT_FOUND. */
-int hvt_cpu_feature_find(const char *name);
-int hvt_cpu_choice_find(const char *name);
+HVT_API int hvt_cpu_feature_find(const char *name);
+HVT_API int hvt_cpu_choice_find(const char *name);
 
 /* Built-in profiles: the name of the I-th (NULL past the end), its one-line summary. */
-const char *hvt_cpu_profile_builtin(size_t i);
-const char *hvt_cpu_profile_builtin_summary(size_t i);
+HVT_API const char *hvt_cpu_profile_builtin(size_t i);
+HVT_API const char *hvt_cpu_profile_builtin_summary(size_t i);
 
 /* Fills *OUT with the built-in profile NAME. Errors: -HVT_E_INVALID (NULL), -HVT_E_NOT_FOUND. */
-int hvt_cpu_profile_named(struct hvt_cpu_profile *out, const char *name);
+HVT_API int hvt_cpu_profile_named(struct hvt_cpu_profile *out, const char *name);
 
 /* Fills *OUT with the default profile (HVT_CPU_DEFAULT). */
-void hvt_cpu_profile_default(struct hvt_cpu_profile *out);
+HVT_API void hvt_cpu_profile_default(struct hvt_cpu_profile *out);
 
 /* Fills *OUT from this machine's CPUID (vendor, family/model/stepping, features; AVX and
  * AVX2 only when the OS enables their state) and takes the choices of the built-in profile of
  * the same vendor, as CPUID cannot tell them. The native oracle's hvt_orc_cpu_host() probes
  * the choices instead. Name "host-cpuid". Errors: -HVT_E_UNSUPPORTED (not an x86-64 host). */
-int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out);
+HVT_API int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out);
 
 /* Parses the text form into *OUT (see above). Tokens this build does not know (a feature, a
  * choice, a key, an alternative) are skipped and described in WARN (may be NULL), "; "-separated;
@@ -136,26 +138,26 @@ int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out);
  * an empty profile (no features, choices 0). Errors: -HVT_E_INVALID (NULL, a token without
  * '=', a bad number, a text over HVT_CPU_TEXT_MAX), -HVT_E_NOT_FOUND (an unknown base name);
  * WARN then says which token. */
-int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *warn,
-                          size_t warnlen);
+HVT_API int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *warn,
+                                  size_t warnlen);
 
 /* Writes the full text form of P into BUF (at most HVT_CPU_TEXT_MAX bytes with the NUL).
  * Returns the length, or -HVT_E_INVALID (NULL), -HVT_E_LIMIT (BUF too small). */
-int hvt_cpu_profile_format(const struct hvt_cpu_profile *p, char *buf, size_t len);
+HVT_API int hvt_cpu_profile_format(const struct hvt_cpu_profile *p, char *buf, size_t len);
 
 /* The features of P as space-separated names (for the trace header's cpu_features). */
-int hvt_cpu_profile_features_text(const struct hvt_cpu_profile *p, char *buf, size_t len);
+HVT_API int hvt_cpu_profile_features_text(const struct hvt_cpu_profile *p, char *buf, size_t len);
 
 /* Whether ST could exist on a CPU of profile P: a control-register or EFER bit that needs a
  * feature P lacks (CR4.PSE pse, CR4.PAE pae, CR4.UMIP umip, CR4.LA57 la57, CR4.OSXSAVE xsave,
  * CR4.SMEP smep, CR4.SMAP smap, CR4.PKE pku, EFER.NXE nx, EFER.LME/LMA lm) makes it
  * impossible. Returns 0, or 1 with WHY (may be NULL) naming the bit and the feature;
  * -HVT_E_INVALID for NULL arguments. */
-int hvt_cpu_profile_check_state(const struct hvt_cpu_profile *p, const struct hvt_vcpu_state *st,
-                                char *why, size_t len);
+HVT_API int hvt_cpu_profile_check_state(const struct hvt_cpu_profile *p,
+                                        const struct hvt_vcpu_state *st, char *why, size_t len);
 
 /* 1 when A and B say the same (name ignored), 0 otherwise. */
-int hvt_cpu_profile_equal(const struct hvt_cpu_profile *a, const struct hvt_cpu_profile *b);
+HVT_API int hvt_cpu_profile_equal(const struct hvt_cpu_profile *a, const struct hvt_cpu_profile *b);
 
 #ifdef __cplusplus
 }

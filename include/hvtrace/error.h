@@ -3,6 +3,8 @@
 #ifndef HVTRACE_ERROR_H
 #define HVTRACE_ERROR_H
 
+#include "hvtrace/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,7 +34,7 @@ enum hvt_error {
 };
 
 /* A human-readable text for an error code, positive or negated. Never NULL. */
-const char *hvt_strerror(int err);
+HVT_API const char *hvt_strerror(int err);
 
 #ifdef __cplusplus
 }

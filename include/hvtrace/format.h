@@ -3,6 +3,8 @@
 #ifndef HVTRACE_FORMAT_H
 #define HVTRACE_FORMAT_H
 
+#include "hvtrace/export.h"
+
 #include <stdint.h>
 #include <stddef.h>
 
@@ -78,8 +80,8 @@ struct hvt_fmt_cpu_strings {
 /* Points HDR's cpu_* fields and cpu_profile at a description of P kept in S (which must
  * outlive the header's use). Errors: -HVT_E_INVALID (NULL), -HVT_E_LIMIT (cannot happen for
  * a profile the library made). */
-int hvt_fmt_header_set_cpu(struct hvt_fmt_header *hdr, const struct hvt_cpu_profile *p,
-                           struct hvt_fmt_cpu_strings *s);
+HVT_API int hvt_fmt_header_set_cpu(struct hvt_fmt_header *hdr, const struct hvt_cpu_profile *p,
+                                   struct hvt_fmt_cpu_strings *s);
 
 /* What hvt_fmt_header_cpu found. */
 enum hvt_fmt_cpu_source {
@@ -93,8 +95,8 @@ enum hvt_fmt_cpu_source {
 
 /* The CPU profile a trace header records, into *OUT. Returns an enum hvt_fmt_cpu_source, or
  * -HVT_E_INVALID (NULL arguments). WARN (may be NULL) gets the detail. */
-int hvt_fmt_header_cpu(const struct hvt_fmt_header *hdr, struct hvt_cpu_profile *out, char *warn,
-                       size_t len);
+HVT_API int hvt_fmt_header_cpu(const struct hvt_fmt_header *hdr, struct hvt_cpu_profile *out,
+                               char *warn, size_t len);
 
 /* ---- records --------------------------------------------------------------------------- */
 
@@ -135,6 +137,8 @@ struct hvt_fmt_writer_options {
     size_t chunk_bytes; /* raw (uncompressed) bytes per chunk before it is closed; default 1 MiB */
     unsigned flags;     /* HVT_FMT_W_* */
 };
+/* The first version (size versioning as in recorder.h). */
+#define HVT_FMT_WRITER_OPTIONS_SIZE_V1 sizeof(struct hvt_fmt_writer_options)
 
 struct hvt_fmt_writer_stats {
     uint64_t events, passes, accesses, lost_records;
@@ -146,7 +150,7 @@ struct hvt_fmt_writer_stats {
 struct hvt_fmt_writer;
 
 /* Fills *opt with defaults (and opt->size). */
-void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
+HVT_API void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
 
 /* Creates PATH (mode 0600) and writes the file header. OPT may be NULL for defaults.
  * The trace is written to PATH.part in the same directory (created exclusively, never through
@@ -159,47 +163,50 @@ void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt);
  * Returns 0 and *out, or: -HVT_E_INVALID (NULL args, empty path, bad options), -HVT_E_EXISTS
  * (PATH or PATH.part exists and HVT_FMT_W_OVERWRITE not given), -HVT_E_IO / -HVT_E_NOSPACE
  * (cannot create or write). hvt_fmt_writer_last_error() says why, naming the system error. */
-int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
-                        const struct hvt_fmt_header *hdr, const struct hvt_fmt_writer_options *opt);
+HVT_API int hvt_fmt_writer_open(struct hvt_fmt_writer **out, const char *path,
+                                const struct hvt_fmt_header *hdr,
+                                const struct hvt_fmt_writer_options *opt);
 
 /* Detail of the last failed hvt_fmt_writer_open or hvt_fmt_writer_close of the calling thread
  * (no writer is left to ask): "cannot create x.hvt.part: Read-only file system (EROFS)".
  * Never NULL; code 0 when none failed. */
-const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void);
+HVT_API const struct hvt_fmt_error_info *hvt_fmt_writer_last_error(void);
 
 /* As hvt_fmt_writer_open, on an open file descriptor positioned at offset 0; the writer does
  * not close FD. */
-int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd, const struct hvt_fmt_header *hdr,
-                           const struct hvt_fmt_writer_options *opt);
+HVT_API int hvt_fmt_writer_open_fd(struct hvt_fmt_writer **out, int fd,
+                                   const struct hvt_fmt_header *hdr,
+                                   const struct hvt_fmt_writer_options *opt);
 
 /* Appends one event (copied). Event ids must increase strictly across the trace. A chunk is
  * written when the buffered raw size reaches chunk_bytes.
  * Errors: -HVT_E_INVALID (NULL, id not increasing, sizes out of range), -HVT_E_IO,
  * -HVT_E_NOSPACE (the file stays valid up to the last complete chunk), -HVT_E_CLOSED (an
  * earlier error stopped the writer). */
-int hvt_fmt_writer_append(struct hvt_fmt_writer *w, const struct hvt_event *ev);
+HVT_API int hvt_fmt_writer_append(struct hvt_fmt_writer *w, const struct hvt_event *ev);
 
 /* Appends a lost-records marker at the current position. Errors as hvt_fmt_writer_append. */
-int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *lost);
+HVT_API int hvt_fmt_writer_append_lost(struct hvt_fmt_writer *w, const struct hvt_lost *lost);
 
 /* Defines call site CS->id (copied). Definitions are repeated in every chunk that references
  * them, so chunks stay self-contained. Errors: -HVT_E_INVALID (id 0 or redefined differently). */
-int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_callsite *cs);
+HVT_API int hvt_fmt_writer_add_callsite(struct hvt_fmt_writer *w, const struct hvt_callsite *cs);
 
 /* Writes the buffered records as a chunk (if any) and makes it durable in the file. */
-int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
+HVT_API int hvt_fmt_writer_flush(struct hvt_fmt_writer *w);
 
 /* Flushes, writes the index and footer, closes and frees the writer (also after an error, in
  * which case the earlier error is returned), and renames PATH.part over PATH (see _open;
  * -HVT_E_EXISTS when PATH appeared meanwhile and overwriting was not requested: the trace
  * then stays in PATH.part). STATS may be NULL. W may be NULL. */
-int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
+HVT_API int hvt_fmt_writer_close(struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
 
 /* Figures so far (raw_bytes and chunks count complete chunks only). Errors: -HVT_E_INVALID. */
-int hvt_fmt_writer_get_stats(const struct hvt_fmt_writer *w, struct hvt_fmt_writer_stats *stats);
+HVT_API int hvt_fmt_writer_get_stats(const struct hvt_fmt_writer *w,
+                                     struct hvt_fmt_writer_stats *stats);
 
 /* Detail of the writer's last error. */
-const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w);
+HVT_API const struct hvt_fmt_error_info *hvt_fmt_writer_error(const struct hvt_fmt_writer *w);
 
 /* ---- reader ---------------------------------------------------------------------------- */
 
@@ -214,6 +221,8 @@ struct hvt_fmt_reader_options {
     size_t max_chunk_mem;  /* refuse chunks that need more memory to decode (unpacked columns,
                               and every record for _load_chunk); default HVT_FMT_MAX_CHUNK_MEM */
 };
+/* The first version (size versioning as in recorder.h). */
+#define HVT_FMT_READER_OPTIONS_SIZE_V1 sizeof(struct hvt_fmt_reader_options)
 
 /* One chunk as the index (or a scan) describes it. */
 struct hvt_fmt_chunk_info {
@@ -229,7 +238,7 @@ struct hvt_fmt_chunk_info {
 struct hvt_fmt_reader;
 struct hvt_fmt_chunk;
 
-void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
+HVT_API void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
 
 /* Opens PATH and validates the file header; reads the index when there is a valid one
  * (otherwise, and with HVT_FMT_R_SCAN, chunks are located by scanning). An index is used only
@@ -239,50 +248,53 @@ void hvt_fmt_reader_options_init(struct hvt_fmt_reader_options *opt);
  * directory is refused without blocking), -HVT_E_BAD_MAGIC, -HVT_E_BAD_VERSION, -HVT_E_TRUNCATED,
  * -HVT_E_CHECKSUM, -HVT_E_BAD_RECORD, -HVT_E_LIMIT. On error *out is still set when a reader
  * could be allocated, so hvt_fmt_reader_error() can say where; free it with _close. */
-int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
-                        const struct hvt_fmt_reader_options *opt);
+HVT_API int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
+                                const struct hvt_fmt_reader_options *opt);
 
 /* Frees the reader. R may be NULL. */
-void hvt_fmt_reader_close(struct hvt_fmt_reader *r);
+HVT_API void hvt_fmt_reader_close(struct hvt_fmt_reader *r);
 
-const struct hvt_fmt_header *hvt_fmt_reader_header(const struct hvt_fmt_reader *r);
+HVT_API const struct hvt_fmt_header *hvt_fmt_reader_header(const struct hvt_fmt_reader *r);
 
 /* 1 when the file has a valid index and footer (a cleanly closed trace), 0 otherwise. */
-int hvt_fmt_reader_has_index(const struct hvt_fmt_reader *r);
+HVT_API int hvt_fmt_reader_has_index(const struct hvt_fmt_reader *r);
 
 /* Next record in file order. Returns 1 with *rec, 0 at the end, or a negative error (the
  * reader then stops, unless opened with HVT_FMT_R_SALVAGE, where it skips to the next good
  * chunk and the error can be read from hvt_fmt_reader_error()). */
-int hvt_fmt_reader_next(struct hvt_fmt_reader *r, struct hvt_record *rec);
+HVT_API int hvt_fmt_reader_next(struct hvt_fmt_reader *r, struct hvt_record *rec);
 
 /* Positions the reader so that the next record is event ID (or the first event after it).
  * Uses the index when there is one. Errors: -HVT_E_NOT_FOUND (past the last event). */
-int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id);
+HVT_API int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id);
 
 /* Number of chunks (known from the index, or after a full scan) and their descriptions. */
-int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r);
-int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
-                              struct hvt_fmt_chunk_info *info);
+HVT_API int64_t hvt_fmt_reader_chunk_count(struct hvt_fmt_reader *r);
+HVT_API int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k,
+                                      struct hvt_fmt_chunk_info *info);
 
 /* Reads, verifies and decodes chunk K alone. Safe to call from several threads at once on the
  * same reader (each call uses its own buffers). The chunk is freed with hvt_fmt_chunk_free.
  * A chunk whose decoded form (records included) would need more than max_chunk_mem is refused
  * with -HVT_E_LIMIT before it is unpacked. */
-int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_fmt_chunk **out);
+HVT_API int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k,
+                                      struct hvt_fmt_chunk **out);
 
 /* Records of a loaded chunk; pointers live until the chunk is freed. */
-size_t hvt_fmt_chunk_records(const struct hvt_fmt_chunk *c);
-int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_record *rec);
+HVT_API size_t hvt_fmt_chunk_records(const struct hvt_fmt_chunk *c);
+HVT_API int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_record *rec);
 /* Call site ID as defined in this chunk, or NULL. */
-const struct hvt_callsite *hvt_fmt_chunk_callsite(const struct hvt_fmt_chunk *c, uint32_t id);
-void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c);
+HVT_API const struct hvt_callsite *hvt_fmt_chunk_callsite(const struct hvt_fmt_chunk *c,
+                                                          uint32_t id);
+HVT_API void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c);
 
 /* Call site ID as defined in the chunk of the last record returned by _next, or NULL (also
  * for an id used but never defined). Frame names are NULL when unknown. */
-const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r, uint32_t id);
+HVT_API const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r,
+                                                           uint32_t id);
 
 /* Detail of the reader's last error. */
-const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reader *r);
+HVT_API const struct hvt_fmt_error_info *hvt_fmt_reader_error(const struct hvt_fmt_reader *r);
 
 /* ---- verify and salvage ---------------------------------------------------------------- */
 
@@ -300,15 +312,16 @@ typedef int (*hvt_fmt_problem_fn)(void *arg, const struct hvt_fmt_error_info *in
 
 /* Checks every chunk (CRC, decode, ids in order, index consistent with chunks). Returns 0 when
  * the trace is good, the first problem's -HVT_E_... code otherwise (all problems go to FN). */
-int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep, hvt_fmt_problem_fn fn,
-                   void *arg);
+HVT_API int hvt_fmt_verify(const char *path, struct hvt_fmt_verify_report *rep,
+                           hvt_fmt_problem_fn fn, void *arg);
 
 /* Writes OUT as a new valid trace of everything readable in IN (header, every good chunk's
  * records, a fresh index). Returns the number of events recovered, or a negative error:
  * -HVT_E_SAME_FILE when OUT is IN (same device and inode: also through a symbolic or hard
  * link; IN is left alone), the errors of hvt_fmt_reader_open and hvt_fmt_writer_open. */
-int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_writer_options *opt,
-                        hvt_fmt_problem_fn fn, void *arg);
+HVT_API int64_t hvt_fmt_salvage(const char *in, const char *out,
+                                const struct hvt_fmt_writer_options *opt, hvt_fmt_problem_fn fn,
+                                void *arg);
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -316,8 +329,8 @@ int64_t hvt_fmt_salvage(const char *in, const char *out, const struct hvt_fmt_wr
  * lifetime of their reader. The clone is one allocation; free it only with hvt_event_free
  * (which accepts NULL). Errors: -HVT_E_INVALID (NULL, passes/accesses NULL with a count),
  * -HVT_E_NOMEM. */
-int hvt_event_clone(struct hvt_event **out, const struct hvt_event *ev);
-void hvt_event_free(struct hvt_event *ev);
+HVT_API int hvt_event_clone(struct hvt_event **out, const struct hvt_event *ev);
+HVT_API void hvt_event_free(struct hvt_event *ev);
 
 #ifdef __cplusplus
 }

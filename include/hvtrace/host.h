@@ -3,6 +3,8 @@
 #ifndef HVTRACE_HOST_H
 #define HVTRACE_HOST_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +93,9 @@ struct hvt_host_options {
      * it; NULL = the default profile (HVT_CPU_DEFAULT), the same on every machine */
     const struct hvt_cpu_profile *cpu;
 };
+/* First versions of the size-versioned structs (as in recorder.h: smaller, older ones are
+ * accepted with the missing tail zero, i.e. cpu NULL). */
+#define HVT_HOST_OPTIONS_SIZE_V1 offsetof(struct hvt_host_options, cpu)
 
 /* Figures of a run. Counts are exact in deterministic mode. */
 struct hvt_host_stats {
@@ -108,35 +113,37 @@ struct hvt_host_stats {
     uint64_t rec_events, rec_passes, rec_accesses, rec_dropped;
     uint64_t file_bytes;
 };
+/* The first version; a smaller struct is refused, a larger one gets zeros after ours. */
+#define HVT_HOST_STATS_SIZE_V1 sizeof(struct hvt_host_stats)
 
 struct hvt_host;
 
 /* Fills *opt with defaults (and opt->size). OPT may not be NULL. */
-void hvt_host_options_init(struct hvt_host_options *opt);
+HVT_API void hvt_host_options_init(struct hvt_host_options *opt);
 
 /* ---- scenarios ---------------------------------------------------------------------------- */
 
 /* Number of scenarios, and the name / one-line summary of scenario I (NULL when out of
  * range). Names: "clean", "pageout", "ptwrite", "pae-pdpte", "cmps", "gather", "adbits",
  * "mixed". docs/SCENARIOS.md describes each. */
-size_t hvt_host_scenario_count(void);
-const char *hvt_host_scenario_name(size_t i);
-const char *hvt_host_scenario_summary(size_t i);
+HVT_API size_t hvt_host_scenario_count(void);
+HVT_API const char *hvt_host_scenario_name(size_t i);
+HVT_API const char *hvt_host_scenario_summary(size_t i);
 
 /* ---- host lifetime ------------------------------------------------------------------------ */
 
 /* Creates a host for OPT: guest RAM with page tables and guest code of the scenario, device
  * model, agents, one core instance per vCPU (options applied). Nothing runs yet.
- * Errors: -HVT_E_INVALID (NULL args, opt->size too small, bad vcpus/events/cache/RAM/flags,
- * too many core options), -HVT_E_NOT_FOUND (unknown scenario), -HVT_E_UNSUPPORTED (a core
- * option the core refuses; the message says which), -HVT_E_BAD_PLUGIN / -HVT_E_NOT_FOUND (the
- * core does not open), -HVT_E_NOMEM. On error, *out is NULL and ERRBUF (may be NULL) gets a
- * one-line message. */
-int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, char *errbuf,
-                    size_t errlen);
+ * Errors: -HVT_E_INVALID (NULL args, opt->size below HVT_HOST_OPTIONS_SIZE_V1 or a newer
+ * struct asking for more, bad vcpus/events/cache/RAM/flags, too many core options),
+ * -HVT_E_NOT_FOUND (unknown scenario), -HVT_E_UNSUPPORTED (a core option the core refuses; the
+ * message says which), -HVT_E_BAD_PLUGIN / -HVT_E_NOT_FOUND (the core does not open), -HVT_E_NOMEM.
+ * On error, *out is NULL and ERRBUF (may be NULL) gets a one-line message. */
+HVT_API int hvt_host_create(struct hvt_host **out, const struct hvt_host_options *opt, char *errbuf,
+                            size_t errlen);
 
 /* Frees the host and its cores. H may be NULL. */
-void hvt_host_destroy(struct hvt_host *h);
+HVT_API void hvt_host_destroy(struct hvt_host *h);
 
 /* Runs the guests until the event budget is reached, recording into REC (NULL: no
  * recording, for baselines). Can be called once per host. The recorder must have been
@@ -146,20 +153,21 @@ void hvt_host_destroy(struct hvt_host *h);
  *   UNIMPLEMENTED for a guest instruction: the message names it; tests skip on this),
  *   -HVT_E_INTERNAL (a guest faulted unexpectedly, an event did not complete, no progress),
  *   a recorder error (the recording stopped: -HVT_E_IO, -HVT_E_NOSPACE, ...). */
-int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec);
+HVT_API int hvt_host_run(struct hvt_host *h, struct hvt_rec *rec);
 
-/* Figures of the finished (or failed) run. Errors: -HVT_E_INVALID (NULL, size too small). */
-int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st);
+/* Figures of the finished (or failed) run. Errors: -HVT_E_INVALID (NULL, size below
+ * HVT_HOST_STATS_SIZE_V1). */
+HVT_API int hvt_host_get_stats(const struct hvt_host *h, struct hvt_host_stats *st);
 
 /* The error message of the last failure, "" when none. Lives as long as H. */
-const char *hvt_host_error_message(const struct hvt_host *h);
+HVT_API const char *hvt_host_error_message(const struct hvt_host *h);
 
 /* Number of vCPUs of the host (after scenario defaults), and the events budget. */
-uint32_t hvt_host_vcpus(const struct hvt_host *h);
+HVT_API uint32_t hvt_host_vcpus(const struct hvt_host *h);
 
 /* Recording options as key/value pairs for a trace header (scenario, seed, vcpus, events,
  * cache, record, threads, ram, core.<key>): *N entries valid as long as H. */
-const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n);
+HVT_API const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n);
 
 /* ---- one-call recording ------------------------------------------------------------------- */
 
@@ -172,15 +180,15 @@ const struct hvt_kv *hvt_host_header_options(const struct hvt_host *h, size_t *n
  * HVT_HOST_OVERWRITE, -HVT_E_IO for an unwritable path, a symbolic link without
  * HVT_HOST_FOLLOW, -HVT_E_NOSPACE for a full disk or file size limit); ERRBUF gets "what: why",
  * naming the system error. A failed run leaves a valid (possibly short) trace at PATH. */
-int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
-                    char *errbuf, size_t errlen);
+HVT_API int hvt_host_record(const char *path, const struct hvt_host_options *opt,
+                            struct hvt_host_stats *st, char *errbuf, size_t errlen);
 
 /* The CPU profile H's guests are shown (the option's, or the default); NULL for a NULL H. */
-const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h);
+HVT_API const struct hvt_cpu_profile *hvt_host_cpu(const struct hvt_host *h);
 
 /* 1 when H's core does not take CPU profiles (a plugin without the "cpu" option): it records
  * the profile anyway, and the trace header says so with the option "core-ignores-cpu" = "1". */
-int hvt_host_core_ignores_cpu(const struct hvt_host *h);
+HVT_API int hvt_host_core_ignores_cpu(const struct hvt_host *h);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_ORACLE_H
 #define HVTRACE_ORACLE_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,21 +109,22 @@ struct hvt_orc_result {
 
 /* Allocate / free the RAM of a case or result. init returns 0 or -HVT_E_NOMEM; fini accepts
  * a zeroed or initialised object and leaves it zeroed. */
-int hvt_orc_case_init(struct hvt_orc_case *c);
-void hvt_orc_case_fini(struct hvt_orc_case *c);
-int hvt_orc_result_init(struct hvt_orc_result *r);
-void hvt_orc_result_fini(struct hvt_orc_result *r);
+HVT_API int hvt_orc_case_init(struct hvt_orc_case *c);
+HVT_API void hvt_orc_case_fini(struct hvt_orc_case *c);
+HVT_API int hvt_orc_result_init(struct hvt_orc_result *r);
+HVT_API void hvt_orc_result_fini(struct hvt_orc_result *r);
 
 /* ---- forms ------------------------------------------------------------------------------ */
 
 /* The instruction forms the oracle generates, e.g. "add m,r", "bts m,r", "shl m,cl", "pop m",
- * "call m" (the core issue), and "rep movs", "repne scas", "rep ins", "cmpxchg16b m",
- * "movnti m,r", "movdqa x,m", "movq m,x" (issue 4). Names are stable: they appear in reports. */
-unsigned hvt_orc_form_count(void);
-const char *hvt_orc_form_name(unsigned form);
+ * "call m" (the base instruction set), and "rep movs", "repne scas", "rep ins", "cmpxchg16b m",
+ * "movnti m,r", "movdqa x,m", "movq m,x" (the core extensions). Names are stable: they appear
+ * in reports. */
+HVT_API unsigned hvt_orc_form_count(void);
+HVT_API const char *hvt_orc_form_name(unsigned form);
 /* 1 when FORM matches the --insn filter NAME: the exact form name, or its mnemonic ("add"
  * matches "add m,r", "add r,m", ...). */
-int hvt_orc_form_matches(unsigned form, const char *name);
+HVT_API int hvt_orc_form_matches(unsigned form, const char *name);
 
 /* ---- generation ------------------------------------------------------------------------- */
 
@@ -134,26 +137,29 @@ struct hvt_orc_filter {
      * makes, so that they compare equal rather than as deviations) */
     const struct hvt_cpu_profile *cpu;
 };
-void hvt_orc_filter_init(struct hvt_orc_filter *f);
+/* The first version (older, smaller filters are accepted with cpu NULL; recorder.h has the
+ * rules). */
+#define HVT_ORC_FILTER_SIZE_V1 offsetof(struct hvt_orc_filter, cpu)
+HVT_API void hvt_orc_filter_init(struct hvt_orc_filter *f);
 
 /* The seed of case I of a run with seed SEED: case 0 is SEED itself, so a case seed given back
  * as --seed with --cases 1 reproduces that case. */
-uint64_t hvt_orc_case_seed(uint64_t seed, uint64_t i);
+HVT_API uint64_t hvt_orc_case_seed(uint64_t seed, uint64_t i);
 
 /* Generates the case of CASE_SEED into C (whose RAM must be initialised). Deterministic: the
  * same seed and filter give the same case. Errors: -HVT_E_INVALID (bad filter, or no form
  * matches it). */
-int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc_filter *f);
+HVT_API int hvt_orc_gen(struct hvt_orc_case *c, uint64_t case_seed, const struct hvt_orc_filter *f);
 
 /* One line describing the case (form, mode, paging, CPL, bytes, memory address). */
-void hvt_orc_case_describe(const struct hvt_orc_case *c, char *buf, size_t len);
+HVT_API void hvt_orc_case_describe(const struct hvt_orc_case *c, char *buf, size_t len);
 
 /* Reads N bytes at linear address LA of the case, through the pages it maps (c->pages; paging
  * off: physical = linear). Returns 0, or -HVT_E_NOT_FOUND when a byte is outside them. */
-int hvt_orc_case_read(const struct hvt_orc_case *c, uint64_t la, void *buf, unsigned n);
+HVT_API int hvt_orc_case_read(const struct hvt_orc_case *c, uint64_t la, void *buf, unsigned n);
 
 /* Prints the case's initial state (GPRs, RFLAGS, control registers, memory operand) to F. */
-void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f);
+HVT_API void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f);
 
 /* ---- running ---------------------------------------------------------------------------- */
 
@@ -163,19 +169,19 @@ void hvt_orc_case_dump(const struct hvt_orc_case *c, FILE *f);
  * against unicorn follows, so that choices QEMU makes like some CPUs (a 67-prefixed REP that
  * completes nothing keeps RCX; REPE/REPNE faulting after progress keep the last flags) compare
  * equal. Errors: those of hvt_core_set_cpu. */
-int hvt_orc_core_follow(struct hvt_core *core, const struct hvt_cpu_profile *cpu);
+HVT_API int hvt_orc_core_follow(struct hvt_core *core, const struct hvt_cpu_profile *cpu);
 
-int hvt_orc_run_core(struct hvt_core *core, const struct hvt_orc_case *c,
-                     struct hvt_orc_result *r);
+HVT_API int hvt_orc_run_core(struct hvt_core *core, const struct hvt_orc_case *c,
+                             struct hvt_orc_result *r);
 
 /* 1 when this build has unicorn, 0 otherwise. */
-int hvt_orc_unicorn_available(void);
+HVT_API int hvt_orc_unicorn_available(void);
 /* Runs C on unicorn (a fresh engine per case); fills R. Returns 0, -HVT_E_UNSUPPORTED when
  * unicorn is not built in, -HVT_E_INVALID for bad arguments. */
-int hvt_orc_run_unicorn(const struct hvt_orc_case *c, struct hvt_orc_result *r);
+HVT_API int hvt_orc_run_unicorn(const struct hvt_orc_case *c, struct hvt_orc_result *r);
 /* 1 when unicorn's #PF/#GP error codes can be read (found by calibration on first use: see
  * docs/CORE-CHECKING.md); 0 when only vector and CR2 are compared. */
-int hvt_orc_unicorn_has_error_codes(void);
+HVT_API int hvt_orc_unicorn_has_error_codes(void);
 
 /* ---- comparison ------------------------------------------------------------------------- */
 
@@ -211,13 +217,14 @@ enum hvt_orc_deviation {
                                      of CR4.OSFXSR = 0 / CR0.EM = 1 */
     HVT_ORC_DEV__COUNT
 };
-const char *hvt_orc_deviation_name(unsigned dev);
+HVT_API const char *hvt_orc_deviation_name(unsigned dev);
 
 /* Compares the core's result REF with the oracle's UC for case C. Returns 0 when they agree,
  * 1 on a mismatch (DIFF, if not NULL, receives a readable multi-line description), or 2 when
  * they differ only by a known deviation (*DEV says which). */
-int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
-                    const struct hvt_orc_result *uc, char *diff, size_t difflen, unsigned *dev);
+HVT_API int hvt_orc_compare(const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
+                            const struct hvt_orc_result *uc, char *diff, size_t difflen,
+                            unsigned *dev);
 
 /* ---- a whole run ------------------------------------------------------------------------ */
 
@@ -239,11 +246,11 @@ typedef void (*hvt_orc_mismatch_fn)(void *arg, const struct hvt_orc_case *c,
 /* Runs N cases of SEED under filter F on the reference core (HVT_CORE_REF) and unicorn.
  * RUN->per_form is allocated here and freed by hvt_orc_run_fini. Errors: -HVT_E_UNSUPPORTED
  * (no unicorn), -HVT_E_INVALID, -HVT_E_NOMEM, or the core's open error. */
-int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
-                  hvt_orc_mismatch_fn on_mismatch, void *arg, struct hvt_orc_run *run);
-void hvt_orc_run_fini(struct hvt_orc_run *run);
+HVT_API int hvt_orc_check(uint64_t seed, uint64_t n, const struct hvt_orc_filter *f,
+                          hvt_orc_mismatch_fn on_mismatch, void *arg, struct hvt_orc_run *run);
+HVT_API void hvt_orc_run_fini(struct hvt_orc_run *run);
 
-/* ---- the native oracle (issue 4) -------------------------------------------------------- */
+/* ---- the native oracle: the host CPU as the reference -------------------------------- */
 
 /* check-core --against native: CASES random string, SIMD-move, CMPXCHG8B/16B and AVX2 gather
  * cases from SEED, each run on the reference core and natively on the host CPU in a sandbox
@@ -254,8 +261,8 @@ void hvt_orc_run_fini(struct hvt_orc_run *run);
  * skipped features by name, a per-form table with VERBOSE and the line
  * "N cases, M mismatches" to OUT. Returns M (>= 0) or -HVT_E_INVALID, -HVT_E_UNSUPPORTED (not
  * an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed), or the core's open error. */
-int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
-                            const struct hvt_cpu_profile *cpu, FILE *out);
+HVT_API int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
+                                    const struct hvt_cpu_profile *cpu, FILE *out);
 
 /* This host's CPU profile: CPUID (hvt_cpu_profile_cpuid) for vendor, model and features, and
  * for each implementation choice a small instruction run natively in the sandbox to see which
@@ -264,7 +271,7 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
  * went in and what came out. Returns 0, the number (> 0) of probes whose result no
  * alternative describes (their choice keeps the vendor's default), or -HVT_E_INVALID,
  * -HVT_E_UNSUPPORTED (not an x86-64 host), -HVT_E_NOMEM, -HVT_E_IO (the sandbox failed). */
-int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len);
+HVT_API int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef HVTRACE_REPLAY_H
 #define HVTRACE_REPLAY_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,9 +59,9 @@ enum hvt_rpl_class {
 };
 
 /* "translation_changed", ...; "?" when out of range. */
-const char *hvt_rpl_class_name(unsigned cls);
+HVT_API const char *hvt_rpl_class_name(unsigned cls);
 /* 1 for the benign classes, 0 otherwise. */
-int hvt_rpl_class_benign(unsigned cls);
+HVT_API int hvt_rpl_class_benign(unsigned cls);
 
 /* Access-once buffer policy of the what-if (same values as enum hvt_host_cache). */
 enum hvt_rpl_cache {
@@ -133,9 +135,12 @@ struct hvt_rpl_options {
      * trace's (hvt_fmt_header_cpu: the default for traces that record none) */
     const struct hvt_cpu_profile *cpu;
 };
+/* The first version (older, smaller options are accepted with the missing tail zero, i.e.
+ * cpu NULL; see recorder.h for the rules). */
+#define HVT_RPL_OPTIONS_SIZE_V1 offsetof(struct hvt_rpl_options, cpu)
 
 /* Fills *opt with defaults (and opt->size). */
-void hvt_rpl_options_init(struct hvt_rpl_options *opt);
+HVT_API void hvt_rpl_options_init(struct hvt_rpl_options *opt);
 
 /* ---- engine: one core instance, one event at a time (not thread-safe; one per thread) --- */
 
@@ -143,14 +148,14 @@ struct hvt_rpl_engine;
 
 /* Opens the core OPT->core and applies the trace's recorded core options (header options
  * "core.KEY" = VALUE, when HDR is given) and then OPT->core_options.
- * Errors: -HVT_E_INVALID (NULL out/opt, opt->size too small, bad cache), the errors of
- * hvt_core_open, -HVT_E_UNSUPPORTED / -HVT_E_INVALID (a caller's option the core refuses; a
- * recorded option the core does not know is skipped with a warning, hvt_rpl_engine_warnings),
- * -HVT_E_INVALID (a recorded option value the core refuses, a profile it refuses),
- * -HVT_E_NOMEM. The core follows the trace's CPU profile, or OPT->cpu.
- * ERRBUF (may be NULL) gets a one-line message. */
-int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
-                       const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen);
+ * Errors: -HVT_E_INVALID (NULL out/opt, opt->size below HVT_RPL_OPTIONS_SIZE_V1 or a newer
+ * struct asking for more, bad cache), the errors of hvt_core_open, -HVT_E_UNSUPPORTED /
+ * -HVT_E_INVALID (a caller's option the core refuses; a recorded option the core does not know is
+ * skipped with a warning, hvt_rpl_engine_warnings), -HVT_E_INVALID (a recorded option value the
+ * core refuses, a profile it refuses), -HVT_E_NOMEM. The core follows the trace's CPU profile, or
+ * OPT->cpu. ERRBUF (may be NULL) gets a one-line message. */
+HVT_API int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
+                               const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen);
 
 /* Where the profile an engine's core follows came from. */
 enum hvt_rpl_cpu_source {
@@ -161,28 +166,30 @@ enum hvt_rpl_cpu_source {
 
 /* The CPU profile E's core follows and where it came from (enum hvt_rpl_cpu_source, in
  * *SOURCE when not NULL); NULL for a NULL E. */
-const struct hvt_cpu_profile *hvt_rpl_engine_cpu(const struct hvt_rpl_engine *e, int *source);
+HVT_API const struct hvt_cpu_profile *hvt_rpl_engine_cpu(const struct hvt_rpl_engine *e,
+                                                         int *source);
 
 /* Notes from setting E up that do not stop a replay, "; "-separated ("" when none): a trace
  * core option this core does not know (skipped), a recorded profile with unknown tokens or
  * none at all, a core that does not follow CPU profiles. Never NULL for a non-NULL E. */
-const char *hvt_rpl_engine_warnings(const struct hvt_rpl_engine *e);
+HVT_API const char *hvt_rpl_engine_warnings(const struct hvt_rpl_engine *e);
 
 /* Frees the engine and its core. E may be NULL. */
-void hvt_rpl_engine_free(struct hvt_rpl_engine *e);
+HVT_API void hvt_rpl_engine_free(struct hvt_rpl_engine *e);
 
 /* Replays and analyses EV (see the top of this file), filling *REP. CHUNK (may be NULL) is
  * stored in REP for call-site lookup. REP's pointers live until the next call on E.
  * Errors: -HVT_E_INVALID (NULL args), -HVT_E_NOMEM, a negative error from the core's emulate
  * (bad arguments: a core bug). */
-int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
-                         const struct hvt_fmt_chunk *chunk, struct hvt_rpl_event_report *rep);
+HVT_API int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
+                                 const struct hvt_fmt_chunk *chunk,
+                                 struct hvt_rpl_event_report *rep);
 
 /* Compares how two engines' cores behave on EV against the same recorded answers: the calls
  * each core makes, its outcomes and end states, pass by pass. Returns 0 when they behave
  * alike, 1 when not (DETAIL, may be NULL, gets the first difference), or a negative error. */
-int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
-                           const struct hvt_event *ev, char *detail, size_t len);
+HVT_API int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
+                                   const struct hvt_event *ev, char *detail, size_t len);
 
 /* ---- summary -------------------------------------------------------------------------- */
 
@@ -206,9 +213,9 @@ struct hvt_rpl_summary {
     uint64_t lost_markers;
 };
 
-void hvt_rpl_summary_init(struct hvt_rpl_summary *s);
+HVT_API void hvt_rpl_summary_init(struct hvt_rpl_summary *s);
 /* Adds one event's report to S. */
-void hvt_rpl_summary_add(struct hvt_rpl_summary *s, const struct hvt_rpl_event_report *rep);
+HVT_API void hvt_rpl_summary_add(struct hvt_rpl_summary *s, const struct hvt_rpl_event_report *rep);
 
 /* ---- driver: a whole trace ------------------------------------------------------------ */
 
@@ -235,7 +242,7 @@ struct hvt_rpl_run_info {
 
 /* The most worker threads hvt_rpl_run starts: the online CPUs, and the memory budget above;
  * at least 1. */
-unsigned hvt_rpl_max_jobs(void);
+HVT_API unsigned hvt_rpl_max_jobs(void);
 
 /* Replays the events of PATH in [opt->first, opt->last], chunk by chunk with opt->jobs
  * threads, capped at hvt_rpl_max_jobs() (each with its own engine and loaded chunk, at most
@@ -244,9 +251,9 @@ unsigned hvt_rpl_max_jobs(void);
  * Returns 0 when the run finished (or FN stopped it), or: -HVT_E_INVALID (bad args), a reader
  * error (-HVT_E_IO, -HVT_E_BAD_MAGIC, -HVT_E_CHECKSUM, ... with INFO->err saying where), an
  * engine error (INFO->message), -HVT_E_NOMEM. INFO may be NULL. */
-int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_report_fn fn,
-                void *arg, hvt_rpl_progress_fn progress, void *parg, struct hvt_rpl_summary *sum,
-                struct hvt_rpl_run_info *info);
+HVT_API int hvt_rpl_run(const char *path, const struct hvt_rpl_options *opt, hvt_rpl_report_fn fn,
+                        void *arg, hvt_rpl_progress_fn progress, void *parg,
+                        struct hvt_rpl_summary *sum, struct hvt_rpl_run_info *info);
 
 /* ---- bisection ------------------------------------------------------------------------ */
 
@@ -267,9 +274,9 @@ struct hvt_rpl_bisect_result {
  * later ones do too. When the last chunk does not diverge, or EXHAUSTIVE is nonzero, every
  * chunk is scanned in order instead (exact). Returns 0 (RES->event may be HVT_NO_EVENT) or a
  * negative error as hvt_rpl_run (INFO may be NULL). */
-int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const char *bad_core,
-                   int exhaustive, struct hvt_rpl_bisect_result *res,
-                   struct hvt_rpl_run_info *info);
+HVT_API int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt,
+                           const char *bad_core, int exhaustive, struct hvt_rpl_bisect_result *res,
+                           struct hvt_rpl_run_info *info);
 
 /* ---- reports -------------------------------------------------------------------------- */
 
@@ -280,22 +287,22 @@ int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const ch
 /* Prints the findings of one event (text: an event header line and one block per finding;
  * JSON: one "divergence" object per finding). Prints nothing when there is nothing to show.
  * Returns the number of findings printed. */
-int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigned flags);
+HVT_API int hvt_rpl_print_event(FILE *f, const struct hvt_rpl_event_report *rep, unsigned flags);
 
 /* Prints the summary (text block, or one "summary" JSON object). */
-void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned cache,
-                           unsigned flags);
+HVT_API void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned cache,
+                                   unsigned flags);
 
 /* Compares two vCPU states register by register (SIMD registers only when valid in one).
  * Returns 0 when equal, 1 otherwise with the differing registers' names in BUF ("rcx ymm2",
  * truncated to LEN). */
-int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b, char *buf,
-                       size_t len);
+HVT_API int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                               char *buf, size_t len);
 
 /* Disassembles LEN bytes of INSN for the mode of STATE into MNEM / TEXT ("" on failure).
  * Returns 0, or -HVT_E_UNSUPPORTED when capstone cannot decode it. */
-int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len, char *mnem,
-                   size_t mlen, char *text, size_t tlen);
+HVT_API int hvt_rpl_disasm(const struct hvt_vcpu_state *state, const uint8_t *insn, size_t len,
+                           char *mnem, size_t mlen, char *text, size_t tlen);
 
 #ifdef __cplusplus
 }

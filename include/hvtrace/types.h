@@ -3,6 +3,8 @@
 #ifndef HVTRACE_TYPES_H
 #define HVTRACE_TYPES_H
 
+#include "hvtrace/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +86,94 @@ enum hvt_op_result {
     HVT_OP_CMPXCHG_FAILED = 3, /* cmpxchg found another value (returned in *old) */
     HVT_OP__COUNT
 };
+
+/* ---- x86 architectural constants -------------------------------------------------------- */
+
+/* CR0 bits */
+#define HVT_CR0_PE (1ull << 0)
+#define HVT_CR0_MP (1ull << 1)
+#define HVT_CR0_EM (1ull << 2)
+#define HVT_CR0_TS (1ull << 3)
+#define HVT_CR0_ET (1ull << 4)
+#define HVT_CR0_NE (1ull << 5)
+#define HVT_CR0_WP (1ull << 16)
+#define HVT_CR0_AM (1ull << 18)
+#define HVT_CR0_NW (1ull << 29)
+#define HVT_CR0_CD (1ull << 30)
+#define HVT_CR0_PG (1ull << 31)
+/* CR4 bits */
+#define HVT_CR4_VME (1ull << 0)
+#define HVT_CR4_PVI (1ull << 1)
+#define HVT_CR4_TSD (1ull << 2)
+#define HVT_CR4_DE (1ull << 3)
+#define HVT_CR4_PSE (1ull << 4)
+#define HVT_CR4_PAE (1ull << 5)
+#define HVT_CR4_MCE (1ull << 6)
+#define HVT_CR4_PGE (1ull << 7)
+#define HVT_CR4_PCE (1ull << 8)
+#define HVT_CR4_OSFXSR (1ull << 9)
+#define HVT_CR4_OSXMMEXCPT (1ull << 10)
+#define HVT_CR4_UMIP (1ull << 11)
+#define HVT_CR4_LA57 (1ull << 12)
+#define HVT_CR4_FSGSBASE (1ull << 16)
+#define HVT_CR4_PCIDE (1ull << 17)
+#define HVT_CR4_OSXSAVE (1ull << 18)
+#define HVT_CR4_SMEP (1ull << 20)
+#define HVT_CR4_SMAP (1ull << 21)
+#define HVT_CR4_PKE (1ull << 22)
+/* EFER bits */
+#define HVT_EFER_SCE (1ull << 0)
+#define HVT_EFER_LME (1ull << 8)
+#define HVT_EFER_LMA (1ull << 10)
+#define HVT_EFER_NXE (1ull << 11)
+/* RFLAGS bits (bit 1 always reads 1) */
+#define HVT_RFLAGS_CF (1ull << 0)
+#define HVT_RFLAGS_FIXED (1ull << 1)
+#define HVT_RFLAGS_PF (1ull << 2)
+#define HVT_RFLAGS_AF (1ull << 4)
+#define HVT_RFLAGS_ZF (1ull << 6)
+#define HVT_RFLAGS_SF (1ull << 7)
+#define HVT_RFLAGS_TF (1ull << 8)
+#define HVT_RFLAGS_IF (1ull << 9)
+#define HVT_RFLAGS_DF (1ull << 10)
+#define HVT_RFLAGS_OF (1ull << 11)
+#define HVT_RFLAGS_IOPL (3ull << 12)
+#define HVT_RFLAGS_RF (1ull << 16)
+#define HVT_RFLAGS_VM (1ull << 17)
+#define HVT_RFLAGS_AC (1ull << 18)
+/* Exception vectors (hvt_pass_outcome.vector) */
+#define HVT_VEC_DE 0
+#define HVT_VEC_DB 1
+#define HVT_VEC_BP 3
+#define HVT_VEC_OF 4
+#define HVT_VEC_BR 5
+#define HVT_VEC_UD 6
+#define HVT_VEC_NM 7
+#define HVT_VEC_DF 8
+#define HVT_VEC_TS 10
+#define HVT_VEC_NP 11
+#define HVT_VEC_SS 12
+#define HVT_VEC_GP 13
+#define HVT_VEC_PF 14
+#define HVT_VEC_MF 16
+#define HVT_VEC_AC 17
+#define HVT_VEC_MC 18
+#define HVT_VEC_XM 19
+/* Page-fault error code bits (hvt_pass_outcome.error_code with vector HVT_VEC_PF) */
+#define HVT_PFEC_P (1u << 0)
+#define HVT_PFEC_W (1u << 1)
+#define HVT_PFEC_U (1u << 2)
+#define HVT_PFEC_RSVD (1u << 3)
+#define HVT_PFEC_I (1u << 4)
+#define HVT_PFEC_PK (1u << 5)
+/* Paging-structure entry bits */
+#define HVT_PTE_P (1ull << 0)
+#define HVT_PTE_W (1ull << 1)
+#define HVT_PTE_U (1ull << 2)
+#define HVT_PTE_A (1ull << 5)
+#define HVT_PTE_D (1ull << 6)
+#define HVT_PTE_PS (1ull << 7)
+#define HVT_PTE_NX (1ull << 63)
 
 /* ---- vCPU state ------------------------------------------------------------------------ */
 
@@ -255,13 +345,13 @@ struct hvt_callsite {
 /* ---- names ----------------------------------------------------------------------------- */
 
 /* Short lowercase names for enum values ("read", "walk", "retry", ...); "?" when out of range. */
-const char *hvt_access_kind_name(unsigned kind);
-const char *hvt_space_name(unsigned space);
-const char *hvt_tag_class_name(unsigned cls);
-const char *hvt_seg_name(unsigned seg);
-const char *hvt_op_result_name(unsigned res);
-const char *hvt_outcome_name(unsigned kind);
-const char *hvt_retry_cause_name(unsigned cause);
+HVT_API const char *hvt_access_kind_name(unsigned kind);
+HVT_API const char *hvt_space_name(unsigned space);
+HVT_API const char *hvt_tag_class_name(unsigned cls);
+HVT_API const char *hvt_seg_name(unsigned seg);
+HVT_API const char *hvt_op_result_name(unsigned res);
+HVT_API const char *hvt_outcome_name(unsigned kind);
+HVT_API const char *hvt_retry_cause_name(unsigned cause);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ram.h"
 #include "hvtrace/core.h"
 
 #define RAM_LOG_MAX 4096
@@ -114,9 +115,9 @@ static inline int ram_read(void *ctx, uint64_t gpa, void *buf, uint32_t size,
         memcpy(e->data, buf, size);
         return HVT_OP_OKAY;
     }
-    if (gpa >= r->size || size > r->size - gpa)
-        return e->result = HVT_OP_UNHANDLEABLE;
-    memcpy(buf, r->mem + gpa, size);
+    res = hvt_ram_read(&(struct hvt_ram){.mem = r->mem, .size = r->size}, gpa, buf, size);
+    if (res != HVT_OP_OKAY)
+        return e->result = (uint8_t)res;
     memcpy(e->data, buf, size);
     return HVT_OP_OKAY;
 }
@@ -135,10 +136,8 @@ static inline int ram_write(void *ctx, uint64_t gpa, const void *buf, uint32_t s
         e->info.space = HVT_SPACE_MMIO;
         return e->result = (uint8_t)r->mmio_result;
     }
-    if (gpa >= r->size || size > r->size - gpa)
-        return e->result = HVT_OP_UNHANDLEABLE;
-    memcpy(r->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
+    res = hvt_ram_write(&(struct hvt_ram){.mem = r->mem, .size = r->size}, gpa, buf, size);
+    return e->result = (uint8_t)res;
 }
 
 static inline int ram_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
@@ -156,14 +155,8 @@ static inline int ram_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *ne
         e->info.space = HVT_SPACE_MMIO;
         return e->result = (uint8_t)r->mmio_result;
     }
-    if (gpa >= r->size || size > r->size - gpa)
-        return e->result = HVT_OP_UNHANDLEABLE;
-    if (memcmp(r->mem + gpa, old, size)) {
-        memcpy(old, r->mem + gpa, size);
-        return e->result = HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(r->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
+    res = hvt_ram_cmpxchg(&(struct hvt_ram){.mem = r->mem, .size = r->size}, gpa, old, new_, size);
+    return e->result = (uint8_t)res;
 }
 
 static inline int ram_io_in(void *ctx, uint16_t port, void *buf, uint32_t size,

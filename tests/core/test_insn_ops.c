@@ -466,6 +466,11 @@ static void test_undef_table(void)
     CHECK_U64(hvt_core_undef_flags(X86_INS_SHR, 1, 9), FL_AF | FL_OF | FL_CF);
     CHECK_U64(hvt_core_undef_flags(X86_INS_ROL, 4, 2), FL_OF);
     CHECK_U64(hvt_core_undef_flags(X86_INS_BTS, 2, 0), FL_OF | FL_SF | FL_AF | FL_PF);
+    /* the public lookup by mnemonic (what a differential harness uses) is the same table */
+    CHECK_U64(hvt_core_undef_flags_of("shl", 4, 1), FL_AF);
+    CHECK_U64(hvt_core_undef_flags_of("div", 1, 0), FL_ARITH);
+    CHECK_U64(hvt_core_undef_flags_of("add", 4, 0), 0);
+    CHECK_U64(hvt_core_undef_flags_of(NULL, 4, 0), 0);
 }
 
 int main(void)

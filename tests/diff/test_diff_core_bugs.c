@@ -22,7 +22,7 @@ static void rcl_rcr_flags_not_updated(void)
     static const uint8_t insn[] = {0xc0, 0x1b, 0x06}; /* rcr byte [rbx], 6 */
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     x.c.form = form_named("rcr m,imm8");
     x.c.opsize = 1;
     x.c.flags_undef = 0x800; /* OF: count != 1 */
@@ -43,7 +43,7 @@ static void movsxd_16bit_unimplemented(void)
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     const uint16_t v = 0x8001;
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     x.c.form = form_named("movsxd r,m32");
     x.c.opsize = 2;
     memcpy(x.c.ram + 0x11000, &v, 2);

@@ -18,10 +18,10 @@ static unsigned form_index(const char *name)
     exit(1);
 }
 
-/* 64-bit CPL 0 case (orc_craft: code 0x400000, pages 0x401000.. on frames 0x11000..). */
+/* 64-bit CPL 0 case (hvt_orc_craft: code 0x400000, pages 0x401000.. on frames 0x11000..). */
 static void craft(const char *form, const uint8_t *insn, unsigned len, const uint64_t leaf[3])
 {
-    orc_craft(&x.c, 64, 0, insn, len, leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, len, leaf, 0x27);
     x.c.form = form_index(form);
     x.c.opsize = 1;
 }
@@ -30,7 +30,7 @@ static void sse_on(void)
 {
     x.c.st.flags |= HVT_STATE_SIMD_VALID;
     x.c.st.mxcsr = 0x1f80;
-    x.c.st.cr4 |= ORC_CR4_OSFXSR | ORC_CR4_OSXMMEXCPT;
+    x.c.st.cr4 |= HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT;
     for (unsigned i = 0; i < 16; i++)
         memset(x.c.st.ymm[i], 0x10 + (int)i, 32);
 }
@@ -149,8 +149,8 @@ static void qemu_sse_nm_before_ud(void)
     unsigned dev;
     craft("movups x,m", insn, sizeof(insn), leaf);
     sse_on();
-    x.c.st.cr4 &= ~(ORC_CR4_OSFXSR | ORC_CR4_OSXMMEXCPT);
-    x.c.st.cr0 |= ORC_CR0_TS;
+    x.c.st.cr4 &= ~(HVT_CR4_OSFXSR | HVT_CR4_OSXMMEXCPT);
+    x.c.st.cr0 |= HVT_CR0_TS;
     x.c.st.gpr[HVT_RBX] = 0x401000;
     CHECK_EQ(fix_run(&x, &dev), 2);
     CHECK_EQ(dev, HVT_ORC_DEV_SSE_NM_BEFORE_UD);

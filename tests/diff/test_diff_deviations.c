@@ -17,7 +17,7 @@ static void qemu_a_bits_on_faulting_walk(void)
     const uint64_t leaf[3] = {0x67, 0 /* not present */, 0x67};
     unsigned dev;
     const uint64_t pde3 = ORC_PT_LO + 0x2000 + 3 * 8, pt2 = ORC_PT_LO + 0x4000;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     /* the data at 0x600000: its own PDE (A clear) and a PT whose entry is not present, so
      * that the code fetch's walk does not share the entry */
     uint64_t v = pt2 | 0x07;
@@ -41,7 +41,7 @@ static void qemu_rmw_pf_as_read(void)
     static const uint8_t insn[] = {0x01, 0x03}; /* add [rbx], eax */
     const uint64_t leaf[3] = {0x67, 0, 0x67};
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     x.c.st.gpr[HVT_RBX] = 0x402000;
     x.c.mem_la = 0x402000;
     x.c.opsize = 4;
@@ -64,7 +64,7 @@ static void qemu_noncanonical_branch(void)
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     const uint64_t target = 0x0000800000000000ull;
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     memcpy(x.c.ram + 0x11000, &target, 8);
     x.c.st.gpr[HVT_RBX] = 0x401000;
     for (unsigned i = 0; i < hvt_orc_form_count(); i++)
@@ -84,7 +84,7 @@ static void qemu_noncanonical_stack_gp(void)
     static const uint8_t insn[] = {0x50}; /* push rax */
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     x.c.st.gpr[HVT_RSP] = 0x0000800000000010ull;
     x.c.stack_la = x.c.mem_la = 0x0000800000000008ull;
     x.c.provoked |= HVT_ORC_P_NONCANON;
@@ -101,7 +101,7 @@ static void qemu_no_seg_checks(void)
     static const uint8_t insn[] = {0x8b, 0x03}; /* mov eax, [ebx] */
     const uint64_t leaf[3] = {0, 0, 0};
     unsigned dev;
-    orc_craft(&x.c, 32, 0, insn, sizeof(insn), leaf, 0);
+    hvt_orc_craft(&x.c, 32, 0, insn, sizeof(insn), leaf, 0);
     x.c.st.seg[HVT_SEG_DS].limit = 0xfff;
     x.c.st.seg[HVT_SEG_DS].attr &= ~HVT_SEG_ATTR_G;
     x.c.st.gpr[HVT_RBX] = 0x11000;
@@ -121,7 +121,7 @@ static void qemu_ret_imm16_signed(void)
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     const uint64_t target = 0x400100;
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     for (unsigned i = 0; i < hvt_orc_form_count(); i++)
         if (!strcmp(hvt_orc_form_name(i), "ret imm16"))
             x.c.form = i;
@@ -141,7 +141,7 @@ static void qemu_lock_neg_flags(void)
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     const uint32_t v = 0x2a;
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     for (unsigned i = 0; i < hvt_orc_form_count(); i++)
         if (!strcmp(hvt_orc_form_name(i), "neg m"))
             x.c.form = i;
@@ -161,7 +161,7 @@ static void qemu_cmpxchg32_zero_extends_rax(void)
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     const uint32_t v = 0x12345678;
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     for (unsigned i = 0; i < hvt_orc_form_count(); i++)
         if (!strcmp(hvt_orc_form_name(i), "cmpxchg m,r"))
             x.c.form = i;
@@ -183,7 +183,7 @@ static void qemu_rcl_rcr_flags_on_fault(void)
     static const uint8_t insn[] = {0xc0, 0x1b, 0x06}; /* rcr byte [rbx], 6 */
     const uint64_t leaf[3] = {0x65 /* read-only */, 0x67, 0x67};
     unsigned dev;
-    orc_craft(&x.c, 64, 3, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 3, insn, sizeof(insn), leaf, 0x27);
     for (unsigned i = 0; i < hvt_orc_form_count(); i++)
         if (!strcmp(hvt_orc_form_name(i), "rcr m,imm8"))
             x.c.form = i;
@@ -206,7 +206,7 @@ static void qemu_translation_lookahead(void)
     static const uint8_t insn[] = {0x48, 0x8b, 0x03}; /* mov rax, [rbx] */
     const uint64_t leaf[3] = {0x67, 0x67, 0x67};
     unsigned dev;
-    orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
+    hvt_orc_craft(&x.c, 64, 0, insn, sizeof(insn), leaf, 0x27);
     /* move the code to the end of its page; the following page (0x401000) is not present */
     memset(x.c.ram + 0x10000, 0, sizeof(insn));
     memcpy(x.c.ram + 0x10ffd, insn, sizeof(insn));

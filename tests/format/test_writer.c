@@ -137,6 +137,28 @@ static void test_event_checks(void)
     gen_free(ev);
 }
 
+/* A chunk whose first event has passes but no access: the encoder formed its access columns'
+ * write pointers from buffers never allocated (NULL + 0, caught by UBSan). */
+static void test_first_event_without_accesses(void)
+{
+    struct hvt_fmt_writer_options o;
+    struct hvt_fmt_writer *w = NULL;
+    struct hvt_pass ps[2];
+    struct hvt_event ev;
+    hvt_fmt_writer_options_init(&o);
+    o.flags = HVT_FMT_W_OVERWRITE;
+    memset(&ev, 0, sizeof(ev));
+    memset(ps, 0, sizeof(ps));
+    ps[0].out.kind = HVT_OUT_RETRY;
+    ps[1].index = 1;
+    ev.n_passes = 2;
+    ev.passes = ps;
+    CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
+    CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    CHECK_EQ(hvt_fmt_writer_close(w, NULL), 0);
+    CHECK_EQ(hvt_fmt_verify(path, NULL, NULL, NULL), 0);
+}
+
 static void test_bad_args(void)
 {
     struct hvt_fmt_writer *w = (struct hvt_fmt_writer *)1;
@@ -257,6 +279,7 @@ int main(void)
     RUN(test_crc32c);
     RUN(test_modes);
     RUN(test_event_checks);
+    RUN(test_first_event_without_accesses);
     RUN(test_bad_args);
     RUN(test_nospace);
     unlink(path);

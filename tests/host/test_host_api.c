@@ -101,6 +101,26 @@ static void test_null_handles(void)
 }
 
 /* A run with no recorder: exact event budget, figures, no second run. */
+/* Options of an older caller (the first version, before cpu): accepted, and the missing cpu
+ * (garbage beyond the caller's size) reads as NULL, the default profile. */
+static void test_older_options_struct_accepted(void)
+{
+    struct hvt_host_options o;
+    struct hvt_host *h = NULL;
+    struct hvt_cpu_profile def;
+    opts(&o, "clean");
+    o.events = 5;
+    o.size = HVT_HOST_OPTIONS_SIZE_V1;
+    memset((char *)&o + HVT_HOST_OPTIONS_SIZE_V1, 0xee, sizeof(o) - HVT_HOST_OPTIONS_SIZE_V1);
+    CHECK_EQ(hvt_host_create(&h, &o, NULL, 0), 0);
+    hvt_cpu_profile_default(&def);
+    CHECK(h && hvt_cpu_profile_equal(hvt_host_cpu(h), &def));
+    hvt_host_destroy(h);
+    h = NULL;
+    o.size = HVT_HOST_OPTIONS_SIZE_V1 - 1;
+    CHECK_EQ(hvt_host_create(&h, &o, NULL, 0), -HVT_E_INVALID);
+}
+
 static void test_run_unrecorded(void)
 {
     struct hvt_host_options o;
@@ -275,6 +295,7 @@ int main(void)
     RUN(test_scenario_list);
     RUN(test_create_bad_args);
     RUN(test_null_handles);
+    RUN(test_older_options_struct_accepted);
     RUN(test_run_unrecorded);
     RUN(test_probe_vs_record_all);
     RUN(test_threads);

@@ -51,8 +51,20 @@ static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint
     a->outcome = (h >> 16) % 7 == 0 ? HVT_OP_RETRY : HVT_OP_OKAY;
     if (a->kind == HVT_ACC_CMPXCHG && (h >> 20) % 3 == 0)
         a->outcome = HVT_OP_CMPXCHG_FAILED;
-    a->tag.cls = (uint8_t)((h >> 24) % HVT_TAG__COUNT);
-    a->tag.level = a->tag.cls == HVT_TAG_WALK ? (uint8_t)(1 + (h >> 28) % 6) : 0;
+    /* every tag class, each with the kinds the tag rules allow it (common/rules.h) */
+    {
+        static const uint8_t rd[] = {HVT_TAG_DATA, HVT_TAG_STACK, HVT_TAG_DESC, HVT_TAG_WALK};
+        static const uint8_t wr[] = {HVT_TAG_DATA, HVT_TAG_STACK, HVT_TAG_DESC, HVT_TAG_AD};
+        unsigned k = (unsigned)((h >> 24) % 4);
+        a->tag.cls = a->kind == HVT_ACC_READ      ? rd[k]
+                     : a->kind == HVT_ACC_WRITE   ? wr[k]
+                     : a->kind == HVT_ACC_CMPXCHG ? (k & 1 ? HVT_TAG_AD : HVT_TAG_DATA)
+                     : a->kind == HVT_ACC_FETCH   ? HVT_TAG_FETCH
+                                                  : HVT_TAG_IO;
+    }
+    a->tag.level = a->tag.cls == HVT_TAG_WALK ? (uint8_t)(1 + (h >> 28) % 6)
+                   : a->tag.cls == HVT_TAG_AD ? (uint8_t)(1 + (h >> 28) % 5)
+                                              : 0;
     /* every combination of the ring record's optional words: linear, element */
     a->tag.element = (h >> 48) & 1 ? (uint32_t)(h >> 40) & 0xff : 0;
     a->size =
@@ -60,7 +72,8 @@ static inline void gen_access(struct hvt_access *a, uint32_t v, uint64_t e, uint
     a->flags = ((h >> 49) & 1 ? HVT_AF_LINEAR_VALID : 0) | ((h >> 50) & 1 ? HVT_AF_LOCKED : 0) |
                ((h >> 51) & 1 ? HVT_AF_SPLIT : 0);
     a->linear = (a->flags & HVT_AF_LINEAR_VALID) ? 0x7f0000000000ull + (h & 0xfffff) : 0;
-    a->phys = ((uint64_t)v << 56) | (e << 20) | ((uint64_t)p << 16) | i;
+    a->phys = a->kind >= HVT_ACC_IO_IN ? i & 0xffff /* a port, unique in the pass */
+                                       : ((uint64_t)v << 56) | (e << 20) | ((uint64_t)p << 16) | i;
     for (uint32_t k = 0; k < a->size; k++)
         a->data[k] = (uint8_t)(h >> (k % 8 * 8)) ^ (uint8_t)k;
     if (a->kind == HVT_ACC_CMPXCHG) {

@@ -107,8 +107,12 @@ static void run(unsigned depth, unsigned backpressure)
             info.seg = HVT_SEG_NONE;
             w.read(ctx, i * 8, buf, 8, &info);
             info.kind = HVT_ACC_WRITE;
+            info.tag.cls = HVT_TAG_DATA;
+            info.tag.level = 0;
             w.write(ctx, i * 8, buf, 32, &info);
             info.kind = HVT_ACC_CMPXCHG;
+            info.tag.cls = HVT_TAG_AD;
+            info.tag.level = 1;
             w.cmpxchg(ctx, i * 8, old, buf, 8, &info);
             gen_access(&a, 0, e, 0, i);
             hvt_rec_access(rec, 0, &a);

@@ -67,6 +67,16 @@ has "$W/out" "rflags"
 expect 125 "$H" replay "$W/clean.hvt" --core "$MUNIMPL"
 has "$W/out" "cannot replay"
 
+# --analysis-only runs no core: the mutants change nothing, the passes are still compared
+expect 0 "$H" replay "$W/clean.hvt" --core "$MFLAG" --analysis-only
+has "$W/out" "analysis only"
+expect 1 "$H" replay "$W/pageout.hvt" --core "$MUNIMPL" --analysis-only
+has "$W/out" "translation_changed=[1-9]"
+has "$W/out" "replay_mismatch=0"
+has "$W/out" "0 cannot be replayed"
+expect 2 "$H" replay "$W/pageout.hvt" --analysis-only --no-analysis
+expect 2 "$H" replay "$W/pageout.hvt" --analysis-only --cache walk
+
 # usage (2) and unreadable/corrupt traces (3)
 expect 2 "$H" replay
 expect 2 "$H" replay "$W/clean.hvt" --cache sometimes

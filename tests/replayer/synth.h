@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hvt_test.h"
+#include "common/ram.h"
 #include "hvtrace/core.h"
 #include "hvtrace/format.h"
 #include "hvtrace/replay.h"
@@ -76,9 +77,9 @@ static int sy_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt
             return a->outcome = HVT_OP_RETRY;
         memset(buf, s->mmio_counter++, size);
     } else {
-        if (gpa + size > SY_RAM)
-            return a->outcome = HVT_OP_UNHANDLEABLE;
-        memcpy(buf, s->mem + gpa, size);
+        int r = hvt_ram_read(&(struct hvt_ram){.mem = s->mem, .size = SY_RAM}, gpa, buf, size);
+        if (r != HVT_OP_OKAY)
+            return a->outcome = (uint8_t)r;
     }
     memcpy(a->data, buf, size);
     return HVT_OP_OKAY;
@@ -94,10 +95,8 @@ static int sy_write(void *ctx, uint64_t gpa, const void *buf, uint32_t size,
         info->space = HVT_SPACE_MMIO;
         return a->outcome = s->pass == 0 ? HVT_OP_RETRY : HVT_OP_OKAY;
     }
-    if (gpa + size > SY_RAM)
-        return a->outcome = HVT_OP_UNHANDLEABLE;
-    memcpy(s->mem + gpa, buf, size);
-    return HVT_OP_OKAY;
+    return a->outcome =
+               (uint8_t)hvt_ram_write(&(struct hvt_ram){.mem = s->mem, .size = SY_RAM}, gpa, buf, size);
 }
 
 static int sy_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint32_t size,
@@ -110,12 +109,8 @@ static int sy_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
     if (sy_mmio(gpa) || gpa + size > SY_RAM)
         return a->outcome = HVT_OP_UNHANDLEABLE;
     memcpy(a->cur, s->mem + gpa, size);
-    if (memcmp(s->mem + gpa, old, size)) {
-        memcpy(old, s->mem + gpa, size);
-        return a->outcome = HVT_OP_CMPXCHG_FAILED;
-    }
-    memcpy(s->mem + gpa, new_, size);
-    return HVT_OP_OKAY;
+    return a->outcome = (uint8_t)hvt_ram_cmpxchg(&(struct hvt_ram){.mem = s->mem, .size = SY_RAM},
+                                                 gpa, old, new_, size);
 }
 
 static int sy_io_in(void *ctx, uint16_t port, void *buf, uint32_t size, struct hvt_op_info *info)

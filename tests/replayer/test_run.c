@@ -107,6 +107,25 @@ static void test_stop_progress(void)
     CHECK_U64(last, info.chunks_replayed);
 }
 
+/* Options of an older caller (the first version, before cpu): what lies beyond their size is
+ * never read (here it would be a wild cpu pointer); a size below the first version's is
+ * refused. */
+static void test_older_options_struct_accepted(void)
+{
+    struct hvt_rpl_options o;
+    struct hvt_rpl_summary s;
+    static struct seen a;
+    hvt_rpl_options_init(&o);
+    o.first = 0;
+    o.last = 9;
+    o.size = HVT_RPL_OPTIONS_SIZE_V1;
+    memset((char *)&o + HVT_RPL_OPTIONS_SIZE_V1, 0xee, sizeof(o) - HVT_RPL_OPTIONS_SIZE_V1);
+    CHECK_EQ(hvt_rpl_run(path, &o, collect, &a, NULL, NULL, &s, NULL), 0);
+    CHECK_EQ(s.events, 10);
+    o.size = HVT_RPL_OPTIONS_SIZE_V1 - 1;
+    CHECK_EQ(hvt_rpl_run(path, &o, NULL, NULL, NULL, NULL, &s, NULL), -HVT_E_INVALID);
+}
+
 static void test_range(void)
 {
     struct hvt_rpl_options o;
@@ -227,6 +246,7 @@ int main(void)
     make_trace();
     RUN(test_jobs_order);
     RUN(test_range);
+    RUN(test_older_options_struct_accepted);
     RUN(test_stop_progress);
     RUN(test_whatif);
     RUN(test_bisect);
