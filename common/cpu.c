@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cpu_state.h"
 #include "common/textbuf.h"
 #include "hvtrace/cpu.h"
 
@@ -427,21 +428,31 @@ int hvt_cpu_profile_equal(const struct hvt_cpu_profile *a, const struct hvt_cpu_
            !memcmp(a->choice, b->choice, HVT_CPUC__COUNT);
 }
 
+/* The control-register and EFER bits a CPU can only have set with a feature. */
+static const struct {
+    int efer; /* 0: CR4 */
+    unsigned bit, f;
+    const char *name;
+} need[] = {
+    {0, 4, HVT_CPUF_PSE, "CR4.PSE"},        {0, 5, HVT_CPUF_PAE, "CR4.PAE"},
+    {0, 11, HVT_CPUF_UMIP, "CR4.UMIP"},     {0, 12, HVT_CPUF_LA57, "CR4.LA57"},
+    {0, 18, HVT_CPUF_XSAVE, "CR4.OSXSAVE"}, {0, 20, HVT_CPUF_SMEP, "CR4.SMEP"},
+    {0, 21, HVT_CPUF_SMAP, "CR4.SMAP"},     {0, 22, HVT_CPUF_PKU, "CR4.PKE"},
+    {1, 8, HVT_CPUF_LM, "EFER.LME"},        {1, 10, HVT_CPUF_LM, "EFER.LMA"},
+    {1, 11, HVT_CPUF_NX, "EFER.NXE"},
+};
+
+void hvt_cpu_state_forbidden(const struct hvt_cpu_profile *p, uint64_t *cr4, uint64_t *efer)
+{
+    *cr4 = *efer = 0;
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+        if (!HVT_CPU_HAS(p, need[i].f))
+            *(need[i].efer ? efer : cr4) |= 1ull << need[i].bit;
+}
+
 int hvt_cpu_profile_check_state(const struct hvt_cpu_profile *p, const struct hvt_vcpu_state *st,
                                 char *why, size_t len)
 {
-    static const struct {
-        int efer; /* 0: CR4 */
-        unsigned bit, f;
-        const char *name;
-    } need[] = {
-        {0, 4, HVT_CPUF_PSE, "CR4.PSE"},     {0, 5, HVT_CPUF_PAE, "CR4.PAE"},
-        {0, 11, HVT_CPUF_UMIP, "CR4.UMIP"},  {0, 12, HVT_CPUF_LA57, "CR4.LA57"},
-        {0, 18, HVT_CPUF_XSAVE, "CR4.OSXSAVE"}, {0, 20, HVT_CPUF_SMEP, "CR4.SMEP"},
-        {0, 21, HVT_CPUF_SMAP, "CR4.SMAP"},  {0, 22, HVT_CPUF_PKU, "CR4.PKE"},
-        {1, 8, HVT_CPUF_LM, "EFER.LME"},     {1, 10, HVT_CPUF_LM, "EFER.LMA"},
-        {1, 11, HVT_CPUF_NX, "EFER.NXE"},
-    };
     if (!p || !st)
         return -HVT_E_INVALID;
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hvtrace/version.h"
+#include "common/cpu_state.h"
 #include "ref.h"
 
 /* Mutated builds of the same sources (hvt_add_core_plugin) may rename themselves. */
@@ -30,6 +31,7 @@ static int ref_create(void **inst)
     }
     c->opts.decode_cache = 1;
     hvt_cpu_profile_default(&c->opts.cpu);
+    hvt_cpu_state_forbidden(&c->opts.cpu, &c->opts.cr4_forbid, &c->opts.efer_forbid);
     *inst = c;
     return 0;
 }
@@ -88,6 +90,7 @@ static int ref_set_option(void *inst, const char *key, const char *value)
         if (hvt_cpu_profile_parse(&p, value, NULL, 0) < 0)
             return -HVT_E_INVALID;
         c->opts.cpu = p;
+        hvt_cpu_state_forbidden(&p, &c->opts.cr4_forbid, &c->opts.efer_forbid);
         return 0;
     }
     return -HVT_E_UNSUPPORTED;

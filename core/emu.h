@@ -18,6 +18,7 @@ struct hvt_ref_opts {
     int gather_discard; /* discard partial gather progress on RETRY */
     int decode_cache;   /* use the decoded-instruction cache */
     struct hvt_cpu_profile cpu; /* the guest's CPU: features (#UD when absent) and choices */
+    uint64_t cr4_forbid, efer_forbid; /* hvt_cpu_state_forbidden of cpu */
 };
 
 /* Execution modes the core supports (derived from CR0, EFER, CS). */

@@ -462,7 +462,8 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
     }
     /* a state no CPU of the profile can be in (CR4.SMEP without SMEP, ...): the recording
      * and the profile disagree, which the core cannot emulate its way around */
-    if (hvt_cpu_profile_check_state(&core->opts.cpu, state, res->detail, sizeof(res->detail))) {
+    if (((state->cr4 & core->opts.cr4_forbid) | (state->efer & core->opts.efer_forbid)) &&
+        hvt_cpu_profile_check_state(&core->opts.cpu, state, res->detail, sizeof(res->detail))) {
         res->out.kind = HVT_OUT_UNHANDLEABLE;
         return 0;
     }
