@@ -101,9 +101,11 @@ static int probe_cmps_flags(struct hvt_native_case *c, struct hvt_native_result 
     return -1;
 }
 
-/* The gather choices: vpgatherdd with a VEX.128 (L = 0) or VEX.256 form, element 1 on a
- * PROT_NONE page; element 0 gathers; element 2 is active with only the sign bit set, element
- * 3 inactive with low bits set. MASK_V / UPPER_V get the alternatives seen. */
+/* The gather choices: vpgatherdd with element 1 on a PROT_NONE page, element 0 gathering.
+ * gather-fault-upper: the VEX.128 form, bits 255:128 of mask and destination watched.
+ * gather-fault-mask: the VEX.256 form with elements 2..7 active and only their sign bit set:
+ * all ones left is sign-extend, the sign bit alone is keep; an element the CPU gathered ahead
+ * of the fault (0) says nothing and is skipped. MASK_V / UPPER_V get the alternatives seen. */
 static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, int *mask_v,
                         int *upper_v, char *rep, size_t len)
 {
@@ -137,14 +139,37 @@ static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, 
     memcpy(&m_hi, r->out.ymm[2] + 16, 4);
     memcpy(&d_hi, r->out.ymm[1] + 16, 4);
     hvt_text_append(rep, len, NULL,
-         "  gather-fault-mask/upper: vpgatherdd xmm, element 1 faults (stop %u vector %u): "
-         "mask[2] 0x80000000 -> %#x, mask[3] 0x5555 -> %#x, mask[4] 0x80000004 -> %#x, "
-         "dst[4] 0xa0000004 -> %#x\n",
-         r->stop, r->vector, m2, m3, m_hi, d_hi);
+         "  gather-fault-upper: vpgatherdd xmm, element 1 faults (stop %u vector %u): "
+         "mask[4] 0x80000004 -> %#x, dst[4] 0xa0000004 -> %#x (mask[2] 0x80000000 -> %#x, "
+         "mask[3] 0x5555 -> %#x)\n",
+         r->stop, r->vector, m_hi, d_hi, m2, m3);
     if (r->stop != HVT_NATIVE_FAULT || r->vector != HVT_VEC_PF)
         return -1;
-    *mask_v = m2 == 0xffffffffu && m3 == 0 ? 0 : m2 == 0x80000000u && m3 == 0x5555u ? 1 : -1;
     *upper_v = m_hi == 0 && d_hi == 0 ? 0 : m_hi == 0x80000004u && d_hi == 0xa0000004u ? 1 : -1;
+
+    /* the VEX.256 form for the mask: elements 2..7 active, sign bit only */
+    c->insn[2] = 0x6d; /* VEX.L = 1 */
+    for (unsigned j = 2; j < 8; j++)
+        memcpy(c->in.ymm[2] + 4 * j, &(uint32_t){0x80000000u}, 4);
+    if (hvt_native_run(c, r) < 0)
+        return -2;
+    {
+        unsigned ones = 0, sign = 0, zero = 0;
+        for (unsigned j = 2; j < 8; j++) {
+            uint32_t m;
+            memcpy(&m, r->out.ymm[2] + 4 * j, 4);
+            ones += m == 0xffffffffu;
+            sign += m == 0x80000000u;
+            zero += m == 0;
+        }
+        hvt_text_append(rep, len, NULL,
+             "  gather-fault-mask: vpgatherdd ymm, element 1 faults (stop %u vector %u): of "
+             "mask[2..7] = 0x80000000, %u all ones, %u unchanged, %u zero (gathered ahead)\n",
+             r->stop, r->vector, ones, sign, zero);
+        if (r->stop != HVT_NATIVE_FAULT || r->vector != HVT_VEC_PF || ones + sign + zero != 6)
+            return -1;
+        *mask_v = ones && !sign ? 0 : sign && !ones ? 1 : -1;
+    }
     return 0;
 }
 
