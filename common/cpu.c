@@ -17,14 +17,14 @@
 /* ---- features --------------------------------------------------------------------------- */
 
 static const char *const feature_names[HVT_CPUF__COUNT] = {
-    [HVT_CPUF_SSE] = "sse",         [HVT_CPUF_SSE2] = "sse2",       [HVT_CPUF_SSE3] = "sse3",
-    [HVT_CPUF_SSSE3] = "ssse3",     [HVT_CPUF_SSE41] = "sse4.1",    [HVT_CPUF_SSE42] = "sse4.2",
-    [HVT_CPUF_CX8] = "cx8",         [HVT_CPUF_CX16] = "cx16",       [HVT_CPUF_MOVBE] = "movbe",
-    [HVT_CPUF_XSAVE] = "xsave",     [HVT_CPUF_AVX] = "avx",         [HVT_CPUF_AVX2] = "avx2",
-    [HVT_CPUF_AVX512F] = "avx512f", [HVT_CPUF_BMI2] = "bmi2",       [HVT_CPUF_ERMS] = "erms",
-    [HVT_CPUF_FSRM] = "fsrm",       [HVT_CPUF_PSE] = "pse",         [HVT_CPUF_PAE] = "pae",
-    [HVT_CPUF_NX] = "nx",           [HVT_CPUF_LM] = "lm",           [HVT_CPUF_PDPE1GB] = "pdpe1gb",
-    [HVT_CPUF_LA57] = "la57",       [HVT_CPUF_SMEP] = "smep",       [HVT_CPUF_SMAP] = "smap",
+    [HVT_CPUF_SSE] = "sse",         [HVT_CPUF_SSE2] = "sse2",    [HVT_CPUF_SSE3] = "sse3",
+    [HVT_CPUF_SSSE3] = "ssse3",     [HVT_CPUF_SSE41] = "sse4.1", [HVT_CPUF_SSE42] = "sse4.2",
+    [HVT_CPUF_CX8] = "cx8",         [HVT_CPUF_CX16] = "cx16",    [HVT_CPUF_MOVBE] = "movbe",
+    [HVT_CPUF_XSAVE] = "xsave",     [HVT_CPUF_AVX] = "avx",      [HVT_CPUF_AVX2] = "avx2",
+    [HVT_CPUF_AVX512F] = "avx512f", [HVT_CPUF_BMI2] = "bmi2",    [HVT_CPUF_ERMS] = "erms",
+    [HVT_CPUF_FSRM] = "fsrm",       [HVT_CPUF_PSE] = "pse",      [HVT_CPUF_PAE] = "pae",
+    [HVT_CPUF_NX] = "nx",           [HVT_CPUF_LM] = "lm",        [HVT_CPUF_PDPE1GB] = "pdpe1gb",
+    [HVT_CPUF_LA57] = "la57",       [HVT_CPUF_SMEP] = "smep",    [HVT_CPUF_SMAP] = "smap",
     [HVT_CPUF_PKU] = "pku",         [HVT_CPUF_UMIP] = "umip",
 };
 
@@ -139,8 +139,8 @@ static const struct builtin builtins[] = {
      F_BASE | F_SSE4 | F_AVX2 | F(AVX512F) | F(ERMS) | F(FSRM) | F(LA57) | F(SMEP) | F(SMAP) |
          F(PKU) | F(UMIP),
      choices_intel},
-    {"intel-skylake", "Intel Core (Skylake client): no LA57, PKU or AVX-512", "GenuineIntel", 6,
-     94, 3, F_BASE | F_SSE4 | F_AVX2 | F(ERMS) | F(SMEP) | F(SMAP), choices_intel},
+    {"intel-skylake", "Intel Core (Skylake client): no LA57, PKU or AVX-512", "GenuineIntel", 6, 94,
+     3, F_BASE | F_SSE4 | F_AVX2 | F(ERMS) | F(SMEP) | F(SMAP), choices_intel},
     {"intel-sandybridge", "Intel Core (Sandy Bridge): AVX without AVX2, no SMEP/SMAP",
      "GenuineIntel", 6, 42, 7, F_BASE | F_SSE4 | F(XSAVE) | F(AVX) | F(PDPE1GB), choices_intel},
     {"amd-zen3", "AMD EPYC (Zen 3, family 25 model 1)", "AuthenticAMD", 25, 1, 1,
@@ -252,8 +252,7 @@ static int parse_features(struct hvt_cpu_profile *p, const char *list, char *war
     return nwarn;
 }
 
-int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *warn,
-                          size_t warnlen)
+int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *warn, size_t warnlen)
 {
     struct hvt_cpu_profile p;
     char tok[HVT_CPU_TEXT_MAX];
@@ -265,8 +264,8 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
     if (!out || !text)
         return -HVT_E_INVALID;
     if (strlen(text) >= HVT_CPU_TEXT_MAX) {
-        hvt_text_append(warn, warnlen, "; ", "CPU profile text of %zu bytes: at most %d", strlen(text),
-            HVT_CPU_TEXT_MAX - 1);
+        hvt_text_append(warn, warnlen, "; ", "CPU profile text of %zu bytes: at most %d",
+                        strlen(text), HVT_CPU_TEXT_MAX - 1);
         return -HVT_E_INVALID;
     }
     memset(&p, 0, sizeof(p));
@@ -299,7 +298,8 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         if (!eq) {
             int rc;
             if (!first) {
-                hvt_text_append(warn, warnlen, "; ", "'%s': expected KEY=VALUE, +FEATURE or -FEATURE", tok);
+                hvt_text_append(warn, warnlen, "; ",
+                                "'%s': expected KEY=VALUE, +FEATURE or -FEATURE", tok);
                 return -HVT_E_INVALID;
             }
             rc = hvt_cpu_profile_named(&p, tok);
@@ -315,22 +315,23 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
         val = tok + (eq - tok) + 1;
         if (!strcmp(tok, "name")) {
             if (strlen(val) >= sizeof(p.name)) {
-                hvt_text_append(warn, warnlen, "; ", "CPU profile name '%s' longer than %zu bytes", val,
-                    sizeof(p.name) - 1);
+                hvt_text_append(warn, warnlen, "; ", "CPU profile name '%s' longer than %zu bytes",
+                                val, sizeof(p.name) - 1);
                 return -HVT_E_INVALID;
             }
             snprintf(p.name, sizeof(p.name), "%s", val);
         } else if (!strcmp(tok, "vendor")) {
             if (strlen(val) >= sizeof(p.vendor)) {
                 hvt_text_append(warn, warnlen, "; ", "CPU vendor '%s' longer than %zu bytes", val,
-                    sizeof(p.vendor) - 1);
+                                sizeof(p.vendor) - 1);
                 return -HVT_E_INVALID;
             }
             snprintf(p.vendor, sizeof(p.vendor), "%s", val);
         } else if (!strcmp(tok, "family") || !strcmp(tok, "model") || !strcmp(tok, "stepping")) {
             uint32_t v;
             if (parse_u32(val, &v)) {
-                hvt_text_append(warn, warnlen, "; ", "CPU %s '%s': not a number (decimal or 0x-hex)", tok, val);
+                hvt_text_append(warn, warnlen, "; ",
+                                "CPU %s '%s': not a number (decimal or 0x-hex)", tok, val);
                 return -HVT_E_INVALID;
             }
             if (tok[0] == 'f')
@@ -353,7 +354,8 @@ int hvt_cpu_profile_parse(struct hvt_cpu_profile *out, const char *text, char *w
                 if (!strcmp(val, choices[c].alt[v]))
                     break;
             if (v == choices[c].n) {
-                hvt_text_append(warn, warnlen, "; ", "CPU choice %s: unknown alternative '%s' ignored", tok, val);
+                hvt_text_append(warn, warnlen, "; ",
+                                "CPU choice %s: unknown alternative '%s' ignored", tok, val);
                 nwarn++;
                 continue;
             }
@@ -396,18 +398,17 @@ int hvt_cpu_profile_format(const struct hvt_cpu_profile *p, char *buf, size_t le
     int n;
     if (!p || !buf || !len)
         return -HVT_E_INVALID;
-#define PUT(...)                                                                              \
-    do {                                                                                      \
-        n = snprintf(buf + o, len - o, __VA_ARGS__);                                          \
-        if (n < 0 || (size_t)n >= len - o)                                                    \
-            return -HVT_E_LIMIT;                                                              \
-        o += (size_t)n;                                                                       \
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        n = snprintf(buf + o, len - o, __VA_ARGS__);                                               \
+        if (n < 0 || (size_t)n >= len - o)                                                         \
+            return -HVT_E_LIMIT;                                                                   \
+        o += (size_t)n;                                                                            \
     } while (0)
     /* a name or vendor that would not parse back is written as "?" */
     PUT("name=%s vendor=%s family=%" PRIu32 " model=%" PRIu32 " stepping=%" PRIu32 " features=",
         p->name[0] && safe_token(p->name) ? p->name : "?",
-        p->vendor[0] && safe_token(p->vendor) ? p->vendor : "?", p->family, p->model,
-        p->stepping);
+        p->vendor[0] && safe_token(p->vendor) ? p->vendor : "?", p->family, p->model, p->stepping);
     for (unsigned f = 0, k = 0; f < HVT_CPUF__COUNT; f++)
         if (HVT_CPU_HAS(p, f))
             PUT("%s%s", k++ ? "," : "", feature_names[f]);
@@ -486,19 +487,32 @@ int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
         unsigned leaf, reg, bit; /* reg: 0 eax 1 ebx 2 ecx 3 edx */
         unsigned f;
     } map[] = {
-        {1, 3, 25, HVT_CPUF_SSE},      {1, 3, 26, HVT_CPUF_SSE2},
-        {1, 2, 0, HVT_CPUF_SSE3},      {1, 2, 9, HVT_CPUF_SSSE3},
-        {1, 2, 19, HVT_CPUF_SSE41},    {1, 2, 20, HVT_CPUF_SSE42},
-        {1, 3, 8, HVT_CPUF_CX8},       {1, 2, 13, HVT_CPUF_CX16},
-        {1, 2, 22, HVT_CPUF_MOVBE},    {1, 2, 26, HVT_CPUF_XSAVE},
-        {1, 2, 28, HVT_CPUF_AVX},      {7, 1, 5, HVT_CPUF_AVX2},
-        {7, 1, 16, HVT_CPUF_AVX512F},  {7, 1, 8, HVT_CPUF_BMI2},
-        {7, 1, 9, HVT_CPUF_ERMS},      {7, 3, 4, HVT_CPUF_FSRM},
-        {1, 3, 3, HVT_CPUF_PSE},       {1, 3, 6, HVT_CPUF_PAE},
-        {0x80000001u, 3, 20, HVT_CPUF_NX}, {0x80000001u, 3, 29, HVT_CPUF_LM},
-        {0x80000001u, 3, 26, HVT_CPUF_PDPE1GB}, {7, 2, 16, HVT_CPUF_LA57},
-        {7, 1, 7, HVT_CPUF_SMEP},      {7, 1, 20, HVT_CPUF_SMAP},
-        {7, 2, 3, HVT_CPUF_PKU},       {7, 2, 2, HVT_CPUF_UMIP},
+        {1, 3, 25, HVT_CPUF_SSE},
+        {1, 3, 26, HVT_CPUF_SSE2},
+        {1, 2, 0, HVT_CPUF_SSE3},
+        {1, 2, 9, HVT_CPUF_SSSE3},
+        {1, 2, 19, HVT_CPUF_SSE41},
+        {1, 2, 20, HVT_CPUF_SSE42},
+        {1, 3, 8, HVT_CPUF_CX8},
+        {1, 2, 13, HVT_CPUF_CX16},
+        {1, 2, 22, HVT_CPUF_MOVBE},
+        {1, 2, 26, HVT_CPUF_XSAVE},
+        {1, 2, 28, HVT_CPUF_AVX},
+        {7, 1, 5, HVT_CPUF_AVX2},
+        {7, 1, 16, HVT_CPUF_AVX512F},
+        {7, 1, 8, HVT_CPUF_BMI2},
+        {7, 1, 9, HVT_CPUF_ERMS},
+        {7, 3, 4, HVT_CPUF_FSRM},
+        {1, 3, 3, HVT_CPUF_PSE},
+        {1, 3, 6, HVT_CPUF_PAE},
+        {0x80000001u, 3, 20, HVT_CPUF_NX},
+        {0x80000001u, 3, 29, HVT_CPUF_LM},
+        {0x80000001u, 3, 26, HVT_CPUF_PDPE1GB},
+        {7, 2, 16, HVT_CPUF_LA57},
+        {7, 1, 7, HVT_CPUF_SMEP},
+        {7, 1, 20, HVT_CPUF_SMAP},
+        {7, 2, 3, HVT_CPUF_PKU},
+        {7, 2, 2, HVT_CPUF_UMIP},
     };
     unsigned r[4], max, xmax;
     const struct builtin *base = NULL;

@@ -36,7 +36,7 @@ void hvt_orc_map_stub(struct orc_gen *g);
 void hvt_orc_craft(struct hvt_orc_case *c, unsigned bits, unsigned cpl, const uint8_t *insn,
                unsigned len, const uint64_t leaf[3], uint64_t upper);
 
-/* Issue-4 cases (gen_ext.c): the SIMD register file of an SSE case (random XMM/YMM, MXCSR, the
+/* The extension forms' cases (gen_ext.c): the SIMD register file of an SSE case (random XMM/YMM, MXCSR, the
  * SSE enable bits, now and then CR0.EM/TS or no CR4.OSFXSR), and a whole string-instruction
  * case of form F (called after hvt_orc_gen_begin with mode, segments and GPRs set). */
 void hvt_orc_gen_simd_state(struct hvt_orc_case *c, struct orc_rng *r);

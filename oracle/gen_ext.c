@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Oracle: issue-4 cases for unicorn: string instructions (with REP), and the SIMD register file. */
+/* Oracle: the extension forms' cases for unicorn: string instructions (with REP), and the SIMD register file. */
 #include <string.h>
 
 #include "gen.h"

@@ -445,12 +445,13 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
     struct nc_stat *stats = NULL;
     unsigned nstats = 0;
     uint64_t mism = 0, skipped = 0, done = 0, excluded = 0;
+    struct hvt_cpu_profile machine; /* what this host can run natively (CPUID, read once) */
     char errbuf[128], diff[2048];
     int rc;
 
     if (!out)
         return -HVT_E_INVALID;
-    if (hvt_native_has("sse2") != 1)
+    if (hvt_cpu_profile_cpuid(&machine) < 0 || !HVT_CPU_HAS(&machine, HVT_CPUF_SSE2))
         return -HVT_E_UNSUPPORTED;
     if (cpu) {
         prof = *cpu;
@@ -486,7 +487,8 @@ int hvt_oracle_native_check(uint64_t seed, uint64_t cases, int verbose,
         int bad;
 
         gen_case(c, cseed);
-        if (hvt_native_has(c->feature) != 1) {
+        int f = hvt_cpu_feature_find(c->feature);
+        if (f < 0 || !HVT_CPU_HAS(&machine, (unsigned)f)) {
             if (!skipped++)
                 fprintf(out, "skipping forms that need %s: this host lacks it\n", c->feature);
             continue;

@@ -54,9 +54,10 @@ static int probe_rep_a32(struct hvt_native_case *c, struct hvt_native_result *r,
             v[run] = 0; /* write */
         else
             v[run] = -1;
-        hvt_text_append(rep, len, NULL, "  rep-a32-no-progress: 67 f3 ac, %s: RCX %#" PRIx64 " -> %#" PRIx64 "\n",
-             run ? "fault on the first iteration" : "count 0", c->in.gpr[HVT_RCX],
-             r->out.gpr[HVT_RCX]);
+        hvt_text_append(rep, len, NULL,
+                        "  rep-a32-no-progress: 67 f3 ac, %s: RCX %#" PRIx64 " -> %#" PRIx64 "\n",
+                        run ? "fault on the first iteration" : "count 0", c->in.gpr[HVT_RCX],
+                        r->out.gpr[HVT_RCX]);
     }
     return v[0] == v[1] ? v[0] : -1;
 }
@@ -83,15 +84,16 @@ static int probe_cmps_flags(struct hvt_native_case *c, struct hvt_native_result 
     last = 0;
     {
         uint64_t res = 0 - q;
-        last |= 1u;                                                 /* CF */
+        last |= 1u;                                                        /* CF */
         last |= (__builtin_popcount((unsigned)(res & 0xff)) & 1) ? 0 : 4u; /* PF */
-        last |= ((0 ^ q ^ res) & 0x10) ? 0x10u : 0;                 /* AF */
-        last |= (res >> 63) ? 0x80u : 0;                            /* SF */
+        last |= ((0 ^ q ^ res) & 0x10) ? 0x10u : 0;                        /* AF */
+        last |= (res >> 63) ? 0x80u : 0;                                   /* SF */
     }
-    hvt_text_append(rep, len, NULL,
-         "  rep-cmps-fault-flags: f2 48 af after 2 iterations, then #PF: RFLAGS %#" PRIx64
-         " -> %#" PRIx64 " (stop %u, RCX %" PRIu64 ")\n",
-         (uint64_t)(fl_in & HVT_NATIVE_RFLAGS_MASK), r->out.rflags, r->stop, r->out.gpr[HVT_RCX]);
+    hvt_text_append(
+        rep, len, NULL,
+        "  rep-cmps-fault-flags: f2 48 af after 2 iterations, then #PF: RFLAGS %#" PRIx64
+        " -> %#" PRIx64 " (stop %u, RCX %" PRIu64 ")\n",
+        (uint64_t)(fl_in & HVT_NATIVE_RFLAGS_MASK), r->out.rflags, r->stop, r->out.gpr[HVT_RCX]);
     if (r->stop != HVT_NATIVE_FAULT || r->out.gpr[HVT_RCX] != 8)
         return -1;
     if (r->out.rflags == (fl_in & HVT_NATIVE_RFLAGS_MASK))
@@ -138,11 +140,12 @@ static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, 
     memcpy(&m3, r->out.ymm[2] + 12, 4);
     memcpy(&m_hi, r->out.ymm[2] + 16, 4);
     memcpy(&d_hi, r->out.ymm[1] + 16, 4);
-    hvt_text_append(rep, len, NULL,
-         "  gather-fault-upper: vpgatherdd xmm, element 1 faults (stop %u vector %u): "
-         "mask[4] 0x80000004 -> %#x, dst[4] 0xa0000004 -> %#x (mask[2] 0x80000000 -> %#x, "
-         "mask[3] 0x5555 -> %#x)\n",
-         r->stop, r->vector, m_hi, d_hi, m2, m3);
+    hvt_text_append(
+        rep, len, NULL,
+        "  gather-fault-upper: vpgatherdd xmm, element 1 faults (stop %u vector %u): "
+        "mask[4] 0x80000004 -> %#x, dst[4] 0xa0000004 -> %#x (mask[2] 0x80000000 -> %#x, "
+        "mask[3] 0x5555 -> %#x)\n",
+        r->stop, r->vector, m_hi, d_hi, m2, m3);
     if (r->stop != HVT_NATIVE_FAULT || r->vector != HVT_VEC_PF)
         return -1;
     *upper_v = m_hi == 0 && d_hi == 0 ? 0 : m_hi == 0x80000004u && d_hi == 0xa0000004u ? 1 : -1;
@@ -162,15 +165,26 @@ static int probe_gather(struct hvt_native_case *c, struct hvt_native_result *r, 
             sign += m == 0x80000000u;
             zero += m == 0;
         }
-        hvt_text_append(rep, len, NULL,
-             "  gather-fault-mask: vpgatherdd ymm, element 1 faults (stop %u vector %u): of "
-             "mask[2..7] = 0x80000000, %u all ones, %u unchanged, %u zero (gathered ahead)\n",
-             r->stop, r->vector, ones, sign, zero);
+        hvt_text_append(
+            rep, len, NULL,
+            "  gather-fault-mask: vpgatherdd ymm, element 1 faults (stop %u vector %u): of "
+            "mask[2..7] = 0x80000000, %u all ones, %u unchanged, %u zero (gathered ahead)\n",
+            r->stop, r->vector, ones, sign, zero);
         if (r->stop != HVT_NATIVE_FAULT || r->vector != HVT_VEC_PF || ones + sign + zero != 6)
             return -1;
         *mask_v = ones && !sign ? 0 : sign && !ones ? 1 : -1;
     }
     return 0;
+}
+
+/* Takes a probe's answer V for choice CH into P; an answer no alternative describes (-1)
+ * keeps the vendor's default and is counted in *ODD. */
+static void take(struct hvt_cpu_profile *p, unsigned ch, int v, int *odd)
+{
+    if (v >= 0)
+        p->choice[ch] = (uint8_t)v;
+    else
+        (*odd)++;
 }
 
 int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len)
@@ -196,46 +210,31 @@ int hvt_orc_cpu_host(struct hvt_cpu_profile *out, char *report, size_t len)
     }
     snprintf(p.name, sizeof(p.name), "host");
 
-    v = probe_rep_a32(c, r, report, len);
-    if (v == -2)
+    if ((v = probe_rep_a32(c, r, report, len)) == -2)
         goto io;
-    if (v >= 0)
-        p.choice[HVT_CPUC_REP_A32_NO_PROGRESS] = (uint8_t)v;
-    else
-        odd++;
-
-    v = probe_cmps_flags(c, r, report, len);
-    if (v == -2)
+    take(&p, HVT_CPUC_REP_A32_NO_PROGRESS, v, &odd);
+    if ((v = probe_cmps_flags(c, r, report, len)) == -2)
         goto io;
-    if (v >= 0)
-        p.choice[HVT_CPUC_REP_CMPS_FAULT_FLAGS] = (uint8_t)v;
-    else
-        odd++;
-
+    take(&p, HVT_CPUC_REP_CMPS_FAULT_FLAGS, v, &odd);
     if (HVT_CPU_HAS(&p, HVT_CPUF_AVX2)) {
-        v = probe_gather(c, r, &mv, &uv, report, len);
-        if (v == -2)
+        if ((v = probe_gather(c, r, &mv, &uv, report, len)) == -2)
             goto io;
-        if (v == 0 && mv >= 0)
-            p.choice[HVT_CPUC_GATHER_FAULT_MASK] = (uint8_t)mv;
-        else
-            odd++;
-        if (v == 0 && uv >= 0)
-            p.choice[HVT_CPUC_GATHER_FAULT_UPPER] = (uint8_t)uv;
-        else
-            odd++;
+        take(&p, HVT_CPUC_GATHER_FAULT_MASK, v == 0 ? mv : -1, &odd);
+        take(&p, HVT_CPUC_GATHER_FAULT_UPPER, v == 0 ? uv : -1, &odd);
     } else {
-        hvt_text_append(report, len, NULL, "  gather-fault-mask/upper: not probed (no AVX2): %s's default\n",
-             p.vendor);
+        hvt_text_append(report, len, NULL,
+                        "  gather-fault-mask/upper: not probed (no AVX2): %s's default\n",
+                        p.vendor);
     }
     for (unsigned ch = 0; ch < HVT_CPUC__COUNT; ch++)
         hvt_text_append(report, len, NULL, "  => %s=%s\n", hvt_cpu_choice_name(ch),
-             hvt_cpu_choice_value_name(ch, p.choice[ch]));
+                        hvt_cpu_choice_value_name(ch, p.choice[ch]));
     if (odd)
-        hvt_text_append(report, len, NULL,
-             "  %d probe(s) saw a behaviour no alternative describes: the vendor's default "
-             "is kept for them\n",
-             odd);
+        hvt_text_append(
+            report, len, NULL,
+            "  %d probe(s) saw a behaviour no alternative describes: the vendor's default "
+            "is kept for them\n",
+            odd);
     free(c);
     free(r);
     *out = p;

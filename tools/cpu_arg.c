@@ -20,8 +20,9 @@ int hvt_tool_cpu(const char *who, const char *arg, struct hvt_cpu_profile *out)
             return -1;
         }
         if (rc > 0)
-            fprintf(stderr, "hvtrace: %s: warning: --cpu host: %d probe(s) matched no known "
-                            "alternative (the vendor's default is used):\n%s",
+            fprintf(stderr,
+                    "hvtrace: %s: warning: --cpu host: %d probe(s) matched no known "
+                    "alternative (the vendor's default is used):\n%s",
                     who, rc, report);
         return 0;
     }

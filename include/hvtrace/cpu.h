@@ -35,31 +35,31 @@ extern "C" {
 /* CPUID features. "consulted" ones change what the reference core does; the others are
  * recorded for the reader of a trace. */
 enum hvt_cpu_feature {
-    HVT_CPUF_SSE = 0,   /* consulted: legacy SSE moves */
-    HVT_CPUF_SSE2,      /* consulted: SSE2 moves, MOVD/MOVQ, MOVNTI */
+    HVT_CPUF_SSE = 0, /* consulted: legacy SSE moves */
+    HVT_CPUF_SSE2,    /* consulted: SSE2 moves, MOVD/MOVQ, MOVNTI */
     HVT_CPUF_SSE3,
     HVT_CPUF_SSSE3,
     HVT_CPUF_SSE41,
     HVT_CPUF_SSE42,
-    HVT_CPUF_CX8,       /* consulted: CMPXCHG8B */
-    HVT_CPUF_CX16,      /* consulted: CMPXCHG16B */
+    HVT_CPUF_CX8,  /* consulted: CMPXCHG8B */
+    HVT_CPUF_CX16, /* consulted: CMPXCHG16B */
     HVT_CPUF_MOVBE,
-    HVT_CPUF_XSAVE,     /* consulted: CR4.OSXSAVE */
-    HVT_CPUF_AVX,       /* consulted: VEX-encoded moves */
-    HVT_CPUF_AVX2,      /* consulted: gathers */
+    HVT_CPUF_XSAVE, /* consulted: CR4.OSXSAVE */
+    HVT_CPUF_AVX,   /* consulted: VEX-encoded moves */
+    HVT_CPUF_AVX2,  /* consulted: gathers */
     HVT_CPUF_AVX512F,
     HVT_CPUF_BMI2,
     HVT_CPUF_ERMS,
     HVT_CPUF_FSRM,
-    HVT_CPUF_PSE,       /* consulted: CR4.PSE */
-    HVT_CPUF_PAE,       /* consulted: CR4.PAE */
-    HVT_CPUF_NX,        /* consulted: EFER.NXE */
-    HVT_CPUF_LM,        /* consulted: EFER.LMA (long mode) */
-    HVT_CPUF_PDPE1GB,   /* consulted: 1 GiB pages (PS in a PDPTE) */
-    HVT_CPUF_LA57,      /* consulted: CR4.LA57 */
-    HVT_CPUF_SMEP,      /* consulted: CR4.SMEP */
-    HVT_CPUF_SMAP,      /* consulted: CR4.SMAP */
-    HVT_CPUF_PKU,       /* consulted: CR4.PKE */
+    HVT_CPUF_PSE,     /* consulted: CR4.PSE */
+    HVT_CPUF_PAE,     /* consulted: CR4.PAE */
+    HVT_CPUF_NX,      /* consulted: EFER.NXE */
+    HVT_CPUF_LM,      /* consulted: EFER.LMA (long mode) */
+    HVT_CPUF_PDPE1GB, /* consulted: 1 GiB pages (PS in a PDPTE) */
+    HVT_CPUF_LA57,    /* consulted: CR4.LA57 */
+    HVT_CPUF_SMEP,    /* consulted: CR4.SMEP */
+    HVT_CPUF_SMAP,    /* consulted: CR4.SMAP */
+    HVT_CPUF_PKU,     /* consulted: CR4.PKE */
     HVT_CPUF_UMIP,
     HVT_CPUF__COUNT
 };
@@ -90,8 +90,8 @@ enum hvt_cpu_choice {
 #define HVT_CPU_TEXT_MAX 1024 /* longest text form hvt_cpu_profile_format() writes */
 
 struct hvt_cpu_profile {
-    char name[HVT_CPU_NAME_MAX];     /* "amd-zen3", "host", ... */
-    char vendor[HVT_CPU_VENDOR_MAX]; /* "GenuineIntel", "AuthenticAMD", ... */
+    char name[HVT_CPU_NAME_MAX];      /* "amd-zen3", "host", ... */
+    char vendor[HVT_CPU_VENDOR_MAX];  /* "GenuineIntel", "AuthenticAMD", ... */
     uint32_t family, model, stepping; /* display family/model (extended fields folded in) */
     uint32_t reserved;
     uint64_t features;                   /* bit N = enum hvt_cpu_feature N */
