@@ -102,6 +102,19 @@ static int ref_emulate(void *inst, struct hvt_vcpu_state *state, const struct hv
     return hvt_ref_emulate(inst, state, ops, ctx, res);
 }
 
+/* Version 2: the same emulation, plus what the instruction leaves for the next one. */
+static int ref_emulate2(void *inst, struct hvt_vcpu_state *state, struct hvt_core_env *env,
+                        const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
+{
+    uint64_t rflags0 = state ? state->rflags : 0;
+    int rc;
+    (void)env; /* the reference core reads its registers from STATE and walks with its MMU */
+    rc = hvt_ref_emulate(inst, state, ops, ctx, res);
+    if (rc == 0 && res->out.kind == HVT_OUT_OKAY)
+        res->retire = hvt_ref_retire(res, rflags0, state->rflags);
+    return rc;
+}
+
 static const struct hvt_core_plugin ref_plugin = {
     .abi_version = HVT_CORE_ABI_VERSION,
     .size = sizeof(struct hvt_core_plugin),
@@ -112,11 +125,41 @@ static const struct hvt_core_plugin ref_plugin = {
     .destroy = ref_destroy,
     .set_option = ref_set_option,
     .emulate = ref_emulate,
+    .flags = 0,
+    .emulate2 = ref_emulate2,
 };
 
 const struct hvt_core_plugin *hvt_core_ref(void)
 {
     return &ref_plugin;
+}
+
+uint32_t hvt_ref_retire(const struct hvt_core_result *res, uint64_t rflags0, uint64_t rflags1)
+{
+    uint32_t r = 0;
+    unsigned i = 0;
+    /* the opcode after the legacy and REX prefixes */
+    while (i < res->insn_len && (res->insn[i] == 0x66 || res->insn[i] == 0x67 ||
+                                 res->insn[i] == 0xf0 || res->insn[i] == 0xf2 ||
+                                 res->insn[i] == 0xf3 || res->insn[i] == 0x2e ||
+                                 res->insn[i] == 0x36 || res->insn[i] == 0x3e ||
+                                 res->insn[i] == 0x26 || res->insn[i] == 0x64 ||
+                                 res->insn[i] == 0x65 || (res->insn[i] & 0xf0) == 0x40))
+        i++;
+    if (i < res->insn_len) {
+        uint8_t op = res->insn[i];
+        if (op == 0xfb && !(rflags0 & HVT_RFLAGS_IF) && (rflags1 & HVT_RFLAGS_IF))
+            r |= HVT_RETIRE_STI_SHADOW;
+        else if (op == 0x17 || (op == 0x8e && i + 1 < res->insn_len &&
+                                ((res->insn[i + 1] >> 3) & 7) == HVT_SEG_SS))
+            r |= HVT_RETIRE_MOV_SS_SHADOW;
+        else if (op == 0xf4)
+            r |= HVT_RETIRE_HLT;
+    }
+    /* TF at the start of the instruction traps after it (a POPF that sets TF does not) */
+    if (rflags0 & HVT_RFLAGS_TF)
+        r |= HVT_RETIRE_SINGLESTEP;
+    return r;
 }
 
 void hvt_ref_dec_stats(void *inst, struct hvt_dec_stats *out)

@@ -19,6 +19,10 @@ struct hvt_ref_core {
 int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
                     const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res);
 
+/* The retire flags (HVT_RETIRE_*) of an instruction that completed with RES, RFLAGS0 before
+ * it and RFLAGS1 after it. */
+uint32_t hvt_ref_retire(const struct hvt_core_result *res, uint64_t rflags0, uint64_t rflags1);
+
 /* Decode-cache statistics of an instance made by hvt_core_ref()->create (tests, benches). */
 void hvt_ref_dec_stats(void *inst, struct hvt_dec_stats *out);
 

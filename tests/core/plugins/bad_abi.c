@@ -30,6 +30,9 @@ static const struct hvt_core_plugin desc = {
     destroy,
     set_option,
     emulate,
+    0,
+    0,
+    NULL,
 };
 
 const struct hvt_core_plugin *hvt_core_entry(uint32_t abi_version);
