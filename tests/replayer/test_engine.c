@@ -468,6 +468,18 @@ static void test_semantic(void)
     CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
     CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "data"), 1);
 
+    /* every differing field is named, not just the first (strict and semantic alike) */
+    for (uint32_t i = 0; i < S.passes[1].n_accesses; i++)
+        if (S.acc[1][i].kind == HVT_ACC_WRITE) {
+            S.acc[1][i].data[0] ^= 1; /* back as it was */
+            S.acc[1][i].tag.element = 3;
+            S.acc[1][i].phys += 0x100;
+            S.acc[1][i].size = 2;
+            S.acc[1][i].seg = HVT_SEG_FS;
+        }
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "tag, address, size, segment"), 1);
+
     /* a paging entry the recording never read (another physical address) */
     reset();
     S.st.gpr[HVT_RDI] = SY_WIN;
