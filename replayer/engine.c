@@ -451,6 +451,9 @@ static const char *outcome_differs(const struct hvt_pass_outcome *r,
     }
     if (r->iterations != g->iterations)
         return "iterations";
+    /* what the instruction leaves for the next one, when both sides report it */
+    if ((r->retire & g->retire & HVT_RETIRE_REPORTED) && r->retire != g->retire)
+        return "retire flags (interrupt shadow, HLT, single-step)";
     return NULL;
 }
 

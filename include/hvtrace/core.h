@@ -69,14 +69,8 @@ struct hvt_core_ops {
 
 /* ---- result of one emulation ----------------------------------------------------------- */
 
-/* hvt_core_result.retire: what the instruction leaves for the next one (version 2). Set only
- * on OKAY (an instruction that retired). */
-#define HVT_RETIRE_STI_SHADOW (1u << 0)    /* STI set IF from 0: interrupts blocked for one insn */
-#define HVT_RETIRE_MOV_SS_SHADOW (1u << 1) /* MOV SS / POP SS: interrupts and #DB blocked */
-#define HVT_RETIRE_HLT (1u << 2)           /* HLT: the vCPU halts after the instruction */
-#define HVT_RETIRE_SINGLESTEP (1u << 3)    /* RFLAGS.TF was set: a single-step #DB trap follows */
-#define HVT_RETIRE_REPORTED (1u << 31)     /* the core reports retire flags (a version-2 core);
-                                              clear: a version-1 core, the flags are unknown */
+/* hvt_core_result.retire: HVT_RETIRE_* (include/hvtrace/types.h), what the instruction leaves
+ * for the next one (version 2); the host copies it into out.retire. */
 
 struct hvt_core_result {
     struct hvt_pass_outcome out; /* OKAY, RETRY (cause), EXCEPTION (vector, error code, CR2),

@@ -500,6 +500,18 @@ static void test_semantic(void)
     CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
     CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "did not make this recorded access"), 1);
 
+    /* retire flags: compared when both sides report them */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);
+    CHECK_EQ(S.passes[1].out.retire, HVT_RETIRE_REPORTED); /* the reference core reports */
+    S.passes[1].out.retire |= HVT_RETIRE_STI_SHADOW;
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "retire flags"), 1);
+    S.passes[1].out.retire = 0; /* not reported (an older trace): not compared */
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+
     CHECK_EQ(hvt_rpl_engine_match(sem, why, sizeof(why)), HVT_RPL_MATCH_SEMANTIC);
     CHECK(!strcmp(why, "asked for"));
     CHECK(!strcmp(hvt_rpl_match_name(HVT_RPL_MATCH_AUTO), "auto"));
