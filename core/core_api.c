@@ -64,7 +64,9 @@ static int check_plugin(const struct hvt_core_plugin *p, uint32_t asked, const c
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen,
                     "%s: a version-2 plugin descriptor of %u bytes, at least %u expected", what,
                     p->size, HVT_CORE_PLUGIN_SIZE_V2);
-    if (!p->create || !p->destroy || !p->set_option || !p->emulate)
+    /* a version-2 core may implement emulate2 alone */
+    if (!p->create || !p->destroy || !p->set_option ||
+        !(p->emulate || (p->abi_version >= 2 && p->emulate2)))
         return fail(HVT_E_BAD_PLUGIN, errbuf, errlen, "%s: plugin descriptor lacks functions",
                     what);
     return 0;

@@ -441,6 +441,25 @@ int hvt_rpl_sem_answer(struct replay_ctx *c, struct hvt_access *got, void *buf,
 
 /* ---- end of the pass ---------------------------------------------------------------------- */
 
+/* Whether recorded walk or A/D access I repeats one the core made: the same class, level,
+ * physical address, linear page and value (the reference core walks a page once per operand,
+ * so CMPS with both operands on one page reads each entry twice). As a set, one covers both. */
+static int duplicate_of_used(const struct rpl_sem *s, uint32_t i)
+{
+    const struct hvt_access *r = &s->p->accesses[i];
+    uint64_t k1, k2;
+    key_of(r, &k1, &k2);
+    for (uint32_t j = lower(s, k1, k2); j < s->n_ent && s->ent[j].k1 == k1 && s->ent[j].k2 == k2;
+         j++) {
+        const struct hvt_access *u = &s->p->accesses[s->ent[j].idx];
+        if (s->ent[j].idx != i && s->used[s->ent[j].idx] && page_of(u) == page_of(r) &&
+            u->size == r->size && u->outcome == r->outcome && !memcmp(u->data, r->data, r->size) &&
+            (r->kind != HVT_ACC_CMPXCHG || !memcmp(u->old, r->old, r->size)))
+            return 1;
+    }
+    return 0;
+}
+
 /* What the core left undone: a recorded data access it did not make is a mismatch; a recorded
  * walk or A/D update of a page the core used, too; of a page it never used (its order ended
  * the pass first), a note. */
@@ -459,6 +478,8 @@ void hvt_rpl_sem_finish(struct replay_ctx *c)
                              "the core did not make this recorded access", "");
             return;
         }
+        if (duplicate_of_used(s, i))
+            continue; /* the same entry, read again by the recording: one read covers both */
         if (has_u64(s->used_pages, s->n_used_pages, page_of(r))) {
             hvt_rpl_mismatch(c, NULL, (int32_t)i, -1,
                              r->tag.cls == HVT_TAG_AD

@@ -286,7 +286,8 @@ struct hvt_core_plugin {
     void (*destroy)(void *inst);
     /* Options, by name; unknown names give -HVT_E_UNSUPPORTED, bad values -HVT_E_INVALID. */
     int (*set_option)(void *inst, const char *key, const char *value);
-    /* Emulates one instruction at STATE->rip. Deterministic: the same state and op answers
+    /* Emulates one instruction at STATE->rip (may be NULL in a version-2 descriptor that
+     * sets emulate2). Deterministic: the same state and op answers
      * give the same op calls in the same order. Updates STATE on OKAY (and on the partial
      * progress the result reports). Returns 0 (the outcome is in RES) or a negative error for
      * bad arguments. */

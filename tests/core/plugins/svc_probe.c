@@ -23,13 +23,6 @@ static int set_option(void *inst, const char *k, const char *v)
     (void)v;
     return strcmp(k, "cpu") ? -HVT_E_UNSUPPORTED : 0;
 }
-static int emulate(void *inst, struct hvt_vcpu_state *s, const struct hvt_core_ops *o, void *c,
-                   struct hvt_core_result *r)
-{
-    (void)inst, (void)s, (void)o, (void)c;
-    r->out.kind = HVT_OUT_UNIMPLEMENTED;
-    return 0;
-}
 
 static int emulate2(void *inst, struct hvt_vcpu_state *st, struct hvt_core_env *env,
                     const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
@@ -93,7 +86,7 @@ static const struct hvt_core_plugin desc = {
     .create = create,
     .destroy = destroy,
     .set_option = set_option,
-    .emulate = emulate,
+    .emulate = NULL, /* a version-2 core may implement emulate2 alone */
     .flags = HVT_COREF_LINEAR,
     .emulate2 = emulate2,
 };
