@@ -298,5 +298,13 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
 int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
                      const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
 {
-    return hvt_core_emulate2(c, state, NULL, ops, ctx, res);
+    /* RES may be a version-1 result, without retire: only that much is written */
+    struct hvt_core_result full;
+    int rc;
+    if (!res)
+        return -HVT_E_INVALID;
+    rc = hvt_core_emulate2(c, state, NULL, ops, ctx, &full);
+    if (rc == 0)
+        memcpy(res, &full, HVT_CORE_RESULT_SIZE_V1);
+    return rc;
 }

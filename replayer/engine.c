@@ -77,13 +77,15 @@ static const char *const class_names[HVT_RPL__COUNT] = {
 
 const char *hvt_rpl_class_name(unsigned cls)
 {
+    if (cls == HVT_RPL_NOTE)
+        return "note";
     return cls < HVT_RPL__COUNT ? class_names[cls] : "?";
 }
 
 int hvt_rpl_class_benign(unsigned cls)
 {
     return cls == HVT_RPL_AD_BITS_BY_EARLIER_PASS || cls == HVT_RPL_DISTINCT_OPERANDS ||
-           cls == HVT_RPL_REP_PROGRESS;
+           cls == HVT_RPL_REP_PROGRESS || cls == HVT_RPL_NOTE;
 }
 
 int hvt_rpl_options_in(struct hvt_rpl_options *o, const struct hvt_rpl_options *user)
@@ -233,31 +235,32 @@ const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hv
     return NULL;
 }
 
-struct replay_ctx {
-    struct hvt_rpl_engine *e;
-    const struct hvt_event *ev;
-    const struct hvt_pass *p;
-    uint32_t next;
-    int mismatch;
-};
-
-static void mismatch(struct replay_ctx *c, const struct hvt_access *got, int idx_b,
-                     const char *text, const char *what)
+void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_t idx_a,
+                      int32_t idx_b, const char *text, const char *what)
 {
     struct hvt_rpl_finding *f;
     c->mismatch = 1;
     f = hvt_rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
     if (!f)
         return;
-    if (c->next < c->p->n_accesses) {
-        f->idx_a = (int32_t)c->next;
-        f->acc_a = c->p->accesses[c->next];
+    if (idx_a >= 0 && (uint32_t)idx_a < c->p->n_accesses) {
+        f->idx_a = idx_a;
+        f->acc_a = c->p->accesses[idx_a];
     }
     if (got) {
-        f->idx_b = idx_b;
+        f->idx_b = idx_b >= 0 ? idx_b : (int32_t)(c->ncalls ? c->ncalls - 1 : 0);
         f->acc_b = *got;
     }
     snprintf(f->detail, sizeof(f->detail), "%s%s", text, what);
+}
+
+/* strict mode: the finding names the next recorded access, and the core's call as the same
+ * index */
+static void mismatch(struct replay_ctx *c, const struct hvt_access *got, int idx_b,
+                     const char *text, const char *what)
+{
+    hvt_rpl_mismatch(c, got, c->next < c->p->n_accesses ? (int32_t)c->next : -1,
+                     got ? idx_b : -1, text, what);
 }
 
 /* One call of the core: checks it against the next recorded access; returns the recorded
@@ -290,8 +293,8 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
     return rec;
 }
 
-static void fill(struct hvt_access *a, uint8_t kind, uint64_t gpa, uint32_t size,
-                 const struct hvt_op_info *info)
+static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint64_t gpa,
+                 uint32_t size, const struct hvt_op_info *info)
 {
     memset(a, 0, sizeof(*a));
     a->kind = kind;
@@ -302,6 +305,26 @@ static void fill(struct hvt_access *a, uint8_t kind, uint64_t gpa, uint32_t size
     a->flags = info->flags & (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT);
     a->linear = (info->flags & HVT_OPF_LINEAR_VALID) ? info->linear : 0;
     a->phys = gpa;
+    /* a core that runs one REP iteration per call numbers each call's element 0: the
+     * iterations of its earlier calls come first */
+    if (c->string_insn && (a->tag.cls == HVT_TAG_DATA || a->tag.cls == HVT_TAG_IO))
+        a->tag.element += c->elem_base;
+}
+
+/* Semantic mode: the call is logged and answered by meaning. Returns the op result. */
+static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
+                    struct hvt_op_info *info)
+{
+    c->ncalls++;
+    if (c->e->log_calls)
+        (void)hvt_rpl_avec_push(&c->e->calls, got);
+    if (c->mismatch)
+        return HVT_OP_UNHANDLEABLE;
+    if (got->size == 0 || got->size > HVT_DATA_MAX) {
+        hvt_rpl_mismatch(c, got, -1, -1, "the core made an access of an invalid size", "");
+        return HVT_OP_UNHANDLEABLE;
+    }
+    return hvt_rpl_sem_answer(c, got, buf, info);
 }
 
 /* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
@@ -311,7 +334,9 @@ static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t
     struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
-    fill(&got, kind, addr, size, info);
+    fill(c, &got, kind, addr, size, info);
+    if (c->sem)
+        return sem_call(c, &got, buf, info);
     rec = take(c, &got);
     if (!rec)
         return HVT_OP_UNHANDLEABLE;
@@ -328,9 +353,11 @@ static int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, u
     struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
-    fill(&got, kind, addr, size, info);
+    fill(c, &got, kind, addr, size, info);
     if (size <= HVT_DATA_MAX)
         memcpy(got.data, buf, size);
+    if (c->sem)
+        return sem_call(c, &got, NULL, info);
     rec = take(c, &got);
     if (!rec)
         return HVT_OP_UNHANDLEABLE;
@@ -356,11 +383,13 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
     struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
-    fill(&got, HVT_ACC_CMPXCHG, gpa, size, info);
+    fill(c, &got, HVT_ACC_CMPXCHG, gpa, size, info);
     if (size <= HVT_DATA_MAX) {
         memcpy(got.data, new_, size);
         memcpy(got.old, old, size);
     }
+    if (c->sem)
+        return sem_call(c, &got, old, info);
     rec = take(c, &got);
     if (!rec)
         return HVT_OP_UNHANDLEABLE;
@@ -408,24 +437,81 @@ static const char *outcome_differs(const struct hvt_pass_outcome *r,
     return NULL;
 }
 
+/* The mask of the REP count register for EV's instruction (its address size). */
+static uint64_t count_mask(const struct hvt_event *ev)
+{
+    const struct hvt_vcpu_state *st = &ev->init;
+    int long64 = (st->seg[HVT_SEG_CS].attr & HVT_SEG_ATTR_L) && (st->efer & HVT_EFER_LMA);
+    int d = (st->seg[HVT_SEG_CS].attr & HVT_SEG_ATTR_DB) != 0;
+    int a67 = 0;
+    for (unsigned i = 0; i < ev->insn_len && i < HVT_INSN_MAX; i++) {
+        uint8_t b = ev->insn[i];
+        if (b == 0x67)
+            a67 = 1;
+        else if (!(b == 0x66 || b == 0xf2 || b == 0xf3 || b == 0x2e || b == 0x36 || b == 0x3e ||
+                   b == 0x26 || b == 0x64 || b == 0x65 || b == 0xf0 ||
+                   (long64 && b >= 0x40 && b <= 0x4f)))
+            break;
+    }
+    if (long64)
+        return a67 ? 0xffffffffull : ~0ull;
+    return (d ^ a67) ? 0xffffffffull : 0xffffull;
+}
+
 /* Replays pass K of EV. Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
- * recording got further), 0 otherwise (mismatches are in the findings), or a negative error. */
+ * recording got further), 0 otherwise (mismatches are in the findings), or a negative error.
+ * A core that runs one REP iteration per call (OKAY, RIP unchanged, the count stepped) is
+ * called again until it has done what the recorded pass did: the iterations add up, and its
+ * elements are numbered on from the earlier calls'. */
 static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uint32_t k,
                        struct hvt_rpl_event_report *rep, struct hvt_pass_outcome *out,
                        struct hvt_vcpu_state *end)
 {
     const struct hvt_pass *p = &ev->passes[k];
-    struct replay_ctx c = {e, ev, p, 0, 0};
+    struct replay_ctx c;
     struct hvt_core_result res;
     const char *why;
+    uint64_t rip0, mask = 0;
+    uint32_t done = 0, calls = 0;
     int rc;
 
+    memset(&c, 0, sizeof(c));
+    c.e = e;
+    c.ev = ev;
+    c.p = p;
+    c.string_insn = hvt_rpl_is_string_insn(ev);
+    if (e->match == HVT_RPL_MATCH_SEMANTIC) {
+        rc = hvt_rpl_sem_begin(&e->sem, p);
+        if (rc < 0)
+            return rc;
+        c.sem = &e->sem;
+    }
     *end = *hvt_rpl_pass_start(ev, k);
-    memset(&res, 0, sizeof(res));
+    rip0 = end->rip;
+    if (c.string_insn)
+        mask = count_mask(ev);
     e->calls.n = 0;
-    rc = hvt_core_emulate(e->core, end, &replay_ops, &c, &res);
-    if (rc < 0)
-        return rc;
+    for (;;) {
+        uint64_t rcx0 = end->gpr[HVT_RCX];
+        uint32_t n;
+        memset(&res, 0, sizeof(res));
+        rc = hvt_core_emulate2(e->core, end, NULL, &replay_ops, &c, &res);
+        if (rc < 0)
+            return rc;
+        if (c.oom)
+            return -HVT_E_NOMEM;
+        calls++;
+        n = res.out.iterations ? res.out.iterations
+                               : (uint32_t)((rcx0 - end->gpr[HVT_RCX]) & mask);
+        done += n;
+        if (c.mismatch || !c.string_insn || res.out.kind != HVT_OUT_OKAY || end->rip != rip0 ||
+            n == 0 || done > p->out.iterations ||
+            (done == p->out.iterations && p->out.kind == HVT_OUT_OKAY) ||
+            calls > p->out.iterations + 1)
+            break;
+        c.elem_base = done;
+    }
+    res.out.iterations = done;
     *out = res.out;
     if (res.out.kind == HVT_OUT_UNIMPLEMENTED && p->out.kind != HVT_OUT_UNIMPLEMENTED &&
         !c.mismatch) {
@@ -435,7 +521,11 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     }
     if (c.mismatch)
         return 0;
-    if (c.next < p->n_accesses) {
+    if (c.sem) {
+        hvt_rpl_sem_finish(&c);
+        if (c.mismatch)
+            return 0;
+    } else if (c.next < p->n_accesses) {
         mismatch(&c, NULL, -1, "the core made fewer accesses than recorded", "");
         return 0;
     }
@@ -468,6 +558,53 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
 /* a note from setting up E, "; "-separated from the earlier ones */
 #define engine_warn(e, ...) hvt_text_append((e)->warnings, sizeof((e)->warnings), "; ", __VA_ARGS__)
 
+const char *hvt_rpl_match_name(unsigned match)
+{
+    static const char *const names[HVT_RPL_MATCH__COUNT] = {"auto", "strict", "semantic"};
+    return match < HVT_RPL_MATCH__COUNT ? names[match] : "?";
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+    return s && s[0] ? s : dflt;
+}
+
+/* AUTO: strict for the recording's own core (same name and build id), semantic otherwise. */
+static void resolve_match(struct hvt_rpl_engine *e, unsigned want, const struct hvt_fmt_header *hdr)
+{
+    const struct hvt_core_plugin *ci = hvt_core_info(e->core);
+    const char *name = str_or(ci ? ci->name : NULL, "?"), *build = str_or(ci ? ci->build_id : NULL, "?");
+    const char *rname = str_or(hdr ? hdr->core_name : NULL, "?");
+    const char *rbuild = str_or(hdr ? hdr->core_build_id : NULL, "?");
+    /* no header (an engine driven event by event): nothing says another core recorded it */
+    int same = !hdr || (!strcmp(name, rname) && !strcmp(build, rbuild));
+
+    if (want == HVT_RPL_MATCH_STRICT || want == HVT_RPL_MATCH_SEMANTIC) {
+        e->match = want;
+        snprintf(e->match_why, sizeof(e->match_why), "asked for");
+        return;
+    }
+    e->match = same ? HVT_RPL_MATCH_STRICT : HVT_RPL_MATCH_SEMANTIC;
+    if (!hdr)
+        snprintf(e->match_why, sizeof(e->match_why), "no trace header to compare the core with");
+    else if (same)
+        snprintf(e->match_why, sizeof(e->match_why), "core %.40s build %.40s made the recording",
+                 name, build);
+    else
+        snprintf(e->match_why, sizeof(e->match_why),
+                 "core %.30s build %.30s is not the recording's (%.30s build %.30s)", name,
+                 build, rname, rbuild);
+}
+
+unsigned hvt_rpl_engine_match(const struct hvt_rpl_engine *e, char *why, size_t len)
+{
+    if (!e)
+        return HVT_RPL_MATCH_STRICT;
+    if (why && len)
+        snprintf(why, len, "%s", e->match_why);
+    return e->match;
+}
+
 int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                        const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen)
 {
@@ -480,7 +617,8 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
     if (!out)
         return -HVT_E_INVALID;
     *out = NULL;
-    if (!opt || hvt_rpl_options_in(&o, opt) || o.cache >= HVT_RPL_CACHE__COUNT) {
+    if (!opt || hvt_rpl_options_in(&o, opt) || o.cache >= HVT_RPL_CACHE__COUNT ||
+        o.match >= HVT_RPL_MATCH__COUNT) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "bad replay options");
         return -HVT_E_INVALID;
@@ -528,6 +666,7 @@ int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options
             return rc;
         }
     }
+    resolve_match(e, opt->match, hdr);
     for (size_t i = 0; hdr && hdr->options && i < hdr->n_options; i++) {
         const struct hvt_kv *kv = &hdr->options[i];
         if (!kv->key || !kv->value || strncmp(kv->key, "core.", 5))
@@ -586,6 +725,7 @@ void hvt_rpl_engine_free(struct hvt_rpl_engine *e)
     hvt_rpl_fvec_free(&e->fv);
     hvt_rpl_scratch_free(&e->sc);
     hvt_rpl_avec_free(&e->calls);
+    hvt_rpl_sem_free(&e->sem);
     hvt_rpl_disasm_close(&e->dis);
     for (uint32_t i = 0; e->simacc && i < e->sim_cap; i++)
         hvt_rpl_avec_free(&e->simacc[i]);

@@ -59,6 +59,69 @@ int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu
  * Returns NULL when equal, else a static text naming the first differing field. */
 const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got);
 
+/* ---- semantic replay (semantic.c) ---- */
+
+struct rpl_sem_ent {
+    uint64_t k1, k2;
+    uint32_t idx;
+};
+
+/* The recorded pass a semantic replay answers from, indexed, and what the core did so far. */
+struct rpl_sem {
+    const struct hvt_pass *p;
+    struct rpl_sem_ent *ent; /* non-fetch accesses by key */
+    uint32_t n_ent, ent_cap;
+    uint8_t *used; /* per recorded access: the core made it */
+    uint32_t used_cap;
+    uint32_t *fetch; /* indexes of the fetches */
+    uint32_t n_fetch, fetch_cap;
+    uint64_t *walk_pages; /* linear pages the recording walked, sorted */
+    uint32_t n_walk_pages, walk_pages_cap;
+    uint64_t *walked; /* linear pages the core walked */
+    uint32_t n_walked, walked_cap;
+    uint64_t *used_pages; /* linear pages the core accessed (data, fetch) */
+    uint32_t n_used_pages, used_pages_cap;
+    struct {
+        uint64_t phys;
+        uint32_t size;
+        uint8_t val[8];
+    } *overlay; /* paging entries as the core's own A/D updates left them */
+    uint32_t n_overlay, overlay_cap;
+    int32_t last_idx; /* the latest recorded access the core matched */
+    int order_noted;
+};
+void hvt_rpl_sem_free(struct rpl_sem *s);
+int hvt_rpl_sem_begin(struct rpl_sem *s, const struct hvt_pass *p);
+
+/* Notes one pass may add (the first of each kind matter; more are noise). */
+#define HVT_RPL_SEM_MAX_NOTES 4
+
+/* One replayed pass: the calls of the core checked against the recorded pass P. */
+struct replay_ctx {
+    struct hvt_rpl_engine *e;
+    const struct hvt_event *ev;
+    const struct hvt_pass *p;
+    uint32_t next;        /* strict: the next recorded access */
+    int mismatch;         /* a mismatch ended the comparison */
+    struct rpl_sem *sem;  /* semantic mode: the index; NULL in strict mode */
+    uint32_t elem_base;   /* REP iterations of earlier calls (a one-iteration-per-call core) */
+    int string_insn;      /* the event's instruction is a string instruction */
+    unsigned notes;
+    uint32_t ncalls; /* semantic mode: the core's calls so far */
+    int oom;
+};
+
+/* Adds a replay_mismatch finding for the core's access GOT (NULL: none) against recorded
+ * access IDX_A of the pass (-1: none), IDX_B the core's call index (-1: unknown). */
+void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_t idx_a,
+                      int32_t idx_b, const char *text, const char *what);
+/* Semantic mode: answers the core's access GOT (the read buffer, or the cmpxchg's OLD, in
+ * BUF) and returns the op result. */
+int hvt_rpl_sem_answer(struct replay_ctx *c, struct hvt_access *got, void *buf,
+                       struct hvt_op_info *info);
+/* Semantic mode, after the core returned: recorded accesses it left undone. */
+void hvt_rpl_sem_finish(struct replay_ctx *c);
+
 /* What-if: fills REP's verdict for EV with policy CACHE. */
 struct hvt_rpl_engine;
 int hvt_rpl_whatif(struct hvt_rpl_engine *e, const struct hvt_event *ev,
@@ -88,6 +151,9 @@ struct hvt_rpl_engine {
     struct hvt_pass *sim; /* simulated passes */
     struct rpl_avec *simacc;
     uint32_t sim_cap;
+    unsigned match;             /* HVT_RPL_MATCH_STRICT or _SEMANTIC */
+    char match_why[200];
+    struct rpl_sem sem;
     struct hvt_cpu_profile cpu; /* the profile the core follows */
     int cpu_source;             /* enum hvt_rpl_cpu_source */
     char warnings[768];         /* "; "-separated notes from setting the core up */

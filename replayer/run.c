@@ -349,3 +349,26 @@ out:
     hvt_fmt_reader_close(ru.r);
     return rc;
 }
+
+int hvt_rpl_match_of(const char *path, const struct hvt_rpl_options *opt, char *why, size_t len)
+{
+    struct hvt_fmt_reader_options ro;
+    struct hvt_fmt_reader *r = NULL;
+    struct hvt_rpl_engine *e = NULL;
+    int rc;
+
+    if (why && len)
+        why[0] = 0;
+    if (!path || !opt)
+        return -HVT_E_INVALID;
+    hvt_fmt_reader_options_init(&ro);
+    ro.flags = opt->scan ? HVT_FMT_R_SCAN : 0;
+    rc = hvt_fmt_reader_open(&r, path, &ro);
+    if (rc == 0)
+        rc = hvt_rpl_engine_new(&e, opt, hvt_fmt_reader_header(r), why, len);
+    if (rc == 0)
+        rc = (int)hvt_rpl_engine_match(e, why, len);
+    hvt_rpl_engine_free(e);
+    hvt_fmt_reader_close(r);
+    return rc;
+}

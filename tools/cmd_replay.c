@@ -18,7 +18,7 @@ static void help(FILE *f)
     fprintf(f, "usage: hvtrace replay FILE [--core NAME|PATH.so] [--core-option KEY=VALUE]...\n"
                "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
                "                           [--json] [--verbose] [--no-analysis | --analysis-only]\n"
-               "                           [--scan]\n"
+               "                           [--scan] [--match auto|strict|semantic]\n"
                "                           [--cpu NAME|host|TEXT]\n"
                "\n"
                "Re-runs every pass of every event on the core (the reference core by default)\n"
@@ -42,6 +42,12 @@ static void help(FILE *f)
                "  --analysis-only   only compare the recorded passes with each other; no core\n"
                "                    runs (a trace of another hypervisor's emulator)\n"
                "  --scan            ignore the index, find chunks by scanning\n"
+               "  --match M         how the core's accesses must match the recorded ones:\n"
+               "                    strict (same accesses, same order), semantic (same\n"
+               "                    accesses, the core's own order: walks as a set, fetches\n"
+               "                    as bytes, data in order per operand and element; see\n"
+               "                    docs/REPLAY.md), auto (default: strict for the\n"
+               "                    recording's own core, semantic for any other)\n"
                "  --cpu P           what-if: the core follows CPU profile P instead of the one\n"
                "                    the trace records (a built-in name, 'host', or the text\n"
                "                    form; --cpu list names them)\n"
@@ -97,6 +103,24 @@ static void print_cpu(const struct hvt_rpl_run_info *info, unsigned flags)
                                                      : "--cpu what-if");
 }
 
+/* Which match mode the replay used, and why. */
+static void print_match(const char *path, const struct hvt_rpl_options *opt, unsigned flags)
+{
+    char why[256];
+    int m = hvt_rpl_match_of(path, opt, why, sizeof(why));
+    if (m < 0)
+        return;
+    if (flags & HVT_RPL_PRINT_JSON) {
+        fputs("{\"type\":\"match\",\"mode\":", stdout);
+        hvt_json_str(stdout, hvt_rpl_match_name((unsigned)m));
+        fputs(",\"why\":", stdout);
+        hvt_json_str(stdout, why);
+        fputs("}\n", stdout);
+        return;
+    }
+    printf("match: %s (%s)\n", hvt_rpl_match_name((unsigned)m), why);
+}
+
 int hvt_cmd_replay(int argc, char **argv)
 {
     struct hvt_rpl_options opt;
@@ -128,6 +152,16 @@ int hvt_cmd_replay(int argc, char **argv)
             opt.flags |= HVT_RPL_NO_REPLAY;
         } else if (!strcmp(a, "--scan")) {
             opt.scan = 1;
+        } else if (!strcmp(a, "--match") && v) {
+            unsigned m;
+            for (m = 0; m < HVT_RPL_MATCH__COUNT && strcmp(v, hvt_rpl_match_name(m)); m++)
+                ;
+            if (m == HVT_RPL_MATCH__COUNT) {
+                hvt_tool_err("replay: --match wants auto, strict or semantic, not '%s'", v);
+                return HVT_EXIT_USAGE;
+            }
+            opt.match = m;
+            i++;
         } else if (!strcmp(a, "--core") && v) {
             opt.core = v;
             i++;
@@ -221,6 +255,8 @@ int hvt_cmd_replay(int argc, char **argv)
         return HVT_EXIT_CORRUPT;
     }
     print_cpu(&info, o.flags);
+    if (!(opt.flags & HVT_RPL_NO_REPLAY))
+        print_match(path, &opt, o.flags);
     if ((opt.flags & HVT_RPL_NO_REPLAY) && !(o.flags & HVT_RPL_PRINT_JSON))
         printf("analysis only: the recorded passes compared with each other, no core ran\n");
     hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);

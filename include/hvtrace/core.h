@@ -86,6 +86,9 @@ struct hvt_core_result {
     char detail[64];             /* short text: mnemonic, or why UNHANDLEABLE/UNIMPLEMENTED */
     uint32_t retire;             /* HVT_RETIRE_* (version 2; a version-1 core leaves it 0) */
 };
+/* The result without retire: what hvt_core_emulate fills (a caller built before version 2
+ * has a result of this size); hvt_core_emulate2 and emulate2 take the whole struct. */
+#define HVT_CORE_RESULT_SIZE_V1 offsetof(struct hvt_core_result, retire)
 
 /* ---- core services: the reference MMU for cores that work with linear addresses ---------
  *
@@ -335,7 +338,8 @@ struct hvt_core_stats {
 HVT_API int hvt_core_stats(const struct hvt_core *c, struct hvt_core_stats *out);
 
 /* Emulates one instruction; see struct hvt_core_plugin.emulate. A version-2 core runs with
- * the default environment (hvt_core_emulate2 with ENV NULL). */
+ * the default environment (hvt_core_emulate2 with ENV NULL). Fills HVT_CORE_RESULT_SIZE_V1
+ * bytes of RES: the retire flags need hvt_core_emulate2. */
 HVT_API int hvt_core_emulate(struct hvt_core *c, struct hvt_vcpu_state *state,
                              const struct hvt_core_ops *ops, void *ctx,
                              struct hvt_core_result *res);

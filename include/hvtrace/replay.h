@@ -58,7 +58,11 @@ enum hvt_rpl_class {
     HVT_RPL__COUNT
 };
 
-/* "translation_changed", ...; "?" when out of range. */
+/* Not a class: a note of semantic replay (an order difference, a read answered from another
+ * pass, a recorded walk the core did not need). Benign; not counted in by_class. */
+#define HVT_RPL_NOTE 64u
+
+/* "translation_changed", ..., "note"; "?" when out of range. */
 HVT_API const char *hvt_rpl_class_name(unsigned cls);
 /* 1 for the benign classes, 0 otherwise. */
 HVT_API int hvt_rpl_class_benign(unsigned cls);
@@ -134,10 +138,30 @@ struct hvt_rpl_options {
     /* what-if: the CPU profile the core follows instead of the trace's (copied); NULL = the
      * trace's (hvt_fmt_header_cpu: the default for traces that record none) */
     const struct hvt_cpu_profile *cpu;
+    unsigned match; /* enum hvt_rpl_match: how the core's accesses are held to the recording */
 };
 /* The first version (older, smaller options are accepted with the missing tail zero, i.e.
  * cpu NULL; see recorder.h for the rules). */
 #define HVT_RPL_OPTIONS_SIZE_V1 offsetof(struct hvt_rpl_options, cpu)
+
+/* How a replayed core's accesses must match the recorded ones (docs/REPLAY.md).
+ * STRICT: the same accesses in the same order, one by one (the recording's own core).
+ * SEMANTIC: the same accesses in an order of the core's own: walk and A/D accesses as a set
+ * per (linear page, level, physical address), needed only before the first access that uses
+ * the translation; fetches as the bytes they cover; data, stack, descriptor and I/O accesses
+ * in order per (class, operand, element), with address, size and data; the outcome and the
+ * end state as in STRICT. Order differences are notes (HVT_RPL_NOTE), not mismatches.
+ * AUTO: STRICT when the core under test is the recording's core (same name and build id),
+ * SEMANTIC otherwise. */
+enum hvt_rpl_match {
+    HVT_RPL_MATCH_AUTO = 0,
+    HVT_RPL_MATCH_STRICT = 1,
+    HVT_RPL_MATCH_SEMANTIC = 2,
+    HVT_RPL_MATCH__COUNT
+};
+
+/* "auto", "strict", "semantic"; "?" when out of range. */
+HVT_API const char *hvt_rpl_match_name(unsigned match);
 
 /* Fills *opt with defaults (and opt->size). */
 HVT_API void hvt_rpl_options_init(struct hvt_rpl_options *opt);
@@ -156,6 +180,17 @@ struct hvt_rpl_engine;
  * OPT->cpu. ERRBUF (may be NULL) gets a one-line message. */
 HVT_API int hvt_rpl_engine_new(struct hvt_rpl_engine **out, const struct hvt_rpl_options *opt,
                                const struct hvt_fmt_header *hdr, char *errbuf, size_t errlen);
+
+/* The match mode E uses (STRICT or SEMANTIC: AUTO resolved against the trace's header), and
+ * in WHY (may be NULL) one line saying why ("core hvtrace-ref build ref-0.4.0 recorded the
+ * trace"). */
+HVT_API unsigned hvt_rpl_engine_match(const struct hvt_rpl_engine *e, char *why, size_t len);
+
+/* The match mode a replay of PATH with OPT uses (what hvt_rpl_run will do: opens the trace's
+ * header and the core to decide), with the reason in WHY. Returns HVT_RPL_MATCH_STRICT or
+ * HVT_RPL_MATCH_SEMANTIC, or the errors of hvt_fmt_reader_open and hvt_rpl_engine_new. */
+HVT_API int hvt_rpl_match_of(const char *path, const struct hvt_rpl_options *opt, char *why,
+                             size_t len);
 
 /* Where the profile an engine's core follows came from. */
 enum hvt_rpl_cpu_source {

@@ -40,6 +40,9 @@ static int record(const char *scenario, uint64_t events, const struct hvt_kv *co
     return rc ? 1 : 0;
 }
 
+/* The match mode replay() asks for (enum hvt_rpl_match). */
+static unsigned match_mode;
+
 static int replay(const char *path, const char *core, unsigned cache, unsigned flags, unsigned jobs,
                   struct hvt_rpl_summary *s)
 {
@@ -47,6 +50,7 @@ static int replay(const char *path, const char *core, unsigned cache, unsigned f
     struct hvt_rpl_run_info info;
     int rc;
     hvt_rpl_options_init(&o);
+    o.match = match_mode;
     o.core = core;
     o.cache = cache;
     o.flags = flags;
@@ -81,19 +85,33 @@ static void expect_mutant(const char *path, const char *mutant)
     struct hvt_rpl_summary s, ref;
     struct hvt_rpl_options o;
     struct hvt_rpl_bisect_result r;
-    CHECK_EQ(replay(path, NULL, 0, HVT_RPL_NO_ANALYSIS, 1, &ref), 0);
-    CHECK_EQ(ref.by_class[HVT_RPL_REPLAY_MISMATCH], 0);
-    CHECK_EQ(replay(path, mutant, 0, HVT_RPL_NO_ANALYSIS, 1, &s), 0);
-    CHECK(s.by_class[HVT_RPL_REPLAY_MISMATCH] > 0);
-    CHECK(s.first_divergent != HVT_NO_EVENT);
-    hvt_rpl_options_init(&o);
-    o.core = mutant;
-    o.flags = HVT_RPL_NO_ANALYSIS;
-    CHECK_EQ(hvt_rpl_bisect(path, &o, NULL, 0, &r, NULL), 0);
-    CHECK_U64(r.event, s.first_divergent);
+    uint64_t first[2];
+    /* the mutation is caught whether accesses must match one by one or by meaning, at the
+     * same first event */
+    for (unsigned m = HVT_RPL_MATCH_STRICT; m <= HVT_RPL_MATCH_SEMANTIC; m++) {
+        match_mode = m;
+        CHECK_EQ(replay(path, NULL, 0, HVT_RPL_NO_ANALYSIS, 1, &ref), 0);
+        CHECK_EQ(ref.by_class[HVT_RPL_REPLAY_MISMATCH], 0);
+        CHECK_EQ(replay(path, mutant, 0, HVT_RPL_NO_ANALYSIS, 1, &s), 0);
+        if (s.by_class[HVT_RPL_REPLAY_MISMATCH] == 0)
+            fprintf(stderr, "mutant %s not caught in match mode %s\n", mutant,
+                    hvt_rpl_match_name(m));
+        CHECK(s.by_class[HVT_RPL_REPLAY_MISMATCH] > 0);
+        CHECK(s.first_divergent != HVT_NO_EVENT);
+        first[m - 1] = s.first_divergent;
+        hvt_rpl_options_init(&o);
+        o.core = mutant;
+        o.flags = HVT_RPL_NO_ANALYSIS;
+        o.match = m;
+        CHECK_EQ(hvt_rpl_bisect(path, &o, NULL, 0, &r, NULL), 0);
+        CHECK_U64(r.event, s.first_divergent);
+    }
+    match_mode = HVT_RPL_MATCH_AUTO;
+    CHECK_U64(first[0], first[1]);
     o.core = REF_PLUGIN;
+    o.match = HVT_RPL_MATCH_AUTO;
     CHECK_EQ(hvt_rpl_bisect(path, &o, mutant, 0, &r, NULL), 0);
-    CHECK_U64(r.event, s.first_divergent);
+    CHECK_U64(r.event, first[0]);
     CHECK(r.detail[0] != 0);
 }
 
