@@ -316,7 +316,7 @@ static int exec_modrm(struct emu *e)
     int is_add = op < 0x04 || (op >= 0x80 && op <= 0x83);
     int has_imm = (op >= 0x80 && op <= 0x83) || op == 0xc6 || op == 0xc7;
     int to_reg = !has_imm && op < 0x8c && (op & 2); /* 02/03, 8A/8B */
-    uint64_t src = 0, dst = 0, v;
+    uint64_t src = 0, dst = 0, v = 0;
     struct hvt_svc_xlat x;
     int r;
 
