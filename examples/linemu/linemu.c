@@ -113,8 +113,8 @@ static int fetch_imm(struct emu *e, unsigned n, int is_signed, uint64_t *v)
 /* The ModRM byte, and for a memory operand its SIB, displacement and default segment. */
 static int decode_modrm(struct emu *e)
 {
-    static const int8_t base16[8] = {HVT_RBX, HVT_RBX, HVT_RBP, HVT_RBP, HVT_RSI, HVT_RDI,
-                                     HVT_RBP, HVT_RBX};
+    static const int8_t base16[8] = {HVT_RBX, HVT_RBX, HVT_RBP, HVT_RBP,
+                                     HVT_RSI, HVT_RDI, HVT_RBP, HVT_RBX};
     static const int8_t index16[8] = {HVT_RSI, HVT_RDI, HVT_RSI, HVT_RDI, -1, -1, -1, -1};
     uint8_t m, sib;
     uint64_t disp = 0;
@@ -160,8 +160,8 @@ static int decode_modrm(struct emu *e)
     if (r)
         return r;
     e->ea_seg = base == HVT_RSP || base == HVT_RBP ? HVT_SEG_SS : HVT_SEG_DS;
-    e->ea = disp + (base >= 0 ? e->st->gpr[base] : 0) +
-            (index >= 0 ? e->st->gpr[index] * scale : 0);
+    e->ea =
+        disp + (base >= 0 ? e->st->gpr[base] : 0) + (index >= 0 ? e->st->gpr[index] * scale : 0);
     return HVT_OUT_OKAY;
 }
 
@@ -253,8 +253,10 @@ static int store(struct emu *e, unsigned seg, uint64_t off, const void *v, unsig
 #if LINEMU_MUTANT == 1
     /* the bug: translated as a read, so no dirty bit; the store goes straight to the op */
     struct hvt_svc_xlat x;
-    struct hvt_op_info info = {tag(HVT_TAG_DATA, operand), HVT_ACC_WRITE, (uint8_t)seg,
-                               HVT_SPACE_RAM, HVT_OPF_LINEAR_VALID, 0, 0};
+    struct hvt_op_info info = {.tag = tag(HVT_TAG_DATA, operand),
+                               .kind = HVT_ACC_WRITE,
+                               .seg = (uint8_t)seg,
+                               .flags = HVT_OPF_LINEAR_VALID};
     int r = e->svc->map(e->s, seg, off, size, HVT_SVC_R, 1, &x);
     if (r)
         return r;
@@ -270,8 +272,7 @@ static int store(struct emu *e, unsigned seg, uint64_t off, const void *v, unsig
 #endif
 }
 
-static int load(struct emu *e, unsigned seg, uint64_t off, void *v, unsigned size,
-                unsigned operand)
+static int load(struct emu *e, unsigned seg, uint64_t off, void *v, unsigned size, unsigned operand)
 {
     return e->svc->read(e->s, seg, off, v, size, HVT_SVC_R, 1, tag(HVT_TAG_DATA, operand));
 }
@@ -286,6 +287,9 @@ static uint64_t parity_even(uint64_t v)
     v ^= v >> 1;
     return !(v & 1);
 }
+
+#define ARITH_FLAGS                                                                                \
+    (HVT_RFLAGS_CF | HVT_RFLAGS_PF | HVT_RFLAGS_AF | HVT_RFLAGS_ZF | HVT_RFLAGS_SF | HVT_RFLAGS_OF)
 
 /* The arithmetic flags of A + B (ADD) or A - B (CMPS) at SIZE bytes. */
 static uint64_t arith_flags(uint64_t rflags, uint64_t a, uint64_t b, unsigned size, int sub)
@@ -305,8 +309,7 @@ static uint64_t arith_flags(uint64_t rflags, uint64_t a, uint64_t b, unsigned si
         f |= HVT_RFLAGS_SF;
     if ((sub ? (a ^ b) & (a ^ res) : (a ^ res) & (b ^ res)) & sign)
         f |= HVT_RFLAGS_OF;
-    return (rflags & ~(uint64_t)(HVT_RFLAGS_CF | HVT_RFLAGS_PF | HVT_RFLAGS_AF | HVT_RFLAGS_ZF |
-                                 HVT_RFLAGS_SF | HVT_RFLAGS_OF)) | f;
+    return (rflags & ~ARITH_FLAGS) | f;
 }
 
 /* MOV 88-8B, C6/C7 and ADD 00-03, 80/81/83: a register or immediate with the ModRM operand. */

@@ -60,8 +60,8 @@ static void set_mode(struct hvt_vcpu_state *st, enum mode m)
         st->seg[i].limit = 0xffffffffu;
         st->seg[i].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | db | HVT_SEG_ATTR_G | 3;
     }
-    st->seg[HVT_SEG_CS].attr = HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | 0xb |
-                               (m == M64 ? HVT_SEG_ATTR_L : db);
+    st->seg[HVT_SEG_CS].attr =
+        HVT_SEG_ATTR_P | HVT_SEG_ATTR_S | HVT_SEG_ATTR_G | 0xb | (m == M64 ? HVT_SEG_ATTR_L : db);
     st->seg[HVT_SEG_LDTR].attr = HVT_SEG_ATTR_UNUSABLE;
     st->seg[HVT_SEG_TR].attr = HVT_SEG_ATTR_P | 0xb;
     st->seg[HVT_SEG_TR].limit = 0x67;
@@ -198,21 +198,21 @@ static int compare(const char *what, enum mode m, const char *hex,
     run_core(ref, &a);
     run_core(other, &b);
     if (a.res.out.kind != expect_kind) {
-        printf("%s: the reference core ended %u (%s), expected %u\n", what,
-                a.res.out.kind, a.res.detail, expect_kind);
+        printf("%s: the reference core ended %u (%s), expected %u\n", what, a.res.out.kind,
+               a.res.detail, expect_kind);
         same = 0;
     }
-#define DIFF(cond, ...)                                                                       \
-    do {                                                                                      \
-        if (cond) {                                                                           \
-            fprintf(stdout, "%s: ", what);                                                    \
-            fprintf(stdout, __VA_ARGS__);                                                     \
-            fputc('\n', stdout);                                                              \
-            same = 0;                                                                         \
-        }                                                                                     \
+#define DIFF(cond, ...)                                                                            \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            fprintf(stdout, "%s: ", what);                                                         \
+            fprintf(stdout, __VA_ARGS__);                                                          \
+            fputc('\n', stdout);                                                                   \
+            same = 0;                                                                              \
+        }                                                                                          \
     } while (0)
-    DIFF(a.res.out.kind != b.res.out.kind, "outcome %u vs %u (%s)", a.res.out.kind,
-         b.res.out.kind, b.res.detail);
+    DIFF(a.res.out.kind != b.res.out.kind, "outcome %u vs %u (%s)", a.res.out.kind, b.res.out.kind,
+         b.res.detail);
     DIFF(a.res.out.vector != b.res.out.vector || a.res.out.error_code != b.res.out.error_code ||
              a.res.out.cr2 != b.res.out.cr2,
          "exception %u/%x/%llx vs %u/%x/%llx", a.res.out.vector, a.res.out.error_code,
@@ -222,8 +222,8 @@ static int compare(const char *what, enum mode m, const char *hex,
     DIFF(a.res.out.kind == HVT_OUT_OKAY && a.res.insn_len != b.res.insn_len, "length %u vs %u",
          a.res.insn_len, b.res.insn_len);
     for (unsigned i = 0; i < 16; i++)
-        DIFF(a.st.gpr[i] != b.st.gpr[i], "gpr %u: %llx vs %llx", i,
-             (unsigned long long)a.st.gpr[i], (unsigned long long)b.st.gpr[i]);
+        DIFF(a.st.gpr[i] != b.st.gpr[i], "gpr %u: %llx vs %llx", i, (unsigned long long)a.st.gpr[i],
+             (unsigned long long)b.st.gpr[i]);
     DIFF(a.st.rip != b.st.rip, "rip %llx vs %llx", (unsigned long long)a.st.rip,
          (unsigned long long)b.st.rip);
     DIFF(a.st.rflags != b.st.rflags, "rflags %llx vs %llx", (unsigned long long)a.st.rflags,
@@ -235,8 +235,7 @@ static int compare(const char *what, enum mode m, const char *hex,
             for (uint32_t el = 0; el < a.iterations + 1; el++)
                 DIFF(!same_sequence(a.r, b.r, cls, op, el,
                                     a.res.out.kind == HVT_OUT_EXCEPTION && el == a.iterations),
-                     "class %u operand %u element %u",
-                     cls, op, el);
+                     "class %u operand %u element %u", cls, op, el);
     DIFF(!covered(a.r, b.r, HVT_TAG_WALK) || !covered(b.r, a.r, HVT_TAG_WALK), "pages walked");
     DIFF(!fetched_within(b.r, a.r), "fetched bytes the reference core did not");
 #undef DIFF
@@ -400,8 +399,8 @@ static const struct {
 static void test_against_reference(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int ok = compare(cases[i].what, cases[i].m, cases[i].hex, cases[i].setup, lm,
-                         cases[i].kind);
+        int ok =
+            compare(cases[i].what, cases[i].m, cases[i].hex, cases[i].setup, lm, cases[i].kind);
         CHECK(ok);
     }
 }
@@ -456,8 +455,8 @@ static void test_mutants(void)
     char err[256];
     CHECK_EQ(hvt_core_open(&m, LINEMU_NODIRTY, err, sizeof(err)), 0);
     if (m) {
-        CHECK(compare("nodirty: mov to a clean page", M64, "89 03", regs_fresh, m,
-                      HVT_OUT_OKAY) == 0);
+        CHECK(compare("nodirty: mov to a clean page", M64, "89 03", regs_fresh, m, HVT_OUT_OKAY) ==
+              0);
         CHECK(compare("nodirty: mov from a clean page", M64, "8b 03", regs_fresh, m,
                       HVT_OUT_OKAY) == 1);
         hvt_core_close(m);

@@ -90,14 +90,21 @@ static void test_scenarios(void)
             CHECK(0);
             continue;
         }
+        if (i == 0) { /* by default, a core that did not record the trace replays semantically */
+            struct hvt_rpl_options o;
+            char why[256];
+            hvt_rpl_options_init(&o);
+            o.core = LINEMU_PLUGIN;
+            CHECK_EQ(hvt_rpl_match_of(path, &o, why, sizeof(why)), HVT_RPL_MATCH_SEMANTIC);
+            printf("default match mode: semantic (%s)\n", why);
+        }
         CHECK_EQ(replay(path, LINEMU_PLUGIN, HVT_RPL_MATCH_SEMANTIC, &s, &c), 0);
         CHECK_EQ(replay(path, LINEMU_PLUGIN, HVT_RPL_MATCH_STRICT, &strict, &cs), 0);
         printf("%-10s %4llu events: semantic %4llu replayed, %3llu cannot, %llu skipped, "
                "%llu mismatches, %5llu notes; strict %4llu mismatches\n",
                name, (unsigned long long)s.events, (unsigned long long)s.replayed,
                (unsigned long long)s.cannot_replay, (unsigned long long)s.skipped,
-               (unsigned long long)s.by_class[HVT_RPL_REPLAY_MISMATCH],
-               (unsigned long long)c.notes,
+               (unsigned long long)s.by_class[HVT_RPL_REPLAY_MISMATCH], (unsigned long long)c.notes,
                (unsigned long long)strict.by_class[HVT_RPL_REPLAY_MISMATCH]);
         if (c.first_mismatch[0])
             printf("  first semantic mismatch: %s\n", c.first_mismatch);
