@@ -99,7 +99,11 @@ int hvt_outcome_explain(const struct hvt_pass_outcome *o, char *msg, size_t len)
                    hvt_outcome_name(o->kind));
     if (o->kind == HVT_OUT_EXCEPTION && o->vector >= 32)
         return why(msg, len, "exception vector %u (vectors are 0..31)", o->vector);
-    if (o->reserved)
-        return why(msg, len, "outcome reserved is %u, must be 0", o->reserved);
+    if (o->retire & ~(HVT_RETIRE_KNOWN | HVT_RETIRE_REPORTED))
+        return why(msg, len, "unknown retire flags 0x%x",
+                   o->retire & ~(HVT_RETIRE_KNOWN | HVT_RETIRE_REPORTED));
+    if ((o->retire & HVT_RETIRE_KNOWN) && o->kind != HVT_OUT_OKAY)
+        return why(msg, len, "retire flags 0x%x on a pass that ended %s",
+                   o->retire & HVT_RETIRE_KNOWN, hvt_outcome_name(o->kind));
     return 0;
 }

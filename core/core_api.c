@@ -269,6 +269,7 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
     if (!c->p->emulate2) {
         rc = c->p->emulate(c->inst, state, ops, ctx, res);
         res->retire = 0; /* not reported by a version-1 core */
+        res->out.retire = 0;
         return rc;
     }
     if (hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
@@ -291,7 +292,10 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
         return rc;
     if (env == &b.env && res->out.kind == HVT_OUT_OKAY)
         env_commit(env, state);
-    res->retire = res->out.kind == HVT_OUT_OKAY ? res->retire | HVT_RETIRE_REPORTED : 0;
+    res->retire = res->out.kind == HVT_OUT_OKAY
+                      ? (res->retire & HVT_RETIRE_KNOWN) | HVT_RETIRE_REPORTED
+                      : 0;
+    res->out.retire = res->retire;
     return rc;
 }
 

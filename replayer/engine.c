@@ -211,28 +211,44 @@ int hvt_rpl_state_diff(const struct hvt_vcpu_state *a, const struct hvt_vcpu_sta
 
 /* ---- trace-backed ops ---------------------------------------------------------------------- */
 
-const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got)
+const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got,
+                                   char *buf, size_t len)
 {
+    size_t n = 0;
+    int w;
+#define DIFF(name)                                                                                 \
+    do {                                                                                           \
+        w = snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "", name);                 \
+        if (w > 0)                                                                                 \
+            n += (size_t)w;                                                                        \
+    } while (0)
+    if (!len)
+        return NULL;
+    buf[0] = 0;
     if (rec->kind != got->kind)
-        return "kind";
+        DIFF("kind");
     if (rec->tag.cls != got->tag.cls || rec->tag.operand != got->tag.operand ||
         rec->tag.level != got->tag.level || rec->tag.element != got->tag.element)
-        return "tag";
+        DIFF("tag");
     if (rec->phys != got->phys)
-        return rec->kind == HVT_ACC_IO_IN || rec->kind == HVT_ACC_IO_OUT ? "port" : "address";
+        DIFF(rec->kind == HVT_ACC_IO_IN || rec->kind == HVT_ACC_IO_OUT ? "port" : "address");
     if ((rec->flags & got->flags & HVT_AF_LINEAR_VALID) && rec->linear != got->linear)
-        return "linear address";
-    if (rec->size != got->size)
-        return "size";
-    if (rec->size > HVT_DATA_MAX)
-        return "size";
-    if ((rec->kind == HVT_ACC_WRITE || rec->kind == HVT_ACC_IO_OUT ||
-         rec->kind == HVT_ACC_CMPXCHG) &&
-        memcmp(rec->data, got->data, rec->size))
-        return rec->kind == HVT_ACC_CMPXCHG ? "new value" : "data";
-    if (rec->kind == HVT_ACC_CMPXCHG && memcmp(rec->old, got->old, rec->size))
-        return "expected value";
-    return NULL;
+        DIFF("linear address");
+    if (rec->size != got->size || rec->size > HVT_DATA_MAX)
+        DIFF("size");
+    else if (rec->kind == got->kind &&
+             (rec->kind == HVT_ACC_WRITE || rec->kind == HVT_ACC_IO_OUT ||
+              rec->kind == HVT_ACC_CMPXCHG) &&
+             memcmp(rec->data, got->data, rec->size))
+        DIFF(rec->kind == HVT_ACC_CMPXCHG ? "new value" : "data");
+    if (rec->size == got->size && rec->size <= HVT_DATA_MAX && rec->kind == HVT_ACC_CMPXCHG &&
+        got->kind == HVT_ACC_CMPXCHG && memcmp(rec->old, got->old, rec->size))
+        DIFF("expected value");
+    /* the segment is advisory: named only beside a difference that matters */
+    if (n && rec->seg != got->seg)
+        DIFF("segment");
+#undef DIFF
+    return n ? buf : NULL;
 }
 
 void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_t idx_a,
@@ -269,6 +285,7 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
 {
     const struct hvt_access *rec;
     const char *why;
+    char wbuf[96];
     uint32_t idx = c->next;
 
     if (c->e->log_calls)
@@ -284,7 +301,7 @@ static const struct hvt_access *take(struct replay_ctx *c, const struct hvt_acce
         return NULL;
     }
     rec = &c->p->accesses[idx];
-    why = hvt_rpl_access_differs(rec, got);
+    why = hvt_rpl_access_differs(rec, got, wbuf, sizeof(wbuf));
     if (why) {
         mismatch(c, got, (int32_t)idx, "the core's access differs from the recorded one: ", why);
         return NULL;
@@ -434,6 +451,9 @@ static const char *outcome_differs(const struct hvt_pass_outcome *r,
     }
     if (r->iterations != g->iterations)
         return "iterations";
+    /* what the instruction leaves for the next one, when both sides report it */
+    if ((r->retire & g->retire & HVT_RETIRE_REPORTED) && r->retire != g->retire)
+        return "retire flags (interrupt shadow, HLT, single-step)";
     return NULL;
 }
 
@@ -827,6 +847,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         struct hvt_vcpu_state ea, eb;
         char regs[120];
         const char *why;
+        char wbuf[96];
         int ua, ub;
         if (ev->passes[k].lost)
             continue;
@@ -858,7 +879,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
                 rc = 1;
                 break;
             }
-            why = hvt_rpl_access_differs(&save.v[i], &b->calls.v[i]);
+            why = hvt_rpl_access_differs(&save.v[i], &b->calls.v[i], wbuf, sizeof(wbuf));
             if (why) {
                 if (detail)
                     snprintf(detail, len,

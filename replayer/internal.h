@@ -56,8 +56,10 @@ int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu
                            char *buf, size_t len, int *only_rep);
 
 /* Same kind/tag/address/size/data as the recorded access (what a replayed call must match).
- * Returns NULL when equal, else a static text naming the first differing field. */
-const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got);
+ * Returns NULL when equal, else BUF (LEN bytes) naming every differing field ("kind, tag,
+ * address, size"; the segment too, beside another difference). */
+const char *hvt_rpl_access_differs(const struct hvt_access *rec, const struct hvt_access *got,
+                                   char *buf, size_t len);
 
 /* ---- semantic replay (semantic.c) ---- */
 

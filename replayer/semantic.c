@@ -299,6 +299,7 @@ static int ad_update(struct replay_ctx *c, const struct hvt_access *got, void *o
     int32_t last, idx = find(s, got, &last);
     const struct hvt_access *r;
     const char *why;
+    char wbuf[96];
     if (idx < 0) {
         hvt_rpl_mismatch(c, got, last, -1,
                          "the core made an A/D update the recording did not: ", "A/D");
@@ -306,7 +307,7 @@ static int ad_update(struct replay_ctx *c, const struct hvt_access *got, void *o
     }
     r = &s->p->accesses[idx];
     use(c, idx);
-    why = hvt_rpl_access_differs(r, got);
+    why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
     if (why) {
         hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ",
                          why);
@@ -399,6 +400,7 @@ static int data(struct replay_ctx *c, const struct hvt_access *got, void *buf,
     int32_t last, idx;
     const struct hvt_access *r;
     const char *why;
+    char wbuf[96];
     if (got->kind != HVT_ACC_IO_IN && got->kind != HVT_ACC_IO_OUT && check_translated(c, got))
         return HVT_OP_UNHANDLEABLE;
     idx = find(s, got, &last);
@@ -411,7 +413,7 @@ static int data(struct replay_ctx *c, const struct hvt_access *got, void *buf,
     }
     r = &s->p->accesses[idx];
     use(c, idx);
-    why = hvt_rpl_access_differs(r, got);
+    why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
     if (why) {
         hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ",
                          why);

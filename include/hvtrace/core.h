@@ -27,6 +27,29 @@ extern "C" {
 #define HVT_CORE_ABI_VERSION 2
 #define HVT_CORE_ABI_VERSION_MIN 1
 
+/* ---- the contract (docs/CORE-ABI.md has it in full) -------------------------------------
+ *
+ * - One call emulates one instruction at state->rip, deterministically: the same state and op
+ *   answers give the same op calls in the same order.
+ * - Tags: kind, tag class, operand (DATA, DESC), element (DATA and IO of string instructions,
+ *   gather/scatter lanes), level (WALK, AD), physical address or port, size and the data
+ *   written are required: replay compares them. The linear address, the segment and the
+ *   SPLIT/LOCKED flags are advisory.
+ * - An iteration is one round of a string instruction; an element one gather/scatter lane.
+ *   DATA/IO accesses carry the iteration within the pass, from 0; walks and A/D updates carry
+ *   none. out.iterations counts what the pass completed.
+ * - REP: a core loops itself, or runs one iteration per call (HVT_COREF_REP_ONE: OKAY with RIP
+ *   unchanged and RCX stepped; the call that finishes advances RIP), which the replayer
+ *   aggregates.
+ * - RETRY: the pass leaves the state as it found it, except committed REP iterations and
+ *   gather elements (out.iterations); EXCEPTION, UNHANDLEABLE and UNIMPLEMENTED commit nothing
+ *   else either.
+ * - An invalid opcode is #UD (EXCEPTION vector 6), never UNIMPLEMENTED; UNIMPLEMENTED is a valid
+ *   instruction the core cannot emulate.
+ * - Ops and services are plain C functions: they may clobber every vector and x87/MMX
+ *   register. A core that keeps guest values in vector registers across an op or services
+ *   call saves and restores them itself. */
+
 /* ---- physical-access ops: the one way a core reaches guest memory and ports ------------- */
 
 /* hvt_op_info.flags */
@@ -69,14 +92,8 @@ struct hvt_core_ops {
 
 /* ---- result of one emulation ----------------------------------------------------------- */
 
-/* hvt_core_result.retire: what the instruction leaves for the next one (version 2). Set only
- * on OKAY (an instruction that retired). */
-#define HVT_RETIRE_STI_SHADOW (1u << 0)    /* STI set IF from 0: interrupts blocked for one insn */
-#define HVT_RETIRE_MOV_SS_SHADOW (1u << 1) /* MOV SS / POP SS: interrupts and #DB blocked */
-#define HVT_RETIRE_HLT (1u << 2)           /* HLT: the vCPU halts after the instruction */
-#define HVT_RETIRE_SINGLESTEP (1u << 3)    /* RFLAGS.TF was set: a single-step #DB trap follows */
-#define HVT_RETIRE_REPORTED (1u << 31)     /* the core reports retire flags (a version-2 core);
-                                              clear: a version-1 core, the flags are unknown */
+/* hvt_core_result.retire: HVT_RETIRE_* (include/hvtrace/types.h), what the instruction leaves
+ * for the next one (version 2); the host copies it into out.retire. */
 
 struct hvt_core_result {
     struct hvt_pass_outcome out; /* OKAY, RETRY (cause), EXCEPTION (vector, error code, CR2),

@@ -263,8 +263,18 @@ struct hvt_pass_outcome {
     uint32_t error_code; /* when HVT_PO_HAS_ERROR_CODE */
     uint64_t cr2;        /* when vector == 14 (#PF) */
     uint32_t iterations; /* REP iterations / gather elements completed by this pass */
-    uint32_t reserved;
+    uint32_t retire;     /* HVT_RETIRE_* of an OKAY pass: what the instruction leaves for the
+                            next one; 0 when not reported (a version-1 core, an older trace) */
 };
+
+/* hvt_pass_outcome.retire (and hvt_core_result.retire): set only on OKAY. */
+#define HVT_RETIRE_STI_SHADOW (1u << 0)    /* STI set IF from 0: interrupts blocked for one insn */
+#define HVT_RETIRE_MOV_SS_SHADOW (1u << 1) /* MOV SS / POP SS: interrupts and #DB blocked */
+#define HVT_RETIRE_HLT (1u << 2)           /* HLT: the vCPU halts after the instruction */
+#define HVT_RETIRE_SINGLESTEP (1u << 3)    /* RFLAGS.TF was set: a single-step #DB trap follows */
+#define HVT_RETIRE_KNOWN 0xfu              /* the flags above */
+#define HVT_RETIRE_REPORTED (1u << 31)     /* the core reports retire flags (a version-2 core);
+                                              clear: unknown (a version-1 core, an old trace) */
 
 /* hvt_access.flags */
 #define HVT_AF_LINEAR_VALID (1u << 0) /* linear holds the linear address of the access */

@@ -318,10 +318,18 @@ static void test_bad_pass_outcome_refused_pass_stays_open(void)
     out.vector = 14;
     out.flags = HVT_PO_HAS_ERROR_CODE;
     out.error_code = 2;
+    /* retire flags belong to an instruction that retired, and only the known ones */
+    out.retire = HVT_RETIRE_REPORTED | HVT_RETIRE_STI_SHADOW;
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), -HVT_E_INVALID);
+    CHECK(strstr(hvt_rec_last_error(rec, 0), "retire flags 0x1 on a pass that ended exception"));
+    out.retire = 1u << 20;
+    CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), -HVT_E_INVALID);
+    CHECK(strstr(hvt_rec_last_error(rec, 0), "unknown retire flags 0x100000"));
+    out.retire = HVT_RETIRE_REPORTED;
     CHECK_EQ(hvt_rec_pass_end(rec, 0, &out, &s), 0);
     CHECK_EQ(hvt_rec_event_end(rec, 0), 0);
     CHECK_EQ(hvt_rec_close(rec, &st), 0);
-    CHECK_U64(st.refused, 3);
+    CHECK_U64(st.refused, 5);
     CHECK_U64(st.passes, 1);
     read_back(path, &b);
     CHECK_EQ(b.events, 1);

@@ -16,6 +16,19 @@ static struct hvt_rpl_engine *engine(unsigned flags, unsigned cache)
     return e;
 }
 
+static struct hvt_rpl_engine *engine_match(unsigned match)
+{
+    struct hvt_rpl_options o;
+    struct hvt_rpl_engine *e = NULL;
+    char err[256];
+    hvt_rpl_options_init(&o);
+    o.flags = HVT_RPL_NO_ANALYSIS;
+    o.match = match;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, NULL, err, sizeof(err)), 0);
+    CHECK_EQ(hvt_rpl_engine_match(e, NULL, 0), match);
+    return e;
+}
+
 static void reset(void)
 {
     sy_free(&S);
@@ -332,6 +345,208 @@ static void test_cpu_and_warnings(void)
     CHECK(hvt_rpl_engine_warnings(NULL) == NULL);
 }
 
+/* Pass K's accesses with the walks and A/D updates moved first, in reverse order, the rest in
+ * their order: another legal order (every translation before its use). */
+static void reorder_walks_first(struct sy *s, uint32_t k)
+{
+    struct hvt_access tmp[256];
+    uint32_t n = s->passes[k].n_accesses, m = 0;
+    for (uint32_t i = n; i-- > 0;)
+        if (s->acc[k][i].tag.cls == HVT_TAG_WALK || s->acc[k][i].tag.cls == HVT_TAG_AD)
+            tmp[m++] = s->acc[k][i];
+    for (uint32_t i = 0; i < n; i++)
+        if (s->acc[k][i].tag.cls != HVT_TAG_WALK && s->acc[k][i].tag.cls != HVT_TAG_AD)
+            tmp[m++] = s->acc[k][i];
+    memcpy(s->acc[k], tmp, n * sizeof(tmp[0]));
+}
+
+/* Splits pass K's first fetch into two accesses at byte AT. */
+static void split_fetch(struct sy *s, uint32_t k, uint32_t at)
+{
+    struct hvt_pass *p = &s->passes[k];
+    for (uint32_t i = 0; i < p->n_accesses; i++) {
+        struct hvt_access *a = &s->acc[k][i];
+        if (a->kind != HVT_ACC_FETCH || a->size <= at)
+            continue;
+        memmove(a + 1, a, (p->n_accesses - i) * sizeof(*a));
+        p->n_accesses++;
+        a[1].phys += at;
+        a[1].linear += at;
+        a[1].size -= at;
+        memmove(a[1].data, a[1].data + at, a[1].size);
+        a[0].size = at;
+        return;
+    }
+}
+
+static unsigned count_cls(const struct hvt_rpl_event_report *r, unsigned cls, const char *text)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < r->n_findings; i++)
+        n += r->findings[i].cls == cls && (!text || strstr(r->findings[i].detail, text));
+    return n;
+}
+
+/* Semantic replay: the same accesses in another legal order match, and the notes say how the
+ * order differs; what changes the meaning (a missing A/D update, other data, an entry the
+ * recording never read) is still a mismatch. */
+static void test_semantic(void)
+{
+    struct hvt_rpl_engine *strict = engine_match(HVT_RPL_MATCH_STRICT);
+    struct hvt_rpl_engine *sem = engine_match(HVT_RPL_MATCH_SEMANTIC);
+    struct hvt_rpl_event_report r;
+    char why[200];
+
+    /* movsb from RAM to a device page: walks of both operands, a fetch, read, write */
+    reset();
+    S.st.gpr[HVT_RSI] = SY_DATA;
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "a4", NULL), 2);
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_NOTE, NULL), 0); /* the recording's own order: no note */
+
+    /* the recording in another order: strict flags it, semantic notes it */
+    reorder_walks_first(&S, 1);
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 1);
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_NOTE, "order differs"), 1);
+    CHECK(hvt_rpl_class_benign(HVT_RPL_NOTE));
+    CHECK(!strcmp(hvt_rpl_class_name(HVT_RPL_NOTE), "note"));
+
+    /* a fetch split otherwise: the same bytes */
+    reset();
+    S.st.gpr[HVT_RBX] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "8b 03", NULL), 2);
+    split_fetch(&S, 0, 1);
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 1);
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+    /* a fetched byte the recording does not hold */
+    for (uint32_t i = 0; i < S.passes[0].n_accesses; i++)
+        if (S.acc[0][i].kind == HVT_ACC_FETCH && S.acc[0][i].size > 1)
+            S.acc[0][i].size = 1; /* only 2 bytes left of the fetch: "8b 03" needs them all */
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "did not fetch"), 1);
+
+    /* the A/D update of the data page gone from the recording: the core's is one too many */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    S.st.gpr[HVT_RAX] = 0x5a;
+    sy_put64(&S, SY_WIN_PTE, SY_MMIO | 0x07); /* A and D clear: the write sets them */
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);    /* stosb */
+    {
+        struct hvt_pass *p = &S.passes[0];
+        uint32_t j = 0;
+        int dropped = 0;
+        for (uint32_t i = 0; i < p->n_accesses; i++) {
+            if (!dropped && S.acc[0][i].tag.cls == HVT_TAG_AD) {
+                dropped = 1;
+                continue;
+            }
+            S.acc[0][j++] = S.acc[0][i];
+        }
+        CHECK(dropped);
+        p->n_accesses = j;
+    }
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "A/D update the recording did not"), 1);
+
+    /* other data written */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    S.st.gpr[HVT_RAX] = 0x5a;
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);
+    for (uint32_t i = 0; i < S.passes[1].n_accesses; i++)
+        if (S.acc[1][i].kind == HVT_ACC_WRITE)
+            S.acc[1][i].data[0] ^= 1;
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "data"), 1);
+
+    /* every differing field is named, not just the first (strict and semantic alike) */
+    for (uint32_t i = 0; i < S.passes[1].n_accesses; i++)
+        if (S.acc[1][i].kind == HVT_ACC_WRITE) {
+            S.acc[1][i].data[0] ^= 1; /* back as it was */
+            S.acc[1][i].tag.element = 3;
+            S.acc[1][i].phys += 0x100;
+            S.acc[1][i].size = 2;
+            S.acc[1][i].seg = HVT_SEG_FS;
+        }
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "tag, address, size, segment"), 1);
+
+    /* a paging entry the recording never read (another physical address) */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);
+    for (uint32_t i = 0; i < S.passes[1].n_accesses; i++)
+        if (S.acc[1][i].tag.cls == HVT_TAG_WALK && S.acc[1][i].tag.level == 1)
+            S.acc[1][i].phys += 8;
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "paging entry the recording did not"), 1);
+
+    /* a recorded data access the core does not make */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);
+    S.acc[1][S.passes[1].n_accesses] = S.acc[1][S.passes[1].n_accesses - 1];
+    S.acc[1][S.passes[1].n_accesses].tag.element = 1;
+    S.passes[1].n_accesses++;
+    CHECK_EQ(hvt_rpl_engine_event(sem, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "did not make this recorded access"), 1);
+
+    /* retire flags: compared when both sides report them */
+    reset();
+    S.st.gpr[HVT_RDI] = SY_WIN;
+    CHECK_EQ(sy_event(&S, "aa", NULL), 2);
+    CHECK_EQ(S.passes[1].out.retire, HVT_RETIRE_REPORTED); /* the reference core reports */
+    S.passes[1].out.retire |= HVT_RETIRE_STI_SHADOW;
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, "retire flags"), 1);
+    S.passes[1].out.retire = 0; /* not reported (an older trace): not compared */
+    CHECK_EQ(hvt_rpl_engine_event(strict, &S.ev, NULL, &r), 0);
+    CHECK_EQ(count_cls(&r, HVT_RPL_REPLAY_MISMATCH, NULL), 0);
+
+    CHECK_EQ(hvt_rpl_engine_match(sem, why, sizeof(why)), HVT_RPL_MATCH_SEMANTIC);
+    CHECK(!strcmp(why, "asked for"));
+    CHECK(!strcmp(hvt_rpl_match_name(HVT_RPL_MATCH_AUTO), "auto"));
+    CHECK(!strcmp(hvt_rpl_match_name(99), "?"));
+    hvt_rpl_engine_free(strict);
+    hvt_rpl_engine_free(sem);
+}
+
+/* AUTO: no header to compare with is strict; a header naming another core is semantic. */
+static void test_match_auto(void)
+{
+    struct hvt_rpl_options o;
+    struct hvt_rpl_engine *e = NULL;
+    struct hvt_fmt_header h;
+    char why[200];
+    hvt_rpl_options_init(&o);
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, NULL, why, sizeof(why)), 0);
+    CHECK_EQ(hvt_rpl_engine_match(e, NULL, 0), HVT_RPL_MATCH_STRICT);
+    hvt_rpl_engine_free(e);
+    memset(&h, 0, sizeof(h));
+    h.core_name = "xen-x86-emulate";
+    h.core_build_id = "4.19";
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, why, sizeof(why)), 0);
+    CHECK_EQ(hvt_rpl_engine_match(e, why, sizeof(why)), HVT_RPL_MATCH_SEMANTIC);
+    CHECK(strstr(why, "xen-x86-emulate") != NULL);
+    hvt_rpl_engine_free(e);
+    h.core_name = hvt_core_ref()->name;
+    h.core_build_id = hvt_core_ref()->build_id;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, why, sizeof(why)), 0);
+    CHECK_EQ(hvt_rpl_engine_match(e, why, sizeof(why)), HVT_RPL_MATCH_STRICT);
+    hvt_rpl_engine_free(e);
+    o.match = HVT_RPL_MATCH__COUNT;
+    CHECK_EQ(hvt_rpl_engine_new(&e, &o, &h, why, sizeof(why)), -HVT_E_INVALID);
+}
+
 int main(void)
 {
     sy_init(&S, NULL);
@@ -346,6 +561,8 @@ int main(void)
     RUN(test_sequence);
     RUN(test_cannot);
     RUN(test_bad_args);
+    RUN(test_semantic);
+    RUN(test_match_auto);
     sy_free(&S);
     TEST_DONE();
 }
