@@ -545,9 +545,11 @@ static int lm_emulate2(void *inst, struct hvt_vcpu_state *st, struct hvt_core_en
                        const struct hvt_core_ops *ops, void *ctx, struct hvt_core_result *res)
 {
     struct emu e;
+    uint64_t rflags0;
     (void)inst;
     if (!st || !env || !env->svc || !env->session || !ops || !res)
         return -HVT_E_INVALID;
+    rflags0 = st->rflags;
     memset(&e, 0, sizeof(e));
     e.svc = env->svc;
     e.s = env->session;
@@ -559,7 +561,8 @@ static int lm_emulate2(void *inst, struct hvt_vcpu_state *st, struct hvt_core_en
     e.mode = e.svc->mode_bits(e.s);
     /* The outcome is in RES: the services filled it for a fault, RETRY or UNHANDLEABLE, and
      * every path changes the state only after its last access (the RETRY contract). */
-    emulate(&e);
+    if (emulate(&e) == HVT_OUT_OKAY && (rflags0 & HVT_RFLAGS_TF))
+        res->retire |= HVT_RETIRE_SINGLESTEP; /* a single-step trap follows (each iteration) */
     return 0;
 }
 

@@ -91,7 +91,7 @@ static void run_core(struct hvt_core *core, struct run *x)
     x->iterations = x->calls = 0;
     for (;;) {
         unsigned first = x->r->n_log;
-        CHECK_EQ(hvt_core_emulate(core, &x->st, &ram_ops, x->r, &x->res), 0);
+        CHECK_EQ(hvt_core_emulate2(core, &x->st, NULL, &ram_ops, x->r, &x->res), 0);
         x->calls++;
         for (unsigned i = first; rep_one && i < x->r->n_log; i++) {
             unsigned c = x->r->log[i].info.tag.cls;
@@ -221,6 +221,7 @@ static int compare(const char *what, enum mode m, const char *hex,
     DIFF(a.iterations != b.iterations, "iterations %u vs %u", a.iterations, b.iterations);
     DIFF(a.res.out.kind == HVT_OUT_OKAY && a.res.insn_len != b.res.insn_len, "length %u vs %u",
          a.res.insn_len, b.res.insn_len);
+    DIFF(a.res.retire != b.res.retire, "retire flags %x vs %x", a.res.retire, b.res.retire);
     for (unsigned i = 0; i < 16; i++)
         DIFF(a.st.gpr[i] != b.st.gpr[i], "gpr %u: %llx vs %llx", i, (unsigned long long)a.st.gpr[i],
              (unsigned long long)b.st.gpr[i]);
@@ -322,6 +323,12 @@ static void regs_fs(struct hvt_vcpu_state *st, struct ram *r)
     st->gpr[HVT_RCX] = 2;
 }
 
+static void regs_tf(struct hvt_vcpu_state *st, struct ram *r)
+{
+    regs_rep(st, r);
+    st->rflags |= HVT_RFLAGS_TF;
+}
+
 static void regs_port_retry(struct hvt_vcpu_state *st, struct ram *r)
 {
     st->gpr[HVT_RCX] = 3;
@@ -376,6 +383,8 @@ static const struct {
     {"in al, 0xe4", M64, "e4 e4", NULL, HVT_OUT_OKAY},
     {"out 0xe8, al", M64, "e6 e8", NULL, HVT_OUT_OKAY},
     {"out dx, ax", M64, "66 ef", NULL, HVT_OUT_OKAY},
+    {"mov [rbx], eax, TF: single-step", M64, "89 03", regs_tf, HVT_OUT_OKAY},
+    {"rep stosb, TF: single-step", M64, "f3 aa", regs_tf, HVT_OUT_OKAY},
     {"mov to MMIO: RETRY", M64, "89 03", regs_mmio, HVT_OUT_RETRY},
     {"mov from MMIO", M64, "8b 43 04", regs_mmio_okay, HVT_OUT_OKAY},
     {"rep movsb RAM->MMIO: RETRY", M64, "f3 a4", regs_mmio, HVT_OUT_RETRY},
