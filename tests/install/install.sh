@@ -7,6 +7,8 @@
 #     capstone, no unicorn), recording a trace that `hvtrace verify` accepts and
 #     `hvtrace replay --analysis-only` analyses (a PTE rewritten between passes:
 #     translation_changed), and a malformed access refused while the recording goes on;
+#   - examples/linemu built out of tree with its Makefile (headers only), replaying a recorded
+#     scenario with `hvtrace replay --core ./linemu.so --match semantic`: no mismatch;
 #   - the installed libraries define nothing but public hvt_ symbols.
 # usage: install.sh BUILD_DIR SOURCE_DIR WORK_DIR C_COMPILER
 B=$1 S=$(cd "$2" && pwd) W=$3 CC=$4
@@ -82,4 +84,19 @@ grep -q "movsb" "$W/replay.out" || fail "the divergence is not on movsb"
 grep -q "walk level 9" "$W/bad.err" || fail "no detail for the refused access"
 grep -q "40 events, 60 passes, .* 1 refused" "$W/bad.out" || fail "the recording was not kept"
 "$P/bin/hvtrace" verify "$W/bad.hvt" || fail "hvtrace verify refuses the trace with a refusal"
+
+# the example core, out of tree with its Makefile (headers only), replaying a scenario
+mkdir -p "$W/linemu" || exit 1
+make -s -C "$W/linemu" -f "$S/examples/linemu/Makefile" VPATH="$S/examples/linemu" CC="$CC" \
+    CFLAGS="-O2 -Wall -Wextra -Werror" >"$W/linemu/make.log" 2>&1 ||
+    { cat "$W/linemu/make.log"; fail "examples/linemu does not build against the installed package"; }
+readelf -d "$W/linemu/linemu.so" | grep -q 'NEEDED.*hvtrace' &&
+    fail "linemu.so links an hvtrace library (it needs only the headers)"
+"$P/bin/hvtrace" record --scenario clean -o "$W/clean.hvt" --events 200 >/dev/null ||
+    fail "hvtrace record clean"
+"$P/bin/hvtrace" replay "$W/clean.hvt" --core "$W/linemu/linemu.so" --match semantic \
+    >"$W/linemu/replay.out" || { tail -20 "$W/linemu/replay.out"; fail "linemu replay failed"; }
+tail -4 "$W/linemu/replay.out"
+grep -q "200 replayed" "$W/linemu/replay.out" || fail "linemu did not replay every event"
+grep -q "replay_mismatch=0" "$W/linemu/replay.out" || fail "linemu mismatches in semantic mode"
 echo "install: ok"
