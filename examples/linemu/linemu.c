@@ -451,13 +451,9 @@ static int exec_string(struct emu *e)
             r = store(e, HVT_SEG_ES, di, &a, size, 1);
         }
         break;
-    case 0xa6: /* CMPS: ES:rDI translated first (when both operands fault, hardware reports
-                  its fault), then the source translated and read, then the destination read:
-                  a device sees the source read first */
+    case 0xa6: /* CMPS: each operand translated and read in turn, the source first */
         name = "cmps";
-        if (!(r = e->svc->map(e->s, HVT_SEG_ES, di, size, HVT_SVC_R, 1, &x)) &&
-            !(r = load(e, src_seg, si, &a, size, 0)) &&
-            !(r = e->svc->read_x(e->s, &x, &b, tag(HVT_TAG_DATA, 1))))
+        if (!(r = load(e, src_seg, si, &a, size, 0)) && !(r = load(e, HVT_SEG_ES, di, &b, size, 1)))
             e->st->rflags = arith_flags(e->st->rflags, a, b, size, 1);
         break;
     case 0xaa:
