@@ -562,13 +562,6 @@ static int lm_emulate2(void *inst, struct hvt_vcpu_state *st, struct hvt_core_en
     return 0;
 }
 
-static int lm_emulate(void *inst, struct hvt_vcpu_state *st, const struct hvt_core_ops *ops,
-                      void *ctx, struct hvt_core_result *res)
-{
-    (void)inst, (void)st, (void)ops, (void)ctx, (void)res;
-    return -HVT_E_UNSUPPORTED; /* version 1 has no services: the host calls emulate2 */
-}
-
 static int lm_create(void **inst)
 {
     *inst = calloc(1, sizeof(struct linemu));
@@ -613,7 +606,7 @@ static const struct hvt_core_plugin linemu_plugin = {
     .create = lm_create,
     .destroy = lm_destroy,
     .set_option = lm_set_option,
-    .emulate = lm_emulate,
+    .emulate = NULL, /* version 1 has no services: this core is emulate2 only */
     .flags = HVT_COREF_REP_ONE | HVT_COREF_LINEAR,
     .emulate2 = lm_emulate2,
 };
