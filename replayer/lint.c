@@ -747,6 +747,9 @@ int64_t hvt_lint_file(const char *path, hvt_lint_fn fn, void *arg, struct hvt_li
         rc = hvt_lint_record(l, &rec);
         rc = rc > 0 ? 0 : rc;
     }
+    /* the reader ends quietly at a damaged tail (a crashed writer) but says so */
+    if (rc == 0 && r && hvt_fmt_reader_error(r)->code < 0)
+        rc = hvt_fmt_reader_error(r)->code;
     if (rc == 0)
         rc = hvt_lint_finish(l) < 0 ? -HVT_E_INTERNAL : 0;
     if (rc < 0 && err) {
