@@ -5,8 +5,7 @@
  * parse agrees with capstone's memory operands on random encodings. */
 #include "insn_fixture.h"
 #include "decode.h"
-
-#include <capstone/capstone.h>
+#include "parse_check.h"
 
 #define CR4_OSFXSR (1ull << 9)
 
@@ -331,28 +330,6 @@ static void test_ignored_overrides(void)
 
 /* ---- the parse against capstone ------------------------------------------------------- */
 
-static int cs_gpr(unsigned r, const char *name)
-{
-    static const char *const n64[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-                                        "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
-    static const char *const n32[16] = {"eax",  "ecx",  "edx",  "ebx", "esp",  "ebp",
-                                        "esi",  "edi",  "r8d",  "r9d", "r10d", "r11d",
-                                        "r12d", "r13d", "r14d", "r15d"};
-    static const char *const n16[8] = {"ax", "cx", "dx", "bx", "sp", "bp", "si", "di"};
-    if (r == X86_REG_INVALID || r == X86_REG_EIZ || r == X86_REG_RIZ)
-        return -1;
-    if (r == X86_REG_RIP || r == X86_REG_EIP)
-        return 16;
-    for (int i = 0; i < 16; i++)
-        if (!strcmp(name, n64[i]) || !strcmp(name, n32[i]) || (i < 8 && !strcmp(name, n16[i])))
-            return i;
-    if (r >= X86_REG_XMM0 && r <= X86_REG_XMM15)
-        return 32 + (int)(r - X86_REG_XMM0);
-    if (r >= X86_REG_YMM0 && r <= X86_REG_YMM15)
-        return 32 + (int)(r - X86_REG_YMM0);
-    return -2;
-}
-
 /* Random encodings (prefixes, REX, VEX, the three maps, every ModRM/SIB): wherever capstone
  * decodes an instruction with one memory operand that the parse reads whole, both give the
  * same length, base, index, scale and displacement (the displacement modulo the address
@@ -362,7 +339,7 @@ static void test_parse_vs_capstone(void)
     static const uint8_t pre[] = {0x66, 0x67, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0xf0};
     static const cs_mode modes[3] = {CS_MODE_16, CS_MODE_32, CS_MODE_64};
     uint64_t seed = 0x9e3779b97f4a7c15ull;
-    unsigned compared = 0, bad = 0, notwhole = 0;
+    unsigned count[PC_DIFFER + 1] = {0};
     for (unsigned mi = 0; mi < 3; mi++) {
         csh h;
         cs_insn *ci;
@@ -373,13 +350,8 @@ static void test_parse_vs_capstone(void)
         for (unsigned t = 0; t < 60000; t++) {
             uint8_t b[15];
             unsigned n = 0, k;
-            const uint8_t *code = b;
-            size_t size = 15;
-            uint64_t addr = 0;
-            struct hvt_dinsn d;
-            const cs_x86 *x;
-            const cs_x86_op *mem = NULL;
-            unsigned nmem = 0;
+            char why[256];
+            enum pc_result r;
             for (unsigned i = 0; i < 15; i++) {
                 seed = seed * 6364136223846793005ull + 1442695040888963407ull;
                 b[i] = (uint8_t)(seed >> 56);
@@ -407,66 +379,17 @@ static void test_parse_vs_capstone(void)
             default:
                 break;
             }
-            if (!cs_disasm_iter(h, &code, &size, &addr, ci))
-                continue;
-            x = &ci->detail->x86;
-            for (unsigned i = 0; i < x->op_count; i++)
-                if (x->operands[i].type == X86_OP_MEM) {
-                    mem = &x->operands[i];
-                    nmem++;
-                }
-            memset(&d, 0, sizeof(d));
-            k = hvt_dec_parse(mode, ci->bytes, ci->size, &d);
-            if (k == HVT_DENC_UD)
-                continue; /* capstone takes VEX after legacy prefixes; the CPU raises #UD */
-            if (ci->id == X86_INS_UD0 || ci->id == X86_INS_UD2B)
-                continue; /* capstone decodes UD0/UD1 without their ModRM byte */
-            if (k != HVT_DENC_OK || d.enc.elen > ci->size) {
-                const uint8_t *p = ci->bytes;
-                while (p < ci->bytes + ci->size &&
-                       (memchr(pre, *p, sizeof(pre)) || (mi == 2 && (*p & 0xf0) == 0x40)))
-                    p++;
-                if (!(*p == 0x62 || *p == 0x8f || (p[0] == 0x0f && p[1] == 0x0f))) {
-                    notwhole++;
-                    if (notwhole < 10)
-                        fprintf(stderr,
-                                "not whole: %s %s (len %u, parse %u: %02x %02x %02x %02x)\n",
-                                ci->mnemonic, ci->op_str, ci->size, d.enc.elen, ci->bytes[0],
-                                ci->bytes[1], ci->bytes[2], ci->bytes[3]);
-                }
-                continue;
-            }
-            if (nmem != 1 || !d.enc.has_mem)
-                continue;
-            compared++;
-            {
-                const struct hvt_dop *m = &d.enc.mem;
-                int cb = cs_gpr(mem->mem.base, cs_reg_name(h, mem->mem.base));
-                int cx = cs_gpr(mem->mem.index, cs_reg_name(h, mem->mem.index));
-                int pb = m->base == HVT_DREG_NONE ? -1 : m->base == HVT_DREG_RIP ? 16 : m->base;
-                int px = m->index == HVT_DREG_NONE     ? -1
-                         : (m->flags & HVT_DOP_VINDEX) ? 32 + m->index
-                                                       : m->index;
-                uint64_t dm = d.addrsize == 8 ? ~0ull : d.addrsize == 4 ? 0xffffffffull : 0xffff;
-                unsigned cscale = mem->mem.scale > 0 ? (unsigned)mem->mem.scale : 1;
-                if (cb != pb || cx != px || (px >= 0 && cscale != m->scale) ||
-                    (((uint64_t)mem->mem.disp ^ (uint64_t)m->val) & dm)) {
-                    if (bad < 10)
-                        fprintf(stderr,
-                                "differs: %s %s: capstone %d %d %u %llx, parse %d %d %u %llx\n",
-                                ci->mnemonic, ci->op_str, cb, cx, cscale,
-                                (unsigned long long)mem->mem.disp, pb, px, m->scale,
-                                (unsigned long long)m->val);
-                    bad++;
-                }
-            }
+            r = pc_check(h, ci, mode, b, 15, why, sizeof(why));
+            if ((r == PC_DIFFER || r == PC_NOTWHOLE) && count[r] < 10)
+                fprintf(stderr, "%s\n", why);
+            count[r]++;
         }
         cs_free(ci, 1);
         cs_close(&h);
     }
-    CHECK(compared > 20000);
-    CHECK_EQ(bad, 0);
-    CHECK_EQ(notwhole, 0);
+    CHECK(count[PC_AGREE] > 20000);
+    CHECK_EQ(count[PC_DIFFER], 0);
+    CHECK_EQ(count[PC_NOTWHOLE], 0);
 }
 
 int main(void)
