@@ -272,6 +272,14 @@ static void check_tag_segment(struct hvt_lint *l, enum pg_mode m, uint32_t p, ui
             problem(l, p, i, "tag", "%s of %u bytes (entries are %u bytes in %s)",
                     hvt_tag_class_name(cls), a->size, esz, pg_names[m]);
     }
+    /* (a walk or a/d update may name the operand it translates for; a descriptor, which) */
+    if (cls == HVT_TAG_DATA
+            ? a->tag.operand > 1
+            : a->tag.operand && (cls == HVT_TAG_FETCH || cls == HVT_TAG_STACK || cls == HVT_TAG_IO))
+        problem(l, p, i, "tag",
+                "operand %u on a %s access (data operands are 0 and 1, the second memory operand "
+                "of MOVS/CMPS; fetch, stack and I/O accesses have none)",
+                a->tag.operand, hvt_tag_class_name(cls));
     if (a->tag.element && cls != HVT_TAG_DATA && cls != HVT_TAG_IO)
         problem(l, p, i, "tag",
                 "element %" PRIu32 " on a %s access (elements number the REP iterations and "

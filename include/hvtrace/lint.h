@@ -25,7 +25,8 @@ extern "C" {
  *
  *   tag      the recording rules of every access (docs/INTEGRATION.md, "Checked calls"); walk
  *            and A/D levels and entry sizes possible in the event's paging mode; elements only
- *            on data and I/O accesses
+ *            on data and I/O accesses; data operands 0 and 1, no operand on fetch, stack and
+ *            I/O accesses
  *   segment  the segment of each tag class (fetch CS, stack SS, data ES..GS, descriptor
  *            LDTR/TR/GDTR/IDTR, walk, A/D and I/O none); no linear address on port I/O; I/O
  *            sizes 1, 2, 4

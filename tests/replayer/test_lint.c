@@ -227,6 +227,10 @@ static void test_good(void)
     rep_movsb(&t1, 1, 4, el);
     CHECK_EQ(lint1(&t1, &g), 0);
     CHECK_EQ(g.n, 0);
+    /* a walk may name the operand it translates for */
+    good_mov(&t1, 1);
+    t1.acc[0][5].tag.operand = 1;
+    CHECK_EQ(lint1(&t1, &g), 0);
     /* a second pass that walks nothing: the first pass's walks translated its pages */
     good_mov(&t1, 1);
     t1.passes[1].n_accesses = 0;
@@ -260,6 +264,14 @@ static void test_tag(void)
     t1.acc[0][1].tag.element = 2; /* an element on a walk */
     CHECK_EQ(lint1(&t1, &g), 1);
     expect1(&g, "tag", 0, 1);
+    good_mov(&t1, 1);
+    t1.acc[1][9].tag.operand = 2; /* a third memory operand */
+    CHECK_EQ(lint1(&t1, &g), 1);
+    expect1(&g, "tag", 1, 9);
+    good_mov(&t1, 1);
+    t1.acc[0][4].tag.operand = 1; /* an operand on a fetch */
+    CHECK_EQ(lint1(&t1, &g), 1);
+    expect1(&g, "tag", 0, 4);
     good_mov(&t1, 1);
     t1.acc[1][5].kind = HVT_ACC_WRITE; /* a walk that writes */
     CHECK_EQ(lint1(&t1, &g), 1);
