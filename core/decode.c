@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Reference core decoder: capstone (x86, detail mode) front end and the decoded-insn cache. */
+/* Reference core decoder: capstone (x86, detail mode) for the instruction, the byte-level parse
+ * of its encoding, the one decoded form and its cache. */
 #include "decode.h"
 
 #include <stdio.h>
@@ -251,21 +252,207 @@ static int lockable(unsigned id)
     }
 }
 
-/* Legacy prefixes and REX from the raw bytes (capstone reports one prefix per group; the
- * executor needs which of F2/F3 came last and the segment override in every mode). */
-static void scan_prefixes(struct hvt_dinsn *d, const uint8_t *b, size_t len, int long64)
+/* ---- the byte-level parse of the encoding ------------------------------------------ */
+
+/* One-byte opcodes that take a ModRM byte (C4/C5 as LES/LDS; 62 as BOUND outside 64-bit mode;
+ * 8F as POP r/m), one bit per opcode. */
+static const uint32_t modrm_map1[8] = {
+    0x0f0f0f0fu, /* 00-1f: ALU r/m forms */
+    0x0f0f0f0fu, /* 20-3f */
+    0x00000000u, /* 40-5f */
+    0x00000a0cu, /* 60-7f: 62 63 69 6b */
+    0x0000ffffu, /* 80-9f: 80-8f */
+    0x00000000u, /* a0-bf */
+    0xff0f00f3u, /* c0-df: c0 c1 c4 c5 c6 c7 d0-d3 d8-df */
+    0xc0c00000u, /* e0-ff: f6 f7 fe ff */
+};
+
+/* Two-byte (0F) opcodes without a ModRM byte: SYSCALL, CLTS, SYSRET, INVD, WBINVD, UD2, FEMMS,
+ * WRMSR..GETSEC, EMMS, Jcc rel, PUSH/POP FS/GS, CPUID, RSM, BSWAP. */
+static int no_modrm_map2(uint8_t op)
 {
-    int last_rep = 0;
-    for (size_t i = 0; i < len; i++) {
-        switch (b[i]) {
+    return (op >= 0x05 && op <= 0x09) || op == 0x0b || op == 0x0e || (op >= 0x30 && op <= 0x37) ||
+           op == 0x77 || (op >= 0x80 && op <= 0x8f) || op == 0xa0 || op == 0xa1 || op == 0xa2 ||
+           op == 0xa8 || op == 0xa9 || op == 0xaa || (op >= 0xc8 && op <= 0xcf);
+}
+
+/* 16-bit ModRM bases/indexes: BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP, BX. */
+static const uint8_t base16[8] = {HVT_RBX, HVT_RBX, HVT_RBP, HVT_RBP,
+                                  HVT_RSI, HVT_RDI, HVT_RBP, HVT_RBX};
+static const uint8_t index16[8] = {HVT_RSI,       HVT_RDI,       HVT_RSI,       HVT_RDI,
+                                   HVT_DREG_NONE, HVT_DREG_NONE, HVT_DREG_NONE, HVT_DREG_NONE};
+
+/* Reads N (1, 2, 4, 8) little-endian bytes at *P (bounded by END), sign-extended, advancing
+ * *P; -1 when out of bytes. */
+static int take(const uint8_t **p, const uint8_t *end, unsigned n, int64_t *v)
+{
+    uint64_t x = 0;
+    if ((size_t)(end - *p) < n)
+        return -1;
+    for (unsigned i = 0; i < n; i++)
+        x |= (uint64_t)(*p)[i] << (8 * i);
+    *p += n;
+    *v = n == 1 ? (int8_t)x : n == 2 ? (int16_t)x : n == 4 ? (int32_t)x : (int64_t)x;
+    return 0;
+}
+
+int hvt_dec_legacy_prefix(uint8_t b)
+{
+    switch (b) {
+    case 0xf0:
+    case 0xf2:
+    case 0xf3:
+    case 0x66:
+    case 0x67:
+    case 0x26:
+    case 0x2e:
+    case 0x36:
+    case 0x3e:
+    case 0x64:
+    case 0x65:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ModRM, SIB and displacement at *P into D->enc (REX/VEX extension bits in D->rex form). */
+static int parse_modrm(struct hvt_dinsn *d, unsigned rex, const uint8_t **p, const uint8_t *end)
+{
+    struct hvt_denc *c = &d->enc;
+    struct hvt_dop *m = &c->mem;
+    unsigned modrm, rm3;
+    int64_t disp = 0;
+
+    if (*p >= end)
+        return -1;
+    modrm = *(*p)++;
+    c->has_modrm = 1;
+    c->mod = (uint8_t)(modrm >> 6);
+    c->reg = (uint8_t)(((modrm >> 3) & 7) | ((rex & 4) << 1));
+    c->rm = (uint8_t)((modrm & 7) | ((rex & 1) << 3));
+    rm3 = modrm & 7;
+    if (d->enc.map == 2 && d->enc.opcode >= 0x20 && d->enc.opcode <= 0x26)
+        c->mod = 3; /* MOV to/from CRn/DRn/TRn: always a register, whatever mod says */
+    if (c->mod == 3)
+        return 0;
+    m->kind = HVT_DOP_MEM;
+    m->base = HVT_DREG_NONE;
+    m->index = HVT_DREG_NONE;
+    m->scale = 1;
+    if (d->addrsize == 2) {
+        if (c->mod == 0 && rm3 == 6) {
+            if (take(p, end, 2, &disp))
+                return -1;
+        } else {
+            m->base = base16[rm3];
+            m->index = index16[rm3];
+            if (c->mod && take(p, end, c->mod == 1 ? 1 : 2, &disp))
+                return -1;
+        }
+    } else {
+        if (rm3 == 4) {
+            unsigned sib;
+            if (*p >= end)
+                return -1;
+            sib = *(*p)++;
+            c->has_sib = 1;
+            m->scale = (uint8_t)(1u << (sib >> 6));
+            c->vindex = (uint8_t)(((sib >> 3) & 7) | ((rex & 2) << 2));
+            /* index 100 without REX.X is none (VSIB reads it as the vector register) */
+            if (c->vindex != 4)
+                m->index = c->vindex;
+            if ((sib & 7) == 5 && c->mod == 0) {
+                if (take(p, end, 4, &disp))
+                    return -1;
+            } else {
+                m->base = (uint8_t)((sib & 7) | ((rex & 1) << 3));
+            }
+        } else if (rm3 == 5 && c->mod == 0) {
+            if (d->mode == HVT_MODE_LONG64)
+                m->base = HVT_DREG_RIP;
+            if (take(p, end, 4, &disp))
+                return -1;
+        } else {
+            m->base = c->rm;
+        }
+        if (c->mod == 1 && take(p, end, 1, &disp))
+            return -1;
+        if (c->mod == 2 && take(p, end, 4, &disp))
+            return -1;
+    }
+    m->val = disp;
+    c->has_mem = 1;
+    return 0;
+}
+
+/* VEX (C4/C5 at P[0]) into D->enc; *REX receives R/X/B in REX form. */
+static int parse_vex(struct hvt_dinsn *d, unsigned *rex, const uint8_t **pp, const uint8_t *end)
+{
+    struct hvt_denc *c = &d->enc;
+    const uint8_t *p = *pp;
+    unsigned r, x = 1, b = 1, mmmmm = 1, v;
+    int long64 = d->mode == HVT_MODE_LONG64;
+
+    c->vex = 1;
+    if (*p == 0xc5) {
+        if (end - p < 3)
+            return -1;
+        r = p[1] >> 7;
+        v = p[1];
+        p += 2;
+    } else {
+        if (end - p < 4)
+            return -1;
+        r = p[1] >> 7;
+        x = (p[1] >> 6) & 1;
+        b = (p[1] >> 5) & 1;
+        mmmmm = p[1] & 0x1f;
+        c->vw = p[2] >> 7;
+        v = p[2];
+        p += 3;
+    }
+    c->vvvv = (uint8_t)((~v >> 3) & (long64 ? 15 : 7));
+    c->vl = (v >> 2) & 1;
+    c->pp = v & 3;
+    *rex = long64 ? ((!r) << 2) | ((!x) << 1) | (!b) : 0;
+    if (mmmmm < 1 || mmmmm > 3)
+        return -1;
+    c->map = (uint8_t)(mmmmm + 1);
+    *pp = p;
+    return 0;
+}
+
+unsigned hvt_dec_parse(enum hvt_emu_mode mode, const uint8_t *bytes, size_t n, struct hvt_dinsn *d)
+{
+    struct hvt_denc *c = &d->enc;
+    const uint8_t *p = bytes, *end = bytes + (n > HVT_INSN_MAX ? HVT_INSN_MAX : n);
+    int long64 = mode == HVT_MODE_LONG64;
+    unsigned rex = 0, modrm;
+
+    memset(c, 0, sizeof(*c));
+    d->mode = (uint8_t)mode;
+    d->pfx = 0;
+    d->rex = 0;
+    d->seg_ovr = 0;
+    c->status = HVT_DENC_UNKNOWN;
+    for (; p < end; p++) {
+        static const uint8_t segs[6] = {0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65};
+        if (long64 && (*p & 0xf0) == 0x40) {
+            /* REX counts only right before the opcode: a later prefix voids it */
+            d->rex = *p;
+            continue;
+        }
+        if (!hvt_dec_legacy_prefix(*p))
+            break;
+        d->rex = 0;
+        switch (*p) {
         case 0xf0:
             d->pfx |= HVT_PFX_LOCK;
             continue;
         case 0xf2:
-            last_rep = 2;
-            continue;
         case 0xf3:
-            last_rep = 3;
+            c->rep = *p;
             continue;
         case 0x66:
             d->pfx |= HVT_PFX_OPSZ;
@@ -273,49 +460,105 @@ static void scan_prefixes(struct hvt_dinsn *d, const uint8_t *b, size_t len, int
         case 0x67:
             d->pfx |= HVT_PFX_ADSZ;
             continue;
-        case 0x26:
-            d->seg_ovr = HVT_SEG_ES;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
-        case 0x2e:
-            d->seg_ovr = HVT_SEG_CS;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
-        case 0x36:
-            d->seg_ovr = HVT_SEG_SS;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
-        case 0x3e:
-            d->seg_ovr = HVT_SEG_DS;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
-        case 0x64:
-            d->seg_ovr = HVT_SEG_FS;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
-        case 0x65:
-            d->seg_ovr = HVT_SEG_GS;
-            d->pfx |= HVT_PFX_SEG;
-            continue;
         default:
             break;
         }
-        if (long64 && (b[i] & 0xf0) == 0x40) {
-            /* REX counts only right before the opcode; a later legacy prefix voids it. */
-            if (i + 1 < len && ((b[i + 1] & 0xf0) == 0x40 || b[i + 1] == 0x66 || b[i + 1] == 0x67 ||
-                                b[i + 1] == 0xf0 || b[i + 1] == 0xf2 || b[i + 1] == 0xf3 ||
-                                b[i + 1] == 0x26 || b[i + 1] == 0x2e || b[i + 1] == 0x36 ||
-                                b[i + 1] == 0x3e || b[i + 1] == 0x64 || b[i + 1] == 0x65))
+        for (unsigned s = 0; s < 6; s++) {
+            if (*p != segs[s])
                 continue;
-            d->rex = b[i];
-            d->pfx |= HVT_PFX_REX;
+            if (long64 && s < HVT_SEG_FS) {
+                /* 64-bit mode ignores ES/CS/SS/DS overrides (seen natively: 36 on a
+                 * non-canonical [rax] is #GP, 3E on [rbp] still #SS) */
+                d->pfx &= (uint8_t)~HVT_PFX_SEG;
+            } else {
+                d->seg_ovr = (uint8_t)s;
+                d->pfx |= HVT_PFX_SEG;
+            }
         }
-        break;
     }
-    if (last_rep == 3)
+    if (c->rep == 0xf3)
         d->pfx |= HVT_PFX_REP;
-    else if (last_rep == 2)
+    else if (c->rep == 0xf2)
         d->pfx |= HVT_PFX_REPNE;
+    if (d->rex)
+        d->pfx |= HVT_PFX_REX;
+    rex = d->rex;
+    c->vw = (rex >> 3) & 1;
+    if (long64) {
+        d->opsize = (rex & 8) ? 8 : (d->pfx & HVT_PFX_OPSZ) ? 2 : 4;
+        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 4 : 8;
+    } else if (mode == HVT_MODE_PROT32) {
+        d->opsize = (d->pfx & HVT_PFX_OPSZ) ? 2 : 4;
+        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 2 : 4;
+    } else {
+        d->opsize = (d->pfx & HVT_PFX_OPSZ) ? 4 : 2;
+        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 4 : 2;
+    }
+    if (p >= end)
+        return c->status;
+
+    if ((*p == 0xc4 || *p == 0xc5) && end - p > 1 && (long64 || (p[1] & 0xc0) == 0xc0)) {
+        if (rex || (d->pfx & (HVT_PFX_OPSZ | HVT_PFX_LOCK)) || c->rep)
+            return c->status = HVT_DENC_UD;
+        if (parse_vex(d, &rex, &p, end))
+            return c->status;
+    } else if (*p == 0x0f) {
+        if (++p >= end)
+            return c->status;
+        if (*p == 0x38 || *p == 0x3a) {
+            c->map = *p == 0x38 ? 3 : 4;
+            p++;
+        } else if (*p == 0x0f) {
+            return c->status; /* 3DNow! */
+        } else {
+            c->map = 2;
+        }
+    } else if (long64 && *p == 0x62) {
+        return c->status; /* EVEX */
+    } else if (*p == 0x8f && end - p > 1 && ((p[1] >> 3) & 7)) {
+        return c->status; /* XOP */
+    } else {
+        c->map = 1;
+    }
+    if (p >= end)
+        return c->status;
+    c->opcode = *p++;
+    if (c->map == 1)
+        modrm = (modrm_map1[c->opcode >> 5] >> (c->opcode & 31)) & 1;
+    else if (c->map == 2)
+        modrm = !(c->vex && c->opcode == 0x77) && (c->vex || !no_modrm_map2(c->opcode));
+    else
+        modrm = 1;
+    if (modrm) {
+        if (parse_modrm(d, rex, &p, end))
+            return c->status;
+    } else if (c->map == 1 && c->opcode >= 0xa0 && c->opcode <= 0xa3) {
+        /* MOV moffs: an absolute offset of the address size */
+        int64_t off;
+        if (take(&p, end, d->addrsize, &off))
+            return c->status;
+        c->mem.kind = HVT_DOP_MEM;
+        c->mem.base = HVT_DREG_NONE;
+        c->mem.index = HVT_DREG_NONE;
+        c->mem.scale = 1;
+        c->mem.val = off;
+        c->has_mem = 1;
+    }
+    if (c->has_mem) {
+        struct hvt_dop *m = &c->mem;
+        if (c->vex && c->map == 3 && c->opcode >= 0x90 && c->opcode <= 0x93 && c->has_sib) {
+            m->flags |= HVT_DOP_VINDEX; /* gathers: VSIB */
+            m->index = c->vindex;
+        }
+        if (d->pfx & HVT_PFX_SEG)
+            m->seg = d->seg_ovr;
+        else if (m->base == HVT_RSP || m->base == HVT_RBP)
+            m->seg = HVT_SEG_SS;
+        else
+            m->seg = HVT_SEG_DS;
+    }
+    c->elen = (uint8_t)(p - bytes);
+    return c->status = HVT_DENC_OK;
 }
 
 static int is_rel_branch(unsigned id)
@@ -366,26 +609,20 @@ static int convert(const cs_insn *ci, enum hvt_emu_mode mode, struct hvt_dinsn *
 {
     const cs_x86 *x = &ci->detail->x86;
     int long64 = mode == HVT_MODE_LONG64;
-    int ok = 1;
+    int ok = 1, whole;
+    unsigned cs_mem = 0;
 
     memset(d, 0, sizeof(*d));
     d->id = (uint16_t)ci->id;
     d->len = (uint8_t)ci->size;
-    d->mode = (uint8_t)mode;
     snprintf(d->mnemonic, sizeof(d->mnemonic), "%s", ci->mnemonic);
-    scan_prefixes(d, ci->bytes, ci->size, long64);
-    if (long64)
-        d->opsize = (d->rex & 8) ? 8 : (d->pfx & HVT_PFX_OPSZ) ? 2 : 4;
-    else if (mode == HVT_MODE_PROT32)
-        d->opsize = (d->pfx & HVT_PFX_OPSZ) ? 2 : 4;
-    else
-        d->opsize = (d->pfx & HVT_PFX_OPSZ) ? 4 : 2;
-    if (long64)
-        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 4 : 8;
-    else if (mode == HVT_MODE_PROT32)
-        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 2 : 4;
-    else
-        d->addrsize = (d->pfx & HVT_PFX_ADSZ) ? 4 : 2;
+    /* prefixes, sizes and the ModRM/moffs memory operand from the one parse; capstone's
+     * operand list says which operands there are. Its memory detail is kept only for
+     * implicit operands (string forms, XLAT) and encodings the parse does not know. */
+    whole = hvt_dec_parse(mode, ci->bytes, ci->size, d) == HVT_DENC_OK && d->enc.elen <= ci->size;
+    if (whole && d->enc.has_mem)
+        for (unsigned i = 0; i < x->op_count && i < 4; i++)
+            cs_mem += x->operands[i].type == X86_OP_MEM;
 
     if (x->op_count > 4)
         return 0;
@@ -411,6 +648,11 @@ static int convert(const cs_insn *ci, enum hvt_emu_mode mode, struct hvt_dinsn *
             int vb = 0, vi = 0, s;
             p->kind = HVT_DOP_MEM;
             d->nmem++;
+            if (cs_mem == 1) {
+                *p = d->enc.mem;
+                p->size = o->size;
+                break;
+            }
             if (!map_addr_reg(o->mem.base, &p->base, &vb) || vb ||
                 !map_addr_reg(o->mem.index, &p->index, &vi) || p->index == HVT_DREG_RIP)
                 ok = 0;

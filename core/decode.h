@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Reference core decoder: capstone's detail turned into a compact decoded form, with a cache. */
+/* Reference core decoder: one decoded form (capstone for the instruction, the byte-level parse
+ * for its encoding and memory operand), one effective-address routine, and a cache. */
 #ifndef HVT_CORE_DECODE_H
 #define HVT_CORE_DECODE_H
 
@@ -62,6 +63,36 @@ struct hvt_dop {
 #define HVT_DF_UD 1    /* #UD: e.g. LOCK where it is not allowed */
 #define HVT_DF_UNREP 2 /* capstone gave operands the decoded form cannot hold: UNIMPLEMENTED */
 
+/* hvt_denc.status: how the byte-level parse of the encoding went. */
+#define HVT_DENC_OK 0
+#define HVT_DENC_UNKNOWN 1 /* not a known encoding (EVEX, XOP, 3DNow!), or too few bytes */
+#define HVT_DENC_UD 2      /* VEX after a 66, F2, F3, LOCK or REX prefix: #UD */
+
+/* The instruction's encoding as the one byte-level parse (hvt_dec_parse) sees it: opcode map,
+ * opcode, VEX fields, ModRM/SIB, and the memory operand they encode. Every memory operand the
+ * executor addresses comes from here (mem), through hvt_dec_ea. */
+struct hvt_denc {
+    uint8_t status; /* HVT_DENC_* */
+    uint8_t map;    /* 1 = one-byte, 2 = 0F, 3 = 0F38, 4 = 0F3A */
+    uint8_t opcode;
+    uint8_t elen; /* bytes through the displacement (immediates excluded) */
+    uint8_t rep;  /* 0, 0xf3 or 0xf2: the last of them */
+    uint8_t vex;  /* VEX-encoded */
+    uint8_t vl;   /* VEX.L */
+    uint8_t vw;   /* VEX.W, else REX.W */
+    uint8_t vvvv; /* VEX.vvvv, un-inverted (0 without VEX) */
+    uint8_t pp;   /* VEX.pp: 0 none, 1 66, 2 F3, 3 F2 */
+    uint8_t has_modrm;
+    uint8_t mod; /* ModRM.mod */
+    uint8_t reg; /* ModRM.reg with REX.R / VEX.R */
+    uint8_t rm;  /* ModRM.rm with REX.B / VEX.B (register forms) */
+    uint8_t has_sib;
+    uint8_t vindex;  /* SIB index with REX.X / VEX.X: the vector index register of VSIB */
+    uint8_t has_mem; /* mem is the ModRM (or moffs) memory operand */
+    uint8_t pad[7];
+    struct hvt_dop mem; /* kind MEM, size 0 (the operand size is the instruction's business) */
+};
+
 /* The decoded form of one instruction: what the executor needs, nothing from capstone. */
 struct hvt_dinsn {
     uint16_t id;      /* capstone x86_insn id */
@@ -79,8 +110,39 @@ struct hvt_dinsn {
     uint8_t pad[3];
     int64_t rel; /* relative branch displacement, sign-extended */
     struct hvt_dop op[4];
+    struct hvt_denc enc;
     char mnemonic[32]; /* capstone's mnemonic, prefixes included ("lock add") */
 };
+
+/* Parses the encoding of the instruction at BYTES (N >= 1 bytes) for MODE into D without
+ * capstone: legacy prefixes (the last of F2/F3 wins; in 64-bit mode ES/CS/SS/DS overrides are
+ * ignored, as the CPU does), REX (only right before the opcode), VEX, opcode map and opcode,
+ * ModRM, SIB and displacement (also the moffs of MOV A0-A3). Fills mode, opsize, addrsize, pfx,
+ * rex, seg_ovr and enc; leaves the rest of D alone. Returns enc.status. */
+unsigned hvt_dec_parse(enum hvt_emu_mode mode, const uint8_t *bytes, size_t n, struct hvt_dinsn *d);
+
+/* 1 when B is a legacy prefix (LOCK, REP/REPNE, 66, 67, a segment override). */
+int hvt_dec_legacy_prefix(uint8_t b);
+
+/* The effective address (offset in the segment) of memory operand O of an instruction with
+ * address size ADDRSIZE: base (a GPR, or NEXT_RIP for RIP-relative) + index * scale +
+ * displacement + ADJ, wrapped to the address size. With a vector index (VSIB) the index is
+ * VELEM, the element's index value (sign-extended); otherwise VELEM is ignored. The one
+ * effective-address routine of the core: plain operands, string/SIMD forms and gathers. */
+static inline uint64_t hvt_dec_ea(const struct hvt_dop *o, unsigned addrsize, const uint64_t *gpr,
+                                  uint64_t next_rip, int64_t adj, uint64_t velem)
+{
+    uint64_t ea = (uint64_t)o->val + (uint64_t)adj;
+    if (o->base == HVT_DREG_RIP)
+        ea += next_rip;
+    else if (o->base != HVT_DREG_NONE)
+        ea += gpr[o->base];
+    if (o->flags & HVT_DOP_VINDEX)
+        ea += velem * o->scale;
+    else if (o->index != HVT_DREG_NONE)
+        ea += gpr[o->index] * o->scale;
+    return addrsize >= 8 ? ea : addrsize == 4 ? (uint32_t)ea : (uint16_t)ea;
+}
 
 /* Decoder and decoded-instruction cache (one per core instance; not thread-safe). */
 struct hvt_decoder;

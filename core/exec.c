@@ -84,15 +84,7 @@ void hvt_x_set_reg(struct hvt_x *x, unsigned i, uint64_t v)
 
 uint64_t hvt_x_ea(const struct hvt_x *x, unsigned i, int64_t adj)
 {
-    const struct hvt_dop *o = &x->d->op[i];
-    uint64_t ea = (uint64_t)o->val + (uint64_t)adj;
-    if (o->base == HVT_DREG_RIP)
-        ea += x->next_rip;
-    else if (o->base != HVT_DREG_NONE)
-        ea += x->st->gpr[o->base];
-    if (o->index != HVT_DREG_NONE && !(o->flags & HVT_DOP_VINDEX))
-        ea += x->st->gpr[o->index] * o->scale;
-    return ea & hvt_szmask(x->d->addrsize);
+    return hvt_dec_ea(&x->d->op[i], x->d->addrsize, x->st->gpr, x->next_rip, adj, 0);
 }
 
 unsigned hvt_x_memidx(const struct hvt_x *x, unsigned i)
@@ -276,26 +268,6 @@ int hvt_x_peek(struct hvt_x *x, unsigned size, uint64_t off, uint64_t *v)
 
 /* ---- one emulation ------------------------------------------------------------------- */
 
-static int is_legacy_prefix(uint8_t b)
-{
-    switch (b) {
-    case 0xf0:
-    case 0xf2:
-    case 0xf3:
-    case 0x66:
-    case 0x67:
-    case 0x26:
-    case 0x2e:
-    case 0x36:
-    case 0x3e:
-    case 0x64:
-    case 0x65:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Bytes capstone cannot decode. Capstone refuses LOCK where the architecture does (register
  * destinations, MOV, CMP, BT, ...): when the bytes decode without their LOCK prefixes, that is
  * #UD. Anything else may be an invalid encoding or an instruction capstone 4 does not know:
@@ -306,7 +278,7 @@ static int undecodable(struct hvt_x *x, struct hvt_ref_core *rc_, const uint8_t 
     uint32_t k = 0, i = 0, locks = 0;
     const struct hvt_dinsn *d;
     int cs_err = 0;
-    for (; i < n && is_legacy_prefix(buf[i]); i++) {
+    for (; i < n && hvt_dec_legacy_prefix(buf[i]); i++) {
         if (buf[i] == 0xf0)
             locks++;
         else
@@ -412,7 +384,7 @@ static int dispatch(struct hvt_x *x)
     int rc;
     if (x->ext) { /* core extensions: string/SIMD/gather forms set RIP */
         x->rip_set = 1;
-        return hvt_exec_ext(&x->e, x->e.res->insn, x->d->len);
+        return hvt_exec_ext(&x->e, x->d);
     }
     if (x->d->fault == HVT_DF_UD)
         return hvt_x_ud(x);
@@ -449,8 +421,8 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
     int rc;
 
     if (!core || !state || !ops || !res ||
-        hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
-        !o.write || !o.cmpxchg || !o.io_in || !o.io_out)
+        hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read || !o.write ||
+        !o.cmpxchg || !o.io_in || !o.io_out)
         return -HVT_E_INVALID;
     ops = &o;
     memset(res, 0, sizeof(*res));

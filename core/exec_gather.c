@@ -20,27 +20,26 @@ static void mask_extend(uint8_t *m, unsigned vl, unsigned dsz)
         memset(m + o, (m[o + dsz - 1] & 0x80) ? 0xff : 0, dsz);
 }
 
-int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
+int hvt_exec_gather(struct hvt_emu *e, const struct hvt_dinsn *d)
 {
-    unsigned qidx = xi->op & 1, isz = qidx ? 8 : 4, dsz = xi->vw ? 8 : 4;
-    unsigned vl = xi->vl ? 32 : 16; /* width of the index register and of the mask slots */
+    unsigned qidx = d->enc.opcode & 1, isz = qidx ? 8 : 4, dsz = d->enc.vw ? 8 : 4;
+    unsigned vl = d->enc.vl ? 32 : 16; /* width of the index register and of the mask slots */
     unsigned n = vl / (isz > dsz ? isz : dsz);
-    unsigned dst = xi->reg, msk = xi->vvvv, idx = xi->vindex;
+    unsigned dst = d->enc.reg, msk = d->enc.vvvv, idx = d->enc.vindex;
     uint8_t save_d[32], save_m[32];
     uint8_t *yd, *ym;
     const uint8_t *yi;
-    uint64_t base = 0;
     unsigned done = 0;
     int r;
     int sign_extend = hvt_emu_choice(e, HVT_CPUC_GATHER_FAULT_MASK) == 0;
     int zero_upper = hvt_emu_choice(e, HVT_CPUC_GATHER_FAULT_UPPER) == 0;
 
-    strncpy(e->res->detail, gather_names[xi->op & 3][xi->vw], sizeof(e->res->detail) - 1);
+    strncpy(e->res->detail, gather_names[d->enc.opcode & 3][d->enc.vw], sizeof(e->res->detail) - 1);
     if ((r = hvt_xi_need(e, HVT_CPUF_AVX2)))
         return r;
-    if (xi->pp != 1)
+    if (d->enc.pp != 1)
         return hvt_xi_unimpl(e, "gather: not a 66-prefixed VEX form");
-    if (xi->mod == 3 || !xi->has_sib)
+    if (d->enc.mod == 3 || !d->enc.has_sib)
         return hvt_xi_ud(e); /* VSIB needs a memory operand with a SIB byte */
     if (dst == msk || dst == idx || msk == idx)
         return hvt_xi_ud(e);
@@ -51,19 +50,18 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
     yi = e->st->ymm[idx];
     memcpy(save_d, yd, 32);
     memcpy(save_m, ym, 32);
-    if (xi->base >= 0 && xi->base < 16)
-        base = e->st->gpr[xi->base];
     /* Where CPU models differ is what a fault leaves (the CPU profile's choices): Intel
      * sign-extends the whole mask and clears bits 255:128 of a VEX.128 form's registers up
      * front; AMD clears mask elements only as it passes them and leaves bits 255:128 until
      * the gather completes. */
     if (sign_extend)
         mask_extend(ym, vl, dsz);
-    if (!xi->vl && zero_upper)
+    if (!d->enc.vl && zero_upper)
         memset(yd + 16, 0, 16), memset(ym + 16, 0, 16);
 
     for (unsigned jj = 0; jj < n; jj++) {
-#ifdef HVT_MUTANT_GATHER_ORDER /* replayer tests: a deliberate bug, elements gathered last first */
+#ifdef HVT_MUTANT_GATHER_ORDER /* replayer tests: a deliberate bug, elements gathered last first   \
+                                */
         unsigned j = n - 1 - jj;
 #else
         unsigned j = jj;
@@ -82,8 +80,8 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
         } else {
             memcpy(&iv, yi + 8 * j, 8);
         }
-        ea = hvt_xi_admask(xi->adsize, base + (uint64_t)iv * xi->scale + (uint64_t)xi->disp);
-        r = hvt_mmu_map(e, xi->seg, ea, dsz, HVT_MMU_R, 0, &x);
+        ea = hvt_dec_ea(&d->enc.mem, d->addrsize, e->st->gpr, 0, 0, (uint64_t)iv);
+        r = hvt_mmu_map(e, d->enc.mem.seg, ea, dsz, HVT_MMU_R, 0, &x);
         if (!r)
             r = hvt_mmu_read(e, &x, &val, hvt_mktag(HVT_TAG_DATA, 0, 0, j));
         if (r) {
@@ -114,6 +112,6 @@ int hvt_exec_gather(struct hvt_emu *e, const struct hvt_xi *xi)
     if (n * dsz < 32)
         memset(yd + n * dsz, 0, 32 - n * dsz);
     e->res->out.iterations = done;
-    hvt_xi_next(e, xi);
+    hvt_xi_next(e, d);
     return HVT_OUT_OKAY;
 }

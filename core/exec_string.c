@@ -49,12 +49,12 @@ static int str_map(struct hvt_emu *e, struct str_tlb *t, unsigned seg, uint64_t 
 }
 
 /* One iteration I of string op K with element SIZE. Updates flags/rAX but not the pointers. */
-static int str_iter(struct hvt_emu *e, const struct hvt_xi *xi, enum str_kind k, unsigned size,
+static int str_iter(struct hvt_emu *e, const struct hvt_dinsn *d, enum str_kind k, unsigned size,
                     uint32_t i, struct str_tlb tlb[2])
 {
-    unsigned sseg = xi->seg_ovr >= 0 ? (unsigned)xi->seg_ovr : HVT_SEG_DS;
-    uint64_t si = hvt_xi_get_gpr(e, HVT_RSI, xi->adsize);
-    uint64_t di = hvt_xi_get_gpr(e, HVT_RDI, xi->adsize);
+    unsigned sseg = (d->pfx & HVT_PFX_SEG) ? d->seg_ovr : HVT_SEG_DS;
+    uint64_t si = hvt_xi_get_gpr(e, HVT_RSI, d->addrsize);
+    uint64_t di = hvt_xi_get_gpr(e, HVT_RDI, d->addrsize);
     uint16_t port = (uint16_t)e->st->gpr[HVT_RDX];
     struct hvt_mmu_xlat xs, xd;
     uint64_t a = 0, b = 0;
@@ -108,11 +108,11 @@ static int str_iter(struct hvt_emu *e, const struct hvt_xi *xi, enum str_kind k,
     return hvt_xi_unhandleable(e, "string: bad kind");
 }
 
-int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
+int hvt_exec_string(struct hvt_emu *e, const struct hvt_dinsn *d)
 {
     static const char *const names[] = {"movs", "cmps", "stos", "lods", "scas", "ins", "outs"};
     enum str_kind k;
-    unsigned size, wide = xi->op & 1;
+    unsigned size, wide = d->enc.opcode & 1;
     struct str_tlb tlb[2] = {{0, 0, 0}, {0, 0, 0}};
     int uses_si, uses_di, ecx_written = 0;
     uint64_t rflags0 = e->st->rflags;
@@ -120,7 +120,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     int64_t delta;
     uint32_t i;
 
-    switch (xi->op & ~1u) {
+    switch (d->enc.opcode & ~1u) {
     case 0xa4:
         k = STR_MOVS;
         break;
@@ -146,9 +146,9 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         return hvt_xi_unimpl(e, "string: unknown opcode");
     }
     strncpy(e->res->detail, names[k], sizeof(e->res->detail) - 1);
-    if (xi->lock)
+    if ((d->pfx & HVT_PFX_LOCK))
         return hvt_xi_ud(e);
-    size = !wide ? 1 : xi->opsize;
+    size = !wide ? 1 : d->opsize;
     if ((k == STR_INS || k == STR_OUTS) && size == 8)
         size = 4;
     /* I/O permission (CPL > IOPL: the TSS bitmap) once per pass, before anything else: before
@@ -165,7 +165,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
     delta = (e->st->rflags & HVT_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
     /* a REPE/REPNE compare stopped between iterations leaves RFLAGS as they were before it
      * (rep-cmps-fault-flags=initial, Intel) or the last comparison's (=last, AMD) */
-    keep_last_flags = xi->rep && (k == STR_CMPS || k == STR_SCAS) &&
+    keep_last_flags = d->enc.rep && (k == STR_CMPS || k == STR_SCAS) &&
                       hvt_emu_choice(e, HVT_CPUC_REP_CMPS_FAULT_FLAGS) == 1;
 
     /* REP with a 32-bit address size in 64-bit mode (rep-a32-no-progress=write): Intel writes
@@ -173,7 +173,7 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
      * fault, and so does REP MOVS/STOS (the fast-string forms) with ESI/EDI; LODS/CMPS/SCAS
      * change RSI/RDI only with progress. AMD (=keep) writes them only with progress, as every
      * iteration does below. A RETRY without progress still commits nothing. */
-    if (xi->rep && xi->adsize == 4 && e->mode == HVT_MODE_LONG64 &&
+    if (d->enc.rep && d->addrsize == 4 && e->mode == HVT_MODE_LONG64 &&
         hvt_emu_choice(e, HVT_CPUC_REP_A32_NO_PROGRESS) == 0) {
         uint64_t *g = e->st->gpr;
         int fast = k == STR_MOVS || k == STR_STOS;
@@ -186,12 +186,12 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         if (fast && uses_di)
             g[HVT_RDI] = (uint32_t)g[HVT_RDI];
     }
-    if (xi->rep && !hvt_xi_get_gpr(e, HVT_RCX, xi->adsize)) {
-        hvt_xi_next(e, xi);
+    if (d->enc.rep && !hvt_xi_get_gpr(e, HVT_RCX, d->addrsize)) {
+        hvt_xi_next(e, d);
         return HVT_OUT_OKAY;
     }
     for (i = 0;;) {
-        int r = str_iter(e, xi, k, size, i, tlb);
+        int r = str_iter(e, d, k, size, i, tlb);
         if (r) {
             /* the completed iterations stay, as an interrupt between iterations leaves them;
              * RFLAGS per the profile (an iteration that faults changes no flag) */
@@ -202,20 +202,20 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
             return r;
         }
         if (uses_si)
-            hvt_xi_set_gpr(e, HVT_RSI, xi->adsize,
-                           hvt_xi_get_gpr(e, HVT_RSI, xi->adsize) + (uint64_t)delta);
+            hvt_xi_set_gpr(e, HVT_RSI, d->addrsize,
+                           hvt_xi_get_gpr(e, HVT_RSI, d->addrsize) + (uint64_t)delta);
         if (uses_di)
-            hvt_xi_set_gpr(e, HVT_RDI, xi->adsize,
-                           hvt_xi_get_gpr(e, HVT_RDI, xi->adsize) + (uint64_t)delta);
+            hvt_xi_set_gpr(e, HVT_RDI, d->addrsize,
+                           hvt_xi_get_gpr(e, HVT_RDI, d->addrsize) + (uint64_t)delta);
         i++;
-        if (!xi->rep)
+        if (!d->enc.rep)
             break;
-        hvt_xi_set_gpr(e, HVT_RCX, xi->adsize, hvt_xi_get_gpr(e, HVT_RCX, xi->adsize) - 1);
-        if (!hvt_xi_get_gpr(e, HVT_RCX, xi->adsize))
+        hvt_xi_set_gpr(e, HVT_RCX, d->addrsize, hvt_xi_get_gpr(e, HVT_RCX, d->addrsize) - 1);
+        if (!hvt_xi_get_gpr(e, HVT_RCX, d->addrsize))
             break;
         if (k == STR_CMPS || k == STR_SCAS) {
             int zf = !!(e->st->rflags & HVT_RFLAGS_ZF);
-            if ((xi->rep == 0xf3 && !zf) || (xi->rep == 0xf2 && zf))
+            if ((d->enc.rep == 0xf3 && !zf) || (d->enc.rep == 0xf2 && zf))
                 break;
         }
         if (i >= HVT_EXT_REP_MAX) {
@@ -227,6 +227,6 @@ int hvt_exec_string(struct hvt_emu *e, const struct hvt_xi *xi)
         }
     }
     e->res->out.iterations = i;
-    hvt_xi_next(e, xi);
+    hvt_xi_next(e, d);
     return HVT_OUT_OKAY;
 }

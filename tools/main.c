@@ -20,6 +20,7 @@ CMD(bisect)
 CMD(check_core)
 CMD(bench)
 CMD(gen_sample)
+CMD(lint)
 #undef CMD
 
 static const struct {
@@ -38,6 +39,7 @@ static const struct {
     {"check-core", hvt_cmd_check_core, "differential test of the reference core"},
     {"bench", hvt_cmd_bench, "benchmarks: format, core, record, replay"},
     {"gen-sample", hvt_cmd_gen_sample, "write a small synthetic sample trace"},
+    {"lint", hvt_cmd_lint, "check a trace from any recorder for consistency"},
 };
 
 static void usage(FILE *f)

@@ -185,7 +185,7 @@ static int run_ext(const char *hex)
     memset(&f.res, 0, sizeof(f.res));
     ram_clear_log(f.r);
     f.e.partial = 0;
-    return hvt_exec_ext(&f.e, b, n);
+    return hvt_exec_ext_bytes(&f.e, b, n);
 }
 
 /* rep-a32-no-progress: `67 f3 aa` (rep stosb, ECX) with a zero count, and `67 f3 ac`

@@ -42,7 +42,7 @@ static int run(const uint8_t *b, unsigned n)
     memset(&f.res, 0, sizeof(f.res));
     ram_clear_log(f.r);
     f.e.partial = 0;
-    return hvt_exec_ext(&f.e, b, n);
+    return hvt_exec_ext_bytes(&f.e, b, n);
 }
 
 static uint32_t d32(unsigned reg, unsigned i)

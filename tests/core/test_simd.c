@@ -30,7 +30,7 @@ static int run(const uint8_t *b, unsigned n)
     ram_clear_log(f.r);
     f.e.partial = 0;
     f.st.rip = 0x10000;
-    return hvt_exec_ext(&f.e, b, n);
+    return hvt_exec_ext_bytes(&f.e, b, n);
 }
 
 static int is_fill(const uint8_t *p, unsigned n, uint8_t v)

@@ -27,7 +27,7 @@ static int run(const uint8_t *b, unsigned n)
     memset(&f.res, 0, sizeof(f.res));
     ram_clear_log(f.r);
     f.e.partial = 0;
-    return hvt_exec_ext(&f.e, b, n);
+    return hvt_exec_ext_bytes(&f.e, b, n);
 }
 
 /* Data ops of the log (walks and A/D updates left out), in order. */

@@ -71,6 +71,7 @@ export LD_LIBRARY_PATH="$L"
 cat "$W/toy.out"
 grep -q "40 events, 60 passes" "$W/toy.out" || fail "toyhv recorded something else"
 "$P/bin/hvtrace" verify "$W/toy.hvt" || fail "hvtrace verify refuses toyhv's trace"
+"$P/bin/hvtrace" lint "$W/toy.hvt" || fail "hvtrace lint finds problems in toyhv's trace"
 "$P/bin/hvtrace" replay "$W/toy.hvt" --analysis-only >"$W/replay.out"
 rc=$?
 tail -5 "$W/replay.out"
@@ -84,6 +85,7 @@ grep -q "movsb" "$W/replay.out" || fail "the divergence is not on movsb"
 grep -q "walk level 9" "$W/bad.err" || fail "no detail for the refused access"
 grep -q "40 events, 60 passes, .* 1 refused" "$W/bad.out" || fail "the recording was not kept"
 "$P/bin/hvtrace" verify "$W/bad.hvt" || fail "hvtrace verify refuses the trace with a refusal"
+"$P/bin/hvtrace" lint "$W/bad.hvt" || fail "hvtrace lint: the refusal's lost marker does not add up"
 
 # the example core, out of tree with its Makefile (headers only), replaying a scenario
 mkdir -p "$W/linemu" || exit 1

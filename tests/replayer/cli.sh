@@ -3,28 +3,9 @@
 # hvtrace replay/bisect/diff on the command line: exit codes, JSON lines, reports.
 # usage: cli.sh HVTRACE WORKDIR MUTANT_FLAG.so MUTANT_UNIMPL.so
 H=$1 W=$2 MFLAG=$3 MUNIMPL=$4
-fails=0
 rm -rf "$W" && mkdir -p "$W" || exit 1
 
-# expect CODE CMD...: runs CMD (output in $W/out), checks its exit code
-expect() {
-    want=$1
-    shift
-    "$@" >"$W/out" 2>"$W/err"
-    got=$?
-    if [ "$got" != "$want" ]; then
-        echo "FAIL: exit $got, expected $want: $*" >&2
-        head -5 "$W/err" >&2
-        fails=$((fails + 1))
-    fi
-}
-# has FILE TEXT: FILE contains TEXT
-has() {
-    if ! grep -q -- "$2" "$1"; then
-        echo "FAIL: '$2' not in $1" >&2
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "$0")/cli_common.sh"
 
 for s in clean pageout; do
     if ! "$H" record --scenario $s --seed 3 --events 120 -o "$W/$s.hvt" >/dev/null 2>"$W/rec.err"; then
