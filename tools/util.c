@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 
 void hvt_tool_err(const char *fmt, ...)
@@ -88,4 +90,106 @@ int hvt_tool_write_exit(int rc)
     if (rc == -HVT_E_EXISTS || rc == -HVT_E_SAME_FILE || rc == -HVT_E_INVALID)
         return HVT_EXIT_USAGE;
     return HVT_EXIT_WRITE;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 63 || lb >= 63)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *hvt_tool_nearest(const char *s, const char *const *names)
+{
+    const char *best = NULL;
+    size_t bd = SIZE_MAX, len = s ? strlen(s) : 0;
+    /* a typo is at most a third of the word, and at least one edit is allowed */
+    size_t limit = len / 3 > 1 ? len / 3 : 1;
+    for (size_t i = 0; s && names && names[i]; i++) {
+        size_t d = edit_distance(s, names[i]);
+        /* "--evnts" and "--events", but also a unique prefix: "--analysis" */
+        if (!strncmp(names[i], s, len) && len >= 4)
+            d = 1;
+        if (d < bd) {
+            bd = d;
+            best = names[i];
+        }
+    }
+    return bd <= limit ? best : NULL;
+}
+
+int hvt_tool_bad_arg(const char *cmd, const char *arg, const char *const *known)
+{
+    const char *near;
+    if (arg[0] != '-') {
+        hvt_tool_err("%s: unexpected argument '%s' (try --help)", cmd, arg);
+        return HVT_EXIT_USAGE;
+    }
+    near = hvt_tool_nearest(arg, known);
+    if (near)
+        hvt_tool_err("%s: unknown option '%s' (did you mean '%s'? try --help)", cmd, arg, near);
+    else
+        hvt_tool_err("%s: unknown option '%s' (try --help)", cmd, arg);
+    return HVT_EXIT_USAGE;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void hvt_progress_init(struct hvt_progress *p, const char *cmd)
+{
+    const char *env = getenv("HVT_PROGRESS");
+    memset(p, 0, sizeof(*p));
+    p->cmd = cmd;
+    p->on = env && *env ? strcmp(env, "0") != 0 : isatty(2);
+}
+
+void hvt_progress_update(struct hvt_progress *p, const char *what, uint64_t done, uint64_t total)
+{
+    uint64_t now;
+    if (!p->on)
+        return;
+    now = mono_ns();
+    if (p->shown && now - p->last_ns < 100000000ull && done != total)
+        return;
+    p->last_ns = now;
+    /* a line of its own: the cursor goes back to its start, and the rest of it is erased */
+    if (total)
+        fprintf(stderr, "\r%s: %s %llu/%llu (%u%%)\033[K", p->cmd, what,
+                (unsigned long long)done, (unsigned long long)total,
+                (unsigned)(done >= total ? 100 : done * 100 / total));
+    else
+        fprintf(stderr, "\r%s: %s %llu\033[K", p->cmd, what, (unsigned long long)done);
+    fflush(stderr);
+    p->shown = 1;
+}
+
+void hvt_progress_clear(struct hvt_progress *p)
+{
+    if (!p->on || !p->shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    p->shown = 0;
 }
