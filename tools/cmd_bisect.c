@@ -110,7 +110,10 @@ int hvt_cmd_bisect(int argc, char **argv)
         printf(",\"chunks\":%" PRIu64 ",\"chunks_tested\":%" PRIu64 ",\"exhaustive\":%s,"
                "\"detail\":",
                res.chunks, res.chunks_tested, res.exhaustive ? "true" : "false");
-        hvt_json_str(stdout, res.detail);
+        if (res.event == HVT_NO_EVENT || !res.detail[0])
+            fputs("null", stdout);
+        else
+            hvt_json_str(stdout, res.detail);
         printf("}\n");
     } else if (res.event == HVT_NO_EVENT) {
         printf("bisect: no %s in %" PRIu64 " chunk(s) (%" PRIu64 " replayed)\n",
@@ -121,8 +124,11 @@ int hvt_cmd_bisect(int argc, char **argv)
                " chunks replayed%s)\n",
                bad ? "event where the cores differ" : "diverging event", res.event, res.chunk,
                res.chunks_tested, res.chunks, res.exhaustive ? ", scanned" : ", binary search");
-        if (bad)
-            printf("  %s\n", res.detail);
+        if (res.detail[0]) {
+            fputs("  ", stdout);
+            hvt_text_str(stdout, res.detail);
+            fputc('\n', stdout);
+        }
     }
     if (res.event == HVT_NO_EVENT)
         return HVT_EXIT_OK;

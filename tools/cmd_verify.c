@@ -164,7 +164,7 @@ int hvt_cmd_verify(int argc, char **argv)
     }
 
     if (json) {
-        fputs("{\"file\":", stdout);
+        fputs("{\"type\":\"verify\",\"file\":", stdout);
         hvt_json_str(stdout, path);
         printf(",\"ok\":%s,\"code\":\"%s\",\"chunks_good\":%" PRIu64 ",\"chunks_bad\":%" PRIu64
                ",\"events\":%" PRIu64 ",\"lost_records\":%" PRIu64
@@ -176,7 +176,7 @@ int hvt_cmd_verify(int argc, char **argv)
                rep.good_bytes);
         for (size_t i = 0; i < probs.n; i++) {
             const struct hvt_fmt_error_info *e = &probs.list[i];
-            printf("%s{\"code\":\"%s\",\"offset\":%" PRIu64 ",\"chunk\":%" PRId64
+            printf("%s{\"type\":\"problem\",\"code\":\"%s\",\"offset\":%" PRIu64 ",\"chunk\":%" PRId64
                    ",\"record\":%" PRId64 ",\"message\":",
                    i ? "," : "", code_name(e->code), e->offset, e->chunk, e->record);
             hvt_json_str(stdout, e->message);
