@@ -79,8 +79,10 @@ int hvt_cmd_bisect(int argc, char **argv)
             }
             i++;
         } else if (a[0] == '-' || path) {
-            hvt_tool_err("bisect: unexpected argument '%s' (try --help)", a);
-            return HVT_EXIT_USAGE;
+            static const char *const known[] = {"--json", "--verbose", "--exhaustive",
+                                                "--no-analysis", "--core", "--good", "--bad",
+                                                "--events", "--help", NULL};
+            return hvt_tool_bad_arg("bisect", a, known);
         } else {
             path = a;
         }

@@ -92,6 +92,8 @@ int hvt_cmd_check_core(int argc, char **argv)
         usage(stdout);
         return HVT_EXIT_OK;
     }
+    static const char *const known[] = {"--verbose", "--against", "--cpu",    "--seed", "--cases",
+                                        "--mode",    "--insn",    "--paging", "--help", NULL};
     hvt_orc_filter_init(&f);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,9 +102,10 @@ int hvt_cmd_check_core(int argc, char **argv)
             x.verbose = 1;
             continue;
         }
-        if (!v) {
-            hvt_tool_err("check-core: unknown option or missing value: %s", a);
-            usage(stderr);
+        if (!v || !hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a)) {
+            if (v || !hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a))
+                return hvt_tool_bad_arg("check-core", a, known);
+            hvt_tool_err("check-core: %s needs a value (try --help)", a);
             return HVT_EXIT_USAGE;
         }
         i++;
@@ -151,9 +154,7 @@ int hvt_cmd_check_core(int argc, char **argv)
             }
             x.paging = v;
         } else {
-            hvt_tool_err("check-core: unknown option %s", a);
-            usage(stderr);
-            return HVT_EXIT_USAGE;
+            return hvt_tool_bad_arg("check-core", a, known);
         }
     }
     if (!against) {

@@ -105,9 +105,9 @@ int hvt_cmd_verify(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            hvt_tool_err("verify: unexpected argument '%s'", argv[i]);
-            help(stderr);
-            return HVT_EXIT_USAGE;
+            static const char *const known[] = {"--json", "-f", "--follow", "--salvage", "--help",
+                                                NULL};
+            return hvt_tool_bad_arg("verify", argv[i], known);
         }
     }
     if (!path) {

@@ -76,6 +76,19 @@ int main(int argc, char **argv)
         }
         return commands[i].fn(argc - 1, argv + 1);
     }
+    {
+        const char *names[sizeof(commands) / sizeof(commands[0]) + 1];
+        const char *near;
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            names[i] = commands[i].name;
+        names[sizeof(commands) / sizeof(commands[0])] = NULL;
+        near = hvt_tool_nearest(argv[1], names);
+        if (near) {
+            hvt_tool_err("unknown command '%s' (did you mean '%s'? try hvtrace --help)", argv[1],
+                         near);
+            return HVT_EXIT_USAGE;
+        }
+    }
     hvt_tool_err("unknown command '%s' (try hvtrace --help)", argv[1]);
     return HVT_EXIT_USAGE;
 }

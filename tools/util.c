@@ -125,7 +125,7 @@ const char *hvt_tool_nearest(const char *s, const char *const *names)
     for (size_t i = 0; s && names && names[i]; i++) {
         size_t d = edit_distance(s, names[i]);
         /* "--evnts" and "--events", but also a unique prefix: "--analysis" */
-        if (!strncmp(names[i], s, len) && len >= 4)
+        if (d > 1 && !strncmp(names[i], s, len) && len >= 4)
             d = 1;
         if (d < bd) {
             bd = d;
