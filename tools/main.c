@@ -20,6 +20,8 @@ CMD(bisect)
 CMD(check_core)
 CMD(bench)
 CMD(gen_sample)
+CMD(extract)
+CMD(report)
 #undef CMD
 
 static const struct {
@@ -31,6 +33,8 @@ static const struct {
     {"record", hvt_cmd_record, "record a scenario of the simulated host"},
     {"replay", hvt_cmd_replay, "re-run a core against a trace, report divergences"},
     {"dump", hvt_cmd_dump, "print events, passes and accesses"},
+    {"extract", hvt_cmd_extract, "a minimal trace of chosen events, guest data redacted"},
+    {"report", hvt_cmd_report, "one HTML page: the passes side by side, a timeline"},
     {"stats", hvt_cmd_stats, "counts, sizes and compression of a trace"},
     {"verify", hvt_cmd_verify, "check every chunk; salvage a damaged trace"},
     {"diff", hvt_cmd_diff, "compare two traces event by event"},
