@@ -210,7 +210,7 @@ int hvt_cmd_extract(int argc, char **argv)
             json = 1;
         } else if (a[0] != '-' && !path) {
             path = a;
-        } else if (v || a[0] != '-') {
+        } else if (!hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a)) {
             return hvt_tool_bad_arg("extract", a, known);
         } else {
             hvt_tool_err("extract: %s needs a value (try --help)", a);
