@@ -78,6 +78,7 @@ int hvt_cmd_record(int argc, char **argv)
     struct hvt_cpu_profile cpu;
     uint64_t n;
     int rc, json = 0;
+    struct hvt_ticker tick;
 
     if (hvt_tool_wants_help(argc, argv)) {
         record_usage(stdout);
@@ -199,7 +200,9 @@ int hvt_cmd_record(int argc, char **argv)
 
     memset(&st, 0, sizeof(st));
     st.size = sizeof(st);
+    hvt_ticker_start(&tick, "record", opt.scenario, out);
     rc = hvt_host_record(out, &opt, &st, err, sizeof(err));
+    hvt_ticker_stop(&tick);
     /* An output that cannot be created or written has its own exit code. */
     if (rc == -HVT_E_IO || rc == -HVT_E_NOSPACE) {
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));

@@ -9,6 +9,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,4 +198,94 @@ void hvt_progress_clear(struct hvt_progress *p)
     fputs("\r\033[K", stderr);
     fflush(stderr);
     p->shown = 0;
+}
+
+struct ticker_impl {
+    pthread_t th;
+    pthread_mutex_t lock;
+    atomic_int stop;
+    uint64_t t0;
+};
+
+static void ticker_draw(struct hvt_ticker *t, struct ticker_impl *im)
+{
+    char part[4096];
+    struct stat sb;
+    double secs = (double)(mono_ns() - im->t0) / 1e9;
+    snprintf(part, sizeof(part), "%s.part", t->watch ? t->watch : "");
+    if (t->watch && (stat(part, &sb) == 0 || stat(t->watch, &sb) == 0))
+        fprintf(stderr, "\r%s: %s, %.1f MiB written, %.0f s\033[K", t->p.cmd, t->what,
+                (double)sb.st_size / 1048576.0, secs);
+    else
+        fprintf(stderr, "\r%s: %s, %.0f s\033[K", t->p.cmd, t->what, secs);
+    fflush(stderr);
+    t->p.shown = 1;
+}
+
+static void *ticker_main(void *arg)
+{
+    struct hvt_ticker *t = arg;
+    struct ticker_impl *im = t->impl;
+    while (!atomic_load(&im->stop)) {
+        struct timespec ts = {0, 200000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&im->lock);
+        if (!atomic_load(&im->stop))
+            ticker_draw(t, im);
+        pthread_mutex_unlock(&im->lock);
+    }
+    return NULL;
+}
+
+void hvt_ticker_start(struct hvt_ticker *t, const char *cmd, const char *what, const char *watch)
+{
+    struct ticker_impl *im;
+    memset(t, 0, sizeof(*t));
+    hvt_progress_init(&t->p, cmd);
+    t->what = what;
+    t->watch = watch;
+    if (!t->p.on || !(im = calloc(1, sizeof(*im))))
+        return;
+    pthread_mutex_init(&im->lock, NULL);
+    im->t0 = mono_ns();
+    t->impl = im;
+    ticker_draw(t, im); /* at once, then five times a second */
+    if (pthread_create(&im->th, NULL, ticker_main, t)) {
+        pthread_mutex_destroy(&im->lock);
+        free(im);
+        t->impl = NULL;
+        hvt_progress_clear(&t->p);
+        return;
+    }
+    t->running = 1;
+}
+
+void hvt_ticker_hold(struct hvt_ticker *t)
+{
+    struct ticker_impl *im = t->impl;
+    if (!t->running)
+        return;
+    pthread_mutex_lock(&im->lock);
+    hvt_progress_clear(&t->p);
+}
+
+void hvt_ticker_release(struct hvt_ticker *t)
+{
+    struct ticker_impl *im = t->impl;
+    if (t->running)
+        pthread_mutex_unlock(&im->lock);
+}
+
+void hvt_ticker_stop(struct hvt_ticker *t)
+{
+    struct ticker_impl *im = t->impl;
+    if (!t->running)
+        return;
+    atomic_store(&im->stop, 1);
+    pthread_join(im->th, NULL);
+    pthread_mutex_destroy(&im->lock);
+    free(im);
+    t->impl = NULL;
+    t->running = 0;
+    hvt_progress_clear(&t->p);
 }

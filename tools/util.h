@@ -74,4 +74,19 @@ void hvt_progress_update(struct hvt_progress *p, const char *what, uint64_t done
 /* Erases the progress line if it is shown (call before writing a report line). */
 void hvt_progress_clear(struct hvt_progress *p);
 
+/* Progress for work that reports none (one long library call): a thread redraws "CMD: WHAT,
+ * N s" (with the size of WATCH, or WATCH.part while that exists, when WATCH is given) five
+ * times a second on a terminal, until stopped; the line is erased then. Output printed while
+ * it runs goes between hvt_ticker_hold (which erases the line) and hvt_ticker_release. */
+struct hvt_ticker {
+    struct hvt_progress p;
+    const char *what, *watch;
+    int running;
+    void *impl; /* thread and lock */
+};
+void hvt_ticker_start(struct hvt_ticker *t, const char *cmd, const char *what, const char *watch);
+void hvt_ticker_hold(struct hvt_ticker *t);
+void hvt_ticker_release(struct hvt_ticker *t);
+void hvt_ticker_stop(struct hvt_ticker *t);
+
 #endif

@@ -161,10 +161,10 @@ progress)
     # it is there): its own line, erased before the report, nothing of it on stdout
     "$H" record --scenario mixed --events 3000 -o "$W/m.hvt" >/dev/null
     for cmd in "stats $W/m.hvt" "dump $W/m.hvt" "replay $W/m.hvt" "extract $W/m.hvt --events 0.. -o $W/e.hvt -f" \
-        "report $W/m.hvt -o $W/r.html -f" "verify $W/m.hvt"; do
+        "report $W/m.hvt -o $W/r.html -f" "verify $W/m.hvt" "record --scenario clean --events 50000 -o $W/c.hvt" \
+        "verify $W/m.hvt --salvage $W/v.hvt"; do
         # shellcheck disable=SC2086
         HVT_PROGRESS=1 "$H" $cmd >"$W/out" 2>"$W/err"
-        case $cmd in verify*) continue ;; esac
         LC_ALL=C grep -q "$(printf '\r')" "$W/err" || bad "$cmd: no progress on stderr"
         LC_ALL=C grep -q "$(printf '\r')" "$W/out" && bad "$cmd: progress on stdout"
         # the last thing on stderr erases the progress line
