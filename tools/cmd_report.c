@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* hvtrace report: one self-contained HTML page of a replay: passes side by side, timeline. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "filter.h"
@@ -557,15 +560,27 @@ int hvt_cmd_report(int argc, char **argv)
     {
         /* the page is complete before OUT is touched: written to OUT.part, then renamed */
         char tmp[4096];
-        FILE *f;
-        if (!force && access(out, F_OK) == 0) {
-            hvt_tool_err("report: %s exists (use -f to overwrite)", out);
-            status = HVT_EXIT_USAGE;
-            goto done;
+        struct stat so, si;
+        FILE *f = NULL;
+        int fd = -1;
+        if (lstat(out, &so) == 0) {
+            if (!force || !S_ISREG(so.st_mode) ||
+                (stat(path, &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)) {
+                hvt_tool_err("report: %s %s", out,
+                             !S_ISREG(so.st_mode) ? "is not a regular file: not replaced"
+                             : force              ? "is the input: not written"
+                                                  : "exists (use -f to overwrite)");
+                status = HVT_EXIT_USAGE;
+                goto done;
+            }
         }
+        /* OUT.part: created exclusively, never through a symbolic link */
         if (snprintf(tmp, sizeof(tmp), "%s.part", out) >= (int)sizeof(tmp) ||
-            !(f = fopen(tmp, "w"))) {
-            hvt_tool_err("report: cannot create %s.part", out);
+            (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0 ||
+            !(f = fdopen(fd, "w"))) {
+            hvt_tool_err("report: cannot create %s.part: %s", out, strerror(errno));
+            if (fd >= 0)
+                close(fd);
             status = HVT_EXIT_WRITE;
             goto done;
         }

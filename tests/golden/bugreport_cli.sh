@@ -237,6 +237,25 @@ redact)
     findings "$W/z.hvt" >"$W/f3"
     cmp -s "$W/f1" "$W/f3" || bad "$ARG: zero-redacted trace replays to other findings"
     ;;
+report)
+    # the page without a browser (report_html.sh loads it in one): content, limits, outputs
+    "$H" record --scenario pageout --events 40 --callsites 2 -o "$W/p.hvt" >/dev/null
+    run 0 "r.html: 40 events, [1-9][0-9]* diverging, 3 detailed" report "$W/p.hvt" -o "$W/r.html" --max 3
+    [ "$(grep -c '<div class=event' "$W/r.html")" = 3 ] || bad "report --max 3"
+    grep -q '<td class=diverge>' "$W/r.html" || bad "no outlined diverging access"
+    grep -q 'frame 0x[0-9a-f]* P RW' "$W/r.html" || bad "no decoded entry"
+    grep -q '<svg' "$W/r.html" || bad "no timeline"
+    grep -Eio '(src|href)="?[a-z]+:|<link|@import|url\(' "$W/r.html" | grep . && bad "external references"
+    run 2 "exists (use -f" report "$W/p.hvt" -o "$W/r.html"
+    run 2 "is the input" report "$W/p.hvt" -o "$W/p.hvt" -f
+    ln -s "$W/r.html" "$W/l.html"
+    run 2 "not a regular file" report "$W/p.hvt" -o "$W/l.html" -f
+    run 0 "warning: no event matches" report "$W/p.hvt" -o "$W/e.html" --mnemonic hlt
+    run 0 "a.html: 40 events, [0-9]* diverging, 40 detailed" report "$W/p.hvt" -o "$W/a.html" --all
+    run 0 "v.html: [1-9][0-9]* events, [1-9][0-9]* diverging, 2 detailed" report "$W/p.hvt" \
+        -o "$W/v.html" --class translation_changed --max 2
+    run 3 "" report "$W/nonexistent.hvt" -o "$W/n.html"
+    ;;
 *)
     echo "unknown case $CASE" >&2
     exit 2
