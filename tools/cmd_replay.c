@@ -162,16 +162,9 @@ int hvt_cmd_replay(int argc, char **argv)
             opt.cpu = &cpu;
             i++;
         } else if ((!strcmp(a, "--core-option") || !strcmp(a, "--core-opt")) && v) {
-            char *eq = strchr(argv[i + 1], '=');
-            if (!eq || eq == v || opt.n_core_options >= MAX_CORE_OPTIONS) {
-                hvt_tool_err("replay: --core-option wants KEY=VALUE (at most %d)",
-                             MAX_CORE_OPTIONS);
+            if (hvt_tool_core_option("replay", argv[++i], kv, &opt.n_core_options,
+                                     MAX_CORE_OPTIONS))
                 return HVT_EXIT_USAGE;
-            }
-            *eq = 0;
-            kv[opt.n_core_options].key = v;
-            kv[opt.n_core_options++].value = eq + 1;
-            i++;
         } else if (!strcmp(a, "--cache") && v) {
             if (!strcmp(v, "none"))
                 opt.cache = HVT_RPL_CACHE_NONE;

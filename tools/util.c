@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include "hvtrace/error.h"
+#include "hvtrace/format.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -288,4 +289,18 @@ void hvt_ticker_stop(struct hvt_ticker *t)
     t->impl = NULL;
     t->running = 0;
     hvt_progress_clear(&t->p);
+}
+
+int hvt_tool_core_option(const char *cmd, char *arg, struct hvt_kv *kv, size_t *n, size_t max)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || *n >= max) {
+        hvt_tool_err("%s: --core-option wants KEY=VALUE (at most %zu)", cmd, max);
+        return -1;
+    }
+    *eq = 0;
+    kv[*n].key = arg;
+    kv[*n].value = eq + 1;
+    (*n)++;
+    return 0;
 }

@@ -52,6 +52,11 @@ void hvt_tool_cpu_list(FILE *f);
 /* 1 when the command line asks for help (-h/--help anywhere). */
 int hvt_tool_wants_help(int argc, char **argv);
 
+struct hvt_kv;
+/* `--core-option KEY=VALUE` (or its older name --core-opt): splits ARG in place into KV[*N]
+ * and counts it. 0, or -1 after printing "CMD: --core-option wants KEY=VALUE (at most MAX)". */
+int hvt_tool_core_option(const char *cmd, char *arg, struct hvt_kv *kv, size_t *n, size_t max);
+
 /* The name in NAMES (NULL-terminated) nearest to S by edit distance when it is near enough to
  * be a typo of it, or NULL. */
 const char *hvt_tool_nearest(const char *s, const char *const *names);

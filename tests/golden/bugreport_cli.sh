@@ -7,28 +7,9 @@ set -u
 H=$1
 CASE=$2
 ARG=${3:-}
-W=$(mktemp -d /tmp/hvt-bugreport.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-fail=0
-bad() {
-    echo "FAIL: $*" >&2
-    fail=1
-}
-# run EXIT NEEDLE ARGS...: the exit code must be EXIT and stdout+stderr must contain NEEDLE
-run() {
-    want=$1
-    needle=$2
-    shift 2
-    "$H" "$@" >"$W/out" 2>"$W/err"
-    got=$?
-    if [ "$got" != "$want" ]; then
-        bad "hvtrace $*: exit $got, want $want"
-        cat "$W/err" >&2
-    elif [ -n "$needle" ] && ! cat "$W/out" "$W/err" | grep -q -- "$needle"; then
-        bad "hvtrace $*: output lacks '$needle':"
-        head -5 "$W/out" "$W/err" >&2
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
+cli_init hvt-bugreport
+RUN_BOTH=1
 # count PATTERN FILE: lines of FILE matching PATTERN
 count() { grep -c -- "$1" "$2"; }
 # The findings of a replay, one line each: event class pass_a pass_b idx_a idx_b (benign ones

@@ -6,13 +6,8 @@
 set -u
 H=$1
 SHOT=${2:-}
-W=$(mktemp -d /tmp/hvt-report.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-fail=0
-bad() {
-    echo "FAIL: $*" >&2
-    fail=1
-}
+. "$(dirname "$0")/cli_lib.sh"
+cli_init hvt-report
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROMIUM" ]; then
     echo "SKIP: no chromium (scripts/install-deps.sh installs it)"
