@@ -49,6 +49,7 @@ int hvt_cmd_bisect(int argc, char **argv)
     struct pr p = {0};
     const char *path = NULL, *good = NULL, *bad = NULL;
     int exhaustive = 0, json = 0, rc;
+    struct hvt_ticker tick;
 
     if (hvt_tool_wants_help(argc, argv)) {
         help(stdout);
@@ -94,7 +95,9 @@ int hvt_cmd_bisect(int argc, char **argv)
     if (hvt_tool_check_path("bisect", "trace", path))
         return HVT_EXIT_USAGE;
     opt.core = good;
+    hvt_ticker_start(&tick, "bisect", "searching", NULL);
     rc = hvt_rpl_bisect(path, &opt, bad, exhaustive, &res, &info);
+    hvt_ticker_stop(&tick);
     if (rc < 0) {
         if (info.err.code) {
             hvt_print_fmt_error(path, &info.err);

@@ -27,8 +27,8 @@ static void help(FILE *f)
             "Replays FILE (as hvtrace replay does) and writes one self-contained HTML page (no\n"
             "network, no external scripts or fonts) for a bug report:\n"
             "  - the summary (findings by class, tag class and mnemonic);\n"
-            "  - a timeline of the events across the vCPUs, one mark per event as wide as its\n"
-            "    passes, diverging events in red;\n"
+            "  - a timeline of the passes across the vCPUs, coloured by outcome, diverging\n"
+            "    events marked in red;\n"
             "  - per diverging event: the instruction disassembled, its findings with the call\n"
             "    site of each access, and the passes side by side, accesses aligned by tag,\n"
             "    the cells that differ from the pass before highlighted (the diverging access\n"
@@ -334,10 +334,13 @@ static int event_html(FILE *f, const struct hvt_rpl_event_report *rep)
 
 #define MAX_MARKS 20000
 
+#define MARK_PASSES 8 /* outcomes kept per event; later passes take the last one's colour */
+
 struct mark {
     uint64_t id;
     uint32_t vcpu, passes;
     int divergent;
+    uint8_t out[MARK_PASSES];
 };
 
 struct rep {
@@ -362,8 +365,10 @@ static int on_event(void *arg, const struct hvt_rpl_event_report *rep)
         return 0;
     hvt_rpl_summary_add(&r->sum, rep);
     if (r->n_marks < MAX_MARKS) {
-        r->marks[r->n_marks++] =
-            (struct mark){rep->ev->id, rep->ev->vcpu, rep->ev->n_passes, divergent};
+        struct mark *mk = &r->marks[r->n_marks++];
+        *mk = (struct mark){rep->ev->id, rep->ev->vcpu, rep->ev->n_passes, divergent, {0}};
+        for (uint32_t p = 0; p < rep->ev->n_passes && p < MARK_PASSES; p++)
+            mk->out[p] = rep->ev->passes[p].out.kind;
         if (rep->ev->vcpu > r->max_vcpu)
             r->max_vcpu = rep->ev->vcpu;
     } else {
@@ -389,29 +394,59 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
     hvt_progress_update(&r->prog, "chunk", done, total);
 }
 
+static const char *outcome_colour(unsigned kind)
+{
+    switch (kind) {
+    case HVT_OUT_OKAY:
+        return "#8c8";
+    case HVT_OUT_RETRY:
+        return "#e9a100";
+    case HVT_OUT_EXCEPTION:
+        return "#a6c";
+    default:
+        return "#888";
+    }
+}
+
+/* One lane per vCPU; the events in id order, each as wide as its passes (so every pass has a
+ * place of its own along the line), the passes coloured by outcome, a red bar under an event
+ * that diverges. */
 static void timeline(FILE *f, const struct rep *r)
 {
-    const double w = 1100, lane = 22, left = 60;
+    const double w = 1100, lane = 26, left = 60;
     uint64_t lo = r->n_marks ? r->marks[0].id : 0, hi = r->n_marks ? r->marks[r->n_marks - 1].id : 0;
-    double span = (double)(hi - lo + 1), h = lane * (r->max_vcpu + 1) + 24;
-    fprintf(f, "<h2>timeline</h2><p class=small>one mark per event (left to right by event id, "
-               "%" PRIu64 "..%" PRIu64 "), one lane per vCPU, as wide as its passes; red: "
-               "diverging, amber: several passes, grey: one pass%s</p>",
-            lo, hi, r->marks_dropped ? "; the first 20000 events only" : "");
+    uint64_t total = 0, pos = 0;
+    for (size_t i = 0; i < r->n_marks; i++)
+        total += r->marks[i].passes;
+    double h = lane * (r->max_vcpu + 1) + 8, unit = w / (double)(total ? total : 1);
+    fprintf(f, "<h2>timeline</h2><p class=small>the passes of each event across the vCPUs, left "
+               "to right by event id (%" PRIu64 "..%" PRIu64 "): <span style=\"color:#8c8\">"
+               "&#9632;</span> okay <span style=\"color:#e9a100\">&#9632;</span> retry "
+               "<span style=\"color:#a6c\">&#9632;</span> exception; a red bar under an event "
+               "whose passes diverge%s</p>",
+            lo, hi, r->marks_dropped ? " (the first 20000 events only)" : "");
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\">",
             w + left + 10, h);
     for (uint32_t v = 0; v <= r->max_vcpu; v++)
-        fprintf(f, "<text x=\"4\" y=\"%.0f\">vCPU %u</text><line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" "
-                   "y2=\"%.0f\" stroke=\"#ddd\"/>",
+        fprintf(f, "<text x=\"4\" y=\"%.0f\">vCPU %u</text><line x1=\"%.0f\" x2=\"%.0f\" "
+                   "y1=\"%.0f\" y2=\"%.0f\" stroke=\"#ddd\"/>",
                 lane * v + 16, v, left, left + w, lane * v + 11, lane * v + 11);
     for (size_t i = 0; i < r->n_marks; i++) {
         const struct mark *m = &r->marks[i];
-        double x = left + w * (double)(m->id - lo) / span;
-        double mw = w / span * m->passes;
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" fill=\"%s\">"
-                   "<title>event %" PRIu64 ": %u pass(es)</title></rect>",
-                x, lane * m->vcpu + 4, mw < 1.5 ? 1.5 : mw,
-                m->divergent ? "#d00" : m->passes > 1 ? "#e9a100" : "#bbb", m->id, m->passes);
+        double x = left + unit * (double)pos, y = lane * m->vcpu + 4;
+        pos += m->passes;
+        for (uint32_t p = 0; p < m->passes; p++) {
+            unsigned kind = m->out[p < MARK_PASSES ? p : MARK_PASSES - 1];
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
+                       "fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.3\"><title>event %" PRIu64
+                       " pass %u: %s</title></rect>",
+                    x + unit * p, y, unit < 1.5 ? 1.5 : unit, outcome_colour(kind), m->id, p,
+                    hvt_outcome_name(kind));
+        }
+        if (m->divergent)
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"4\" "
+                       "fill=\"#d00\"><title>event %" PRIu64 " diverges</title></rect>",
+                    x, y + 15, unit * m->passes < 1.5 ? 1.5 : unit * m->passes, m->id);
     }
     fputs("</svg>\n", f);
 }
