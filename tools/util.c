@@ -204,6 +204,7 @@ void hvt_progress_clear(struct hvt_progress *p)
 struct ticker_impl {
     pthread_t th;
     pthread_mutex_t lock;
+    pthread_cond_t wake; /* stop: the thread leaves at once, not at its next redraw */
     atomic_int stop;
     uint64_t t0;
 };
@@ -227,14 +228,20 @@ static void *ticker_main(void *arg)
 {
     struct hvt_ticker *t = arg;
     struct ticker_impl *im = t->impl;
+    pthread_mutex_lock(&im->lock);
     while (!atomic_load(&im->stop)) {
-        struct timespec ts = {0, 200000000};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&im->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&im->wake, &im->lock, &ts);
         if (!atomic_load(&im->stop))
             ticker_draw(t, im);
-        pthread_mutex_unlock(&im->lock);
     }
+    pthread_mutex_unlock(&im->lock);
     return NULL;
 }
 
@@ -248,10 +255,12 @@ void hvt_ticker_start(struct hvt_ticker *t, const char *cmd, const char *what, c
     if (!t->p.on || !(im = calloc(1, sizeof(*im))))
         return;
     pthread_mutex_init(&im->lock, NULL);
+    pthread_cond_init(&im->wake, NULL);
     im->t0 = mono_ns();
     t->impl = im;
     ticker_draw(t, im); /* at once, then five times a second */
     if (pthread_create(&im->th, NULL, ticker_main, t)) {
+        pthread_cond_destroy(&im->wake);
         pthread_mutex_destroy(&im->lock);
         free(im);
         t->impl = NULL;
@@ -282,8 +291,12 @@ void hvt_ticker_stop(struct hvt_ticker *t)
     struct ticker_impl *im = t->impl;
     if (!t->running)
         return;
+    pthread_mutex_lock(&im->lock);
     atomic_store(&im->stop, 1);
+    pthread_cond_signal(&im->wake);
+    pthread_mutex_unlock(&im->lock);
     pthread_join(im->th, NULL);
+    pthread_cond_destroy(&im->wake);
     pthread_mutex_destroy(&im->lock);
     free(im);
     t->impl = NULL;
