@@ -71,12 +71,13 @@ static void side_access(const struct hvt_event *ev, const struct hvt_pass *p, ui
 }
 
 static int next_event(struct hvt_fmt_reader *r, const char *path, const struct hvt_filter *sel,
-                      const struct hvt_event **ev)
+                      struct hvt_progress *prog, const struct hvt_event **ev)
 {
     struct hvt_record rec;
     for (;;) {
         int rc = hvt_fmt_reader_next(r, &rec);
         if (rc < 0) {
+            hvt_progress_clear(prog);
             hvt_print_fmt_error(path, hvt_fmt_reader_error(r));
             return rc;
         }
@@ -183,6 +184,8 @@ int hvt_cmd_diff(int argc, char **argv)
     uint64_t n = 0;
     int rc, ret = HVT_EXIT_OK;
     struct hvt_filter sel;
+    struct hvt_progress prog;
+    uint64_t total;
 
     if (hvt_tool_wants_help(argc, argv)) {
         help(stdout);
@@ -218,19 +221,25 @@ int hvt_cmd_diff(int argc, char **argv)
         (void)hvt_fmt_reader_seek_event(ra, sel.first);
         (void)hvt_fmt_reader_seek_event(rb, sel.first);
     }
+    hvt_progress_init(&prog, "diff");
+    total = hvt_print_event_total(ra);
     for (;; n++) {
         const struct hvt_event *ea, *eb;
         struct where w;
-        int ga = next_event(ra, pa, &sel, &ea), gb;
+        int ga = next_event(ra, pa, &sel, &prog, &ea), gb;
         if (ga < 0) {
             ret = HVT_EXIT_CORRUPT;
             break;
         }
-        gb = next_event(rb, pb, &sel, &eb);
+        gb = next_event(rb, pb, &sel, &prog, &eb);
         if (gb < 0) {
             ret = HVT_EXIT_CORRUPT;
             break;
         }
+        if (ga && gb)
+            hvt_progress_update(&prog, "event", ea->id + 1, total);
+        if (!ga || !gb || event_differs(ea, eb, &w))
+            hvt_progress_clear(&prog);
         if (!ga && !gb) {
             if (!n && (sel.ranged || hvt_filter_narrows(&sel)))
                 hvt_filter_warn_empty(&sel, "diff");

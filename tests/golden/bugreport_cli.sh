@@ -143,7 +143,7 @@ progress)
     "$H" record --scenario mixed --events 3000 -o "$W/m.hvt" >/dev/null
     for cmd in "stats $W/m.hvt" "dump $W/m.hvt" "replay $W/m.hvt" "extract $W/m.hvt --events 0.. -o $W/e.hvt -f" \
         "report $W/m.hvt -o $W/r.html -f" "verify $W/m.hvt" "record --scenario clean --events 50000 -o $W/c.hvt" \
-        "verify $W/m.hvt --salvage $W/v.hvt"; do
+        "verify $W/m.hvt --salvage $W/v.hvt" "diff $W/m.hvt $W/m.hvt" "bisect $W/m.hvt"; do
         # shellcheck disable=SC2086
         HVT_PROGRESS=1 "$H" $cmd >"$W/out" 2>"$W/err"
         LC_ALL=C grep -q "$(printf '\r')" "$W/err" || bad "$cmd: no progress on stderr"
