@@ -13,9 +13,18 @@
 #include "redact.h"
 #include "util.h"
 
-static const char *const known[] = {"-o",          "--output", "-f",     "--force", "--follow",
-                                    "--redact",    "--redact-with", "--key", "--json",
-                                    HVT_FILTER_OPTION_NAMES, "--help", NULL};
+static const char *const known[] = {"-o",
+                                    "--output",
+                                    "-f",
+                                    "--force",
+                                    "--follow",
+                                    "--redact",
+                                    "--redact-with",
+                                    "--key",
+                                    "--json",
+                                    HVT_FILTER_OPTION_NAMES,
+                                    "--help",
+                                    NULL};
 
 static void help(FILE *f)
 {
@@ -102,8 +111,7 @@ static int add_callsites(struct ex *x, const struct hvt_event *ev)
     return 0;
 }
 
-static void print_summary(const struct ex *x, const char *out, int json, int mode,
-                          int key_given)
+static void print_summary(const struct ex *x, const char *out, int json, int mode, int key_given)
 {
     const struct hvt_redact *r = &x->red;
     if (json) {
@@ -137,7 +145,9 @@ static void print_summary(const struct ex *x, const char *out, int json, int mod
         return;
     printf("redacted (%s%s): %" PRIu64 " of %" PRIu64 " accesses, %" PRIu64 " data bytes\n",
            mode == HVT_REDACT_ZERO ? "zeros" : "keyed hash",
-           mode == HVT_REDACT_ZERO ? "" : key_given ? ", the given key" : ", a random key",
+           mode == HVT_REDACT_ZERO ? ""
+           : key_given             ? ", the given key"
+                                   : ", a random key",
            r->redacted, r->accesses, r->redacted_bytes);
     printf("  by tag class:");
     for (unsigned c = 0; c < HVT_TAG__COUNT; c++)
@@ -230,7 +240,8 @@ int hvt_cmd_extract(int argc, char **argv)
         hvt_tool_err("extract: --key without --redact");
         return HVT_EXIT_USAGE;
     }
-    if (hvt_tool_check_path("extract", "output", out) || hvt_tool_check_path("extract", "trace", path))
+    if (hvt_tool_check_path("extract", "output", out) ||
+        hvt_tool_check_path("extract", "trace", path))
         return HVT_EXIT_USAGE;
     if (same_file(path, out)) {
         hvt_tool_err("extract: the output %s is the input", out);

@@ -14,8 +14,11 @@
 #include "print.h"
 #include "util.h"
 
-static const char *const known[] = {"-o",    "--output", "-f",    "--force", "--all", "--max",
-                                    "--core", "--core-option", "--cpu", HVT_FILTER_OPTION_NAMES,
+static const char *const known[] = {"-o",     "--output",
+                                    "-f",     "--force",
+                                    "--all",  "--max",
+                                    "--core", "--core-option",
+                                    "--cpu",  HVT_FILTER_OPTION_NAMES,
                                     "--help", NULL};
 
 static void help(FILE *f)
@@ -73,7 +76,8 @@ static const char css[] =
     "table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ccc;padding:2px 6px;"
     "vertical-align:top;font-family:monospace;font-size:12px}th{background:#eee}"
     "td.diff{background:#fff2a8}td.diverge{background:#ffc9c9;outline:2px solid #d00}"
-    "td.missing{background:#f3f3f3;color:#999}td.missing.diff{background:#fff2a8}.benign{color:#777}"
+    "td.missing{background:#f3f3f3;color:#999}td.missing.diff{background:#fff2a8}.benign{color:#"
+    "777}"
     ".finding{margin:2px 0}.cls{font-weight:bold;color:#b00}.cls.benign{color:#777}"
     ".event{margin-bottom:24px}.small{color:#666;font-size:11px}"
     "#status{font-weight:bold}svg text{font:11px sans-serif}";
@@ -170,8 +174,7 @@ static int cell_differs(const struct hvt_access *a, const struct hvt_access *b)
 {
     size_t n = a->size <= HVT_DATA_MAX ? a->size : HVT_DATA_MAX;
     return a->phys != b->phys || a->linear != b->linear || a->size != b->size ||
-           a->outcome != b->outcome ||
-           hvt_access_data_valid(a) != hvt_access_data_valid(b) ||
+           a->outcome != b->outcome || hvt_access_data_valid(a) != hvt_access_data_valid(b) ||
            (hvt_access_data_valid(a) && memcmp(a->data, b->data, n));
 }
 
@@ -216,7 +219,8 @@ static int is_diverging(const struct hvt_rpl_event_report *rep, uint32_t p, uint
         const struct hvt_rpl_finding *x = &rep->findings[k];
         if (hvt_rpl_class_benign(x->cls))
             continue;
-        if ((x->pass_a == p && x->idx_a == (int32_t)i) || (x->pass_b == p && x->idx_b == (int32_t)i))
+        if ((x->pass_a == p && x->idx_a == (int32_t)i) ||
+            (x->pass_b == p && x->idx_b == (int32_t)i))
             return 1;
     }
     return 0;
@@ -229,8 +233,9 @@ static int event_html(FILE *f, const struct hvt_rpl_event_report *rep)
     uint32_t np = ev->n_passes;
     char tag[64], regs[256];
 
-    fprintf(f, "<div class=event id=\"event-%" PRIu64 "\"><h2>event %" PRIu64 ", vCPU %u, rip 0x%" PRIx64
-               ": ",
+    fprintf(f,
+            "<div class=event id=\"event-%" PRIu64 "\"><h2>event %" PRIu64
+            ", vCPU %u, rip 0x%" PRIx64 ": ",
             ev->id, ev->id, ev->vcpu, ev->init.rip);
     esc(f, rep->disasm[0] ? rep->disasm : "(not disassembled)");
     fputs("</h2><p>instruction bytes ", f);
@@ -245,9 +250,8 @@ static int event_html(FILE *f, const struct hvt_rpl_event_report *rep)
     for (size_t k = 0; k < rep->n_findings; k++) {
         const struct hvt_rpl_finding *x = &rep->findings[k];
         const struct hvt_access *a = x->idx_b >= 0 ? &x->acc_b : x->idx_a >= 0 ? &x->acc_a : NULL;
-        const struct hvt_callsite *cs = a && a->callsite && rep->chunk
-                                            ? hvt_fmt_chunk_callsite(rep->chunk, a->callsite)
-                                            : NULL;
+        const struct hvt_callsite *cs =
+            a && a->callsite && rep->chunk ? hvt_fmt_chunk_callsite(rep->chunk, a->callsite) : NULL;
         int benign = hvt_rpl_class_benign(x->cls);
         fprintf(f, "<div class=finding><span class=\"cls%s\">%s</span> pass %u vs pass %u",
                 benign ? " benign" : "", hvt_rpl_class_name(x->cls), x->pass_a, x->pass_b);
@@ -296,8 +300,8 @@ static int event_html(FILE *f, const struct hvt_rpl_event_report *rep)
         /* first pass over the row: does any cell differ? (rows that do not can be hidden) */
         for (uint32_t p = 1; p < np; p++) {
             int32_t i = m.cell[r * np + p], j = m.cell[r * np + p - 1];
-            if ((i < 0) != (j < 0) ||
-                (i >= 0 && cell_differs(&ev->passes[p].accesses[i], &ev->passes[p - 1].accesses[j])))
+            if ((i < 0) != (j < 0) || (i >= 0 && cell_differs(&ev->passes[p].accesses[i],
+                                                              &ev->passes[p - 1].accesses[j])))
                 row_differs = 1;
         }
         struct hvt_tag t = {m.keys[r].cls, m.keys[r].operand, m.keys[r].level, 0,
@@ -309,7 +313,8 @@ static int event_html(FILE *f, const struct hvt_rpl_event_report *rep)
             int32_t i = m.cell[r * np + p], j = p ? m.cell[r * np + p - 1] : -1;
             const char *cls = "";
             if (i < 0) {
-                fputs(p && j >= 0 ? "<td class=\"missing diff\">-</td>" : "<td class=missing>-</td>",
+                fputs(p && j >= 0 ? "<td class=\"missing diff\">-</td>"
+                                  : "<td class=missing>-</td>",
                       f);
                 continue;
             }
@@ -414,22 +419,25 @@ static const char *outcome_colour(unsigned kind)
 static void timeline(FILE *f, const struct rep *r)
 {
     const double w = 1100, lane = 26, left = 60;
-    uint64_t lo = r->n_marks ? r->marks[0].id : 0, hi = r->n_marks ? r->marks[r->n_marks - 1].id : 0;
+    uint64_t lo = r->n_marks ? r->marks[0].id : 0,
+             hi = r->n_marks ? r->marks[r->n_marks - 1].id : 0;
     uint64_t total = 0, pos = 0;
     for (size_t i = 0; i < r->n_marks; i++)
         total += r->marks[i].passes;
     double h = lane * (r->max_vcpu + 1) + 8, unit = w / (double)(total ? total : 1);
-    fprintf(f, "<h2>timeline</h2><p class=small>the passes of each event across the vCPUs, left "
-               "to right by event id (%" PRIu64 "..%" PRIu64 "): <span style=\"color:#8c8\">"
-               "&#9632;</span> okay <span style=\"color:#e9a100\">&#9632;</span> retry "
-               "<span style=\"color:#a6c\">&#9632;</span> exception; a red bar under an event "
-               "whose passes diverge%s</p>",
+    fprintf(f,
+            "<h2>timeline</h2><p class=small>the passes of each event across the vCPUs, left "
+            "to right by event id (%" PRIu64 "..%" PRIu64 "): <span style=\"color:#8c8\">"
+            "&#9632;</span> okay <span style=\"color:#e9a100\">&#9632;</span> retry "
+            "<span style=\"color:#a6c\">&#9632;</span> exception; a red bar under an event "
+            "whose passes diverge%s</p>",
             lo, hi, r->marks_dropped ? " (the first 20000 events only)" : "");
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\">",
             w + left + 10, h);
     for (uint32_t v = 0; v <= r->max_vcpu; v++)
-        fprintf(f, "<text x=\"4\" y=\"%.0f\">vCPU %u</text><line x1=\"%.0f\" x2=\"%.0f\" "
-                   "y1=\"%.0f\" y2=\"%.0f\" stroke=\"#ddd\"/>",
+        fprintf(f,
+                "<text x=\"4\" y=\"%.0f\">vCPU %u</text><line x1=\"%.0f\" x2=\"%.0f\" "
+                "y1=\"%.0f\" y2=\"%.0f\" stroke=\"#ddd\"/>",
                 lane * v + 16, v, left, left + w, lane * v + 11, lane * v + 11);
     for (size_t i = 0; i < r->n_marks; i++) {
         const struct mark *m = &r->marks[i];
@@ -437,15 +445,17 @@ static void timeline(FILE *f, const struct rep *r)
         pos += m->passes;
         for (uint32_t p = 0; p < m->passes; p++) {
             unsigned kind = m->out[p < MARK_PASSES ? p : MARK_PASSES - 1];
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
-                       "fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.3\"><title>event %" PRIu64
-                       " pass %u: %s</title></rect>",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"14\" "
+                    "fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.3\"><title>event %" PRIu64
+                    " pass %u: %s</title></rect>",
                     x + unit * p, y, unit < 1.5 ? 1.5 : unit, outcome_colour(kind), m->id, p,
                     hvt_outcome_name(kind));
         }
         if (m->divergent)
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"4\" "
-                       "fill=\"#d00\"><title>event %" PRIu64 " diverges</title></rect>",
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"4\" "
+                    "fill=\"#d00\"><title>event %" PRIu64 " diverges</title></rect>",
                     x, y + 15, unit * m->passes < 1.5 ? 1.5 : unit * m->passes, m->id);
     }
     fputs("</svg>\n", f);
@@ -457,8 +467,9 @@ static void summary_html(FILE *f, const char *path, const struct rep *r)
     fputs("<h2>summary</h2><table>", f);
     fputs("<tr><th>trace</th><td>", f);
     esc(f, path);
-    fprintf(f, "</td></tr><tr><th>events</th><td>%" PRIu64 " (%" PRIu64 " with several passes, "
-               "%" PRIu64 " replayed, %" PRIu64 " cannot be replayed, %" PRIu64 " skipped)</td></tr>",
+    fprintf(f,
+            "</td></tr><tr><th>events</th><td>%" PRIu64 " (%" PRIu64 " with several passes, "
+            "%" PRIu64 " replayed, %" PRIu64 " cannot be replayed, %" PRIu64 " skipped)</td></tr>",
             s->events, s->multi_pass, s->replayed, s->cannot_replay, s->skipped);
     fprintf(f, "<tr><th>diverging events</th><td>%" PRIu64, s->divergent_events);
     if (s->first_divergent != HVT_NO_EVENT)
@@ -553,7 +564,8 @@ int hvt_cmd_report(int argc, char **argv)
         hvt_tool_err("report: %s", !path ? "no trace file given" : "no output given (-o OUT)");
         return HVT_EXIT_USAGE;
     }
-    if (hvt_tool_check_path("report", "output", out) || hvt_tool_check_path("report", "trace", path))
+    if (hvt_tool_check_path("report", "output", out) ||
+        hvt_tool_check_path("report", "trace", path))
         return HVT_EXIT_USAGE;
     r.sel = &sel;
     r.marks = calloc(MAX_MARKS, sizeof(*r.marks));
@@ -578,8 +590,9 @@ int hvt_cmd_report(int argc, char **argv)
             hvt_print_fmt_error(path, &info.err);
         else
             hvt_tool_err("report: %s: %s", path,
-                         r.failed ? "out of memory"
-                         : info.message[0] ? info.message : hvt_strerror(rc));
+                         r.failed          ? "out of memory"
+                         : info.message[0] ? info.message
+                                           : hvt_strerror(rc));
         status = rc < 0 && info.err.code ? HVT_EXIT_CORRUPT : HVT_EXIT_USAGE;
         goto done;
     }

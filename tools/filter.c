@@ -189,8 +189,7 @@ static int mnemonic_ok(const struct hvt_filter *f, const struct hvt_event *ev, c
     if (!f->n_mnemonics)
         return 1;
     if (!mnem) {
-        if (hvt_rpl_disasm(&ev->init, ev->insn, ev->insn_len, m, sizeof(m), text,
-                           sizeof(text)) < 0)
+        if (hvt_rpl_disasm(&ev->init, ev->insn, ev->insn_len, m, sizeof(m), text, sizeof(text)) < 0)
             return 0;
         mnem = m;
     }
@@ -244,4 +243,3 @@ void hvt_tool_disasm(const struct hvt_event *ev, char *text, size_t len, char *m
     if (mnem && mlen)
         snprintf(mnem, mlen, "%s", m);
 }
-

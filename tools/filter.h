@@ -18,8 +18,8 @@ struct hvt_filter_set {
 
 /* Every criterion given must hold (AND); within one option any listed value may (OR). */
 struct hvt_filter {
-    uint64_t first, last;     /* --events A..B (default 0..UINT64_MAX) */
-    int ranged;               /* --events given */
+    uint64_t first, last; /* --events A..B (default 0..UINT64_MAX) */
+    int ranged;           /* --events given */
     struct hvt_filter_set vcpu, rip;
     uint32_t tag_classes;     /* --class: bit per enum hvt_tag_class */
     uint32_t finding_classes; /* --class: bit per enum hvt_rpl_class (replay and report) */

@@ -12,18 +12,18 @@ enum hvt_redact_mode { HVT_REDACT_HASH = 0, HVT_REDACT_ZERO = 1 };
 
 /* Why an access kept its data. */
 enum hvt_redact_why {
-    HVT_KEPT_WALK = 0,    /* a page-walk entry: the translation the analysis compares */
-    HVT_KEPT_AD,          /* an A/D update of a paging entry */
-    HVT_KEPT_FETCH,       /* instruction bytes: the core decodes them */
-    HVT_KEPT_OUTCOME,     /* redacting it changes what replay finds: it decides the outcome */
-    HVT_KEPT_NO_DATA,     /* nothing to redact (a read that did not complete) */
-    HVT_KEPT_LIMIT,       /* the event has too many candidates to try one by one */
+    HVT_KEPT_WALK = 0, /* a page-walk entry: the translation the analysis compares */
+    HVT_KEPT_AD,       /* an A/D update of a paging entry */
+    HVT_KEPT_FETCH,    /* instruction bytes: the core decodes them */
+    HVT_KEPT_OUTCOME,  /* redacting it changes what replay finds: it decides the outcome */
+    HVT_KEPT_NO_DATA,  /* nothing to redact (a read that did not complete) */
+    HVT_KEPT_LIMIT,    /* the event has too many candidates to try one by one */
     HVT_KEPT__COUNT
 };
 
 struct hvt_redact {
-    int mode;                /* enum hvt_redact_mode */
-    uint8_t key[16];         /* the hash key */
+    int mode;                 /* enum hvt_redact_mode */
+    uint8_t key[16];          /* the hash key */
     struct hvt_rpl_engine *e; /* replays each event to check the findings stay */
     /* figures */
     uint64_t events, accesses, redacted, redacted_bytes;

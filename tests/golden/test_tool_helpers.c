@@ -137,7 +137,7 @@ static void test_core_option(void)
     CHECK(n == 1 && !strcmp(kv[0].key, "k") && !strcmp(kv[0].value, "v"));
     CHECK_EQ(hvt_tool_core_option("t", b, kv, &n, 2), -1);
     CHECK_EQ(hvt_tool_core_option("t", c, kv, &n, 2), -1);
-    CHECK_EQ(hvt_tool_core_option("t", d, kv, &n, 2), 0); /* an empty value is a value */
+    CHECK_EQ(hvt_tool_core_option("t", d, kv, &n, 2), 0);  /* an empty value is a value */
     CHECK_EQ(hvt_tool_core_option("t", e, kv, &n, 2), -1); /* at most 2 */
     CHECK_EQ(n, 2);
 }
