@@ -128,6 +128,7 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
         ro.flags |= HVT_REC_FOLLOW;
     if (!h->threads) {
         ro.flags |= HVT_REC_NO_TIME; /* reruns with the same seed compare equal */
+        ro.flush_ms = 0; /* and chunks are cut by size alone, never by the flush timer */
         deterministic_identity(&hdr);
     }
     rc = hvt_rec_open(&rec, path, &hdr, &ro);

@@ -543,7 +543,8 @@ void hvt_host_vcpu_step(struct vcpu *v)
             v->unrecorded = n >= h->events_budget;
         if (!v->unrecorded) {
             v->rec_started++;
-            h->recorded_open += !h->threads;
+            if (!h->threads)
+                h->recorded_open++;
         }
         begin_event(v, &res);
         return;

@@ -499,9 +499,7 @@ void *hvt_rec_writer_main(void *arg)
     uint64_t written_since_flush = 0;
     long sleep_ns = MIN_SLEEP_NS;
 
-    /* Without times the trace must be a function of its records alone: chunks are then cut
-     * by size only, never by the flush timer. */
-    flush_ns = (rec->opt.flags & HVT_REC_NO_TIME) ? 0 : (uint64_t)rec->opt.flush_ms * 1000000ull;
+    flush_ns = (uint64_t)rec->opt.flush_ms * 1000000ull;
     for (;;) {
         int stopping = atomic_load_explicit(&rec->stopping, memory_order_acquire);
         uint64_t t = hvt_rec_mono_ns(), now, max_fill = 0, nslots = 0;
