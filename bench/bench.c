@@ -111,7 +111,7 @@ void hvt_bench_text(struct hvt_bench_report *r, const char *key, const char *val
 void hvt_bench_report_done(struct hvt_bench_report *r)
 {
     if (r->json) {
-        printf("{\"bench\":");
+        printf("{\"type\":\"bench\",\"bench\":");
         hvt_json_str(stdout, r->name);
         for (int i = 0; i < r->n; i++) {
             printf(",");

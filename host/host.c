@@ -344,6 +344,9 @@ static void run_deterministic(struct hvt_host *h)
     }
     while (!h->err) {
         uint32_t n = 0;
+        if (h->plan == HOST_PLAN_NONE ? h->events_started >= h->events_budget && !h->recorded_open
+                                      : h->events_done >= h->events_budget)
+            break; /* the budget is recorded: every recorded event has ended */
         for (uint32_t i = 0; i < h->n_vcpus; i++) {
             struct vcpu *v = &h->vcpus[i];
             if (v->run == VCPU_WAIT_IO && v->pending_due <= h->now)

@@ -21,6 +21,8 @@
 #define GPA_GATHER 0x300000ull /* gather base (RAM) */
 
 #define GPA_MMIO 0xfe000000ull /* MMIO pages, identity mapped */
+/* start time of a deterministic recording (2023-11-14T22:13:20Z): fixed, not the clock */
+#define HVT_HOST_FIXED_START_NS 1700000000000000000ull
 #define MMIO_PAGES 8
 #define MMIO_DEV0 0   /* general device registers (clean, mixed) */
 #define MMIO_CMPS 1   /* the register both CMPS operands read */
@@ -98,6 +100,14 @@ enum vcpu_run { VCPU_RUNNABLE = 0, VCPU_WAIT_IO, VCPU_STOPPED };
 
 struct hvt_host;
 
+/* Which events a deterministic run records. Event ids follow completion, so a recording of N
+ * events that is a prefix of every longer one with the same seed holds the first N events to
+ * complete: a dry run (PLAN_DRY, no recorder) finds how many of those each vCPU begins, and
+ * the recorded run (PLAN_SET) records exactly those; every other event still runs, unrecorded,
+ * so the schedule is the same in both. PLAN_NONE (hvt_host_run called directly): the first N
+ * events to begin are recorded, later ones run unrecorded until those have ended. */
+enum host_plan { HOST_PLAN_NONE = 0, HOST_PLAN_DRY = 1, HOST_PLAN_SET = 2 };
+
 struct vcpu {
     struct hvt_host *h;
     uint32_t id;
@@ -115,6 +125,9 @@ struct vcpu {
 
     /* event in progress */
     int in_event;
+    int unrecorded;       /* this event runs as recorded ones do, but is not recorded */
+    uint64_t rec_started; /* recorded events begun */
+    uint64_t rec_quota;   /* HOST_PLAN_SET: how many of its events are recorded */
     uint32_t pass;   /* index of the next pass */
     uint32_t io_idx; /* device accesses made so far in the current pass */
     int mismatch;    /* the current pass hit an ioreq mismatch */
@@ -206,6 +219,8 @@ struct hvt_host {
     uint64_t events_budget;
     uint64_t events_done;    /* atomic in threads mode */
     uint64_t events_started; /* atomic in threads mode */
+    uint64_t recorded_open;  /* deterministic mode: recorded events begun and not ended */
+    int plan;                /* enum host_plan (deterministic mode) */
     int stop;                /* atomic in threads mode */
     int ran;
 

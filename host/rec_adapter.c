@@ -17,24 +17,24 @@ int hvt_host_rec_bind(struct vcpu *v)
 
 int hvt_host_rec_event_begin(struct vcpu *v, const uint8_t *insn, size_t len)
 {
-    if (!v->h->rec)
+    if (!v->h->rec || v->unrecorded)
         return 0;
     return hvt_rec_event_begin(v->h->rec, v->id, &v->st, len ? insn : NULL, len);
 }
 
 int hvt_host_rec_pass_begin(struct vcpu *v)
 {
-    return v->h->rec ? hvt_rec_pass_begin(v->h->rec, v->id) : 0;
+    return v->h->rec && !v->unrecorded ? hvt_rec_pass_begin(v->h->rec, v->id) : 0;
 }
 
 int hvt_host_rec_pass_end(struct vcpu *v, const struct hvt_pass_outcome *out)
 {
-    return v->h->rec ? hvt_rec_pass_end(v->h->rec, v->id, out, &v->st) : 0;
+    return v->h->rec && !v->unrecorded ? hvt_rec_pass_end(v->h->rec, v->id, out, &v->st) : 0;
 }
 
 int hvt_host_rec_event_end(struct vcpu *v)
 {
-    return v->h->rec ? hvt_rec_event_end(v->h->rec, v->id) : 0;
+    return v->h->rec && !v->unrecorded ? hvt_rec_event_end(v->h->rec, v->id) : 0;
 }
 
 int hvt_host_rec_healthy(struct hvt_host *h)

@@ -20,6 +20,51 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A deterministic recording is a function of its options: its UUID is derived from them
+ * (FNV-1a over the header options, two lanes) and its start time is fixed, so that two runs
+ * with the same seed give the same bytes. */
+static void deterministic_identity(struct hvt_fmt_header *hdr)
+{
+    uint64_t lane[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+    for (size_t i = 0; i < hdr->n_options; i++) {
+        const char *parts[2] = {hdr->options[i].key, hdr->options[i].value};
+        for (int k = 0; k < 2; k++)
+            for (const char *c = parts[k] ? parts[k] : ""; ; c++) {
+                for (int l = 0; l < 2; l++)
+                    lane[l] = (lane[l] ^ (uint8_t)*c) * 0x100000001b3ull;
+                if (!*c)
+                    break;
+            }
+    }
+    for (int i = 0; i < 16; i++)
+        hdr->uuid[i] = (uint8_t)(lane[i / 8] >> (8 * (i % 8)));
+    hdr->uuid[6] = (uint8_t)((hdr->uuid[6] & 0x0f) | 0x80); /* RFC 9562 version 8: custom */
+    hdr->uuid[8] = (uint8_t)((hdr->uuid[8] & 0x3f) | 0x80);
+    hdr->start_time_ns = HVT_HOST_FIXED_START_NS;
+}
+
+/* The dry run of enum host_plan: the same options without a recorder, stopped when the budget
+ * of events has completed; each vCPU then records as many events as it completed there. */
+static int plan_recording(struct hvt_host *h, const struct hvt_host_options *opt, char *errbuf,
+                          size_t errlen)
+{
+    struct hvt_host *dry = NULL;
+    int rc = hvt_host_create(&dry, opt, errbuf, errlen);
+    if (rc < 0)
+        return rc;
+    dry->plan = HOST_PLAN_DRY;
+    rc = hvt_host_run(dry, NULL);
+    if (rc < 0) {
+        set_err(errbuf, errlen, "%s", hvt_host_error_message(dry));
+    } else {
+        for (uint32_t i = 0; i < h->n_vcpus; i++)
+            h->vcpus[i].rec_quota = dry->vcpus[i].n_events;
+        h->plan = HOST_PLAN_SET;
+    }
+    hvt_host_destroy(dry);
+    return rc;
+}
+
 int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct hvt_host_stats *st,
                     char *errbuf, size_t errlen)
 {
@@ -46,6 +91,13 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
     rc = hvt_host_create(&h, opt, errbuf, errlen);
     if (rc < 0)
         return rc;
+    if (!h->threads && h->n_vcpus > 1) { /* one vCPU: events complete in the order they begin */
+        rc = plan_recording(h, opt, errbuf, errlen);
+        if (rc < 0) {
+            hvt_host_destroy(h);
+            return rc;
+        }
+    }
 
     memset(&hdr, 0, sizeof(hdr));
     hdr.producer = "hvtrace-sim";
@@ -74,8 +126,11 @@ int hvt_host_record(const char *path, const struct hvt_host_options *opt, struct
         ro.flags |= HVT_REC_OVERWRITE;
     if (opt->flags & HVT_HOST_FOLLOW)
         ro.flags |= HVT_REC_FOLLOW;
-    if (!h->threads)
+    if (!h->threads) {
         ro.flags |= HVT_REC_NO_TIME; /* reruns with the same seed compare equal */
+        ro.flush_ms = 0; /* and chunks are cut by size alone, never by the flush timer */
+        deterministic_identity(&hdr);
+    }
     rc = hvt_rec_open(&rec, path, &hdr, &ro);
     if (rc < 0) {
         const struct hvt_fmt_error_info *oe = hvt_fmt_writer_last_error();

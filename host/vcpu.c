@@ -336,8 +336,14 @@ static void end_event(struct vcpu *v)
     v->in_event = 0;
     v->has_pending = v->pending_ready = 0;
     v->n_done = 0;
-    v->n_events++;
     hvt_host_agents_event_end(v);
+    if (v->unrecorded) {
+        v->unrecorded = 0;
+        return;
+    }
+    v->n_events++;
+    if (!h->threads)
+        h->recorded_open--;
     if (h->threads)
         __atomic_add_fetch(&h->events_done, 1, __ATOMIC_RELAXED);
     else
@@ -381,7 +387,9 @@ static void run_pass(struct vcpu *v)
     v->io_idx = 0;
     v->mismatch = 0;
     memset(&res, 0, sizeof(res));
-    rc = hvt_core_emulate(v->core, &v->st, &v->ev_ops, v->ev_ctx, &res);
+    /* an unrecorded event's accesses bypass the recorder's interposer */
+    rc = v->unrecorded ? hvt_core_emulate(v->core, &v->st, &hvt_host_event_ops, v, &res)
+                       : hvt_core_emulate(v->core, &v->st, &v->ev_ops, v->ev_ctx, &res);
     if (rc < 0) {
         hvt_host_fail(h, rc, "vCPU %u: core: %s", v->id, hvt_strerror(rc));
         stop_vcpu(v);
@@ -522,9 +530,21 @@ void hvt_host_vcpu_step(struct vcpu *v)
          * a vCPU that would start one more simply stops (its probe left no trace). */
         uint64_t n = h->threads ? __atomic_fetch_add(&h->events_started, 1, __ATOMIC_RELAXED)
                                 : h->events_started++;
-        if (n >= h->events_budget) {
+        if (n >= h->events_budget && h->threads) {
             stop_vcpu(v);
             return;
+        }
+        /* Deterministic mode: an event that is not to be recorded still runs, unrecorded, so
+         * that every choice of the scheduler and the agents stays what a longer recording
+         * makes (see enum host_plan). */
+        if (h->plan == HOST_PLAN_SET)
+            v->unrecorded = v->rec_started >= v->rec_quota;
+        else if (h->plan == HOST_PLAN_NONE)
+            v->unrecorded = n >= h->events_budget;
+        if (!v->unrecorded) {
+            v->rec_started++;
+            if (!h->threads)
+                h->recorded_open++;
         }
         begin_event(v, &res);
         return;

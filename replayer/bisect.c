@@ -22,6 +22,8 @@ static int test_chunk(struct bis *b, uint64_t k, uint64_t *id, char *detail, siz
     size_t n;
     int rc = hvt_fmt_reader_load_chunk(b->r, k, &c), found = 0;
 
+    if (len)
+        detail[0] = 0;
     if (rc < 0)
         return rc;
     b->res->chunks_tested++;
@@ -44,6 +46,14 @@ static int test_chunk(struct bis *b, uint64_t k, uint64_t *id, char *detail, siz
             rc = hvt_rpl_engine_event(b->good, ev, c, &rep);
             if (rc >= 0)
                 rc = rep.n_divergent > 0;
+            /* the detail of a single-core search: the event's first divergence */
+            for (size_t f = 0; rc == 1 && f < rep.n_findings; f++) {
+                const struct hvt_rpl_finding *x = &rep.findings[f];
+                if (hvt_rpl_class_benign(x->cls))
+                    continue;
+                snprintf(detail, len, "%s: %s", hvt_rpl_class_name(x->cls), x->detail);
+                break;
+            }
         }
         if (rc < 0)
             break;
@@ -130,7 +140,7 @@ int hvt_rpl_bisect(const char *path, const struct hvt_rpl_options *opt, const ch
         /* binary search for the first diverging chunk, the last one known to diverge */
         size_t lo = 0, hi = b.n - 1;
         uint64_t hid;
-        char d[sizeof(res->detail)];
+        char d[sizeof(res->detail)] = "";
         rc = test_chunk(&b, b.chunks[hi], &hid, d, sizeof(d));
         if (rc < 0)
             goto chunk_err;

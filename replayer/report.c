@@ -8,7 +8,7 @@
 #include "common/print.h"
 #include "internal.h"
 
-static const char *const whatif_names[4] = {"none", "removed", "kept", "unknown"};
+static const char *const whatif_names[4] = {"none", "removed", "kept", "undetermined"};
 static const char *const cache_names[HVT_RPL_CACHE__COUNT] = {"none", "walk", "full"};
 
 /* ---- summary ----------------------------------------------------------------------------- */
@@ -299,7 +299,7 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
         fputs(",\"by_class\":{", f);
         for (unsigned i = 0; i < HVT_RPL__COUNT; i++)
             fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", hvt_rpl_class_name(i), s->by_class[i]);
-        fputs("},\"by_tag\":{", f);
+        fputs("},\"by_tag_class\":{", f);
         for (unsigned i = 0; i <= HVT_TAG__COUNT; i++)
             fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "",
                     i < HVT_TAG__COUNT ? hvt_tag_class_name(i) : "none", s->by_tag[i]);
@@ -311,7 +311,7 @@ void hvt_rpl_print_summary(FILE *f, const struct hvt_rpl_summary *s, unsigned ca
         }
         fprintf(f,
                 "},\"whatif\":{\"cache\":\"%s\",\"removed\":%" PRIu64 ",\"kept\":%" PRIu64
-                ",\"unknown\":%" PRIu64 ",\"completes\":%" PRIu64 "}}\n",
+                ",\"undetermined\":%" PRIu64 ",\"completes\":%" PRIu64 "}}\n",
                 cn, s->whatif[HVT_RPL_WHATIF_REMOVED], s->whatif[HVT_RPL_WHATIF_KEPT],
                 s->whatif[HVT_RPL_WHATIF_UNKNOWN], s->whatif_completes);
         return;

@@ -49,6 +49,7 @@ int hvt_cmd_bisect(int argc, char **argv)
     struct pr p = {0};
     const char *path = NULL, *good = NULL, *bad = NULL;
     int exhaustive = 0, json = 0, rc;
+    struct hvt_ticker tick;
 
     if (hvt_tool_wants_help(argc, argv)) {
         help(stdout);
@@ -79,8 +80,10 @@ int hvt_cmd_bisect(int argc, char **argv)
             }
             i++;
         } else if (a[0] == '-' || path) {
-            hvt_tool_err("bisect: unexpected argument '%s' (try --help)", a);
-            return HVT_EXIT_USAGE;
+            static const char *const known[] = {"--json", "--verbose", "--exhaustive",
+                                                "--no-analysis", "--core", "--good", "--bad",
+                                                "--events", "--help", NULL};
+            return hvt_tool_bad_arg("bisect", a, known);
         } else {
             path = a;
         }
@@ -92,7 +95,9 @@ int hvt_cmd_bisect(int argc, char **argv)
     if (hvt_tool_check_path("bisect", "trace", path))
         return HVT_EXIT_USAGE;
     opt.core = good;
+    hvt_ticker_start(&tick, "bisect", "searching", NULL);
     rc = hvt_rpl_bisect(path, &opt, bad, exhaustive, &res, &info);
+    hvt_ticker_stop(&tick);
     if (rc < 0) {
         if (info.err.code) {
             hvt_print_fmt_error(path, &info.err);
@@ -110,7 +115,10 @@ int hvt_cmd_bisect(int argc, char **argv)
         printf(",\"chunks\":%" PRIu64 ",\"chunks_tested\":%" PRIu64 ",\"exhaustive\":%s,"
                "\"detail\":",
                res.chunks, res.chunks_tested, res.exhaustive ? "true" : "false");
-        hvt_json_str(stdout, res.detail);
+        if (res.event == HVT_NO_EVENT || !res.detail[0])
+            fputs("null", stdout);
+        else
+            hvt_json_str(stdout, res.detail);
         printf("}\n");
     } else if (res.event == HVT_NO_EVENT) {
         printf("bisect: no %s in %" PRIu64 " chunk(s) (%" PRIu64 " replayed)\n",
@@ -121,8 +129,11 @@ int hvt_cmd_bisect(int argc, char **argv)
                " chunks replayed%s)\n",
                bad ? "event where the cores differ" : "diverging event", res.event, res.chunk,
                res.chunks_tested, res.chunks, res.exhaustive ? ", scanned" : ", binary search");
-        if (bad)
-            printf("  %s\n", res.detail);
+        if (res.detail[0]) {
+            fputs("  ", stdout);
+            hvt_text_str(stdout, res.detail);
+            fputc('\n', stdout);
+        }
     }
     if (res.event == HVT_NO_EVENT)
         return HVT_EXIT_OK;

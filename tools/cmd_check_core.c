@@ -36,6 +36,7 @@ struct ctx {
     int verbose;
     uint64_t shown;
     const char *mode, *insn, *paging;
+    struct hvt_ticker *tick;
 };
 
 static void on_mismatch(void *arg, const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
@@ -49,6 +50,7 @@ static void on_mismatch(void *arg, const struct hvt_orc_case *c, const struct hv
         return;
     }
     x->shown++;
+    hvt_ticker_hold(x->tick);
     hvt_orc_case_describe(c, d, sizeof(d));
     printf("mismatch: case seed %#" PRIx64 ": %s\n", c->seed, d);
     if (x->verbose) {
@@ -66,6 +68,8 @@ static void on_mismatch(void *arg, const struct hvt_orc_case *c, const struct hv
            c->seed, x->mode ? " --mode " : "", x->mode ? x->mode : "", x->insn ? " --insn '" : "",
            x->insn ? x->insn : "", x->insn ? "'" : "", x->paging ? " --paging " : "",
            x->paging ? x->paging : "");
+    fflush(stdout);
+    hvt_ticker_release(x->tick);
 }
 
 static int parse_paging(const char *s)
@@ -83,7 +87,8 @@ int hvt_cmd_check_core(int argc, char **argv)
     uint64_t seed = 1, cases = 1000;
     struct hvt_orc_filter f;
     struct hvt_orc_run run;
-    struct ctx x = {0, 0, NULL, NULL, NULL};
+    struct hvt_ticker tick;
+    struct ctx x = {0, 0, NULL, NULL, NULL, &tick};
     struct hvt_cpu_profile cpu;
     const char *cpu_arg = NULL;
     int rc;
@@ -92,6 +97,8 @@ int hvt_cmd_check_core(int argc, char **argv)
         usage(stdout);
         return HVT_EXIT_OK;
     }
+    static const char *const known[] = {"--verbose", "--against", "--cpu",    "--seed", "--cases",
+                                        "--mode",    "--insn",    "--paging", "--help", NULL};
     hvt_orc_filter_init(&f);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,9 +107,10 @@ int hvt_cmd_check_core(int argc, char **argv)
             x.verbose = 1;
             continue;
         }
-        if (!v) {
-            hvt_tool_err("check-core: unknown option or missing value: %s", a);
-            usage(stderr);
+        if (!v || !hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a)) {
+            if (v || !hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a))
+                return hvt_tool_bad_arg("check-core", a, known);
+            hvt_tool_err("check-core: %s needs a value (try --help)", a);
             return HVT_EXIT_USAGE;
         }
         i++;
@@ -151,9 +159,7 @@ int hvt_cmd_check_core(int argc, char **argv)
             }
             x.paging = v;
         } else {
-            hvt_tool_err("check-core: unknown option %s", a);
-            usage(stderr);
-            return HVT_EXIT_USAGE;
+            return hvt_tool_bad_arg("check-core", a, known);
         }
     }
     if (!against) {
@@ -164,8 +170,10 @@ int hvt_cmd_check_core(int argc, char **argv)
     if (cpu_arg && hvt_tool_cpu("check-core", cpu_arg, &cpu))
         return HVT_EXIT_USAGE;
     if (!strcmp(against, "native")) { /* oracle/native_check.c */
+        hvt_ticker_start(&tick, "check-core", "comparing with this CPU", NULL);
         rc = hvt_oracle_native_check(seed, cases, x.verbose,
                                      cpu_arg && strcmp(cpu_arg, "host") ? &cpu : NULL, stdout);
+        hvt_ticker_stop(&tick);
         if (rc < 0) {
             hvt_tool_err("check-core: native oracle: %s", hvt_strerror(rc));
             return HVT_EXIT_USAGE;
@@ -191,7 +199,9 @@ int hvt_cmd_check_core(int argc, char **argv)
         hvt_tool_err("check-core: movsxd exists only in 64-bit mode");
         return HVT_EXIT_USAGE;
     }
+    hvt_ticker_start(&tick, "check-core", "comparing with unicorn", NULL);
     rc = hvt_orc_check(seed, cases, &f, on_mismatch, &x, &run);
+    hvt_ticker_stop(&tick);
     if (rc < 0) {
         hvt_tool_err("check-core: %s", hvt_strerror(rc));
         hvt_orc_run_fini(&run);

@@ -216,7 +216,7 @@ static int side_by_side(const struct hvt_event *e, uint32_t q, uint64_t la)
     const struct hvt_pass *p0 = &e->passes[0], *pq = &e->passes[q];
     const struct hvt_access *d0, *dq;
     int differs = 0;
-    printf("    %-26s %-26s %s\n", "page walk of the buffer", "pass 1 read", "pass 2 read");
+    printf("    %-26s %-26s %s\n", "page walk of the buffer", "pass 0 read", "pass 1 read");
     for (unsigned level = 6; level >= 1; level--) {
         const struct hvt_access *a = walk_of(p0, level, la), *b = walk_of(pq, level, la);
         char where[40], va[40], vb[40];
@@ -249,15 +249,15 @@ static void explain(const struct hvt_event *e, uint32_t q, uint64_t la)
 {
     const struct hvt_access *dev = device_access(&e->passes[0]);
     const struct hvt_access *dq = data_read(&e->passes[q], la);
-    printf("  => pass %u translated linear 0x%" PRIx64 " differently from pass 1.\n", q + 1, la);
+    printf("  => pass %u translated linear 0x%" PRIx64 " differently from pass 0.\n", q, la);
     if (e->passes[q].out.kind == HVT_OUT_EXCEPTION) {
-        printf("     It faulted where pass 1 succeeded, yet the device already has pass 1's "
+        printf("     It faulted where pass 0 succeeded, yet the device already has pass 0's "
                "request:\n     an access the instruction, as finally executed, never made.\n");
     } else if (dev && dq) {
-        printf("     Pass 1 sent byte 0x%02x to the device; pass 2 read 0x%02x from another "
-               "frame and\n     completed with pass 1's request: the guest's state and the "
+        printf("     Pass 0 sent byte 0x%02x to the device; pass %u read 0x%02x from another "
+               "frame and\n     completed with pass 0's request: the guest's state and the "
                "device disagree.\n",
-               dev->data[0], dq->data[0]);
+               dev->data[0], q, dq->data[0]);
     }
     printf("     Re-execution is only correct if every pass sees what the first one saw.\n");
 }
@@ -386,8 +386,8 @@ int hvt_cmd_demo(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             }
         } else {
-            hvt_tool_err("demo: unexpected argument '%s' (try --help)", argv[i]);
-            return HVT_EXIT_USAGE;
+            static const char *const known[] = {"--keep", "--seed", "--help", NULL};
+            return hvt_tool_bad_arg("demo", argv[i], known);
         }
     }
     if (keep) {
@@ -411,12 +411,12 @@ int hvt_cmd_demo(int argc, char **argv)
     printf("The simulated host runs scenario '%s': a guest copies a RAM buffer to a device\n"
            "(REP OUTSB to a port, REP MOVSB to MMIO). The device model cannot answer at once,\n"
            "so the emulator stops with RETRY and later emulates the whole instruction again\n"
-           "(pass 2, 3, ...). Meanwhile the guest OS moves the buffer to another page frame\n"
-           "(rewrites its PTE).\n\n",
+           "(passes 1, 2, ... after the first, pass 0). Meanwhile the guest OS moves the buffer\n"
+           "to another page frame (rewrites its PTE).\n\n",
            DEMO_SCENARIO);
 
-    /* Unless a seed was given, take the first seed whose first divergence is a remap (pass 2
-     * reads the buffer from another frame) rather than an unmap (pass 2 faults): both are real,
+    /* Unless a seed was given, take the first seed whose first divergence is a remap (pass 1
+     * reads the buffer from another frame) rather than an unmap (pass 1 faults): both are real,
      * the first is easier to read. Each try takes milliseconds. */
     for (uint64_t tries = 0;; tries++) {
         rc = record_one(none_path, HVT_HOST_CACHE_NONE, seed, &s_none);
@@ -453,10 +453,10 @@ int hvt_cmd_demo(int argc, char **argv)
         disasm(e, what, sizeof(what));
         printf("WITHOUT the buffer: event %" PRIu64 " on vCPU %u, rip 0x%" PRIx64 ": %s\n", e->id,
                e->vcpu, e->init.rip, what);
-        printf("  pass 1 ended ");
+        printf("  pass 0 ended ");
         print_outcome(&e->passes[0]);
         printf("  between the passes, another writer rewrote the buffer's page-table entry;\n");
-        printf("  pass %u ended ", q + 1);
+        printf("  pass %u ended ", q);
         print_outcome(&e->passes[q]);
         side_by_side(e, q, la);
         explain(e, q, la);
@@ -473,13 +473,13 @@ int hvt_cmd_demo(int argc, char **argv)
             printf("WITH the buffer: the same event %" PRIu64 " (the PTE was rewritten at the "
                    "same moment)\n",
                    w->id);
-            printf("  pass %u ended ", q + 1);
+            printf("  pass %u ended ", q);
             print_outcome(&w->passes[q]);
             if (!side_by_side(w, q, la))
-                printf("  => pass %u got pass 1's page-walk values from the access-once "
+                printf("  => pass %u got pass 0's page-walk values from the access-once "
                        "buffer: same\n     translation, same data, as if the instruction had "
                        "run once.\n",
-                       q + 1);
+                       q);
         }
     }
     printf("  %u of %u multi-pass events read different page-walk data with the buffer "

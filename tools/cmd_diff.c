@@ -7,28 +7,77 @@
 
 #include "hvtrace/format.h"
 #include "hvtrace/replay.h"
+#include "filter.h"
 #include "print.h"
 #include "util.h"
 
 static void help(FILE *f)
 {
-    fprintf(f, "usage: hvtrace diff A B [--json]\n"
+    fprintf(f, "usage: hvtrace diff A B [--json] [selection]\n"
                "\n"
                "Compares two traces (for instance two recordings of one scenario with another\n"
                "seed, policy or core) event by event, in file order: vCPU, initial state,\n"
                "instruction, passes (outcome, end state) and every access (kind, tag, addresses,\n"
-               "size, data, outcome). Prints the first differing event and access, both sides.\n"
-               "Lost-record markers are skipped; event ids are not compared.\n"
+               "size, data, outcome). Prints the first differing event and access, both sides:\n"
+               "each line says which side it is from (A: / B:, \"side\" in JSON).\n"
+               "Lost-record markers are skipped; event ids are not compared. A selection applies\n"
+               "to both traces: only the selected events of each are compared, in order.\n"
                "\n"
-               "exit: 0 same, 1 the traces differ, 2 usage error, 3 corrupt or unreadable trace\n");
+               "  --json            JSON lines (schema: docs/TOOLS.md)\n"
+               "selection:\n%s"
+               "\n"
+               "exit: 0 same, 1 the traces differ, 2 usage error, 3 corrupt or unreadable trace\n",
+            hvt_filter_help);
 }
 
-static int next_event(struct hvt_fmt_reader *r, const char *path, const struct hvt_event **ev)
+static const char *const known[] = {"--json", HVT_FILTER_OPTION_NAMES, "--help", NULL};
+
+/* The side of a printed line: "A: " in text, a "side" member in JSON (spliced in after the
+ * object's "type"). */
+static void print_side(const char *buf, const char *side, unsigned flags, size_t indent)
+{
+    const char *comma = strchr(buf, ',');
+    if ((flags & HVT_PRINT_JSON) && comma)
+        printf("%.*s\"side\":\"%s\",%s", (int)(comma + 1 - buf), buf, side, comma + 1);
+    else
+        printf("%s: %s", side, buf + indent);
+}
+
+static void side_event(const struct hvt_event *ev, const char *side, unsigned flags)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return;
+    hvt_print_event(m, ev, flags);
+    fclose(m);
+    print_side(buf, side, flags, 0);
+    free(buf);
+}
+
+static void side_access(const struct hvt_event *ev, const struct hvt_pass *p, uint32_t i,
+                        const struct hvt_callsite *cs, const char *side, unsigned flags)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return;
+    hvt_print_access(m, ev, p, i, &p->accesses[i], cs, flags);
+    fclose(m);
+    print_side(buf, side, flags, 2); /* the access line's indent gives way to the side */
+    free(buf);
+}
+
+static int next_event(struct hvt_fmt_reader *r, const char *path, const struct hvt_filter *sel,
+                      struct hvt_progress *prog, const struct hvt_event **ev)
 {
     struct hvt_record rec;
     for (;;) {
         int rc = hvt_fmt_reader_next(r, &rec);
         if (rc < 0) {
+            hvt_progress_clear(prog);
             hvt_print_fmt_error(path, hvt_fmt_reader_error(r));
             return rc;
         }
@@ -36,7 +85,11 @@ static int next_event(struct hvt_fmt_reader *r, const char *path, const struct h
             *ev = NULL;
             return 0;
         }
-        if (rec.type == HVT_REC_EVENT) {
+        if (rec.type == HVT_REC_EVENT && rec.u.event->id > sel->last) {
+            *ev = NULL;
+            return 0;
+        }
+        if (rec.type == HVT_REC_EVENT && hvt_filter_event(sel, rec.u.event, NULL)) {
             *ev = rec.u.event;
             return 1;
         }
@@ -130,17 +183,25 @@ int hvt_cmd_diff(int argc, char **argv)
     unsigned flags = 0;
     uint64_t n = 0;
     int rc, ret = HVT_EXIT_OK;
+    struct hvt_filter sel;
+    struct hvt_progress prog;
+    uint64_t total;
 
     if (hvt_tool_wants_help(argc, argv)) {
         help(stdout);
         return HVT_EXIT_OK;
     }
+    hvt_filter_init(&sel, 0);
     for (int i = 1; i < argc; i++) {
+        int k = hvt_filter_parse(&sel, "diff", argc, argv, &i);
+        if (k < 0)
+            return HVT_EXIT_USAGE;
+        if (k)
+            continue;
         if (!strcmp(argv[i], "--json"))
             flags |= HVT_PRINT_JSON;
         else if (argv[i][0] == '-' || (pa && pb)) {
-            hvt_tool_err("diff: unexpected argument '%s' (try --help)", argv[i]);
-            return HVT_EXIT_USAGE;
+            return hvt_tool_bad_arg("diff", argv[i], known);
         } else if (!pa)
             pa = argv[i];
         else
@@ -154,20 +215,34 @@ int hvt_cmd_diff(int argc, char **argv)
         hvt_fmt_reader_close(ra);
         return rc;
     }
+    /* a shortcut only: the selection still checks every event's id, and a reader error shows
+     * again on the next read */
+    if (sel.first > 0) {
+        (void)hvt_fmt_reader_seek_event(ra, sel.first);
+        (void)hvt_fmt_reader_seek_event(rb, sel.first);
+    }
+    hvt_progress_init(&prog, "diff");
+    total = hvt_print_event_total(ra);
     for (;; n++) {
         const struct hvt_event *ea, *eb;
         struct where w;
-        int ga = next_event(ra, pa, &ea), gb;
+        int ga = next_event(ra, pa, &sel, &prog, &ea), gb;
         if (ga < 0) {
             ret = HVT_EXIT_CORRUPT;
             break;
         }
-        gb = next_event(rb, pb, &eb);
+        gb = next_event(rb, pb, &sel, &prog, &eb);
         if (gb < 0) {
             ret = HVT_EXIT_CORRUPT;
             break;
         }
+        if (ga && gb)
+            hvt_progress_update(&prog, "event", ea->id + 1, total);
+        if (!ga || !gb || event_differs(ea, eb, &w))
+            hvt_progress_clear(&prog);
         if (!ga && !gb) {
+            if (!n && (sel.ranged || hvt_filter_narrows(&sel)))
+                hvt_filter_warn_empty(&sel, "diff");
             if (flags & HVT_PRINT_JSON)
                 printf("{\"type\":\"diff\",\"same\":true,\"events\":%" PRIu64 "}\n", n);
             else
@@ -207,18 +282,18 @@ int hvt_cmd_diff(int argc, char **argv)
                 printf("access %u: ", w.access);
             printf("%s\n", w.what);
         }
-        hvt_print_event(stdout, ea, flags);
-        hvt_print_event(stdout, eb, flags);
+        side_event(ea, "A", flags);
+        side_event(eb, "B", flags);
         if (w.level == 2) {
             const struct hvt_pass *qa = &ea->passes[w.pass], *qb = &eb->passes[w.pass];
             if (w.access < qa->n_accesses)
-                hvt_print_access(stdout, ea, qa, w.access, &qa->accesses[w.access],
-                                 hvt_fmt_reader_callsite(ra, qa->accesses[w.access].callsite),
-                                 flags);
+                side_access(ea, qa, w.access,
+                            hvt_fmt_reader_callsite(ra, qa->accesses[w.access].callsite), "A",
+                            flags);
             if (w.access < qb->n_accesses)
-                hvt_print_access(stdout, eb, qb, w.access, &qb->accesses[w.access],
-                                 hvt_fmt_reader_callsite(rb, qb->accesses[w.access].callsite),
-                                 flags);
+                side_access(eb, qb, w.access,
+                            hvt_fmt_reader_callsite(rb, qb->accesses[w.access].callsite), "B",
+                            flags);
         }
         break;
     }

@@ -11,7 +11,7 @@
 
 static void help(FILE *f)
 {
-    fprintf(f, "usage: hvtrace gen-sample -f OUT [--events N] [--seed S] [--chunk-bytes B] "
+    fprintf(f, "usage: hvtrace gen-sample -o OUT [--events N] [--seed S] [--chunk-bytes B] "
                "[--level L]\n"
                "                          [--follow]\n"
                "\n"
@@ -21,8 +21,9 @@ static void help(FILE *f)
                "and do port I/O; a lost-records marker follows event 9. The same arguments always\n"
                "give the same bytes (fixed UUID and start time).\n"
                "\n"
-               "  -f OUT            output trace (replaced if it exists: written as OUT.part\n"
-               "                    and renamed over OUT when complete)\n"
+               "  -o, --output OUT  output trace (replaced if it exists: written as OUT.part\n"
+               "                    and renamed over OUT when complete); -f OUT is the older\n"
+               "                    spelling\n"
                "  --follow          OUT may be a symbolic link: write its target (default:\n"
                "                    refused)\n"
                "  --events N        number of events (default 40, at most 1000000)\n"
@@ -35,6 +36,9 @@ static void help(FILE *f)
                "      directory, read-only file system, a directory or symbolic link at OUT, full\n"
                "      disk, file size limit)\n");
 }
+
+static const char *const known[] = {"-o",    "--output",      "-f",      "--follow", "--events",
+                                    "--seed", "--chunk-bytes", "--level", "--help",   NULL};
 
 int hvt_cmd_gen_sample(int argc, char **argv)
 {
@@ -55,7 +59,7 @@ int hvt_cmd_gen_sample(int argc, char **argv)
         if (!strcmp(a, "--follow")) {
             opt.flags |= HVT_FMT_W_FOLLOW;
             i--;
-        } else if (!strcmp(a, "-f") && val) {
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "-f")) && val) {
             out = val;
         } else if (!strcmp(a, "--events") && val && !hvt_tool_parse_u64(val, &v) && v <= 1000000) {
             n = v;
@@ -71,14 +75,16 @@ int hvt_cmd_gen_sample(int argc, char **argv)
                    hvt_tool_parse_u64(val, &v)) {
             hvt_tool_err("gen-sample: %s '%s': not a number (" HVT_TOOL_NUMBER_HINT ")", a, val);
             return HVT_EXIT_USAGE;
-        } else {
+        } else if (hvt_tool_nearest(a, known) && !strcmp(hvt_tool_nearest(a, known), a)) {
             hvt_tool_err("gen-sample: bad argument '%s'%s", a, val ? "" : " (missing value?)");
             help(stderr);
             return HVT_EXIT_USAGE;
+        } else {
+            return hvt_tool_bad_arg("gen-sample", a, known);
         }
     }
     if (!out) {
-        hvt_tool_err("gen-sample: -f OUT is required");
+        hvt_tool_err("gen-sample: -o OUT is required");
         help(stderr);
         return HVT_EXIT_USAGE;
     }

@@ -20,7 +20,10 @@ static void record_usage(FILE *f)
             "                        and renamed over FILE when complete)\n"
             "  --follow              FILE may be a symbolic link: write its target (default:\n"
             "                        refused)\n"
-            "  --seed N              scheduler/agent seed (default 1; " HVT_TOOL_NUMBER_HINT ")\n"
+            "  --seed N              scheduler/agent seed (default 1; " HVT_TOOL_NUMBER_HINT ");\n"
+            "                        without --threads the same options give the same file,\n"
+            "                        byte for byte, and --events N records the first N events\n"
+            "                        of any longer recording\n"
             "  --vcpus N             vCPUs (1..%u; default: the scenario's)\n"
             "  --events N            stop after N events (default: the scenario's)\n"
             "  --cache none|walk|full  access-once buffer applied while recording\n"
@@ -29,7 +32,9 @@ static void record_usage(FILE *f)
             "  --record all|events   make every instruction an event (default: events)\n"
             "  --ram-mib N           guest RAM in MiB (even, 4..1024; default 8)\n"
             "  --core NAME|PATH      core to run (default: the reference core)\n"
-            "  --core-opt KEY=VALUE  core option, repeatable (e.g. pdpte-reread=1)\n"
+            "  --core-option KEY=VALUE  core option, repeatable (e.g. pdpte-reread=1;\n"
+            "                        --core-opt is the older name)\n"
+            "  --json                the summary as one JSON object (docs/TOOLS.md)\n"
             "  --cpu NAME|host|TEXT  the CPU the guest is shown, recorded in the trace\n"
             "                        (default %s, whatever this machine is; host: this\n"
             "                        machine's, probed; --cpu list names them)\n"
@@ -41,6 +46,11 @@ static void record_usage(FILE *f)
             "      size limit); a recording stopped by a write error keeps every complete chunk\n",
             HVT_HOST_MAX_VCPUS, HVT_CPU_DEFAULT);
 }
+
+static const char *const known[] = {
+    "--scenario", "-o",    "--output",   "-f",       "--force",  "--follow",     "--seed",
+    "--vcpus",    "--events", "--cache", "--callsites", "--threads", "--record", "--ram-mib",
+    "--core",     "--core-option", "--core-opt", "--cpu", "--list", "--json", "--help", NULL};
 
 static void list_scenarios(void)
 {
@@ -70,7 +80,8 @@ int hvt_cmd_record(int argc, char **argv)
     char err[512];
     struct hvt_cpu_profile cpu;
     uint64_t n;
-    int rc;
+    int rc, json = 0;
+    struct hvt_ticker tick;
 
     if (hvt_tool_wants_help(argc, argv)) {
         record_usage(stdout);
@@ -93,9 +104,14 @@ int hvt_cmd_record(int argc, char **argv)
         } else if (!strcmp(a, "--threads")) {
             opt.flags |= HVT_HOST_THREADS;
             takes = 0;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+            takes = 0;
         } else if (a[0] != '-') {
             hvt_tool_err("record: unexpected argument '%s' (try --help)", a);
             return HVT_EXIT_USAGE;
+        } else if (!hvt_tool_nearest(a, known) || strcmp(hvt_tool_nearest(a, known), a)) {
+            return hvt_tool_bad_arg("record", a, known);
         } else if (!val) {
             hvt_tool_err("record: %s needs a value (try --help)", a);
             return HVT_EXIT_USAGE;
@@ -154,12 +170,12 @@ int hvt_cmd_record(int argc, char **argv)
             if (hvt_tool_cpu("record", val, &cpu))
                 return HVT_EXIT_USAGE;
             opt.cpu = &cpu;
-        } else if (!strcmp(a, "--core-opt")) {
+        } else if (!strcmp(a, "--core-option") || !strcmp(a, "--core-opt")) {
             size_t k = opt.n_core_options;
             char *eq;
             if (k >= HVT_HOST_MAX_CORE_OPTIONS || strlen(val) >= sizeof(kvbuf[0]) ||
                 !(eq = strchr(strcpy(kvbuf[k], val), '=')) || eq == kvbuf[k]) {
-                hvt_tool_err("record: --core-opt '%s': must be KEY=VALUE (at most %u)", val,
+                hvt_tool_err("record: %s '%s': must be KEY=VALUE (at most %u)", a, val,
                              HVT_HOST_MAX_CORE_OPTIONS);
                 return HVT_EXIT_USAGE;
             }
@@ -169,8 +185,7 @@ int hvt_cmd_record(int argc, char **argv)
             opt.core_options = core_opts;
             opt.n_core_options = k + 1;
         } else {
-            hvt_tool_err("record: unknown option '%s' (try --help)", a);
-            return HVT_EXIT_USAGE;
+            return hvt_tool_bad_arg("record", a, known);
         }
         i += takes;
     }
@@ -188,7 +203,9 @@ int hvt_cmd_record(int argc, char **argv)
 
     memset(&st, 0, sizeof(st));
     st.size = sizeof(st);
+    hvt_ticker_start(&tick, "record", opt.scenario, out);
     rc = hvt_host_record(out, &opt, &st, err, sizeof(err));
+    hvt_ticker_stop(&tick);
     /* An output that cannot be created or written has its own exit code. */
     if (rc == -HVT_E_IO || rc == -HVT_E_NOSPACE) {
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
@@ -208,6 +225,22 @@ int hvt_cmd_record(int argc, char **argv)
     if (rc < 0) {
         hvt_tool_err("record: %s", err[0] ? err : hvt_strerror(rc));
         return 1;
+    }
+    if (json) {
+        printf("{\"type\":\"record\",\"file\":");
+        hvt_json_str(stdout, out);
+        printf(",\"scenario\":");
+        hvt_json_str(stdout, opt.scenario);
+        printf(",\"cpu\":");
+        hvt_json_str(stdout, opt.cpu ? opt.cpu->name : HVT_CPU_DEFAULT);
+        printf(",\"seed\":%" PRIu64 ",\"events\":%" PRIu64 ",\"passes\":%" PRIu64
+               ",\"accesses\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"instructions\":%" PRIu64
+               ",\"device_requests\":%" PRIu64 ",\"agent_writes\":%" PRIu64
+               ",\"ioreq_mismatches\":%" PRIu64 ",\"wall_s\":%.3f}\n",
+               opt.seed, st.rec_events, st.rec_passes, st.rec_accesses, st.file_bytes,
+               st.instructions, st.ioreqs, st.agent_actions, st.ioreq_mismatches,
+               (double)st.wall_ns / 1e9);
+        return HVT_EXIT_OK;
     }
     printf("%s: scenario %s, cpu %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
            " bytes (%" PRIu64 " instructions, %" PRIu64 " device requests, %" PRIu64

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "hvtrace/replay.h"
+#include "filter.h"
 #include "print.h"
 #include "util.h"
 
@@ -19,7 +20,7 @@ static void help(FILE *f)
                "                           [--cache none|walk|full] [--events A..B] [--jobs N]\n"
                "                           [--json] [--verbose] [--no-analysis | --analysis-only]\n"
                "                           [--scan] [--match auto|strict|semantic]\n"
-               "                           [--cpu NAME|host|TEXT]\n"
+               "                           [--cpu NAME|host|TEXT] [selection]\n"
                "\n"
                "Re-runs every pass of every event on the core (the reference core by default)\n"
                "with its accesses answered from the trace, and compares the passes of each\n"
@@ -32,7 +33,6 @@ static void help(FILE *f)
                "  --cache P         what-if: replay later passes with an access-once buffer\n"
                "                    filled by the first pass (walk: page-walk reads, full: all\n"
                "                    reads) and say whether that removes each divergence\n"
-               "  --events A..B     only events A to B (A.., ..B, A), found through the index\n"
                "  --jobs N          replay chunks on N threads (output stays in event order);\n"
                "                    at most the CPUs and the memory budget allow (see\n"
                "                    docs/REPLAY.md): a larger N is capped, with a note\n"
@@ -51,28 +51,43 @@ static void help(FILE *f)
                "  --cpu P           what-if: the core follows CPU profile P instead of the one\n"
                "                    the trace records (a built-in name, 'host', or the text\n"
                "                    form; --cpu list names them)\n"
+               "selection (the summary then counts the selected events):\n%s"
                "\n"
                "exit: 0 no divergence, 1 divergence found, 2 usage error, 3 corrupt or\n"
-               "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n");
+               "unreadable trace, 125 this core cannot replay the trace (git bisect: skip)\n",
+            hvt_filter_help);
 }
+
+static const char *const known[] = {"--core", "--core-option", "--cache", "--jobs", "--json",
+                                    "--verbose", "--no-analysis", "--analysis-only", "--scan",
+                                    "--cpu", "--match", HVT_FILTER_OPTION_NAMES, "--help", NULL};
 
 struct out {
     unsigned flags;
+    const struct hvt_filter *sel;
+    int narrows;
+    struct hvt_rpl_summary sum; /* of the selected events, when the selection narrows */
+    struct hvt_progress prog;
 };
 
 static int on_event(void *arg, const struct hvt_rpl_event_report *rep)
 {
     struct out *o = arg;
+    if (o->narrows) {
+        if (!hvt_filter_report(o->sel, rep))
+            return 0;
+        hvt_rpl_summary_add(&o->sum, rep);
+    }
+    if (rep->n_findings || rep->status == HVT_RPL_ST_CANNOT)
+        hvt_progress_clear(&o->prog);
     hvt_rpl_print_event(stdout, rep, o->flags);
     return 0;
 }
 
 static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
-    (void)arg;
-    fprintf(stderr, "\rreplay: chunk %" PRIu64 "/%" PRIu64, done, total);
-    if (done == total)
-        fputc('\n', stderr);
+    struct out *o = arg;
+    hvt_progress_update(&o->prog, "chunk", done, total);
 }
 
 /* Which CPU the core followed (and the set-up notes, on stderr). */
@@ -129,6 +144,7 @@ int hvt_cmd_replay(int argc, char **argv)
     struct hvt_kv kv[MAX_CORE_OPTIONS];
     struct out o = {0};
     struct hvt_cpu_profile cpu;
+    struct hvt_filter sel;
     const char *path = NULL;
     int rc;
 
@@ -138,10 +154,16 @@ int hvt_cmd_replay(int argc, char **argv)
     }
     hvt_rpl_options_init(&opt);
     opt.core_options = kv;
+    hvt_filter_init(&sel, 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
+        int k = hvt_filter_parse(&sel, "replay", argc, argv, &i);
+        if (k < 0)
+            return HVT_EXIT_USAGE;
+        if (k)
+            continue;
         if (!strcmp(a, "--json")) {
             o.flags |= HVT_RPL_PRINT_JSON;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
@@ -174,17 +196,10 @@ int hvt_cmd_replay(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             opt.cpu = &cpu;
             i++;
-        } else if (!strcmp(a, "--core-option") && v) {
-            char *eq = strchr(argv[i + 1], '=');
-            if (!eq || eq == v || opt.n_core_options >= MAX_CORE_OPTIONS) {
-                hvt_tool_err("replay: --core-option wants KEY=VALUE (at most %d)",
-                             MAX_CORE_OPTIONS);
+        } else if ((!strcmp(a, "--core-option") || !strcmp(a, "--core-opt")) && v) {
+            if (hvt_tool_core_option("replay", argv[++i], kv, &opt.n_core_options,
+                                     MAX_CORE_OPTIONS))
                 return HVT_EXIT_USAGE;
-            }
-            *eq = 0;
-            kv[opt.n_core_options].key = v;
-            kv[opt.n_core_options++].value = eq + 1;
-            i++;
         } else if (!strcmp(a, "--cache") && v) {
             if (!strcmp(v, "none"))
                 opt.cache = HVT_RPL_CACHE_NONE;
@@ -194,12 +209,6 @@ int hvt_cmd_replay(int argc, char **argv)
                 opt.cache = HVT_RPL_CACHE_FULL;
             else {
                 hvt_tool_err("replay: --cache wants none, walk or full, not '%s'", v);
-                return HVT_EXIT_USAGE;
-            }
-            i++;
-        } else if (!strcmp(a, "--events") && v) {
-            if (hvt_tool_parse_range(v, &opt.first, &opt.last) || opt.first > opt.last) {
-                hvt_tool_err("replay: bad --events range '%s' (A..B, A.., ..B or A)", v);
                 return HVT_EXIT_USAGE;
             }
             i++;
@@ -220,8 +229,7 @@ int hvt_cmd_replay(int argc, char **argv)
             }
             i++;
         } else if (a[0] == '-' || path) {
-            hvt_tool_err("replay: unexpected argument '%s' (try --help)", a);
-            return HVT_EXIT_USAGE;
+            return hvt_tool_bad_arg("replay", a, known);
         } else {
             path = a;
         }
@@ -241,7 +249,20 @@ int hvt_cmd_replay(int argc, char **argv)
      * the run in page faults, and a lock the jobs contend on): keep them on the heap. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    rc = hvt_rpl_run(path, &opt, on_event, &o, isatty(2) ? on_progress : NULL, NULL, &sum, &info);
+    opt.first = sel.first;
+    opt.last = sel.last;
+    o.sel = &sel;
+    o.narrows = hvt_filter_narrows(&sel);
+    hvt_rpl_summary_init(&o.sum);
+    hvt_progress_init(&o.prog, "replay");
+    rc = hvt_rpl_run(path, &opt, on_event, &o, o.prog.on ? on_progress : NULL, &o, &sum, &info);
+    hvt_progress_clear(&o.prog);
+    if (o.narrows) {
+        o.sum.lost_markers = sum.lost_markers;
+        sum = o.sum;
+    }
+    if (rc >= 0 && !sum.events && (sel.ranged || o.narrows))
+        hvt_filter_warn_empty(&sel, "replay");
     if (rc < 0 && info.err.code) {
         hvt_print_fmt_error(path, &info.err);
         hvt_rpl_print_summary(stdout, &sum, opt.cache, o.flags);

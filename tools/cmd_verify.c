@@ -14,6 +14,7 @@
 #define MAX_PROBLEMS 1000
 
 struct problems {
+    struct hvt_ticker *tick;
     const char *path;
     size_t n;
     struct hvt_fmt_error_info *list; /* for --json; NULL otherwise */
@@ -48,7 +49,9 @@ static int on_problem(void *arg, const struct hvt_fmt_error_info *info)
         hvt_tool_err("%s: more than %d problems, not listing the rest", p->path, MAX_PROBLEMS);
         return 1;
     }
+    hvt_ticker_hold(p->tick);
     hvt_print_fmt_error(p->path, info);
+    hvt_ticker_release(p->tick);
     if (p->list)
         p->list[p->n] = *info;
     p->n++;
@@ -87,6 +90,7 @@ int hvt_cmd_verify(int argc, char **argv)
     int json = 0, force = 0, follow = 0, rc, status;
     int64_t salvaged = 0;
     struct hvt_fmt_verify_report rep;
+    struct hvt_ticker tick;
     struct problems probs = {0};
 
     if (hvt_tool_wants_help(argc, argv)) {
@@ -105,9 +109,9 @@ int hvt_cmd_verify(int argc, char **argv)
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
-            hvt_tool_err("verify: unexpected argument '%s'", argv[i]);
-            help(stderr);
-            return HVT_EXIT_USAGE;
+            static const char *const known[] = {"--json", "-f", "--follow", "--salvage", "--help",
+                                                NULL};
+            return hvt_tool_bad_arg("verify", argv[i], known);
         }
     }
     if (!path) {
@@ -127,7 +131,10 @@ int hvt_cmd_verify(int argc, char **argv)
         }
     }
     memset(&rep, 0, sizeof(rep));
+    probs.tick = &tick;
+    hvt_ticker_start(&tick, "verify", "checking every chunk", NULL);
     rc = hvt_fmt_verify(path, &rep, on_problem, &probs);
+    hvt_ticker_stop(&tick);
     if (rc < 0 && probs.n == 0) {
         /* verify failed before it could describe a problem (cannot open, ...). */
         struct hvt_fmt_error_info e = {.code = rc, .chunk = -1, .record = -1};
@@ -143,7 +150,9 @@ int hvt_cmd_verify(int argc, char **argv)
             wo.flags |= HVT_FMT_W_OVERWRITE;
         if (follow)
             wo.flags |= HVT_FMT_W_FOLLOW;
+        hvt_ticker_start(&tick, "verify", "salvaging", out);
         salvaged = hvt_fmt_salvage(path, out, &wo, NULL, NULL);
+        hvt_ticker_stop(&tick);
         if (salvaged < 0) {
             const struct hvt_fmt_error_info *oe = hvt_fmt_writer_last_error();
             if (salvaged == -HVT_E_SAME_FILE)
@@ -164,7 +173,7 @@ int hvt_cmd_verify(int argc, char **argv)
     }
 
     if (json) {
-        fputs("{\"file\":", stdout);
+        fputs("{\"type\":\"verify\",\"file\":", stdout);
         hvt_json_str(stdout, path);
         printf(",\"ok\":%s,\"code\":\"%s\",\"chunks_good\":%" PRIu64 ",\"chunks_bad\":%" PRIu64
                ",\"events\":%" PRIu64 ",\"lost_records\":%" PRIu64
@@ -176,7 +185,7 @@ int hvt_cmd_verify(int argc, char **argv)
                rep.good_bytes);
         for (size_t i = 0; i < probs.n; i++) {
             const struct hvt_fmt_error_info *e = &probs.list[i];
-            printf("%s{\"code\":\"%s\",\"offset\":%" PRIu64 ",\"chunk\":%" PRId64
+            printf("%s{\"type\":\"problem\",\"code\":\"%s\",\"offset\":%" PRIu64 ",\"chunk\":%" PRId64
                    ",\"record\":%" PRId64 ",\"message\":",
                    i ? "," : "", code_name(e->code), e->offset, e->chunk, e->record);
             hvt_json_str(stdout, e->message);

@@ -21,6 +21,8 @@ CMD(check_core)
 CMD(bench)
 CMD(gen_sample)
 CMD(lint)
+CMD(extract)
+CMD(report)
 #undef CMD
 
 static const struct {
@@ -32,6 +34,8 @@ static const struct {
     {"record", hvt_cmd_record, "record a scenario of the simulated host"},
     {"replay", hvt_cmd_replay, "re-run a core against a trace, report divergences"},
     {"dump", hvt_cmd_dump, "print events, passes and accesses"},
+    {"extract", hvt_cmd_extract, "a minimal trace of chosen events, guest data redacted"},
+    {"report", hvt_cmd_report, "one HTML page: the passes side by side, a timeline"},
     {"stats", hvt_cmd_stats, "counts, sizes and compression of a trace"},
     {"verify", hvt_cmd_verify, "check every chunk; salvage a damaged trace"},
     {"diff", hvt_cmd_diff, "compare two traces event by event"},
@@ -77,6 +81,19 @@ int main(int argc, char **argv)
             return HVT_EXIT_USAGE;
         }
         return commands[i].fn(argc - 1, argv + 1);
+    }
+    {
+        const char *names[sizeof(commands) / sizeof(commands[0]) + 1];
+        const char *near;
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            names[i] = commands[i].name;
+        names[sizeof(commands) / sizeof(commands[0])] = NULL;
+        near = hvt_tool_nearest(argv[1], names);
+        if (near) {
+            hvt_tool_err("unknown command '%s' (did you mean '%s'? try hvtrace --help)", argv[1],
+                         near);
+            return HVT_EXIT_USAGE;
+        }
     }
     hvt_tool_err("unknown command '%s' (try hvtrace --help)", argv[1]);
     return HVT_EXIT_USAGE;

@@ -162,6 +162,12 @@ static void event_flags(FILE *f, uint32_t fl, int json)
 
 void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
 {
+    hvt_print_event_delta(f, ev, NULL, NULL, flags);
+}
+
+void hvt_print_event_delta(FILE *f, const struct hvt_event *ev, const struct hvt_vcpu_state *prev,
+                           const char *dis, unsigned flags)
+{
     unsigned len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
     if (flags & HVT_PRINT_JSON) {
         fprintf(f,
@@ -171,8 +177,18 @@ void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
         event_flags(f, ev->flags, 1);
         fprintf(f, ",\"rip\":\"0x%" PRIx64 "\",\"insn\":", ev->init.rip);
         hvt_json_hex(f, ev->insn, len);
-        fprintf(f, ",\"passes\":%" PRIu32 ",\"init\":", ev->n_passes);
-        json_state(f, &ev->init);
+        if (dis) {
+            fputs(",\"disasm\":", f);
+            hvt_json_str(f, dis);
+        }
+        fprintf(f, ",\"passes\":%" PRIu32, ev->n_passes);
+        if (prev) {
+            fputs(",\"init_changed\":", f);
+            hvt_print_state_diff(f, prev, &ev->init, flags);
+        } else {
+            fputs(",\"init\":", f);
+            json_state(f, &ev->init);
+        }
         fputs("}\n", f);
         return;
     }
@@ -182,6 +198,10 @@ void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags)
         fputs("-", f);
     for (unsigned i = 0; i < len; i++)
         fprintf(f, "%s%02x", i ? " " : "", ev->insn[i]);
+    if (dis) {
+        fputs("  ", f);
+        hvt_text_str(f, dis[0] ? dis : "(not disassembled)");
+    }
     fprintf(f, "  passes %" PRIu32 "  t+%" PRIu64 "ns", ev->n_passes, ev->time_ns);
     event_flags(f, ev->flags, 0);
     fputc('\n', f);
@@ -237,6 +257,7 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
     int cmpx = a->kind == HVT_ACC_CMPXCHG;
     const struct hvt_frame *fr = cs && cs->n_frames && cs->frames ? &cs->frames[0] : NULL;
     char tag[64];
+    uint64_t entry;
 
     if (flags & HVT_PRINT_JSON) {
         fputs("{\"type\":\"access\"", f);
@@ -246,6 +267,14 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
             fprintf(f, ",\"pass\":%" PRIu32, p->index);
         fprintf(f, ",\"index\":%" PRIu32 ",", idx);
         hvt_json_access_fields(f, a);
+        if (hvt_access_data_valid(a) && hvt_print_entry_value(a, &entry)) {
+            char et[96];
+            fprintf(f, ",\"entry\":{\"value\":\"0x%" PRIx64 "\",\"frame\":\"0x%" PRIx64
+                       "\",\"decoded\":",
+                    entry, hvt_print_entry_frame(entry, a->tag.level, a->size));
+            hvt_json_str(f, hvt_print_entry_text(et, sizeof(et), entry, a->tag.level, a->size));
+            fputc('}', f);
+        }
         if (cmpx) {
             fputs(",\"old\":", f);
             hvt_json_hex(f, a->old, size);
@@ -287,6 +316,10 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         hvt_text_hex(f, a->data, size);
         fputs(" cur ", f);
         hvt_text_hex(f, a->cur, size);
+    } else if (hvt_access_data_valid(a) && hvt_print_entry_value(a, &entry)) {
+        char et[96];
+        fprintf(f, " entry 0x%0*" PRIx64 " (%s)", (int)(2 * a->size), entry,
+                hvt_print_entry_text(et, sizeof(et), entry, a->tag.level, a->size));
     } else if (hvt_access_data_valid(a)) {
         fputs(" data ", f);
         hvt_text_hex(f, a->data, size);
@@ -507,4 +540,61 @@ void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, cons
         hvt_text_str(f, warn);
         fputc('\n', f);
     }
+}
+
+int hvt_print_entry_value(const struct hvt_access *a, uint64_t *value)
+{
+    uint64_t v = 0;
+    if ((a->tag.cls != HVT_TAG_WALK && a->tag.cls != HVT_TAG_AD) || (a->size != 4 && a->size != 8))
+        return 0;
+    for (unsigned i = 0; i < a->size; i++)
+        v |= (uint64_t)a->data[i] << (8 * i);
+    *value = v;
+    return 1;
+}
+
+uint64_t hvt_print_entry_frame(uint64_t v, unsigned level, unsigned size)
+{
+    int large = (v & 0x80) && (level == 2 || level == 3);
+    if (size == 4) /* 32-bit paging: a 4 MiB page keeps bits 22..31 */
+        return large ? v & 0xffc00000ull : v & 0xfffff000ull;
+    if (large) /* bit 12 is PAT in a large-page entry */
+        return v & (level == 3 ? 0x000fffffc0000000ull : 0x000fffffffe00000ull);
+    return v & 0x000ffffffffff000ull;
+}
+
+const char *hvt_print_entry_text(char *buf, size_t len, uint64_t v, unsigned level, unsigned size)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } bits[] = {{1, "RW"}, {2, "US"}, {5, "A"}, {6, "D"}, {7, "PS"}, {63, "NX"}};
+    size_t n;
+    if (!(v & 1)) {
+        snprintf(buf, len, "not present");
+        return buf;
+    }
+    n = (size_t)snprintf(buf, len, "frame 0x%" PRIx64 " P", hvt_print_entry_frame(v, level, size));
+    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]) && n < len; i++) {
+        if (bits[i].bit >= 8 * size || !(v & (1ull << bits[i].bit)))
+            continue;
+        /* PS means a large page only at levels 2 and 3 (it is PAT in a PTE) */
+        if (bits[i].bit == 7 && level != 2 && level != 3)
+            continue;
+        n += (size_t)snprintf(buf + n, len - n, " %s", bits[i].name);
+    }
+    return buf;
+}
+
+uint64_t hvt_print_event_total(struct hvt_fmt_reader *r)
+{
+    struct hvt_fmt_chunk_info ci;
+    int64_t n;
+    if (hvt_fmt_reader_has_index(r) != 1)
+        return 0;
+    n = hvt_fmt_reader_chunk_count(r);
+    for (int64_t k = n - 1; k >= 0; k--)
+        if (hvt_fmt_reader_chunk_info(r, (uint64_t)k, &ci) == 0 && ci.first_event_id != HVT_NO_EVENT)
+            return ci.last_event_id + 1;
+    return 0;
 }

@@ -17,6 +17,11 @@
 
 /* "event ID vcpu V rip R insn BYTES passes N ...". */
 void hvt_print_event(FILE *f, const struct hvt_event *ev, unsigned flags);
+/* As hvt_print_event; in JSON, PREV (the previous event's initial state on the same vCPU, or
+ * NULL) turns the full "init" state into "init_changed": {"reg":["old","new"],...}. DIS (may be
+ * NULL: none) is the disassembly the line shows ("disasm" in JSON). */
+void hvt_print_event_delta(FILE *f, const struct hvt_event *ev, const struct hvt_vcpu_state *prev,
+                           const char *dis, unsigned flags);
 
 /* "pass I OUTCOME ..." with vector/error code/CR2 or retry cause, iterations, the number of
  * accesses, and the registers whose end value differs from INIT (the event's initial state). */
@@ -59,5 +64,21 @@ void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags);
  * "cpu":{"source","name","vendor","family","model","stepping","features":[...],
  * "choices":{...}[,"warning"]} without a leading comma. Text: lines that start with INDENT. */
 void hvt_print_cpu(FILE *f, const struct hvt_fmt_header *h, unsigned flags, const char *indent);
+
+/* Paging-structure entries (page-walk reads and A/D updates of 4 or 8 bytes): 1 with the entry
+ * value (little-endian data) in *VALUE, 0 for other accesses. */
+int hvt_print_entry_value(const struct hvt_access *a, uint64_t *value);
+
+/* The decoded entry: "frame 0x201000 P RW US A D PS NX" (the flags that are set; "not present"
+ * when P is clear). LEVEL is the walk level (PS only means a large page at 2 and 3); SIZE 4 is
+ * a 32-bit entry (no NX, 32-bit frames). Returns BUF. */
+const char *hvt_print_entry_text(char *buf, size_t len, uint64_t v, unsigned level, unsigned size);
+/* The frame address an entry points at (the page for a large page). */
+uint64_t hvt_print_entry_frame(uint64_t v, unsigned level, unsigned size);
+
+
+/* Events in the trace when its index says (last event id + 1), 0 when not known. */
+uint64_t hvt_print_event_total(struct hvt_fmt_reader *r);
+
 
 #endif

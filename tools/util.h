@@ -52,4 +52,46 @@ void hvt_tool_cpu_list(FILE *f);
 /* 1 when the command line asks for help (-h/--help anywhere). */
 int hvt_tool_wants_help(int argc, char **argv);
 
+struct hvt_kv;
+/* `--core-option KEY=VALUE` (or its older name --core-opt): splits ARG in place into KV[*N]
+ * and counts it. 0, or -1 after printing "CMD: --core-option wants KEY=VALUE (at most MAX)". */
+int hvt_tool_core_option(const char *cmd, char *arg, struct hvt_kv *kv, size_t *n, size_t max);
+
+/* The name in NAMES (NULL-terminated) nearest to S by edit distance when it is near enough to
+ * be a typo of it, or NULL. */
+const char *hvt_tool_nearest(const char *s, const char *const *names);
+
+/* "hvtrace: CMD: unknown option 'ARG' (did you mean '--x'?; try --help)" for an argument
+ * starting with '-', "unexpected argument" otherwise; returns HVT_EXIT_USAGE. */
+int hvt_tool_bad_arg(const char *cmd, const char *arg, const char *const *known);
+
+/* Progress on a terminal: one line on stderr, redrawn at most ten times a second, cleared
+ * before anything else is printed (hvt_progress_clear) and at the end. Off when stderr is not
+ * a terminal (HVT_PROGRESS=1 forces it on, HVT_PROGRESS=0 off). */
+struct hvt_progress {
+    int on, shown;
+    const char *cmd;
+    uint64_t last_ns;
+};
+void hvt_progress_init(struct hvt_progress *p, const char *cmd);
+/* "CMD: WHAT DONE/TOTAL (P%)" (TOTAL 0: unknown, "CMD: WHAT DONE"). */
+void hvt_progress_update(struct hvt_progress *p, const char *what, uint64_t done, uint64_t total);
+/* Erases the progress line if it is shown (call before writing a report line). */
+void hvt_progress_clear(struct hvt_progress *p);
+
+/* Progress for work that reports none (one long library call): a thread redraws "CMD: WHAT,
+ * N s" (with the size of WATCH, or WATCH.part while that exists, when WATCH is given) five
+ * times a second on a terminal, until stopped; the line is erased then. Output printed while
+ * it runs goes between hvt_ticker_hold (which erases the line) and hvt_ticker_release. */
+struct hvt_ticker {
+    struct hvt_progress p;
+    const char *what, *watch;
+    int running;
+    void *impl; /* thread and lock */
+};
+void hvt_ticker_start(struct hvt_ticker *t, const char *cmd, const char *what, const char *watch);
+void hvt_ticker_hold(struct hvt_ticker *t);
+void hvt_ticker_release(struct hvt_ticker *t);
+void hvt_ticker_stop(struct hvt_ticker *t);
+
 #endif

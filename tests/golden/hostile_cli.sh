@@ -5,28 +5,8 @@
 set -u
 H=$1
 CASE=$2
-W=$(mktemp -d /tmp/hvt-hostile.XXXXXX)
-trap 'rm -rf "$W"' EXIT
-fail=0
-bad() {
-    echo "FAIL: $*" >&2
-    fail=1
-}
-# run EXIT NEEDLE ARGS...: the exit code must be EXIT and stderr must contain NEEDLE
-run() {
-    want=$1
-    needle=$2
-    shift 2
-    "$H" "$@" >"$W/out" 2>"$W/err"
-    got=$?
-    if [ "$got" != "$want" ]; then
-        bad "hvtrace $*: exit $got, want $want"
-        cat "$W/err" >&2
-    elif [ -n "$needle" ] && ! grep -q -- "$needle" "$W/err"; then
-        bad "hvtrace $*: stderr lacks '$needle':"
-        cat "$W/err" >&2
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
+cli_init hvt-hostile
 sample() { # FILE [gen-sample options]
     f=$1
     shift

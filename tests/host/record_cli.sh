@@ -82,7 +82,8 @@ expect 0 "unknown CPU feature 'future' ignored" -- \
 
 # the demo: both traces left in DIR, the divergence shown and gone with the buffer
 expect 0 "usage: hvtrace demo" -- demo --help
-expect 2 "unexpected argument" -- demo --bogus
+expect 2 "unknown option '--bogus'" -- demo --bogus
+expect 2 "did you mean '--seed'" -- demo --sed 3
 expect 0 "0 of [0-9]* multi-pass events read different page-walk data with the buffer" -- \
     demo --keep "$T/demo"
 for f in pageout-nocache.hvt pageout-walk.hvt; do
