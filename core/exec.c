@@ -268,6 +268,39 @@ int hvt_x_peek(struct hvt_x *x, unsigned size, uint64_t off, uint64_t *v)
 
 /* ---- one emulation ------------------------------------------------------------------- */
 
+/* Opcodes (at B, after the prefixes and REX) that every x86 CPU answers with #UD: the unused
+ * ModRM.reg values of the groups (C6/C7 /1-/7 but XABORT/XBEGIN's F8, FE /2-/7, FF /7, 0F BA
+ * /0-/3), UD0 and UD1, and the two-byte opcodes no vendor defines. The core ABI says an
+ * invalid opcode is #UD, not UNIMPLEMENTED; bytes outside this list that capstone does not
+ * know stay UNIMPLEMENTED (a newer instruction, perhaps). */
+static int invalid_opcode(const uint8_t *b, uint32_t n)
+{
+    unsigned reg;
+    if (n < 2)
+        return 0;
+    reg = (b[1] >> 3) & 7;
+    switch (b[0]) {
+    case 0xc6:
+    case 0xc7:
+        return reg != 0 && b[1] != 0xf8;
+    case 0xfe:
+        return reg >= 2;
+    case 0xff:
+        return reg == 7;
+    case 0x0f:
+        switch (b[1]) {
+        case 0x04: case 0x0a: case 0x0c: case 0x24: case 0x25: case 0x26: case 0x27:
+        case 0x36: case 0x39: case 0x3b: case 0x3c: case 0x3d: case 0x3e: case 0x3f:
+        case 0xa6: case 0xa7: case 0xb9: case 0xff:
+            return 1;
+        case 0xba:
+            return n >= 3 && ((b[2] >> 3) & 7) < 4;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 /* Bytes capstone cannot decode. Capstone refuses LOCK where the architecture does (register
  * destinations, MOV, CMP, BT, ...): when the bytes decode without their LOCK prefixes, that is
  * #UD. Anything else may be an invalid encoding or an instruction capstone 4 does not know:
@@ -308,6 +341,10 @@ static int undecodable(struct hvt_x *x, struct hvt_ref_core *rc_, const uint8_t 
                 snprintf(x->e.res->detail, sizeof(x->e.res->detail), "invalid in 64-bit mode");
                 return hvt_x_ud(x);
             }
+    }
+    if (invalid_opcode(buf + i, n - i)) {
+        snprintf(x->e.res->detail, sizeof(x->e.res->detail), "invalid opcode");
+        return hvt_x_ud(x);
     }
     x->e.res->out.kind = HVT_OUT_UNIMPLEMENTED;
     snprintf(x->e.res->detail, sizeof(x->e.res->detail), "undecodable: %02x %02x %02x %02x", buf[0],

@@ -626,6 +626,8 @@ int hvt_exec_int(struct hvt_x *x)
         hvt_x_set_gpr(x, d->op[0].reg, d->op[0].size, hvt_x_ea(x, 1, 0));
         return HVT_OUT_OKAY;
     case X86_INS_UD2:
+    case X86_INS_UD2B: /* UD1, 0F B9 */
+    case X86_INS_UD0:  /* 0F FF */
         return hvt_x_ud(x);
     case X86_INS_NOP:
     case X86_INS_PAUSE:
