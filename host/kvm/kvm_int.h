@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* KVM host: internal structures shared by its modules (the recording run, the shadow core). */
+#ifndef HVT_KVM_INT_H
+#define HVT_KVM_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "../host_int.h"
+#include "hvtrace/kvm.h"
+#include "hvtrace/recorder.h"
+#include "kvm_vm.h"
+
+/* Guest-physical additions to the simulated host's layout (host_int.h), in RAM it leaves free. */
+#define KVM_GPA_AGENT_CODE 0xe0000ull /* the agent program */
+#define KVM_GPA_MAILBOX 0xf0000ull    /* the agent's mailbox page */
+#define KVM_MB_REQ 0                  /* u32 request sequence number */
+#define KVM_MB_ACK 4                  /* u32 last request done */
+#define KVM_MB_KIND 8                 /* u32: 1 store, 3 stop */
+#define KVM_MB_VALUE 16               /* u64 value to store */
+#define KVM_MB_ADDR 24                /* u64 where (identity-mapped linear = physical) */
+#define KVM_AGENT_STORE 1u
+#define KVM_AGENT_STOP 3u
+
+/* What the agent does, per scenario. */
+#define KAG_PAGEOUT (1u << 0) /* remap the pageout buffer at a mid-REP exit */
+#define KAG_CMPS (1u << 1)    /* write the cmps register between the two CMPS reads */
+
+struct kvm_scenario {
+    const char *name, *summary;
+    const char *sim; /* the simulated host's scenario whose world (page tables, devices) it uses */
+    int own_guest;   /* 1: the KVM guest program "mixed" replaces the simulated host's */
+    unsigned agents; /* KAG_* */
+    uint64_t events;
+};
+
+/* One device access KVM reported at an exit, or one answer served for the open event. */
+struct kvm_devacc {
+    uint8_t port, write;
+    uint32_t size;
+    uint64_t addr;
+    uint8_t data[8];
+};
+
+#define KVM_ANS_MAX 32
+#define KVM_SB_MAX 32
+
+struct kvm_sbe {
+    uint64_t gpa;
+    uint32_t size;
+    uint8_t data[HVT_DATA_MAX];
+};
+
+struct kvm_host;
+
+struct kvcpu {
+    struct kvm_host *k;
+    struct kvm_vcpu kv;
+    uint32_t id;
+    int agent; /* this vCPU runs the agent program */
+    uint64_t rng;
+    struct hvt_core *core;
+    struct hvt_vcpu_state S; /* at the last exit */
+    struct hvt_vcpu_state B; /* the last instruction boundary seen (lockstep) */
+    int have_b;
+
+    /* the event in progress */
+    int in_event;
+    uint64_t ev_rip;
+    struct hvt_vcpu_state P; /* start state of the next pass */
+    uint32_t pass;
+    unsigned n_ans;
+    struct kvm_devacc ans[KVM_ANS_MAX];
+
+    /* one shadow run */
+    int recording;
+    unsigned ans_idx;
+    int obs_valid, obs_used, obs_matched, shadow_extra;
+    struct kvm_devacc obs;
+    unsigned n_sb;
+    struct kvm_sbe sb[KVM_SB_MAX];
+
+    /* figures (this thread's own; summed after the join) */
+    uint64_t n_exits, n_mmio, n_pio, n_debug, n_events, n_passes, n_agent, n_recon, n_unrecon,
+        n_ok, n_named, n_mismatch, n_rep_last, n_rep_rf, n_acc;
+    char first_mismatch[160];
+};
+
+struct kvm_host {
+    struct kvm_vm vm;
+    struct hvt_host *sim; /* the world: RAM image, page tables, initial states, device model */
+    const struct kvm_scenario *sc;
+    uint32_t n;
+    struct kvcpu *v;
+    struct hvt_rec *rec;
+    int lockstep;
+    uint64_t budget;
+    uint64_t events_done; /* atomic */
+    int stop;             /* atomic */
+    uint32_t agent_vcpu;  /* UINT32_MAX when none */
+    pthread_mutex_t lock; /* error */
+    pthread_mutex_t agent_lock;
+    uint32_t agent_seq;
+    unsigned po_frame;
+    int err;
+    char errmsg[256];
+};
+
+void hvt_kvm_fail(struct kvm_host *k, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* kvm_shadow.c: the reference core's shadow run of one pass over live guest memory */
+int hvt_kvm_shadow(struct kvcpu *c, const struct hvt_vcpu_state *from, struct hvt_vcpu_state *end,
+                   struct hvt_core_result *res, int record);
+/* Reconstructs the state before the instruction whose write exit left the vCPU in C->S.
+ * Returns 1 and *PRE, or 0 when no candidate explains the exit. */
+int hvt_kvm_reconstruct(struct kvcpu *c, struct hvt_vcpu_state *pre);
+
+#endif
