@@ -13,6 +13,15 @@
 #include "hvtrace/oracle.h"
 #include "kvm_int.h"
 
+const char *const hvt_kvm_dev_names[KDEV__COUNT] = {
+    "none", "kvm-emulation-failure", "kvm-fault-frame-rf", "kvm-a-bits-on-faulting-walk",
+    "kvm-ins-reads-port-before-fault", "kvm-split-rmw-faults-second-page", "core-split-lock",
+    "kvm-ad-bits-not-set", "kvm-split-store-partial-on-fault", "kvm-pvm-xmm-state",
+    "kvm-maxphyaddr", "kvm-cmpxchg16b-ignores-cpuid", "kvm-64bit-null-segment-override",
+    "kvm-cmps-faults-on-destination-first"};
+
+
+
 /*
  * The case runs at its own RIP with its own state, RAM and page tables. Exceptions are seen
  * through the guest: an IDT (32 gates on IST 1, CS 0x08) and a TSS are written into the
@@ -24,37 +33,6 @@
 #define STUB_IDT 0x800u   /* in the stub's code frame: 32 gates of 16 bytes */
 #define STUB_TSS 0x000u   /* in the stub's stack frame */
 #define N_VEC 32u
-
-/* Deviations of KVM's emulator from the reference core, excluded by name. */
-enum kdev {
-    KDEV_NONE = 0,
-    KDEV_UNEMULATED,    /* kvm-emulation-failure: KVM's emulator does not emulate the form */
-    KDEV_RF_ON_FAULT,   /* kvm-fault-frame-rf: (architectural) RF set in a fault's frame */
-    KDEV_AD_ON_FAULT,   /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
-    KDEV_INS_BEFORE_FAULT, /* kvm-ins-reads-port-before-fault: INS reads the port (again and
-                              again) before the fault on its memory destination */
-    KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: a locked RMW split across
-                               pages faults on the second page before the first's protection */
-    KDEV_CORE_SPLIT_LOCK, /* core-split-lock: the core's documented UNHANDLEABLE for a LOCKed
-                             operand split across pages */
-    KDEV_AD_NOT_SET,    /* kvm-ad-bits-not-set: an A or D bit the core's walk sets stays clear
-                           (a rotate whose count leaves the value as it was is not written
-                           back; a CMPS operand translated without a walk) */
-    KDEV_SPLIT_STORE_PARTIAL, /* kvm-split-store-partial-on-fault: a store split across pages
-                                 writes its first part, then faults on the second page */
-    KDEV_XMM_STATE,     /* kvm-pvm-xmm-state: on kvm_pvm an emulated SSE store writes zeros
-                           and XMM registers read back otherwise than loaded */
-    KDEV_RSVD_MAXPHYADDR, /* kvm-maxphyaddr: a paging entry bit the core's profile reserves
-                             is an address bit under KVM's guest MAXPHYADDR (CPUID 80000008H) */
-    KDEV_CX16_UNCHECKED, /* kvm-cmpxchg16b-ignores-cpuid: CMPXCHG16B runs (or faults on its
-                            operand) where the guest's CPUID has no CX16: no #UD */
-    KDEV__COUNT
-};
-static const char *const kdev_names[] = {
-    "none", "kvm-emulation-failure", "kvm-fault-frame-rf", "kvm-a-bits-on-faulting-walk",
-    "kvm-ins-reads-port-before-fault", "kvm-split-rmw-faults-second-page", "core-split-lock",
-    "kvm-ad-bits-not-set", "kvm-split-store-partial-on-fault", "kvm-pvm-xmm-state",
-    "kvm-maxphyaddr", "kvm-cmpxchg16b-ignores-cpuid"};
 
 struct kcheck {
     struct kvm_vm vm;
@@ -317,23 +295,58 @@ static void say(struct say *s, const char *fmt, ...)
         s->pos += (size_t)w;
 }
 
-static int in_stub(const struct kcheck *k, uint64_t pa)
+static int in_stub(const uint64_t stub_pa[3], uint64_t pa)
 {
     for (unsigned i = 0; i < 3; i++)
-        if (pa >= k->stub_pa[i] && pa < k->stub_pa[i] + 0x1000)
+        if (pa >= stub_pa[i] && pa < stub_pa[i] + 0x1000)
             return 1;
     return 0;
 }
 
 /* 0 when the core's REF and KVM's KV agree, 1 otherwise (DIFF says how), 2 when they differ
  * only by a named deviation (*DEV). */
-static int compare(const struct kcheck *k, const struct hvt_orc_case *c,
-                   const struct hvt_orc_result *ref, const struct hvt_orc_result *kv, char *diff,
-                   size_t len, unsigned *dev)
+int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3],
+                    const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
+                    const struct hvt_orc_result *kv, char *diff, size_t len, unsigned *dev)
 {
     struct say o = {diff, len, 0, 0};
     unsigned applied = KDEV_NONE;
     diff[0] = 0;
+    if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF &&
+        (ref->error_code & HVT_PFEC_RSVD) &&
+        (kv->status != HVT_ORC_FAULT || kv->vector != HVT_VEC_PF ||
+         !(kv->error_code & HVT_PFEC_RSVD))) {
+        *dev = KDEV_RSVD_MAXPHYADDR;
+        return 2; /* KVM went on past the entry: nothing after it is comparable */
+    }
+    if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_UD &&
+        !HVT_CPU_HAS(cpu, HVT_CPUF_CX16) && strstr(hvt_orc_form_name(c->form), "cmpxchg16b") &&
+        !(kv->status == HVT_ORC_FAULT && kv->vector == HVT_VEC_UD)) {
+        *dev = KDEV_CX16_UNCHECKED;
+        return 2;
+    }
+    if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT &&
+        ((ref->vector == HVT_VEC_SS && kv->vector == HVT_VEC_GP) ||
+         (ref->vector == HVT_VEC_GP && kv->vector == HVT_VEC_SS))) {
+        for (unsigned i = 0; i < c->insn_len && i < 4; i++)
+            if (c->insn[i] == 0x26 || c->insn[i] == 0x2e || c->insn[i] == 0x36 ||
+                c->insn[i] == 0x3e) {
+                applied = KDEV_SEG_OVR_64;
+                break;
+            }
+    }
+    if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT &&
+        ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 &&
+        strstr(hvt_orc_form_name(c->form), "cmps")) {
+        uint64_t di = kv->st.gpr[HVT_RDI], di32 = di & 0xffffffffu;
+        if (kv->cr2 - di < 8 || kv->cr2 - di32 < 8)
+            applied = KDEV_CMPS_FAULT_ORDER;
+    }
+    if (applied == KDEV_SEG_OVR_64 || applied == KDEV_CMPS_FAULT_ORDER) {
+        /* the rest is the other fault's: nothing after it compares */
+        *dev = applied;
+        return 2;
+    }
     if (ref->status != kv->status) {
         say(&o, "outcome: core %s %u%s%s; kvm %s %u\n", status_name(ref->status), ref->vector,
             ref->detail[0] ? ": " : "", ref->detail, status_name(kv->status), kv->vector);
@@ -342,16 +355,6 @@ static int compare(const struct kcheck *k, const struct hvt_orc_case *c,
                kv->cr2 - ref->cr2 < 32 && !(kv->error_code & HVT_PFEC_P) &&
                (ref->error_code & HVT_PFEC_P)) {
         applied = KDEV_SPLIT_FAULT_ORDER;
-    } else if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF &&
-               (ref->error_code & HVT_PFEC_RSVD) &&
-               (kv->status != HVT_ORC_FAULT || kv->vector != HVT_VEC_PF ||
-                !(kv->error_code & HVT_PFEC_RSVD))) {
-        *dev = KDEV_RSVD_MAXPHYADDR;
-        return 2; /* KVM went on past the entry: nothing after it is comparable */
-    } else if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_UD &&
-               !HVT_CPU_HAS(&k->cpu, HVT_CPUF_CX16) && strstr(hvt_orc_form_name(c->form), "cmpxchg16b")) {
-        *dev = KDEV_CX16_UNCHECKED;
-        return 2;
     } else if (ref->status == HVT_ORC_FAULT) {
         if (ref->vector != kv->vector)
             say(&o, "vector: core %u; kvm %u\n", ref->vector, kv->vector);
@@ -403,7 +406,7 @@ static int compare(const struct kcheck *k, const struct hvt_orc_case *c,
     }
     unsigned shown = 0;
     for (uint64_t i = 0; i < HVT_ORC_RAM_SIZE; i += 8) {
-        if (in_stub(k, i) || !memcmp(ref->ram + i, kv->ram + i, 8))
+        if (in_stub(stub_pa, i) || !memcmp(ref->ram + i, kv->ram + i, 8))
             continue;
         uint64_t x = get64(ref->ram + i), y = get64(kv->ram + i);
         uint64_t w = get64(c->ram + i), ad = HVT_PTE_A | HVT_PTE_D;
@@ -553,7 +556,7 @@ int hvt_kvm_check(uint64_t seed, uint64_t cases, int verbose, FILE *out)
                         desc, kv.detail);
             continue;
         }
-        int cr = compare(k, &c, &ref, &kv, diff, sizeof(diff), &dev);
+        int cr = hvt_kvm_compare(&k->cpu, k->stub_pa, &c, &ref, &kv, diff, sizeof(diff), &dev);
         if (cr == 2) {
             k->excluded[dev]++;
         } else if (cr == 1) {
@@ -582,7 +585,7 @@ int hvt_kvm_check(uint64_t seed, uint64_t cases, int verbose, FILE *out)
         fprintf(out, "%" PRIu64 " cases excluded as known KVM deviations:", ex);
         for (unsigned d = 1; d < KDEV__COUNT; d++)
             if (k->excluded[d])
-                fprintf(out, " %s=%" PRIu64, kdev_names[d], k->excluded[d]);
+                fprintf(out, " %s=%" PRIu64, hvt_kvm_dev_names[d], k->excluded[d]);
         fprintf(out, "\n");
         if (k->excluded[KDEV_UNEMULATED]) {
             fprintf(out, "  not emulated by KVM:");

@@ -116,4 +116,45 @@ int hvt_kvm_shadow(struct kvcpu *c, const struct hvt_vcpu_state *from, struct hv
  * Returns 1 and *PRE, or 0 when no candidate explains the exit. */
 int hvt_kvm_reconstruct(struct kvcpu *c, struct hvt_vcpu_state *pre);
 
+/* check-kvm (kvm_check.c): deviations of KVM's emulator from the reference core, excluded by name. */
+enum kdev {
+    KDEV_NONE = 0,
+    KDEV_UNEMULATED,    /* kvm-emulation-failure: KVM's emulator does not emulate the form */
+    KDEV_RF_ON_FAULT,   /* kvm-fault-frame-rf: (architectural) RF set in a fault's frame */
+    KDEV_AD_ON_FAULT,   /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
+    KDEV_INS_BEFORE_FAULT, /* kvm-ins-reads-port-before-fault: INS reads the port (again and
+                              again) before the fault on its memory destination */
+    KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: a locked RMW split across
+                               pages faults on the second page before the first's protection */
+    KDEV_CORE_SPLIT_LOCK, /* core-split-lock: the core's documented UNHANDLEABLE for a LOCKed
+                             operand split across pages */
+    KDEV_AD_NOT_SET,    /* kvm-ad-bits-not-set: an A or D bit the core's walk sets stays clear
+                           (a rotate whose count leaves the value as it was is not written
+                           back; a CMPS operand translated without a walk) */
+    KDEV_SPLIT_STORE_PARTIAL, /* kvm-split-store-partial-on-fault: a store split across pages
+                                 writes its first part, then faults on the second page */
+    KDEV_XMM_STATE,     /* kvm-pvm-xmm-state: on kvm_pvm an emulated SSE store writes zeros
+                           and XMM registers read back otherwise than loaded */
+    KDEV_RSVD_MAXPHYADDR, /* kvm-maxphyaddr: a paging entry bit the core's profile reserves
+                             is an address bit under KVM's guest MAXPHYADDR (CPUID 80000008H) */
+    KDEV_CX16_UNCHECKED, /* kvm-cmpxchg16b-ignores-cpuid: CMPXCHG16B runs (or faults on its
+                            operand) where the guest's CPUID has no CX16: no #UD */
+    KDEV_SEG_OVR_64,    /* kvm-64bit-null-segment-override: in 64-bit mode KVM honours an
+                           ES/CS/SS/DS override to choose #SS or #GP for a non-canonical operand
+                           (the CPU ignores those prefixes there) */
+    KDEV_CMPS_FAULT_ORDER, /* kvm-cmps-faults-on-destination-first: with both CMPS operands
+                              faulting, KVM reports ES:RDI's #PF, the core DS:RSI's */
+    KDEV__COUNT
+};
+extern const char *const hvt_kvm_dev_names[KDEV__COUNT];
+
+struct hvt_orc_case;
+struct hvt_orc_result;
+/* Compares the core's REF with KVM's KV for case C (STUB_PA: the harness's three frames, not
+ * compared; CPU: the profile both followed). 0 agree, 1 differ (DIFF says how), 2 differ only
+ * by the named deviation *DEV (enum kdev). */
+int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3],
+                    const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
+                    const struct hvt_orc_result *kv, char *diff, size_t len, unsigned *dev);
+
 #endif
