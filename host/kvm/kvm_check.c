@@ -18,7 +18,7 @@ const char *const hvt_kvm_dev_names[KDEV__COUNT] = {
     "kvm-ins-reads-port-before-fault", "kvm-split-rmw-faults-second-page", "core-split-lock",
     "kvm-ad-bits-not-set", "kvm-split-store-partial-on-fault", "kvm-pvm-xmm-state",
     "kvm-maxphyaddr", "kvm-cmpxchg16b-ignores-cpuid", "kvm-64bit-null-segment-override",
-    "kvm-cmps-faults-on-destination-first"};
+    "kvm-cmps-operand-fault-order"};
 
 
 
@@ -305,6 +305,13 @@ static int in_stub(const uint64_t stub_pa[3], uint64_t pa)
 
 /* 0 when the core's REF and KVM's KV agree, 1 otherwise (DIFF says how), 2 when they differ
  * only by a named deviation (*DEV). */
+/* CR2 is within an 8-byte element at REG (a 64- or a 32-bit address, either direction). */
+static int near_operand(uint64_t cr2, uint64_t reg)
+{
+    uint64_t r32 = reg & 0xffffffffu;
+    return cr2 - reg < 8 || reg - cr2 < 8 || cr2 - r32 < 8 || r32 - cr2 < 8;
+}
+
 int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3],
                     const struct hvt_orc_case *c, const struct hvt_orc_result *ref,
                     const struct hvt_orc_result *kv, char *diff, size_t len, unsigned *dev)
@@ -338,8 +345,11 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
     if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT &&
         ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 &&
         strstr(hvt_orc_form_name(c->form), "cmps")) {
-        uint64_t di = kv->st.gpr[HVT_RDI], di32 = di & 0xffffffffu;
-        if (kv->cr2 - di < 8 || kv->cr2 - di32 < 8)
+        /* one reports the operand at RSI, the other the one at RDI (either way round) */
+        uint64_t si = kv->st.gpr[HVT_RSI], di = kv->st.gpr[HVT_RDI];
+        int k_si = near_operand(kv->cr2, si), k_di = near_operand(kv->cr2, di);
+        int r_si = near_operand(ref->cr2, si), r_di = near_operand(ref->cr2, di);
+        if ((k_si && r_di) || (k_di && r_si))
             applied = KDEV_CMPS_FAULT_ORDER;
     }
     if (applied == KDEV_SEG_OVR_64 || applied == KDEV_CMPS_FAULT_ORDER) {
@@ -352,8 +362,7 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
             ref->detail[0] ? ": " : "", ref->detail, status_name(kv->status), kv->vector);
     } else if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF &&
                ref->cr2 != kv->cr2 && (kv->cr2 & 0xfff) == 0 && kv->cr2 > ref->cr2 &&
-               kv->cr2 - ref->cr2 < 32 && !(kv->error_code & HVT_PFEC_P) &&
-               (ref->error_code & HVT_PFEC_P)) {
+               kv->cr2 - ref->cr2 < 32 && kv->error_code != ref->error_code) {
         applied = KDEV_SPLIT_FAULT_ORDER;
     } else if (ref->status == HVT_ORC_FAULT) {
         if (ref->vector != kv->vector)
@@ -565,6 +574,8 @@ int hvt_kvm_check(uint64_t seed, uint64_t cases, int verbose, FILE *out)
                 const char *p = diff;
                 hvt_orc_case_describe(&c, desc, sizeof(desc));
                 fprintf(out, "mismatch: case seed %#" PRIx64 ": %s\n", c.seed, desc);
+                if (verbose)
+                    hvt_orc_case_dump(&c, out);
                 while (*p) {
                     const char *e = strchr(p, '\n');
                     int n = e ? (int)(e - p) : (int)strlen(p);

@@ -124,8 +124,9 @@ enum kdev {
     KDEV_AD_ON_FAULT,   /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
     KDEV_INS_BEFORE_FAULT, /* kvm-ins-reads-port-before-fault: INS reads the port (again and
                               again) before the fault on its memory destination */
-    KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: a locked RMW split across
-                               pages faults on the second page before the first's protection */
+    KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: an RMW split across pages
+                               faults on the second page (not present, reserved bit) before the
+                               first page's write protection */
     KDEV_CORE_SPLIT_LOCK, /* core-split-lock: the core's documented UNHANDLEABLE for a LOCKed
                              operand split across pages */
     KDEV_AD_NOT_SET,    /* kvm-ad-bits-not-set: an A or D bit the core's walk sets stays clear
@@ -142,8 +143,9 @@ enum kdev {
     KDEV_SEG_OVR_64,    /* kvm-64bit-null-segment-override: in 64-bit mode KVM honours an
                            ES/CS/SS/DS override to choose #SS or #GP for a non-canonical operand
                            (the CPU ignores those prefixes there) */
-    KDEV_CMPS_FAULT_ORDER, /* kvm-cmps-faults-on-destination-first: with both CMPS operands
-                              faulting, KVM reports ES:RDI's #PF, the core DS:RSI's */
+    KDEV_CMPS_FAULT_ORDER, /* kvm-cmps-operand-fault-order: with both CMPS operands faulting,
+                              KVM reports DS:RSI's #PF (it reads SRC1 first), the core ES:RDI's
+                              (as QEMU) */
     KDEV__COUNT
 };
 extern const char *const hvt_kvm_dev_names[KDEV__COUNT];

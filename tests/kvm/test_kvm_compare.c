@@ -167,7 +167,7 @@ int main(void)
     c.insn[0] = 0x48; /* no such prefix: a real difference */
     CHECK_EQ(cmp(), 1000);
 
-    /* kvm-cmps-faults-on-destination-first */
+    /* kvm-cmps-operand-fault-order */
     reset();
     for (unsigned f = 0; f < hvt_orc_form_count(); f++)
         if (!strcmp(hvt_orc_form_name(f), "cmps"))
@@ -175,6 +175,7 @@ int main(void)
     fault(&ref, HVT_VEC_PF, 0, 0x40012224);
     fault(&kv, HVT_VEC_PF, 0, 0x40014318);
     kv.st.gpr[HVT_RDI] = ref.st.gpr[HVT_RDI] = 0x40014318;
+    kv.st.gpr[HVT_RSI] = ref.st.gpr[HVT_RSI] = 0x40012224;
     CHECK_EQ(cmp(), KDEV_CMPS_FAULT_ORDER);
     kv.cr2 = 0x50000000; /* neither operand */
     CHECK_EQ(cmp(), 1000);
