@@ -372,6 +372,13 @@ static int handle_exit(struct kvcpu *c)
         return -1;
     }
     ex = c->obs.write ? EX_WRITE : EX_READ;
+    if (c->k->plain) {
+        /* the baseline: a VMM that serves the exit and nothing else */
+        serve(c, run);
+        if (!c->agent)
+            __atomic_add_fetch(&c->k->events_done, 1, __ATOMIC_ACQ_REL);
+        return 1;
+    }
     if (!c->in_event) {
         struct hvt_vcpu_state pre;
         if (ex == EX_READ) {
@@ -409,7 +416,7 @@ static void *vcpu_thread(void *arg)
             break;
         if (__atomic_load_n(&k->err, __ATOMIC_ACQUIRE))
             break;
-        if (hvt_kvm_vcpu_singlestep(&c->kv, k->lockstep || c->in_event) < 0 ||
+        if (hvt_kvm_vcpu_singlestep(&c->kv, !k->plain && (k->lockstep || c->in_event)) < 0 ||
             hvt_kvm_vcpu_run(&c->kv) < 0) {
             hvt_kvm_fail(k, -HVT_E_IO, "vCPU %u: KVM_RUN: %s", c->id, strerror(errno));
             break;
@@ -634,6 +641,7 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
     rc = kvm_host_create(&k, &o, &cpu, err, len);
     if (rc < 0)
         return rc;
+    k->plain = !path;
 
     memset(&s, 0, sizeof(s));
     snprintf(s.module, sizeof(s.module), "%s", k->vm.module);

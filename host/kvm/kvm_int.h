@@ -94,6 +94,7 @@ struct kvm_host {
     struct kvcpu *v;
     struct hvt_rec *rec;
     int lockstep;
+    int plain; /* no recording: device exits are served, nothing is stepped or shadowed */
     uint64_t budget;
     uint64_t events_done; /* atomic */
     int stop;             /* atomic */
