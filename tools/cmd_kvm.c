@@ -27,7 +27,9 @@ static void record_kvm_usage(FILE *f)
             "  --lockstep        single-step every instruction: exact pre-instruction states\n"
             "                    for write exits (default: reconstructed)\n"
             "  --kernel VMLINUX  boot a Linux kernel (ELF vmlinux) and record its device exits\n"
-            "  --initrd F, --append CMDLINE, --seconds N (wall-time budget, default 60)\n"
+            "  --initrd F, --append CMDLINE, --seconds N (wall-time budget, default 60),\n"
+            "  --console FILE    where the guest's serial console goes (default: nowhere)\n"
+            "                    (scripts/kvm-kernel.sh fetches and extracts a Debian vmlinux)\n"
             "  -o FILE, -f       output (and overwrite it)\n"
             "\n"
             "exit: 0 recorded, 1 the run failed, 2 usage error, 4 FILE cannot be written,\n"
@@ -102,6 +104,8 @@ int hvt_tool_record_kvm(int argc, char **argv)
             o.initrd = val;
         } else if (!strcmp(a, "--append")) {
             o.append = val;
+        } else if (!strcmp(a, "--console")) {
+            o.console = val;
         } else if (!strcmp(a, "--seed")) {
             if (hvt_tool_parse_u64(val, &o.seed)) {
                 hvt_tool_err("record: --seed '%s': not a number", val);

@@ -2,6 +2,7 @@
 /* KVM host: the scenarios on KVM: vCPU threads, events and passes at device exits, the device
  * model with delays, the agent vCPU, the trace header. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,11 +258,13 @@ static void do_pass(struct kvcpu *c, enum exit_kind ex)
     c->pass++;
 }
 
-/* The device model: a read is answered after a seeded delay, a write takes effect. */
+/* The device model: a read is answered after a seeded delay, a write takes effect. A string
+ * I/O exit of COUNT elements (VMX/SVM batch them; kvm_pvm does not) gets the answer in each. */
 static void serve(struct kvcpu *c, struct kvm_run *run)
 {
     struct ioreq rq;
     uint64_t delay = rnd(c) % 4000, t0 = now_ns();
+    uint32_t count = c->obs.port && run->io.count > 1 ? run->io.count : 1;
     memset(&rq, 0, sizeof(rq));
     rq.type = c->obs.port ? IOREQ_PIO : IOREQ_MMIO;
     rq.dir = c->obs.write ? IOREQ_WRITE : IOREQ_READ;
@@ -269,7 +272,10 @@ static void serve(struct kvcpu *c, struct kvm_run *run)
     rq.addr = c->obs.addr;
     rq.count = 1;
     memcpy(rq.data, c->obs.data, c->obs.size);
-    if (rq.type == IOREQ_MMIO && !hvt_host_in_mmio(rq.addr, rq.size)) {
+    if (c->k->kernel) {
+        hvt_kvm_kernel_serve(c, run, rq.data);
+        delay = 0;
+    } else if (rq.type == IOREQ_MMIO && !hvt_host_in_mmio(rq.addr, rq.size)) {
         memset(rq.data, 0xff, sizeof(rq.data)); /* nothing there: reads all ones */
     } else if (rq.type == IOREQ_PIO && (rq.addr < PORT_LO || rq.addr >= PORT_HI)) {
         memset(rq.data, 0xff, sizeof(rq.data));
@@ -279,10 +285,13 @@ static void serve(struct kvcpu *c, struct kvm_run *run)
     if (!c->obs.write) {
         while (now_ns() - t0 < delay)
             ;
-        if (c->obs.port)
-            memcpy((uint8_t *)run + run->io.data_offset, rq.data, c->obs.size);
-        else
+        if (c->obs.port) {
+            for (uint32_t i = 0; i < count; i++)
+                memcpy((uint8_t *)run + run->io.data_offset + i * run->io.size, rq.data,
+                       c->obs.size);
+        } else {
             memcpy(run->mmio.data, rq.data, c->obs.size);
+        }
         if (c->n_ans < KVM_ANS_MAX) {
             c->ans[c->n_ans] = c->obs;
             memcpy(c->ans[c->n_ans].data, rq.data, c->obs.size);
@@ -297,7 +306,7 @@ static void maybe_agent(struct kvcpu *c, enum exit_kind ex)
     struct kvm_host *k = c->k;
     unsigned ag = k->sc->agents;
     int rc = 0;
-    if (k->agent_vcpu == UINT32_MAX || c->agent || (rnd(c) & 1))
+    if (k->kernel || k->agent_vcpu == UINT32_MAX || c->agent || (rnd(c) & 1))
         return;
     if ((ag & KAG_PAGEOUT) && ex == EX_WRITE && c->S.rip == c->ev_rip &&
         (c->obs.port ? c->obs.addr == PORT_PAGEOUT
@@ -326,8 +335,14 @@ static int handle_exit(struct kvcpu *c)
     struct kvm_run *run = c->kv.run;
     enum exit_kind ex;
     c->n_exits++;
-    if (run->exit_reason == KVM_EXIT_INTR)
+    if (run->exit_reason == KVM_EXIT_INTR) {
+        if (getenv("HVT_KVM_DEBUG")) {
+            hvt_kvm_vcpu_get_state(&c->kv, &c->S);
+            fprintf(stderr, "vcpu %u interrupted at rip %#llx\n", c->id,
+                    (unsigned long long)c->S.rip);
+        }
         return 1;
+    }
     hvt_kvm_vcpu_get_state(&c->kv, &c->S);
     c->S.flags = 0;
     switch (run->exit_reason) {
@@ -364,6 +379,15 @@ static int handle_exit(struct kvcpu *c)
     case KVM_EXIT_HLT:
         if (c->agent)
             return 0;
+        if (c->k->kernel)
+            return 0; /* no interrupt controller to wake it: the boot ends here */
+        hvt_kvm_fail(c->k, -HVT_E_INTERNAL, "vCPU %u: HLT at rip %#llx", c->id,
+                     (unsigned long long)c->S.rip);
+        return -1;
+    case KVM_EXIT_SHUTDOWN:
+    case KVM_EXIT_SYSTEM_EVENT:
+        if (c->k->kernel)
+            return 0; /* panic=-1 reboot=t: the kernel gave up or rebooted */
         /* fall through */
     default:
         hvt_kvm_fail(c->k, -HVT_E_INTERNAL, "vCPU %u: unexpected %s exit (%u) at rip %#llx",
@@ -414,6 +438,8 @@ static void *vcpu_thread(void *arg)
                        (!c->agent && __atomic_load_n(&k->events_done, __ATOMIC_ACQUIRE) >= k->budget);
         if (stopping && !c->in_event && !c->agent)
             break;
+        if (k->kernel && (stopping || now_ns() >= k->deadline_ns))
+            break; /* a running kernel is stopped where it is; an open event is abandoned */
         if (__atomic_load_n(&k->err, __ATOMIC_ACQUIRE))
             break;
         if (hvt_kvm_vcpu_singlestep(&c->kv, !k->plain && (k->lockstep || c->in_event)) < 0 ||
@@ -586,8 +612,94 @@ static void add_stats(const struct kvm_host *k, struct hvt_kvm_stats *st)
     }
 }
 
-int hvt_kvm_boot_kernel(const struct hvt_kvm_options *o, const char *path, struct hvt_kvm_stats *st,
-                        char *err, size_t len);
+/* ---- a real guest ---------------------------------------------------------------------- */
+
+static int kernel_host_create(struct kvm_host **out, const struct hvt_kvm_options *o,
+                              struct hvt_cpu_profile *cpu, char *err, size_t len)
+{
+    struct kvm_host *k = calloc(1, sizeof(*k));
+    int rc;
+    *out = NULL;
+    if (!k)
+        return -HVT_E_NOMEM;
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->agent_lock, NULL);
+    k->vm.kvm_fd = k->vm.vm_fd = -1;
+    k->kernel = 1;
+    k->agent_vcpu = UINT32_MAX;
+    k->lockstep = !!(o->flags & HVT_KVM_LOCKSTEP);
+    k->budget = o->events ? o->events : UINT64_MAX;
+    k->sc = &scenarios[0]; /* for the names only: no scenario world */
+    rc = hvt_kvm_kernel_setup(k, o, cpu, err, len);
+    if (rc == 0 && o->console) {
+        k->console = fopen(o->console, (o->flags & HVT_KVM_OVERWRITE) ? "w" : "wx");
+        if (!k->console) {
+            set_err(err, len, "console %s: %s%s", o->console, strerror(errno),
+                    errno == EEXIST ? " (use -f to overwrite)" : "");
+            rc = errno == EEXIST ? -HVT_E_EXISTS : -HVT_E_IO;
+        }
+    }
+    if (rc < 0) {
+        kvm_host_free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+static void kick(int sig)
+{
+    (void)sig; /* only to interrupt KVM_RUN */
+}
+
+struct watchdog {
+    struct kvm_host *k;
+    pthread_t vcpu;
+    int done; /* atomic */
+};
+
+static void *watchdog_thread(void *arg)
+{
+    struct watchdog *w = arg;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) && now_ns() < w->k->deadline_ns &&
+           !__atomic_load_n(&w->k->stop, __ATOMIC_ACQUIRE))
+        nanosleep(&ts, NULL);
+    /* the vCPU may sit in KVM_RUN with no exit for long (HLT in the kernel's irqchip) */
+    while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&w->k->v[0].kv.run->immediate_exit, 1, __ATOMIC_RELEASE);
+        pthread_kill(w->vcpu, SIGUSR1);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static int run_kernel(struct kvm_host *k, uint32_t seconds)
+{
+    struct sigaction sa, old;
+    struct watchdog w = {k, 0, 0};
+    pthread_t wd;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kick; /* no SA_RESTART: KVM_RUN returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, &old);
+    k->deadline_ns = now_ns() + (uint64_t)seconds * 1000000000ull;
+    if (pthread_create(&w.vcpu, NULL, vcpu_thread, &k->v[0])) {
+        sigaction(SIGUSR1, &old, NULL);
+        return -HVT_E_IO;
+    }
+    if (pthread_create(&wd, NULL, watchdog_thread, &w)) {
+        __atomic_store_n(&k->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(w.vcpu, NULL);
+        sigaction(SIGUSR1, &old, NULL);
+        return -HVT_E_IO;
+    }
+    pthread_join(w.vcpu, NULL);
+    __atomic_store_n(&w.done, 1, __ATOMIC_RELEASE);
+    pthread_join(wd, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    return k->err;
+}
 
 int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct hvt_kvm_stats *st,
                    char *err, size_t len)
@@ -624,23 +736,27 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
         set_err(err, len, "%llu events: at most 100000000", (unsigned long long)o.events);
         return -HVT_E_INVALID;
     }
-    if (o.kernel)
-        return hvt_kvm_boot_kernel(&o, path, st, err, len);
-    if (!o.scenario) {
+    if (o.kernel) {
+        rc = kernel_host_create(&k, &o, &cpu, err, len);
+        if (rc < 0)
+            return rc;
+    } else if (!o.scenario) {
         set_err(err, len, "no scenario given");
         return -HVT_E_INVALID;
     }
-    if (!find_scenario(o.scenario)) {
+    if (!o.kernel && !find_scenario(o.scenario)) {
         set_err(err, len, "unknown KVM scenario '%s' (clean, pageout, cmps, mixed)", o.scenario);
         return -HVT_E_NOT_FOUND;
     }
-    if (o.vcpus == 1 || o.vcpus > HVT_KVM_MAX_VCPUS) {
+    if (!o.kernel && (o.vcpus == 1 || o.vcpus > HVT_KVM_MAX_VCPUS)) {
         set_err(err, len, "%u vCPUs: 2..%u", o.vcpus, HVT_KVM_MAX_VCPUS);
         return -HVT_E_INVALID;
     }
-    rc = kvm_host_create(&k, &o, &cpu, err, len);
-    if (rc < 0)
-        return rc;
+    if (!o.kernel) {
+        rc = kvm_host_create(&k, &o, &cpu, err, len);
+        if (rc < 0)
+            return rc;
+    }
     k->plain = !path;
 
     memset(&s, 0, sizeof(s));
@@ -657,7 +773,10 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
         KV("host", "kvm");
         KV("kernel", "%s", k->vm.release);
         KV("kvm-module", "%s", k->vm.module[0] ? k->vm.module : "unknown");
-        KV("scenario", "%s", k->sc->name);
+        if (k->kernel)
+            KV("kernel-image", "%s", strrchr(o.kernel, '/') ? strrchr(o.kernel, '/') + 1 : o.kernel);
+        else
+            KV("scenario", "%s", k->sc->name);
         KV("seed", "%llu", (unsigned long long)o.seed);
         KV("vcpus", "%u", k->n);
         KV("events", "%llu", (unsigned long long)k->budget);
@@ -689,7 +808,7 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
         }
     }
     t0 = now_ns();
-    rc = run_threads(k);
+    rc = k->kernel ? run_kernel(k, o.seconds ? o.seconds : 60) : run_threads(k);
     s.wall_ns = now_ns() - t0;
     if (rc < 0)
         set_err(err, len, "%s", k->errmsg);
@@ -707,6 +826,9 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
         s.file_bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : rs.bytes_written;
     }
     add_stats(k, &s);
+    if (k->console)
+        fclose(k->console);
+    k->console = NULL;
     if (st) {
         size_t user = st->size;
         memcpy(st, &s, sizeof(s) < user ? sizeof(s) : user);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../host_int.h"
 #include "hvtrace/kvm.h"
@@ -95,6 +96,11 @@ struct kvm_host {
     struct hvt_rec *rec;
     int lockstep;
     int plain; /* no recording: device exits are served, nothing is stepped or shadowed */
+    int kernel; /* a real guest (kvm_kernel.c) instead of a scenario */
+    int kernel_irqchip;
+    uint8_t uart_lcr;
+    FILE *console;
+    uint64_t deadline_ns;
     uint64_t budget;
     uint64_t events_done; /* atomic */
     int stop;             /* atomic */
@@ -109,6 +115,11 @@ struct kvm_host {
 
 void hvt_kvm_fail(struct kvm_host *k, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* kvm_kernel.c: the real guest's VM, vCPU 0 and boot state; its device model */
+int hvt_kvm_kernel_setup(struct kvm_host *k, const struct hvt_kvm_options *o,
+                         struct hvt_cpu_profile *cpu, char *err, size_t len);
+void hvt_kvm_kernel_serve(struct kvcpu *c, struct kvm_run *run, uint8_t *data);
 
 /* kvm_shadow.c: the reference core's shadow run of one pass over live guest memory */
 int hvt_kvm_shadow(struct kvcpu *c, const struct hvt_vcpu_state *from, struct hvt_vcpu_state *end,

@@ -404,9 +404,11 @@ int hvt_kvm_vcpu_run(struct kvm_vcpu *v)
         }
         if (errno != EINTR && errno != EAGAIN)
             return -HVT_E_IO;
-        v->run->kvm_dirty_regs = 0; /* KVM took them before it was interrupted */
-        if (v->run->exit_reason == KVM_EXIT_INTR)
+        if (errno == EINTR) {
+            /* a signal (or immediate_exit) stopped it: the caller decides whether to go on */
+            v->run->exit_reason = KVM_EXIT_INTR;
             return 0;
+        }
     }
     return -HVT_E_IO;
 }

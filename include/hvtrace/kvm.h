@@ -65,6 +65,7 @@ struct hvt_kvm_options {
     const char *initrd;
     const char *append;
     uint32_t seconds; /* kernel boot: wall-time budget; 0 = 60 */
+    const char *console; /* kernel boot: file the UART's output is written to (NULL: none) */
 };
 #define HVT_KVM_OPTIONS_SIZE_V1 sizeof(struct hvt_kvm_options)
 
@@ -101,8 +102,8 @@ HVT_API size_t hvt_kvm_scenario_count(void);
 HVT_API const char *hvt_kvm_scenario_name(size_t i);
 HVT_API const char *hvt_kvm_scenario_summary(size_t i);
 
-/* Runs O's scenario (or kernel) on KVM and records it into PATH (NULL: run and count only,
- * the baseline of the overhead figure). ST (may be NULL; size set) gets the figures.
+/* Runs O's scenario (or kernel) on KVM and records it into PATH (NULL: a plain VMM that only
+ * serves the device exits, nothing stepped, shadowed or recorded: the overhead baseline). ST (may be NULL; size set) gets the figures.
  * Errors: -HVT_E_INVALID (bad options), -HVT_E_NOT_FOUND (unknown scenario, no kernel file),
  * -HVT_E_UNSUPPORTED (no usable KVM: ERR says why), -HVT_E_EXISTS / -HVT_E_IO (the output),
  * -HVT_E_INTERNAL (the guest stopped unexpectedly: ERR names the exit). ERR gets "what: why". */
