@@ -15,13 +15,21 @@ static double device_rate(const struct hvt_kvm_stats *st)
     return s > 0 ? (double)(st->mmio_exits + st->pio_exits) / s : 0.0;
 }
 
+static const char *g_kernel;
+static uint32_t g_seconds = 30;
+
 static int run(const char *path, const char *scenario, uint64_t events,
                struct hvt_kvm_stats *st, char *err, size_t len)
 {
     struct hvt_kvm_options o;
     hvt_kvm_options_init(&o);
-    o.scenario = scenario;
-    o.events = events;
+    if (g_kernel) {
+        o.kernel = g_kernel;
+        o.seconds = g_seconds;
+    } else {
+        o.scenario = scenario;
+        o.events = events;
+    }
     o.flags = HVT_KVM_OVERWRITE;
     memset(st, 0, sizeof(*st));
     st->size = sizeof(*st);
@@ -50,13 +58,24 @@ int hvt_bench_kvm(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--scenario") && i + 1 < argc) {
             scenario = argv[++i];
+        } else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) {
+            g_kernel = argv[++i];
+            reps = 1;
+        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            g_seconds = (uint32_t)strtoul(argv[++i], NULL, 0);
+            if (g_seconds < 1 || g_seconds > 3600) {
+                fprintf(stderr, "hvtrace bench kvm: --seconds out of range (1..3600)\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: hvtrace bench kvm [--json] [--events N] [--scenario NAME]\n"
+                   "                        [--kernel VMLINUX [--seconds N]]\n"
                    "Device exits (MMIO and port) per second on KVM: a VMM that only serves them\n"
                    "(exits_per_s_off) against record --host kvm, which single-steps to each\n"
                    "event's end, runs the shadow core per pass and records (exits_per_s_on);\n"
                    "overhead_ratio_kvm = off / on. N events per run (default 5000, scenario\n"
-                   "clean), best of 3 interleaved rounds. Exit 77 without a usable /dev/kvm.\n");
+                   "clean), best of 3 interleaved rounds. With --kernel: one boot of N seconds\n"
+                   "(default 30) each way (scripts/kvm-kernel.sh). Exit 77 without /dev/kvm.\n");
             return 0;
         } else {
             fprintf(stderr, "hvtrace bench kvm: unknown argument '%s'\n", argv[i]);
@@ -91,7 +110,7 @@ int hvt_bench_kvm(int argc, char **argv)
     struct hvt_bench_report *rep = hvt_bench_report_new("kvm", json);
     hvt_bench_text(rep, "module", on.module);
     hvt_bench_text(rep, "kernel", on.release);
-    hvt_bench_text(rep, "scenario", scenario);
+    hvt_bench_text(rep, "scenario", g_kernel ? "kernel" : scenario);
     hvt_bench_figure(rep, "exits_per_s_off", best_off, "device exits/s, served only");
     hvt_bench_figure(rep, "exits_per_s_on", best_on, "device exits/s, recording");
     hvt_bench_figure(rep, "overhead_ratio_kvm", best_on > 0 ? best_off / best_on : 0,
