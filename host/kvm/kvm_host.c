@@ -2,6 +2,7 @@
 /* KVM host: the scenarios on KVM: vCPU threads, events and passes at device exits, the device
  * model with delays, the agent vCPU, the trace header. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,6 +139,7 @@ static int agent_request(struct kvm_host *k, uint32_t kind, uint64_t addr, uint6
         }
         if (__atomic_load_n(&k->err, __ATOMIC_ACQUIRE))
             break;
+        sched_yield(); /* the agent vCPU's thread may need this CPU */
     }
     pthread_mutex_unlock(&k->agent_lock);
     return rc;
@@ -357,6 +359,8 @@ static int handle_exit(struct kvcpu *c)
             memcpy(c->obs.data, run->mmio.data, c->obs.size);
         break;
     case KVM_EXIT_IO:
+        if (c->agent && run->io.port == KVM_AGENT_STOP_PORT)
+            return 0;
         c->n_pio++;
         memset(&c->obs, 0, sizeof(c->obs));
         c->obs.port = 1;

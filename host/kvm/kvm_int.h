@@ -22,6 +22,7 @@
 #define KVM_MB_ADDR 24                /* u64 where (identity-mapped linear = physical) */
 #define KVM_AGENT_STORE 1u
 #define KVM_AGENT_STOP 3u
+#define KVM_AGENT_STOP_PORT 0xef /* the agent's OUT once stopped */
 
 /* What the agent does, per scenario. */
 #define KAG_PAGEOUT (1u << 0) /* remap the pageout buffer at a mid-REP exit */

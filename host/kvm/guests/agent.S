@@ -2,7 +2,7 @@
 /* KVM guest "agent": the racing writer as guest code on its own vCPU. It waits for a request
  * in the mailbox (a new sequence number), stores the requested 8-byte value at the requested
  * address (a PTE in RAM, or a device register: then an MMIO exit), and acknowledges; request
- * kind 3 stops it (HLT). In: rdi = mailbox (+0 request seq, +4 ack seq, +8 kind, +16 value,
+ * kind 3 stops it (OUT to port 0xef). In: rdi = mailbox (+0 request seq, +4 ack seq, +8 kind, +16 value,
  * +24 address), r14 = 0. */
 1:
     pause
@@ -20,5 +20,5 @@
     jmp 1b
 2:
     mov dword ptr [rdi + 4], r14d
-    hlt
+    out 0xef, al                        /* stopped: an I/O exit (HLT may block in KVM_RUN) */
     jmp 2b
