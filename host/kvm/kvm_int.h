@@ -121,6 +121,11 @@ void hvt_kvm_fail(struct kvm_host *k, int err, const char *fmt, ...)
 int hvt_kvm_kernel_setup(struct kvm_host *k, const struct hvt_kvm_options *o,
                          struct hvt_cpu_profile *cpu, char *err, size_t len);
 void hvt_kvm_kernel_serve(struct kvcpu *c, struct kvm_run *run, uint8_t *data);
+/* Loads the PT_LOAD segments of the ELF64 x86-64 executable F (LEN bytes, untrusted) at their
+ * physical addresses into RAM (RAM_BYTES); *ENTRY gets e_entry. 0, or -HVT_E_INVALID with ERR
+ * naming what is wrong (a header, a segment outside the file or the RAM). */
+int hvt_kvm_load_elf(uint8_t *ram, uint64_t ram_bytes, const uint8_t *f, size_t len,
+                     uint64_t *entry, char *err, size_t elen);
 
 /* kvm_shadow.c: the reference core's shadow run of one pass over live guest memory */
 int hvt_kvm_shadow(struct kvcpu *c, const struct hvt_vcpu_state *from, struct hvt_vcpu_state *end,

@@ -75,9 +75,8 @@ static int read_file(const char *path, uint8_t **data, size_t *len, uint64_t max
     return 0;
 }
 
-/* Loads the PT_LOAD segments of an ELF64 x86-64 executable at their physical addresses. */
-static int load_elf(struct kvm_vm *vm, const uint8_t *f, size_t len, uint64_t *entry, char *err,
-                    size_t elen)
+int hvt_kvm_load_elf(uint8_t *ram, uint64_t ram_bytes, const uint8_t *f, size_t len,
+                     uint64_t *entry, char *err, size_t elen)
 {
     Elf64_Ehdr eh;
     if (len < sizeof(eh))
@@ -96,19 +95,19 @@ static int load_elf(struct kvm_vm *vm, const uint8_t *f, size_t len, uint64_t *e
         if (ph.p_type != PT_LOAD)
             continue;
         if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
-            ph.p_paddr > vm->ram_bytes || ph.p_memsz > vm->ram_bytes - ph.p_paddr) {
+            ph.p_paddr > ram_bytes || ph.p_memsz > ram_bytes - ph.p_paddr) {
             snprintf(err, elen, "kernel: program header %u (paddr %#llx, %llu bytes) is outside "
                                 "the file or the guest's %llu MiB",
                      i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
-                     (unsigned long long)(vm->ram_bytes >> 20));
+                     (unsigned long long)(ram_bytes >> 20));
             return -HVT_E_INVALID;
         }
-        memcpy(vm->ram + ph.p_paddr, f + ph.p_offset, ph.p_filesz);
-        memset(vm->ram + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+        memcpy(ram + ph.p_paddr, f + ph.p_offset, ph.p_filesz);
+        memset(ram + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
     }
     /* vmlinux's entry is the physical address of startup_64 */
     *entry = eh.e_entry;
-    if (*entry >= vm->ram_bytes)
+    if (*entry >= ram_bytes)
         goto bad;
     return 0;
 bad:
@@ -216,7 +215,7 @@ int hvt_kvm_kernel_setup(struct kvm_host *k, const struct hvt_kvm_options *o,
         k->kernel_irqchip = ioctl(k->vm.vm_fd, KVM_CREATE_IRQCHIP, 0) == 0;
         if (k->kernel_irqchip)
             (void)ioctl(k->vm.vm_fd, KVM_CREATE_PIT2, &pit);
-        rc = load_elf(&k->vm, f, flen, &entry, err, len);
+        rc = hvt_kvm_load_elf(k->vm.ram, k->vm.ram_bytes, f, flen, &entry, err, len);
     }
     free(f);
     if (rc < 0) {
