@@ -71,10 +71,11 @@ void hvt_kvm_fail(struct kvm_host *k, int err, const char *fmt, ...)
     va_list ap;
     pthread_mutex_lock(&k->lock);
     if (!k->err) {
-        k->err = err < 0 ? err : -HVT_E_INTERNAL;
         va_start(ap, fmt);
         vsnprintf(k->errmsg, sizeof(k->errmsg), fmt, ap);
         va_end(ap);
+        /* other vCPU threads poll it without the lock */
+        __atomic_store_n(&k->err, err < 0 ? err : -HVT_E_INTERNAL, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&k->lock);
     __atomic_store_n(&k->stop, 1, __ATOMIC_RELEASE);
