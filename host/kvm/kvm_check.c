@@ -346,13 +346,29 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
         ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 &&
         strstr(hvt_orc_form_name(c->form), "cmps")) {
         /* one reports the operand at RSI, the other the one at RDI (either way round) */
-        uint64_t si = kv->st.gpr[HVT_RSI], di = kv->st.gpr[HVT_RDI];
+        /* in 64-bit mode only an FS or GS override adds a base (to the source) */
+        uint64_t base = 0;
+        for (unsigned i = 0; i < c->insn_len && i < 4; i++)
+            if (c->insn[i] == 0x64 || c->insn[i] == 0x65)
+                base = c->st.seg[c->insn[i] == 0x64 ? HVT_SEG_FS : HVT_SEG_GS].base;
+        uint64_t si = base + kv->st.gpr[HVT_RSI], di = kv->st.gpr[HVT_RDI];
         int k_si = near_operand(kv->cr2, si), k_di = near_operand(kv->cr2, di);
         int r_si = near_operand(ref->cr2, si), r_di = near_operand(ref->cr2, di);
         if ((k_si && r_di) || (k_di && r_si))
             applied = KDEV_CMPS_FAULT_ORDER;
     }
-    if (applied == KDEV_SEG_OVR_64 || applied == KDEV_CMPS_FAULT_ORDER) {
+    if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT &&
+        strstr(hvt_orc_form_name(c->form), "ins") && kv->io_n > ref->io_n) {
+        /* KVM read ports for iterations whose memory writes then faulted, and its committed
+         * progress is what it was before them: the registers are not comparable either */
+        int all_in = 1;
+        for (unsigned i = 0; i < kv->io_n && i < HVT_ORC_IO_LOG; i++)
+            all_in &= !kv->io[i].out;
+        if (all_in)
+            applied = KDEV_INS_BEFORE_FAULT;
+    }
+    if (applied == KDEV_SEG_OVR_64 || applied == KDEV_CMPS_FAULT_ORDER ||
+        applied == KDEV_INS_BEFORE_FAULT) {
         /* the rest is the other fault's: nothing after it compares */
         *dev = applied;
         return 2;
@@ -397,9 +413,7 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
                 break;
             }
     int both_fault = ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT;
-    if (ref->io_n == 0 && kv->io_n > 0 && both_fault && !kv->io[0].out) {
-        applied = KDEV_INS_BEFORE_FAULT;
-    } else if (ref->io_n != kv->io_n) {
+    if (ref->io_n != kv->io_n) {
         say(&o, "port accesses: core %u; kvm %u\n", ref->io_n, kv->io_n);
     } else {
         for (unsigned i = 0; i < ref->io_n && i < HVT_ORC_IO_LOG; i++) {

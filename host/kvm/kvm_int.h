@@ -141,7 +141,8 @@ enum kdev {
     KDEV_RF_ON_FAULT,   /* kvm-fault-frame-rf: (architectural) RF set in a fault's frame */
     KDEV_AD_ON_FAULT,   /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
     KDEV_INS_BEFORE_FAULT, /* kvm-ins-reads-port-before-fault: INS reads the port (again and
-                              again) before the fault on its memory destination */
+                              again, and ahead for a REP) before the fault on its memory
+                              destination, and a REP keeps none of the batch's progress */
     KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: an RMW split across pages
                                faults on the second page (not present, reserved bit) before the
                                first page's write protection */

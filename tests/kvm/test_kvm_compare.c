@@ -104,11 +104,16 @@ int main(void)
 
     /* kvm-ins-reads-port-before-fault */
     reset();
+    for (unsigned f = 0; f < hvt_orc_form_count(); f++)
+        if (!strcmp(hvt_orc_form_name(f), "rep ins"))
+            c.form = f;
     fault(&ref, HVT_VEC_PF, 2, 0x9000);
     fault(&kv, HVT_VEC_PF, 2, 0x9000);
     kv.io_n = 3;
     kv.io[0].port = 0x60;
     kv.io[0].size = 2;
+    CHECK_EQ(cmp(), KDEV_INS_BEFORE_FAULT);
+    kv.st.gpr[HVT_RCX] = 8; /* the batch's progress lost too */
     CHECK_EQ(cmp(), KDEV_INS_BEFORE_FAULT);
     kv.io[0].out = 1; /* an output is a device side effect the core never made */
     CHECK_EQ(cmp(), 1000);
@@ -177,6 +182,13 @@ int main(void)
     kv.st.gpr[HVT_RDI] = ref.st.gpr[HVT_RDI] = 0x40014318;
     kv.st.gpr[HVT_RSI] = ref.st.gpr[HVT_RSI] = 0x40012224;
     CHECK_EQ(cmp(), KDEV_CMPS_FAULT_ORDER);
+    /* an FS override: the source's linear address has FS's base */
+    c.insn[0] = 0x64;
+    c.st.seg[HVT_SEG_FS].base = 0x1000000;
+    ref.cr2 = 0x41012224;
+    CHECK_EQ(cmp(), KDEV_CMPS_FAULT_ORDER);
+    c.st.seg[HVT_SEG_FS].base = 0;
+    CHECK_EQ(cmp(), 1000);
     kv.cr2 = 0x50000000; /* neither operand */
     CHECK_EQ(cmp(), 1000);
 
