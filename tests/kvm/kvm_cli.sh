@@ -35,6 +35,17 @@ fi
 [ $rc -eq 0 ] || { cat "$W/po.err"; fail "record --host kvm pageout: exit $rc"; }
 grep -q "kvm" "$W/po.txt" || fail "no summary"
 
+# an existing output is kept without -f; a kernel that is not a vmlinux is refused by name
+cksum "$W/po.hvt" > "$W/po.sum"
+"$H" record --host kvm --scenario clean --events 3 -o "$W/po.hvt" 2> "$W/exists.err"
+[ $? -eq 2 ] || fail "an existing output without -f is a usage error"
+cksum "$W/po.hvt" | cmp -s - "$W/po.sum" || fail "the existing output was changed"
+printf 'not an elf file, but long enough to be read as one: 0123456789abcdef\n' > "$W/bad.elf"
+"$H" record --host kvm --kernel "$W/bad.elf" -o "$W/k.hvt" 2> "$W/badk.err"
+[ $? -eq 2 ] || fail "a bad kernel is a usage error"
+grep -q "not an x86-64 ELF executable" "$W/badk.err" || fail "a bad kernel: no reason"
+[ ! -e "$W/k.hvt" ] || fail "a bad kernel left a trace"
+
 # the pageout race is seen between passes, and the reconstructed accesses say so
 "$H" replay --analysis-only --json "$W/po.hvt" > "$W/po.json"
 grep -q '"class":"translation_changed"' "$W/po.json" || fail "pageout: no translation_changed"
