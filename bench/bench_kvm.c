@@ -18,8 +18,8 @@ static double device_rate(const struct hvt_kvm_stats *st)
 static const char *g_kernel;
 static uint32_t g_seconds = 30;
 
-static int run(const char *path, const char *scenario, uint64_t events,
-               struct hvt_kvm_stats *st, char *err, size_t len)
+static int run(const char *path, const char *scenario, uint64_t events, struct hvt_kvm_stats *st,
+               char *err, size_t len)
 {
     struct hvt_kvm_options o;
     hvt_kvm_options_init(&o);
@@ -113,14 +113,13 @@ int hvt_bench_kvm(int argc, char **argv)
     hvt_bench_text(rep, "scenario", g_kernel ? "kernel" : scenario);
     hvt_bench_figure(rep, "exits_per_s_off", best_off, "device exits/s, served only");
     hvt_bench_figure(rep, "exits_per_s_on", best_on, "device exits/s, recording");
-    hvt_bench_figure(rep, "overhead_ratio_kvm", best_on > 0 ? best_off / best_on : 0,
-                     "off / on");
+    hvt_bench_figure(rep, "overhead_ratio_kvm", best_on > 0 ? best_off / best_on : 0, "off / on");
     hvt_bench_figure(rep, "events_per_s_on", ev_on, "recorded events/s");
     hvt_bench_figure(rep, "step_exits_per_event",
                      on.events ? (double)on.debug_exits / (double)on.events : 0,
                      "single-step exits per event");
-    hvt_bench_figure(rep, "bytes_per_event", on.events ? (double)on.file_bytes / (double)on.events : 0,
-                     "trace bytes");
+    hvt_bench_figure(rep, "bytes_per_event",
+                     on.events ? (double)on.file_bytes / (double)on.events : 0, "trace bytes");
     hvt_bench_report_done(rep);
     return 0;
 }

@@ -12,7 +12,6 @@ typedef void (*hvt_cpuid_fn)(void *arg, unsigned leaf, unsigned sub, unsigned r[
  * the features hvt_cpu_profile_cpuid reads, and the vendor's default choices. Without OS_AVX
  * (the OS does not enable AVX state) AVX, AVX2 and AVX-512 are dropped. Errors:
  * -HVT_E_INVALID (NULL), -HVT_E_UNSUPPORTED (leaf 0 reports no leaves). */
-int hvt_cpu_profile_from_cpuid(struct hvt_cpu_profile *out, hvt_cpuid_fn fn, void *arg,
-                               int os_avx);
+int hvt_cpu_profile_from_cpuid(struct hvt_cpu_profile *out, hvt_cpuid_fn fn, void *arg, int os_avx);
 
 #endif

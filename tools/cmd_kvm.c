@@ -40,8 +40,8 @@ static void record_kvm_usage(FILE *f)
 static void print_stats(const char *what, const struct hvt_kvm_stats *st)
 {
     double s = (double)st->wall_ns / 1e9;
-    printf("%s: %s on %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64
-           " accesses, %" PRIu64 " bytes\n",
+    printf("%s: %s on %s, %" PRIu64 " events, %" PRIu64 " passes, %" PRIu64 " accesses, %" PRIu64
+           " bytes\n",
            what, st->module[0] ? st->module : "kvm", st->release, st->events, st->passes,
            st->rec_accesses, st->file_bytes);
     printf("  %" PRIu64 " exits (%" PRIu64 " mmio, %" PRIu64 " io, %" PRIu64

@@ -13,14 +13,20 @@
 #include "hvtrace/oracle.h"
 #include "kvm_int.h"
 
-const char *const hvt_kvm_dev_names[KDEV__COUNT] = {
-    "none", "kvm-emulation-failure", "kvm-fault-frame-rf", "kvm-a-bits-on-faulting-walk",
-    "kvm-ins-reads-port-before-fault", "kvm-split-rmw-faults-second-page", "core-split-lock",
-    "kvm-ad-bits-not-set", "kvm-split-store-partial-on-fault", "kvm-pvm-xmm-state",
-    "kvm-maxphyaddr", "kvm-cmpxchg16b-ignores-cpuid", "kvm-64bit-null-segment-override",
-    "kvm-cmps-operand-fault-order"};
-
-
+const char *const hvt_kvm_dev_names[KDEV__COUNT] = {"none",
+                                                    "kvm-emulation-failure",
+                                                    "kvm-fault-frame-rf",
+                                                    "kvm-a-bits-on-faulting-walk",
+                                                    "kvm-ins-reads-port-before-fault",
+                                                    "kvm-split-rmw-faults-second-page",
+                                                    "core-split-lock",
+                                                    "kvm-ad-bits-not-set",
+                                                    "kvm-split-store-partial-on-fault",
+                                                    "kvm-pvm-xmm-state",
+                                                    "kvm-maxphyaddr",
+                                                    "kvm-cmpxchg16b-ignores-cpuid",
+                                                    "kvm-64bit-null-segment-override",
+                                                    "kvm-cmps-operand-fault-order"};
 
 /*
  * The case runs at its own RIP with its own state, RAM and page tables. Exceptions are seen
@@ -30,8 +36,8 @@ const char *const hvt_kvm_dev_names[KDEV__COUNT] = {
  * the vector and the IST frame holds the error code and the faulting RIP, RSP and RFLAGS.
  */
 
-#define STUB_IDT 0x800u   /* in the stub's code frame: 32 gates of 16 bytes */
-#define STUB_TSS 0x000u   /* in the stub's stack frame */
+#define STUB_IDT 0x800u /* in the stub's code frame: 32 gates of 16 bytes */
+#define STUB_TSS 0x000u /* in the stub's stack frame */
 #define N_VEC 32u
 
 struct kcheck {
@@ -42,7 +48,8 @@ struct kcheck {
     uint64_t stub_la, stub_pa[3];
     FILE *out;
     int verbose;
-    uint64_t cases, mismatches, skipped_cpl3, skipped_cpu, harness, queued_faults, rep_steps, excluded[KDEV__COUNT];
+    uint64_t cases, mismatches, skipped_cpl3, skipped_cpu, harness, queued_faults, rep_steps,
+        excluded[KDEV__COUNT];
     uint64_t unemulated_by_form[256];
 };
 
@@ -270,8 +277,8 @@ static const char *const gpr_names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rb
 
 static const char *status_name(int s)
 {
-    static const char *const n[] = {"done", "fault", "unimplemented", "unhandleable", "retry",
-                                    "harness"};
+    static const char *const n[] = {"done",         "fault", "unimplemented",
+                                    "unhandleable", "retry", "harness"};
     return s >= 0 && s <= HVT_ORC_HARNESS ? n[s] : "?";
 }
 
@@ -342,8 +349,8 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
                 break;
             }
     }
-    if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT &&
-        ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 &&
+    if (ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF &&
+        kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 &&
         strstr(hvt_orc_form_name(c->form), "cmps")) {
         /* one reports the operand at RSI, the other the one at RDI (either way round) */
         /* in 64-bit mode only an FS or GS override adds a base (to the source) */
@@ -376,9 +383,9 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
     if (ref->status != kv->status) {
         say(&o, "outcome: core %s %u%s%s; kvm %s %u\n", status_name(ref->status), ref->vector,
             ref->detail[0] ? ": " : "", ref->detail, status_name(kv->status), kv->vector);
-    } else if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF && kv->vector == HVT_VEC_PF &&
-               ref->cr2 != kv->cr2 && (kv->cr2 & 0xfff) == 0 && kv->cr2 > ref->cr2 &&
-               kv->cr2 - ref->cr2 < 32 && kv->error_code != ref->error_code) {
+    } else if (ref->status == HVT_ORC_FAULT && ref->vector == HVT_VEC_PF &&
+               kv->vector == HVT_VEC_PF && ref->cr2 != kv->cr2 && (kv->cr2 & 0xfff) == 0 &&
+               kv->cr2 > ref->cr2 && kv->cr2 - ref->cr2 < 32 && kv->error_code != ref->error_code) {
         applied = KDEV_SPLIT_FAULT_ORDER;
     } else if (ref->status == HVT_ORC_FAULT) {
         if (ref->vector != kv->vector)
@@ -616,13 +623,15 @@ int hvt_kvm_check(uint64_t seed, uint64_t cases, int verbose, FILE *out)
             fprintf(out, "  not emulated by KVM:");
             for (unsigned fm = 0; fm < 256 && fm < hvt_orc_form_count(); fm++)
                 if (k->unemulated_by_form[fm])
-                    fprintf(out, " '%s'=%" PRIu64, hvt_orc_form_name(fm), k->unemulated_by_form[fm]);
+                    fprintf(out, " '%s'=%" PRIu64, hvt_orc_form_name(fm),
+                            k->unemulated_by_form[fm]);
             fprintf(out, "\n");
         }
     }
     if (k->skipped_cpl3 || k->skipped_cpu || k->harness)
-        fprintf(out, "skipped: %" PRIu64 " CPL-3 cases (not emulated by KVM), %" PRIu64
-                     " whose state KVM's CPUID forbids, %" PRIu64 " the core could not run\n",
+        fprintf(out,
+                "skipped: %" PRIu64 " CPL-3 cases (not emulated by KVM), %" PRIu64
+                " whose state KVM's CPUID forbids, %" PRIu64 " the core could not run\n",
                 k->skipped_cpl3, k->skipped_cpu, k->harness);
     fprintf(out, "%" PRIu64 " cases, %" PRIu64 " mismatches\n", k->cases, k->mismatches);
     rc = (int)(k->mismatches > 0x7fffffff ? 0x7fffffff : k->mismatches);

@@ -25,11 +25,12 @@ static const struct kvm_scenario scenarios[] = {
      "REP OUTSB/MOVSB from a RAM buffer to a device while the agent vCPU remaps the buffer "
      "between two iterations' exits",
      "pageout", 0, KAG_PAGEOUT, 200},
-    {"cmps", "CMPSQ with both operands at one device register that the agent vCPU writes "
-             "between the two reads",
+    {"cmps",
+     "CMPSQ with both operands at one device register that the agent vCPU writes "
+     "between the two reads",
      "cmps", 0, KAG_CMPS, 100},
-    {"mixed", "the clean workload with pageout REPs and CMPSQ at low rates, both agents",
-     "pageout", 1, KAG_PAGEOUT | KAG_CMPS, 2000},
+    {"mixed", "the clean workload with pageout REPs and CMPSQ at low rates, both agents", "pageout",
+     1, KAG_PAGEOUT | KAG_CMPS, 2000},
 };
 #define N_SCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -55,7 +56,8 @@ void hvt_kvm_options_init(struct hvt_kvm_options *o)
     o->seed = 1;
 }
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -118,7 +120,8 @@ static void mb_put64(struct kvm_host *k, unsigned off, uint64_t v)
 
 static uint32_t mb_get32(struct kvm_host *k, unsigned off)
 {
-    return __atomic_load_n((uint32_t *)(void *)(k->vm.ram + KVM_GPA_MAILBOX + off), __ATOMIC_ACQUIRE);
+    return __atomic_load_n((uint32_t *)(void *)(k->vm.ram + KVM_GPA_MAILBOX + off),
+                           __ATOMIC_ACQUIRE);
 }
 
 /* Asks the agent vCPU to store VALUE at ADDR and waits until it did (the device model's delay
@@ -153,7 +156,8 @@ static uint64_t rep_iterations(const struct hvt_vcpu_state *p, const struct hvt_
     return p->gpr[HVT_RCX] > s->gpr[HVT_RCX] ? p->gpr[HVT_RCX] - s->gpr[HVT_RCX] : 0;
 }
 
-static void note_mismatch(struct kvcpu *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_mismatch(struct kvcpu *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void note_mismatch(struct kvcpu *c, const char *fmt, ...)
 {
     va_list ap;
@@ -218,14 +222,14 @@ static void do_pass(struct kvcpu *c, enum exit_kind ex)
     if (ex == EX_READ || at_insn) {
         out.kind = HVT_OUT_RETRY;
         out.retry_cause = res.out.kind == HVT_OUT_RETRY ? res.out.retry_cause
-                          : ex == EX_STEP            ? HVT_RETRY_REP_PARTIAL
-                          : c->obs.port              ? HVT_RETRY_PIO
-                                                     : HVT_RETRY_MMIO;
+                          : ex == EX_STEP               ? HVT_RETRY_REP_PARTIAL
+                          : c->obs.port                 ? HVT_RETRY_PIO
+                                                        : HVT_RETRY_MMIO;
     } else {
         out.kind = HVT_OUT_OKAY;
     }
-    out.iterations = res.out.kind == out.kind ? res.out.iterations
-                                              : (uint32_t)rep_iterations(&c->P, &c->S);
+    out.iterations =
+        res.out.kind == out.kind ? res.out.iterations : (uint32_t)rep_iterations(&c->P, &c->S);
 
     /* the shadow against KVM */
     if (c->obs_valid && !c->obs_matched) {
@@ -247,7 +251,8 @@ static void do_pass(struct kvcpu *c, enum exit_kind ex)
         c->n_named++;
         c->n_rep_last++; /* the last iteration's exit: KVM is still at the REP, count 0 */
     } else {
-        note_mismatch(c, "vcpu %u rip %#llx pass %u: the core ends at rip %#llx (%s), KVM at "
+        note_mismatch(c,
+                      "vcpu %u rip %#llx pass %u: the core ends at rip %#llx (%s), KVM at "
                       "%#llx",
                       c->id, (unsigned long long)c->ev_rip, c->pass, (unsigned long long)e.rip,
                       hvt_outcome_name(res.out.kind), (unsigned long long)c->S.rip);
@@ -312,8 +317,9 @@ static void maybe_agent(struct kvcpu *c, enum exit_kind ex)
     if (k->kernel || k->agent_vcpu == UINT32_MAX || c->agent || (rnd(c) & 1))
         return;
     if ((ag & KAG_PAGEOUT) && ex == EX_WRITE && c->S.rip == c->ev_rip &&
-        (c->obs.port ? c->obs.addr == PORT_PAGEOUT
-                     : c->obs.addr >= MMIO_GPA(MMIO_SINK) && c->obs.addr < MMIO_GPA(MMIO_SINK + 1))) {
+        (c->obs.port
+             ? c->obs.addr == PORT_PAGEOUT
+             : c->obs.addr >= MMIO_GPA(MMIO_SINK) && c->obs.addr < MMIO_GPA(MMIO_SINK + 1))) {
         /* the guest OS pages the buffer out and in elsewhere: its leaf PTE gets another frame */
         pthread_mutex_lock(&k->lock);
         unsigned f = k->po_frame = (k->po_frame + 1) % N_FRAMES;
@@ -395,8 +401,8 @@ static int handle_exit(struct kvcpu *c)
             return 0; /* panic=-1 reboot=t: the kernel gave up or rebooted */
         /* fall through */
     default:
-        hvt_kvm_fail(c->k, -HVT_E_INTERNAL, "vCPU %u: unexpected %s exit (%u) at rip %#llx",
-                     c->id, hvt_kvm_exit_name(run->exit_reason), run->exit_reason,
+        hvt_kvm_fail(c->k, -HVT_E_INTERNAL, "vCPU %u: unexpected %s exit (%u) at rip %#llx", c->id,
+                     hvt_kvm_exit_name(run->exit_reason), run->exit_reason,
                      (unsigned long long)c->S.rip);
         return -1;
     }
@@ -439,8 +445,9 @@ static void *vcpu_thread(void *arg)
     struct kvcpu *c = arg;
     struct kvm_host *k = c->k;
     for (;;) {
-        int stopping = __atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
-                       (!c->agent && __atomic_load_n(&k->events_done, __ATOMIC_ACQUIRE) >= k->budget);
+        int stopping =
+            __atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) ||
+            (!c->agent && __atomic_load_n(&k->events_done, __ATOMIC_ACQUIRE) >= k->budget);
         if (stopping && !c->in_event && !c->agent)
             break;
         if (k->kernel && (stopping || now_ns() >= k->deadline_ns))
@@ -768,18 +775,19 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
     snprintf(s.module, sizeof(s.module), "%s", k->vm.module);
     snprintf(s.release, sizeof(s.release), "%s", k->vm.release);
     if (path) {
-#define KV(K_, ...)                                                                           \
-    do {                                                                                       \
-        snprintf(buf[nkv], sizeof(buf[nkv]), __VA_ARGS__);                                     \
-        kv[nkv].key = K_;                                                                     \
-        kv[nkv].value = buf[nkv];                                                              \
-        nkv++;                                                                                 \
+#define KV(K_, ...)                                                                                \
+    do {                                                                                           \
+        snprintf(buf[nkv], sizeof(buf[nkv]), __VA_ARGS__);                                         \
+        kv[nkv].key = K_;                                                                          \
+        kv[nkv].value = buf[nkv];                                                                  \
+        nkv++;                                                                                     \
     } while (0)
         KV("host", "kvm");
         KV("kernel", "%s", k->vm.release);
         KV("kvm-module", "%s", k->vm.module[0] ? k->vm.module : "unknown");
         if (k->kernel)
-            KV("kernel-image", "%s", strrchr(o.kernel, '/') ? strrchr(o.kernel, '/') + 1 : o.kernel);
+            KV("kernel-image", "%s",
+               strrchr(o.kernel, '/') ? strrchr(o.kernel, '/') + 1 : o.kernel);
         else
             KV("scenario", "%s", k->sc->name);
         KV("seed", "%llu", (unsigned long long)o.seed);
@@ -807,7 +815,8 @@ int hvt_kvm_record(const char *path, const struct hvt_kvm_options *opt, struct h
         rc = hvt_rec_open(&k->rec, path, &hdr, &ro);
         if (rc < 0) {
             const struct hvt_fmt_error_info *oe = hvt_fmt_writer_last_error();
-            set_err(err, len, "%s", oe->code == rc && oe->message[0] ? oe->message : hvt_strerror(rc));
+            set_err(err, len, "%s",
+                    oe->code == rc && oe->message[0] ? oe->message : hvt_strerror(rc));
             kvm_host_free(k);
             return rc;
         }

@@ -83,8 +83,8 @@ struct kvcpu {
     struct kvm_sbe sb[KVM_SB_MAX];
 
     /* figures (this thread's own; summed after the join) */
-    uint64_t n_exits, n_mmio, n_pio, n_debug, n_events, n_passes, n_agent, n_recon, n_unrecon,
-        n_ok, n_named, n_mismatch, n_rep_last, n_rep_rf, n_acc;
+    uint64_t n_exits, n_mmio, n_pio, n_debug, n_events, n_passes, n_agent, n_recon, n_unrecon, n_ok,
+        n_named, n_mismatch, n_rep_last, n_rep_rf, n_acc;
     char first_mismatch[160];
 };
 
@@ -96,7 +96,7 @@ struct kvm_host {
     struct kvcpu *v;
     struct hvt_rec *rec;
     int lockstep;
-    int plain; /* no recording: device exits are served, nothing is stepped or shadowed */
+    int plain;  /* no recording: device exits are served, nothing is stepped or shadowed */
     int kernel; /* a real guest (kvm_kernel.c) instead of a scenario */
     int kernel_irqchip;
     uint8_t uart_lcr;
@@ -134,37 +134,38 @@ int hvt_kvm_shadow(struct kvcpu *c, const struct hvt_vcpu_state *from, struct hv
  * Returns 1 and *PRE, or 0 when no candidate explains the exit. */
 int hvt_kvm_reconstruct(struct kvcpu *c, struct hvt_vcpu_state *pre);
 
-/* check-kvm (kvm_check.c): deviations of KVM's emulator from the reference core, excluded by name. */
+/* check-kvm (kvm_check.c): deviations of KVM's emulator from the reference core, excluded by name.
+ */
 enum kdev {
     KDEV_NONE = 0,
-    KDEV_UNEMULATED,    /* kvm-emulation-failure: KVM's emulator does not emulate the form */
-    KDEV_RF_ON_FAULT,   /* kvm-fault-frame-rf: (architectural) RF set in a fault's frame */
-    KDEV_AD_ON_FAULT,   /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
-    KDEV_INS_BEFORE_FAULT, /* kvm-ins-reads-port-before-fault: INS reads the port (again and
-                              again, and ahead for a REP) before the fault on its memory
-                              destination, and a REP keeps none of the batch's progress */
-    KDEV_SPLIT_FAULT_ORDER, /* kvm-split-rmw-faults-second-page: an RMW split across pages
-                               faults on the second page (not present, reserved bit) before the
-                               first page's write protection */
-    KDEV_CORE_SPLIT_LOCK, /* core-split-lock: the core's documented UNHANDLEABLE for a LOCKed
-                             operand split across pages */
-    KDEV_AD_NOT_SET,    /* kvm-ad-bits-not-set: an A or D bit the core's walk sets stays clear
-                           (a rotate whose count leaves the value as it was is not written
-                           back; a CMPS operand translated without a walk) */
+    KDEV_UNEMULATED,          /* kvm-emulation-failure: KVM's emulator does not emulate the form */
+    KDEV_RF_ON_FAULT,         /* kvm-fault-frame-rf: (architectural) RF set in a fault's frame */
+    KDEV_AD_ON_FAULT,         /* kvm-a-bits-on-faulting-walk: A bits set by a walk that faults */
+    KDEV_INS_BEFORE_FAULT,    /* kvm-ins-reads-port-before-fault: INS reads the port (again and
+                                 again, and ahead for a REP) before the fault on its memory
+                                 destination, and a REP keeps none of the batch's progress */
+    KDEV_SPLIT_FAULT_ORDER,   /* kvm-split-rmw-faults-second-page: an RMW split across pages
+                                 faults on the second page (not present, reserved bit) before the
+                                 first page's write protection */
+    KDEV_CORE_SPLIT_LOCK,     /* core-split-lock: the core's documented UNHANDLEABLE for a LOCKed
+                                 operand split across pages */
+    KDEV_AD_NOT_SET,          /* kvm-ad-bits-not-set: an A or D bit the core's walk sets stays clear
+                                 (a rotate whose count leaves the value as it was is not written
+                                 back; a CMPS operand translated without a walk) */
     KDEV_SPLIT_STORE_PARTIAL, /* kvm-split-store-partial-on-fault: a store split across pages
                                  writes its first part, then faults on the second page */
-    KDEV_XMM_STATE,     /* kvm-pvm-xmm-state: on kvm_pvm an emulated SSE store writes zeros
-                           and XMM registers read back otherwise than loaded */
-    KDEV_RSVD_MAXPHYADDR, /* kvm-maxphyaddr: a paging entry bit the core's profile reserves
-                             is an address bit under KVM's guest MAXPHYADDR (CPUID 80000008H) */
-    KDEV_CX16_UNCHECKED, /* kvm-cmpxchg16b-ignores-cpuid: CMPXCHG16B runs (or faults on its
-                            operand) where the guest's CPUID has no CX16: no #UD */
-    KDEV_SEG_OVR_64,    /* kvm-64bit-null-segment-override: in 64-bit mode KVM honours an
-                           ES/CS/SS/DS override to choose #SS or #GP for a non-canonical operand
-                           (the CPU ignores those prefixes there) */
-    KDEV_CMPS_FAULT_ORDER, /* kvm-cmps-operand-fault-order: with both CMPS operands faulting,
-                              KVM reports DS:RSI's #PF (it reads SRC1 first), the core ES:RDI's
-                              (as QEMU) */
+    KDEV_XMM_STATE,           /* kvm-pvm-xmm-state: on kvm_pvm an emulated SSE store writes zeros
+                                 and XMM registers read back otherwise than loaded */
+    KDEV_RSVD_MAXPHYADDR,     /* kvm-maxphyaddr: a paging entry bit the core's profile reserves
+                                 is an address bit under KVM's guest MAXPHYADDR (CPUID 80000008H) */
+    KDEV_CX16_UNCHECKED,      /* kvm-cmpxchg16b-ignores-cpuid: CMPXCHG16B runs (or faults on its
+                                 operand) where the guest's CPUID has no CX16: no #UD */
+    KDEV_SEG_OVR_64,          /* kvm-64bit-null-segment-override: in 64-bit mode KVM honours an
+                                 ES/CS/SS/DS override to choose #SS or #GP for a non-canonical operand
+                                 (the CPU ignores those prefixes there) */
+    KDEV_CMPS_FAULT_ORDER,    /* kvm-cmps-operand-fault-order: with both CMPS operands faulting,
+                                 KVM reports DS:RSI's #PF (it reads SRC1 first), the core ES:RDI's
+                                 (as QEMU) */
     KDEV__COUNT
 };
 extern const char *const hvt_kvm_dev_names[KDEV__COUNT];

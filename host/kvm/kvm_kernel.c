@@ -83,10 +83,11 @@ int hvt_kvm_load_elf(uint8_t *ram, uint64_t ram_bytes, const uint8_t *f, size_t 
         goto bad;
     memcpy(&eh, f, sizeof(eh));
     if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-        eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff) {
-        snprintf(err, elen, "kernel: not an x86-64 ELF executable (a vmlinux, not a bzImage: "
-                            "scripts/kvm-kernel.sh extracts one)");
+        eh.e_machine != EM_X86_64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > len ||
+        (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff) {
+        snprintf(err, elen,
+                 "kernel: not an x86-64 ELF executable (a vmlinux, not a bzImage: "
+                 "scripts/kvm-kernel.sh extracts one)");
         return -HVT_E_INVALID;
     }
     for (unsigned i = 0; i < eh.e_phnum; i++) {
@@ -96,8 +97,9 @@ int hvt_kvm_load_elf(uint8_t *ram, uint64_t ram_bytes, const uint8_t *f, size_t 
             continue;
         if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
             ph.p_paddr > ram_bytes || ph.p_memsz > ram_bytes - ph.p_paddr) {
-            snprintf(err, elen, "kernel: program header %u (paddr %#llx, %llu bytes) is outside "
-                                "the file or the guest's %llu MiB",
+            snprintf(err, elen,
+                     "kernel: program header %u (paddr %#llx, %llu bytes) is outside "
+                     "the file or the guest's %llu MiB",
                      i, (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz,
                      (unsigned long long)(ram_bytes >> 20));
             return -HVT_E_INVALID;
@@ -122,15 +124,15 @@ static void boot_params(struct kvm_vm *vm, const char *cmdline, uint64_t initrd,
     size_t cl = strlen(cmdline);
     memset(bp, 0, 4096);
     memcpy(vm->ram + GPA_CMDLINE, cmdline, cl + 1);
-    bp[0x1f1] = 0;                    /* setup_sects */
-    put16(bp + 0x1fe, 0xaa55);        /* boot_flag */
-    put32(bp + 0x202, 0x53726448);    /* "HdrS" */
-    put16(bp + 0x206, 0x020f);        /* protocol version */
-    bp[0x210] = 0xff;                 /* type_of_loader: undefined */
-    bp[0x211] = 0x01 | 0x80;          /* loadflags: LOADED_HIGH, CAN_USE_HEAP */
-    put16(bp + 0x224, 0xfe00);        /* heap_end_ptr */
+    bp[0x1f1] = 0;                 /* setup_sects */
+    put16(bp + 0x1fe, 0xaa55);     /* boot_flag */
+    put32(bp + 0x202, 0x53726448); /* "HdrS" */
+    put16(bp + 0x206, 0x020f);     /* protocol version */
+    bp[0x210] = 0xff;              /* type_of_loader: undefined */
+    bp[0x211] = 0x01 | 0x80;       /* loadflags: LOADED_HIGH, CAN_USE_HEAP */
+    put16(bp + 0x224, 0xfe00);     /* heap_end_ptr */
     put32(bp + 0x228, (uint32_t)GPA_CMDLINE);
-    put32(bp + 0x238, (uint32_t)cl);  /* cmdline_size */
+    put32(bp + 0x238, (uint32_t)cl); /* cmdline_size */
     put32(bp + 0x218, (uint32_t)initrd);
     put32(bp + 0x21c, (uint32_t)ilen);
     /* e820: low RAM, the hole, RAM from 1 MiB */
@@ -225,8 +227,9 @@ int hvt_kvm_kernel_setup(struct kvm_host *k, const struct hvt_kvm_options *o,
     if (ird)
         memcpy(k->vm.ram + GPA_INITRD, ird, ilen);
     free(ird);
-    snprintf(cmdline, sizeof(cmdline), "console=ttyS0 earlyprintk=serial,ttyS0,115200 nokaslr "
-                                       "panic=-1 reboot=t%s%s",
+    snprintf(cmdline, sizeof(cmdline),
+             "console=ttyS0 earlyprintk=serial,ttyS0,115200 nokaslr "
+             "panic=-1 reboot=t%s%s",
              o->append ? " " : "", o->append ? o->append : "");
     boot_params(&k->vm, cmdline, o->initrd ? GPA_INITRD : 0, ilen);
     page_tables(&k->vm);

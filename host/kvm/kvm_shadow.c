@@ -36,8 +36,8 @@ static int sb_add(struct kvcpu *c, uint64_t gpa, const void *buf, uint32_t size)
 }
 
 static void record(struct kvcpu *c, uint8_t kind, uint8_t space, const struct hvt_op_info *info,
-                   uint64_t phys, uint32_t size, const void *data, const void *old,
-                   const void *cur, int outcome, int reconstructed)
+                   uint64_t phys, uint32_t size, const void *data, const void *old, const void *cur,
+                   int outcome, int reconstructed)
 {
     struct hvt_access a;
     if (!c->recording || !c->k->rec)
@@ -68,8 +68,8 @@ static void record(struct kvcpu *c, uint8_t kind, uint8_t space, const struct hv
 static int device(struct kvcpu *c, int port, int write, uint64_t addr, void *buf, uint32_t size,
                   struct hvt_op_info *info)
 {
-    uint8_t kind = port ? (write ? HVT_ACC_IO_OUT : HVT_ACC_IO_IN)
-                        : (write ? HVT_ACC_WRITE : HVT_ACC_READ);
+    uint8_t kind =
+        port ? (write ? HVT_ACC_IO_OUT : HVT_ACC_IO_IN) : (write ? HVT_ACC_WRITE : HVT_ACC_READ);
     uint8_t space = port ? HVT_SPACE_PORT : HVT_SPACE_MMIO;
     unsigned k = c->ans_idx++;
     info->space = space;
@@ -83,8 +83,7 @@ static int device(struct kvcpu *c, int port, int write, uint64_t addr, void *buf
             c->shadow_extra = 1;
         if (!write)
             memcpy(buf, a->data, size);
-        record(c, kind, space, info, addr, size, write ? buf : a->data, NULL, NULL, HVT_OP_OKAY,
-               1);
+        record(c, kind, space, info, addr, size, write ? buf : a->data, NULL, NULL, HVT_OP_OKAY, 1);
         return HVT_OP_OKAY;
     }
     if (c->obs_valid && !c->obs_used) {

@@ -79,8 +79,8 @@ int hvt_kvm_vm_open(struct kvm_vm *vm, uint64_t ram_bytes, char *err, size_t len
         vm->has_sync_regs = 0;
     /* VMX needs a TSS region below 4 GiB outside RAM; elsewhere the call is harmless */
     (void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-    vm->ram = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    vm->ram = mmap(NULL, ram_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (vm->ram == MAP_FAILED) {
         vm->ram = NULL;
         hvt_kvm_vm_close(vm);
@@ -96,8 +96,7 @@ int hvt_kvm_vm_open(struct kvm_vm *vm, uint64_t ram_bytes, char *err, size_t len
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mr) < 0) {
         rc = errno;
         hvt_kvm_vm_close(vm);
-        return fail(err, len, -HVT_E_UNSUPPORTED, "KVM_SET_USER_MEMORY_REGION: %s",
-                    strerror(rc));
+        return fail(err, len, -HVT_E_UNSUPPORTED, "KVM_SET_USER_MEMORY_REGION: %s", strerror(rc));
     }
     for (;;) {
         vm->cpuid = calloc(1, sizeof(*vm->cpuid) + (size_t)n * sizeof(vm->cpuid->entries[0]));
@@ -113,8 +112,7 @@ int hvt_kvm_vm_open(struct kvm_vm *vm, uint64_t ram_bytes, char *err, size_t len
         vm->cpuid = NULL;
         if (rc != E2BIG || n >= 4096) {
             hvt_kvm_vm_close(vm);
-            return fail(err, len, -HVT_E_UNSUPPORTED, "KVM_GET_SUPPORTED_CPUID: %s",
-                        strerror(rc));
+            return fail(err, len, -HVT_E_UNSUPPORTED, "KVM_GET_SUPPORTED_CPUID: %s", strerror(rc));
         }
         n *= 2;
     }
@@ -124,7 +122,8 @@ int hvt_kvm_vm_open(struct kvm_vm *vm, uint64_t ram_bytes, char *err, size_t len
     for (uint32_t i = 0; i < vm->cpuid->nent; i++) {
         struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
         if (e->function == 1) {
-            e->ecx &= ~((1u << 13) | (1u << 26) | (1u << 27) | (1u << 28)); /* CX16 XSAVE OSXSAVE AVX */
+            e->ecx &=
+                ~((1u << 13) | (1u << 26) | (1u << 27) | (1u << 28)); /* CX16 XSAVE OSXSAVE AVX */
         }
         if (e->function == 7 && e->index == 0)
             e->ebx &= ~((1u << 5) | (1u << 16)); /* AVX2, AVX-512F */
@@ -449,15 +448,25 @@ int hvt_kvm_vm_cpu_profile(const struct kvm_vm *vm, struct hvt_cpu_profile *p)
 const char *hvt_kvm_exit_name(uint32_t reason)
 {
     switch (reason) {
-    case KVM_EXIT_IO: return "io";
-    case KVM_EXIT_MMIO: return "mmio";
-    case KVM_EXIT_DEBUG: return "debug";
-    case KVM_EXIT_HLT: return "hlt";
-    case KVM_EXIT_SHUTDOWN: return "shutdown";
-    case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
-    case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
-    case KVM_EXIT_INTR: return "intr";
-    case KVM_EXIT_EXCEPTION: return "exception";
-    default: return "other";
+    case KVM_EXIT_IO:
+        return "io";
+    case KVM_EXIT_MMIO:
+        return "mmio";
+    case KVM_EXIT_DEBUG:
+        return "debug";
+    case KVM_EXIT_HLT:
+        return "hlt";
+    case KVM_EXIT_SHUTDOWN:
+        return "shutdown";
+    case KVM_EXIT_FAIL_ENTRY:
+        return "fail-entry";
+    case KVM_EXIT_INTERNAL_ERROR:
+        return "internal-error";
+    case KVM_EXIT_INTR:
+        return "intr";
+    case KVM_EXIT_EXCEPTION:
+        return "exception";
+    default:
+        return "other";
     }
 }

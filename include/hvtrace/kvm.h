@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* hvtrace: the KVM host: guests on /dev/kvm recorded at their device exits; KVM's emulator checked. */
+/* hvtrace: the KVM host: guests on /dev/kvm recorded at their device exits; KVM's emulator checked.
+ */
 #ifndef HVTRACE_KVM_H
 #define HVTRACE_KVM_H
 
@@ -64,28 +65,28 @@ struct hvt_kvm_options {
     const char *kernel;
     const char *initrd;
     const char *append;
-    uint32_t seconds; /* kernel boot: wall-time budget; 0 = 60 */
+    uint32_t seconds;    /* kernel boot: wall-time budget; 0 = 60 */
     const char *console; /* kernel boot: file the UART's output is written to (NULL: none) */
 };
 #define HVT_KVM_OPTIONS_SIZE_V1 sizeof(struct hvt_kvm_options)
 
 struct hvt_kvm_stats {
-    size_t size;                 /* sizeof(struct hvt_kvm_stats); set by the caller */
-    uint64_t exits;              /* KVM_RUN returns, all vCPUs */
+    size_t size;    /* sizeof(struct hvt_kvm_stats); set by the caller */
+    uint64_t exits; /* KVM_RUN returns, all vCPUs */
     uint64_t mmio_exits, pio_exits, debug_exits;
-    uint64_t events, passes;     /* recorded (or, without a file, counted) */
-    uint64_t agent_actions;      /* writes made by the agent vCPU on request */
-    uint64_t reconstructed_init; /* events whose initial state was reconstructed */
-    uint64_t unreconstructed;    /* write exits whose pre-state no candidate explained */
-    uint64_t shadow_ok;          /* passes where the shadow core agreed with KVM */
-    uint64_t shadow_named;       /* passes that differed only by a named KVM deviation */
-    uint64_t shadow_mismatch;    /* passes that differed otherwise */
+    uint64_t events, passes;      /* recorded (or, without a file, counted) */
+    uint64_t agent_actions;       /* writes made by the agent vCPU on request */
+    uint64_t reconstructed_init;  /* events whose initial state was reconstructed */
+    uint64_t unreconstructed;     /* write exits whose pre-state no candidate explained */
+    uint64_t shadow_ok;           /* passes where the shadow core agreed with KVM */
+    uint64_t shadow_named;        /* passes that differed only by a named KVM deviation */
+    uint64_t shadow_mismatch;     /* passes that differed otherwise */
     uint64_t dev_rep_last_at_rep; /* kvm-rep-last-iteration-at-rep */
     uint64_t dev_rep_rf;          /* kvm-rep-exit-sets-rf */
     uint64_t wall_ns;
     uint64_t rec_accesses, file_bytes;
-    char module[32];  /* kvm_pvm, kvm_intel, kvm_amd */
-    char release[65]; /* the kernel release */
+    char module[32];          /* kvm_pvm, kvm_intel, kvm_amd */
+    char release[65];         /* the kernel release */
     char first_mismatch[160]; /* what the first unexplained shadow difference was */
 };
 #define HVT_KVM_STATS_SIZE_V1 sizeof(struct hvt_kvm_stats)
@@ -103,10 +104,11 @@ HVT_API const char *hvt_kvm_scenario_name(size_t i);
 HVT_API const char *hvt_kvm_scenario_summary(size_t i);
 
 /* Runs O's scenario (or kernel) on KVM and records it into PATH (NULL: a plain VMM that only
- * serves the device exits, nothing stepped, shadowed or recorded: the overhead baseline). ST (may be NULL; size set) gets the figures.
- * Errors: -HVT_E_INVALID (bad options), -HVT_E_NOT_FOUND (unknown scenario, no kernel file),
- * -HVT_E_UNSUPPORTED (no usable KVM: ERR says why), -HVT_E_EXISTS / -HVT_E_IO (the output),
- * -HVT_E_INTERNAL (the guest stopped unexpectedly: ERR names the exit). ERR gets "what: why". */
+ * serves the device exits, nothing stepped, shadowed or recorded: the overhead baseline). ST (may
+ * be NULL; size set) gets the figures. Errors: -HVT_E_INVALID (bad options), -HVT_E_NOT_FOUND
+ * (unknown scenario, no kernel file), -HVT_E_UNSUPPORTED (no usable KVM: ERR says why),
+ * -HVT_E_EXISTS / -HVT_E_IO (the output), -HVT_E_INTERNAL (the guest stopped unexpectedly: ERR
+ * names the exit). ERR gets "what: why". */
 HVT_API int hvt_kvm_record(const char *path, const struct hvt_kvm_options *o,
                            struct hvt_kvm_stats *st, char *err, size_t len);
 
