@@ -26,7 +26,8 @@ const char *const hvt_kvm_dev_names[KDEV__COUNT] = {"none",
                                                     "kvm-maxphyaddr",
                                                     "kvm-cmpxchg16b-ignores-cpuid",
                                                     "kvm-64bit-null-segment-override",
-                                                    "kvm-cmps-operand-fault-order"};
+                                                    "kvm-cmps-operand-fault-order",
+                                                    "kvm-rep-cmps-fault-flags-initial"};
 
 /*
  * The case runs at its own RIP with its own state, RAM and page tables. Exceptions are seen
@@ -312,6 +313,17 @@ static int in_stub(const uint64_t stub_pa[3], uint64_t pa)
 
 /* 0 when the core's REF and KVM's KV agree, 1 otherwise (DIFF says how), 2 when they differ
  * only by a named deviation (*DEV). */
+static int both_fault_flags(const struct hvt_orc_result *ref, const struct hvt_orc_result *kv)
+{
+    return ref->status == HVT_ORC_FAULT && kv->status == HVT_ORC_FAULT;
+}
+
+/* 1 when profile P takes alternative V of choice C. */
+static int takes_choice(const struct hvt_cpu_profile *p, unsigned c, unsigned v)
+{
+    return c < HVT_CPU_MAX_CHOICES && p->choice[c] == v;
+}
+
 /* CR2 is within an 8-byte element at REG (a 64- or a 32-bit address, either direction). */
 static int near_operand(uint64_t cr2, uint64_t reg)
 {
@@ -406,8 +418,14 @@ int hvt_kvm_compare(const struct hvt_cpu_profile *cpu, const uint64_t stub_pa[3]
             (unsigned long long)kv->st.rip, (unsigned long long)c->st.rip);
     uint64_t fm = 0x3f7fd7ull & ~(ref->status == HVT_ORC_DONE ? c->flags_undef : 0);
     uint64_t fx = (ref->st.rflags ^ kv->st.rflags) & fm;
+    const char *fname = hvt_orc_form_name(c->form);
     if (fx == HVT_RFLAGS_RF && ref->status == HVT_ORC_FAULT && (kv->st.rflags & HVT_RFLAGS_RF))
         applied = KDEV_RF_ON_FAULT; /* the frame of a fault has RF set: the CPU does that */
+    else if (fx && both_fault_flags(ref, kv) && fname && !strncmp(fname, "rep", 3) &&
+             (strstr(fname, "cmps") || strstr(fname, "scas")) &&
+             ((kv->st.rflags ^ c->st.rflags) & fm & ~HVT_RFLAGS_RF) == 0 &&
+             takes_choice(cpu, HVT_CPUC_REP_CMPS_FAULT_FLAGS, 1))
+        applied = KDEV_REP_CMPS_FLAGS;
     else if (fx)
         say(&o, "rflags: core %#llx; kvm %#llx (before %#llx)\n",
             (unsigned long long)ref->st.rflags, (unsigned long long)kv->st.rflags,

@@ -166,6 +166,9 @@ enum kdev {
     KDEV_CMPS_FAULT_ORDER,    /* kvm-cmps-operand-fault-order: with both CMPS operands faulting,
                                  KVM reports DS:RSI's #PF (it reads SRC1 first), the core ES:RDI's
                                  (as QEMU) */
+    KDEV_REP_CMPS_FLAGS,      /* kvm-rep-cmps-fault-flags-initial: a REPE/REPNE CMPS/SCAS that
+                                 faults after progress keeps RFLAGS as before it, where the profile's
+                                 rep-cmps-fault-flags choice (AMD: last) says the last comparison's */
     KDEV__COUNT
 };
 extern const char *const hvt_kvm_dev_names[KDEV__COUNT];

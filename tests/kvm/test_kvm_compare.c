@@ -192,6 +192,20 @@ int main(void)
     kv.cr2 = 0x50000000; /* neither operand */
     CHECK_EQ(cmp(), 1000);
 
+    /* kvm-rep-cmps-fault-flags-initial */
+    reset();
+    for (unsigned f = 0; f < hvt_orc_form_count(); f++)
+        if (!strcmp(hvt_orc_form_name(f), "repe cmps"))
+            c.form = f;
+    fault(&ref, HVT_VEC_PF, 0, 0x7000);
+    fault(&kv, HVT_VEC_PF, 0, 0x7000);
+    ref.st.rflags = 0x246; /* the last comparison's */
+    kv.st.rflags = c.st.rflags;
+    cpu.choice[HVT_CPUC_REP_CMPS_FAULT_FLAGS] = 1; /* "last" */
+    CHECK_EQ(cmp(), KDEV_REP_CMPS_FLAGS);
+    cpu.choice[HVT_CPUC_REP_CMPS_FAULT_FLAGS] = 0; /* "initial": then the core is wrong */
+    CHECK_EQ(cmp(), 1000);
+
     CHECK(!strcmp(hvt_kvm_dev_names[KDEV_AD_ON_FAULT], "kvm-a-bits-on-faulting-walk"));
     hvt_orc_case_fini(&c);
     hvt_orc_result_fini(&ref);
