@@ -16,6 +16,7 @@ BENCH(format)
 BENCH(core)
 BENCH(record)
 BENCH(replay)
+BENCH(kvm)
 #undef BENCH
 
 static const struct {
@@ -27,6 +28,7 @@ static const struct {
     {"core", hvt_bench_core, "reference-core instructions per second"},
     {"record", hvt_bench_record, "recorder hot-path cost and recording overhead"},
     {"replay", hvt_bench_replay, "replay throughput and parallel speed-up"},
+    {"kvm", hvt_bench_kvm, "KVM device exits per second with and without recording"},
 };
 
 double hvt_bench_now(void)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cpu_state.h"
+#include "common/cpuid.h"
 #include "common/textbuf.h"
 #include "hvtrace/cpu.h"
 
@@ -468,20 +469,9 @@ int hvt_cpu_profile_check_state(const struct hvt_cpu_profile *p, const struct hv
     return 0;
 }
 
-/* ---- the host's CPUID ------------------------------------------------------------------- */
-
-#if defined(__x86_64__)
-static int os_avx_state(void)
-{
-    unsigned a, b, c, d, lo, hi;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE */
-        return 0;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 6u) == 6u;
-}
-
-int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
+/* The profile a CPUID table describes (common/cpuid.h). */
+int hvt_cpu_profile_from_cpuid(struct hvt_cpu_profile *out, hvt_cpuid_fn fn, void *arg,
+                               int os_avx)
 {
     static const struct {
         unsigned leaf, reg, bit; /* reg: 0 eax 1 ebx 2 ecx 3 edx */
@@ -517,18 +507,19 @@ int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
     unsigned r[4], max, xmax;
     const struct builtin *base = NULL;
 
-    if (!out)
+    if (!out || !fn)
         return -HVT_E_INVALID;
     memset(out, 0, sizeof(*out));
-    max = (unsigned)__get_cpuid_max(0, NULL);
+    fn(arg, 0, 0, r);
+    max = r[0];
     if (!max)
         return -HVT_E_UNSUPPORTED;
-    xmax = (unsigned)__get_cpuid_max(0x80000000u, NULL);
-    __cpuid(0, r[0], r[1], r[2], r[3]);
     memcpy(out->vendor, &r[1], 4);
     memcpy(out->vendor + 4, &r[3], 4);
     memcpy(out->vendor + 8, &r[2], 4);
-    __cpuid(1, r[0], r[1], r[2], r[3]);
+    fn(arg, 0x80000000u, 0, r);
+    xmax = r[0];
+    fn(arg, 1, 0, r);
     {
         unsigned fam = (r[0] >> 8) & 0xf, model = (r[0] >> 4) & 0xf;
         if (fam == 0xf)
@@ -543,12 +534,12 @@ int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
         unsigned leaf = map[i].leaf;
         if (leaf >= 0x80000000u ? leaf > xmax : leaf > max)
             continue;
-        __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
+        fn(arg, leaf, 0, r);
         if (r[map[i].reg] & (1u << map[i].bit))
             out->features |= 1ull << map[i].f;
     }
     /* AVX state the OS does not enable is no AVX for a guest or for the native oracle */
-    if (!os_avx_state())
+    if (!os_avx)
         out->features &= ~(F(AVX) | F(AVX2) | F(AVX512F));
     snprintf(out->name, sizeof(out->name), "host-cpuid");
     for (size_t i = 0; i < N_BUILTINS && !base; i++)
@@ -556,6 +547,36 @@ int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
             base = &builtins[i];
     memcpy(out->choice, base ? base->choice : choices_intel, HVT_CPUC__COUNT);
     return 0;
+}
+
+/* ---- the host's CPUID ------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+static int os_avx_state(void)
+{
+    unsigned a, b, c, d, lo, hi;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6u) == 6u;
+}
+
+static void native_cpuid(void *arg, unsigned leaf, unsigned sub, unsigned r[4])
+{
+    (void)arg;
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+
+int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)
+{
+    if (!out)
+        return -HVT_E_INVALID;
+    if (!__get_cpuid_max(0, NULL)) {
+        memset(out, 0, sizeof(*out));
+        return -HVT_E_UNSUPPORTED;
+    }
+    return hvt_cpu_profile_from_cpuid(out, native_cpuid, NULL, os_avx_state());
 }
 #else
 int hvt_cpu_profile_cpuid(struct hvt_cpu_profile *out)

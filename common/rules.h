@@ -9,7 +9,7 @@
 #include "hvtrace/types.h"
 
 /* Every access flag there is. */
-#define HVT_AF_ALL (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT)
+#define HVT_AF_ALL (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT | HVT_AF_RECONSTRUCTED)
 /* Highest port number (port I/O addresses are 16-bit). */
 #define HVT_PORT_MAX 0xffffu
 

@@ -57,7 +57,7 @@ struct rr_access {
     uint64_t phys;
     uint64_t opt[]; /* the optional words, then the data */
 };
-#define RRA_AFLAGS (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT) /* all there are */
+#define RRA_AFLAGS (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT) /* all an op can set */
 
 /* RT_PASS_END; aux = accesses the pass made (recorded or dropped). */
 struct rr_pass_end {

@@ -117,7 +117,8 @@ static void text_access(FILE *f, const struct hvt_rpl_event_report *rep, const c
         fputs(" data ", f);
         hvt_text_hex(f, a->data, n);
     }
-    fprintf(f, " %s\n", hvt_op_result_name(a->outcome));
+    fprintf(f, " %s%s\n", hvt_op_result_name(a->outcome),
+            a->flags & HVT_AF_RECONSTRUCTED ? " reconstructed" : "");
     cs = site(rep, a);
     if (cs) {
         fprintf(f, "      call site %u:", cs->id);
@@ -153,6 +154,8 @@ static void json_access(FILE *f, const struct hvt_rpl_event_report *rep, int32_t
         hvt_json_hex(f, a->old, n);
     }
     fprintf(f, ",\"outcome\":\"%s\",\"callsite\":%u", hvt_op_result_name(a->outcome), a->callsite);
+    if (a->flags & HVT_AF_RECONSTRUCTED)
+        fputs(",\"reconstructed\":true", f);
     cs = site(rep, a);
     if (cs) {
         fputs(",\"frames\":[", f);

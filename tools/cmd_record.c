@@ -13,6 +13,7 @@ static void record_usage(FILE *f)
             "usage: hvtrace record --scenario NAME -o FILE [options]\n"
             "\n"
             "Runs a scenario of the simulated host and records every emulation event.\n"
+            "With --host kvm, runs it on KVM instead (hvtrace record --host kvm --help).\n"
             "\n"
             "  --scenario NAME       what to run (--list shows them)\n"
             "  -o, --output FILE     trace to write\n"
@@ -83,6 +84,14 @@ int hvt_cmd_record(int argc, char **argv)
     int rc, json = 0;
     struct hvt_ticker tick;
 
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--host") && strcmp(argv[i + 1], "sim")) {
+            if (!strcmp(argv[i + 1], "kvm"))
+                return hvt_tool_record_kvm(argc, argv); /* cmd_kvm.c */
+            hvt_tool_err("record: --host '%s': must be sim or kvm", argv[i + 1]);
+            return HVT_EXIT_USAGE;
+        }
+    }
     if (hvt_tool_wants_help(argc, argv)) {
         record_usage(stdout);
         return HVT_EXIT_OK;
@@ -115,6 +124,8 @@ int hvt_cmd_record(int argc, char **argv)
         } else if (!val) {
             hvt_tool_err("record: %s needs a value (try --help)", a);
             return HVT_EXIT_USAGE;
+        } else if (!strcmp(a, "--host")) {
+            /* sim: this command; kvm went to cmd_kvm.c above */
         } else if (!strcmp(a, "--scenario")) {
             opt.scenario = val;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {

@@ -18,6 +18,7 @@ CMD(verify)
 CMD(diff)
 CMD(bisect)
 CMD(check_core)
+CMD(check_kvm)
 CMD(bench)
 CMD(gen_sample)
 CMD(lint)
@@ -41,6 +42,7 @@ static const struct {
     {"diff", hvt_cmd_diff, "compare two traces event by event"},
     {"bisect", hvt_cmd_bisect, "find the first diverging event"},
     {"check-core", hvt_cmd_check_core, "differential test of the reference core"},
+    {"check-kvm", hvt_cmd_check_kvm, "differential test of KVM's emulator (needs /dev/kvm)"},
     {"bench", hvt_cmd_bench, "benchmarks: format, core, record, replay"},
     {"gen-sample", hvt_cmd_gen_sample, "write a small synthetic sample trace"},
     {"lint", hvt_cmd_lint, "check a trace from any recorder for consistency"},

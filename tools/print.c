@@ -284,6 +284,8 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         fprintf(f, ",\"outcome\":\"%s\",\"locked\":%s,\"split\":%s,\"callsite\":%" PRIu32,
                 hvt_op_result_name(a->outcome), a->flags & HVT_AF_LOCKED ? "true" : "false",
                 a->flags & HVT_AF_SPLIT ? "true" : "false", a->callsite);
+        if (a->flags & HVT_AF_RECONSTRUCTED)
+            fputs(",\"reconstructed\":true", f);
         if (fr) {
             fprintf(f,
                     ",\"frame\":{\"ip\":\"0x%" PRIx64 "\",\"offset\":\"0x%" PRIx64
@@ -331,6 +333,8 @@ void hvt_print_access(FILE *f, const struct hvt_event *ev, const struct hvt_pass
         fputs(" locked", f);
     if (a->flags & HVT_AF_SPLIT)
         fputs(" split", f);
+    if (a->flags & HVT_AF_RECONSTRUCTED)
+        fputs(" reconstructed", f);
     if (a->callsite) {
         fprintf(f, " site %" PRIu32, a->callsite);
         if (fr && fr->function) {

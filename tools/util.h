@@ -15,6 +15,7 @@ enum hvt_exit {
     HVT_EXIT_USAGE = 2,          /* bad command line, unwritable output, unknown names */
     HVT_EXIT_CORRUPT = 3,        /* unreadable or corrupt trace */
     HVT_EXIT_WRITE = 4,          /* an output cannot be created or written (full disk, ...) */
+    HVT_EXIT_NO_KVM = 77,        /* the command needs /dev/kvm and it is absent or unusable */
     HVT_EXIT_CANNOT_REPLAY = 125 /* this core cannot replay the trace (git bisect: skip) */
 };
 
@@ -93,5 +94,7 @@ void hvt_ticker_start(struct hvt_ticker *t, const char *cmd, const char *what, c
 void hvt_ticker_hold(struct hvt_ticker *t);
 void hvt_ticker_release(struct hvt_ticker *t);
 void hvt_ticker_stop(struct hvt_ticker *t);
+/* record --host kvm (cmd_kvm.c). */
+int hvt_tool_record_kvm(int argc, char **argv);
 
 #endif

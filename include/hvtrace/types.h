@@ -280,6 +280,10 @@ struct hvt_pass_outcome {
 #define HVT_AF_LINEAR_VALID (1u << 0) /* linear holds the linear address of the access */
 #define HVT_AF_LOCKED (1u << 1)       /* part of a LOCKed instruction */
 #define HVT_AF_SPLIT (1u << 2)        /* one piece of an access split at a page boundary */
+/* not observed but reconstructed: a host that sees only part of what its emulator did (the
+ * KVM host sees KVM's device accesses) records the rest as the reference core's shadow run
+ * made it (since format 1.2) */
+#define HVT_AF_RECONSTRUCTED (1u << 3)
 
 /* One guest memory or I/O access, as made by the core and answered by the host. */
 struct hvt_access {
