@@ -86,7 +86,8 @@ static size_t packed_count(const uint8_t *p, size_t len)
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        n += 8 - (size_t)__builtin_popcountll(w & 0x8080808080808080ull);
+        /* the continuation bits, summed by a multiply (no popcount instruction needed) */
+        n += 8 - (size_t)((((w & 0x8080808080808080ull) >> 7) * 0x0101010101010101ull) >> 56);
     }
     for (; i < len; i++)
         n += !(p[i] & 0x80);
@@ -383,14 +384,12 @@ static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pa
         FIT(accs, cap_accs, n_acc) || FIT(cs, cap_cs, w->n_cs) ||
         FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes))
         return -1;
-    if (!d->vslots && !(d->vslots = malloc(HVT_MAX_VCPU_SLOTS * sizeof(*d->vslots))))
-        return -1;
+
 #undef FIT
     d->mem_alloc = d->cap_recs * sizeof(*d->recs) + d->cap_evs * sizeof(*d->evs) +
                    d->cap_losts * sizeof(*d->losts) + d->cap_passes * sizeof(*d->passes) +
                    d->cap_accs * sizeof(*d->accs) + d->cap_cs * sizeof(*d->cs) +
-                   d->cap_frames * sizeof(*d->frames) + d->cap_strings +
-                   HVT_MAX_VCPU_SLOTS * sizeof(*d->vslots);
+                   d->cap_frames * sizeof(*d->frames) + d->cap_strings;
     return 0;
 }
 
@@ -440,42 +439,111 @@ struct srd {
     size_t n_left; /* slot entries (gap, value) not yet read */
 };
 
-/* Applies the next state delta of S to the slot array OUT (holding the base). */
-static int apply_state(const struct hvt_dchunk *d, struct srd *s, uint64_t *out, size_t rec,
-                       const char *what, int *overlong_out, struct hvt_fmt_error_info *e)
+/* Where each slot (state.h) lives in struct hvt_vcpu_state, and how wide it is: the deltas
+ * are applied to the struct directly. */
+struct slot_at {
+    uint16_t off;
+    uint8_t bytes;
+};
+static struct slot_at slot_at[HVT_NSLOTS];
+static void init_slots(void)
+{
+    typedef struct hvt_vcpu_state S;
+    for (int i = 0; i < 16; i++)
+        slot_at[HVT_SLOT_GPR + i] = (struct slot_at){(uint16_t)(offsetof(S, gpr) + 8 * i), 8};
+    slot_at[HVT_SLOT_RIP] = (struct slot_at){offsetof(S, rip), 8};
+    slot_at[HVT_SLOT_RFLAGS] = (struct slot_at){offsetof(S, rflags), 8};
+    for (int i = 0; i < 8; i++) {
+        uint16_t o = (uint16_t)(offsetof(S, seg) + sizeof(struct hvt_segment) * (size_t)i);
+        struct slot_at *q = &slot_at[HVT_SLOT_SEG + 4 * i];
+        q[0] = (struct slot_at){(uint16_t)(o + offsetof(struct hvt_segment, sel)), 2};
+        q[1] = (struct slot_at){(uint16_t)(o + offsetof(struct hvt_segment, attr)), 4};
+        q[2] = (struct slot_at){(uint16_t)(o + offsetof(struct hvt_segment, limit)), 4};
+        q[3] = (struct slot_at){(uint16_t)(o + offsetof(struct hvt_segment, base)), 8};
+    }
+    slot_at[HVT_SLOT_GDTR_BASE] = (struct slot_at){offsetof(S, gdtr.base), 8};
+    slot_at[HVT_SLOT_GDTR_LIMIT] = (struct slot_at){offsetof(S, gdtr.limit), 4};
+    slot_at[HVT_SLOT_IDTR_BASE] = (struct slot_at){offsetof(S, idtr.base), 8};
+    slot_at[HVT_SLOT_IDTR_LIMIT] = (struct slot_at){offsetof(S, idtr.limit), 4};
+    static const uint16_t cr[] = {offsetof(S, cr0), offsetof(S, cr2), offsetof(S, cr3),
+                                  offsetof(S, cr4), offsetof(S, cr8), offsetof(S, efer),
+                                  offsetof(S, xcr0)};
+    for (int i = 0; i < 7; i++)
+        slot_at[HVT_SLOT_CR0 + i] = (struct slot_at){cr[i], 8};
+    for (int i = 0; i < 4; i++)
+        slot_at[HVT_SLOT_PDPTE + i] = (struct slot_at){(uint16_t)(offsetof(S, pdpte) + 8 * i), 8};
+    slot_at[HVT_SLOT_FLAGS] = (struct slot_at){offsetof(S, flags), 4};
+    slot_at[HVT_SLOT_MXCSR] = (struct slot_at){offsetof(S, mxcsr), 4};
+    for (int i = 0; i < 64; i++)
+        slot_at[HVT_SLOT_YMM + i] = (struct slot_at){(uint16_t)(offsetof(S, ymm) + 8 * i), 8};
+}
+
+/* *DST = *SRC, whose SIMD part is zero unless valid: that part is zeroed rather than copied
+ * then. Both go to the C library's vector copies (the compilers expand a copy of a known
+ * size, or of one of two known sizes, as a string instruction, twice as slow here). */
+static void state_copy(struct hvt_vcpu_state *dst, const struct hvt_vcpu_state *src)
+{
+    size_t n = (src->flags & HVT_STATE_SIMD_VALID) ? sizeof(*src)
+                                                    : offsetof(struct hvt_vcpu_state, ymm);
+    __asm__("" : "+r"(n)); /* n unknown to the compiler: a library call, not rep movs */
+    memcpy(dst, src, n);
+    memset((uint8_t *)dst + n, 0, sizeof(*dst) - n);
+}
+
+/* Applies the next state delta of S to OUT, which holds the base (a state whose SIMD part is
+ * zero unless valid). A narrow field must still fit after its delta (mod 2^64). Returns the
+ * number of slots changed, or an error. */
+static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcpu_state *out,
+                       size_t rec, const char *what, int *overlong_out,
+                       struct hvt_fmt_error_info *e)
 {
     int overlong = 0;
     uint64_t n = RD(s->cnt);
+    if (n == 0)
+        return 0;
     if (n > HVT_NSLOTS)
         return BAD(-HVT_E_LIMIT, rec, "%s: changes %" PRIu64 " slots (max %d)", what, n,
                    HVT_NSLOTS);
     if (n > s->n_left)
         return BAD(-HVT_E_BAD_RECORD, rec, "%s: column slot_gap/value ends early", what);
     s->n_left -= n;
+    int was_simd = (out->flags & HVT_STATE_SIMD_VALID) != 0, simd = 0;
+    uint8_t *base = (uint8_t *)out;
     int64_t slot = -1;
     for (uint64_t k = 0; k < n; k++) {
         uint32_t gap = (uint32_t)RD(s->gap);
-        uint64_t v = RD(s->val);
+        uint64_t v = (uint64_t)hvt_unzigzag(RD(s->val));
         slot += gap;
         if (gap == 0 || slot >= HVT_NSLOTS)
             return BAD(-HVT_E_BAD_RECORD, rec, "%s: slot gap %u leads to slot %" PRId64, what, gap,
                        slot);
-        out[slot] += (uint64_t)hvt_unzigzag(v);
+        struct slot_at at = slot_at[slot];
+        uint8_t *f = base + at.off;
+        if (at.bytes == 8) {
+            uint64_t x;
+            memcpy(&x, f, 8);
+            x += v;
+            memcpy(f, &x, 8);
+        } else {
+            uint64_t x = 0;
+            memcpy(&x, f, at.bytes);
+            x += v;
+            /* MXCSR comes after the flags: without valid SIMD registers it is dropped */
+            if ((x >> (8 * at.bytes)) &&
+                (slot != HVT_SLOT_MXCSR || (out->flags & HVT_STATE_SIMD_VALID)))
+                return BAD(-HVT_E_BAD_RECORD, rec, "%s: value 0x%" PRIx64 " does not fit slot %d",
+                           what, x, (int)slot);
+            memcpy(f, &x, at.bytes);
+        }
+        simd |= slot >= HVT_SLOT_SIMD;
     }
-    if (!(out[HVT_SLOT_FLAGS] & HVT_STATE_SIMD_VALID))
-        memset(out + HVT_SLOT_SIMD, 0, (HVT_NSLOTS - HVT_SLOT_SIMD) * sizeof(uint64_t));
+    /* without valid SIMD registers the SIMD part is zero, whatever the deltas said */
+    if (!(out->flags & HVT_STATE_SIMD_VALID) && (was_simd || simd)) {
+        out->mxcsr = 0;
+        memset(out->ymm, 0, sizeof(out->ymm));
+    }
     *overlong_out |= overlong;
     return (int)n;
-}
-
-static int to_state(const struct hvt_dchunk *d, const uint64_t *slots, struct hvt_vcpu_state *st,
-                    size_t rec, const char *what, struct hvt_fmt_error_info *e)
-{
-    int bad_slot = hvt_slots_to_state(slots, st);
-    if (bad_slot >= 0)
-        return BAD(-HVT_E_BAD_RECORD, rec, "%s: value 0x%" PRIx64 " does not fit slot %d", what,
-                   slots[bad_slot], bad_slot);
-    return 0;
 }
 
 static int cmp_cs(const void *a, const void *b)
@@ -518,7 +586,7 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
     int overlong = 0;
     unsigned n_vcpus = 0;
     uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
-    uint64_t(*vcpu_slots)[HVT_NSLOTS] = d->vslots;
+    const struct hvt_vcpu_state *vbase[HVT_MAX_VCPU_SLOTS]; /* each vCPU's last init state */
     uint64_t lin_ctx[HVT_NCTX] = {0}, phys_ctx[HVT_NCTX] = {0};
     uint64_t id = w->first_event_id, prev_time = 0;
     size_t n_rec = d->n_records, n_lost = d->n_lost;
@@ -581,7 +649,6 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         r.insn_off += il_;
 
         /* init state: against the vCPU's previous init state in the chunk, or zero */
-        uint64_t init[HVT_NSLOTS];
         int slot = -1;
         for (unsigned k = 0; k < n_vcpus; k++)
             if (vcpu_ids[k] == ev->vcpu) {
@@ -592,17 +659,11 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         if (base > 1 || (base == 1 && slot < 0))
             return BAD(-HVT_E_BAD_RECORD, rec, "ev_init_base %" PRIu64 " not available for vCPU %u",
                        base, ev->vcpu);
-        if (base == 1) { /* the SIMD part of a base without valid SIMD registers is zero */
-            size_t used = (size_t)hvt_slots_used(vcpu_slots[slot]);
-            memcpy(init, vcpu_slots[slot], used * sizeof(uint64_t));
-            memset(init + used, 0, (HVT_NSLOTS - used) * sizeof(uint64_t));
-        } else {
-            memset(init, 0, sizeof(init));
-        }
-        rc = apply_state(d, &si, init, rec, "init state", &overlong, e);
-        if (rc < 0)
-            return rc;
-        rc = to_state(d, init, &ev->init, rec, "init state", e);
+        if (base == 1)
+            state_copy(&ev->init, vbase[slot]);
+        else
+            memset(&ev->init, 0, sizeof(ev->init));
+        rc = apply_state(d, &si, &ev->init, rec, "init state", &overlong, e);
         if (rc < 0)
             return rc;
         if (slot < 0 && n_vcpus < HVT_MAX_VCPU_SLOTS) {
@@ -610,7 +671,7 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             vcpu_ids[slot] = ev->vcpu;
         }
         if (slot >= 0)
-            memcpy(vcpu_slots[slot], init, (size_t)hvt_slots_used(init) * sizeof(uint64_t));
+            vbase[slot] = &ev->init;
 
         uint64_t np = RD(r.c[F_EV_PASSES]);
         if (np > HVT_FMT_MAX_PASSES)
@@ -641,18 +702,10 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             ps->out.error_code = (uint32_t)RD(r.c[F_PASS_ERROR_CODE]);
             ps->out.cr2 = RD(r.c[F_PASS_CR2]);
             ps->out.iterations = (uint32_t)RD(r.c[F_PASS_ITERATIONS]);
-            uint64_t end[HVT_NSLOTS];
-            memcpy(end, init, sizeof(end));
-            rc = apply_state(d, &se, end, rec, "pass end state", &overlong, e);
+            state_copy(&ps->end, &ev->init);
+            rc = apply_state(d, &se, &ps->end, rec, "pass end state", &overlong, e);
             if (rc < 0)
                 return rc;
-            if (rc == 0) { /* unchanged: the init state, already converted and checked */
-                ps->end = ev->init;
-            } else {
-                rc = to_state(d, end, &ps->end, rec, "pass end state", e);
-                if (rc < 0)
-                    return rc;
-            }
             uint64_t na = RD(r.c[F_PASS_ACCESSES]);
             if (na > HVT_FMT_MAX_ACCESSES)
                 return BAD(-HVT_E_LIMIT, rec, "pass %u has %" PRIu64 " accesses (max %u)", k, na,
@@ -711,9 +764,12 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                 a->reserved = 0;
                 if (data_len - data_off >= HVT_DATA_MAX) {
                     /* a fixed-size copy, the bytes past SIZE masked to zero */
-                    const uint8_t *src = data + data_off, *m = keep_mask[size];
-                    for (int b = 0; b < HVT_DATA_MAX; b++)
-                        a->data[b] = src[b] & m[b];
+                    uint64_t x[4], m[4];
+                    memcpy(x, data + data_off, sizeof(x));
+                    memcpy(m, keep_mask[size], sizeof(m));
+                    for (int b = 0; b < 4; b++)
+                        x[b] &= m[b];
+                    memcpy(a->data, x, sizeof(x));
                 } else {
                     if (data_len - data_off < size)
                         return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_data ends early",
@@ -874,6 +930,7 @@ int hvt_dchunk_decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
     static int masks_ready;
     if (!__atomic_load_n(&masks_ready, __ATOMIC_ACQUIRE)) {
         init_masks(); /* idempotent: racing threads write the same bytes */
+        init_slots();
         __atomic_store_n(&masks_ready, 1, __ATOMIC_RELEASE);
     }
     d->n_events = d->n_passes = d->n_accesses = d->n_lost = d->n_records = d->n_cs = 0;
@@ -897,7 +954,6 @@ void hvt_dchunk_free(struct hvt_dchunk *d)
     free(d->cs);
     free(d->frames);
     free(d->strings);
-    free(d->vslots);
     int64_t chunk = d->chunk;
     uint64_t offset = d->offset;
     memset(d, 0, sizeof(*d));

@@ -31,7 +31,6 @@ struct hvt_dchunk {
     struct hvt_callsite *cs; /* sorted by id */
     struct hvt_frame *frames;
     char *strings; /* frame names, NUL-terminated */
-    uint64_t (*vslots)[131]; /* per vCPU of the chunk: its last init state, as slots (state.h) */
     size_t n_cs;
     size_t mem_need;  /* decode memory measured before anything was allocated */
     size_t mem_alloc; /* bytes of storage held now (capacities) */
