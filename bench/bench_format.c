@@ -528,11 +528,13 @@ static int read_trace(const char *path, double *rss_increase, double *mb_s, uint
 
 int hvt_bench_format(int argc, char **argv)
 {
-    int json = 0, write_only = 0;
+    int json = 0, write_only = 0, keep = 0;
     uint64_t raw_mb = 1024;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--keep")) {
+            keep = 1; /* leave the trace in $TMPDIR (for profiling the reader on it) */
         } else if (!strcmp(argv[i], "--write-only")) {
             write_only = 1; /* for profiling the writer */
         } else if (!strcmp(argv[i], "--raw-mb") && i + 1 < argc) {
@@ -542,11 +544,12 @@ int hvt_bench_format(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf(
-                "usage: hvtrace bench format [--json] [--raw-mb N] [--write-only]\n"
+                "usage: hvtrace bench format [--json] [--raw-mb N] [--write-only] [--keep]\n"
                 "  Writes a synthetic trace of N MB of raw (encoded, uncompressed) chunk\n"
                 "  payloads (default 1024) to $TMPDIR, measures writer speed against zstd -1 on\n"
                 "  the same raw bytes, bytes per access (also for a row-wise encoding), and the\n"
-                "  reader's RSS increase while reading the whole trace back.\n");
+                "  reader's RSS increase while reading the whole trace back. --keep leaves\n"
+                "  the trace in $TMPDIR.\n");
             return HVT_EXIT_OK;
         } else {
             hvt_tool_err("bench format: unknown argument %s", argv[i]);
@@ -640,7 +643,10 @@ int hvt_bench_format(int argc, char **argv)
                      "RSS increase while reading the whole trace (MiB)");
     hvt_bench_figure(rep, "reader_events", (double)events, "events read back");
     hvt_bench_report_done(rep);
-    unlink(path);
+    if (keep)
+        fprintf(stderr, "bench format: trace kept as %s\n", path);
+    else
+        unlink(path);
     free(p);
     return HVT_EXIT_OK;
 }

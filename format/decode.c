@@ -7,6 +7,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 #include "state.h"
@@ -83,6 +86,20 @@ static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 static size_t packed_count(const uint8_t *p, size_t len)
 {
     size_t n = 0, i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time: per-lane counts of continuation bytes, summed every 255 rounds */
+    const __m128i zero = _mm_setzero_si128();
+    while (len - i >= 16) {
+        __m128i acc = zero;
+        for (unsigned k = 0; k < 255 && len - i >= 16; k++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            acc = _mm_sub_epi8(acc, _mm_cmplt_epi8(x, zero));
+        }
+        __m128i sum = _mm_sad_epu8(acc, zero);
+        n -= (size_t)_mm_cvtsi128_si64(sum) + (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
+    }
+    n += i; /* every byte so far, less the continuation bytes subtracted above */
+#endif
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
@@ -416,7 +433,25 @@ static uint64_t rd_slow(const uint8_t **pp, int *overlong)
     return x;
 }
 
-#define RD(ptr) (*(ptr) < 0x80 ? (uint64_t) * (ptr)++ : rd_slow(&(ptr), &overlong))
+/* A varint of 2..8 bytes from one 8-byte load, without a loop (the payload buffer has
+ * HVT_DCHUNK_PAD bytes after its end, so the load never leaves it). */
+static inline uint64_t rd_multi(const uint8_t **pp, int *overlong)
+{
+    const uint8_t *p = *pp;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t stop = ~w & 0x8080808080808080ull;
+    if (!stop)
+        return rd_slow(pp, overlong);
+    uint64_t x = w & (stop ^ (stop - 1)) & 0x7f7f7f7f7f7f7f7full;
+    x = ((x & 0x7f007f007f007f00ull) >> 1) | (x & 0x007f007f007f007full);
+    x = ((x & 0x3fff00003fff0000ull) >> 2) | (x & 0x00003fff00003fffull);
+    x = ((x & 0x0fffffff00000000ull) >> 4) | (x & 0x000000000fffffffull);
+    *pp = p + ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+    return x;
+}
+
+#define RD(ptr) (*(ptr) < 0x80 ? (uint64_t) * (ptr)++ : rd_multi(&(ptr), &overlong))
 #define RDS(ptr) hvt_unzigzag(RD(ptr))
 
 static inline int64_t hvt_unzigzag(uint64_t v)
@@ -552,6 +587,236 @@ static int cmp_cs(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The first access a column-wise check found wrong: reported when the record pass reaches it,
+ * so that an earlier record's error still comes first. */
+struct acc_bad {
+    size_t at; /* SIZE_MAX: none */
+    int field;
+    uint64_t v;
+};
+
+static inline void note_bad(struct acc_bad *b, size_t i, int field, uint64_t v)
+{
+    if (i < b->at) {
+        b->at = i;
+        b->field = field;
+        b->v = v;
+    }
+}
+
+/* One scalar access column into MEMBER of the accesses [I0, I1): when the column is as many
+ * bytes as values (every value below 128: the usual case for the small fields), a plain
+ * widening loop without a branch; else varint by varint. BADV(v) says a value is out of range. */
+#define ACC_COL(F, MEMBER, TYPE, BADV)                                                             \
+    do {                                                                                           \
+        const uint8_t *p = cp[F];                                                                  \
+        if (fast[F]) {                                                                             \
+            unsigned bad_ = 0;                                                                     \
+            for (size_t i = i0; i < i1; i++) {                                                     \
+                uint32_t v = p[i - i0];                                                            \
+                a[i].MEMBER = (TYPE)v;                                                             \
+                bad_ |= (unsigned)(BADV);                                                          \
+            }                                                                                      \
+            for (size_t i = i0; bad_ && i < i1; i++) {                                             \
+                uint32_t v = p[i - i0];                                                            \
+                if (BADV) {                                                                        \
+                    note_bad(bad, i, F, v);                                                        \
+                    break;                                                                         \
+                }                                                                                  \
+            }                                                                                      \
+            p += i1 - i0;                                                                          \
+        } else {                                                                                   \
+            for (size_t i = i0; i < i1; i++) {                                                     \
+                uint32_t v = (uint32_t)RD(p);                                                      \
+                a[i].MEMBER = (TYPE)v;                                                             \
+                if (BADV)                                                                          \
+                    note_bad(bad, i, F, v);                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        cp[F] = p;                                                                                 \
+    } while (0)
+
+/* Accesses decoded column by column in blocks that stay in the first-level cache. */
+#define ACC_BLOCK 64
+
+/* The largest of the M bytes at P, SKIP (when nonzero) counting as 0. */
+static inline unsigned col_max(const uint8_t *p, size_t m, uint8_t skip)
+{
+    unsigned mx = 0;
+    size_t i = 0;
+#ifdef __SSE2__
+    __m128i vm = _mm_setzero_si128(), vs = _mm_set1_epi8((char)skip);
+    for (; i + 16 <= m; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        if (skip)
+            x = _mm_andnot_si128(_mm_cmpeq_epi8(x, vs), x);
+        vm = _mm_max_epu8(vm, x);
+    }
+    uint8_t lanes[16];
+    _mm_storeu_si128((__m128i *)(void *)lanes, vm);
+    for (int l = 0; l < 16; l++)
+        mx = lanes[l] > mx ? lanes[l] : mx;
+#endif
+    for (; i < m; i++) {
+        unsigned v = p[i] == skip && skip ? 0 : p[i];
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+/* The smallest of the M bytes at P (255 when M is 0). */
+static inline unsigned col_min(const uint8_t *p, size_t m)
+{
+    unsigned mn = 255;
+    size_t i = 0;
+#ifdef __SSE2__
+    __m128i vm = _mm_set1_epi8((char)0xff);
+    for (; i + 16 <= m; i += 16)
+        vm = _mm_min_epu8(vm, _mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+    uint8_t lanes[16];
+    _mm_storeu_si128((__m128i *)(void *)lanes, vm);
+    for (int l = 0; l < 16; l++)
+        mn = lanes[l] < mn ? lanes[l] : mn;
+#endif
+    for (; i < m; i++)
+        mn = p[i] < mn ? p[i] : mn;
+    return mn;
+}
+
+/* The scalar fields of accesses [I0, I1) when every one of their columns is one byte per value:
+ * range checks over the bytes (loops the compiler vectorises), then each access's fields in a
+ * few word stores. Returns 0 (nothing stored) when a value is out of range: the caller's
+ * column loops then find and note it. */
+static int fast_block(struct hvt_access *a, size_t i0, size_t i1, const uint8_t **cp,
+                      struct acc_bad *bad)
+{
+    (void)bad;
+    size_t m = i1 - i0;
+    const uint8_t *k = cp[F_ACC_KIND], *sp = cp[F_ACC_SPACE], *sg = cp[F_ACC_SEG],
+                  *oc = cp[F_ACC_OUTCOME], *cl = cp[F_ACC_TAG_CLASS], *op = cp[F_ACC_TAG_OPERAND],
+                  *lv = cp[F_ACC_TAG_LEVEL], *el = cp[F_ACC_TAG_ELEMENT], *sz = cp[F_ACC_SIZE],
+                  *fl = cp[F_ACC_FLAGS], *cs = cp[F_ACC_CALLSITE];
+    if (col_max(k, m, 0) >= HVT_ACC__COUNT || col_max(sp, m, 0) >= HVT_SPACE__COUNT ||
+        col_max(sg, m, HVT_SEG_NONE) > HVT_SEG_IDTR || col_max(oc, m, 0) >= HVT_OP__COUNT ||
+        col_max(cl, m, 0) >= HVT_TAG__COUNT || col_max(lv, m, 0) > HVT_WALK_PAE_PDPTE ||
+        col_max(sz, m, 0) > HVT_DATA_MAX || col_min(sz, m) < 1)
+        return 0;
+    _Static_assert(offsetof(struct hvt_access, tag) == 4 &&
+                       offsetof(struct hvt_access, tag.element) == 8 &&
+                       offsetof(struct hvt_access, size) == 12 &&
+                       offsetof(struct hvt_access, flags) == 16 &&
+                       offsetof(struct hvt_access, reserved) ==
+                           offsetof(struct hvt_access, callsite) + 4,
+                   "access layout");
+    for (size_t i = 0; i < m; i++) {
+        struct hvt_access *x = &a[i0 + i];
+        uint64_t w0 = (uint64_t)k[i] | (uint64_t)sp[i] << 8 | (uint64_t)sg[i] << 16 |
+                      (uint64_t)oc[i] << 24 | (uint64_t)cl[i] << 32 | (uint64_t)op[i] << 40 |
+                      (uint64_t)lv[i] << 48;
+        uint64_t w1 = (uint64_t)el[i] | (uint64_t)sz[i] << 32;
+        uint64_t w3 = cs[i]; /* callsite, reserved */
+        memcpy(&x->kind, &w0, 8);
+        memcpy(&x->tag.element, &w1, 8);
+        x->flags = fl[i];
+        memcpy(&x->callsite, &w3, 8);
+    }
+    for (int f = F_ACC_KIND; f <= F_ACC_CALLSITE; f++)
+        if (f != F_ACC_LINEAR_DELTA && f != F_ACC_PHYS_DELTA)
+            cp[f] += m;
+    return 1;
+}
+
+/* Every access of the chunk, column by column: scalar fields, address contexts, data. Values
+ * out of range are noted in *BAD (the records stay memory-safe to build). Returns the
+ * overlong-varint flag. */
+static int decode_accesses(struct hvt_access *a, size_t n, const struct wire *w,
+                           struct acc_bad *bad)
+{
+    static const uint8_t empty[1];
+    int overlong = 0;
+    const uint8_t *cp[F__COUNT];
+    uint8_t fast[F__COUNT];
+    for (int f = F_ACC_KIND; f <= F_ACC_CALLSITE; f++) {
+        cp[f] = w->col[f].p ? w->col[f].p : empty;
+        fast[f] = w->col[f].len == n;
+    }
+    uint64_t lin_ctx[HVT_NCTX] = {0}, phys_ctx[HVT_NCTX] = {0};
+    const uint8_t *data = w->col[F_ACC_DATA].p, *cx = w->col[F_ACC_CMPXCHG].p;
+    size_t data_len = w->col[F_ACC_DATA].len, cx_len = w->col[F_ACC_CMPXCHG].len;
+    size_t off = 0, cx_off = 0;
+    int all_fast = 1;
+    for (int f = F_ACC_KIND; f <= F_ACC_CALLSITE; f++)
+        if (f != F_ACC_LINEAR_DELTA && f != F_ACC_PHYS_DELTA)
+            all_fast &= fast[f];
+    for (size_t i0 = 0; i0 < n && bad->at == SIZE_MAX; i0 += ACC_BLOCK) {
+        size_t i1 = n - i0 < ACC_BLOCK ? n : i0 + ACC_BLOCK;
+        if (all_fast && fast_block(a, i0, i1, cp, bad))
+            goto addresses;
+        ACC_COL(F_ACC_KIND, kind, uint8_t, v >= HVT_ACC__COUNT);
+        ACC_COL(F_ACC_SPACE, space, uint8_t, v >= HVT_SPACE__COUNT);
+        ACC_COL(F_ACC_SEG, seg, uint8_t, (v > HVT_SEG_IDTR) & (v != HVT_SEG_NONE));
+        ACC_COL(F_ACC_OUTCOME, outcome, uint8_t, v >= HVT_OP__COUNT);
+        ACC_COL(F_ACC_TAG_CLASS, tag.cls, uint8_t, v >= HVT_TAG__COUNT);
+        ACC_COL(F_ACC_TAG_OPERAND, tag.operand, uint8_t, v > 255);
+        ACC_COL(F_ACC_TAG_LEVEL, tag.level, uint8_t, v > HVT_WALK_PAE_PDPTE);
+        ACC_COL(F_ACC_TAG_ELEMENT, tag.element, uint32_t, 0);
+        ACC_COL(F_ACC_SIZE, size, uint32_t, v - 1u >= HVT_DATA_MAX);
+        ACC_COL(F_ACC_FLAGS, flags, uint32_t, 0);
+        ACC_COL(F_ACC_CALLSITE, callsite, uint32_t, 0);
+
+    addresses:;
+        /* addresses: deltas against the previous access of the same tag class and level */
+        const uint8_t *pl = cp[F_ACC_LINEAR_DELTA], *pp = cp[F_ACC_PHYS_DELTA];
+        for (size_t i = i0; i < i1; i++) {
+            /* out-of-range class or level (noted above) still index inside the tables */
+            unsigned cls = a[i].tag.cls < HVT_TAG__COUNT ? a[i].tag.cls : 0;
+            unsigned ctx = cls * 8 + (a[i].tag.level & 7u);
+            a[i].linear = lin_ctx[ctx] += (uint64_t)hvt_unzigzag(RD(pl));
+            a[i].phys = phys_ctx[ctx] += (uint64_t)hvt_unzigzag(RD(pp));
+            a[i].tag.reserved = 0;
+            a[i].reserved = 0;
+        }
+        cp[F_ACC_LINEAR_DELTA] = pl;
+        cp[F_ACC_PHYS_DELTA] = pp;
+
+        /* data, and the cmpxchg operands */
+        for (size_t i = i0; i < i1; i++) {
+            uint32_t size = a[i].size - 1u < HVT_DATA_MAX ? a[i].size : 1;
+            memset(a[i].old, 0, sizeof(a[i].old) + sizeof(a[i].cur));
+            if (data_len - off >= HVT_DATA_MAX) {
+                /* a fixed-size copy, the bytes past SIZE masked to zero */
+                uint64_t x[4], m[4];
+                memcpy(x, data + off, sizeof(x));
+                memcpy(m, keep_mask[size], sizeof(m));
+                for (int b = 0; b < 4; b++)
+                    x[b] &= m[b];
+                memcpy(a[i].data, x, sizeof(x));
+            } else {
+                memset(a[i].data, 0, sizeof(a[i].data));
+                if (data_len - off < size) {
+                    note_bad(bad, i, F_ACC_DATA, 0);
+                    break;
+                }
+                memcpy(a[i].data, data + off, size);
+            }
+            off += size;
+            if (a[i].kind == HVT_ACC_CMPXCHG) {
+                if (cx_len - cx_off < 2 * (size_t)size) {
+                    note_bad(bad, i, F_ACC_CMPXCHG, 0);
+                    break;
+                }
+                memcpy(a[i].old, cx + cx_off, size);
+                memcpy(a[i].cur, cx + cx_off + size, size);
+                cx_off += 2 * (size_t)size;
+            }
+        }
+    }
+    /* every byte consumed (checked only when every access was good: else that error wins) */
+    if (bad->at == SIZE_MAX && (off != data_len || cx_off != cx_len))
+        note_bad(bad, n, off != data_len ? F_ACC_DATA : F_ACC_CMPXCHG, 0);
+    return overlong;
+}
+
 /* Column pointers of the record pass. */
 struct rd {
     const uint8_t *c[F__COUNT];
@@ -578,16 +843,13 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         si.cnt = empty;
     if (!se.cnt)
         se.cnt = empty;
-    const uint8_t *insn = w->col[F_EV_INSN].p, *data = w->col[F_ACC_DATA].p,
-                  *cx = w->col[F_ACC_CMPXCHG].p;
-    size_t insn_len = w->col[F_EV_INSN].len, data_len = w->col[F_ACC_DATA].len,
-           cx_len = w->col[F_ACC_CMPXCHG].len;
+    const uint8_t *insn = w->col[F_EV_INSN].p;
+    size_t insn_len = w->col[F_EV_INSN].len;
 
     int overlong = 0;
     unsigned n_vcpus = 0;
     uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
     const struct hvt_vcpu_state *vbase[HVT_MAX_VCPU_SLOTS]; /* each vCPU's last init state */
-    uint64_t lin_ctx[HVT_NCTX] = {0}, phys_ctx[HVT_NCTX] = {0};
     uint64_t id = w->first_event_id, prev_time = 0;
     size_t n_rec = d->n_records, n_lost = d->n_lost;
     size_t ie = 0, il = 0, ip = 0, ia = 0;
@@ -598,6 +860,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             return BAD(-HVT_E_BAD_RECORD, -1, "lost marker 0 at record %zu: out of range",
                        next_lost);
     }
+    struct acc_bad bad = {SIZE_MAX, 0, 0};
+    overlong |= decode_accesses(d->accs, n_acc_col, w, &bad);
     int rc;
     for (size_t rec = 0; rec < n_rec; rec++) {
         if (rec == next_lost) {
@@ -719,91 +983,14 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                            n_acc_col);
             ps->n_accesses = (uint32_t)na;
             ps->accesses = na ? &d->accs[ia] : NULL;
-            /* the access columns through local pointers (stores to the records cannot alias
-             * them, so they stay in registers) */
-            const uint8_t *c_kind = r.c[F_ACC_KIND], *c_space = r.c[F_ACC_SPACE],
-                          *c_seg = r.c[F_ACC_SEG], *c_out = r.c[F_ACC_OUTCOME],
-                          *c_cls = r.c[F_ACC_TAG_CLASS], *c_op = r.c[F_ACC_TAG_OPERAND],
-                          *c_lvl = r.c[F_ACC_TAG_LEVEL], *c_el = r.c[F_ACC_TAG_ELEMENT],
-                          *c_size = r.c[F_ACC_SIZE], *c_fl = r.c[F_ACC_FLAGS],
-                          *c_lin = r.c[F_ACC_LINEAR_DELTA], *c_phys = r.c[F_ACC_PHYS_DELTA],
-                          *c_cs = r.c[F_ACC_CALLSITE];
-            size_t data_off = r.data_off;
-            struct hvt_access *a = &d->accs[ia];
-            for (uint32_t i = 0; i < (uint32_t)na; i++, a++) {
-                uint32_t akind = (uint32_t)RD(c_kind), space = (uint32_t)RD(c_space),
-                         seg = (uint32_t)RD(c_seg), outc = (uint32_t)RD(c_out),
-                         cls = (uint32_t)RD(c_cls), op = (uint32_t)RD(c_op),
-                         lvl = (uint32_t)RD(c_lvl), el = (uint32_t)RD(c_el),
-                         size = (uint32_t)RD(c_size), afl = (uint32_t)RD(c_fl);
-                uint64_t lin = RD(c_lin), phys = RD(c_phys);
-                uint32_t cs = (uint32_t)RD(c_cs);
-                if ((akind >= HVT_ACC__COUNT) | (space >= HVT_SPACE__COUNT) |
-                    ((seg > HVT_SEG_IDTR) & (seg != HVT_SEG_NONE)) | (outc >= HVT_OP__COUNT) |
-                    (cls >= HVT_TAG__COUNT) | (op > 255) | (lvl > HVT_WALK_PAE_PDPTE) |
-                    (size - 1u >= HVT_DATA_MAX))
-                    return BAD(-HVT_E_BAD_RECORD, rec,
-                               "access %zu: field out of range (kind %u space %u seg %u outcome "
-                               "%u class %u operand %u level %u size %u)",
-                               ia + i, akind, space, seg, outc, cls, op, lvl, size);
-                a->kind = (uint8_t)akind;
-                a->space = (uint8_t)space;
-                a->seg = (uint8_t)seg;
-                a->outcome = (uint8_t)outc;
-                a->tag.cls = (uint8_t)cls;
-                a->tag.operand = (uint8_t)op;
-                a->tag.level = (uint8_t)lvl;
-                a->tag.reserved = 0;
-                a->tag.element = el;
-                a->size = size;
-                a->flags = afl;
-                unsigned ctx = cls * 8 + lvl;
-                a->linear = lin_ctx[ctx] += (uint64_t)hvt_unzigzag(lin);
-                a->phys = phys_ctx[ctx] += (uint64_t)hvt_unzigzag(phys);
-                a->callsite = cs;
-                a->reserved = 0;
-                if (data_len - data_off >= HVT_DATA_MAX) {
-                    /* a fixed-size copy, the bytes past SIZE masked to zero */
-                    uint64_t x[4], m[4];
-                    memcpy(x, data + data_off, sizeof(x));
-                    memcpy(m, keep_mask[size], sizeof(m));
-                    for (int b = 0; b < 4; b++)
-                        x[b] &= m[b];
-                    memcpy(a->data, x, sizeof(x));
-                } else {
-                    if (data_len - data_off < size)
-                        return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_data ends early",
-                                   ia + i);
-                    memset(a->data, 0, sizeof(a->data));
-                    memcpy(a->data, data + data_off, size);
-                }
-                data_off += size;
-                if (akind == HVT_ACC_CMPXCHG) {
-                    if (cx_len - r.cx_off < 2 * (size_t)size)
-                        return BAD(-HVT_E_BAD_RECORD, rec,
-                                   "access %zu: column acc_cmpxchg ends early", ia + i);
-                    memset(a->old, 0, sizeof(a->old) + sizeof(a->cur));
-                    memcpy(a->old, cx + r.cx_off, size);
-                    memcpy(a->cur, cx + r.cx_off + size, size);
-                    r.cx_off += 2 * (size_t)size;
-                } else {
-                    memset(a->old, 0, sizeof(a->old) + sizeof(a->cur));
-                }
+            if (bad.at < ia + na) {
+                size_t i = bad.at;
+                if (bad.field == F_ACC_DATA || bad.field == F_ACC_CMPXCHG)
+                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column %s ends early", i,
+                               field_name[bad.field]);
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: %s %" PRIu64 " out of range", i,
+                           field_name[bad.field], bad.v);
             }
-            r.c[F_ACC_KIND] = c_kind;
-            r.c[F_ACC_SPACE] = c_space;
-            r.c[F_ACC_SEG] = c_seg;
-            r.c[F_ACC_OUTCOME] = c_out;
-            r.c[F_ACC_TAG_CLASS] = c_cls;
-            r.c[F_ACC_TAG_OPERAND] = c_op;
-            r.c[F_ACC_TAG_LEVEL] = c_lvl;
-            r.c[F_ACC_TAG_ELEMENT] = c_el;
-            r.c[F_ACC_SIZE] = c_size;
-            r.c[F_ACC_FLAGS] = c_fl;
-            r.c[F_ACC_LINEAR_DELTA] = c_lin;
-            r.c[F_ACC_PHYS_DELTA] = c_phys;
-            r.c[F_ACC_CALLSITE] = c_cs;
-            r.data_off = data_off;
             ia += na;
         }
         d->recs[rec].type = HVT_REC_EVENT;
@@ -822,10 +1009,11 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
     if (si.n_left || se.n_left)
         return BAD(-HVT_E_BAD_RECORD, -1, "%s: slot entries left over",
                    si.n_left ? "ev_init" : "pass_end");
-    if (r.insn_off != insn_len || r.data_off != data_len || r.cx_off != cx_len)
-        return BAD(-HVT_E_BAD_RECORD, -1,
-                   "byte columns not consumed exactly (insn %zu/%zu data %zu/%zu cmpxchg %zu/%zu)",
-                   r.insn_off, insn_len, r.data_off, data_len, r.cx_off, cx_len);
+    if (r.insn_off != insn_len)
+        return BAD(-HVT_E_BAD_RECORD, -1, "column ev_insn not consumed exactly (%zu of %zu bytes)",
+                   r.insn_off, insn_len);
+    if (bad.at != SIZE_MAX) /* only the byte columns' lengths are left to be wrong */
+        return BAD(-HVT_E_BAD_RECORD, -1, "column %s not consumed exactly", field_name[bad.field]);
     d->n_passes = ip;
     d->n_accesses = ia;
     d->first_id = ie ? w->first_event_id : HVT_NO_EVENT;

@@ -51,7 +51,11 @@ size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, si
 size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_passes,
                            size_t n_accesses, size_t n_callsites);
 
-/* Decodes RAW (LEN bytes, the payload of the chunk whose header is H) into D, which holds
+/* Readable bytes a payload buffer must have after its end: the decoder loads varints 8 bytes
+ * at a time. */
+#define HVT_DCHUNK_PAD 16
+
+/* Decodes RAW (LEN bytes followed by HVT_DCHUNK_PAD readable bytes, the payload of the chunk whose header is H) into D, which holds
  * every record afterwards (pointers into D's storage, valid until the next decode into D or
  * hvt_dchunk_free). D is zeroed before its first use; d->chunk and d->offset name the chunk in
  * errors. Before anything is allocated the wire form is walked: the columns whose length the

@@ -149,7 +149,7 @@ static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct h
                     " bytes)",
                     h->compressed_size, poff, r->size);
     if (ensure(&b->comp, &b->comp_cap, h->compressed_size + 1) ||
-        ensure(&b->raw, &b->raw_cap, (size_t)h->raw_size + 1))
+        ensure(&b->raw, &b->raw_cap, (size_t)h->raw_size + HVT_DCHUNK_PAD))
         return RERR(e, -HVT_E_NOMEM, off, k, -1, "chunk buffers");
     int rc = pread_all(r->fd, b->comp, h->compressed_size, poff);
     if (rc < 0)
@@ -189,6 +189,7 @@ static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct h
     if (got != h->raw_size)
         return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1,
                     "zstd frame decompressed to %zu bytes, not %u", got, h->raw_size);
+    memset(b->raw + got, 0, HVT_DCHUNK_PAD); /* the decoder's 8-byte loads see defined bytes */
     return (int64_t)got;
 }
 
