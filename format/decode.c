@@ -381,23 +381,43 @@ static size_t max_count(const struct wire *w, int lo, int hi)
     return n;
 }
 
-/* Grows one storage array to N elements (contents not kept). */
+/* Grows one storage array to N elements (contents not kept), with a quarter to spare: chunks
+ * of one trace differ a little in size, and a fresh allocation costs a page fault per page. */
 static int fit(void **p, size_t *cap, size_t n, size_t elem)
 {
     if (n <= *cap && *p)
         return 0;
     free(*p);
-    *p = malloc((n ? n : 1) * elem);
-    *cap = *p ? n : 0;
+    size_t want = n + n / 4;
+    *p = malloc((want ? want : 1) * elem);
+    *cap = *p ? want : 0;
     return *p ? 0 : -1;
+}
+
+/* fit() for the arrays of states: zeroed, with a flag per element saying whether its SIMD part
+ * may be nonzero (so that states without SIMD registers need not clear it every time). */
+static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t elem)
+{
+    if (n <= *cap && *p && *dirty)
+        return 0;
+    free(*p);
+    free(*dirty);
+    size_t want = n + n / 4;
+    *p = calloc(want, elem);
+    *dirty = calloc(want, 1);
+    *cap = *p && *dirty ? want : 0;
+    return *cap ? 0 : -1;
 }
 
 static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pass, size_t n_acc,
                    const struct wire *w)
 {
 #define FIT(ptr, capf, n) fit((void **)&d->ptr, &d->capf, (n) + 1, sizeof(*d->ptr))
-    if (FIT(recs, cap_recs, n_ev + n_lost) || FIT(evs, cap_evs, n_ev) ||
-        FIT(losts, cap_losts, n_lost) || FIT(passes, cap_passes, n_pass) ||
+    if (FIT(recs, cap_recs, n_ev + n_lost) ||
+        fit_states((void **)&d->evs, &d->cap_evs, &d->ev_dirty, n_ev + 1, sizeof(*d->evs)) ||
+        FIT(losts, cap_losts, n_lost) ||
+        fit_states((void **)&d->passes, &d->cap_passes, &d->pass_dirty, n_pass + 1,
+                   sizeof(*d->passes)) ||
         FIT(accs, cap_accs, n_acc) || FIT(cs, cap_cs, w->n_cs) ||
         FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes))
         return -1;
@@ -513,16 +533,29 @@ static void init_slots(void)
         slot_at[HVT_SLOT_YMM + i] = (struct slot_at){(uint16_t)(offsetof(S, ymm) + 8 * i), 8};
 }
 
-/* *DST = *SRC, whose SIMD part is zero unless valid: that part is zeroed rather than copied
- * then. Both go to the C library's vector copies (the compilers expand a copy of a known
- * size, or of one of two known sizes, as a string instruction, twice as slow here). */
-static void state_copy(struct hvt_vcpu_state *dst, const struct hvt_vcpu_state *src)
+/* *DST = *SRC, whose SIMD part is zero unless valid: that part is then not copied, and cleared
+ * only when *DIRTY says DST's may not be zero. The copy goes to the C library's vector copy
+ * (the compilers expand a copy of a known size, or of one of two, as a string instruction,
+ * twice as slow here). */
+static void state_copy(struct hvt_vcpu_state *dst, const struct hvt_vcpu_state *src,
+                       uint8_t *dirty)
 {
-    size_t n = (src->flags & HVT_STATE_SIMD_VALID) ? sizeof(*src)
-                                                    : offsetof(struct hvt_vcpu_state, ymm);
+    int simd = (src->flags & HVT_STATE_SIMD_VALID) != 0;
+    size_t n = simd ? sizeof(*src) : offsetof(struct hvt_vcpu_state, ymm);
     __asm__("" : "+r"(n)); /* n unknown to the compiler: a library call, not rep movs */
     memcpy(dst, src, n);
-    memset((uint8_t *)dst + n, 0, sizeof(*dst) - n);
+    if (!simd && *dirty)
+        memset(dst->ymm, 0, sizeof(dst->ymm));
+    *dirty = (uint8_t)simd;
+}
+
+/* *DST = the zero state. */
+static void state_zero(struct hvt_vcpu_state *dst, uint8_t *dirty)
+{
+    size_t n = *dirty ? sizeof(*dst) : offsetof(struct hvt_vcpu_state, ymm);
+    __asm__("" : "+r"(n));
+    memset(dst, 0, n);
+    *dirty = 0;
 }
 
 /* Applies the next state delta of S to OUT, which holds the base (a state whose SIMD part is
@@ -923,11 +956,14 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         if (base > 1 || (base == 1 && slot < 0))
             return BAD(-HVT_E_BAD_RECORD, rec, "ev_init_base %" PRIu64 " not available for vCPU %u",
                        base, ev->vcpu);
+        uint8_t *dirty = &d->ev_dirty[ie];
         if (base == 1)
-            state_copy(&ev->init, vbase[slot]);
+            state_copy(&ev->init, vbase[slot], dirty);
         else
-            memset(&ev->init, 0, sizeof(ev->init));
+            state_zero(&ev->init, dirty);
         rc = apply_state(d, &si, &ev->init, rec, "init state", &overlong, e);
+        /* without valid SIMD registers the part is zero now (copied so, or cleared) */
+        *dirty = rc < 0 || (ev->init.flags & HVT_STATE_SIMD_VALID); /* an error: unknown */
         if (rc < 0)
             return rc;
         if (slot < 0 && n_vcpus < HVT_MAX_VCPU_SLOTS) {
@@ -966,8 +1002,10 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             ps->out.error_code = (uint32_t)RD(r.c[F_PASS_ERROR_CODE]);
             ps->out.cr2 = RD(r.c[F_PASS_CR2]);
             ps->out.iterations = (uint32_t)RD(r.c[F_PASS_ITERATIONS]);
-            state_copy(&ps->end, &ev->init);
+            uint8_t *pdirty = &d->pass_dirty[ip - 1];
+            state_copy(&ps->end, &ev->init, pdirty);
             rc = apply_state(d, &se, &ps->end, rec, "pass end state", &overlong, e);
+            *pdirty = rc < 0 || (ps->end.flags & HVT_STATE_SIMD_VALID);
             if (rc < 0)
                 return rc;
             uint64_t na = RD(r.c[F_PASS_ACCESSES]);
@@ -1142,6 +1180,8 @@ void hvt_dchunk_free(struct hvt_dchunk *d)
     free(d->cs);
     free(d->frames);
     free(d->strings);
+    free(d->ev_dirty);
+    free(d->pass_dirty);
     int64_t chunk = d->chunk;
     uint64_t offset = d->offset;
     memset(d, 0, sizeof(*d));

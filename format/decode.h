@@ -31,6 +31,7 @@ struct hvt_dchunk {
     struct hvt_callsite *cs; /* sorted by id */
     struct hvt_frame *frames;
     char *strings; /* frame names, NUL-terminated */
+    uint8_t *ev_dirty, *pass_dirty; /* per state: its SIMD part may be nonzero */
     size_t n_cs;
     size_t mem_need;  /* decode memory measured before anything was allocated */
     size_t mem_alloc; /* bytes of storage held now (capacities) */
