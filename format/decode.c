@@ -394,8 +394,9 @@ static int fit(void **p, size_t *cap, size_t n, size_t elem)
     return *p ? 0 : -1;
 }
 
-/* fit() for the arrays of states: zeroed, with a flag per element saying whether its SIMD part
- * may be nonzero (so that states without SIMD registers need not clear it every time). */
+/* fit() for the arrays of states, with a flag per element saying whether its SIMD part may be
+ * nonzero (so that states without SIMD registers need not clear it again on reuse); fresh
+ * elements are flagged (not zeroed: a one-shot decode would pay for it). */
 static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t elem)
 {
     if (n <= *cap && *p && *dirty)
@@ -403,9 +404,11 @@ static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t e
     free(*p);
     free(*dirty);
     size_t want = n + n / 4;
-    *p = calloc(want, elem);
-    *dirty = calloc(want, 1);
+    *p = malloc(want * elem);
+    *dirty = malloc(want);
     *cap = *p && *dirty ? want : 0;
+    if (*dirty)
+        memset(*dirty, 1, want);
     return *cap ? 0 : -1;
 }
 
