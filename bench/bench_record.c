@@ -364,18 +364,18 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* FIGURE's median, and its extremes over the rounds as FIGURE_min and FIGURE_max. */
-static void figure_spread(struct hvt_bench_report *rep, const char *name, double *v, int n,
-                          double scale, const char *what)
+/* NAME's median, and its extremes over the rounds as NAME_min and NAME_max (the report keeps
+ * the names' pointers: string literals). */
+static void figure_spread(struct hvt_bench_report *rep, const char *name, const char *lo,
+                          const char *hi, double *v, int n, double scale, const char *what)
 {
-    char lo[96], hi[96];
     double m = median(v, n); /* sorts v */
     hvt_bench_figure(rep, name, scale * m, what);
-    snprintf(lo, sizeof(lo), "%s_min", name);
-    snprintf(hi, sizeof(hi), "%s_max", name);
     hvt_bench_figure(rep, lo, scale * v[0], NULL);
     hvt_bench_figure(rep, hi, scale * v[n - 1], NULL);
 }
+#define SPREAD(rep, name, v, n, scale, what)                                                       \
+    figure_spread(rep, name, name "_min", name "_max", v, n, scale, what)
 
 #define MAX_REPS 61
 
@@ -391,7 +391,7 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
     uint64_t waits = 0;
     struct host_run hr[3];
     uint64_t accesses = 0, rec_events = 0, host_events = 0;
-    char text[160];
+    char text[256];
 
     for (int k = 0; k < reps; k++) {
         for (int j = 0; j < 3; j++) {
@@ -429,12 +429,12 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
     hvt_bench_figure(rep, "events_recorded", (double)rec_events, NULL);
     hvt_bench_figure(rep, "accesses_per_event", rec_events ? (double)accesses / rec_events : 0,
                      NULL);
-    figure_spread(rep, "run_ms_off", off, reps, 1e3, "hvt_host_run, no recorder");
-    figure_spread(rep, "run_ms_on", on, reps, 1e3, "recording, call sites off");
-    figure_spread(rep, "run_ms_callsites", cs, reps, 1e3, "recording, depth 8");
+    SPREAD(rep, "run_ms_off", off, reps, 1e3, "hvt_host_run, no recorder");
+    SPREAD(rep, "run_ms_on", on, reps, 1e3, "recording, call sites off");
+    SPREAD(rep, "run_ms_callsites", cs, reps, 1e3, "recording, depth 8");
     hvt_bench_figure(rep, "close_ms_on", 1e3 * median(close_on, reps),
                      "hvt_rec_close after the run (drain + index)");
-    figure_spread(rep, "overhead_ratio", r_on, reps, 1, "median, target <= 1.15; block mode");
+    SPREAD(rep, "overhead_ratio", r_on, reps, 1, "median, target <= 1.15; block mode");
     hvt_bench_figure(rep, "overhead_ratio_incl_close", median(r_close, reps),
                      "run + close against run");
     hvt_bench_figure(rep, "overhead_ratio_cpu", median(r_cpu, reps),
@@ -446,7 +446,7 @@ static int host_overhead(struct hvt_bench_report *rep, const char *path, uint64_
                      "vCPU thread CPU time on - off, per access recorded");
     hvt_bench_figure(rep, "writer_cpu_ns_per_access", median(wr_ns, reps),
                      "writer thread CPU time (and close), per access recorded");
-    figure_spread(rep, "overhead_ratio_callsites", r_cs, reps, 1, "depth 8");
+    SPREAD(rep, "overhead_ratio_callsites", r_cs, reps, 1, "depth 8");
     hvt_bench_figure(rep, "callsites_interned", (double)hr[2].rs.callsites, "depth 8");
     hvt_bench_figure(rep, "callsite_memo_hit_frac",
                      (double)hr[2].rs.callsite_memo_hits /
