@@ -96,7 +96,8 @@ static size_t packed_count(const uint8_t *p, size_t len)
             acc = _mm_sub_epi8(acc, _mm_cmplt_epi8(x, zero));
         }
         __m128i sum = _mm_sad_epu8(acc, zero);
-        n -= (size_t)_mm_cvtsi128_si64(sum) + (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
+        n -= (size_t)_mm_cvtsi128_si64(sum) +
+             (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sum, sum));
     }
     n += i; /* every byte so far, less the continuation bytes subtracted above */
 #endif
@@ -168,8 +169,8 @@ static int take_col(const struct hvt_dchunk *d, struct hvt_dcol *c, const struct
 {
     if (f->type != 2)
         return BAD(-HVT_E_BAD_RECORD, -1,
-                   "payload offset %zu: %s field %s: wire type %u, expected a packed column",
-                   f->at, msg, name, f->type);
+                   "payload offset %zu: %s field %s: wire type %u, expected a packed column", f->at,
+                   msg, name, f->type);
     if (c->p)
         return BAD(-HVT_E_BAD_RECORD, -1, "payload offset %zu: %s field %s appears twice", f->at,
                    msg, name);
@@ -179,8 +180,8 @@ static int take_col(const struct hvt_dchunk *d, struct hvt_dcol *c, const struct
         c->n = packed_count(f->p, f->len);
         /* every element ends inside the column: reading at most n varints stays inside it */
         if (f->len && (f->p[f->len - 1] & 0x80))
-            return BAD(-HVT_E_BAD_RECORD, -1, "payload offset %zu: %s column %s ends inside a varint",
-                       f->at, msg, name);
+            return BAD(-HVT_E_BAD_RECORD, -1,
+                       "payload offset %zu: %s column %s ends inside a varint", f->at, msg, name);
     } else {
         c->n = f->len;
     }
@@ -268,9 +269,8 @@ static int walk_callsite(const struct hvt_dchunk *d, const struct wire_field *f,
                     fr.offset = h.v;
                 } else if ((h.num == 3 || h.num == 4) && h.type == 2) {
                     if (h.len > HVT_FMT_MAX_STRING)
-                        return BAD(-HVT_E_LIMIT, -1,
-                                   "call site %zu frame %u: name longer than %u", index,
-                                   n_frames, HVT_FMT_MAX_STRING);
+                        return BAD(-HVT_E_LIMIT, -1, "call site %zu frame %u: name longer than %u",
+                                   index, n_frames, HVT_FMT_MAX_STRING);
                     str[h.num - 3] = h.p;
                     str_len[h.num - 3] = h.len;
                 }
@@ -540,8 +540,7 @@ static void init_slots(void)
  * only when *DIRTY says DST's may not be zero. The copy goes to the C library's vector copy
  * (the compilers expand a copy of a known size, or of one of two, as a string instruction,
  * twice as slow here). */
-static void state_copy(struct hvt_vcpu_state *dst, const struct hvt_vcpu_state *src,
-                       uint8_t *dirty)
+static void state_copy(struct hvt_vcpu_state *dst, const struct hvt_vcpu_state *src, uint8_t *dirty)
 {
     int simd = (src->flags & HVT_STATE_SIMD_VALID) != 0;
     size_t n = simd ? sizeof(*src) : offsetof(struct hvt_vcpu_state, ymm);
@@ -737,13 +736,11 @@ static int fast_block(struct hvt_access *a, size_t i0, size_t i1, const uint8_t 
         col_max(cl, m, 0) >= HVT_TAG__COUNT || col_max(lv, m, 0) > HVT_WALK_PAE_PDPTE ||
         col_max(sz, m, 0) > HVT_DATA_MAX || col_min(sz, m) < 1)
         return 0;
-    _Static_assert(offsetof(struct hvt_access, tag) == 4 &&
-                       offsetof(struct hvt_access, tag.element) == 8 &&
-                       offsetof(struct hvt_access, size) == 12 &&
-                       offsetof(struct hvt_access, flags) == 16 &&
-                       offsetof(struct hvt_access, reserved) ==
-                           offsetof(struct hvt_access, callsite) + 4,
-                   "access layout");
+    _Static_assert(
+        offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_access, tag.element) == 8 &&
+            offsetof(struct hvt_access, size) == 12 && offsetof(struct hvt_access, flags) == 16 &&
+            offsetof(struct hvt_access, reserved) == offsetof(struct hvt_access, callsite) + 4,
+        "access layout");
     size_t i = 0;
 #ifdef __SSE2__
     /* 16 accesses at a time: the seven byte columns interleaved into each access's first
@@ -1045,8 +1042,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                      vec = (uint32_t)RD(r.c[F_PASS_VECTOR]), fl = (uint32_t)RD(r.c[F_PASS_FLAGS]);
             if (kind >= HVT_OUT__COUNT || rcause >= HVT_RETRY__COUNT || vec > 255 || fl > 255)
                 return BAD(-HVT_E_BAD_RECORD, rec,
-                           "pass %u: outcome out of range (kind %u cause %u vector %u flags %u)",
-                           k, kind, rcause, vec, fl);
+                           "pass %u: outcome out of range (kind %u cause %u vector %u flags %u)", k,
+                           kind, rcause, vec, fl);
             ps->out.kind = (uint8_t)kind;
             ps->out.retry_cause = (uint8_t)rcause;
             ps->out.vector = (uint8_t)vec;
@@ -1121,8 +1118,8 @@ static int check_cols(const struct hvt_dchunk *d, const struct wire *w, int lo, 
             f == F_ACC_CMPXCHG)
             continue;
         if (w->col[f].n != n)
-            return BAD(-HVT_E_BAD_RECORD, -1, "column %s has %zu values for %zu %s",
-                       field_name[f], w->col[f].n, n, what);
+            return BAD(-HVT_E_BAD_RECORD, -1, "column %s has %zu values for %zu %s", field_name[f],
+                       w->col[f].n, n, what);
     }
     return 0;
 }

@@ -30,7 +30,7 @@ struct hvt_dchunk {
     struct hvt_access *accs;
     struct hvt_callsite *cs; /* sorted by id */
     struct hvt_frame *frames;
-    char *strings; /* frame names, NUL-terminated */
+    char *strings;                  /* frame names, NUL-terminated */
     uint8_t *ev_dirty, *pass_dirty; /* per state: its SIMD part may be nonzero */
     size_t n_cs;
     size_t mem_need;  /* decode memory measured before anything was allocated */
@@ -56,16 +56,15 @@ size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_
  * at a time. */
 #define HVT_DCHUNK_PAD 16
 
-/* Decodes RAW (LEN bytes followed by HVT_DCHUNK_PAD readable bytes, the payload of the chunk whose header is H) into D, which holds
- * every record afterwards (pointers into D's storage, valid until the next decode into D or
- * hvt_dchunk_free). D is zeroed before its first use; d->chunk and d->offset name the chunk in
- * errors. Before anything is allocated the wire form is walked: the columns whose length the
- * header fixes (events, lost markers) must have it, and the memory the chunk needs (every
- * record, the call-site tables) must be at most MAX_MEM, else -HVT_E_LIMIT; d->mem_need
- * receives that figure. Then each column is read once, every value checked before it is used;
- * every column must be consumed exactly. All or nothing: on error D holds no records.
- * Errors: -HVT_E_LIMIT, -HVT_E_BAD_RECORD (which field, which record), -HVT_E_NOMEM, with
- * detail in *E. */
+/* Decodes RAW (LEN bytes followed by HVT_DCHUNK_PAD readable bytes, the payload of the chunk whose
+ * header is H) into D, which holds every record afterwards (pointers into D's storage, valid until
+ * the next decode into D or hvt_dchunk_free). D is zeroed before its first use; d->chunk and
+ * d->offset name the chunk in errors. Before anything is allocated the wire form is walked: the
+ * columns whose length the header fixes (events, lost markers) must have it, and the memory the
+ * chunk needs (every record, the call-site tables) must be at most MAX_MEM, else -HVT_E_LIMIT;
+ * d->mem_need receives that figure. Then each column is read once, every value checked before it is
+ * used; every column must be consumed exactly. All or nothing: on error D holds no records. Errors:
+ * -HVT_E_LIMIT, -HVT_E_BAD_RECORD (which field, which record), -HVT_E_NOMEM, with detail in *E. */
 int hvt_dchunk_decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
                       const struct hvt_chunk_hdr *h, size_t max_mem, struct hvt_fmt_error_info *e);
 

@@ -17,12 +17,7 @@ static uint64_t id_of(int i)
 
 static void setup(void)
 {
-    struct hvt_fmt_writer_options o;
-    hvt_fmt_writer_options_init(&o);
-    o.chunk_bytes = 8192;
-    o.flags = HVT_FMT_W_OVERWRITE;
-    struct hvt_fmt_writer *w;
-    CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
+    struct hvt_fmt_writer *w = gen_writer(path, 8192);
     struct hvt_lost l = {.vcpu = 1, .count = 5, .event_id = HVT_NO_EVENT};
     for (int i = 0; i < N_EVENTS; i++) {
         evs[i] = gen_event(id_of(i), i ? evs[i - 1] : NULL, (uint32_t)(i % 3));
@@ -242,12 +237,7 @@ static void test_storage_reuse_leaves_nothing(void)
 {
     char p[512];
     tmp_path(p, sizeof(p), "reuse");
-    struct hvt_fmt_writer_options o;
-    hvt_fmt_writer_options_init(&o);
-    o.chunk_bytes = 4096;
-    o.flags = HVT_FMT_W_OVERWRITE;
-    struct hvt_fmt_writer *w;
-    CHECK_EQ(hvt_fmt_writer_open(&w, p, NULL, &o), 0);
+    struct hvt_fmt_writer *w = gen_writer(p, 4096);
     static struct hvt_event ev;
     static struct hvt_pass ps[2];
     static struct hvt_access acc[2][8];
