@@ -5,6 +5,7 @@
 #include "decode.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -1199,15 +1200,17 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
     return 0;
 }
 
+static void init_tables(void)
+{
+    init_masks();
+    init_slots();
+}
+
 int hvt_dchunk_decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
                       const struct hvt_chunk_hdr *h, size_t max_mem, struct hvt_fmt_error_info *e)
 {
-    static int masks_ready;
-    if (!__atomic_load_n(&masks_ready, __ATOMIC_ACQUIRE)) {
-        init_masks(); /* idempotent: racing threads write the same bytes */
-        init_slots();
-        __atomic_store_n(&masks_ready, 1, __ATOMIC_RELEASE);
-    }
+    static pthread_once_t tables = PTHREAD_ONCE_INIT;
+    pthread_once(&tables, init_tables); /* chunks may be decoded on several threads */
     d->n_events = d->n_passes = d->n_accesses = d->n_lost = d->n_records = d->n_cs = 0;
     d->first_id = d->last_id = HVT_NO_EVENT;
     d->mem_need = 0;
