@@ -353,9 +353,11 @@ static int walk_chunk(const struct hvt_dchunk *d, const uint8_t *raw, size_t len
 
 size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, size_t n_accesses)
 {
+    /* each state has a flag byte besides (its SIMD part may be nonzero) */
     return (n_events + n_lost + 1) * sizeof(struct hvt_record) +
-           (n_events + 1) * sizeof(struct hvt_event) + (n_lost + 1) * sizeof(struct hvt_lost) +
-           (n_passes + 1) * sizeof(struct hvt_pass) + (n_accesses + 1) * sizeof(struct hvt_access);
+           (n_events + 1) * (sizeof(struct hvt_event) + 1) +
+           (n_lost + 1) * sizeof(struct hvt_lost) + (n_passes + 1) * (sizeof(struct hvt_pass) + 1) +
+           (n_accesses + 1) * sizeof(struct hvt_access);
 }
 
 /* The call-site tables a decode builds. */
@@ -382,14 +384,15 @@ static size_t max_count(const struct wire *w, int lo, int hi)
     return n;
 }
 
-/* Grows one storage array to N elements (contents not kept), with a quarter to spare: chunks
- * of one trace differ a little in size, and a fresh allocation costs a page fault per page. */
-static int fit(void **p, size_t *cap, size_t n, size_t elem)
+/* Grows one storage array to N elements (contents not kept), with a quarter to spare when
+ * SLACK: chunks of one trace differ a little in size, and a fresh allocation costs a page fault
+ * per page. */
+static int fit(void **p, size_t *cap, size_t n, size_t elem, int slack)
 {
     if (n <= *cap && *p)
         return 0;
     free(*p);
-    size_t want = n + n / 4;
+    size_t want = slack ? n + n / 4 : n;
     *p = malloc((want ? want : 1) * elem);
     *cap = *p ? want : 0;
     return *p ? 0 : -1;
@@ -398,13 +401,13 @@ static int fit(void **p, size_t *cap, size_t n, size_t elem)
 /* fit() for the arrays of states, with a flag per element saying whether its SIMD part may be
  * nonzero (so that states without SIMD registers need not clear it again on reuse); fresh
  * elements are flagged (not zeroed: a one-shot decode would pay for it). */
-static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t elem)
+static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t elem, int slack)
 {
     if (n <= *cap && *p && *dirty)
         return 0;
     free(*p);
     free(*dirty);
-    size_t want = n + n / 4;
+    size_t want = slack ? n + n / 4 : n;
     *p = malloc(want * elem);
     *dirty = malloc(want);
     *cap = *p && *dirty ? want : 0;
@@ -413,22 +416,68 @@ static int fit_states(void **p, size_t *cap, uint8_t **dirty, size_t n, size_t e
     return *cap ? 0 : -1;
 }
 
-static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pass, size_t n_acc,
-                   const struct wire *w)
+/* Bytes the storage would hold with N more elements of ELEM in an array of CAP (grown with
+ * slack when too small). */
+static size_t held(size_t cap, size_t n, size_t elem)
 {
-#define FIT(ptr, capf, n) fit((void **)&d->ptr, &d->capf, (n) + 1, sizeof(*d->ptr))
+    return (n <= cap ? cap : n + n / 4) * elem;
+}
+
+static void storage_release(struct hvt_dchunk *d)
+{
+    free(d->recs);
+    free(d->evs);
+    free(d->losts);
+    free(d->passes);
+    free(d->accs);
+    free(d->cs);
+    free(d->frames);
+    free(d->strings);
+    free(d->ev_dirty);
+    free(d->pass_dirty);
+    d->recs = NULL;
+    d->evs = NULL;
+    d->losts = NULL;
+    d->passes = NULL;
+    d->accs = NULL;
+    d->cs = NULL;
+    d->frames = NULL;
+    d->strings = NULL;
+    d->ev_dirty = d->pass_dirty = NULL;
+    d->cap_recs = d->cap_evs = d->cap_losts = d->cap_passes = d->cap_accs = 0;
+    d->cap_cs = d->cap_frames = d->cap_strings = 0;
+}
+
+/* Storage for the records of a chunk. What is kept from earlier chunks (each array at the
+ * largest size it needed) plus this chunk's growth stays within MAX_MEM: beyond it, everything
+ * is released and this chunk's need (at most MAX_MEM, checked before) allocated exactly. */
+static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pass, size_t n_acc,
+                   const struct wire *w, size_t max_mem)
+{
+    size_t total = held(d->cap_recs, n_ev + n_lost + 1, sizeof(*d->recs)) +
+                   held(d->cap_evs, n_ev + 1, sizeof(*d->evs) + 1) +
+                   held(d->cap_losts, n_lost + 1, sizeof(*d->losts)) +
+                   held(d->cap_passes, n_pass + 1, sizeof(*d->passes) + 1) +
+                   held(d->cap_accs, n_acc + 1, sizeof(*d->accs)) +
+                   held(d->cap_cs, w->n_cs + 1, sizeof(*d->cs)) +
+                   held(d->cap_frames, w->n_frames + 1, sizeof(*d->frames)) +
+                   held(d->cap_strings, w->n_string_bytes + 1, 1);
+    int slack = total <= max_mem;
+    if (!slack)
+        storage_release(d);
+#define FIT(ptr, capf, n) fit((void **)&d->ptr, &d->capf, (n) + 1, sizeof(*d->ptr), slack)
     if (FIT(recs, cap_recs, n_ev + n_lost) ||
-        fit_states((void **)&d->evs, &d->cap_evs, &d->ev_dirty, n_ev + 1, sizeof(*d->evs)) ||
+        fit_states((void **)&d->evs, &d->cap_evs, &d->ev_dirty, n_ev + 1, sizeof(*d->evs),
+                   slack) ||
         FIT(losts, cap_losts, n_lost) ||
         fit_states((void **)&d->passes, &d->cap_passes, &d->pass_dirty, n_pass + 1,
-                   sizeof(*d->passes)) ||
+                   sizeof(*d->passes), slack) ||
         FIT(accs, cap_accs, n_acc) || FIT(cs, cap_cs, w->n_cs) ||
         FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes))
         return -1;
-
 #undef FIT
-    d->mem_alloc = d->cap_recs * sizeof(*d->recs) + d->cap_evs * sizeof(*d->evs) +
-                   d->cap_losts * sizeof(*d->losts) + d->cap_passes * sizeof(*d->passes) +
+    d->mem_alloc = d->cap_recs * sizeof(*d->recs) + d->cap_evs * (sizeof(*d->evs) + 1) +
+                   d->cap_losts * sizeof(*d->losts) + d->cap_passes * (sizeof(*d->passes) + 1) +
                    d->cap_accs * sizeof(*d->accs) + d->cap_cs * sizeof(*d->cs) +
                    d->cap_frames * sizeof(*d->frames) + d->cap_strings;
     return 0;
@@ -1169,7 +1218,7 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
             return BAD(-HVT_E_BAD_RECORD, -1, "%s: %zu slot gaps and %zu values", states_name[k],
                        s[FS_SLOT_GAP].n, s[FS_VALUE].n);
     }
-    if (storage(d, n_ev, n_lost, n_pass, n_acc, &w) < 0)
+    if (storage(d, n_ev, n_lost, n_pass, n_acc, &w, max_mem) < 0)
         return BAD(-HVT_E_NOMEM, -1, "chunk records (%zu bytes)", need);
     d->n_events = n_ev;
     d->n_lost = n_lost;
@@ -1224,21 +1273,9 @@ void hvt_dchunk_free(struct hvt_dchunk *d)
 {
     if (!d)
         return;
-    free(d->recs);
-    free(d->evs);
-    free(d->losts);
-    free(d->passes);
-    free(d->accs);
-    free(d->cs);
-    free(d->frames);
-    free(d->strings);
-    free(d->ev_dirty);
-    free(d->pass_dirty);
-    int64_t chunk = d->chunk;
-    uint64_t offset = d->offset;
-    memset(d, 0, sizeof(*d));
-    d->chunk = chunk;
-    d->offset = offset;
+    storage_release(d);
+    d->n_events = d->n_passes = d->n_accesses = d->n_lost = d->n_records = d->n_cs = 0;
+    d->mem_alloc = 0;
 }
 
 const struct hvt_callsite *hvt_dchunk_callsite(const struct hvt_dchunk *d, uint32_t id)

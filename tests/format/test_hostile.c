@@ -726,6 +726,64 @@ static void test_wire_form_checked(void)
     free(prefix);
 }
 
+/* The reader keeps its record storage from chunk to chunk, each array at the largest size a
+ * chunk needed: a chunk of many events, then one of many accesses, each within the budget,
+ * must not add up to more than the budget. */
+static void test_kept_storage_within_budget(void)
+{
+    const char *p = tmp("shapes.hvt");
+    struct hvt_fmt_writer_options o;
+    struct hvt_fmt_writer *w;
+    static struct hvt_event ev;
+    static struct hvt_pass ps;
+    static struct hvt_access acc[60000];
+    hvt_fmt_writer_options_init(&o);
+    o.flags = HVT_FMT_W_OVERWRITE;
+    CHECK_EQ(hvt_fmt_writer_open(&w, p, NULL, &o), 0);
+    for (int i = 0; i < 6000; i++) { /* chunk 0: events without passes */
+        memset(&ev, 0, sizeof(ev));
+        ev.id = (uint64_t)i;
+        CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    }
+    CHECK_EQ(hvt_fmt_writer_flush(w), 0);
+    memset(&ev, 0, sizeof(ev)); /* chunk 1: one event of 60,000 accesses */
+    ev.id = 6000;
+    ev.n_passes = 1;
+    ev.passes = &ps;
+    ps.n_accesses = 60000;
+    ps.accesses = acc;
+    for (int a = 0; a < 60000; a++) {
+        acc[a].kind = HVT_ACC_READ;
+        acc[a].seg = HVT_SEG_NONE;
+        acc[a].size = 1;
+    }
+    CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    struct hvt_fmt_writer_stats st;
+    CHECK_EQ(hvt_fmt_writer_close(w, &st), 0);
+    CHECK_U64(st.chunks, 2);
+    size_t need0 = hvt_chunk_records_mem(6000, 0, 0, 0),
+           need1 = hvt_chunk_records_mem(1, 0, 1, 60000);
+    size_t budget = (need0 > need1 ? need0 : need1) + 4096;
+    CHECK(need0 + need1 > budget); /* what keeping both would hold */
+    struct hvt_fmt_reader_options ro;
+    hvt_fmt_reader_options_init(&ro);
+    ro.max_chunk_mem = budget;
+    struct hvt_fmt_reader *r = NULL;
+    CHECK_EQ(hvt_fmt_reader_open(&r, p, &ro), 0);
+    struct hvt_record rec;
+    int n = 0, rc;
+    while ((rc = hvt_fmt_reader_next(r, &rec)) > 0)
+        n++;
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 6001);
+    /* decode_peak: the record storage plus the raw and compressed buffers (< 2 MiB here) */
+    size_t peak = hvt_fmt_reader_diag(r)->decode_peak;
+    fprintf(stderr, "  budget %zu, decode peak %zu\n", budget, peak);
+    CHECK(peak <= budget + (2u << 20));
+    hvt_fmt_reader_close(r);
+    unlink(p);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -734,6 +792,7 @@ int main(void)
     RUN(test_decode_memory_bounded);
     RUN(test_decode_memory_accounted);
     RUN(test_wire_form_checked);
+    RUN(test_kept_storage_within_budget);
     RUN(test_decode_budget_fits_writer);
     RUN(test_writer_bounds_chunk_memory);
     RUN(test_scan_skips_holes);
