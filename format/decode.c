@@ -610,12 +610,13 @@ static void state_zero(struct hvt_vcpu_state *dst, uint8_t *dirty)
     *dirty = 0;
 }
 
-/* Applies the next state delta of S to OUT, which holds the base (a state whose SIMD part is
- * zero unless valid). A narrow field must still fit after its delta (mod 2^64). Returns the
- * number of slots changed, or an error. */
+/* Applies the next state delta of S to OUT, a copy of the base SRC (a state whose SIMD part is
+ * zero unless valid). Each changed field is read from SRC, not from OUT: OUT was just written
+ * by a vector copy, and reading a part of a wide store back can stall. A narrow field must
+ * still fit after its delta (mod 2^64). Returns the number of slots changed, or an error. */
 static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcpu_state *out,
-                       size_t rec, const char *what, int *overlong_out,
-                       struct hvt_fmt_error_info *e)
+                       const struct hvt_vcpu_state *src, size_t rec, const char *what,
+                       int *overlong_out, struct hvt_fmt_error_info *e)
 {
     int overlong = 0;
     uint64_t n = RD(s->cnt);
@@ -627,8 +628,9 @@ static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcp
     if (n > s->n_left)
         return BAD(-HVT_E_BAD_RECORD, rec, "%s: column slot_gap/value ends early", what);
     s->n_left -= n;
-    int was_simd = (out->flags & HVT_STATE_SIMD_VALID) != 0, simd = 0;
+    int was_simd = (src->flags & HVT_STATE_SIMD_VALID) != 0, simd = 0;
     uint8_t *base = (uint8_t *)out;
+    const uint8_t *from = (const uint8_t *)src;
     int64_t slot = -1;
     for (uint64_t k = 0; k < n; k++) {
         uint32_t gap = (uint32_t)RD(s->gap);
@@ -641,12 +643,12 @@ static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcp
         uint8_t *f = base + at.off;
         if (at.bytes == 8) {
             uint64_t x;
-            memcpy(&x, f, 8);
+            memcpy(&x, from + at.off, 8);
             x += v;
             memcpy(f, &x, 8);
         } else {
             uint64_t x = 0;
-            memcpy(&x, f, at.bytes);
+            memcpy(&x, from + at.off, at.bytes);
             x += v;
             /* MXCSR comes after the flags: without valid SIMD registers it is dropped */
             if ((x >> (8 * at.bytes)) &&
@@ -1056,11 +1058,13 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             return BAD(-HVT_E_BAD_RECORD, rec, "ev_init_base %" PRIu64 " not available for vCPU %u",
                        base, ev->vcpu);
         uint8_t *dirty = &d->ev_dirty[ie];
+        static const struct hvt_vcpu_state zero_state;
+        const struct hvt_vcpu_state *src = base == 1 ? vbase[slot] : &zero_state;
         if (base == 1)
-            state_copy(&ev->init, vbase[slot], dirty);
+            state_copy(&ev->init, src, dirty);
         else
             state_zero(&ev->init, dirty);
-        rc = apply_state(d, &si, &ev->init, rec, "init state", &overlong, e);
+        rc = apply_state(d, &si, &ev->init, src, rec, "init state", &overlong, e);
         /* without valid SIMD registers the part is zero now (copied so, or cleared) */
         *dirty = rc < 0 || (ev->init.flags & HVT_STATE_SIMD_VALID); /* an error: unknown */
         if (rc < 0)
@@ -1103,7 +1107,7 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             ps->out.iterations = (uint32_t)RD(r.c[F_PASS_ITERATIONS]);
             uint8_t *pdirty = &d->pass_dirty[ip - 1];
             state_copy(&ps->end, &ev->init, pdirty);
-            rc = apply_state(d, &se, &ps->end, rec, "pass end state", &overlong, e);
+            rc = apply_state(d, &se, &ps->end, &ev->init, rec, "pass end state", &overlong, e);
             *pdirty = rc < 0 || (ps->end.flags & HVT_STATE_SIMD_VALID);
             if (rc < 0)
                 return rc;
