@@ -72,7 +72,7 @@ struct hvt_bench_report {
     struct {
         const char *key;
         double value;
-        char text[128];
+        char text[256];
         int is_text;
         const char *note;
     } fig[MAX_FIGURES];

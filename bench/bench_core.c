@@ -9,6 +9,10 @@
 #include "hvtrace/core.h"
 #include "hvtrace/error.h"
 
+#ifdef HVT_HAVE_UNICORN
+#include <unicorn/unicorn.h>
+#endif
+
 /*
  * The guest: 4-level paging (PML4 0x1000, PDPT 0x2000, PD 0x3000, PT 0x4000), code at linear
  * 0x400000 (frame 0x10000), data at 0x401000 (0x11000), stack at 0x402000 (0x12000), CPL 0.
@@ -108,6 +112,79 @@ static double run(struct hvt_core *core, struct hvt_ram *r, uint64_t n, char *wh
     return hvt_bench_now() - t0;
 }
 
+#ifdef HVT_HAVE_UNICORN
+/* Unicorn on the same stream: the loop's bytes at CODE_LA, its data and stack pages, every
+ * memory read and write through a hook (what an emulator does to reach a device model), the
+ * loop counted by a hook on its first instruction alone. Unicorn's 64-bit mode starts with
+ * paging off and linear = physical, and its soft TLB caches translations: it does no page walk
+ * per access, where the reference core walks 4 levels for every one. */
+struct uc_count {
+    uint64_t ops, loops, max_loops;
+};
+
+static void uc_mem_hook(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value,
+                        void *arg)
+{
+    struct uc_count *c = arg;
+    (void)uc, (void)type, (void)addr, (void)size, (void)value;
+    c->ops++;
+}
+
+static void uc_loop_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *arg)
+{
+    struct uc_count *c = arg;
+    (void)addr, (void)size;
+    if (++c->loops > c->max_loops)
+        uc_emu_stop(uc);
+}
+
+/* Instructions per second of unicorn on N instructions of the stream (0 when it cannot run),
+ * and its memory hook calls per instruction in *OPS. */
+static double unicorn_rate(uint64_t n, double *ops, char *why, size_t whylen)
+{
+    uc_engine *uc;
+    uc_hook h1, h2;
+    struct uc_count c = {0, 0, n / STREAM_INSNS};
+    uint8_t page[0x1000];
+    if (uc_open(UC_ARCH_X86, UC_MODE_64, &uc) != UC_ERR_OK) {
+        snprintf(why, whylen, "uc_open failed");
+        return 0;
+    }
+    uc_err err = uc_mem_map(uc, CODE_LA, 0x3000, UC_PROT_ALL);
+    memset(page, 0, sizeof(page));
+    memcpy(page, stream, sizeof(stream));
+    if (!err)
+        err = uc_mem_write(uc, CODE_LA, page, sizeof(page));
+    uint64_t target = CODE_LA, rbx = DATA_LA, rsp = STACK_LA + 0x800, rax = 0x1234, rcx = 7;
+    if (!err)
+        err = uc_mem_write(uc, DATA_LA + 0x800, &target, 8);
+    uc_reg_write(uc, UC_X86_REG_RBX, &rbx);
+    uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
+    uc_reg_write(uc, UC_X86_REG_RAX, &rax);
+    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
+    if (!err)
+        err = uc_hook_add(uc, &h1, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)uc_mem_hook, &c,
+                          1, 0);
+    if (!err)
+        err = uc_hook_add(uc, &h2, UC_HOOK_CODE, (void *)uc_loop_hook, &c, CODE_LA, CODE_LA);
+    double t = 0;
+    if (!err) {
+        double t0 = hvt_bench_now();
+        err = uc_emu_start(uc, CODE_LA, CODE_LA + 0x1000, 0, 0);
+        t = hvt_bench_now() - t0;
+    }
+    uc_close(uc);
+    if (err || c.loops <= c.max_loops || t <= 0) {
+        snprintf(why, whylen, "unicorn: %s after %llu loops", err ? uc_strerror(err) : "stopped",
+                 (unsigned long long)c.loops);
+        return 0;
+    }
+    uint64_t insns = (c.loops - 1) * STREAM_INSNS;
+    *ops = (double)c.ops / (double)insns;
+    return (double)insns / t;
+}
+#endif
+
 int hvt_bench_core(int argc, char **argv)
 {
     int json = 0;
@@ -171,6 +248,26 @@ int hvt_bench_core(int argc, char **argv)
                          "REP MOVSB, RAM-to-RAM 4 KiB copies, one read and one write op per byte");
     else
         hvt_bench_text(rep, "rep_error", hvt_strerror(rrc));
+#ifdef HVT_HAVE_UNICORN
+    {
+        double uops = 0, core_rate = (double)n / t;
+        char uwhy[160] = "";
+        /* the core's rate again, right before unicorn's: the two side by side in time */
+        double t2 = run(core, &r, n, why, sizeof(why));
+        if (t2 > 0)
+            core_rate = (double)n / t2;
+        double urate = unicorn_rate(n, &uops, uwhy, sizeof(uwhy));
+        if (urate > 0) {
+            hvt_bench_figure(rep, "unicorn_insns_per_s", urate,
+                             "unicorn 64-bit, same stream, memory read/write hooks, no page walks");
+            hvt_bench_figure(rep, "unicorn_hook_calls_per_insn", uops, NULL);
+            hvt_bench_figure(rep, "core_vs_unicorn", core_rate / urate,
+                             "reference core insns_per_s / unicorn's, measured back to back");
+        } else {
+            hvt_bench_text(rep, "unicorn_error", uwhy);
+        }
+    }
+#endif
     if (hvt_core_set_option(core, "decode-cache", "0") == 0) {
         uint64_t nc = n / 4 ? n / 4 : 1;
         double tc = run(core, &r, nc, why, sizeof(why));

@@ -27,16 +27,6 @@ struct loadbuf {
     ZSTD_DCtx *dctx;
 };
 
-/* Storage for materialised records. */
-struct recbuf {
-    struct hvt_event ev;
-    struct hvt_lost lost;
-    struct hvt_pass *passes;
-    size_t passes_cap;
-    struct hvt_access *accs;
-    size_t accs_cap;
-};
-
 struct hvt_fmt_reader {
     int fd;
     uint64_t size;
@@ -67,13 +57,13 @@ struct hvt_fmt_reader {
     /* sequential iteration */
     int stopped;
     uint64_t next_chunk;
-    struct hvt_dchunk *cur;
-    struct hvt_cursor *cursor;
+    struct hvt_dchunk dc; /* the current chunk, decoded whole; its storage is reused */
+    int have_cur;
+    size_t cur_rec; /* next record of dc */
     int have_last_id;
     uint64_t last_id;
     int seeking;
     uint64_t seek_id;
-    struct recbuf rb;
     struct loadbuf lb;
     uint8_t *scanbuf; /* resync's read buffer */
 };
@@ -159,7 +149,7 @@ static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct h
                     " bytes)",
                     h->compressed_size, poff, r->size);
     if (ensure(&b->comp, &b->comp_cap, h->compressed_size + 1) ||
-        ensure(&b->raw, &b->raw_cap, (size_t)h->raw_size + 1))
+        ensure(&b->raw, &b->raw_cap, (size_t)h->raw_size + HVT_DCHUNK_PAD))
         return RERR(e, -HVT_E_NOMEM, off, k, -1, "chunk buffers");
     int rc = pread_all(r->fd, b->comp, h->compressed_size, poff);
     if (rc < 0)
@@ -199,6 +189,7 @@ static int64_t read_block(struct hvt_fmt_reader *r, uint64_t off, const struct h
     if (got != h->raw_size)
         return RERR(e, -HVT_E_BAD_RECORD, poff, k, -1,
                     "zstd frame decompressed to %zu bytes, not %u", got, h->raw_size);
+    memset(b->raw + got, 0, HVT_DCHUNK_PAD); /* the decoder's 8-byte loads see defined bytes */
     return (int64_t)got;
 }
 
@@ -713,26 +704,19 @@ int hvt_fmt_reader_open(struct hvt_fmt_reader **out, const char *path,
 
 static void cur_free(struct hvt_fmt_reader *r)
 {
-    if (r->cur) {
-        hvt_dchunk_free(r->cur);
-        free(r->cur);
-        r->cur = NULL;
-    }
+    r->have_cur = 0;
 }
 
 void hvt_fmt_reader_close(struct hvt_fmt_reader *r)
 {
     if (!r)
         return;
-    cur_free(r);
-    free(r->cursor);
+    hvt_dchunk_free(&r->dc);
     if (r->hmsg)
         hvtrace__v1__header__free_unpacked(r->hmsg, &r->hmem.a);
     free(r->kv);
     free(r->chunks);
     free(r->max_last);
-    free(r->rb.passes);
-    free(r->rb.accs);
     loadbuf_free(&r->lb);
     free(r->scanbuf);
     if (r->fd >= 0)
@@ -809,11 +793,10 @@ int hvt_fmt_reader_chunk_info(struct hvt_fmt_reader *r, uint64_t k, struct hvt_f
     return rc;
 }
 
-/* Loads chunk K (described by INFO) into *D: header check against INFO, block read, unpack,
- * column checks. */
+/* Loads chunk K (described by INFO) into *D: header check against INFO, block read, and the
+ * one validating decode of every record. */
 static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fmt_chunk_info *info,
-                       struct loadbuf *b, struct hvt_dchunk *d, int whole,
-                       struct hvt_fmt_error_info *e)
+                       struct loadbuf *b, struct hvt_dchunk *d, struct hvt_fmt_error_info *e)
 {
     uint8_t hb[HVT_CHUNK_HDR_SIZE];
     int64_t ki = (int64_t)k;
@@ -835,52 +818,7 @@ static int load_dchunk(struct hvt_fmt_reader *r, uint64_t k, const struct hvt_fm
     int64_t raw = read_block(r, info->offset, &h, ki, b, e);
     if (raw < 0)
         return (int)raw;
-    return hvt_dchunk_unpack(d, b->raw, (size_t)raw, &h, r->opt.max_chunk_mem, whole, e);
-}
-
-static int recbuf_fit(struct recbuf *rb, uint32_t np, size_t na)
-{
-    if (np > rb->passes_cap) {
-        void *p = realloc(rb->passes, np * sizeof(*rb->passes));
-        if (!p)
-            return -HVT_E_NOMEM;
-        rb->passes = p;
-        rb->passes_cap = np;
-    }
-    if (na > rb->accs_cap) {
-        void *p = realloc(rb->accs, na * sizeof(*rb->accs));
-        if (!p)
-            return -HVT_E_NOMEM;
-        rb->accs = p;
-        rb->accs_cap = na;
-    }
-    return 0;
-}
-
-/* Decodes the next record of C into RB. Returns the record type, 0 at the end, or an error. */
-static int next_into(struct hvt_cursor *c, struct recbuf *rb, struct hvt_fmt_error_info *e)
-{
-    uint32_t np = 0;
-    size_t na = 0;
-    int t = hvt_cursor_peek(c, &np, &na);
-    if (t == HVT_REC_EVENT && recbuf_fit(rb, np, na) < 0)
-        return RERR(e, -HVT_E_NOMEM, c->d->offset, c->d->chunk, (int64_t)c->rec, "record buffers");
-    if (t == 0)
-        return 0;
-    return hvt_cursor_next(c, &rb->ev, rb->passes, rb->accs, &rb->lost, e);
-}
-
-/* Decodes every record once so that a chunk is accepted whole or not at all. */
-static int validate_chunk(struct hvt_cursor *c, const struct hvt_dchunk *d, struct recbuf *rb,
-                          struct hvt_fmt_error_info *e)
-{
-    hvt_cursor_init(c, d);
-    int rc;
-    while ((rc = next_into(c, rb, e)) > 0)
-        ;
-    if (rc == 0)
-        rc = hvt_cursor_finish(c, e);
-    return rc;
+    return hvt_dchunk_decode(d, b->raw, (size_t)raw, &h, r->opt.max_chunk_mem, e);
 }
 
 /* ---- sequential reading ----------------------------------------------------------------- */
@@ -906,27 +844,21 @@ static int advance(struct hvt_fmt_reader *r)
             return 0;
         uint64_t k = r->next_chunk;
         struct hvt_fmt_error_info e;
-        r->cur = calloc(1, sizeof(*r->cur));
-        if (!r->cursor)
-            r->cursor = malloc(sizeof(*r->cursor));
-        if (!r->cur || !r->cursor)
-            return RERR(&r->err, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
-        rc = load_dchunk(r, k, &info, &r->lb, r->cur, 0, &e);
-        note_mem(r, r->cur->mem.peak + r->lb.raw_cap + r->lb.comp_cap);
-        if (rc == 0)
-            rc = validate_chunk(r->cursor, r->cur, &r->rb, &e);
-        if (rc == 0 && r->cur->n_events && r->have_last_id && r->cur->first_id <= r->last_id)
+        rc = load_dchunk(r, k, &info, &r->lb, &r->dc, &e);
+        note_mem(r, r->dc.mem_alloc + r->lb.raw_cap + r->lb.comp_cap);
+        if (rc == 0 && r->dc.n_events && r->have_last_id && r->dc.first_id <= r->last_id)
             rc = RERR(&e, -HVT_E_BAD_RECORD, info.offset, (int64_t)k, 0,
                       "event ids go back: chunk starts at %" PRIu64 " after %" PRIu64,
-                      r->cur->first_id, r->last_id);
+                      r->dc.first_id, r->last_id);
         if (rc == 0) {
             r->diag.chunks_good++;
             r->diag.good_bytes = info.offset + HVT_CHUNK_HDR_SIZE + info.compressed_size;
-            if (r->cur->n_events) {
+            if (r->dc.n_events) {
                 r->have_last_id = 1;
-                r->last_id = r->cur->last_id;
+                r->last_id = r->dc.last_id;
             }
-            hvt_cursor_init(r->cursor, r->cur);
+            r->have_cur = 1;
+            r->cur_rec = 0;
             return 1;
         }
         cur_free(r);
@@ -946,44 +878,34 @@ int hvt_fmt_reader_next(struct hvt_fmt_reader *r, struct hvt_record *rec)
     if (r->stopped)
         return r->stopped;
     for (;;) {
-        if (!r->cur) {
+        if (!r->have_cur) {
             int rc = advance(r);
             if (rc < 0)
                 r->stopped = rc;
             if (rc <= 0)
                 return rc;
         }
-        struct hvt_fmt_error_info e;
-        int t = next_into(r->cursor, &r->rb, &e);
-        if (t < 0) { /* validated at load: only out of memory gets here */
-            r->err = e;
-            r->stopped = t;
-            return t;
-        }
-        if (t == 0) {
+        if (r->cur_rec >= r->dc.n_records) {
             cur_free(r);
             r->next_chunk++;
             continue;
         }
+        const struct hvt_record *x = &r->dc.recs[r->cur_rec++];
         if (r->seeking) {
-            if (t != HVT_REC_EVENT || r->rb.ev.id < r->seek_id)
+            if (x->type != HVT_REC_EVENT || x->u.event->id < r->seek_id)
                 continue;
             r->seeking = 0;
         }
-        rec->type = (enum hvt_record_type)t;
-        if (t == HVT_REC_EVENT)
-            rec->u.event = &r->rb.ev;
-        else
-            rec->u.lost = &r->rb.lost;
+        *rec = *x;
         return 1;
     }
 }
 
 const struct hvt_callsite *hvt_fmt_reader_callsite(const struct hvt_fmt_reader *r, uint32_t id)
 {
-    if (!r || !r->cur || !id)
+    if (!r || !r->have_cur || !id)
         return NULL;
-    return hvt_dchunk_callsite(r->cur, id);
+    return hvt_dchunk_callsite(&r->dc, id);
 }
 
 int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id)
@@ -1042,12 +964,6 @@ int hvt_fmt_reader_seek_event(struct hvt_fmt_reader *r, uint64_t id)
 
 struct hvt_fmt_chunk {
     struct hvt_dchunk d;
-    size_t n_records;
-    struct hvt_record *recs;
-    struct hvt_event *evs;
-    struct hvt_lost *losts;
-    struct hvt_pass *passes;
-    struct hvt_access *accs;
 };
 
 void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c)
@@ -1055,11 +971,6 @@ void hvt_fmt_chunk_free(struct hvt_fmt_chunk *c)
     if (!c)
         return;
     hvt_dchunk_free(&c->d);
-    free(c->recs);
-    free(c->evs);
-    free(c->losts);
-    free(c->passes);
-    free(c->accs);
     free(c);
 }
 
@@ -1077,56 +988,16 @@ int hvt_fmt_reader_load_chunk(struct hvt_fmt_reader *r, uint64_t k, struct hvt_f
     struct hvt_fmt_error_info e;
     struct loadbuf b = {0};
     struct hvt_fmt_chunk *c = calloc(1, sizeof(*c));
-    struct hvt_cursor *cur = malloc(sizeof(*cur));
-    if (!c || !cur) {
+    if (!c) {
         rc = RERR(&e, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk");
-        goto out;
+    } else {
+        rc = load_dchunk(r, k, &info, &b, &c->d, &e);
+        size_t transient = b.raw_cap + b.comp_cap;
+        pthread_mutex_lock(&r->lock);
+        note_mem(r, c->d.mem_alloc + transient);
+        pthread_mutex_unlock(&r->lock);
     }
-    rc = load_dchunk(r, k, &info, &b, &c->d, 1, &e);
-    size_t transient = b.raw_cap + b.comp_cap;
     loadbuf_free(&b);
-    if (rc < 0)
-        goto out;
-    struct hvt_dchunk *d = &c->d;
-    c->n_records = d->n_records;
-    c->recs = calloc(d->n_records + 1, sizeof(*c->recs));
-    c->evs = calloc(d->n_events + 1, sizeof(*c->evs));
-    c->losts = calloc(d->n_lost + 1, sizeof(*c->losts));
-    c->passes = calloc(d->n_passes + 1, sizeof(*c->passes));
-    c->accs = calloc(d->n_accesses + 1, sizeof(*c->accs));
-    if (!c->recs || !c->evs || !c->losts || !c->passes || !c->accs) {
-        rc = RERR(&e, -HVT_E_NOMEM, info.offset, (int64_t)k, -1, "chunk records");
-        goto out;
-    }
-    hvt_cursor_init(cur, d);
-    size_t ie = 0, il = 0, ip = 0, ia = 0;
-    for (size_t i = 0; i < d->n_records; i++) {
-        uint32_t np = 0;
-        size_t na = 0;
-        int t = hvt_cursor_peek(cur, &np, &na);
-        rc = hvt_cursor_next(cur, &c->evs[ie], c->passes + ip, c->accs + ia, &c->losts[il], &e);
-        if (rc < 0)
-            goto out;
-        if (t != rc || rc == 0) {
-            rc = RERR(&e, -HVT_E_INTERNAL, info.offset, (int64_t)k, (int64_t)i, "cursor");
-            goto out;
-        }
-        c->recs[i].type = (enum hvt_record_type)t;
-        if (t == HVT_REC_EVENT) {
-            c->recs[i].u.event = &c->evs[ie++];
-            ip += np;
-            ia += na;
-        } else {
-            c->recs[i].u.lost = &c->losts[il++];
-        }
-    }
-    rc = hvt_cursor_finish(cur, &e);
-    pthread_mutex_lock(&r->lock);
-    note_mem(r, c->d.mem.peak + transient +
-                    hvt_chunk_records_mem(d->n_events, d->n_lost, d->n_passes, d->n_accesses));
-    pthread_mutex_unlock(&r->lock);
-out:
-    free(cur);
     if (rc < 0) {
         pthread_mutex_lock(&r->lock);
         r->err = e;
@@ -1140,16 +1011,16 @@ out:
 
 size_t hvt_fmt_chunk_records(const struct hvt_fmt_chunk *c)
 {
-    return c ? c->n_records : 0;
+    return c ? c->d.n_records : 0;
 }
 
 int hvt_fmt_chunk_record(const struct hvt_fmt_chunk *c, size_t i, struct hvt_record *rec)
 {
     if (!c || !rec)
         return -HVT_E_INVALID;
-    if (i >= c->n_records)
+    if (i >= c->d.n_records)
         return -HVT_E_NOT_FOUND;
-    *rec = c->recs[i];
+    *rec = c->d.recs[i];
     return 0;
 }
 

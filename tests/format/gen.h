@@ -210,6 +210,19 @@ __attribute__((unused)) static int event_eq(const struct hvt_event *a, const str
 #undef DIFF
 }
 
+/* A writer on PATH (overwritten) with chunks of CHUNK_BYTES; the test fails if it cannot open. */
+__attribute__((unused)) static struct hvt_fmt_writer *gen_writer(const char *path,
+                                                                 size_t chunk_bytes)
+{
+    struct hvt_fmt_writer_options o;
+    hvt_fmt_writer_options_init(&o);
+    o.chunk_bytes = chunk_bytes;
+    o.flags = HVT_FMT_W_OVERWRITE;
+    struct hvt_fmt_writer *w = NULL;
+    CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
+    return w;
+}
+
 /* A temporary file name under $TMPDIR (the build dir in ctest). */
 __attribute__((unused)) static void tmp_path(char *buf, size_t n, const char *tag)
 {

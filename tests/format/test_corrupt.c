@@ -40,12 +40,7 @@ static void save(const char *p, const uint8_t *buf, size_t len)
 
 static void setup(void)
 {
-    struct hvt_fmt_writer_options o;
-    hvt_fmt_writer_options_init(&o);
-    o.chunk_bytes = 16384;
-    o.flags = HVT_FMT_W_OVERWRITE;
-    struct hvt_fmt_writer *w;
-    CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
+    struct hvt_fmt_writer *w = gen_writer(path, 16384);
     for (int i = 0; i < N_EVENTS; i++) {
         evs[i] = gen_event(10 + (uint64_t)i * 3, i ? evs[i - 1] : NULL, 0);
         CHECK_EQ(hvt_fmt_writer_append(w, evs[i]), 0);

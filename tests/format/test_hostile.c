@@ -635,6 +635,155 @@ static void test_reader_fifo(void)
     unlink(p);
 }
 
+/* ---- the wire form of a chunk ------------------------------------------------------------ */
+
+/* Appends field F as a length-delimited column of the N bytes V. */
+static uint8_t *put_col(uint8_t *p, unsigned f, const uint8_t *v, size_t n)
+{
+    p = hvt_pb_varint(p, (uint64_t)f << 3 | 2);
+    p = hvt_pb_varint(p, n);
+    memcpy(p, v, n);
+    return p + n;
+}
+
+/* A payload of one event with no pass, its columns written one by one; column SKIP is left out
+ * and EXTRA (LEN bytes, already encoded fields) appended. */
+static size_t one_event(uint8_t *b, unsigned skip, const uint8_t *extra, size_t len)
+{
+    static const uint8_t zero = 0;
+    static const unsigned cols[] = {F_EV_ID_DELTA, F_EV_VCPU,      F_EV_FLAGS, F_EV_TIME_DELTA,
+                                    F_EV_INSN_LEN, F_EV_INIT_BASE, F_EV_PASSES};
+    uint8_t *p = b;
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        if (cols[i] != skip)
+            p = put_col(p, cols[i], &zero, 1);
+    static const uint8_t states[] = {FS_COUNT << 3 | 2, 1, 0}; /* one state, no slot changed */
+    p = put_col(p, F_EV_INIT, states, sizeof(states));
+    memcpy(p, extra, len);
+    return (size_t)(p - b) + len;
+}
+
+/* The decoder reads columns straight from the wire form: whatever is not the form the writer
+ * produces (a column given twice, a field of the wrong wire type, a varint that runs past its
+ * column or is longer than 10 bytes, a length past the end) is refused with the field named,
+ * and a field it does not know is skipped. */
+static void test_wire_form_checked(void)
+{
+    size_t plen;
+    uint8_t *prefix = trace_prefix(&plen);
+    static const uint8_t vcpu_twice[] = {F_EV_VCPU << 3 | 2, 1, 0};
+    static const uint8_t vcpu_unpacked[] = {F_EV_VCPU << 3, 0};
+    static const uint8_t vcpu_open[] = {F_EV_VCPU << 3 | 2, 1, 0x80};
+    static const uint8_t vcpu_overlong[] = {F_EV_VCPU << 3 | 2, 11, 0x80, 0x80, 0x80, 0x80,
+                                            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0};
+    static const uint8_t vcpu_past_end[] = {F_EV_VCPU << 3 | 2, 5, 0};
+    static const uint8_t group[] = {F_EV_VCPU << 3 | 3};
+    /* fields 200 (bytes) and 201 (varint): tags 0xc2 0x0c and 0xc8 0x0c */
+    static const uint8_t unknown[] = {0xc2, 0x0c, 2, 0xff, 0xff, 0xc8, 0x0c, 0x81, 0x01,
+                                      F_EV_VCPU << 3 | 2, 1, 7};
+    static const struct {
+        unsigned skip;
+        const uint8_t *extra;
+        size_t len;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {0, vcpu_twice, sizeof(vcpu_twice), -HVT_E_BAD_RECORD, "ev_vcpu appears twice"},
+        {F_EV_VCPU, vcpu_unpacked, sizeof(vcpu_unpacked), -HVT_E_BAD_RECORD,
+         "ev_vcpu: wire type 0"},
+        {F_EV_VCPU, vcpu_open, sizeof(vcpu_open), -HVT_E_BAD_RECORD, "ends inside a varint"},
+        {F_EV_VCPU, vcpu_overlong, sizeof(vcpu_overlong), -HVT_E_BAD_RECORD,
+         "longer than 10 bytes"},
+        {F_EV_VCPU, vcpu_past_end, sizeof(vcpu_past_end), -HVT_E_BAD_RECORD, "does not decode"},
+        {F_EV_VCPU, group, sizeof(group), -HVT_E_BAD_RECORD, "does not decode"},
+        {F_EV_VCPU, unknown, sizeof(unknown), 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t raw[256];
+        size_t len = one_event(raw, cases[i].skip, cases[i].extra, cases[i].len);
+        const char *path = tmp("wire.hvt");
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        CHECK(fd >= 0);
+        CHECK_EQ(write(fd, prefix, plen), (ssize_t)plen);
+        append_chunk(fd, raw, len, 1, 1, 0, 0);
+        close(fd);
+        struct hvt_fmt_reader *r = NULL;
+        struct hvt_record rec;
+        CHECK_EQ(hvt_fmt_reader_open(&r, path, NULL), 0);
+        int rc = hvt_fmt_reader_next(r, &rec);
+        CHECK_EQ(rc, cases[i].code);
+        if (cases[i].msg) {
+            const struct hvt_fmt_error_info *e = hvt_fmt_reader_error(r);
+            fprintf(stderr, "  case %zu: %s\n", i, e->message);
+            CHECK(strstr(e->message, cases[i].msg) != NULL);
+            CHECK_EQ(e->chunk, 0);
+        } else {
+            CHECK_EQ(rec.type, HVT_REC_EVENT);
+            CHECK_EQ(rec.u.event->vcpu, 7);
+        }
+        hvt_fmt_reader_close(r);
+    }
+    free(prefix);
+}
+
+/* The reader keeps its record storage from chunk to chunk, each array at the largest size a
+ * chunk needed: a chunk of many events, then one of many accesses, each within the budget,
+ * must not add up to more than the budget. */
+static void test_kept_storage_within_budget(void)
+{
+    const char *p = tmp("shapes.hvt");
+    struct hvt_fmt_writer_options o;
+    struct hvt_fmt_writer *w;
+    static struct hvt_event ev;
+    static struct hvt_pass ps;
+    static struct hvt_access acc[60000];
+    hvt_fmt_writer_options_init(&o);
+    o.flags = HVT_FMT_W_OVERWRITE;
+    CHECK_EQ(hvt_fmt_writer_open(&w, p, NULL, &o), 0);
+    for (int i = 0; i < 6000; i++) { /* chunk 0: events without passes */
+        memset(&ev, 0, sizeof(ev));
+        ev.id = (uint64_t)i;
+        CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    }
+    CHECK_EQ(hvt_fmt_writer_flush(w), 0);
+    memset(&ev, 0, sizeof(ev)); /* chunk 1: one event of 60,000 accesses */
+    ev.id = 6000;
+    ev.n_passes = 1;
+    ev.passes = &ps;
+    ps.n_accesses = 60000;
+    ps.accesses = acc;
+    for (int a = 0; a < 60000; a++) {
+        acc[a].kind = HVT_ACC_READ;
+        acc[a].seg = HVT_SEG_NONE;
+        acc[a].size = 1;
+    }
+    CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    struct hvt_fmt_writer_stats st;
+    CHECK_EQ(hvt_fmt_writer_close(w, &st), 0);
+    CHECK_U64(st.chunks, 2);
+    size_t need0 = hvt_chunk_records_mem(6000, 0, 0, 0),
+           need1 = hvt_chunk_records_mem(1, 0, 1, 60000);
+    size_t budget = (need0 > need1 ? need0 : need1) + 4096;
+    CHECK(need0 + need1 > budget); /* what keeping both would hold */
+    struct hvt_fmt_reader_options ro;
+    hvt_fmt_reader_options_init(&ro);
+    ro.max_chunk_mem = budget;
+    struct hvt_fmt_reader *r = NULL;
+    CHECK_EQ(hvt_fmt_reader_open(&r, p, &ro), 0);
+    struct hvt_record rec;
+    int n = 0, rc;
+    while ((rc = hvt_fmt_reader_next(r, &rec)) > 0)
+        n++;
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(n, 6001);
+    /* decode_peak: the record storage plus the raw and compressed buffers (< 2 MiB here) */
+    size_t peak = hvt_fmt_reader_diag(r)->decode_peak;
+    fprintf(stderr, "  budget %zu, decode peak %zu\n", budget, peak);
+    CHECK(peak <= budget + (2u << 20));
+    hvt_fmt_reader_close(r);
+    unlink(p);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -642,6 +791,8 @@ int main(void)
     CHECK(mkdtemp(dir) != NULL);
     RUN(test_decode_memory_bounded);
     RUN(test_decode_memory_accounted);
+    RUN(test_wire_form_checked);
+    RUN(test_kept_storage_within_budget);
     RUN(test_decode_budget_fits_writer);
     RUN(test_writer_bounds_chunk_memory);
     RUN(test_scan_skips_holes);

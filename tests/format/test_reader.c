@@ -17,12 +17,7 @@ static uint64_t id_of(int i)
 
 static void setup(void)
 {
-    struct hvt_fmt_writer_options o;
-    hvt_fmt_writer_options_init(&o);
-    o.chunk_bytes = 8192;
-    o.flags = HVT_FMT_W_OVERWRITE;
-    struct hvt_fmt_writer *w;
-    CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), 0);
+    struct hvt_fmt_writer *w = gen_writer(path, 8192);
     struct hvt_lost l = {.vcpu = 1, .count = 5, .event_id = HVT_NO_EVENT};
     for (int i = 0; i < N_EVENTS; i++) {
         evs[i] = gen_event(id_of(i), i ? evs[i - 1] : NULL, (uint32_t)(i % 3));
@@ -234,6 +229,91 @@ static void test_chunk_without_insn_bytes(void)
     unlink(p2);
 }
 
+/* The reader keeps its record storage from chunk to chunk: a chunk of small accesses and states
+ * without SIMD registers, read after one of 32-byte cmpxchg accesses and SIMD states, must
+ * still hand out records whose every byte the format defines (zero past the data's size, zero
+ * cmpxchg operands, zero SIMD part), not what the previous chunk left there. */
+static void test_storage_reuse_leaves_nothing(void)
+{
+    char p[512];
+    tmp_path(p, sizeof(p), "reuse");
+    struct hvt_fmt_writer *w = gen_writer(p, 4096);
+    static struct hvt_event ev;
+    static struct hvt_pass ps[2];
+    static struct hvt_access acc[2][8];
+    const int n = 400;
+    for (int i = 0; i < n; i++) {
+        int big = i < n / 2;
+        memset(&ev, 0, sizeof(ev));
+        memset(ps, 0, sizeof(ps));
+        memset(acc, 0, sizeof(acc));
+        ev.id = (uint64_t)i + 1;
+        ev.vcpu = (uint32_t)(i % 2);
+        ev.init.rip = 0x1000 + (uint64_t)i;
+        if (big) {
+            ev.init.flags = HVT_STATE_SIMD_VALID;
+            ev.init.mxcsr = 0x1f80;
+            memset(ev.init.ymm, 0xa5, sizeof(ev.init.ymm));
+        }
+        ev.n_passes = 2;
+        ev.passes = ps;
+        for (int k = 0; k < 2; k++) {
+            ps[k].index = (uint32_t)k;
+            ps[k].end = ev.init;
+            ps[k].end.ymm[3][k] ^= big ? 0x5a : 0;
+            ps[k].n_accesses = 8;
+            ps[k].accesses = acc[k];
+            for (int a = 0; a < 8; a++) {
+                struct hvt_access *x = &acc[k][a];
+                x->kind = big ? HVT_ACC_CMPXCHG : HVT_ACC_READ;
+                x->seg = HVT_SEG_NONE;
+                x->size = big ? HVT_DATA_MAX : 1;
+                x->phys = 0x2000 + 8 * (uint64_t)a;
+                memset(x->data, big ? 0xff : 0x11, x->size);
+                if (big) {
+                    memset(x->old, 0xee, x->size);
+                    memset(x->cur, 0xdd, x->size);
+                }
+            }
+        }
+        CHECK_EQ(hvt_fmt_writer_append(w, &ev), 0);
+    }
+    struct hvt_fmt_writer_stats st;
+    CHECK_EQ(hvt_fmt_writer_close(w, &st), 0);
+    CHECK(st.chunks >= 4);
+    struct hvt_fmt_reader *r = NULL;
+    CHECK_EQ(hvt_fmt_reader_open(&r, p, NULL), 0);
+    struct hvt_record rec;
+    int seen = 0, rc;
+    static const uint8_t zero[512];
+    while ((rc = hvt_fmt_reader_next(r, &rec)) == 1) {
+        const struct hvt_event *e = rec.u.event;
+        if (e->id > (uint64_t)n / 2) { /* a small one */
+            CHECK(!(e->init.flags & HVT_STATE_SIMD_VALID));
+            CHECK(e->init.mxcsr == 0 && !memcmp(e->init.ymm, zero, sizeof(e->init.ymm)));
+            for (uint32_t k = 0; k < e->n_passes; k++) {
+                const struct hvt_pass *q = &e->passes[k];
+                CHECK(q->end.mxcsr == 0 && !memcmp(q->end.ymm, zero, sizeof(q->end.ymm)));
+                for (uint32_t a = 0; a < q->n_accesses; a++) {
+                    const struct hvt_access *x = &q->accesses[a];
+                    CHECK_EQ(x->data[0], 0x11);
+                    CHECK(!memcmp(x->data + 1, zero, HVT_DATA_MAX - 1));
+                    CHECK(!memcmp(x->old, zero, HVT_DATA_MAX) &&
+                          !memcmp(x->cur, zero, HVT_DATA_MAX));
+                }
+            }
+        } else {
+            CHECK(e->init.ymm[0][0] == 0xa5 && e->passes[1].end.ymm[3][1] == (0xa5 ^ 0x5a));
+            CHECK(e->passes[0].accesses[7].old[31] == 0xee);
+        }
+        seen++;
+    }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(seen, n);
+    hvt_fmt_reader_close(r);
+    unlink(p);
+}
+
 int main(void)
 {
     tmp_path(path, sizeof(path), "reader");
@@ -242,6 +322,7 @@ int main(void)
     RUN(test_threads);
     RUN(test_bad_args);
     RUN(test_chunk_without_insn_bytes);
+    RUN(test_storage_reuse_leaves_nothing);
     for (int i = 0; i < N_EVENTS; i++)
         gen_free(evs[i]);
     unlink(path);
