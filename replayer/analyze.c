@@ -146,7 +146,19 @@ static void number(struct ent *e, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         e[i].occ = 0;
-    qsort(e, n, sizeof(*e), ent_cmp);
+    if (n <= 64) {
+        /* a pass's few accesses: a stable insertion sort by key (E is in index order), with no
+         * comparator call per step */
+        for (size_t i = 1; i < n; i++) {
+            struct ent t = e[i];
+            size_t j = i;
+            for (; j > 0 && e[j - 1].key > t.key; j--)
+                e[j] = e[j - 1];
+            e[j] = t;
+        }
+    } else {
+        qsort(e, n, sizeof(*e), ent_cmp);
+    }
     for (size_t i = 1; i < n; i++)
         if (e[i].key == e[i - 1].key)
             e[i].occ = e[i - 1].occ + 1;

@@ -135,6 +135,14 @@ int hvt_rpl_state_diff_rep(const struct hvt_vcpu_state *a, const struct hvt_vcpu
 
     if (len)
         buf[0] = 0;
+    /* the common case, equal states: one compare of the registers before YMM (and of YMM when
+     * either side holds them) */
+    if (!memcmp(a, b, offsetof(struct hvt_vcpu_state, ymm)) &&
+        (!((a->flags | b->flags) & HVT_STATE_SIMD_VALID) || !memcmp(a->ymm, b->ymm, sizeof(a->ymm)))) {
+        if (only_rep)
+            *only_rep = 0;
+        return 0;
+    }
     for (int i = 0; i < 16; i++) {
         if (a->gpr[i] != b->gpr[i]) {
             add_name(buf, len, &n, gpr[i], -1);
