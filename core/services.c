@@ -110,8 +110,7 @@ static int s_map(struct hvt_svc *s, unsigned seg, uint64_t off, uint32_t size, u
     return r;
 }
 
-static int s_read_x(struct hvt_svc *s, const struct hvt_svc_xlat *xo, void *buf,
-                    struct hvt_tag tag)
+static int s_read_x(struct hvt_svc *s, const struct hvt_svc_xlat *xo, void *buf, struct hvt_tag tag)
 {
     struct hvt_mmu_xlat x;
     int r = enter(s, xo ? xo->intent : 0, "read");

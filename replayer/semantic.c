@@ -210,8 +210,9 @@ static void use(struct replay_ctx *c, int32_t idx)
     s->used[idx] = 1;
     if (idx < s->last_idx && !s->order_noted) {
         s->order_noted = 1;
-        note(c, "the core's access order differs from the recording's (recorded access %d "
-                "came after %d)",
+        note(c,
+             "the core's access order differs from the recording's (recorded access %d "
+             "came after %d)",
              idx, s->last_idx);
     }
     if (idx > s->last_idx)
@@ -269,8 +270,8 @@ static int walk_read(struct replay_ctx *c, const struct hvt_access *got, void *b
     int32_t last, idx = find(s, got, &last);
     const struct hvt_access *r;
     if (idx < 0 && last < 0) {
-        hvt_rpl_mismatch(c, got, -1, -1, "the core read a paging entry the recording did not: ",
-                         "walk");
+        hvt_rpl_mismatch(c, got, -1, -1,
+                         "the core read a paging entry the recording did not: ", "walk");
         return HVT_OP_UNHANDLEABLE;
     }
     if (push_u64(&s->walked, &s->n_walked, &s->walked_cap, page_of(got)))
@@ -309,8 +310,7 @@ static int ad_update(struct replay_ctx *c, const struct hvt_access *got, void *o
     use(c, idx);
     why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
     if (why) {
-        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ",
-                         why);
+        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ", why);
         return HVT_OP_UNHANDLEABLE;
     }
     info->space = r->space;
@@ -386,8 +386,8 @@ static int unrecorded_read(struct replay_ctx *c, const struct hvt_access *got, v
             }
         }
     }
-    hvt_rpl_mismatch(c, got, -1, -1, "the core made a read no pass of the recording made: ",
-                     "unrecorded read");
+    hvt_rpl_mismatch(c, got, -1, -1,
+                     "the core made a read no pass of the recording made: ", "unrecorded read");
     return HVT_OP_UNHANDLEABLE;
 }
 
@@ -415,8 +415,7 @@ static int data(struct replay_ctx *c, const struct hvt_access *got, void *buf,
     use(c, idx);
     why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
     if (why) {
-        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ",
-                         why);
+        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ", why);
         return HVT_OP_UNHANDLEABLE;
     }
     info->space = r->space;
@@ -474,8 +473,8 @@ void hvt_rpl_sem_finish(struct replay_ctx *c)
             continue;
         if (!is_map(r->tag.cls)) {
             c->next = i;
-            hvt_rpl_mismatch(c, NULL, (int32_t)i, -1,
-                             "the core did not make this recorded access", "");
+            hvt_rpl_mismatch(c, NULL, (int32_t)i, -1, "the core did not make this recorded access",
+                             "");
             return;
         }
         if (duplicate_of_used(s, i))
@@ -492,8 +491,9 @@ void hvt_rpl_sem_finish(struct replay_ctx *c)
          * operand before its first data access): nothing the core used */
         if (!walk_noted && has_u64(s->walked, s->n_walked, page_of(r)) == 0) {
             walk_noted = 1;
-            note(c, "the recording walked linear page 0x%" PRIx64 " (level %u), which the core "
-                    "did not use before the pass ended",
+            note(c,
+                 "the recording walked linear page 0x%" PRIx64 " (level %u), which the core "
+                 "did not use before the pass ended",
                  (uint64_t)(r->linear & ~(uint64_t)0xfff), r->tag.level);
         }
     }

@@ -52,8 +52,8 @@ static struct hvt_core_result run(struct hvt_core *c, struct hvt_vcpu_state *end
     CHECK_EQ(hvt_core_emulate2(c, end, NULL, &ram_ops, F.r, &res), 0);
     *n = 0;
     for (unsigned i = 0; i < F.r->n_log; i++)
-        if (F.r->log[i].kind != HVT_ACC_FETCH &&
-            !(F.r->log[i].info.tag.cls == HVT_TAG_WALK && F.r->log[i].info.linear >> 12 == CODE >> 12))
+        if (F.r->log[i].kind != HVT_ACC_FETCH && !(F.r->log[i].info.tag.cls == HVT_TAG_WALK &&
+                                                   F.r->log[i].info.linear >> 12 == CODE >> 12))
             log[(*n)++] = F.r->log[i];
     return res;
 }
@@ -167,8 +167,8 @@ static void test_table(void)
     CHECK(s != NULL);
     CHECK_EQ(s->size, sizeof(*s));
     CHECK(s->linear && s->translate && s->map && s->read_x && s->write_x && s->cmpxchg_x &&
-          s->read && s->write && s->cmpxchg && s->fetch && s->io_check && s->io_in &&
-          s->io_out && s->raise && s->cpl && s->mode_bits);
+          s->read && s->write && s->cmpxchg && s->fetch && s->io_check && s->io_in && s->io_out &&
+          s->raise && s->cpl && s->mode_bits);
     /* a NULL session: nothing to report into, UNHANDLEABLE */
     CHECK_EQ(s->translate(NULL, 0, HVT_SVC_R, NULL), HVT_OUT_UNHANDLEABLE);
     CHECK_EQ(s->mode_bits(NULL), 0);
