@@ -292,6 +292,24 @@ static int walk_read(struct replay_ctx *c, const struct hvt_access *got, void *b
     return HVT_OP_OKAY;
 }
 
+/* Recorded access IDX answers GOT: it is used, and must hold the same fields. Returns it, or
+ * NULL after the mismatch. */
+static const struct hvt_access *take_recorded(struct replay_ctx *c, const struct hvt_access *got,
+                                              int32_t idx, struct hvt_op_info *info)
+{
+    const struct hvt_access *r = &c->sem->p->accesses[idx];
+    char wbuf[96];
+    const char *why;
+    use(c, idx);
+    why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
+    if (why) {
+        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ", why);
+        return NULL;
+    }
+    info->space = r->space;
+    return r;
+}
+
 /* An A/D update: the recorded one of that entry, with the same expected and new values. */
 static int ad_update(struct replay_ctx *c, const struct hvt_access *got, void *old,
                      struct hvt_op_info *info)
@@ -299,21 +317,14 @@ static int ad_update(struct replay_ctx *c, const struct hvt_access *got, void *o
     struct rpl_sem *s = c->sem;
     int32_t last, idx = find(s, got, &last);
     const struct hvt_access *r;
-    const char *why;
-    char wbuf[96];
     if (idx < 0) {
         hvt_rpl_mismatch(c, got, last, -1,
                          "the core made an A/D update the recording did not: ", "A/D");
         return HVT_OP_UNHANDLEABLE;
     }
-    r = &s->p->accesses[idx];
-    use(c, idx);
-    why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
-    if (why) {
-        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ", why);
+    r = take_recorded(c, got, idx, info);
+    if (!r)
         return HVT_OP_UNHANDLEABLE;
-    }
-    info->space = r->space;
     if (r->outcome == HVT_OP_CMPXCHG_FAILED)
         memcpy(old, r->cur, got->size);
     else if (r->outcome == HVT_OP_OKAY && overlay_put(s, got->phys, got->size, got->data))
@@ -399,8 +410,6 @@ static int data(struct replay_ctx *c, const struct hvt_access *got, void *buf,
     struct rpl_sem *s = c->sem;
     int32_t last, idx;
     const struct hvt_access *r;
-    const char *why;
-    char wbuf[96];
     if (got->kind != HVT_ACC_IO_IN && got->kind != HVT_ACC_IO_OUT && check_translated(c, got))
         return HVT_OP_UNHANDLEABLE;
     idx = find(s, got, &last);
@@ -411,14 +420,9 @@ static int data(struct replay_ctx *c, const struct hvt_access *got, void *buf,
                          hvt_access_kind_name(got->kind));
         return HVT_OP_UNHANDLEABLE;
     }
-    r = &s->p->accesses[idx];
-    use(c, idx);
-    why = hvt_rpl_access_differs(r, got, wbuf, sizeof(wbuf));
-    if (why) {
-        hvt_rpl_mismatch(c, got, idx, -1, "the core's access differs from the recorded one: ", why);
+    r = take_recorded(c, got, idx, info);
+    if (!r)
         return HVT_OP_UNHANDLEABLE;
-    }
-    info->space = r->space;
     if (r->outcome == HVT_OP_OKAY && (r->kind == HVT_ACC_READ || r->kind == HVT_ACC_IO_IN))
         memcpy(buf, r->data, got->size);
     else if (r->outcome == HVT_OP_CMPXCHG_FAILED)

@@ -4,7 +4,7 @@
 
 static struct sy S;
 
-static struct hvt_rpl_engine *engine(unsigned flags, unsigned cache)
+static struct hvt_rpl_engine *engine_with(unsigned flags, unsigned cache, unsigned match)
 {
     struct hvt_rpl_options o;
     struct hvt_rpl_engine *e = NULL;
@@ -12,19 +12,19 @@ static struct hvt_rpl_engine *engine(unsigned flags, unsigned cache)
     hvt_rpl_options_init(&o);
     o.flags = flags;
     o.cache = cache;
+    o.match = match;
     CHECK_EQ(hvt_rpl_engine_new(&e, &o, NULL, err, sizeof(err)), 0);
     return e;
 }
 
+static struct hvt_rpl_engine *engine(unsigned flags, unsigned cache)
+{
+    return engine_with(flags, cache, HVT_RPL_MATCH_AUTO);
+}
+
 static struct hvt_rpl_engine *engine_match(unsigned match)
 {
-    struct hvt_rpl_options o;
-    struct hvt_rpl_engine *e = NULL;
-    char err[256];
-    hvt_rpl_options_init(&o);
-    o.flags = HVT_RPL_NO_ANALYSIS;
-    o.match = match;
-    CHECK_EQ(hvt_rpl_engine_new(&e, &o, NULL, err, sizeof(err)), 0);
+    struct hvt_rpl_engine *e = engine_with(HVT_RPL_NO_ANALYSIS, 0, match);
     CHECK_EQ(hvt_rpl_engine_match(e, NULL, 0), match);
     return e;
 }
