@@ -112,22 +112,16 @@ int hvt_tool_record_kvm(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--vcpus")) {
-            if (hvt_tool_parse_u64(val, &n) || n < 2 || n > HVT_KVM_MAX_VCPUS) {
-                hvt_tool_err("record: --vcpus '%s': must be 2..%u", val, HVT_KVM_MAX_VCPUS);
+            if (hvt_tool_opt_u64("record", "--vcpus", val, 2, HVT_KVM_MAX_VCPUS, &n))
                 return HVT_EXIT_USAGE;
-            }
             o.vcpus = (uint32_t)n;
         } else if (!strcmp(a, "--events")) {
-            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > 100000000ull) {
-                hvt_tool_err("record: --events '%s': must be 1..100000000", val);
+            if (hvt_tool_opt_u64("record", "--events", val, 1, 100000000ull, &n))
                 return HVT_EXIT_USAGE;
-            }
             o.events = n;
         } else if (!strcmp(a, "--seconds")) {
-            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > 86400) {
-                hvt_tool_err("record: --seconds '%s': must be 1..86400", val);
+            if (hvt_tool_opt_u64("record", "--seconds", val, 1, 86400, &n))
                 return HVT_EXIT_USAGE;
-            }
             o.seconds = (uint32_t)n;
         } else {
             hvt_tool_err("record: unknown option '%s' for --host kvm (try --host kvm --help)", a);

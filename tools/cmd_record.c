@@ -136,16 +136,12 @@ int hvt_cmd_record(int argc, char **argv)
                 return HVT_EXIT_USAGE;
             }
         } else if (!strcmp(a, "--vcpus")) {
-            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > HVT_HOST_MAX_VCPUS) {
-                hvt_tool_err("record: --vcpus '%s': must be 1..%u", val, HVT_HOST_MAX_VCPUS);
+            if (hvt_tool_opt_u64("record", "--vcpus", val, 1, HVT_HOST_MAX_VCPUS, &n))
                 return HVT_EXIT_USAGE;
-            }
             opt.vcpus = (uint32_t)n;
         } else if (!strcmp(a, "--events")) {
-            if (hvt_tool_parse_u64(val, &n) || n < 1 || n > 1000000000ull) {
-                hvt_tool_err("record: --events '%s': must be 1..1000000000", val);
+            if (hvt_tool_opt_u64("record", "--events", val, 1, 1000000000ull, &n))
                 return HVT_EXIT_USAGE;
-            }
             opt.events = n;
         } else if (!strcmp(a, "--cache")) {
             if (parse_cache(val, &opt.cache)) {

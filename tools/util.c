@@ -44,6 +44,19 @@ int hvt_tool_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+int hvt_tool_opt_u64(const char *cmd, const char *opt, const char *val, uint64_t lo,
+                     uint64_t hi, uint64_t *out)
+{
+    uint64_t n;
+    if (hvt_tool_parse_u64(val, &n) || n < lo || n > hi) {
+        hvt_tool_err("%s: %s '%s': must be %llu..%llu", cmd, opt, val, (unsigned long long)lo,
+                     (unsigned long long)hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
 int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b)
 {
     const char *dots;

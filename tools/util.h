@@ -37,6 +37,11 @@ int hvt_tool_check_path(const char *cmd, const char *what, const char *path);
  * for or the output is the input, HVT_EXIT_WRITE for the system errors. RC is -HVT_E_*. */
 int hvt_tool_write_exit(int rc);
 /* "A..B" (inclusive), "A.." (to the end), "..B", or "A" (just A). 0 or -1. */
+/* A number option OPT of command CMD in LO..HI: 0 with *OUT set, or -1 after printing
+ * "CMD: OPT 'VAL': must be LO..HI". */
+int hvt_tool_opt_u64(const char *cmd, const char *opt, const char *val, uint64_t lo,
+                     uint64_t hi, uint64_t *out);
+
 int hvt_tool_parse_range(const char *s, uint64_t *a, uint64_t *b);
 
 struct hvt_cpu_profile;
