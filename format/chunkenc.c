@@ -206,6 +206,11 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         if (q->out.kind >= HVT_OUT__COUNT || q->out.retry_cause >= HVT_RETRY__COUNT)
             return BAD("event %" PRIu64 " pass %u: bad outcome %u/%u", ev->id, p, q->out.kind,
                        q->out.retry_cause);
+        if ((q->out.retire & ~(HVT_RETIRE_KNOWN | HVT_RETIRE_REPORTED)) ||
+            ((q->out.retire & HVT_RETIRE_KNOWN) && q->out.kind != HVT_OUT_OKAY))
+            return BAD("event %" PRIu64 " pass %u: retire flags 0x%x (known flags on an OKAY "
+                       "pass only, and HVT_RETIRE_REPORTED)",
+                       ev->id, p, q->out.retire);
         na += q->n_accesses;
     }
     if (na > HVT_FMT_MAX_EVENT_ACCESSES)
@@ -231,6 +236,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         if (need && cb_reserve(&c->col[f], need))
             return -HVT_E_NOMEM;
     }
+    if (cb_reserve(&c->retire, np * 5))
+        return -HVT_E_NOMEM;
     for (int k = 0; k < 2; k++) {
         size_t ns = k ? np : 1;
         if (cb_reserve(&c->st[k][FS_COUNT], ns * 5) ||
@@ -290,6 +297,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         pu(&col[F_PASS_ERROR_CODE], q->out.error_code);
         pu(&col[F_PASS_CR2], q->out.cr2);
         pu(&col[F_PASS_ITERATIONS], q->out.iterations);
+        pu(&c->retire, q->out.retire);
+        c->retire_any |= q->out.retire;
         state_delta(c->st[1], &ev->init, (ev->init.flags & HVT_STATE_SIMD_VALID) != 0, &q->end);
         pu(&col[F_PASS_ACCESSES], q->n_accesses);
         /* the access columns through local write pointers: byte stores through a column's
@@ -380,7 +389,7 @@ size_t hvt_chunkenc_size(const struct hvt_chunkenc *c)
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < FS__COUNT; f++)
             n += c->st[k][f].n;
-    return n;
+    return n + (c->retire_any ? c->retire.n : 0);
 }
 
 /* A length-delimited field: tag, length, bytes. */
@@ -434,6 +443,8 @@ int64_t hvt_chunkenc_finish(const struct hvt_chunkenc *c, const uint8_t *extra, 
         if (c->col[f].n)
             p = put_ld(p, (unsigned)f, c->col[f].p, c->col[f].n);
     }
+    if (c->retire_any) /* absent: every pass 0 (older traces, version-1 cores) */
+        p = put_ld(p, F_PASS_RETIRE, c->retire.p, c->retire.n);
     if (extra_len) {
         memcpy(p, extra, extra_len);
         p += extra_len;
@@ -448,6 +459,8 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < FS__COUNT; f++)
             c->st[k][f].n = 0;
+    c->retire.n = 0;
+    c->retire_any = 0;
     c->n_events = c->n_records = 0;
     c->n_passes = c->n_accesses = 0;
     c->first_id = c->prev_id = c->prev_time = 0;
@@ -467,6 +480,7 @@ void hvt_chunkenc_free(struct hvt_chunkenc *c)
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < FS__COUNT; f++)
             free(c->st[k][f].p);
+    free(c->retire.p);
     free(c->cs_set);
     free(c->cs_list);
     memset(c, 0, sizeof(*c));

@@ -59,6 +59,8 @@ enum {
     F_CALLSITES,
     F__COUNT
 };
+/* Columns past the dense range above (since format 1.2): kept apart from col[]. */
+enum { F_PASS_RETIRE = 60 };
 enum { FS_COUNT = 1, FS_SLOT_GAP = 2, FS_VALUE = 3, FS__COUNT };
 
 struct hvt_colbuf {
@@ -71,6 +73,8 @@ struct hvt_colbuf {
 struct hvt_chunkenc {
     struct hvt_colbuf col[F__COUNT];    /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
     struct hvt_colbuf st[2][FS__COUNT]; /* [0] ev_init, [1] pass_end, by States field number */
+    struct hvt_colbuf retire;           /* pass_retire, written only when some value is nonzero */
+    uint32_t retire_any;                /* OR of the pass_retire values so far */
     uint32_t n_events, n_records;
     size_t n_passes, n_accesses; /* for the decode-memory bound */
     uint64_t first_id, prev_id, prev_time;

@@ -194,6 +194,7 @@ struct wire {
     uint64_t first_event_id;
     struct hvt_dcol col[F__COUNT];
     struct hvt_dcol st[2][FS__COUNT];
+    struct hvt_dcol retire; /* pass_retire (since 1.2); absent: every pass 0 */
     size_t n_cs, n_frames, n_string_bytes;
 };
 
@@ -338,6 +339,8 @@ static int walk_chunk(const struct hvt_dchunk *d, const uint8_t *raw, size_t len
             r = walk_callsite(d, &f, w->n_cs++, w, NULL, e);
         } else if (n > F_FIRST_EVENT_ID && n < F_CALLSITES) {
             r = take_col(d, &w->col[n], &f, "chunk", field_name[n], !is_bytes_field(n), e);
+        } else if (n == F_PASS_RETIRE) {
+            r = take_col(d, &w->retire, &f, "chunk", "pass_retire", 1, e);
         } /* else: a field this reader does not know, skipped */
         if (r < 0)
             return r;
@@ -977,6 +980,7 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         si.cnt = empty;
     if (!se.cnt)
         se.cnt = empty;
+    const uint8_t *retire = w->retire.p; /* NULL: absent, every pass 0 */
     const uint8_t *insn = w->col[F_EV_INSN].p;
     size_t insn_len = w->col[F_EV_INSN].len;
 
@@ -1105,6 +1109,17 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             ps->out.error_code = (uint32_t)RD(r.c[F_PASS_ERROR_CODE]);
             ps->out.cr2 = RD(r.c[F_PASS_CR2]);
             ps->out.iterations = (uint32_t)RD(r.c[F_PASS_ITERATIONS]);
+            if (retire) {
+                uint64_t rt = RD(retire);
+                if ((rt & ~(uint64_t)(HVT_RETIRE_KNOWN | HVT_RETIRE_REPORTED)) ||
+                    ((rt & HVT_RETIRE_KNOWN) && kind != HVT_OUT_OKAY))
+                    return BAD(-HVT_E_BAD_RECORD, rec,
+                               "pass %u: pass_retire 0x%" PRIx64
+                               " out of range (unknown flags, or flags on a pass that did not "
+                               "end OKAY)",
+                               k, rt);
+                ps->out.retire = (uint32_t)rt;
+            }
             uint8_t *pdirty = &d->pass_dirty[ip - 1];
             state_copy(&ps->end, &ev->init, pdirty);
             rc = apply_state(d, &se, &ps->end, &ev->init, rec, "pass end state", &overlong, e);
@@ -1212,6 +1227,9 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
         rc = check_cols(d, &w, F_ACC_KIND, F_ACC_CALLSITE, n_acc, "accesses", e);
     if (rc < 0)
         return rc;
+    if (w.retire.p && w.retire.n != n_pass)
+        return BAD(-HVT_E_BAD_RECORD, -1, "column pass_retire has %zu values for %zu passes",
+                   w.retire.n, n_pass);
     for (int k = 0; k < 2; k++) {
         const struct hvt_dcol *s = w.st[k];
         size_t want = k ? n_pass : n_ev;

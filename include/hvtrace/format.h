@@ -21,7 +21,8 @@ extern "C" {
  * refused with -HVT_E_BAD_VERSION naming both versions. */
 #define HVT_FMT_VERSION_MAJOR 1
 #define HVT_FMT_VERSION_MINOR 2 /* 1.1: the header records the CPU profile; 1.2: accesses may be
-                                   flagged HVT_AF_RECONSTRUCTED (acc_flags bit 3) */
+                                   flagged HVT_AF_RECONSTRUCTED (acc_flags bit 3),
+                                   passes carry retire flags (pass_retire) */
 
 /* Fixed limits. The writer refuses events beyond them (-HVT_E_INVALID) and the reader refuses
  * files that exceed them (-HVT_E_LIMIT), so every trace the writer makes is readable. */

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Replayer against the simulated host's scenarios: expected classes per scenario, what-if,
  * mutated cores caught by replay, bisect and good/bad bisection. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hvt_test.h"
+#include "hvtrace/format.h"
 #include "hvtrace/host.h"
 #include "hvtrace/replay.h"
 
@@ -131,6 +133,45 @@ static void test_clean(void)
     unlink(path);
 }
 
+/* The simulated host runs the reference core, a version-2 core that reports retire flags:
+ * every pass that ended OKAY carries HVT_RETIRE_REPORTED through the trace (the pass_retire
+ * column), no other pass carries any, and the replay compares them without a mismatch. */
+static void test_retire_recorded(void)
+{
+    char path[256];
+    if (record("mixed", 300, NULL, 0, path))
+        return;
+    struct hvt_fmt_reader *r;
+    CHECK_EQ(hvt_fmt_reader_open(&r, path, NULL), 0);
+    struct hvt_record rec;
+    uint64_t okay = 0, other = 0;
+    int rc;
+    while ((rc = hvt_fmt_reader_next(r, &rec)) == 1) {
+        if (rec.type != HVT_REC_EVENT)
+            continue;
+        for (uint32_t p = 0; p < rec.u.event->n_passes; p++) {
+            const struct hvt_pass_outcome *o = &rec.u.event->passes[p].out;
+            if (o->kind == HVT_OUT_OKAY) {
+                okay++;
+                CHECK((o->retire & HVT_RETIRE_REPORTED) != 0);
+                CHECK_EQ(o->retire & ~(HVT_RETIRE_KNOWN | HVT_RETIRE_REPORTED), 0);
+            } else {
+                other++;
+                CHECK_EQ(o->retire & HVT_RETIRE_KNOWN, 0);
+            }
+        }
+    }
+    CHECK_EQ(rc, 0);
+    hvt_fmt_reader_close(r);
+    CHECK(okay > 100);
+    fprintf(stderr, "  %" PRIu64 " OKAY passes, %" PRIu64 " others\n", okay, other);
+    struct hvt_rpl_summary s;
+    CHECK_EQ(replay(path, NULL, 0, 0, 1, &s), 0);
+    CHECK(s.replayed > 0);
+    CHECK_EQ(s.by_class[HVT_RPL_REPLAY_MISMATCH], 0);
+    unlink(path);
+}
+
 static void test_translation(const char *scenario)
 {
     char path[256];
@@ -242,6 +283,7 @@ int main(void)
     const char *t = getenv("TMPDIR");
     snprintf(dir, sizeof(dir), "%s", t && *t && strlen(t) < 150 ? t : "/tmp");
     RUN(test_clean);
+    RUN(test_retire_recorded);
     RUN(test_pageout);
     RUN(test_ptwrite);
     RUN(test_cmps);
