@@ -106,7 +106,8 @@ static int decode_with(const uint8_t *extra, size_t len, struct hvt_dchunk *d,
     int64_t n = encode(&ev, &buf, &cap);
     uint8_t *raw = calloc(1, (size_t)n + len + HVT_DCHUNK_PAD);
     memcpy(raw, buf, (size_t)n);
-    memcpy(raw + n, extra, len);
+    if (len)
+        memcpy(raw + n, extra, len);
     struct hvt_chunk_hdr h = {
         .first_event_id = 5, .last_event_id = 5, .n_events = 1, .n_records = 1};
     memset(e, 0, sizeof(*e));
