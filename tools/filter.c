@@ -215,7 +215,10 @@ int hvt_filter_event(const struct hvt_filter *f, const struct hvt_event *ev, con
 
 int hvt_filter_report(const struct hvt_filter *f, const struct hvt_rpl_event_report *rep)
 {
-    if (!hvt_filter_event(f, rep->ev, rep->mnemonic))
+    /* the engine names the instruction only of events with findings ("?" otherwise): the
+     * others are disassembled here */
+    const char *mnem = rep->mnemonic[0] && strcmp(rep->mnemonic, "?") ? rep->mnemonic : NULL;
+    if (!hvt_filter_event(f, rep->ev, mnem))
         return 0;
     if (!f->finding_classes)
         return 1;

@@ -51,6 +51,10 @@ filters)
     [ "$total" = 40 ] || bad "stats --by mnemonic rows add up to $total events, not 40"
     # replay: a finding class selects events; the summary counts the selection
     run 0 "summary: 6 events" replay "$W/s.hvt" --mnemonic "rep movsb" --analysis-only
+    # events without findings are selected by their instruction too (the same as dump)
+    nmov=$("$H" dump "$W/s.hvt" --mnemonic mov | grep -c '^event ')
+    [ "$nmov" -gt 0 ] || bad "dump --mnemonic mov finds nothing"
+    run 0 "summary: $nmov events" replay "$W/s.hvt" --mnemonic mov --analysis-only
     run 0 "summary: 0 events" replay "$W/s.hvt" --class translation_changed --analysis-only
     run 2 "finding classes" replay "$W/s.hvt" --class nonsense
     run 2 "tag classes: fetch" dump "$W/s.hvt" --class translation_changed
