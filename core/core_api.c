@@ -67,8 +67,16 @@ static int check_plugin(const struct hvt_core_plugin *p, uint32_t asked, const c
     /* a version-2 core may implement emulate2 alone */
     if (!p->create || !p->destroy || !p->set_option ||
         !(p->emulate || (p->abi_version >= 2 && p->emulate2)))
-        return fail(HVT_E_BAD_PLUGIN, errbuf, errlen, "%s: plugin descriptor lacks functions",
-                    what);
+        return fail(HVT_E_BAD_PLUGIN, errbuf, errlen,
+                    "%s: plugin descriptor lacks functions: %s (create, destroy, set_option "
+                    "and emulate%s are required)",
+                    what,
+                    !p->create        ? "create"
+                    : !p->destroy     ? "destroy"
+                    : !p->set_option  ? "set_option"
+                    : p->abi_version >= 2 ? "emulate and emulate2"
+                                          : "emulate",
+                    p->abi_version >= 2 ? " or emulate2" : "");
     return 0;
 }
 

@@ -37,7 +37,8 @@ static void help(FILE *f)
                "                    at most the CPUs and the memory budget allow (see\n"
                "                    docs/REPLAY.md): a larger N is capped, with a note\n"
                "  --json            JSON lines (schema: docs/REPLAY.md)\n"
-               "  --verbose         also print benign findings (always counted in the summary)\n"
+               "  --verbose         also print benign findings (counted in the summary) and\n"
+               "                    semantic replay's notes (not counted)\n"
                "  --no-analysis     only compare the core with the recording (replay_mismatch)\n"
                "  --analysis-only   only compare the recorded passes with each other; no core\n"
                "                    runs (a trace of another hypervisor's emulator)\n"
@@ -245,6 +246,9 @@ int hvt_cmd_replay(int argc, char **argv)
         hvt_tool_err("replay: --analysis-only runs no core: not with --no-analysis or --cache");
         return HVT_EXIT_USAGE;
     }
+    if ((opt.flags & HVT_RPL_NO_REPLAY) && (opt.core || opt.match || opt.n_core_options || opt.cpu))
+        fprintf(stderr, "hvtrace: replay: warning: --analysis-only runs no core: --core, "
+                        "--core-option, --cpu and --match are not used\n");
     /* Every chunk decodes into a few MiB that glibc would map and unmap each time (a third of
      * the run in page faults, and a lock the jobs contend on): keep them on the heap. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);

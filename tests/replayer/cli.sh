@@ -51,6 +51,7 @@ has "$W/out" "cannot replay"
 # --analysis-only runs no core: the mutants change nothing, the passes are still compared
 expect 0 "$H" replay "$W/clean.hvt" --core "$MFLAG" --analysis-only
 has "$W/out" "analysis only"
+has "$W/err" "runs no core: --core, --core-option, --cpu and --match are not used"
 expect 1 "$H" replay "$W/pageout.hvt" --core "$MUNIMPL" --analysis-only
 has "$W/out" "translation_changed=[1-9]"
 has "$W/out" "replay_mismatch=0"
