@@ -465,6 +465,29 @@ static const char *outcome_differs(const struct hvt_pass_outcome *r,
     return NULL;
 }
 
+/* " (rax: recorded 0x.., replayed 0x..)" for the first differing general register, RIP or
+ * RFLAGS of A (recorded) and B (replayed); "" when none of them differs. */
+static void first_diff_values(const struct hvt_vcpu_state *a, const struct hvt_vcpu_state *b,
+                              char *buf, size_t len)
+{
+    static const char *const gpr[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                        "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+    const char *name = NULL;
+    uint64_t x = 0, y = 0;
+    for (int i = 0; i < 16 && !name; i++)
+        if (a->gpr[i] != b->gpr[i])
+            name = gpr[i], x = a->gpr[i], y = b->gpr[i];
+    if (!name && a->rip != b->rip)
+        name = "rip", x = a->rip, y = b->rip;
+    if (!name && a->rflags != b->rflags)
+        name = "rflags", x = a->rflags, y = b->rflags;
+    if (!name) {
+        buf[0] = 0;
+        return;
+    }
+    snprintf(buf, len, " (%s: recorded 0x%" PRIx64 ", replayed 0x%" PRIx64 ")", name, x, y);
+}
+
 /* The mask of the REP count register for EV's instruction (its address size). */
 static uint64_t count_mask(const struct hvt_event *ev)
 {
@@ -573,9 +596,12 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
         char regs[120];
         if (hvt_rpl_state_diff_rep(&p->end, end, regs, sizeof(regs), NULL)) {
             struct hvt_rpl_finding *f = hvt_rpl_fvec_add(&e->fv, HVT_RPL_REPLAY_MISMATCH, k, k);
-            if (f)
+            if (f) {
+                char vals[64];
+                first_diff_values(&p->end, end, vals, sizeof(vals));
                 snprintf(f->detail, sizeof(f->detail),
-                         "end state differs from the recorded one: %.100s", regs);
+                         "end state differs from the recorded one: %.80s%s", regs, vals);
+            }
         }
     }
     return 0;

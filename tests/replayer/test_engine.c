@@ -173,6 +173,7 @@ static void test_regs_and_mismatch(void)
     CHECK_EQ(sy_count(&r, HVT_RPL_REPLAY_MISMATCH), 1);
     f = sy_find(&r, HVT_RPL_REPLAY_MISMATCH);
     CHECK(f && strstr(f->detail, "rax"));
+    CHECK(f && strstr(f->detail, "(rax: recorded 0x") && strstr(f->detail, ", replayed 0x"));
     S.passes[0].end.gpr[HVT_RAX] ^= 1;
 
     /* a recorded write with other data than the core writes */
