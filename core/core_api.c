@@ -282,14 +282,23 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
         res->out.retire = 0;
         return rc;
     }
+    if (env && env->size < sizeof(*env))
+        return -HVT_E_INVALID;
+    if (c->p->flags & HVT_COREF_NO_ENV) {
+        /* a core that reads neither the environment nor the services (the reference core:
+         * its own MMU, its registers from STATE; it checks the ops itself): none is built */
+        struct hvt_core_env none = {.size = sizeof(none)};
+        rc = c->p->emulate2(c->inst, state, &none, ops, ctx, res);
+        if (rc < 0)
+            return rc;
+        goto retired;
+    }
     if (hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
         !o.write || !o.cmpxchg || !o.io_in || !o.io_out)
         return -HVT_E_INVALID;
     if (!env) {
         env_fill(&b, state, (c->p->flags & HVT_COREF_XSAVE) != 0);
         env = &b.env;
-    } else if (env->size < sizeof(*env)) {
-        return -HVT_E_INVALID;
     }
     memset(res, 0, sizeof(*res));
     hvt_svc_bind(&svc, state, &o, ctx, res, &c->svc_opts);
@@ -302,6 +311,7 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
         return rc;
     if (env == &b.env && res->out.kind == HVT_OUT_OKAY)
         env_commit(env, state);
+retired:
     res->retire = res->out.kind == HVT_OUT_OKAY
                       ? (res->retire & HVT_RETIRE_KNOWN) | HVT_RETIRE_REPORTED
                       : 0;

@@ -125,7 +125,7 @@ static const struct hvt_core_plugin ref_plugin = {
     .destroy = ref_destroy,
     .set_option = ref_set_option,
     .emulate = ref_emulate,
-    .flags = 0,
+    .flags = HVT_COREF_NO_ENV, /* its own MMU, its registers from the state */
     .emulate2 = ref_emulate2,
 };
 
@@ -134,17 +134,19 @@ const struct hvt_core_plugin *hvt_core_ref(void)
     return &ref_plugin;
 }
 
+/* Legacy prefixes and REX (the retire flags look at the opcode after them). */
+static const uint8_t retire_prefix[256] = {
+    [0x26] = 1, [0x2e] = 1, [0x36] = 1, [0x3e] = 1, [0x64] = 1, [0x65] = 1, [0x66] = 1,
+    [0x67] = 1, [0xf0] = 1, [0xf2] = 1, [0xf3] = 1, [0x40] = 1, [0x41] = 1, [0x42] = 1,
+    [0x43] = 1, [0x44] = 1, [0x45] = 1, [0x46] = 1, [0x47] = 1, [0x48] = 1, [0x49] = 1,
+    [0x4a] = 1, [0x4b] = 1, [0x4c] = 1, [0x4d] = 1, [0x4e] = 1, [0x4f] = 1,
+};
+
 uint32_t hvt_ref_retire(const struct hvt_core_result *res, uint64_t rflags0, uint64_t rflags1)
 {
     uint32_t r = 0;
     unsigned i = 0;
-    /* the opcode after the legacy and REX prefixes */
-    while (i < res->insn_len && (res->insn[i] == 0x66 || res->insn[i] == 0x67 ||
-                                 res->insn[i] == 0xf0 || res->insn[i] == 0xf2 ||
-                                 res->insn[i] == 0xf3 || res->insn[i] == 0x2e ||
-                                 res->insn[i] == 0x36 || res->insn[i] == 0x3e ||
-                                 res->insn[i] == 0x26 || res->insn[i] == 0x64 ||
-                                 res->insn[i] == 0x65 || (res->insn[i] & 0xf0) == 0x40))
+    while (i < res->insn_len && retire_prefix[res->insn[i]])
         i++;
     if (i < res->insn_len) {
         uint8_t op = res->insn[i];

@@ -273,6 +273,9 @@ struct hvt_core_env {
 #define HVT_COREF_LINEAR (1u << 1)  /* the core works with linear addresses on the services:
                                        its access order is its own (semantic replay) */
 #define HVT_COREF_XSAVE (1u << 2)   /* the core wants hvt_core_env.xsave filled */
+#define HVT_COREF_NO_ENV (1u << 3)  /* the core reads neither the environment nor the
+                                       services (it walks pages itself): the host builds
+                                       none and passes an empty one */
 
 struct hvt_core_plugin {
     uint32_t abi_version; /* HVT_CORE_ABI_VERSION the core was built with */
