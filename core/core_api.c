@@ -18,8 +18,8 @@ struct hvt_core {
     const struct hvt_core_plugin *p; /* &desc */
     struct hvt_core_plugin desc;     /* the plugin's descriptor, in this library's layout */
     void *inst;
-    void *dl;         /* dlopen handle, NULL for the built-in core */
-    unsigned abi;     /* the core ABI version the plugin was loaded with */
+    void *dl;                     /* dlopen handle, NULL for the built-in core */
+    unsigned abi;                 /* the core ABI version the plugin was loaded with */
     struct hvt_ref_opts svc_opts; /* what the services follow: the core's CPU profile */
 };
 
@@ -71,9 +71,9 @@ static int check_plugin(const struct hvt_core_plugin *p, uint32_t asked, const c
                     "%s: plugin descriptor lacks functions: %s (create, destroy, set_option "
                     "and emulate%s are required)",
                     what,
-                    !p->create        ? "create"
-                    : !p->destroy     ? "destroy"
-                    : !p->set_option  ? "set_option"
+                    !p->create            ? "create"
+                    : !p->destroy         ? "destroy"
+                    : !p->set_option      ? "set_option"
                     : p->abi_version >= 2 ? "emulate and emulate2"
                                           : "emulate",
                     p->abi_version >= 2 ? " or emulate2" : "");
@@ -293,8 +293,8 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
             return rc;
         goto retired;
     }
-    if (hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read ||
-        !o.write || !o.cmpxchg || !o.io_in || !o.io_out)
+    if (hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read || !o.write ||
+        !o.cmpxchg || !o.io_in || !o.io_out)
         return -HVT_E_INVALID;
     if (!env) {
         env_fill(&b, state, (c->p->flags & HVT_COREF_XSAVE) != 0);
@@ -312,9 +312,8 @@ int hvt_core_emulate2(struct hvt_core *c, struct hvt_vcpu_state *state, struct h
     if (env == &b.env && res->out.kind == HVT_OUT_OKAY)
         env_commit(env, state);
 retired:
-    res->retire = res->out.kind == HVT_OUT_OKAY
-                      ? (res->retire & HVT_RETIRE_KNOWN) | HVT_RETIRE_REPORTED
-                      : 0;
+    res->retire =
+        res->out.kind == HVT_OUT_OKAY ? (res->retire & HVT_RETIRE_KNOWN) | HVT_RETIRE_REPORTED : 0;
     res->out.retire = res->retire;
     return rc;
 }
