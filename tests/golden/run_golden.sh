@@ -4,6 +4,8 @@
 # how to make the input, the command, the expected exit code and the expected stdout:
 #   # input: gen-sample ARGS          (the trace, written as sample.hvt)
 #   # input: corpus FILE              (or a copy of a golden corpus file, as sample.hvt)
+#   # input: legacy FILE              (or a trace written by an older format version, kept in
+#                                      legacy/: what an older writer made stays readable)
 #   # command: ARGS                   (hvtrace ARGS, run where sample.hvt is)
 #   # exit: N
 #   # stderr-contains: TEXT           (optional)
@@ -32,6 +34,7 @@ cd "$work" || exit 1
 case $input in
 gen-sample\ *) "$hvtrace" $input -f sample.hvt >/dev/null || exit 1 ;;
 corpus\ *) cp "$corpus/${input#corpus }" sample.hvt || exit 1 ;;
+legacy\ *) cp "$corpus/../legacy/${input#legacy }" sample.hvt || exit 1 ;;
 *) echo "$golden: unknown input '$input'" >&2; exit 1 ;;
 esac
 # shellcheck disable=SC2086 # the command's words are meant to split
