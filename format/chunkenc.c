@@ -11,6 +11,7 @@
 #include "hvtrace/format.h"
 #include "internal.h"
 #include "common/wordiff.h"
+#include "predict.h"
 
 static int cb_reserve(struct hvt_colbuf *b, size_t extra)
 {
@@ -82,15 +83,19 @@ static inline uint64_t st_word(const struct hvt_vcpu_state *s, unsigned w)
  * the changed words in order emits the slots in order. BASE_SIMD says whether BASE's SIMD part
  * is meaningful (else it counts as zero). */
 static void state_delta(struct hvt_colbuf *s, const struct hvt_vcpu_state *b, int base_simd,
-                        const struct hvt_vcpu_state *t)
+                        const struct hvt_vcpu_state *t, uint64_t rip_adj)
 {
     static const uint8_t zero_ymm[16][32];
     struct sd d = {s[FS_SLOT_GAP].p + s[FS_SLOT_GAP].n, s[FS_VALUE].p + s[FS_VALUE].n, -1, 0};
     uint64_t m = diff_lo(t, b);
+    if (rip_adj) /* the base's RIP is b->rip + RIP_ADJ: compared whether or not it changed */
+        m |= 1ull << HVT_SLOT_RIP;
     while (m) {
         unsigned w = (unsigned)__builtin_ctzll(m);
         m &= m - 1;
-        if (w < HVT_SLOT_SEG) { /* GPRs, RIP, RFLAGS: slot = word */
+        if (w == HVT_SLOT_RIP) {
+            sd_put(&d, (int)w, t->rip, b->rip + rip_adj);
+        } else if (w < HVT_SLOT_SEG) { /* GPRs, RIP, RFLAGS: slot = word */
             sd_put(&d, (int)w, st_word(t, w), st_word(b, w));
         } else if (w < 42) { /* segments: (sel, attr), (limit), (base) per 3 words */
             unsigned i = (w - 18) / 3, k = (w - 18) % 3;
@@ -171,13 +176,95 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
 
 #define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
 
-#define ACC_COLS(X)                                                                                \
-    X(ACC_KIND)                                                                                    \
-    X(ACC_SPACE) X(ACC_SEG) X(ACC_OUTCOME) X(ACC_TAG_CLASS) X(ACC_TAG_OPERAND) X(ACC_TAG_LEVEL)    \
-        X(ACC_TAG_ELEMENT) X(ACC_SIZE) X(ACC_FLAGS) X(ACC_LINEAR_DELTA) X(ACC_PHYS_DELTA)          \
-            X(ACC_CALLSITE) X(ACC_DATA) X(ACC_CMPXCHG)
-#define DECL(f) uint8_t *w_##f = col[F_##f].p + col[F_##f].n;
-#define STORE(f) col[F_##f].n = (size_t)(w_##f - col[F_##f].p);
+/* ---- access shapes ---------------------------------------------------------------------- */
+
+static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigned bits)
+{
+    struct hvt_shape_key k;
+    k.k0 = (uint64_t)a->kind | (uint64_t)a->space << 8 | (uint64_t)a->seg << 16 |
+           (uint64_t)a->outcome << 24 | (uint64_t)a->tag.cls << 32 |
+           (uint64_t)a->tag.operand << 40 | (uint64_t)(a->tag.level | bits << 4) << 48 |
+           (uint64_t)a->size << 56;
+    k.k1 = (uint64_t)a->flags | (uint64_t)a->callsite << 32;
+    return k;
+}
+
+static inline size_t shape_hash(struct hvt_shape_key k, size_t mask)
+{
+    uint64_t h = (k.k0 * 0x9e3779b97f4a7c15ull) ^ (k.k1 * 0xc2b2ae3d27d4eb4full);
+    return (size_t)(h >> 29) & mask;
+}
+
+static size_t shape_bytes(struct hvt_shape_key k)
+{
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) {
+        unsigned b = (unsigned)(k.k0 >> (8 * i)) & 0xff;
+        if (i == 6) /* level and shape bits: two fields */
+            n += hvt_varint_len(b & 15) + hvt_varint_len(b >> 4);
+        else
+            n += hvt_varint_len(b);
+    }
+    return n + hvt_varint_len(k.k1 & 0xffffffffu) + hvt_varint_len(k.k1 >> 32);
+}
+
+/* Room for N more shapes, so that inserting them cannot fail. */
+static int shapes_reserve(struct hvt_shapes *s, size_t n)
+{
+    if (s->n + n > s->cap) {
+        size_t nc = s->cap ? s->cap : 64;
+        while (nc < s->n + n)
+            nc *= 2;
+        struct hvt_shape_key *l = realloc(s->list, nc * sizeof(*l));
+        if (!l)
+            return -1;
+        s->list = l;
+        s->cap = nc;
+    }
+    if (s->cap_set < 2 * s->cap) {
+        size_t nc = s->cap_set ? s->cap_set : 128;
+        while (nc < 2 * s->cap)
+            nc *= 2;
+        uint32_t *set = calloc(nc, sizeof(*set));
+        if (!set)
+            return -1;
+        for (size_t i = 0; i < s->n; i++) {
+            size_t j = shape_hash(s->list[i], nc - 1);
+            while (set[j])
+                j = (j + 1) & (nc - 1);
+            set[j] = (uint32_t)i + 1;
+        }
+        free(s->set);
+        s->set = set;
+        s->cap_set = nc;
+    }
+    return 0;
+}
+
+/* The index of shape K, added when new (room reserved; *NEW set). */
+static inline uint32_t shape_id(struct hvt_shapes *s, struct hvt_shape_key k, int *is_new)
+{
+    size_t mask = s->cap_set - 1, j = shape_hash(k, mask);
+    for (;;) {
+        uint32_t v = s->set[j];
+        if (!v)
+            break;
+        const struct hvt_shape_key *e = &s->list[v - 1];
+        if (e->k0 == k.k0 && e->k1 == k.k1)
+            return v - 1;
+        j = (j + 1) & mask;
+    }
+    s->list[s->n] = k;
+    s->set[j] = (uint32_t)++s->n;
+    *is_new = 1;
+    return (uint32_t)(s->n - 1);
+}
+
+#define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
+
+#define ACC_COLS(X) X(SHAPE) X(ELEMENT) X(LINEAR) X(PHYS) X(BYTES)
+#define DECL(f) uint8_t *w_##f = c->col2[F2_ACC_##f - F2_FIRST].p + c->col2[F2_ACC_##f - F2_FIRST].n;
+#define STORE(f) c->col2[F2_ACC_##f - F2_FIRST].n = (size_t)(w_##f - c->col2[F2_ACC_##f - F2_FIRST].p);
 /* one varint, with the one-byte case inline */
 #define W(f, v)                                                                                    \
     do {                                                                                           \
@@ -187,6 +274,17 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
         else                                                                                       \
             w_##f = hvt_pb_varint(w_##f, v_);                                                      \
     } while (0)
+
+/* Masks that keep the first N of HVT_DATA_MAX bytes. */
+static uint8_t keep_mask[HVT_DATA_MAX + 1][HVT_DATA_MAX];
+static void init_masks(void)
+{
+    if (keep_mask[1][0])
+        return;
+    for (int n = 0; n <= HVT_DATA_MAX; n++)
+        for (int i = 0; i < HVT_DATA_MAX; i++)
+            keep_mask[n][i] = i < n ? 0xff : 0;
+}
 
 int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
                        size_t msg_size)
@@ -216,26 +314,33 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     if (na > HVT_FMT_MAX_EVENT_ACCESSES)
         return BAD("event %" PRIu64 ": %zu accesses (max %u)", ev->id, na,
                    HVT_FMT_MAX_EVENT_ACCESSES);
+    if (!c->pred) {
+        c->pred = malloc(sizeof(*c->pred));
+        if (!c->pred)
+            return -HVT_E_NOMEM;
+        hvt_pred_reset(c->pred);
+        init_masks();
+    }
     /* the access columns' write pointers are formed for every pass, also in a chunk whose
      * events have no access yet: their buffers must exist (NULL + 0 is undefined) */
     size_t nacc = na ? na : 1;
-    for (int f = F_LOST_AT; f < F__COUNT; f++) {
+    for (int f = F_LOST_AT; f <= F_PASS_ACCESSES; f++) {
         size_t need;
         if (f <= F_EV_PASSES)
             need = f == F_EV_INSN ? HVT_INSN_MAX : 10;
-        else if (f <= F_PASS_ACCESSES)
-            need = np * 10;
-        else if (f == F_ACC_DATA)
-            need = nacc * HVT_DATA_MAX;
-        else if (f == F_ACC_CMPXCHG)
-            need = nacc * 2 * HVT_DATA_MAX;
-        else if (f <= F_ACC_CMPXCHG)
-            need = nacc * 10;
         else
-            need = 0;
-        if (need && cb_reserve(&c->col[f], need))
+            need = np * 10;
+        if (cb_reserve(&c->col[f], need))
             return -HVT_E_NOMEM;
     }
+    if (cb_reserve(&c->col[F_ACC_CMPXCHG], nacc * 2 * HVT_DATA_MAX))
+        return -HVT_E_NOMEM;
+    static const size_t per_acc[F2_N] = {5, 0, 5, 10, 10, HVT_DATA_MAX};
+    for (int f = 0; f < F2_N; f++)
+        if (per_acc[f] && cb_reserve(&c->col2[f], nacc * per_acc[f]))
+            return -HVT_E_NOMEM;
+    if (shapes_reserve(&c->shapes, na))
+        return -HVT_E_NOMEM;
     if (cb_reserve(&c->retire, np * 5))
         return -HVT_E_NOMEM;
     for (int k = 0; k < 2; k++) {
@@ -270,8 +375,9 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     pu(&col[F_EV_INSN_LEN], ev->insn_len);
     pbytes(&col[F_EV_INSN], ev->insn, ev->insn_len);
 
-    /* init state: against this vCPU's previous init state in the chunk when the vCPU is one of
-     * the first HVT_MAX_VCPU_SLOTS seen in the chunk, else against zero */
+    /* init state: against this vCPU's last state in the chunk (the end of its previous
+     * event's last pass) when the vCPU is one of the first HVT_MAX_VCPU_SLOTS seen in the
+     * chunk, else against zero */
     int slot = -1;
     for (unsigned i = 0; i < c->n_vcpus; i++)
         if (c->vcpu_ids[i] == ev->vcpu) {
@@ -281,11 +387,17 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     pu(&col[F_EV_INIT_BASE], slot >= 0);
     if (slot >= 0)
         state_delta(c->st[0], &c->vcpu_state[slot],
-                    (c->vcpu_state[slot].flags & HVT_STATE_SIMD_VALID) != 0, &ev->init);
+                    (c->vcpu_state[slot].flags & HVT_STATE_SIMD_VALID) != 0, &ev->init, 0);
     else
-        state_delta(c->st[0], &zero_state, 1, &ev->init);
+        state_delta(c->st[0], &zero_state, 1, &ev->init, 0);
+    /* a new vCPU takes the next slot (nothing below can fail) */
+    if (slot < 0 && c->n_vcpus < HVT_MAX_VCPU_SLOTS) {
+        slot = (int)c->n_vcpus++;
+        c->vcpu_ids[slot] = ev->vcpu;
+    }
     pu(&col[F_EV_PASSES], ev->n_passes);
 
+    struct hvt_pred *pr = c->pred;
     for (uint32_t p = 0; p < ev->n_passes; p++) {
         const struct hvt_pass *q = &ev->passes[p];
         pu(&col[F_PASS_INDEX], q->index);
@@ -299,58 +411,74 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         pu(&col[F_PASS_ITERATIONS], q->out.iterations);
         pu(&c->retire, q->out.retire);
         c->retire_any |= q->out.retire;
-        state_delta(c->st[1], &ev->init, (ev->init.flags & HVT_STATE_SIMD_VALID) != 0, &q->end);
+        /* a pass that completed is expected to have moved RIP past the instruction */
+        state_delta(c->st[1], &ev->init, (ev->init.flags & HVT_STATE_SIMD_VALID) != 0, &q->end,
+                    q->out.kind == HVT_OUT_OKAY ? ev->insn_len : 0);
         pu(&col[F_PASS_ACCESSES], q->n_accesses);
         /* the access columns through local write pointers: byte stores through a column's
          * pointer could alias every other column's length, which would force reloads */
         ACC_COLS(DECL)
+        uint8_t *w_cx = col[F_ACC_CMPXCHG].p + col[F_ACC_CMPXCHG].n;
+        struct hvt_pred_pass pp;
+        hvt_pred_pass_begin(&pp, pr, slot, ev);
         for (uint32_t i = 0; i < q->n_accesses; i++) {
             const struct hvt_access *a = &q->accesses[i];
-            W(ACC_KIND, a->kind);
-            W(ACC_SPACE, a->space);
-            W(ACC_SEG, a->seg);
-            W(ACC_OUTCOME, a->outcome);
-            W(ACC_TAG_CLASS, a->tag.cls);
-            W(ACC_TAG_OPERAND, a->tag.operand);
-            W(ACC_TAG_LEVEL, a->tag.level);
-            W(ACC_TAG_ELEMENT, a->tag.element);
-            W(ACC_SIZE, a->size);
-            W(ACC_FLAGS, a->flags);
-            unsigned ctx = a->tag.cls * 8u + a->tag.level;
-            W(ACC_LINEAR_DELTA, hvt_zigzag((int64_t)(a->linear - c->lin_ctx[ctx])));
-            W(ACC_PHYS_DELTA, hvt_zigzag((int64_t)(a->phys - c->phys_ctx[ctx])));
-            c->lin_ctx[ctx] = a->linear;
-            c->phys_ctx[ctx] = a->phys;
-            W(ACC_CALLSITE, a->callsite);
-            /* a constant-size copy (two vector moves, no call): the column has room for
-             * HVT_DATA_MAX bytes per access, and the bytes past size are overwritten by the
-             * next access or lie beyond the column's length */
-            memcpy(w_ACC_DATA, a->data, HVT_DATA_MAX);
-            w_ACC_DATA += a->size;
-            if (a->kind == HVT_ACC_CMPXCHG) {
-                memcpy(w_ACC_CMPXCHG, a->old, a->size);
-                memcpy(w_ACC_CMPXCHG + a->size, a->cur, a->size);
-                w_ACC_CMPXCHG += 2 * a->size;
+            unsigned bits = a->tag.element ? HVT_SHAPE_ELEMENT : 0;
+            uint64_t plin = hvt_pred_linear(&pp, a);
+            bits |= a->linear != plin ? HVT_SHAPE_LINEAR : 0;
+            uint64_t pphys = hvt_pred_phys(&pp, a, a->linear);
+            bits |= a->phys != pphys ? HVT_SHAPE_PHYS : 0;
+            const uint8_t *pd = hvt_pred_data(pr, &pp, a, a->linear, a->phys);
+            bits |= !pd || !hvt_pred_same(pd, a->data, keep_mask[a->size]) ? HVT_SHAPE_DATA : 0;
+            int is_new = 0;
+            uint32_t id = shape_id(&c->shapes, shape_key(a, bits), &is_new);
+            if (is_new) {
+                c->shapes_bytes += shape_bytes(c->shapes.list[id]);
+                /* a failed insert only loses a definition (the reader then returns NULL) */
+                if (a->callsite)
+                    (void)cs_add(c, a->callsite);
             }
-            /* a failed insert only loses a definition (the reader then returns NULL) */
-            if (a->callsite)
-                (void)cs_add(c, a->callsite);
+            W(SHAPE, id);
+            if (bits & HVT_SHAPE_ELEMENT)
+                W(ELEMENT, hvt_zigzag((int64_t)a->tag.element - (int64_t)pp.element));
+            if (bits & HVT_SHAPE_LINEAR)
+                W(LINEAR, hvt_zigzag((int64_t)(a->linear - plin)));
+            if (bits & HVT_SHAPE_PHYS)
+                W(PHYS, hvt_zigzag((int64_t)(a->phys - pphys)));
+            /* the data with the bytes past its size cleared: what a reader decodes */
+            uint64_t x[HVT_DATA_MAX / 8], m[HVT_DATA_MAX / 8];
+            memcpy(x, a->data, sizeof(x));
+            memcpy(m, keep_mask[a->size], sizeof(m));
+            for (unsigned b = 0; b < HVT_DATA_MAX / 8; b++)
+                x[b] &= m[b];
+            if (bits & HVT_SHAPE_DATA) {
+                /* a constant-size copy: the column has room for HVT_DATA_MAX bytes per
+                 * access, and the bytes past size are overwritten by the next access or lie
+                 * beyond the column's length */
+                memcpy(w_BYTES, x, HVT_DATA_MAX);
+                w_BYTES += a->size;
+            }
+            if (a->kind == HVT_ACC_CMPXCHG) {
+                memcpy(w_cx, a->old, a->size);
+                memcpy(w_cx + a->size, a->cur, a->size);
+                w_cx += 2 * a->size;
+            }
+            hvt_pred_update(pr, &pp, a, (const uint8_t *)x);
         }
         ACC_COLS(STORE)
+        col[F_ACC_CMPXCHG].n = (size_t)(w_cx - col[F_ACC_CMPXCHG].p);
     }
 
-    /* committed: update the context */
-    if (slot < 0 && c->n_vcpus < HVT_MAX_VCPU_SLOTS) {
-        slot = (int)c->n_vcpus++;
-        c->vcpu_ids[slot] = ev->vcpu;
-    }
+    /* committed: the vCPU's last state */
     if (slot >= 0) {
+        const struct hvt_vcpu_state *last =
+            ev->n_passes ? &ev->passes[ev->n_passes - 1].end : &ev->init;
         /* the SIMD part is copied only when valid (state_delta ignores it otherwise) */
         struct hvt_vcpu_state *b = &c->vcpu_state[slot];
-        if (ev->init.flags & HVT_STATE_SIMD_VALID)
-            *b = ev->init;
+        if (last->flags & HVT_STATE_SIMD_VALID)
+            *b = *last;
         else
-            memcpy(b, &ev->init, offsetof(struct hvt_vcpu_state, mxcsr));
+            memcpy(b, last, offsetof(struct hvt_vcpu_state, mxcsr));
     }
     if (!c->n_events)
         c->first_id = ev->id;
@@ -359,8 +487,7 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     c->n_events++;
     c->n_records++;
     c->n_passes += ev->n_passes;
-    for (uint32_t p = 0; p < ev->n_passes; p++)
-        c->n_accesses += ev->passes[p].n_accesses;
+    c->n_accesses += na;
     return 0;
 }
 
@@ -389,7 +516,9 @@ size_t hvt_chunkenc_size(const struct hvt_chunkenc *c)
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < FS__COUNT; f++)
             n += c->st[k][f].n;
-    return n + (c->retire_any ? c->retire.n : 0);
+    for (int f = 0; f < F2_N; f++)
+        n += c->col2[f].n;
+    return n + c->shapes_bytes + (c->retire_any ? c->retire.n : 0);
 }
 
 /* A length-delimited field: tag, length, bytes. */
@@ -414,7 +543,7 @@ int64_t hvt_chunkenc_finish(const struct hvt_chunkenc *c, const uint8_t *extra, 
                             uint8_t **buf, size_t *cap)
 {
     /* upper bound: every field's tag and length fit in 2 + 10 bytes */
-    size_t need = hvt_chunkenc_size(c) + extra_len + (F__COUNT + 2 * FS__COUNT + 4) * 12;
+    size_t need = hvt_chunkenc_size(c) + extra_len + (F__COUNT + 2 * FS__COUNT + F2_N + 4) * 12;
     if (need > *cap) {
         uint8_t *p = realloc(*buf, need);
         if (!p)
@@ -445,6 +574,31 @@ int64_t hvt_chunkenc_finish(const struct hvt_chunkenc *c, const uint8_t *extra, 
     }
     if (c->retire_any) /* absent: every pass 0 (older traces, version-1 cores) */
         p = put_ld(p, F_PASS_RETIRE, c->retire.p, c->retire.n);
+    for (int f = 0; f < F2_N; f++) {
+        if (f == F2_ACC_SHAPES - F2_FIRST) {
+            if (!c->shapes.n)
+                continue;
+            p = hvt_pb_varint(p, (uint64_t)F2_ACC_SHAPES << 3 | 2);
+            p = hvt_pb_varint(p, c->shapes_bytes);
+            for (size_t i = 0; i < c->shapes.n; i++) {
+                const struct hvt_shape_key *k = &c->shapes.list[i];
+                for (int b = 0; b < 8; b++) {
+                    unsigned v = (unsigned)(k->k0 >> (8 * b)) & 0xff;
+                    if (b == 6) { /* level, then the shape bits after size */
+                        p = hvt_pb_varint(p, v & 15);
+                        continue;
+                    }
+                    p = hvt_pb_varint(p, v);
+                }
+                p = hvt_pb_varint(p, k->k1 & 0xffffffffu);
+                p = hvt_pb_varint(p, k->k1 >> 32);
+                p = hvt_pb_varint(p, (k->k0 >> 52) & 15);
+            }
+            continue;
+        }
+        if (c->col2[f].n)
+            p = put_ld(p, (unsigned)(F2_FIRST + f), c->col2[f].p, c->col2[f].n);
+    }
     if (extra_len) {
         memcpy(p, extra, extra_len);
         p += extra_len;
@@ -465,8 +619,14 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
     c->n_passes = c->n_accesses = 0;
     c->first_id = c->prev_id = c->prev_time = 0;
     c->n_vcpus = 0;
-    memset(c->lin_ctx, 0, sizeof(c->lin_ctx));
-    memset(c->phys_ctx, 0, sizeof(c->phys_ctx));
+    for (int f = 0; f < F2_N; f++)
+        c->col2[f].n = 0;
+    c->shapes.n = 0;
+    c->shapes_bytes = 0;
+    if (c->shapes.set)
+        memset(c->shapes.set, 0, c->shapes.cap_set * sizeof(*c->shapes.set));
+    if (c->pred)
+        hvt_pred_reset(c->pred);
     if (c->cs_set)
         memset(c->cs_set, 0, c->cs_set_cap * sizeof(*c->cs_set));
     c->cs_n = 0;
@@ -481,6 +641,11 @@ void hvt_chunkenc_free(struct hvt_chunkenc *c)
         for (int f = 0; f < FS__COUNT; f++)
             free(c->st[k][f].p);
     free(c->retire.p);
+    for (int f = 0; f < F2_N; f++)
+        free(c->col2[f].p);
+    free(c->shapes.list);
+    free(c->shapes.set);
+    free(c->pred);
     free(c->cs_set);
     free(c->cs_list);
     memset(c, 0, sizeof(*c));

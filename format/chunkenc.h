@@ -61,6 +61,24 @@ enum {
 };
 /* Columns past the dense range above (since format 1.2): kept apart from col[]. */
 enum { F_PASS_RETIRE = 60 };
+/* Encoding 2 (format 2.0, chunk header version 2): the access columns 23..36 are replaced by
+ * these; acc_cmpxchg (37) keeps its meaning. */
+enum {
+    F2_ACC_SHAPE = 61,  /* per access: its shape's index in acc_shapes */
+    F2_ACC_SHAPES,      /* per shape: HVT_SHAPE_FIELDS varints */
+    F2_ACC_ELEMENT,     /* per access with HVT_SHAPE_ELEMENT: zigzag(element - previous) */
+    F2_ACC_LINEAR,      /* per access with HVT_SHAPE_LINEAR: zigzag(linear - prediction) */
+    F2_ACC_PHYS,        /* per access with HVT_SHAPE_PHYS: zigzag(phys - prediction) */
+    F2_ACC_BYTES,       /* per access with HVT_SHAPE_DATA: its size bytes of data */
+    F2__END
+};
+#define F2_FIRST F2_ACC_SHAPE
+#define F2_N (F2__END - F2_FIRST)
+/* kind, space, seg, outcome, class, operand, level, size, flags, call site, shape bits */
+#define HVT_SHAPE_FIELDS 11
+/* Chunk header versions: the payload's encoding. */
+#define HVT_CHUNK_ENC_1 1
+#define HVT_CHUNK_ENC_2 2
 enum { FS_COUNT = 1, FS_SLOT_GAP = 2, FS_VALUE = 3, FS__COUNT };
 
 struct hvt_colbuf {
@@ -70,18 +88,36 @@ struct hvt_colbuf {
 
 #define HVT_NCTX (HVT_TAG__COUNT * 8) /* address delta contexts: tag class x level */
 
+struct hvt_pred;
+
+/* The chunk's access shapes: first-use order, and a hash set of their keys. */
+struct hvt_shape_key {
+    uint64_t k0, k1;
+};
+struct hvt_shapes {
+    struct hvt_shape_key *list;
+    size_t n, cap;
+    uint32_t *set; /* index + 1, 0 = empty; cap_set a power of two >= 2 * cap */
+    size_t cap_set;
+};
+
 struct hvt_chunkenc {
     struct hvt_colbuf col[F__COUNT];    /* by Chunk field number (F_EV_INIT, F_PASS_END unused) */
     struct hvt_colbuf st[2][FS__COUNT]; /* [0] ev_init, [1] pass_end, by States field number */
     struct hvt_colbuf retire;           /* pass_retire, written only when some value is nonzero */
+    struct hvt_colbuf col2[F2_N];       /* encoding 2 access columns, by field - F2_FIRST */
+    struct hvt_shapes shapes;
+    size_t shapes_bytes; /* encoded size of the shape table */
+    struct hvt_pred *pred;
     uint32_t retire_any;                /* OR of the pass_retire values so far */
     uint32_t n_events, n_records;
     size_t n_passes, n_accesses; /* for the decode-memory bound */
     uint64_t first_id, prev_id, prev_time;
     unsigned n_vcpus;
     uint32_t vcpu_ids[HVT_MAX_VCPU_SLOTS];
-    struct hvt_vcpu_state vcpu_state[HVT_MAX_VCPU_SLOTS]; /* SIMD part only if valid */
-    uint64_t lin_ctx[HVT_NCTX], phys_ctx[HVT_NCTX];
+    /* each slot's last state: the end of its previous event's last pass (SIMD part only if
+     * valid) */
+    struct hvt_vcpu_state vcpu_state[HVT_MAX_VCPU_SLOTS];
     /* call-site ids the chunk uses (a set, plus the list in first-use order) */
     uint32_t *cs_set;
     size_t cs_set_cap;

@@ -13,6 +13,7 @@
 #endif
 
 #include "internal.h"
+#include "predict.h"
 #include "state.h"
 
 #define BAD(code, rec, ...)                                                                        \
@@ -63,6 +64,8 @@ static const char *const field_name[F__COUNT] = {
     [F_LOST_ACCESS] = "lost_access",
     [F_CALLSITES] = "callsites",
 };
+static const char *const field2_name[F2_N] = {"acc_shape",  "acc_shapes", "acc_element",
+                                              "acc_linear", "acc_phys",   "acc_bytes"};
 static const char *const states_name[2] = {"ev_init", "pass_end"};
 static const char *const states_field[FS__COUNT] = {"", "count", "slot_gap", "value"};
 
@@ -195,6 +198,8 @@ struct wire {
     struct hvt_dcol col[F__COUNT];
     struct hvt_dcol st[2][FS__COUNT];
     struct hvt_dcol retire; /* pass_retire (since 1.2); absent: every pass 0 */
+    struct hvt_dcol col2[F2_N]; /* encoding 2's access columns */
+    int enc;                    /* the payload's encoding: the chunk header's version */
     size_t n_cs, n_frames, n_string_bytes;
 };
 
@@ -341,6 +346,9 @@ static int walk_chunk(const struct hvt_dchunk *d, const uint8_t *raw, size_t len
             r = take_col(d, &w->col[n], &f, "chunk", field_name[n], !is_bytes_field(n), e);
         } else if (n == F_PASS_RETIRE) {
             r = take_col(d, &w->retire, &f, "chunk", "pass_retire", 1, e);
+        } else if (n >= F2_FIRST && n < F2__END && w->enc >= HVT_CHUNK_ENC_2) {
+            r = take_col(d, &w->col2[n - F2_FIRST], &f, "chunk", field2_name[n - F2_FIRST],
+                         n != F2_ACC_BYTES, e);
         } /* else: a field this reader does not know, skipped */
         if (r < 0)
             return r;
@@ -374,8 +382,10 @@ size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_
                            size_t n_accesses, size_t n_callsites)
 {
     /* names cost at most their bytes in the payload plus a NUL each */
+    /* each shape takes at least HVT_SHAPE_FIELDS payload bytes */
     return raw + callsite_tables(n_callsites, n_callsites * HVT_FMT_MAX_FRAMES, raw) +
-           hvt_chunk_records_mem(n_events, n_lost, n_passes, n_accesses);
+           hvt_chunk_records_mem(n_events, n_lost, n_passes, n_accesses) +
+           (raw / HVT_SHAPE_FIELDS + 1) * sizeof(struct hvt_dshape) + sizeof(struct hvt_pred);
 }
 
 static size_t max_count(const struct wire *w, int lo, int hi)
@@ -438,6 +448,11 @@ static void storage_release(struct hvt_dchunk *d)
     free(d->strings);
     free(d->ev_dirty);
     free(d->pass_dirty);
+    free(d->shapes);
+    free(d->pred);
+    d->shapes = NULL;
+    d->pred = NULL;
+    d->cap_shapes = 0;
     d->recs = NULL;
     d->evs = NULL;
     d->losts = NULL;
@@ -455,7 +470,7 @@ static void storage_release(struct hvt_dchunk *d)
  * largest size it needed) plus this chunk's growth stays within MAX_MEM: beyond it, everything
  * is released and this chunk's need (at most MAX_MEM, checked before) allocated exactly. */
 static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pass, size_t n_acc,
-                   const struct wire *w, size_t max_mem)
+                   size_t n_shapes, const struct wire *w, size_t max_mem)
 {
     size_t total = held(d->cap_recs, n_ev + n_lost + 1, sizeof(*d->recs)) +
                    held(d->cap_evs, n_ev + 1, sizeof(*d->evs) + 1) +
@@ -464,7 +479,9 @@ static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pa
                    held(d->cap_accs, n_acc + 1, sizeof(*d->accs)) +
                    held(d->cap_cs, w->n_cs + 1, sizeof(*d->cs)) +
                    held(d->cap_frames, w->n_frames + 1, sizeof(*d->frames)) +
-                   held(d->cap_strings, w->n_string_bytes + 1, 1);
+                   held(d->cap_strings, w->n_string_bytes + 1, 1) +
+                   held(d->cap_shapes, n_shapes + 1, sizeof(*d->shapes)) +
+                   (w->enc >= HVT_CHUNK_ENC_2 ? sizeof(struct hvt_pred) : 0);
     int slack = total <= max_mem;
     if (!slack)
         storage_release(d);
@@ -476,13 +493,17 @@ static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pa
         fit_states((void **)&d->passes, &d->cap_passes, &d->pass_dirty, n_pass + 1,
                    sizeof(*d->passes), slack) ||
         FIT(accs, cap_accs, n_acc) || FIT(cs, cap_cs, w->n_cs) ||
-        FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes))
+        FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes) ||
+        FIT(shapes, cap_shapes, n_shapes))
+        return -1;
+    if (w->enc >= HVT_CHUNK_ENC_2 && !d->pred && !(d->pred = malloc(sizeof(*d->pred))))
         return -1;
 #undef FIT
     d->mem_alloc = d->cap_recs * sizeof(*d->recs) + d->cap_evs * (sizeof(*d->evs) + 1) +
                    d->cap_losts * sizeof(*d->losts) + d->cap_passes * (sizeof(*d->passes) + 1) +
                    d->cap_accs * sizeof(*d->accs) + d->cap_cs * sizeof(*d->cs) +
-                   d->cap_frames * sizeof(*d->frames) + d->cap_strings;
+                   d->cap_frames * sizeof(*d->frames) + d->cap_strings +
+                   d->cap_shapes * sizeof(*d->shapes) + (d->pred ? sizeof(*d->pred) : 0);
     return 0;
 }
 
@@ -618,9 +639,10 @@ static void state_zero(struct hvt_vcpu_state *dst, uint8_t *dirty)
  * by a vector copy, and reading a part of a wide store back can stall. A narrow field must
  * still fit after its delta (mod 2^64). Returns the number of slots changed, or an error. */
 static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcpu_state *out,
-                       const struct hvt_vcpu_state *src, size_t rec, const char *what,
-                       int *overlong_out, struct hvt_fmt_error_info *e)
+                       const struct hvt_vcpu_state *src, uint64_t rip_adj, size_t rec,
+                       const char *what, int *overlong_out, struct hvt_fmt_error_info *e)
 {
+    out->rip = src->rip + rip_adj; /* the base's RIP (encoding 2: past the instruction) */
     int overlong = 0;
     uint64_t n = RD(s->cnt);
     if (n == 0)
@@ -647,7 +669,7 @@ static int apply_state(const struct hvt_dchunk *d, struct srd *s, struct hvt_vcp
         if (at.bytes == 8) {
             uint64_t x;
             memcpy(&x, from + at.off, 8);
-            x += v;
+            x += v + (slot == HVT_SLOT_RIP ? rip_adj : 0);
             memcpy(f, &x, 8);
         } else {
             uint64_t x = 0;
@@ -954,6 +976,154 @@ static int decode_accesses(struct hvt_access *a, size_t n, const struct wire *w,
     return overlong;
 }
 
+/* ---- encoding 2: access shapes and predictions ------------------------------------------- */
+
+/* The shape table: HVT_SHAPE_FIELDS varints per shape, each field checked once here. */
+static int decode_shapes(struct hvt_dchunk *d, const struct wire *w, size_t n_shapes,
+                         struct hvt_fmt_error_info *e)
+{
+    int overlong = 0;
+    const uint8_t *p = w->col2[F2_ACC_SHAPES - F2_FIRST].p;
+    for (size_t i = 0; i < n_shapes; i++) {
+        uint64_t v[HVT_SHAPE_FIELDS];
+        for (int k = 0; k < HVT_SHAPE_FIELDS; k++)
+            v[k] = RD(p);
+        if (overlong)
+            return BAD(-HVT_E_BAD_RECORD, -1, "shape %zu: a varint longer than 10 bytes", i);
+        if (v[0] >= HVT_ACC__COUNT || v[1] >= HVT_SPACE__COUNT ||
+            (v[2] > HVT_SEG_IDTR && v[2] != HVT_SEG_NONE) || v[3] >= HVT_OP__COUNT ||
+            v[4] >= HVT_TAG__COUNT || v[5] > 255 || v[6] > HVT_WALK_PAE_PDPTE || v[7] < 1 ||
+            v[7] > HVT_DATA_MAX || v[8] > UINT32_MAX || v[9] > UINT32_MAX ||
+            v[10] > HVT_SHAPE_BITS)
+            return BAD(-HVT_E_BAD_RECORD, -1,
+                       "shape %zu: field out of range (kind %" PRIu64 " space %" PRIu64
+                       " seg %" PRIu64 " outcome %" PRIu64 " class %" PRIu64 " operand %" PRIu64
+                       " level %" PRIu64 " size %" PRIu64 " flags %" PRIu64 " call site %" PRIu64
+                       " bits %" PRIu64 ")",
+                       i, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+        struct hvt_access a;
+        memset(&a, 0, sizeof(a));
+        a.kind = (uint8_t)v[0];
+        a.space = (uint8_t)v[1];
+        a.seg = (uint8_t)v[2];
+        a.outcome = (uint8_t)v[3];
+        a.tag.cls = (uint8_t)v[4];
+        a.tag.operand = (uint8_t)v[5];
+        a.tag.level = (uint8_t)v[6];
+        a.size = (uint32_t)v[7];
+        a.flags = (uint32_t)v[8];
+        memcpy(d->shapes[i].hdr, &a, sizeof(d->shapes[i].hdr));
+        d->shapes[i].callsite = (uint32_t)v[9];
+        d->shapes[i].bits = (uint32_t)v[10];
+    }
+    return 0;
+}
+
+/* The encoding 2 access columns being read, with the values each has left. */
+struct rd2 {
+    const uint8_t *shape, *el, *lin, *phys, *bytes, *cx;
+    size_t n_el, n_lin, n_phys, bytes_left, cx_left;
+    size_t n_shapes;
+};
+
+/* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape, predictions
+ * and the values the shape says are written out. IA: the chunk index of the first. */
+static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a, size_t na,
+                        const struct hvt_event *ev, int vslot, size_t rec, size_t ia,
+                        struct hvt_fmt_error_info *e)
+{
+    int overlong = 0;
+    struct hvt_pred *pr = d->pred;
+    struct hvt_pred_pass pp;
+    hvt_pred_pass_begin(&pp, pr, vslot, ev);
+    for (size_t i = 0; i < na; i++) {
+        struct hvt_access *x = &a[i];
+        uint64_t id = RD(r->shape);
+        if (id >= r->n_shapes)
+            return BAD(-HVT_E_BAD_RECORD, rec,
+                       "access %zu: shape %" PRIu64 " not defined (the chunk has %zu)", ia + i, id,
+                       r->n_shapes);
+        const struct hvt_dshape *sh = &d->shapes[id];
+        memcpy(x, sh->hdr, sizeof(sh->hdr));
+        x->callsite = sh->callsite;
+        x->reserved = 0;
+        unsigned bits = sh->bits;
+        if (bits & HVT_SHAPE_ELEMENT) {
+            if (!r->n_el)
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
+                           ia + i);
+            r->n_el--;
+            x->tag.element = pp.element + (uint32_t)RDS(r->el);
+        }
+        uint64_t lin = hvt_pred_linear(&pp, x);
+        if (bits & HVT_SHAPE_LINEAR) {
+            if (!r->n_lin)
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
+                           ia + i);
+            r->n_lin--;
+            lin += (uint64_t)RDS(r->lin);
+        }
+        x->linear = lin;
+        uint64_t phys = hvt_pred_phys(&pp, x, lin);
+        if (bits & HVT_SHAPE_PHYS) {
+            if (!r->n_phys)
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
+                           ia + i);
+            r->n_phys--;
+            phys += (uint64_t)RDS(r->phys);
+        }
+        x->phys = phys;
+        uint32_t size = x->size;
+        if (bits & HVT_SHAPE_DATA) {
+            if (r->bytes_left < size)
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_bytes ends early",
+                           ia + i);
+            if (r->bytes_left >= HVT_DATA_MAX) {
+                /* a fixed-size copy, the bytes past SIZE masked to zero */
+                uint64_t v[4], m[4];
+                memcpy(v, r->bytes, sizeof(v));
+                memcpy(m, keep_mask[size], sizeof(m));
+                for (int b = 0; b < 4; b++)
+                    v[b] &= m[b];
+                memcpy(x->data, v, sizeof(v));
+            } else {
+                memset(x->data, 0, sizeof(x->data));
+                memcpy(x->data, r->bytes, size);
+            }
+            r->bytes += size;
+            r->bytes_left -= size;
+        } else {
+            const uint8_t *pd = hvt_pred_data(pr, &pp, x, lin, phys);
+            if (!pd)
+                return BAD(-HVT_E_BAD_RECORD, rec,
+                           "access %zu: its shape (%" PRIu64 ") says the data is predicted, but "
+                           "nothing predicts it",
+                           ia + i, id);
+            /* PD has HVT_DATA_MAX readable bytes: a fixed-size masked copy */
+            uint64_t v[4], m[4];
+            memcpy(v, pd, sizeof(v));
+            memcpy(m, keep_mask[size], sizeof(m));
+            for (int b = 0; b < 4; b++)
+                v[b] &= m[b];
+            memcpy(x->data, v, sizeof(v));
+        }
+        memset(x->old, 0, sizeof(x->old) + sizeof(x->cur));
+        if (x->kind == HVT_ACC_CMPXCHG) {
+            if (r->cx_left < 2 * (size_t)size)
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
+                           ia + i);
+            memcpy(x->old, r->cx, size);
+            memcpy(x->cur, r->cx + size, size);
+            r->cx += 2 * (size_t)size;
+            r->cx_left -= 2 * (size_t)size;
+        }
+        hvt_pred_update(pr, &pp, x, x->data);
+    }
+    if (overlong)
+        return BAD(-HVT_E_BAD_RECORD, rec, "an access column holds a varint longer than 10 bytes");
+    return 0;
+}
+
 /* Column pointers of the record pass. */
 struct rd {
     const uint8_t *c[F__COUNT];
@@ -999,7 +1169,29 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                        next_lost);
     }
     struct acc_bad bad = {SIZE_MAX, 0, 0};
-    overlong |= decode_accesses(d->accs, n_acc_col, w, &bad);
+    int enc2 = w->enc >= HVT_CHUNK_ENC_2;
+    struct rd2 r2 = {0};
+    const struct hvt_vcpu_state *vlast[HVT_MAX_VCPU_SLOTS]; /* encoding 2: each vCPU's last state */
+    if (enc2) {
+        const struct hvt_dcol *c2 = w->col2;
+#define COL2(f) (c2[(f) - F2_FIRST].p ? c2[(f) - F2_FIRST].p : empty)
+        r2.shape = COL2(F2_ACC_SHAPE);
+        r2.el = COL2(F2_ACC_ELEMENT);
+        r2.lin = COL2(F2_ACC_LINEAR);
+        r2.phys = COL2(F2_ACC_PHYS);
+        r2.bytes = COL2(F2_ACC_BYTES);
+#undef COL2
+        r2.n_el = c2[F2_ACC_ELEMENT - F2_FIRST].n;
+        r2.n_lin = c2[F2_ACC_LINEAR - F2_FIRST].n;
+        r2.n_phys = c2[F2_ACC_PHYS - F2_FIRST].n;
+        r2.bytes_left = c2[F2_ACC_BYTES - F2_FIRST].len;
+        r2.cx = w->col[F_ACC_CMPXCHG].p ? w->col[F_ACC_CMPXCHG].p : empty;
+        r2.cx_left = w->col[F_ACC_CMPXCHG].len;
+        r2.n_shapes = c2[F2_ACC_SHAPES - F2_FIRST].n / HVT_SHAPE_FIELDS;
+        hvt_pred_reset(d->pred);
+    } else {
+        overlong |= decode_accesses(d->accs, n_acc_col, w, &bad);
+    }
     int rc;
     for (size_t rec = 0; rec < n_rec; rec++) {
         if (rec == next_lost) {
@@ -1063,12 +1255,13 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                        base, ev->vcpu);
         uint8_t *dirty = &d->ev_dirty[ie];
         static const struct hvt_vcpu_state zero_state;
-        const struct hvt_vcpu_state *src = base == 1 ? vbase[slot] : &zero_state;
+        const struct hvt_vcpu_state *src =
+            base == 1 ? (enc2 ? vlast[slot] : vbase[slot]) : &zero_state;
         if (base == 1)
             state_copy(&ev->init, src, dirty);
         else
             state_zero(&ev->init, dirty);
-        rc = apply_state(d, &si, &ev->init, src, rec, "init state", &overlong, e);
+        rc = apply_state(d, &si, &ev->init, src, 0, rec, "init state", &overlong, e);
         /* without valid SIMD registers the part is zero now (copied so, or cleared) */
         *dirty = rc < 0 || (ev->init.flags & HVT_STATE_SIMD_VALID); /* an error: unknown */
         if (rc < 0)
@@ -1122,7 +1315,9 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             }
             uint8_t *pdirty = &d->pass_dirty[ip - 1];
             state_copy(&ps->end, &ev->init, pdirty);
-            rc = apply_state(d, &se, &ps->end, &ev->init, rec, "pass end state", &overlong, e);
+            rc = apply_state(d, &se, &ps->end, &ev->init,
+                             enc2 && kind == HVT_OUT_OKAY ? ev->insn_len : 0, rec,
+                             "pass end state", &overlong, e);
             *pdirty = rc < 0 || (ps->end.flags & HVT_STATE_SIMD_VALID);
             if (rc < 0)
                 return rc;
@@ -1139,6 +1334,9 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                            n_acc_col);
             ps->n_accesses = (uint32_t)na;
             ps->accesses = na ? &d->accs[ia] : NULL;
+            if (enc2 && (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, slot, rec, ia,
+                                           e)) < 0)
+                return rc;
             if (bad.at < ia + na) {
                 size_t i = bad.at;
                 if (bad.field == F_ACC_DATA || bad.field == F_ACC_CMPXCHG)
@@ -1149,6 +1347,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             }
             ia += na;
         }
+        if (slot >= 0) /* encoding 2: the next event's base */
+            vlast[slot] = np ? &ev->passes[np - 1].end : &ev->init;
         d->recs[rec].type = HVT_REC_EVENT;
         d->recs[rec].u.event = ev;
         ie++;
@@ -1170,6 +1370,11 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                    r.insn_off, insn_len);
     if (bad.at != SIZE_MAX) /* only the byte columns' lengths are left to be wrong */
         return BAD(-HVT_E_BAD_RECORD, -1, "column %s not consumed exactly", field_name[bad.field]);
+    if (enc2 && (r2.n_el || r2.n_lin || r2.n_phys || r2.bytes_left || r2.cx_left))
+        return BAD(-HVT_E_BAD_RECORD, -1, "column %s not consumed exactly",
+                   r2.n_el ? "acc_element" : r2.n_lin ? "acc_linear" : r2.n_phys ? "acc_phys"
+                                                                  : r2.bytes_left ? "acc_bytes"
+                                                                                  : "acc_cmpxchg");
     d->n_passes = ip;
     d->n_accesses = ia;
     d->first_id = ie ? w->first_event_id : HVT_NO_EVENT;
@@ -1198,6 +1403,7 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
 {
     static struct wire zero;
     struct wire w = zero;
+    w.enc = h->version;
     int rc = walk_chunk(d, raw, len, &w, e);
     if (rc < 0)
         return rc;
@@ -1213,9 +1419,27 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
         return rc;
     /* the memory the records need, before anything is allocated */
     size_t n_pass = max_count(&w, F_PASS_INDEX, F_PASS_ACCESSES);
-    size_t n_acc = max_count(&w, F_ACC_KIND, F_ACC_CALLSITE);
+    size_t n_acc, n_shapes = 0;
+    if (w.enc >= HVT_CHUNK_ENC_2) {
+        /* encoding 2 has no per-field access columns */
+        for (int f = F_ACC_KIND; f <= F_ACC_DATA; f++)
+            if (w.col[f].p)
+                return BAD(-HVT_E_BAD_RECORD, -1,
+                           "column %s in a chunk of encoding 2 (access shapes)", field_name[f]);
+        n_acc = w.col2[F2_ACC_SHAPE - F2_FIRST].n;
+        size_t nf = w.col2[F2_ACC_SHAPES - F2_FIRST].n;
+        if (nf % HVT_SHAPE_FIELDS)
+            return BAD(-HVT_E_BAD_RECORD, -1,
+                       "column acc_shapes holds %zu values, not a multiple of %d", nf,
+                       HVT_SHAPE_FIELDS);
+        n_shapes = nf / HVT_SHAPE_FIELDS;
+    } else {
+        n_acc = max_count(&w, F_ACC_KIND, F_ACC_CALLSITE);
+    }
     size_t need = hvt_chunk_records_mem(n_ev, n_lost, n_pass, n_acc) +
-                  callsite_tables(w.n_cs, w.n_frames, w.n_string_bytes);
+                  callsite_tables(w.n_cs, w.n_frames, w.n_string_bytes) +
+                  n_shapes * sizeof(struct hvt_dshape) +
+                  (w.enc >= HVT_CHUNK_ENC_2 ? sizeof(struct hvt_pred) : 0);
     d->mem_need = need;
     if (need > max_mem)
         return BAD(-HVT_E_LIMIT, -1,
@@ -1223,7 +1447,7 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
                    "call sites), more than the budget of %zu",
                    need, n_ev, n_pass, n_acc, w.n_cs, max_mem);
     rc = check_cols(d, &w, F_PASS_INDEX, F_PASS_ACCESSES, n_pass, "passes", e);
-    if (rc == 0)
+    if (rc == 0 && w.enc < HVT_CHUNK_ENC_2)
         rc = check_cols(d, &w, F_ACC_KIND, F_ACC_CALLSITE, n_acc, "accesses", e);
     if (rc < 0)
         return rc;
@@ -1240,8 +1464,10 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
             return BAD(-HVT_E_BAD_RECORD, -1, "%s: %zu slot gaps and %zu values", states_name[k],
                        s[FS_SLOT_GAP].n, s[FS_VALUE].n);
     }
-    if (storage(d, n_ev, n_lost, n_pass, n_acc, &w, max_mem) < 0)
+    if (storage(d, n_ev, n_lost, n_pass, n_acc, n_shapes, &w, max_mem) < 0)
         return BAD(-HVT_E_NOMEM, -1, "chunk records (%zu bytes)", need);
+    if (n_shapes && (rc = decode_shapes(d, &w, n_shapes, e)) < 0)
+        return rc;
     d->n_events = n_ev;
     d->n_lost = n_lost;
     d->n_records = n_ev + n_lost;

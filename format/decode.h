@@ -18,6 +18,16 @@ struct hvt_dcol {
     size_t len, n;
 };
 
+/* A decoded access shape (encoding 2): the first 24 bytes of its accesses (element 0), its call
+ * site and its shape bits. */
+struct hvt_dshape {
+    uint8_t hdr[24];
+    uint32_t callsite;
+    uint32_t bits;
+};
+
+struct hvt_pred;
+
 /* A decoded chunk: every record materialised. The storage is kept and reused by the next
  * hvt_dchunk_decode into the same struct (the sequential reader decodes every chunk into one). */
 struct hvt_dchunk {
@@ -32,6 +42,8 @@ struct hvt_dchunk {
     struct hvt_frame *frames;
     char *strings;                  /* frame names, NUL-terminated */
     uint8_t *ev_dirty, *pass_dirty; /* per state: its SIMD part may be nonzero */
+    struct hvt_dshape *shapes;      /* encoding 2: the chunk's access shapes */
+    struct hvt_pred *pred;          /* encoding 2: the predictor state */
     size_t n_cs;
     size_t mem_need;  /* decode memory measured before anything was allocated */
     size_t mem_alloc; /* bytes of storage held now (capacities) */
@@ -40,6 +52,7 @@ struct hvt_dchunk {
     uint64_t offset;
     /* storage capacities, in elements (bytes for strings) */
     size_t cap_recs, cap_evs, cap_losts, cap_passes, cap_accs, cap_cs, cap_frames, cap_strings;
+    size_t cap_shapes;
 };
 
 /* Decode memory of a chunk from its counts: what materialising every record costs. */

@@ -43,7 +43,7 @@ void hvt_chunk_hdr_encode(uint8_t out[HVT_CHUNK_HDR_SIZE], const struct hvt_chun
 {
     memcpy(out, h->magic, 4);
     hvt_put16(out + 4, HVT_CHUNK_HDR_SIZE);
-    hvt_put16(out + 6, HVT_CHUNK_HDR_VERSION);
+    hvt_put16(out + 6, h->version ? h->version : HVT_CHUNK_HDR_VERSION);
     hvt_put32(out + 8, h->compressed_size);
     hvt_put32(out + 12, h->raw_size);
     hvt_put64(out + 16, h->first_event_id);
@@ -63,7 +63,8 @@ int hvt_chunk_hdr_decode(const uint8_t in[HVT_CHUNK_HDR_SIZE], struct hvt_chunk_
     memcpy(h->magic, in, 4);
     h->hdr_size = hvt_get16(in + 4);
     h->version = hvt_get16(in + 6);
-    if (h->hdr_size != HVT_CHUNK_HDR_SIZE || h->version != HVT_CHUNK_HDR_VERSION)
+    if (h->hdr_size != HVT_CHUNK_HDR_SIZE || h->version < HVT_CHUNK_HDR_VERSION ||
+        h->version > HVT_CHUNK_HDR_VERSION_MAX)
         return -HVT_E_BAD_VERSION;
     h->compressed_size = hvt_get32(in + 8);
     h->raw_size = hvt_get32(in + 12);

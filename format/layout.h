@@ -16,7 +16,9 @@
 #define HVT_CHUNK_MAGIC "HVTC"
 #define HVT_INDEX_MAGIC "HVTI"
 #define HVT_CHUNK_HDR_SIZE 48
+/* hdr_version: the payload's encoding (chunkenc.h), 1 or 2; index blocks are version 1. */
 #define HVT_CHUNK_HDR_VERSION 1
+#define HVT_CHUNK_HDR_VERSION_MAX 2
 
 /* Footer: the last 32 bytes of a cleanly closed file. */
 #define HVT_FOOTER_MAGIC "HVTEND\r\n"
@@ -81,7 +83,8 @@ int hvt_file_hdr_decode(const uint8_t in[HVT_FILE_HDR_SIZE], struct hvt_file_hdr
 
 void hvt_chunk_hdr_encode(uint8_t out[HVT_CHUNK_HDR_SIZE], const struct hvt_chunk_hdr *h);
 /* 0, -HVT_E_BAD_MAGIC (neither chunk nor index magic), -HVT_E_CHECKSUM (self CRC), or
- * -HVT_E_BAD_VERSION (header size/version this reader does not know). */
+ * -HVT_E_BAD_VERSION (header size/version this reader does not know). Encoding: H->version, or
+ * HVT_CHUNK_HDR_VERSION when 0. */
 int hvt_chunk_hdr_decode(const uint8_t in[HVT_CHUNK_HDR_SIZE], struct hvt_chunk_hdr *h);
 
 void hvt_footer_encode(uint8_t out[HVT_FOOTER_SIZE], const struct hvt_footer *f);

@@ -757,6 +757,7 @@ static int write_chunk(struct hvt_fmt_writer *w)
         .last_event_id = c->n_events ? c->prev_id : HVT_NO_EVENT,
         .n_events = c->n_events,
         .n_records = c->n_records,
+        .version = HVT_CHUNK_ENC_2,
     };
     uint64_t at = w->off;
     int rc = write_raw_block(w, (size_t)raw, HVT_CHUNK_MAGIC, &h, "a chunk");

@@ -19,10 +19,12 @@ extern "C" {
 /* Trace format version (independent of the library version). A reader reads every version
  * whose major is <= its own; a trace whose min_reader_major is above the reader's major is
  * refused with -HVT_E_BAD_VERSION naming both versions. */
-#define HVT_FMT_VERSION_MAJOR 1
-#define HVT_FMT_VERSION_MINOR 2 /* 1.1: the header records the CPU profile; 1.2: accesses may be
+#define HVT_FMT_VERSION_MAJOR 2
+#define HVT_FMT_VERSION_MINOR 0 /* 1.1: the header records the CPU profile; 1.2: accesses may be
                                    flagged HVT_AF_RECONSTRUCTED (acc_flags bit 3),
-                                   passes carry retire flags (pass_retire) */
+                                   passes carry retire flags (pass_retire); 2.0: chunk
+                                   encoding 2 (access shapes and predictions), which a 1.x
+                                   reader cannot read */
 
 /* Fixed limits. The writer refuses events beyond them (-HVT_E_INVALID) and the reader refuses
  * files that exceed them (-HVT_E_LIMIT), so every trace the writer makes is readable. */
