@@ -371,6 +371,11 @@ size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, si
            (n_accesses + 1) * sizeof(struct hvt_access);
 }
 
+size_t hvt_chunk_enc2_mem(size_t n_shapes)
+{
+    return n_shapes * sizeof(struct hvt_dshape) + sizeof(struct hvt_pred);
+}
+
 /* The call-site tables a decode builds. */
 static size_t callsite_tables(size_t n_cs, size_t n_frames, size_t string_bytes)
 {
@@ -1438,8 +1443,7 @@ static int decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
     }
     size_t need = hvt_chunk_records_mem(n_ev, n_lost, n_pass, n_acc) +
                   callsite_tables(w.n_cs, w.n_frames, w.n_string_bytes) +
-                  n_shapes * sizeof(struct hvt_dshape) +
-                  (w.enc >= HVT_CHUNK_ENC_2 ? sizeof(struct hvt_pred) : 0);
+                  (w.enc >= HVT_CHUNK_ENC_2 ? hvt_chunk_enc2_mem(n_shapes) : 0);
     d->mem_need = need;
     if (need > max_mem)
         return BAD(-HVT_E_LIMIT, -1,

@@ -57,6 +57,8 @@ struct hvt_dchunk {
 
 /* Decode memory of a chunk from its counts: what materialising every record costs. */
 size_t hvt_chunk_records_mem(size_t n_events, size_t n_lost, size_t n_passes, size_t n_accesses);
+/* What a chunk of encoding 2 with N_SHAPES shapes needs besides: the shapes, the predictor. */
+size_t hvt_chunk_enc2_mem(size_t n_shapes);
 
 /* Upper bound of the decode memory of a chunk the writer is building, for RAW payload bytes and
  * N_CALLSITES call-site definitions (each up to HVT_FMT_MAX_FRAMES frames): the writer closes

@@ -195,13 +195,13 @@ static void test_header_damage(void)
 
     /* a newer major is refused naming both versions; a newer minor is read */
     memcpy(b, orig, orig_len);
-    hvt_put16(b + 8, 3);
-    hvt_put16(b + 12, 2);
+    hvt_put16(b + 8, HVT_FMT_VERSION_MAJOR + 1);
+    hvt_put16(b + 12, HVT_FMT_VERSION_MAJOR + 1);
     hvt_put32(b + 28, hvt_crc32c(0, b, 28));
     {
         char want[64];
-        snprintf(want, sizeof(want), "3.%d needs a reader of major version 2",
-                 HVT_FMT_VERSION_MINOR);
+        snprintf(want, sizeof(want), "%d.%d needs a reader of major version %d",
+                 HVT_FMT_VERSION_MAJOR + 1, HVT_FMT_VERSION_MINOR, HVT_FMT_VERSION_MAJOR + 1);
         expect_open(b, orig_len, -HVT_E_BAD_VERSION, want);
     }
     save(path2, b, orig_len);
@@ -342,7 +342,9 @@ static void write_one_chunk(const char *p, const uint8_t *raw, size_t raw_len,
                               .first_event_id = ci->first_event_id,
                               .last_event_id = ci->last_event_id,
                               .n_events = ci->n_events,
-                              .n_records = ci->n_records};
+                              .n_records = ci->n_records,
+                              /* the payload's encoding, as the original chunk said */
+                              .version = hvt_get16(orig + info[0].offset + 6)};
     memcpy(h.magic, HVT_CHUNK_MAGIC, 4);
     h.payload_crc = hvt_crc32c(0, ch + HVT_CHUNK_HDR_SIZE, clen);
     hvt_chunk_hdr_encode(ch, &h);

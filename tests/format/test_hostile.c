@@ -761,8 +761,9 @@ static void test_kept_storage_within_budget(void)
     struct hvt_fmt_writer_stats st;
     CHECK_EQ(hvt_fmt_writer_close(w, &st), 0);
     CHECK_U64(st.chunks, 2);
-    size_t need0 = hvt_chunk_records_mem(6000, 0, 0, 0),
-           need1 = hvt_chunk_records_mem(1, 0, 1, 60000);
+    /* both chunks of encoding 2: chunk 1 with one access shape */
+    size_t need0 = hvt_chunk_records_mem(6000, 0, 0, 0) + hvt_chunk_enc2_mem(0),
+           need1 = hvt_chunk_records_mem(1, 0, 1, 60000) + hvt_chunk_enc2_mem(1);
     size_t budget = (need0 > need1 ? need0 : need1) + 4096;
     CHECK(need0 + need1 > budget); /* what keeping both would hold */
     struct hvt_fmt_reader_options ro;

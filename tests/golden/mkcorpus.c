@@ -14,7 +14,7 @@
 #include "sample.h"
 
 /* Usage: mkcorpus OUTDIR EXPECTFILE
- * The base trace is the gen-sample trace (12 events, seed 1, 1500-byte chunks: 4 chunks),
+ * The base trace is the gen-sample trace (12 events, seed 1, 1100-byte chunks: 4 chunks),
  * whose bytes are fixed (fixed UUID and start time). Every file derives from it by an edit
  * whose effect on a correct reader is known; the expectation says which error verify must
  * report first (code, byte offset, chunk, a fragment of the message) and what a plain
@@ -133,7 +133,7 @@ static void load_base(const char *tmp)
     uint64_t pos;
 
     hvt_fmt_writer_options_init(&opt);
-    opt.chunk_bytes = 1500;
+    opt.chunk_bytes = 1100;
     opt.flags = HVT_FMT_W_OVERWRITE;
     if (hvt_sample_write(tmp, 12, 1, &opt, NULL, &err) < 0)
         die("writing the base trace: %s", err.message);
@@ -304,7 +304,8 @@ static void lying_fields(void)
     put16(b.p + 8, HVT_FMT_VERSION_MAJOR + 1);
     put16(b.p + 12, HVT_FMT_VERSION_MAJOR + 1);
     fix_file_hdr(&b);
-    emit_free("newer-major-version.hvt", &b, 3, "bad_version", 8, -1, "bad_version", "version 2");
+    emit_free("newer-major-version.hvt", &b, 3, "bad_version", 8, -1, "bad_version",
+              "needs a reader of major version");
     b = copy_base();
     put32(b.p + chunk_off[3] + 8, 0x00100000); /* compressed size: 1 MiB, past the end */
     fix_chunk_hdr(&b, chunk_off[3]);
@@ -323,9 +324,9 @@ static void lying_fields(void)
     emit_free("chunk-2-raw-size-mismatch.hvt", &b, 3, "bad_record",
               (int64_t)(chunk_off[2] + CHUNK_HDR), 2, "bad_record", "content size");
     b = copy_base();
-    put16(b.p + chunk_off[1] + 6, 2); /* chunk header version */
+    put16(b.p + chunk_off[1] + 6, 3); /* chunk header version (payload encoding) */
     fix_chunk_hdr(&b, chunk_off[1]);
-    emit_free("chunk-1-header-version-2.hvt", &b, 3, "bad_version", (int64_t)chunk_off[1], 1,
+    emit_free("chunk-1-header-version-3.hvt", &b, 3, "bad_version", (int64_t)chunk_off[1], 1,
               "bad_version", "unknown size/version");
     b = copy_base();
     memcpy(b.p + chunk_off[2], "HVTX", 4);
@@ -490,7 +491,7 @@ int main(int argc, char **argv)
         die("%s: %s", argv[2], strerror(errno));
     fprintf(expect,
             "# Golden corpus of damaged traces, made by tests/golden/mkcorpus.c from the 12-event\n"
-            "# gen-sample trace (seed 1, 1500-byte chunks: chunks at");
+            "# gen-sample trace (seed 1, 1100-byte chunks: chunks at");
     for (unsigned k = 0; k < n_chunks; k++)
         fprintf(expect, " %" PRIu64, chunk_off[k]);
     fprintf(expect,
