@@ -176,6 +176,19 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
 
 #define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
 
+/* The range checks of an access's first 8 bytes (kind, space, seg, outcome, class, operand,
+ * level, reserved): 128 - limit added to each checked byte, whose top bit then tells. */
+_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
+                   offsetof(struct hvt_access, outcome) == 3 &&
+                   offsetof(struct hvt_access, tag.cls) == 4 &&
+                   offsetof(struct hvt_access, tag.level) == 6,
+               "access layout");
+#define RANGE_ADD                                                                                  \
+    ((uint64_t)(128 - HVT_ACC__COUNT) | (uint64_t)(128 - HVT_SPACE__COUNT) << 8 |                 \
+     (uint64_t)(128 - HVT_OP__COUNT) << 24 | (uint64_t)(128 - HVT_TAG__COUNT) << 32 |              \
+     (uint64_t)(128 - (HVT_WALK_PAE_PDPTE + 1)) << 48)
+#define RANGE_TOP 0x0080008080008080ull
+
 /* ---- access shapes ---------------------------------------------------------------------- */
 
 static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigned bits)
@@ -191,8 +204,9 @@ static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigne
 
 static inline size_t shape_hash(struct hvt_shape_key k, size_t mask)
 {
-    uint64_t h = (k.k0 * 0x9e3779b97f4a7c15ull) ^ (k.k1 * 0xc2b2ae3d27d4eb4full);
-    return (size_t)(h >> 29) & mask;
+    /* a product carries a key bit only upwards: the high half is folded back down */
+    uint64_t h = (k.k0 ^ (k.k1 * 0xc2b2ae3d27d4eb4full)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ h >> 32 ^ h >> 47) & mask;
 }
 
 static size_t shape_bytes(struct hvt_shape_key k)
@@ -219,6 +233,10 @@ static int shapes_reserve(struct hvt_shapes *s, size_t n)
         if (!l)
             return -1;
         s->list = l;
+        uint32_t *nx = realloc(s->next, nc * sizeof(*nx));
+        if (!nx)
+            return -1;
+        s->next = nx;
         s->cap = nc;
     }
     if (s->cap_set < 2 * s->cap) {
@@ -255,12 +273,26 @@ static inline uint32_t shape_id(struct hvt_shapes *s, struct hvt_shape_key k, in
         j = (j + 1) & mask;
     }
     s->list[s->n] = k;
+    s->next[s->n] = UINT32_MAX;
     s->set[j] = (uint32_t)++s->n;
     *is_new = 1;
     return (uint32_t)(s->n - 1);
 }
 
 #define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
+
+/* The range checks of an access's first 8 bytes (kind, space, seg, outcome, class, operand,
+ * level, reserved): 128 - limit added to each checked byte, whose top bit then tells. */
+_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
+                   offsetof(struct hvt_access, outcome) == 3 &&
+                   offsetof(struct hvt_access, tag.cls) == 4 &&
+                   offsetof(struct hvt_access, tag.level) == 6,
+               "access layout");
+#define RANGE_ADD                                                                                  \
+    ((uint64_t)(128 - HVT_ACC__COUNT) | (uint64_t)(128 - HVT_SPACE__COUNT) << 8 |                 \
+     (uint64_t)(128 - HVT_OP__COUNT) << 24 | (uint64_t)(128 - HVT_TAG__COUNT) << 32 |              \
+     (uint64_t)(128 - (HVT_WALK_PAE_PDPTE + 1)) << 48)
+#define RANGE_TOP 0x0080008080008080ull
 
 #define ACC_COLS(X) X(SHAPE) X(ELEMENT) X(LINEAR) X(PHYS) X(BYTES)
 #define DECL(f) uint8_t *w_##f = c->col2[F2_ACC_##f - F2_FIRST].p + c->col2[F2_ACC_##f - F2_FIRST].n;
@@ -355,11 +387,14 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     for (uint32_t p = 0; p < ev->n_passes; p++)
         for (uint32_t i = 0; i < ev->passes[p].n_accesses; i++) {
             const struct hvt_access *a = &ev->passes[p].accesses[i];
-            /* one branch per access: the tests are combined without short-circuit */
-            if ((a->kind >= HVT_ACC__COUNT) | (a->space >= HVT_SPACE__COUNT) |
+            /* one branch per access: kind, space, outcome, class and level checked at once
+             * in the first 8 bytes (a byte at or above its limit, or above 127, sets its top
+             * bit in x | (x + (128 - limit)); a byte below 128 cannot carry) */
+            uint64_t x8;
+            memcpy(&x8, a, 8);
+            if (((x8 | (x8 + RANGE_ADD)) & RANGE_TOP) |
                 ((a->seg > HVT_SEG_IDTR) & (a->seg != HVT_SEG_NONE)) |
-                (a->outcome >= HVT_OP__COUNT) | (a->tag.cls >= HVT_TAG__COUNT) |
-                (a->tag.level > HVT_WALK_PAE_PDPTE) | (a->size - 1u >= HVT_DATA_MAX))
+                (a->size - 1u >= HVT_DATA_MAX))
                 return BAD("event %" PRIu64 " pass %u access %u: field out of range (kind %u "
                            "space %u seg %u outcome %u class %u level %u size %u)",
                            ev->id, p, i, a->kind, a->space, a->seg, a->outcome, a->tag.cls,
@@ -421,17 +456,28 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         uint8_t *w_cx = col[F_ACC_CMPXCHG].p + col[F_ACC_CMPXCHG].n;
         struct hvt_pred_pass pp;
         hvt_pred_pass_begin(&pp, pr, slot, ev);
+        uint32_t *prev_next = &c->shapes.first;
         for (uint32_t i = 0; i < q->n_accesses; i++) {
             const struct hvt_access *a = &q->accesses[i];
             unsigned bits = a->tag.element ? HVT_SHAPE_ELEMENT : 0;
-            uint64_t plin = hvt_pred_linear(&pp, a);
+            struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(a)];
+            struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(a->phys)];
+            uint64_t plin = hvt_pred_linear(&pp, a, ctx);
             bits |= a->linear != plin ? HVT_SHAPE_LINEAR : 0;
-            uint64_t pphys = hvt_pred_phys(&pp, a, a->linear);
+            uint64_t pphys = hvt_pred_phys(&pp, a, ctx, a->linear);
             bits |= a->phys != pphys ? HVT_SHAPE_PHYS : 0;
-            const uint8_t *pd = hvt_pred_data(pr, &pp, a, a->linear, a->phys);
+            const uint8_t *pd = hvt_pred_data(&pp, a, ln, a->linear, a->phys);
             bits |= !pd || !hvt_pred_same(pd, a->data, keep_mask[a->size]) ? HVT_SHAPE_DATA : 0;
             int is_new = 0;
-            uint32_t id = shape_id(&c->shapes, shape_key(a, bits), &is_new);
+            struct hvt_shape_key k = shape_key(a, bits);
+            /* the shape that followed the previous one last time, else the hash set */
+            struct hvt_shapes *sh = &c->shapes;
+            uint32_t id = *prev_next;
+            if (id >= sh->n || sh->list[id].k0 != k.k0 || sh->list[id].k1 != k.k1) {
+                id = shape_id(sh, k, &is_new);
+                *prev_next = id;
+            }
+            prev_next = &sh->next[id];
             if (is_new) {
                 c->shapes_bytes += shape_bytes(c->shapes.list[id]);
                 /* a failed insert only loses a definition (the reader then returns NULL) */
@@ -463,7 +509,7 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
                 memcpy(w_cx + a->size, a->cur, a->size);
                 w_cx += 2 * a->size;
             }
-            hvt_pred_update(pr, &pp, a, (const uint8_t *)x);
+            hvt_pred_update(&pp, a, ctx, ln, (const uint8_t *)x);
         }
         ACC_COLS(STORE)
         col[F_ACC_CMPXCHG].n = (size_t)(w_cx - col[F_ACC_CMPXCHG].p);
@@ -622,6 +668,7 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
     for (int f = 0; f < F2_N; f++)
         c->col2[f].n = 0;
     c->shapes.n = 0;
+    c->shapes.first = UINT32_MAX;
     c->shapes_bytes = 0;
     if (c->shapes.set)
         memset(c->shapes.set, 0, c->shapes.cap_set * sizeof(*c->shapes.set));
@@ -644,6 +691,7 @@ void hvt_chunkenc_free(struct hvt_chunkenc *c)
     for (int f = 0; f < F2_N; f++)
         free(c->col2[f].p);
     free(c->shapes.list);
+    free(c->shapes.next);
     free(c->shapes.set);
     free(c->pred);
     free(c->cs_set);

@@ -96,6 +96,8 @@ struct hvt_shape_key {
 };
 struct hvt_shapes {
     struct hvt_shape_key *list;
+    uint32_t *next; /* per shape: the shape that followed it last (UINT32_MAX: none yet) */
+    uint32_t first; /* the shape that began the last pass */
     size_t n, cap;
     uint32_t *set; /* index + 1, 0 = empty; cap_set a power of two >= 2 * cap */
     size_t cap_set;

@@ -1060,7 +1060,8 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             r->n_el--;
             x->tag.element = pp.element + (uint32_t)RDS(r->el);
         }
-        uint64_t lin = hvt_pred_linear(&pp, x);
+        struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(x)];
+        uint64_t lin = hvt_pred_linear(&pp, x, ctx);
         if (bits & HVT_SHAPE_LINEAR) {
             if (!r->n_lin)
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
@@ -1069,7 +1070,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             lin += (uint64_t)RDS(r->lin);
         }
         x->linear = lin;
-        uint64_t phys = hvt_pred_phys(&pp, x, lin);
+        uint64_t phys = hvt_pred_phys(&pp, x, ctx, lin);
         if (bits & HVT_SHAPE_PHYS) {
             if (!r->n_phys)
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
@@ -1078,6 +1079,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             phys += (uint64_t)RDS(r->phys);
         }
         x->phys = phys;
+        struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(phys)];
         uint32_t size = x->size;
         if (bits & HVT_SHAPE_DATA) {
             if (r->bytes_left < size)
@@ -1098,7 +1100,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             r->bytes += size;
             r->bytes_left -= size;
         } else {
-            const uint8_t *pd = hvt_pred_data(pr, &pp, x, lin, phys);
+            const uint8_t *pd = hvt_pred_data(&pp, x, ln, lin, phys);
             if (!pd)
                 return BAD(-HVT_E_BAD_RECORD, rec,
                            "access %zu: its shape (%" PRIu64 ") says the data is predicted, but "
@@ -1122,7 +1124,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             r->cx += 2 * (size_t)size;
             r->cx_left -= 2 * (size_t)size;
         }
-        hvt_pred_update(pr, &pp, x, x->data);
+        hvt_pred_update(&pp, x, ctx, ln, x->data);
     }
     if (overlong)
         return BAD(-HVT_E_BAD_RECORD, rec, "an access column holds a varint longer than 10 bytes");

@@ -77,9 +77,13 @@ static inline void hvt_pred_pass_begin(struct hvt_pred_pass *pp, struct hvt_pred
 {
     pp->ctx = p->ctx[vslot < 0 ? 0 : (unsigned)vslot % HVT_PRED_VSLOTS];
     pp->prev = NULL;
-    pp->insn_len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
+    unsigned n = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
+    pp->insn_len = n;
+    /* fixed-size copies (no library call); the bytes past insn_len cleared */
     memset(pp->insn, 0, sizeof(pp->insn));
-    memcpy(pp->insn, ev->insn, pp->insn_len);
+    memcpy(pp->insn, ev->insn, HVT_INSN_MAX);
+    for (unsigned i = n; i < HVT_INSN_MAX; i++)
+        pp->insn[i] = 0;
     pp->have_fetch = pp->have_tr = 0;
     pp->rip_lin = ev->init.seg[HVT_SEG_CS].base + ev->init.rip;
     pp->cr3 = ev->init.cr3;
@@ -87,14 +91,14 @@ static inline void hvt_pred_pass_begin(struct hvt_pred_pass *pp, struct hvt_pred
     pp->element = 0;
 }
 
+/* The context of an access of class CLS (< HVT_TAG__COUNT), level and operand. */
 static inline unsigned hvt_pred_ctx_of(const struct hvt_access *a)
 {
-    unsigned cls = a->tag.cls, sub;
-    if (cls == HVT_TAG_WALK || cls == HVT_TAG_AD)
-        sub = a->tag.level & 7u;
-    else
-        sub = a->tag.operand < 7 ? a->tag.operand : 7u;
-    return (cls < HVT_TAG__COUNT ? cls : 0) * 8 + sub;
+    unsigned cls = a->tag.cls;
+    unsigned sub = cls == HVT_TAG_WALK || cls == HVT_TAG_AD ? a->tag.level & 7u
+                   : a->tag.operand < 7                      ? a->tag.operand
+                                                             : 7u;
+    return cls * 8 + sub;
 }
 
 static inline int hvt_pred_is_walk(const struct hvt_access *a)
@@ -102,10 +106,11 @@ static inline int hvt_pred_is_walk(const struct hvt_access *a)
     return a && (a->tag.cls == HVT_TAG_WALK || a->tag.cls == HVT_TAG_AD);
 }
 
-/* The linear address of A (its shape known: class, level, operand, flags). */
-static inline uint64_t hvt_pred_linear(const struct hvt_pred_pass *pp, const struct hvt_access *a)
+/* The linear address of A (its shape known: class, level, operand, flags), C its context
+ * (&pp->ctx[hvt_pred_ctx_of(a)]). */
+static inline uint64_t hvt_pred_linear(const struct hvt_pred_pass *pp, const struct hvt_access *a,
+                                       const struct hvt_pred_addr *c)
 {
-    const struct hvt_pred_addr *c = &pp->ctx[hvt_pred_ctx_of(a)];
     if (a->tag.cls == HVT_TAG_WALK || a->tag.cls == HVT_TAG_AD) /* the same translation */
         return hvt_pred_is_walk(pp->prev) ? pp->prev->linear : c->lin;
     if (a->tag.cls == HVT_TAG_FETCH) /* the instruction, then on from the last fetch */
@@ -129,11 +134,10 @@ static inline uint64_t hvt_pred_frame(uint64_t entry, unsigned size)
     return size == 8 ? entry & 0x000ffffffffff000ull : entry & 0xfffff000ull;
 }
 
-/* The physical address of A, whose linear address is LIN. */
+/* The physical address of A, whose linear address is LIN (C: its context). */
 static inline uint64_t hvt_pred_phys(const struct hvt_pred_pass *pp, const struct hvt_access *a,
-                                     uint64_t lin)
+                                     const struct hvt_pred_addr *c, uint64_t lin)
 {
-    const struct hvt_pred_addr *c = &pp->ctx[hvt_pred_ctx_of(a)];
     unsigned lvl = a->tag.level, s = a->size;
     if (a->tag.cls == HVT_TAG_WALK) {
         if (lvl < 1 || lvl > 5 || (s != 8 && s != 4))
@@ -161,13 +165,15 @@ static inline uint64_t hvt_pred_phys(const struct hvt_pred_pass *pp, const struc
 
 static inline unsigned hvt_pred_line_of(uint64_t phys)
 {
-    return (unsigned)(((phys >> 3) ^ (phys >> 13) ^ (phys >> 23)) & (HVT_PRED_LINES - 1));
+    return (unsigned)(((phys >> 3) ^ (phys >> 13)) & (HVT_PRED_LINES - 1));
 }
 
-/* The data of A at LIN/PHYS: A's size bytes at the returned pointer (which has HVT_DATA_MAX
- * readable bytes); NULL when nothing predicts it. */
-static inline const uint8_t *hvt_pred_data(const struct hvt_pred *p, const struct hvt_pred_pass *pp,
-                                           const struct hvt_access *a, uint64_t lin, uint64_t phys)
+/* The data of A at LIN/PHYS (L: &p->line[hvt_pred_line_of(phys)]): A's size bytes at the
+ * returned pointer (which has HVT_DATA_MAX readable bytes); NULL when nothing predicts it. */
+static inline const uint8_t *hvt_pred_data(const struct hvt_pred_pass *pp,
+                                           const struct hvt_access *a,
+                                           const struct hvt_pred_line *l, uint64_t lin,
+                                           uint64_t phys)
 {
     if (a->outcome != HVT_OP_OKAY) /* no value was transferred */
         return hvt_pred_zero;
@@ -181,7 +187,6 @@ static inline const uint8_t *hvt_pred_data(const struct hvt_pred *p, const struc
         (q->kind == HVT_ACC_READ || q->kind == HVT_ACC_IO_IN) && q->tag.cls == a->tag.cls &&
         q->size == a->size && q->outcome == HVT_OP_OKAY) /* a copy: what was just read */
         return q->data;
-    const struct hvt_pred_line *l = &p->line[hvt_pred_line_of(phys)];
     if (l->valid && l->phys == phys && l->size == a->size && l->space == a->space)
         return l->data; /* the last value at this address */
     return NULL;
@@ -199,11 +204,12 @@ static inline int hvt_pred_same(const uint8_t *p, const uint8_t *q, const uint8_
     return d == 0;
 }
 
-/* After A (its values final; DATA is A's data with the bytes past its size zero). */
-static inline void hvt_pred_update(struct hvt_pred *p, struct hvt_pred_pass *pp,
-                                   const struct hvt_access *a, const uint8_t *data)
+/* After A (its values final; DATA is A's data with the bytes past its size zero; C and L its
+ * context and line). */
+static inline void hvt_pred_update(struct hvt_pred_pass *pp, const struct hvt_access *a,
+                                   struct hvt_pred_addr *c, struct hvt_pred_line *l,
+                                   const uint8_t *data)
 {
-    struct hvt_pred_addr *c = &pp->ctx[hvt_pred_ctx_of(a)];
     c->lin = a->linear;
     c->phys = a->phys;
     c->size = a->size;
@@ -226,7 +232,6 @@ static inline void hvt_pred_update(struct hvt_pred *p, struct hvt_pred_pass *pp,
         }
     }
     if (a->outcome == HVT_OP_OKAY) {
-        struct hvt_pred_line *l = &p->line[hvt_pred_line_of(a->phys)];
         l->phys = a->phys;
         l->size = (uint8_t)a->size;
         l->space = a->space;

@@ -107,7 +107,7 @@ void hvt_fmt_writer_options_init(struct hvt_fmt_writer_options *opt)
     memset(opt, 0, sizeof(*opt));
     opt->size = sizeof(*opt);
     opt->level = 3;
-    opt->chunk_bytes = 1u << 20;
+    opt->chunk_bytes = 1u << 18;
 }
 
 static int chunk_full(const struct hvt_fmt_writer *w);
@@ -263,7 +263,7 @@ static int check_options(const struct hvt_fmt_writer_options *opt, struct hvt_fm
     if (o->level < ZSTD_minCLevel() || o->level > ZSTD_maxCLevel())
         return -HVT_E_INVALID;
     if (o->chunk_bytes == 0)
-        o->chunk_bytes = 1u << 20;
+        o->chunk_bytes = 1u << 18;
     if (o->chunk_bytes > HVT_FMT_MAX_CHUNK_BYTES || (o->flags & ~(HVT_FMT_W_OVERWRITE | HVT_FMT_W_FOLLOW)))
         return -HVT_E_INVALID;
     return 0;

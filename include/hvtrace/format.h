@@ -138,7 +138,7 @@ struct hvt_fmt_error_info {
 struct hvt_fmt_writer_options {
     size_t size;        /* sizeof(struct hvt_fmt_writer_options) */
     int level;          /* zstd level; default 3 */
-    size_t chunk_bytes; /* raw (uncompressed) bytes per chunk before it is closed; default 1 MiB */
+    size_t chunk_bytes; /* raw (uncompressed) bytes per chunk before it is closed; default 256 KiB */
     unsigned flags;     /* HVT_FMT_W_* */
 };
 /* The first version (size versioning as in recorder.h). */

@@ -8,7 +8,8 @@
  * - anything else: 24 bytes of chunk header fields (first event id u64, event count u32,
  *   record count u32, last event id u64, little-endian) and a raw chunk payload, which the
  *   target compresses and wraps into a valid container, so that the fuzzer mutates the
- *   protobuf columns directly. */
+ *   protobuf columns directly. The record count's top bit selects the payload's encoding
+ *   (clear: 1, set: 2, the chunk header version) and is not part of the count. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -278,12 +279,13 @@ static uint8_t *wrap_chunk(const uint8_t *data, size_t size, size_t *out_size)
     memcpy(h, "HVTC", 4);
     h[4] = CHUNK_HDR;
     h[5] = 0;
-    h[6] = 1; /* chunk header version */
+    h[6] = data[15] & 0x80 ? 2 : 1; /* chunk header version: the payload's encoding */
     h[7] = 0;
     put32(h + 8, (uint32_t)csize);
     put32(h + 12, (uint32_t)raw);
     memcpy(h + 16, data, 8);      /* first event id */
     memcpy(h + 24, data + 8, 8);  /* event and record counts */
+    h[31] &= 0x7f;                /* the encoding bit */
     memcpy(h + 32, data + 16, 8); /* last event id */
     put32(h + 40, hvt_crc32c(0, h + CHUNK_HDR, csize));
     put32(h + 44, hvt_crc32c(0, h, 44));
