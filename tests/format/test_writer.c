@@ -174,7 +174,7 @@ static void test_bad_args(void)
     hvt_fmt_writer_options_init(&o);
     hvt_fmt_writer_options_init(NULL);
     CHECK_EQ(o.level, 3);
-    CHECK_EQ(o.chunk_bytes, 1u << 20);
+    CHECK_EQ(o.chunk_bytes, 1u << 18);
     o.level = 100;
     CHECK_EQ(hvt_fmt_writer_open(&w, path, NULL, &o), -HVT_E_INVALID);
     hvt_fmt_writer_options_init(&o);
