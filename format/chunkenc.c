@@ -455,18 +455,20 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         ACC_COLS(DECL)
         uint8_t *w_cx = col[F_ACC_CMPXCHG].p + col[F_ACC_CMPXCHG].n;
         struct hvt_pred_pass pp;
-        hvt_pred_pass_begin(&pp, pr, slot, ev);
+        hvt_pred_pass_begin(&pp, pr, slot, ev, p);
         uint32_t *prev_next = &c->shapes.first;
         for (uint32_t i = 0; i < q->n_accesses; i++) {
             const struct hvt_access *a = &q->accesses[i];
-            unsigned bits = a->tag.element ? HVT_SHAPE_ELEMENT : 0;
             struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(a)];
             struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(a->phys)];
-            uint64_t plin = hvt_pred_linear(&pp, a, ctx);
+            const struct hvt_access *ref = hvt_pred_ref(&pp, a, i);
+            uint32_t pel = hvt_pred_element(&pp, a, ctx, ref);
+            unsigned bits = a->tag.element != pel ? HVT_SHAPE_ELEMENT : 0;
+            uint64_t plin = hvt_pred_linear(&pp, a, ctx, ref);
             bits |= a->linear != plin ? HVT_SHAPE_LINEAR : 0;
-            uint64_t pphys = hvt_pred_phys(&pp, a, ctx, a->linear);
+            uint64_t pphys = hvt_pred_phys(&pp, a, ctx, ref, a->linear);
             bits |= a->phys != pphys ? HVT_SHAPE_PHYS : 0;
-            const uint8_t *pd = hvt_pred_data(&pp, a, ln, a->linear, a->phys);
+            const uint8_t *pd = hvt_pred_data(&pp, a, i, ln, a->linear, a->phys);
             bits |= !pd || !hvt_pred_same(pd, a->data, keep_mask[a->size]) ? HVT_SHAPE_DATA : 0;
             int is_new = 0;
             struct hvt_shape_key k = shape_key(a, bits);
@@ -486,7 +488,7 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
             }
             W(SHAPE, id);
             if (bits & HVT_SHAPE_ELEMENT)
-                W(ELEMENT, hvt_zigzag((int64_t)a->tag.element - (int64_t)pp.element));
+                W(ELEMENT, hvt_zigzag((int64_t)a->tag.element - (int64_t)pel));
             if (bits & HVT_SHAPE_LINEAR)
                 W(LINEAR, hvt_zigzag((int64_t)(a->linear - plin)));
             if (bits & HVT_SHAPE_PHYS)

@@ -1034,13 +1034,13 @@ struct rd2 {
 /* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape, predictions
  * and the values the shape says are written out. IA: the chunk index of the first. */
 static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a, size_t na,
-                        const struct hvt_event *ev, int vslot, size_t rec, size_t ia,
-                        struct hvt_fmt_error_info *e)
+                        const struct hvt_event *ev, uint32_t pass, int vslot, size_t rec,
+                        size_t ia, struct hvt_fmt_error_info *e)
 {
     int overlong = 0;
     struct hvt_pred *pr = d->pred;
     struct hvt_pred_pass pp;
-    hvt_pred_pass_begin(&pp, pr, vslot, ev);
+    hvt_pred_pass_begin(&pp, pr, vslot, ev, pass);
     for (size_t i = 0; i < na; i++) {
         struct hvt_access *x = &a[i];
         uint64_t id = RD(r->shape);
@@ -1053,15 +1053,17 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
         x->callsite = sh->callsite;
         x->reserved = 0;
         unsigned bits = sh->bits;
+        struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(x)];
+        const struct hvt_access *ref = hvt_pred_ref(&pp, x, (uint32_t)i);
+        x->tag.element = hvt_pred_element(&pp, x, ctx, ref);
         if (bits & HVT_SHAPE_ELEMENT) {
             if (!r->n_el)
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
                            ia + i);
             r->n_el--;
-            x->tag.element = pp.element + (uint32_t)RDS(r->el);
+            x->tag.element += (uint32_t)RDS(r->el);
         }
-        struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(x)];
-        uint64_t lin = hvt_pred_linear(&pp, x, ctx);
+        uint64_t lin = hvt_pred_linear(&pp, x, ctx, ref);
         if (bits & HVT_SHAPE_LINEAR) {
             if (!r->n_lin)
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
@@ -1070,7 +1072,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             lin += (uint64_t)RDS(r->lin);
         }
         x->linear = lin;
-        uint64_t phys = hvt_pred_phys(&pp, x, ctx, lin);
+        uint64_t phys = hvt_pred_phys(&pp, x, ctx, ref, lin);
         if (bits & HVT_SHAPE_PHYS) {
             if (!r->n_phys)
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
@@ -1100,7 +1102,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             r->bytes += size;
             r->bytes_left -= size;
         } else {
-            const uint8_t *pd = hvt_pred_data(&pp, x, ln, lin, phys);
+            const uint8_t *pd = hvt_pred_data(&pp, x, (uint32_t)i, ln, lin, phys);
             if (!pd)
                 return BAD(-HVT_E_BAD_RECORD, rec,
                            "access %zu: its shape (%" PRIu64 ") says the data is predicted, but "
@@ -1341,8 +1343,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                            n_acc_col);
             ps->n_accesses = (uint32_t)na;
             ps->accesses = na ? &d->accs[ia] : NULL;
-            if (enc2 && (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, slot, rec, ia,
-                                           e)) < 0)
+            if (enc2 && (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, k, slot, rec,
+                                           ia, e)) < 0)
                 return rc;
             if (bad.at < ia + na) {
                 size_t i = bad.at;

@@ -25,7 +25,7 @@
 #define HVT_PRED_LINES 1024
 
 /* Shape bits: which values the payload carries for an access. */
-#define HVT_SHAPE_ELEMENT 1u /* tag.element != 0: column acc_element */
+#define HVT_SHAPE_ELEMENT 1u /* tag.element != its prediction: column acc_element */
 #define HVT_SHAPE_LINEAR 2u  /* linear != its prediction: column acc_linear */
 #define HVT_SHAPE_PHYS 4u    /* phys != its prediction: column acc_phys */
 #define HVT_SHAPE_DATA 8u    /* data != its prediction (or none): column acc_bytes */
@@ -33,7 +33,7 @@
 
 struct hvt_pred_addr {
     uint64_t lin, phys;
-    uint64_t size;
+    uint32_t size, element;
 };
 
 struct hvt_pred_line {
@@ -52,6 +52,9 @@ struct hvt_pred {
 struct hvt_pred_pass {
     struct hvt_pred_addr *ctx;      /* this vCPU's contexts */
     const struct hvt_access *prev;  /* the previous access of the pass, or NULL */
+    const struct hvt_access *ref;   /* the event's previous pass: a re-execution repeats it */
+    uint32_t ref_n;
+    uint64_t used; /* contexts used in this pass (bit = context index) */
     unsigned insn_len;
     /* the event's instruction bytes, zero after insn_len: HVT_DATA_MAX bytes can be read at
      * any offset below insn_len */
@@ -62,7 +65,6 @@ struct hvt_pred_pass {
     uint64_t fetch_next;              /* linear address after the pass's last fetch */
     uint64_t tr_lin, tr_phys, tr_mask; /* the last leaf translation the pass walked */
     uint64_t walk_phys[8];            /* by level: the last entry the pass walked */
-    uint32_t element;                 /* tag.element of the previous access */
 };
 
 static const uint8_t hvt_pred_zero[HVT_DATA_MAX];
@@ -72,11 +74,15 @@ static inline void hvt_pred_reset(struct hvt_pred *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* Pass PASS of EV (whose earlier passes are final) begins; VSLOT: the vCPU's slot or -1. */
 static inline void hvt_pred_pass_begin(struct hvt_pred_pass *pp, struct hvt_pred *p, int vslot,
-                                       const struct hvt_event *ev)
+                                       const struct hvt_event *ev, uint32_t pass)
 {
     pp->ctx = p->ctx[vslot < 0 ? 0 : (unsigned)vslot % HVT_PRED_VSLOTS];
     pp->prev = NULL;
+    pp->ref = pass ? ev->passes[pass - 1].accesses : NULL;
+    pp->ref_n = pass ? ev->passes[pass - 1].n_accesses : 0;
+    pp->used = 0;
     unsigned n = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
     pp->insn_len = n;
     /* fixed-size copies (no library call); the bytes past insn_len cleared */
@@ -88,7 +94,6 @@ static inline void hvt_pred_pass_begin(struct hvt_pred_pass *pp, struct hvt_pred
     pp->rip_lin = ev->init.seg[HVT_SEG_CS].base + ev->init.rip;
     pp->cr3 = ev->init.cr3;
     memset(pp->walk_phys, 0, sizeof(pp->walk_phys));
-    pp->element = 0;
 }
 
 /* The context of an access of class CLS (< HVT_TAG__COUNT), level and operand. */
@@ -101,6 +106,30 @@ static inline unsigned hvt_pred_ctx_of(const struct hvt_access *a)
     return cls * 8 + sub;
 }
 
+/* The access of the previous pass at index I when it is of A's kind (class, level, operand,
+ * kind, size): a re-execution makes the same accesses. NULL otherwise. */
+static inline const struct hvt_access *hvt_pred_ref(const struct hvt_pred_pass *pp,
+                                                    const struct hvt_access *a, uint32_t i)
+{
+    if (i >= pp->ref_n)
+        return NULL;
+    const struct hvt_access *r = &pp->ref[i];
+    uint64_t x, y;
+    memcpy(&x, r, 8); /* compared: kind, space, class, operand, level */
+    memcpy(&y, a, 8);
+    return ((x ^ y) & 0x00ffffff0000ffffull) == 0 && r->size == a->size ? r : NULL;
+}
+
+/* The element index of A (C: its context, R: its reference or NULL): the reference's, else
+ * the next after the context's last in this pass, else 0. */
+static inline uint32_t hvt_pred_element(const struct hvt_pred_pass *pp, const struct hvt_access *a,
+                                        const struct hvt_pred_addr *c, const struct hvt_access *r)
+{
+    if (r)
+        return r->tag.element;
+    return (pp->used >> hvt_pred_ctx_of(a) & 1) ? c->element + 1 : 0;
+}
+
 static inline int hvt_pred_is_walk(const struct hvt_access *a)
 {
     return a && (a->tag.cls == HVT_TAG_WALK || a->tag.cls == HVT_TAG_AD);
@@ -109,8 +138,10 @@ static inline int hvt_pred_is_walk(const struct hvt_access *a)
 /* The linear address of A (its shape known: class, level, operand, flags), C its context
  * (&pp->ctx[hvt_pred_ctx_of(a)]). */
 static inline uint64_t hvt_pred_linear(const struct hvt_pred_pass *pp, const struct hvt_access *a,
-                                       const struct hvt_pred_addr *c)
+                                       const struct hvt_pred_addr *c, const struct hvt_access *r)
 {
+    if (r) /* the previous pass's access at this index */
+        return r->linear;
     if (a->tag.cls == HVT_TAG_WALK || a->tag.cls == HVT_TAG_AD) /* the same translation */
         return hvt_pred_is_walk(pp->prev) ? pp->prev->linear : c->lin;
     if (a->tag.cls == HVT_TAG_FETCH) /* the instruction, then on from the last fetch */
@@ -136,8 +167,11 @@ static inline uint64_t hvt_pred_frame(uint64_t entry, unsigned size)
 
 /* The physical address of A, whose linear address is LIN (C: its context). */
 static inline uint64_t hvt_pred_phys(const struct hvt_pred_pass *pp, const struct hvt_access *a,
-                                     const struct hvt_pred_addr *c, uint64_t lin)
+                                     const struct hvt_pred_addr *c, const struct hvt_access *r,
+                                     uint64_t lin)
 {
+    if (r && r->linear == lin) /* the same address as in the previous pass */
+        return r->phys;
     unsigned lvl = a->tag.level, s = a->size;
     if (a->tag.cls == HVT_TAG_WALK) {
         if (lvl < 1 || lvl > 5 || (s != 8 && s != 4))
@@ -168,10 +202,11 @@ static inline unsigned hvt_pred_line_of(uint64_t phys)
     return (unsigned)(((phys >> 3) ^ (phys >> 13)) & (HVT_PRED_LINES - 1));
 }
 
-/* The data of A at LIN/PHYS (L: &p->line[hvt_pred_line_of(phys)]): A's size bytes at the
- * returned pointer (which has HVT_DATA_MAX readable bytes); NULL when nothing predicts it. */
+/* The data of A, the pass's access IDX, at LIN/PHYS (L: &p->line[hvt_pred_line_of(phys)]):
+ * A's size bytes at the returned pointer (which has HVT_DATA_MAX readable bytes); NULL when
+ * nothing predicts it. */
 static inline const uint8_t *hvt_pred_data(const struct hvt_pred_pass *pp,
-                                           const struct hvt_access *a,
+                                           const struct hvt_access *a, uint32_t idx,
                                            const struct hvt_pred_line *l, uint64_t lin,
                                            uint64_t phys)
 {
@@ -182,6 +217,10 @@ static inline const uint8_t *hvt_pred_data(const struct hvt_pred_pass *pp,
         if (off < pp->insn_len && a->size <= pp->insn_len - off)
             return pp->insn + off;
     }
+    const struct hvt_access *r = hvt_pred_ref(pp, a, idx);
+    if (r && r->phys == phys && r->outcome == HVT_OP_OKAY &&
+        (a->kind == HVT_ACC_READ || a->kind == HVT_ACC_FETCH))
+        return r->data; /* read again in the re-execution */
     const struct hvt_access *q = pp->prev;
     if ((a->kind == HVT_ACC_WRITE || a->kind == HVT_ACC_IO_OUT) && q &&
         (q->kind == HVT_ACC_READ || q->kind == HVT_ACC_IO_IN) && q->tag.cls == a->tag.cls &&
@@ -213,6 +252,8 @@ static inline void hvt_pred_update(struct hvt_pred_pass *pp, const struct hvt_ac
     c->lin = a->linear;
     c->phys = a->phys;
     c->size = a->size;
+    c->element = a->tag.element;
+    pp->used |= 1ull << hvt_pred_ctx_of(a);
     if (a->tag.cls == HVT_TAG_FETCH) {
         pp->have_fetch = 1;
         pp->fetch_next = a->linear + a->size;
@@ -238,7 +279,6 @@ static inline void hvt_pred_update(struct hvt_pred_pass *pp, const struct hvt_ac
         l->valid = 1;
         memcpy(l->data, data, HVT_DATA_MAX);
     }
-    pp->element = a->tag.element;
     pp->prev = a;
 }
 

@@ -108,8 +108,11 @@ static int decode_with(const uint8_t *extra, size_t len, struct hvt_dchunk *d,
     memcpy(raw, buf, (size_t)n);
     if (len)
         memcpy(raw + n, extra, len);
-    struct hvt_chunk_hdr h = {
-        .first_event_id = 5, .last_event_id = 5, .n_events = 1, .n_records = 1};
+    struct hvt_chunk_hdr h = {.first_event_id = 5,
+                              .last_event_id = 5,
+                              .n_events = 1,
+                              .n_records = 1,
+                              .version = HVT_CHUNK_ENC_2}; /* what the encoder writes */
     memset(e, 0, sizeof(*e));
     d->chunk = 3;
     int rc = hvt_dchunk_decode(d, raw, (size_t)n + len, &h, HVT_FMT_MAX_CHUNK_MEM, e);
