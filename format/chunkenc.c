@@ -174,21 +174,6 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
     return 0;
 }
 
-#define BAD(...) (snprintf(msg, msg_size, __VA_ARGS__), -HVT_E_INVALID)
-
-/* The range checks of an access's first 8 bytes (kind, space, seg, outcome, class, operand,
- * level, reserved): 128 - limit added to each checked byte, whose top bit then tells. */
-_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
-                   offsetof(struct hvt_access, outcome) == 3 &&
-                   offsetof(struct hvt_access, tag.cls) == 4 &&
-                   offsetof(struct hvt_access, tag.level) == 6,
-               "access layout");
-#define RANGE_ADD                                                                                  \
-    ((uint64_t)(128 - HVT_ACC__COUNT) | (uint64_t)(128 - HVT_SPACE__COUNT) << 8 |                 \
-     (uint64_t)(128 - HVT_OP__COUNT) << 24 | (uint64_t)(128 - HVT_TAG__COUNT) << 32 |              \
-     (uint64_t)(128 - (HVT_WALK_PAE_PDPTE + 1)) << 48)
-#define RANGE_TOP 0x0080008080008080ull
-
 /* ---- access shapes ---------------------------------------------------------------------- */
 
 static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigned bits)

@@ -1031,6 +1031,20 @@ struct rd2 {
     size_t n_shapes;
 };
 
+/* The next value of a residual column with *LEFT values left: 0, or -1 when it has none. */
+static inline int residual(const uint8_t **col, size_t *left, uint64_t *v, int *overlong_out)
+{
+    int overlong = 0;
+    if (!*left)
+        return -1;
+    --*left;
+    const uint8_t *p = *col;
+    *v = (uint64_t)RDS(p);
+    *col = p;
+    *overlong_out |= overlong;
+    return 0;
+}
+
 /* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape, predictions
  * and the values the shape says are written out. IA: the chunk index of the first. */
 static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a, size_t na,
@@ -1056,29 +1070,27 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
         struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(x)];
         const struct hvt_access *ref = hvt_pred_ref(&pp, x, (uint32_t)i);
         x->tag.element = hvt_pred_element(&pp, x, ctx, ref);
+        uint64_t res;
         if (bits & HVT_SHAPE_ELEMENT) {
-            if (!r->n_el)
+            if (residual(&r->el, &r->n_el, &res, &overlong))
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
                            ia + i);
-            r->n_el--;
-            x->tag.element += (uint32_t)RDS(r->el);
+            x->tag.element += (uint32_t)res;
         }
         uint64_t lin = hvt_pred_linear(&pp, x, ctx, ref);
         if (bits & HVT_SHAPE_LINEAR) {
-            if (!r->n_lin)
+            if (residual(&r->lin, &r->n_lin, &res, &overlong))
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
                            ia + i);
-            r->n_lin--;
-            lin += (uint64_t)RDS(r->lin);
+            lin += res;
         }
         x->linear = lin;
         uint64_t phys = hvt_pred_phys(&pp, x, ctx, ref, lin);
         if (bits & HVT_SHAPE_PHYS) {
-            if (!r->n_phys)
+            if (residual(&r->phys, &r->n_phys, &res, &overlong))
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
                            ia + i);
-            r->n_phys--;
-            phys += (uint64_t)RDS(r->phys);
+            phys += res;
         }
         x->phys = phys;
         struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(phys)];
