@@ -444,10 +444,11 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         uint32_t *prev_next = &c->shapes.first;
         for (uint32_t i = 0; i < q->n_accesses; i++) {
             const struct hvt_access *a = &q->accesses[i];
-            struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(a)];
+            unsigned ci = hvt_pred_ctx_of(a);
+            struct hvt_pred_addr *ctx = &pp.ctx[ci];
             struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(a->phys)];
             const struct hvt_access *ref = hvt_pred_ref(&pp, a, i);
-            uint32_t pel = hvt_pred_element(&pp, a, ctx, ref);
+            uint32_t pel = hvt_pred_element(&pp, ci, ctx, ref);
             unsigned bits = a->tag.element != pel ? HVT_SHAPE_ELEMENT : 0;
             uint64_t plin = hvt_pred_linear(&pp, a, ctx, ref);
             bits |= a->linear != plin ? HVT_SHAPE_LINEAR : 0;
@@ -496,7 +497,7 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
                 memcpy(w_cx + a->size, a->cur, a->size);
                 w_cx += 2 * a->size;
             }
-            hvt_pred_update(&pp, a, ctx, ln, (const uint8_t *)x);
+            hvt_pred_update(&pp, a, ci, ctx, ln, (const uint8_t *)x);
         }
         ACC_COLS(STORE)
         col[F_ACC_CMPXCHG].n = (size_t)(w_cx - col[F_ACC_CMPXCHG].p);

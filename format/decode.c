@@ -1019,7 +1019,8 @@ static int decode_shapes(struct hvt_dchunk *d, const struct wire *w, size_t n_sh
         a.flags = (uint32_t)v[8];
         memcpy(d->shapes[i].hdr, &a, sizeof(d->shapes[i].hdr));
         d->shapes[i].callsite = (uint32_t)v[9];
-        d->shapes[i].bits = (uint32_t)v[10];
+        d->shapes[i].bits = (uint16_t)v[10];
+        d->shapes[i].ctx = (uint16_t)hvt_pred_ctx_of(&a);
     }
     return 0;
 }
@@ -1067,9 +1068,10 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
         x->callsite = sh->callsite;
         x->reserved = 0;
         unsigned bits = sh->bits;
-        struct hvt_pred_addr *ctx = &pp.ctx[hvt_pred_ctx_of(x)];
+        unsigned ci = sh->ctx;
+        struct hvt_pred_addr *ctx = &pp.ctx[ci];
         const struct hvt_access *ref = hvt_pred_ref(&pp, x, (uint32_t)i);
-        x->tag.element = hvt_pred_element(&pp, x, ctx, ref);
+        x->tag.element = hvt_pred_element(&pp, ci, ctx, ref);
         uint64_t res;
         if (bits & HVT_SHAPE_ELEMENT) {
             if (residual(&r->el, &r->n_el, &res, &overlong))
@@ -1138,7 +1140,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             r->cx += 2 * (size_t)size;
             r->cx_left -= 2 * (size_t)size;
         }
-        hvt_pred_update(&pp, x, ctx, ln, x->data);
+        hvt_pred_update(&pp, x, ci, ctx, ln, x->data);
     }
     if (overlong)
         return BAD(-HVT_E_BAD_RECORD, rec, "an access column holds a varint longer than 10 bytes");

@@ -19,11 +19,12 @@ struct hvt_dcol {
 };
 
 /* A decoded access shape (encoding 2): the first 24 bytes of its accesses (element 0), its call
- * site and its shape bits. */
+ * site, its shape bits and its predictor context. */
 struct hvt_dshape {
     uint8_t hdr[24];
     uint32_t callsite;
-    uint32_t bits;
+    uint16_t bits;
+    uint16_t ctx; /* its accesses' predictor context */
 };
 
 struct hvt_pred;

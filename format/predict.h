@@ -120,14 +120,14 @@ static inline const struct hvt_access *hvt_pred_ref(const struct hvt_pred_pass *
     return ((x ^ y) & 0x00ffffff0000ffffull) == 0 && r->size == a->size ? r : NULL;
 }
 
-/* The element index of A (C: its context, R: its reference or NULL): the reference's, else
- * the next after the context's last in this pass, else 0. */
-static inline uint32_t hvt_pred_element(const struct hvt_pred_pass *pp, const struct hvt_access *a,
+/* The element index of an access (CI, C: its context's index and context, R: its reference or
+ * NULL): the reference's, else the next after the context's last in this pass, else 0. */
+static inline uint32_t hvt_pred_element(const struct hvt_pred_pass *pp, unsigned ci,
                                         const struct hvt_pred_addr *c, const struct hvt_access *r)
 {
     if (r)
         return r->tag.element;
-    return (pp->used >> hvt_pred_ctx_of(a) & 1) ? c->element + 1 : 0;
+    return (pp->used >> ci & 1) ? c->element + 1 : 0;
 }
 
 static inline int hvt_pred_is_walk(const struct hvt_access *a)
@@ -243,17 +243,17 @@ static inline int hvt_pred_same(const uint8_t *p, const uint8_t *q, const uint8_
     return d == 0;
 }
 
-/* After A (its values final; DATA is A's data with the bytes past its size zero; C and L its
- * context and line). */
+/* After A (its values final; DATA is A's data with the bytes past its size zero; CI, C and L
+ * its context's index, its context and its line). */
 static inline void hvt_pred_update(struct hvt_pred_pass *pp, const struct hvt_access *a,
-                                   struct hvt_pred_addr *c, struct hvt_pred_line *l,
+                                   unsigned ci, struct hvt_pred_addr *c, struct hvt_pred_line *l,
                                    const uint8_t *data)
 {
     c->lin = a->linear;
     c->phys = a->phys;
     c->size = a->size;
     c->element = a->tag.element;
-    pp->used |= 1ull << hvt_pred_ctx_of(a);
+    pp->used |= 1ull << ci;
     if (a->tag.cls == HVT_TAG_FETCH) {
         pp->have_fetch = 1;
         pp->fetch_next = a->linear + a->size;
