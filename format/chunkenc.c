@@ -176,13 +176,14 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
 
 /* ---- access shapes ---------------------------------------------------------------------- */
 
+/* The key of A's shape: bytes kind, space, seg, outcome, class, operand, level | bits << 4,
+ * size (the first seven are A's first seven bytes: one load), then flags and call site. */
 static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigned bits)
 {
     struct hvt_shape_key k;
-    k.k0 = (uint64_t)a->kind | (uint64_t)a->space << 8 | (uint64_t)a->seg << 16 |
-           (uint64_t)a->outcome << 24 | (uint64_t)a->tag.cls << 32 |
-           (uint64_t)a->tag.operand << 40 | (uint64_t)(a->tag.level | bits << 4) << 48 |
-           (uint64_t)a->size << 56;
+    uint64_t x;
+    memcpy(&x, a, 8);
+    k.k0 = (x & 0x00ffffffffffffffull) | (uint64_t)bits << 52 | (uint64_t)a->size << 56;
     k.k1 = (uint64_t)a->flags | (uint64_t)a->callsite << 32;
     return k;
 }
