@@ -3,6 +3,7 @@
 #include "chunkenc.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,13 +296,16 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
 
 /* Masks that keep the first N of HVT_DATA_MAX bytes. */
 static uint8_t keep_mask[HVT_DATA_MAX + 1][HVT_DATA_MAX];
-static void init_masks(void)
+static void fill_masks(void)
 {
-    if (keep_mask[1][0])
-        return;
     for (int n = 0; n <= HVT_DATA_MAX; n++)
         for (int i = 0; i < HVT_DATA_MAX; i++)
             keep_mask[n][i] = i < n ? 0xff : 0;
+}
+static void init_masks(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_masks); /* writers may start on several threads */
 }
 
 int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
