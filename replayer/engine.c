@@ -336,6 +336,37 @@ static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint6
         a->tag.element += c->elem_base;
 }
 
+/* Strict mode, the common case: the call equals the next recorded access (what
+ * hvt_rpl_access_differs checks, field by field, without building the access). Returns that
+ * access, or NULL when the call must take the slow path (a difference, a logged call, the end
+ * of the pass, an invalid size), which builds the access and names what differs. DATA and OLD
+ * are the written value and a compare-exchange's expected value, NULL for other kinds. */
+static const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa,
+                                          uint32_t size, const struct hvt_op_info *info,
+                                          const void *data, const void *old)
+{
+    const struct hvt_access *rec;
+    uint32_t elem = info->tag.element;
+
+    if (c->sem || c->mismatch || c->e->log_calls || c->next >= c->p->n_accesses || size == 0 ||
+        size > HVT_DATA_MAX)
+        return NULL;
+    rec = &c->p->accesses[c->next];
+    if (c->string_insn && (info->tag.cls == HVT_TAG_DATA || info->tag.cls == HVT_TAG_IO))
+        elem += c->elem_base;
+    if (rec->kind != kind || rec->phys != gpa || rec->size != size ||
+        rec->tag.cls != info->tag.cls || rec->tag.operand != info->tag.operand ||
+        rec->tag.level != info->tag.level || rec->tag.element != elem)
+        return NULL;
+    if ((rec->flags & HVT_AF_LINEAR_VALID) && (info->flags & HVT_OPF_LINEAR_VALID) &&
+        rec->linear != info->linear)
+        return NULL;
+    if ((data && memcmp(rec->data, data, size)) || (old && memcmp(rec->old, old, size)))
+        return NULL;
+    c->next++;
+    return rec;
+}
+
 /* Semantic mode: the call is logged and answered by meaning. Returns the op result. */
 static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
                     struct hvt_op_info *info)
@@ -358,13 +389,15 @@ static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t
 {
     struct replay_ctx *c = ctx;
     struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(c, &got, kind, addr, size, info);
-    if (c->sem)
-        return sem_call(c, &got, buf, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
+    if (!rec) {
+        fill(c, &got, kind, addr, size, info);
+        if (c->sem)
+            return sem_call(c, &got, buf, info);
+        rec = take(c, &got);
+        if (!rec)
+            return HVT_OP_UNHANDLEABLE;
+    }
     info->space = rec->space;
     if (rec->outcome == HVT_OP_OKAY)
         memcpy(buf, rec->data, size);
@@ -377,15 +410,17 @@ static int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, u
 {
     struct replay_ctx *c = ctx;
     struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(c, &got, kind, addr, size, info);
-    if (size <= HVT_DATA_MAX)
-        memcpy(got.data, buf, size);
-    if (c->sem)
-        return sem_call(c, &got, NULL, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
+    if (!rec) {
+        fill(c, &got, kind, addr, size, info);
+        if (size <= HVT_DATA_MAX)
+            memcpy(got.data, buf, size);
+        if (c->sem)
+            return sem_call(c, &got, NULL, info);
+        rec = take(c, &got);
+        if (!rec)
+            return HVT_OP_UNHANDLEABLE;
+    }
     info->space = rec->space;
     return rec->outcome;
 }
@@ -407,17 +442,19 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
 {
     struct replay_ctx *c = ctx;
     struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(c, &got, HVT_ACC_CMPXCHG, gpa, size, info);
-    if (size <= HVT_DATA_MAX) {
-        memcpy(got.data, new_, size);
-        memcpy(got.old, old, size);
+    const struct hvt_access *rec = fast_take(c, HVT_ACC_CMPXCHG, gpa, size, info, new_, old);
+    if (!rec) {
+        fill(c, &got, HVT_ACC_CMPXCHG, gpa, size, info);
+        if (size <= HVT_DATA_MAX) {
+            memcpy(got.data, new_, size);
+            memcpy(got.old, old, size);
+        }
+        if (c->sem)
+            return sem_call(c, &got, old, info);
+        rec = take(c, &got);
+        if (!rec)
+            return HVT_OP_UNHANDLEABLE;
     }
-    if (c->sem)
-        return sem_call(c, &got, old, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
     info->space = rec->space;
     if (rec->outcome == HVT_OP_CMPXCHG_FAILED)
         memcpy(old, rec->cur, size);
