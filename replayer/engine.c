@@ -348,8 +348,8 @@ static const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, ui
     const struct hvt_access *rec;
     uint32_t elem = info->tag.element;
 
-    if (c->sem || c->mismatch || c->e->log_calls || c->next >= c->p->n_accesses || size == 0 ||
-        size > HVT_DATA_MAX)
+    if (c->sem || c->mismatch || c->e->log_calls || c->e->slow_take ||
+        c->next >= c->p->n_accesses || size == 0 || size > HVT_DATA_MAX)
         return NULL;
     rec = &c->p->accesses[c->next];
     if (c->string_insn && (info->tag.cls == HVT_TAG_DATA || info->tag.cls == HVT_TAG_IO))
@@ -364,6 +364,7 @@ static const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, ui
     if ((data && memcmp(rec->data, data, size)) || (old && memcmp(rec->old, old, size)))
         return NULL;
     c->next++;
+    c->e->n_fast_takes++;
     return rec;
 }
 
