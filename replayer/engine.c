@@ -264,6 +264,7 @@ void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_
 {
     struct hvt_rpl_finding *f;
     c->mismatch = 1;
+    c->fast = 0;
     f = hvt_rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
     if (!f)
         return;
@@ -337,26 +338,30 @@ static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint6
 }
 
 /* Strict mode, the common case: the call equals the next recorded access (what
- * hvt_rpl_access_differs checks, field by field, without building the access). Returns that
- * access, or NULL when the call must take the slow path (a difference, a logged call, the end
- * of the pass, an invalid size), which builds the access and names what differs. DATA and OLD
- * are the written value and a compare-exchange's expected value, NULL for other kinds. */
-static const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa,
-                                          uint32_t size, const struct hvt_op_info *info,
-                                          const void *data, const void *old)
+ * hvt_rpl_access_differs checks, without building the access: the tag compared as one word,
+ * its reserved byte included). Returns that access, or NULL when the call must take the slow
+ * path (a difference, semantic mode, a logged call, an earlier mismatch, the end of the pass,
+ * an invalid size), which builds the access and names what differs. DATA and OLD are the
+ * written value and a compare-exchange's expected value, NULL for other kinds. */
+static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind,
+                                                 uint64_t gpa, uint32_t size,
+                                                 const struct hvt_op_info *info,
+                                                 const void *data, const void *old)
 {
     const struct hvt_access *rec;
-    uint32_t elem = info->tag.element;
+    struct hvt_tag want = info->tag;
+    uint64_t tw, tr;
 
-    if (c->sem || c->mismatch || c->e->log_calls || c->e->slow_take ||
-        c->next >= c->p->n_accesses || size == 0 || size > HVT_DATA_MAX)
+    if (!c->fast || c->next >= c->p->n_accesses)
         return NULL;
     rec = &c->p->accesses[c->next];
-    if (c->string_insn && (info->tag.cls == HVT_TAG_DATA || info->tag.cls == HVT_TAG_IO))
-        elem += c->elem_base;
-    if (rec->kind != kind || rec->phys != gpa || rec->size != size ||
-        rec->tag.cls != info->tag.cls || rec->tag.operand != info->tag.operand ||
-        rec->tag.level != info->tag.level || rec->tag.element != elem)
+    if (rec->kind != kind || rec->phys != gpa || rec->size != size || size - 1 >= HVT_DATA_MAX)
+        return NULL;
+    if (c->elem_base && (want.cls == HVT_TAG_DATA || want.cls == HVT_TAG_IO))
+        want.element += c->elem_base;
+    memcpy(&tw, &want, sizeof(tw));
+    memcpy(&tr, &rec->tag, sizeof(tr));
+    if (tw != tr)
         return NULL;
     if ((rec->flags & HVT_AF_LINEAR_VALID) && (info->flags & HVT_OPF_LINEAR_VALID) &&
         rec->linear != info->linear)
@@ -385,7 +390,7 @@ static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
 }
 
 /* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
-static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t size,
+static inline int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t size,
                      struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
@@ -400,13 +405,17 @@ static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t
             return HVT_OP_UNHANDLEABLE;
     }
     info->space = rec->space;
-    if (rec->outcome == HVT_OP_OKAY)
-        memcpy(buf, rec->data, size);
+    if (rec->outcome == HVT_OP_OKAY) {
+        if (size == 8)
+            memcpy(buf, rec->data, 8); /* a paging entry: one move */
+        else
+            memcpy(buf, rec->data, size);
+    }
     return rec->outcome;
 }
 
 /* A write-like call (write, io-out): its data is part of what must match. */
-static int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, uint32_t size,
+static inline int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, uint32_t size,
                       struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
@@ -569,6 +578,7 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     c.ev = ev;
     c.p = p;
     c.string_insn = hvt_rpl_is_string_insn(ev);
+    c.fast = e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take;
     if (e->match == HVT_RPL_MATCH_SEMANTIC) {
         rc = hvt_rpl_sem_begin(&e->sem, p);
         if (rc < 0)
