@@ -529,7 +529,8 @@ static int unchanged(const struct hvt_access *A, const struct hvt_access *B)
         return 0;
     if (is_read(A) && (A->outcome != HVT_OP_OKAY || B->outcome != HVT_OP_OKAY))
         return 1;
-    if (memcmp(A->data, B->data, data_len(A)))
+    if (A->size <= 8 ? value(A, A->data) != value(B, B->data)
+                     : memcmp(A->data, B->data, data_len(A)) != 0)
         return 0;
     return A->kind != HVT_ACC_CMPXCHG || !memcmp(A->old, B->old, data_len(A));
 }

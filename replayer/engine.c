@@ -556,12 +556,12 @@ static uint64_t count_mask(const struct hvt_event *ev)
     return (d ^ a67) ? 0xffffffffull : 0xffffull;
 }
 
-/* Replays pass K of EV. Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
+/* Replays pass K of EV (STR: hvt_rpl_is_string_insn of EV). Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
  * recording got further), 0 otherwise (mismatches are in the findings), or a negative error.
  * A core that runs one REP iteration per call (OKAY, RIP unchanged, the count stepped) is
  * called again until it has done what the recorded pass did: the iterations add up, and its
  * elements are numbered on from the earlier calls'. */
-static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uint32_t k,
+static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int str, uint32_t k,
                        struct hvt_rpl_event_report *rep, struct hvt_pass_outcome *out,
                        struct hvt_vcpu_state *end)
 {
@@ -577,7 +577,7 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     c.e = e;
     c.ev = ev;
     c.p = p;
-    c.string_insn = hvt_rpl_is_string_insn(ev);
+    c.string_insn = str;
     c.fast = e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take;
     if (e->match == HVT_RPL_MATCH_SEMANTIC) {
         rc = hvt_rpl_sem_begin(&e->sem, p);
@@ -839,7 +839,7 @@ void hvt_rpl_engine_free(struct hvt_rpl_engine *e)
 int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
                          const struct hvt_fmt_chunk *chunk, struct hvt_rpl_event_report *rep)
 {
-    int replay, rc = 0;
+    int replay, rc = 0, str;
 
     if (!e || !ev || !rep || (ev->n_passes && !ev->passes))
         return -HVT_E_INVALID;
@@ -856,6 +856,7 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
     }
 
     replay = !(e->flags & HVT_RPL_NO_REPLAY);
+    str = hvt_rpl_is_string_insn(ev);
     if (ev->flags & HVT_EV_INCOMPLETE) {
         rep->status = HVT_RPL_ST_SKIPPED;
         snprintf(rep->why, sizeof(rep->why), "records of this event were lost");
@@ -872,7 +873,7 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
             }
             continue;
         }
-        rc = replay_pass(e, ev, k, rep, &out, &end);
+        rc = replay_pass(e, ev, str, k, rep, &out, &end);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -915,7 +916,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
 {
     struct hvt_rpl_event_report ra, rb;
     struct rpl_avec save = {0};
-    int rc = 0;
+    int rc = 0, str;
 
     if (!a || !b || !ev || (ev->n_passes && !ev->passes))
         return -HVT_E_INVALID;
@@ -924,6 +925,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
     memset(&ra, 0, sizeof(ra));
     memset(&rb, 0, sizeof(rb));
     a->log_calls = b->log_calls = 1;
+    str = hvt_rpl_is_string_insn(ev);
     for (uint32_t k = 0; k < ev->n_passes && !rc; k++) {
         struct hvt_pass_outcome oa, ob;
         struct hvt_vcpu_state ea, eb;
@@ -934,7 +936,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         if (ev->passes[k].lost)
             continue;
         a->fv.n = b->fv.n = 0;
-        ua = replay_pass(a, ev, k, &ra, &oa, &ea);
+        ua = replay_pass(a, ev, str, k, &ra, &oa, &ea);
         if (ua < 0) {
             rc = ua;
             break;
@@ -948,7 +950,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         }
         if (rc)
             break;
-        ub = replay_pass(b, ev, k, &rb, &ob, &eb);
+        ub = replay_pass(b, ev, str, k, &rb, &ob, &eb);
         if (ub < 0) {
             rc = ub;
             break;
