@@ -13,13 +13,14 @@
 static struct sy S;
 static char dir[200];
 
-static struct hvt_rpl_engine *engine(const struct hvt_fmt_header *hdr, unsigned cache,
-                                     unsigned match, int slow)
+static struct hvt_rpl_engine *engine(const struct hvt_fmt_header *hdr, const char *core,
+                                     unsigned cache, unsigned match, int slow)
 {
     struct hvt_rpl_options o;
     struct hvt_rpl_engine *e = NULL;
     char err[256];
     hvt_rpl_options_init(&o);
+    o.core = core;
     o.cache = cache;
     o.match = match;
     CHECK_EQ(hvt_rpl_engine_new(&e, &o, hdr, err, sizeof(err)), 0);
@@ -215,8 +216,8 @@ static void test_synthetic(void)
     for (unsigned cache = HVT_RPL_CACHE_NONE; cache <= HVT_RPL_CACHE_FULL; cache++) {
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
             const struct scase *t = &cases[i];
-            struct hvt_rpl_engine *fast = engine(NULL, cache, HVT_RPL_MATCH_STRICT, 0);
-            struct hvt_rpl_engine *slow = engine(NULL, cache, HVT_RPL_MATCH_STRICT, 1);
+            struct hvt_rpl_engine *fast = engine(NULL, NULL, cache, HVT_RPL_MATCH_STRICT, 0);
+            struct hvt_rpl_engine *slow = engine(NULL, NULL, cache, HVT_RPL_MATCH_STRICT, 1);
             struct counts n = {0};
             sy_free(&S);
             sy_init(&S, NULL);
@@ -245,8 +246,9 @@ static void test_synthetic(void)
 
 /* ---- the simulated host's scenarios -------------------------------------------------------- */
 
-/* Every event of PATH through both engines (CACHE, MATCH); sums the counters into N. */
-static void compare_trace(const char *path, unsigned cache, unsigned match, struct counts *n)
+/* Every event of PATH through both engines (CORE, CACHE, MATCH); sums the counters into N. */
+static void compare_trace(const char *path, const char *core, unsigned cache, unsigned match,
+                          struct counts *n)
 {
     struct hvt_fmt_reader *r = NULL;
     struct hvt_rpl_engine *fast, *slow;
@@ -254,8 +256,8 @@ static void compare_trace(const char *path, unsigned cache, unsigned match, stru
     CHECK_EQ(hvt_fmt_reader_open(&r, path, NULL), 0);
     if (!r)
         return;
-    fast = engine(hvt_fmt_reader_header(r), cache, match, 0);
-    slow = engine(hvt_fmt_reader_header(r), cache, match, 1);
+    fast = engine(hvt_fmt_reader_header(r), core, cache, match, 0);
+    slow = engine(hvt_fmt_reader_header(r), core, cache, match, 1);
     nc = hvt_fmt_reader_chunk_count(r);
     CHECK(nc > 0);
     for (int64_t k = 0; fast && slow && k < nc; k++) {
@@ -302,8 +304,8 @@ static void test_scenarios(void)
                 continue;
             }
             ran++;
-            compare_trace(path, HVT_RPL_CACHE_NONE, HVT_RPL_MATCH_AUTO, &all);
-            compare_trace(path, HVT_RPL_CACHE_WALK, HVT_RPL_MATCH_AUTO, &all);
+            compare_trace(path, NULL, HVT_RPL_CACHE_NONE, HVT_RPL_MATCH_AUTO, &all);
+            compare_trace(path, NULL, HVT_RPL_CACHE_WALK, HVT_RPL_MATCH_AUTO, &all);
             unlink(path);
         }
     }
@@ -321,9 +323,6 @@ static void test_scenarios(void)
 static void test_mutant(void)
 {
     struct hvt_host_options o;
-    struct hvt_rpl_options ro;
-    struct hvt_rpl_engine *fast = NULL, *slow = NULL;
-    struct hvt_fmt_reader *r = NULL;
     struct counts n = {0};
     char path[256], err[256];
     int rc;
@@ -335,32 +334,9 @@ static void test_mutant(void)
     if (rc == -HVT_E_UNSUPPORTED)
         return;
     CHECK_EQ(rc, 0);
-    CHECK_EQ(hvt_fmt_reader_open(&r, path, NULL), 0);
-    hvt_rpl_options_init(&ro);
-    ro.core = MUTANT_NOAD;
-    ro.match = HVT_RPL_MATCH_STRICT;
-    CHECK_EQ(hvt_rpl_engine_new(&fast, &ro, hvt_fmt_reader_header(r), err, sizeof(err)), 0);
-    CHECK_EQ(hvt_rpl_engine_new(&slow, &ro, hvt_fmt_reader_header(r), err, sizeof(err)), 0);
-    if (slow) {
-        slow->slow_take = 1;
-        slow->sc.slow = 1;
-    }
-    for (int64_t k = 0; fast && slow && k < hvt_fmt_reader_chunk_count(r); k++) {
-        struct hvt_fmt_chunk *c = NULL;
-        CHECK_EQ(hvt_fmt_reader_load_chunk(r, (uint64_t)k, &c), 0);
-        for (size_t i = 0; c && i < hvt_fmt_chunk_records(c); i++) {
-            struct hvt_record rec;
-            CHECK_EQ(hvt_fmt_chunk_record(c, i, &rec), 0);
-            if (rec.type == HVT_REC_EVENT)
-                run_both(fast, slow, rec.u.event, &n);
-        }
-        hvt_fmt_chunk_free(c);
-    }
+    compare_trace(path, MUTANT_NOAD, HVT_RPL_CACHE_NONE, HVT_RPL_MATCH_STRICT, &n);
     CHECK(n.mismatches > 0);
     CHECK(n.fast_takes > 0);
-    hvt_rpl_engine_free(fast);
-    hvt_rpl_engine_free(slow);
-    hvt_fmt_reader_close(r);
     unlink(path);
 }
 
