@@ -389,21 +389,40 @@ static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
     return hvt_rpl_sem_answer(c, got, buf, info);
 }
 
-/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
-static inline int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t size,
-                     struct hvt_op_info *info)
+/* The slow path of a call: builds the access (DATA, OLD as in fast_take), answers it by
+ * meaning in semantic mode (the read buffer, or the compare-exchange's OLD, is ANSWER) or checks
+ * it against the next recorded access. Returns the recorded access to answer from, or NULL with
+ * the op result in *RC. Kept out of line: the fast path needs no room for the access. */
+static __attribute__((noinline)) const struct hvt_access *
+slow_call(struct replay_ctx *c, uint8_t kind, uint64_t addr, uint32_t size, struct hvt_op_info *info,
+          const void *data, const void *old, void *answer, int *rc)
 {
-    struct replay_ctx *c = ctx;
     struct hvt_access got;
-    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
-    if (!rec) {
-        fill(c, &got, kind, addr, size, info);
-        if (c->sem)
-            return sem_call(c, &got, buf, info);
-        rec = take(c, &got);
-        if (!rec)
-            return HVT_OP_UNHANDLEABLE;
+    const struct hvt_access *rec;
+    fill(c, &got, kind, addr, size, info);
+    if (size <= HVT_DATA_MAX) {
+        if (data)
+            memcpy(got.data, data, size);
+        if (old)
+            memcpy(got.old, old, size);
     }
+    if (c->sem) {
+        *rc = sem_call(c, &got, answer, info);
+        return NULL;
+    }
+    rec = take(c, &got);
+    *rc = HVT_OP_UNHANDLEABLE;
+    return rec;
+}
+
+/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
+static inline int answer_in(struct replay_ctx *c, uint8_t kind, uint64_t addr, void *buf,
+                            uint32_t size, struct hvt_op_info *info)
+{
+    int rc;
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
+    if (!rec && !(rec = slow_call(c, kind, addr, size, info, NULL, NULL, buf, &rc)))
+        return rc;
     info->space = rec->space;
     if (rec->outcome == HVT_OP_OKAY) {
         if (size == 8)
@@ -415,22 +434,13 @@ static inline int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, u
 }
 
 /* A write-like call (write, io-out): its data is part of what must match. */
-static inline int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, uint32_t size,
-                      struct hvt_op_info *info)
+static inline int answer_out(struct replay_ctx *c, uint8_t kind, uint64_t addr, const void *buf,
+                             uint32_t size, struct hvt_op_info *info)
 {
-    struct replay_ctx *c = ctx;
-    struct hvt_access got;
+    int rc;
     const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
-    if (!rec) {
-        fill(c, &got, kind, addr, size, info);
-        if (size <= HVT_DATA_MAX)
-            memcpy(got.data, buf, size);
-        if (c->sem)
-            return sem_call(c, &got, NULL, info);
-        rec = take(c, &got);
-        if (!rec)
-            return HVT_OP_UNHANDLEABLE;
-    }
+    if (!rec && !(rec = slow_call(c, kind, addr, size, info, buf, NULL, NULL, &rc)))
+        return rc;
     info->space = rec->space;
     return rec->outcome;
 }
@@ -451,20 +461,10 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
                       struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
-    struct hvt_access got;
+    int rc;
     const struct hvt_access *rec = fast_take(c, HVT_ACC_CMPXCHG, gpa, size, info, new_, old);
-    if (!rec) {
-        fill(c, &got, HVT_ACC_CMPXCHG, gpa, size, info);
-        if (size <= HVT_DATA_MAX) {
-            memcpy(got.data, new_, size);
-            memcpy(got.old, old, size);
-        }
-        if (c->sem)
-            return sem_call(c, &got, old, info);
-        rec = take(c, &got);
-        if (!rec)
-            return HVT_OP_UNHANDLEABLE;
-    }
+    if (!rec && !(rec = slow_call(c, HVT_ACC_CMPXCHG, gpa, size, info, new_, old, old, &rc)))
+        return rc;
     info->space = rec->space;
     if (rec->outcome == HVT_OP_CMPXCHG_FAILED)
         memcpy(old, rec->cur, size);
