@@ -68,9 +68,9 @@ static int page_fault(struct hvt_emu *e, const struct walk_req *q, uint32_t bits
 }
 
 /* One tagged read of a paging-structure entry, recorded in W. */
-static inline __attribute__((always_inline)) int read_entry(struct hvt_emu *e, const struct walk_req *q,
-                                                            struct walk *w, uint64_t gpa, unsigned size,
-                                                            unsigned level, int ad, uint64_t *val)
+static inline __attribute__((always_inline)) int
+read_entry(struct hvt_emu *e, const struct walk_req *q, struct walk *w, uint64_t gpa, unsigned size,
+           unsigned level, int ad, uint64_t *val)
 {
     struct hvt_op_info info;
     struct walk_ent *ent;

@@ -523,9 +523,9 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
 static int unchanged(const struct hvt_access *A, const struct hvt_access *B)
 {
     if (A->kind != B->kind || A->tag.cls != B->tag.cls || A->tag.operand != B->tag.operand ||
-        A->tag.level != B->tag.level || A->tag.element != B->tag.element ||
-        A->size != B->size || A->phys != B->phys ||
-        ((A->flags ^ B->flags) & HVT_AF_LINEAR_VALID) || A->linear != B->linear)
+        A->tag.level != B->tag.level || A->tag.element != B->tag.element || A->size != B->size ||
+        A->phys != B->phys || ((A->flags ^ B->flags) & HVT_AF_LINEAR_VALID) ||
+        A->linear != B->linear)
         return 0;
     if (is_read(A) && (A->outcome != HVT_OP_OKAY || B->outcome != HVT_OP_OKAY))
         return 1;

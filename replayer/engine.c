@@ -343,9 +343,8 @@ static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint6
  * path (a difference, semantic mode, a logged call, an earlier mismatch, the end of the pass,
  * an invalid size), which builds the access and names what differs. DATA and OLD are the
  * written value and a compare-exchange's expected value, NULL for other kinds. */
-static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind,
-                                                 uint64_t gpa, uint32_t size,
-                                                 const struct hvt_op_info *info,
+static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa,
+                                                 uint32_t size, const struct hvt_op_info *info,
                                                  const void *data, const void *old)
 {
     const struct hvt_access *rec;
@@ -394,8 +393,8 @@ static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
  * it against the next recorded access. Returns the recorded access to answer from, or NULL with
  * the op result in *RC. Kept out of line: the fast path needs no room for the access. */
 static __attribute__((noinline)) const struct hvt_access *
-slow_call(struct replay_ctx *c, uint8_t kind, uint64_t addr, uint32_t size, struct hvt_op_info *info,
-          const void *data, const void *old, void *answer, int *rc)
+slow_call(struct replay_ctx *c, uint8_t kind, uint64_t addr, uint32_t size,
+          struct hvt_op_info *info, const void *data, const void *old, void *answer, int *rc)
 {
     struct hvt_access got;
     const struct hvt_access *rec;
@@ -556,11 +555,11 @@ static uint64_t count_mask(const struct hvt_event *ev)
     return (d ^ a67) ? 0xffffffffull : 0xffffull;
 }
 
-/* Replays pass K of EV (STR: hvt_rpl_is_string_insn of EV). Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
- * recording got further), 0 otherwise (mismatches are in the findings), or a negative error.
- * A core that runs one REP iteration per call (OKAY, RIP unchanged, the count stepped) is
- * called again until it has done what the recorded pass did: the iterations add up, and its
- * elements are numbered on from the earlier calls'. */
+/* Replays pass K of EV (STR: hvt_rpl_is_string_insn of EV). Returns 1 when the core cannot replay
+ * it (UNIMPLEMENTED where the recording got further), 0 otherwise (mismatches are in the findings),
+ * or a negative error. A core that runs one REP iteration per call (OKAY, RIP unchanged, the count
+ * stepped) is called again until it has done what the recorded pass did: the iterations add up, and
+ * its elements are numbered on from the earlier calls'. */
 static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int str, uint32_t k,
                        struct hvt_rpl_event_report *rep, struct hvt_pass_outcome *out,
                        struct hvt_vcpu_state *end)

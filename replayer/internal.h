@@ -32,7 +32,7 @@ void hvt_rpl_avec_free(struct rpl_avec *av);
 struct rpl_scratch {
     uint64_t *keys;
     size_t cap;
-    int slow; /* tests: no fast paths (every pair matched by sorting) */
+    int slow;              /* tests: no fast paths (every pair matched by sorting) */
     uint64_t n_repeats;    /* pairs whose later pass repeats the earlier one: nothing to find */
     uint64_t n_positional; /* walk or access sets matched in place (same keys in order) */
     uint64_t n_sorted;     /* ... matched by sorting by key and occurrence */

@@ -35,17 +35,17 @@ static struct hvt_rpl_engine *engine(const struct hvt_fmt_header *hdr, const cha
 static void same_reports(const struct hvt_rpl_event_report *a, const struct hvt_rpl_event_report *b,
                          uint64_t id)
 {
-    int same = a->status == b->status && !strcmp(a->why, b->why) &&
-               !strcmp(a->mnemonic, b->mnemonic) && !strcmp(a->disasm, b->disasm) &&
-               a->n_findings == b->n_findings && a->n_divergent == b->n_divergent &&
-               a->accesses == b->accesses && a->whatif == b->whatif &&
-               a->whatif_completes == b->whatif_completes &&
-               !strcmp(a->whatif_detail, b->whatif_detail);
+    int same =
+        a->status == b->status && !strcmp(a->why, b->why) && !strcmp(a->mnemonic, b->mnemonic) &&
+        !strcmp(a->disasm, b->disasm) && a->n_findings == b->n_findings &&
+        a->n_divergent == b->n_divergent && a->accesses == b->accesses && a->whatif == b->whatif &&
+        a->whatif_completes == b->whatif_completes && !strcmp(a->whatif_detail, b->whatif_detail);
     for (size_t i = 0; same && i < a->n_findings; i++)
         same = !memcmp(&a->findings[i], &b->findings[i], sizeof(a->findings[i]));
     if (!same)
-        fprintf(stderr, "event %llu: the fast and the slow paths report differently (%zu vs %zu "
-                        "findings, status %d vs %d)\n",
+        fprintf(stderr,
+                "event %llu: the fast and the slow paths report differently (%zu vs %zu "
+                "findings, status %d vs %d)\n",
                 (unsigned long long)id, a->n_findings, b->n_findings, a->status, b->status);
     CHECK(same);
 }
@@ -243,7 +243,6 @@ static void test_synthetic(void)
     }
 }
 
-
 /* ---- the simulated host's scenarios -------------------------------------------------------- */
 
 /* Every event of PATH through both engines (CORE, CACHE, MATCH); sums the counters into N. */
@@ -279,7 +278,7 @@ static void compare_trace(const char *path, const char *core, unsigned cache, un
 static void test_scenarios(void)
 {
     static const char *const names[] = {"clean", "pageout", "ptwrite", "pae-pdpte",
-                                         "cmps",  "gather",  "adbits",  "mixed"};
+                                        "cmps",  "gather",  "adbits",  "mixed"};
     struct counts all = {0};
     unsigned ran = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
