@@ -68,8 +68,9 @@ static int page_fault(struct hvt_emu *e, const struct walk_req *q, uint32_t bits
 }
 
 /* One tagged read of a paging-structure entry, recorded in W. */
-static int read_entry(struct hvt_emu *e, const struct walk_req *q, struct walk *w, uint64_t gpa,
-                      unsigned size, unsigned level, int ad, uint64_t *val)
+static inline __attribute__((always_inline)) int
+read_entry(struct hvt_emu *e, const struct walk_req *q, struct walk *w, uint64_t gpa, unsigned size,
+           unsigned level, int ad, uint64_t *val)
 {
     struct hvt_op_info info;
     struct walk_ent *ent;
@@ -113,7 +114,7 @@ static int walk_long(struct hvt_emu *e, const struct walk_req *q, struct walk *w
 
     for (;; level--) {
         unsigned shift = 12 + 9 * (level - 1);
-        uint64_t v, rsvd = rsvd_xd;
+        uint64_t v = 0, rsvd = rsvd_xd;
         int r = read_entry(e, q, w, table + 8 * ((q->la >> shift) & 511), 8, level, 1, &v);
         if (r)
             return r;
@@ -150,7 +151,7 @@ static int walk_pae(struct hvt_emu *e, const struct walk_req *q, struct walk *w)
 #ifdef HVT_MUTANT_PDPTE /* replayer tests: a deliberate bug, PDPTEs re-read from memory */
     reread = 1;
 #endif
-    uint64_t v;
+    uint64_t v = 0;
     int r;
 
     if (reread || !(st->flags & HVT_STATE_PDPTE_VALID)) {
@@ -195,7 +196,7 @@ static int walk_pae(struct hvt_emu *e, const struct walk_req *q, struct walk *w)
 static int walk_32(struct hvt_emu *e, const struct walk_req *q, struct walk *w)
 {
     const struct hvt_vcpu_state *st = e->st;
-    uint64_t v;
+    uint64_t v = 0;
     int r;
 
     r = read_entry(e, q, w, (st->cr3 & 0xfffff000ull) + 4 * (q->la >> 22), 4, 2, 1, &v);
@@ -322,6 +323,7 @@ int hvt_mmu_translate(struct hvt_emu *e, uint64_t la, unsigned intent, uint64_t 
         int r;
 
         w.n = 0;
+        w.gpa = 0;
         w.us = w.rw = ~0ull;
         w.xd = 0;
         if (st->efer & HVT_EFER_LMA)

@@ -14,7 +14,8 @@
 void hvt_rpl_scratch_free(struct rpl_scratch *s)
 {
     free(s->keys);
-    memset(s, 0, sizeof(*s));
+    s->keys = NULL;
+    s->cap = 0;
 }
 
 int hvt_rpl_is_string_insn(const struct hvt_event *ev)
@@ -36,12 +37,18 @@ int hvt_rpl_is_string_insn(const struct hvt_event *ev)
     return 0;
 }
 
+/* The first min(size, 8) bytes at P (a record's data, HVT_DATA_MAX bytes) as a little-endian
+ * value. */
 static uint64_t value(const struct hvt_access *a, const uint8_t *p)
 {
     uint64_t v = 0;
-    for (unsigned i = 0; i < a->size && i < 8; i++)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, sizeof(v));
+#else
+    for (unsigned i = 0; i < 8; i++)
         v |= (uint64_t)p[i] << (8 * i);
-    return v;
+#endif
+    return a->size >= 8 ? v : v & ((1ull << (8 * a->size)) - 1);
 }
 
 static int is_read(const struct hvt_access *a)
@@ -218,6 +225,7 @@ struct changed {
 
 struct pair_ctx {
     struct rpl_fvec *fv;
+    struct rpl_scratch *sc;
     const struct hvt_pass *passes;
     const struct hvt_pass *a, *b;
     uint32_t ka, kb;
@@ -233,52 +241,71 @@ static struct changed *changed_page(struct pair_ctx *c, uint64_t page)
     return NULL;
 }
 
-static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb, size_t nb,
-                  int32_t *pos)
+/* Matches the entries of B (NB, in access order) with those of A (NA, in access order): the
+ * j-th occurrence of a key in B with the j-th occurrence of that key in A. Sets POS[idx of each
+ * B entry] to the access index of its partner in A, or -1. When the keys of A and B agree
+ * entry by entry up to the shorter of the two (a retried pass repeating the one before), the
+ * j-th occurrence of a key sits at the same place on both sides, so the partner is the entry
+ * at the same place; otherwise both sides are sorted by key and occurrence. */
+static void match_keys(struct rpl_scratch *sc, struct ent *ea, size_t na, struct ent *eb, size_t nb,
+                       int32_t *pos)
+{
+    size_t n = na < nb ? na : nb, i = 0;
+
+    while (!sc->slow && i < n && ea[i].key == eb[i].key)
+        i++;
+    if (!sc->slow && i == n) {
+        sc->n_positional++;
+        for (size_t j = 0; j < nb; j++)
+            pos[eb[j].idx] = j < na ? (int32_t)ea[j].idx : -1;
+        return;
+    }
+    sc->n_sorted++;
+    number(ea, na);
+    number(eb, nb);
+    for (size_t j = 0; j < nb; j++) {
+        const struct ent *m = find(ea, na, eb[j].key, eb[j].occ);
+        pos[eb[j].idx] = m ? (int32_t)m->idx : -1;
+    }
+}
+
+static void walks(struct pair_ctx *c, struct ent *ea, struct ent *eb, int32_t *pos)
 {
     const struct hvt_pass *a = c->a, *b = c->b;
-    size_t n = 0;
+    size_t na = 0, nb = 0;
 
     for (uint32_t i = 0; i < a->n_accesses; i++)
         if (is_walk(&a->accesses[i]))
-            ea[n++] = (struct ent){walk_key(&a->accesses[i]), i, 0};
-    na = n;
-    number(ea, na);
-    n = 0;
+            ea[na++] = (struct ent){walk_key(&a->accesses[i]), i, 0};
     for (uint32_t i = 0; i < b->n_accesses; i++)
         if (is_walk(&b->accesses[i]))
-            eb[n++] = (struct ent){walk_key(&b->accesses[i]), i, 0};
-    nb = n;
-    number(eb, nb);
-    for (size_t j = 0; j < nb; j++)
-        pos[eb[j].idx] = (int32_t)j;
+            eb[nb++] = (struct ent){walk_key(&b->accesses[i]), i, 0};
+    match_keys(c->sc, ea, na, eb, nb, pos);
     /* visit pass b's walks in access order, so the first difference of a page is the highest
      * level (walks go top-down) and the lower ones are its consequences */
     for (uint32_t ib = 0; ib < b->n_accesses; ib++) {
         const struct hvt_access *B = &b->accesses[ib], *A;
-        const struct ent *me = NULL, *ma;
         struct hvt_rpl_finding *f;
         uint64_t va, vb, page;
-        if (!is_walk(B))
+        uint32_t ia;
+        if (!is_walk(B) || pos[ib] < 0)
             continue;
-        me = &eb[pos[ib]];
-        if (!me || !(ma = find(ea, na, me->key, me->occ)))
-            continue;
-        A = &a->accesses[ma->idx];
+        ia = (uint32_t)pos[ib];
+        A = &a->accesses[ia];
         if (A->outcome != HVT_OP_OKAY || B->outcome != HVT_OP_OKAY)
             continue;
         va = value(A, A->data);
         vb = value(B, B->data);
         if (A->phys == B->phys && A->size == B->size && va == vb)
             continue;
-        page = me->key >> 4;
+        page = walk_key(B) >> 4;
         if (changed_page(c, page))
             continue;
         if (A->phys == B->phys && !((va ^ vb) & ~AD_BITS) && (vb & (va ^ vb)) == (va ^ vb) &&
             ad_set_earlier(c->passes, c->kb, B->phys, va ^ vb)) {
             f = hvt_rpl_fvec_add(c->fv, HVT_RPL_AD_BITS_BY_EARLIER_PASS, c->ka, c->kb);
             if (f) {
-                set_sides(f, a, ma->idx, b, ib);
+                set_sides(f, a, ia, b, ib);
                 snprintf(f->detail, sizeof(f->detail),
                          "walk L%u entry at 0x%" PRIx64 " differs only by %s set by an earlier "
                          "pass of this event",
@@ -292,7 +319,7 @@ static void walks(struct pair_ctx *c, struct ent *ea, size_t na, struct ent *eb,
         f = hvt_rpl_fvec_add(c->fv, HVT_RPL_TRANSLATION_CHANGED, c->ka, c->kb);
         if (!f)
             continue;
-        set_sides(f, a, ma->idx, b, ib);
+        set_sides(f, a, ia, b, ib);
         if (A->phys == B->phys)
             snprintf(f->detail, sizeof(f->detail),
                      "walk L%u entry at 0x%" PRIx64 " for linear 0x%" PRIx64 " changed: 0x%" PRIx64
@@ -330,7 +357,6 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
         ea[na++] = (struct ent){
             acc_key(x, (x->tag.cls == HVT_TAG_DATA || x->tag.cls == HVT_TAG_IO) ? shift : 0), i, 0};
     }
-    number(ea, na);
     for (uint32_t i = 0; i < b->n_accesses; i++) {
         const struct hvt_access *x = &b->accesses[i];
         match_b[i] = -1;
@@ -338,14 +364,10 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
             continue;
         eb[nb++] = (struct ent){acc_key(x, 0), i, 0};
     }
-    number(eb, nb);
-    for (size_t j = 0; j < nb; j++) {
-        const struct ent *m = find(ea, na, eb[j].key, eb[j].occ);
-        if (m) {
-            match_b[eb[j].idx] = (int32_t)m->idx;
-            matched_a[m->idx] = 1;
-        }
-    }
+    match_keys(c->sc, ea, na, eb, nb, match_b);
+    for (size_t j = 0; j < nb; j++)
+        if (match_b[eb[j].idx] >= 0)
+            matched_a[match_b[eb[j].idx]] = 1;
 
     for (uint32_t ib = 0; ib < b->n_accesses; ib++) {
         const struct hvt_access *A, *B = &b->accesses[ib];
@@ -494,6 +516,41 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
     }
 }
 
+/* The comparison of passes finds nothing in access B of the later pass, at the place of
+ * access A of the earlier one: same kind, tag, size, linear and physical address (so the same
+ * matching key), and the same data where it is compared (a read's or a walk's only when both
+ * returned OKAY; a write's, and a compare-exchange's expected value, always). */
+static int unchanged(const struct hvt_access *A, const struct hvt_access *B)
+{
+    if (A->kind != B->kind || A->tag.cls != B->tag.cls || A->tag.operand != B->tag.operand ||
+        A->tag.level != B->tag.level || A->tag.element != B->tag.element || A->size != B->size ||
+        A->phys != B->phys || ((A->flags ^ B->flags) & HVT_AF_LINEAR_VALID) ||
+        A->linear != B->linear)
+        return 0;
+    if (is_read(A) && (A->outcome != HVT_OP_OKAY || B->outcome != HVT_OP_OKAY))
+        return 1;
+    if (A->size <= 8 ? value(A, A->data) != value(B, B->data)
+                     : memcmp(A->data, B->data, data_len(A)) != 0)
+        return 0;
+    return A->kind != HVT_ACC_CMPXCHG || !memcmp(A->old, B->old, data_len(A));
+}
+
+/* Pass B begins with pass A's accesses, each unchanged (a retried pass repeating the one
+ * before it, then going further). When no REP iteration was committed between them, the
+ * comparison of the two passes then finds nothing: walks and accesses have the same keys in
+ * the same order on both sides, so each of A's is matched with B's at the same place (in
+ * order: nothing reordered), none differs, none of A's is missing and none of B's before the
+ * last of A's is extra. */
+static int repeats(const struct hvt_pass *a, const struct hvt_pass *b)
+{
+    if (b->n_accesses < a->n_accesses)
+        return 0;
+    for (uint32_t i = 0; i < a->n_accesses; i++)
+        if (!unchanged(&a->accesses[i], &b->accesses[i]))
+            return 0;
+    return 1;
+}
+
 int hvt_rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hvt_event *ev,
                 const struct hvt_pass *passes, uint32_t n)
 {
@@ -531,8 +588,9 @@ int hvt_rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hv
         uint8_t *matched_a = (uint8_t *)(match_b + b->n_accesses);
         uint32_t shift = 0;
 
-        memset(&c, 0, sizeof(c));
+        c.n_ch = 0;
         c.fv = fv;
+        c.sc = sc;
         c.passes = passes;
         c.a = a;
         c.b = b;
@@ -540,7 +598,11 @@ int hvt_rpl_analyze(struct rpl_fvec *fv, struct rpl_scratch *sc, const struct hv
         c.kb = k;
         if (str && a->out.kind == HVT_OUT_RETRY)
             shift = a->out.iterations;
-        walks(&c, ea, a->n_accesses, eb, b->n_accesses, match_b);
+        if (!sc->slow && !shift && repeats(a, b)) {
+            sc->n_repeats++;
+            continue;
+        }
+        walks(&c, ea, eb, match_b);
         accesses(&c, ea, eb, matched_a, match_b, shift,
                  !str && a->out.kind == HVT_OUT_RETRY && a->out.iterations);
     }

@@ -264,6 +264,7 @@ void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_
 {
     struct hvt_rpl_finding *f;
     c->mismatch = 1;
+    c->fast = 0;
     f = hvt_rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
     if (!f)
         return;
@@ -336,6 +337,41 @@ static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint6
         a->tag.element += c->elem_base;
 }
 
+/* Strict mode, the common case: the call equals the next recorded access (what
+ * hvt_rpl_access_differs checks, without building the access: the tag compared as one word,
+ * its reserved byte included). Returns that access, or NULL when the call must take the slow
+ * path (a difference, semantic mode, a logged call, an earlier mismatch, the end of the pass,
+ * an invalid size), which builds the access and names what differs. DATA and OLD are the
+ * written value and a compare-exchange's expected value, NULL for other kinds. */
+static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa,
+                                                 uint32_t size, const struct hvt_op_info *info,
+                                                 const void *data, const void *old)
+{
+    const struct hvt_access *rec;
+    struct hvt_tag want = info->tag;
+    uint64_t tw, tr;
+
+    if (!c->fast || c->next >= c->p->n_accesses)
+        return NULL;
+    rec = &c->p->accesses[c->next];
+    if (rec->kind != kind || rec->phys != gpa || rec->size != size || size - 1 >= HVT_DATA_MAX)
+        return NULL;
+    if (c->elem_base && (want.cls == HVT_TAG_DATA || want.cls == HVT_TAG_IO))
+        want.element += c->elem_base;
+    memcpy(&tw, &want, sizeof(tw));
+    memcpy(&tr, &rec->tag, sizeof(tr));
+    if (tw != tr)
+        return NULL;
+    if ((rec->flags & HVT_AF_LINEAR_VALID) && (info->flags & HVT_OPF_LINEAR_VALID) &&
+        rec->linear != info->linear)
+        return NULL;
+    if ((data && memcmp(rec->data, data, size)) || (old && memcmp(rec->old, old, size)))
+        return NULL;
+    c->next++;
+    c->e->n_fast_takes++;
+    return rec;
+}
+
 /* Semantic mode: the call is logged and answered by meaning. Returns the op result. */
 static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
                     struct hvt_op_info *info)
@@ -352,40 +388,58 @@ static int sem_call(struct replay_ctx *c, struct hvt_access *got, void *buf,
     return hvt_rpl_sem_answer(c, got, buf, info);
 }
 
-/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
-static int answer_in(void *ctx, uint8_t kind, uint64_t addr, void *buf, uint32_t size,
-                     struct hvt_op_info *info)
+/* The slow path of a call: builds the access (DATA, OLD as in fast_take), answers it by
+ * meaning in semantic mode (the read buffer, or the compare-exchange's OLD, is ANSWER) or checks
+ * it against the next recorded access. Returns the recorded access to answer from, or NULL with
+ * the op result in *RC. Kept out of line: the fast path needs no room for the access. */
+static __attribute__((noinline)) const struct hvt_access *
+slow_call(struct replay_ctx *c, uint8_t kind, uint64_t addr, uint32_t size,
+          struct hvt_op_info *info, const void *data, const void *old, void *answer, int *rc)
 {
-    struct replay_ctx *c = ctx;
     struct hvt_access got;
     const struct hvt_access *rec;
     fill(c, &got, kind, addr, size, info);
-    if (c->sem)
-        return sem_call(c, &got, buf, info);
+    if (size <= HVT_DATA_MAX) {
+        if (data)
+            memcpy(got.data, data, size);
+        if (old)
+            memcpy(got.old, old, size);
+    }
+    if (c->sem) {
+        *rc = sem_call(c, &got, answer, info);
+        return NULL;
+    }
     rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
+    *rc = HVT_OP_UNHANDLEABLE;
+    return rec;
+}
+
+/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
+static inline int answer_in(struct replay_ctx *c, uint8_t kind, uint64_t addr, void *buf,
+                            uint32_t size, struct hvt_op_info *info)
+{
+    int rc;
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
+    if (!rec && !(rec = slow_call(c, kind, addr, size, info, NULL, NULL, buf, &rc)))
+        return rc;
     info->space = rec->space;
-    if (rec->outcome == HVT_OP_OKAY)
-        memcpy(buf, rec->data, size);
+    if (rec->outcome == HVT_OP_OKAY) {
+        if (size == 8)
+            memcpy(buf, rec->data, 8); /* a paging entry: one move */
+        else
+            memcpy(buf, rec->data, size);
+    }
     return rec->outcome;
 }
 
 /* A write-like call (write, io-out): its data is part of what must match. */
-static int answer_out(void *ctx, uint8_t kind, uint64_t addr, const void *buf, uint32_t size,
-                      struct hvt_op_info *info)
+static inline int answer_out(struct replay_ctx *c, uint8_t kind, uint64_t addr, const void *buf,
+                             uint32_t size, struct hvt_op_info *info)
 {
-    struct replay_ctx *c = ctx;
-    struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(c, &got, kind, addr, size, info);
-    if (size <= HVT_DATA_MAX)
-        memcpy(got.data, buf, size);
-    if (c->sem)
-        return sem_call(c, &got, NULL, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
+    int rc;
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
+    if (!rec && !(rec = slow_call(c, kind, addr, size, info, buf, NULL, NULL, &rc)))
+        return rc;
     info->space = rec->space;
     return rec->outcome;
 }
@@ -406,18 +460,10 @@ static int op_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint
                       struct hvt_op_info *info)
 {
     struct replay_ctx *c = ctx;
-    struct hvt_access got;
-    const struct hvt_access *rec;
-    fill(c, &got, HVT_ACC_CMPXCHG, gpa, size, info);
-    if (size <= HVT_DATA_MAX) {
-        memcpy(got.data, new_, size);
-        memcpy(got.old, old, size);
-    }
-    if (c->sem)
-        return sem_call(c, &got, old, info);
-    rec = take(c, &got);
-    if (!rec)
-        return HVT_OP_UNHANDLEABLE;
+    int rc;
+    const struct hvt_access *rec = fast_take(c, HVT_ACC_CMPXCHG, gpa, size, info, new_, old);
+    if (!rec && !(rec = slow_call(c, HVT_ACC_CMPXCHG, gpa, size, info, new_, old, old, &rc)))
+        return rc;
     info->space = rec->space;
     if (rec->outcome == HVT_OP_CMPXCHG_FAILED)
         memcpy(old, rec->cur, size);
@@ -509,12 +555,12 @@ static uint64_t count_mask(const struct hvt_event *ev)
     return (d ^ a67) ? 0xffffffffull : 0xffffull;
 }
 
-/* Replays pass K of EV. Returns 1 when the core cannot replay it (UNIMPLEMENTED where the
- * recording got further), 0 otherwise (mismatches are in the findings), or a negative error.
- * A core that runs one REP iteration per call (OKAY, RIP unchanged, the count stepped) is
- * called again until it has done what the recorded pass did: the iterations add up, and its
- * elements are numbered on from the earlier calls'. */
-static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uint32_t k,
+/* Replays pass K of EV (STR: hvt_rpl_is_string_insn of EV). Returns 1 when the core cannot replay
+ * it (UNIMPLEMENTED where the recording got further), 0 otherwise (mismatches are in the findings),
+ * or a negative error. A core that runs one REP iteration per call (OKAY, RIP unchanged, the count
+ * stepped) is called again until it has done what the recorded pass did: the iterations add up, and
+ * its elements are numbered on from the earlier calls'. */
+static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int str, uint32_t k,
                        struct hvt_rpl_event_report *rep, struct hvt_pass_outcome *out,
                        struct hvt_vcpu_state *end)
 {
@@ -530,7 +576,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, uin
     c.e = e;
     c.ev = ev;
     c.p = p;
-    c.string_insn = hvt_rpl_is_string_insn(ev);
+    c.string_insn = str;
+    c.fast = e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take;
     if (e->match == HVT_RPL_MATCH_SEMANTIC) {
         rc = hvt_rpl_sem_begin(&e->sem, p);
         if (rc < 0)
@@ -791,7 +838,7 @@ void hvt_rpl_engine_free(struct hvt_rpl_engine *e)
 int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
                          const struct hvt_fmt_chunk *chunk, struct hvt_rpl_event_report *rep)
 {
-    int replay, rc = 0;
+    int replay, rc = 0, str;
 
     if (!e || !ev || !rep || (ev->n_passes && !ev->passes))
         return -HVT_E_INVALID;
@@ -808,6 +855,7 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
     }
 
     replay = !(e->flags & HVT_RPL_NO_REPLAY);
+    str = hvt_rpl_is_string_insn(ev);
     if (ev->flags & HVT_EV_INCOMPLETE) {
         rep->status = HVT_RPL_ST_SKIPPED;
         snprintf(rep->why, sizeof(rep->why), "records of this event were lost");
@@ -824,7 +872,7 @@ int hvt_rpl_engine_event(struct hvt_rpl_engine *e, const struct hvt_event *ev,
             }
             continue;
         }
-        rc = replay_pass(e, ev, k, rep, &out, &end);
+        rc = replay_pass(e, ev, str, k, rep, &out, &end);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -867,7 +915,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
 {
     struct hvt_rpl_event_report ra, rb;
     struct rpl_avec save = {0};
-    int rc = 0;
+    int rc = 0, str;
 
     if (!a || !b || !ev || (ev->n_passes && !ev->passes))
         return -HVT_E_INVALID;
@@ -876,6 +924,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
     memset(&ra, 0, sizeof(ra));
     memset(&rb, 0, sizeof(rb));
     a->log_calls = b->log_calls = 1;
+    str = hvt_rpl_is_string_insn(ev);
     for (uint32_t k = 0; k < ev->n_passes && !rc; k++) {
         struct hvt_pass_outcome oa, ob;
         struct hvt_vcpu_state ea, eb;
@@ -886,7 +935,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         if (ev->passes[k].lost)
             continue;
         a->fv.n = b->fv.n = 0;
-        ua = replay_pass(a, ev, k, &ra, &oa, &ea);
+        ua = replay_pass(a, ev, str, k, &ra, &oa, &ea);
         if (ua < 0) {
             rc = ua;
             break;
@@ -900,7 +949,7 @@ int hvt_rpl_engine_compare(struct hvt_rpl_engine *a, struct hvt_rpl_engine *b,
         }
         if (rc)
             break;
-        ub = replay_pass(b, ev, k, &rb, &ob, &eb);
+        ub = replay_pass(b, ev, str, k, &rb, &ob, &eb);
         if (ub < 0) {
             rc = ub;
             break;

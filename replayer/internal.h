@@ -27,10 +27,15 @@ struct rpl_avec {
 int hvt_rpl_avec_push(struct rpl_avec *av, const struct hvt_access *a);
 void hvt_rpl_avec_free(struct rpl_avec *av);
 
-/* Scratch space of the analysis, reused across events. */
+/* Scratch space of the analysis, reused across events, and how its pairs of passes were
+ * matched. */
 struct rpl_scratch {
     uint64_t *keys;
     size_t cap;
+    int slow;              /* tests: no fast paths (every pair matched by sorting) */
+    uint64_t n_repeats;    /* pairs whose later pass repeats the earlier one: nothing to find */
+    uint64_t n_positional; /* walk or access sets matched in place (same keys in order) */
+    uint64_t n_sorted;     /* ... matched by sorting by key and occurrence */
 };
 void hvt_rpl_scratch_free(struct rpl_scratch *s);
 
@@ -105,6 +110,7 @@ struct replay_ctx {
     const struct hvt_pass *p;
     uint32_t next;        /* strict: the next recorded access */
     int mismatch;         /* a mismatch ended the comparison */
+    int fast;             /* strict, no call log, no mismatch yet: calls may match in place */
     struct rpl_sem *sem;  /* semantic mode: the index; NULL in strict mode */
     uint32_t elem_base;   /* REP iterations of earlier calls (a one-iteration-per-call core) */
     int string_insn;      /* the event's instruction is a string instruction */
@@ -154,6 +160,8 @@ struct hvt_rpl_engine {
     struct rpl_avec *simacc;
     uint32_t sim_cap;
     unsigned match;             /* HVT_RPL_MATCH_STRICT or _SEMANTIC */
+    int slow_take;              /* tests: strict calls always build the access and compare it */
+    uint64_t n_fast_takes;      /* strict calls that equalled the recorded access in place */
     char match_why[200];
     struct rpl_sem sem;
     struct hvt_cpu_profile cpu; /* the profile the core follows */

@@ -98,6 +98,18 @@ static void do_chunk(struct run *ru, struct hvt_rpl_engine *e, struct slot *s)
         return;
     }
     nrec = hvt_fmt_chunk_records(s->c);
+    /* room for a report per record at once: growing by doubling would copy them all again */
+    if (nrec > s->cap) {
+        struct kept *v = realloc(s->reps, nrec * sizeof(*v));
+        if (!v) {
+            s->err = -HVT_E_NOMEM;
+            snprintf(s->msg, sizeof(s->msg), "chunk %llu: %s", (unsigned long long)s->chunk,
+                     hvt_strerror(s->err));
+            return;
+        }
+        s->reps = v;
+        s->cap = nrec;
+    }
     for (size_t i = 0; i < nrec; i++) {
         struct hvt_record rec;
         struct hvt_rpl_event_report rep;
