@@ -40,24 +40,42 @@ struct rr_begin {
 
 /* RT_ACCESS: three words, then the optional words the access needs, then its data:
  *   h      aux = index of the access within its pass (gaps are drop-mode losses);
- *          flags = tag.level | RRA_LINEAR | RRA_EXT
- *   info   kind, space, seg, outcome, size, access flags, tag.cls, tag.operand
+ *          flags = size | outcome << 8 | RRA_EXT
+ *   info   the op's tag bytes cls, operand, level, reserved, then kind, seg, space and the
+ *          access flags: the layout of struct hvt_op_info's first twelve bytes without the
+ *          element, so the interposer builds it from two loads
  *   phys
- *   [linear]                      with RRA_LINEAR (the access flags have LINEAR_VALID)
+ *   [linear]                      when the access flags have LINEAR_VALID
  *   [element | callsite << 32]    with RRA_EXT (either is nonzero)
  *   data   size bytes; for cmpxchg size bytes of new, then old, then cur; padded to a word.
  * A page-walk read takes 32 bytes, a data read 40: the ring carries about 40% fewer lines
  * than with a copy of struct hvt_access's head in a 64-byte slot. */
-#define RRA_LINEAR 0x100u
-#define RRA_EXT 0x200u
+#define RRA_EXT 0x8000u
+#define RRA_OUTCOME_SHIFT 8
 struct rr_access {
     struct ring_hdr h;
-    uint8_t kind, space, seg, outcome;
-    uint8_t size, aflags, tag_cls, tag_operand;
+    uint64_t info;
     uint64_t phys;
     uint64_t opt[]; /* the optional words, then the data */
 };
 #define RRA_AFLAGS (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT) /* all an op can set */
+/* The info word's fields. */
+#define RRI_CLS(i) ((uint8_t)(i))
+#define RRI_OPERAND(i) ((uint8_t)((i) >> 8))
+#define RRI_LEVEL(i) ((uint8_t)((i) >> 16))
+#define RRI_KIND(i) ((uint8_t)((i) >> 32))
+#define RRI_SEG(i) ((uint8_t)((i) >> 40))
+#define RRI_SPACE(i) ((uint8_t)((i) >> 48))
+#define RRI_AFLAGS(i) ((uint8_t)((i) >> 56))
+#define RRI_LINEAR (1ull << 56) /* HVT_AF_LINEAR_VALID in the flags byte */
+static inline uint64_t rri_make(const struct hvt_tag *tag, unsigned kind, unsigned seg,
+                                unsigned space, unsigned aflags)
+{
+    return (uint64_t)tag->cls | (uint64_t)tag->operand << 8 | (uint64_t)tag->level << 16 |
+           (uint64_t)tag->reserved << 24 | (uint64_t)(kind & 0xff) << 32 |
+           (uint64_t)(seg & 0xff) << 40 | (uint64_t)(space & 0xff) << 48 |
+           (uint64_t)(aflags & 0xff) << 56;
+}
 
 /* RT_PASS_END; aux = accesses the pass made (recorded or dropped). */
 struct rr_pass_end {
@@ -112,6 +130,8 @@ uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
+#define REC_OK_SLOTS 16
+
 /* The interposer's context: one per vCPU, owned by the recorder. */
 struct rec_wrap {
     struct hvt_rec *rec;
@@ -155,6 +175,13 @@ struct rec_vcpu {
     struct cs_memo *memo; /* call sites on: the chains this vCPU saw lately */
     uint32_t acc_limit;   /* accesses the open pass may make (the format's per-pass and
                              per-event limits); an access at access_idx >= acc_limit is refused */
+    uint32_t fast_limit;  /* acc_limit while a pass is open and call sites are off, else 0: the
+                             interposer's one test for its fast path */
+    /* Access shapes (info word, size | outcome << 8) that passed hvt_access_ok lately, direct
+     * mapped: the checks cost about a fifth of recording an access, and a core makes few
+     * shapes. Port I/O is never kept (its check reads the port number too). */
+    uint64_t ok_info[REC_OK_SLOTS];
+    uint16_t ok_so[REC_OK_SLOTS]; /* 0xffff: free (no size is 255) */
     uint32_t ev_accesses; /* accesses made by the open event's ended passes */
     char why[192];        /* detail of the last refused call (hvt_rec_last_error) */
 
@@ -246,23 +273,45 @@ int hvt_rec_refuse(struct rec_vcpu *v, const char *fmt, ...) __attribute__((form
  * index is skipped, so the trace shows where it was as a lost-records marker. */
 int hvt_rec_refuse_access(struct rec_vcpu *v, const struct hvt_access *a);
 
-/* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
- * CUR only for cmpxchg); SIZE is 1..HVT_DATA_MAX. Inlined into its callers (the interposer's
- * ops among them) so that the arguments stay in registers: as a separate function its
- * prologue and spills were a fifth of the vCPU's recording cost. */
-static inline __attribute__((always_inline)) void
-rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, uint8_t outcome,
-                const struct hvt_tag *tag, uint32_t flags, uint64_t linear, uint64_t phys,
-                uint32_t size, uint32_t callsite, const void *data, const void *old,
-                const void *cur)
+/* The shape of an access as its checks see it: INFO (rri_make) and SO = size | outcome << 8,
+ * with size 1..HVT_DATA_MAX, outcome < HVT_OP__COUNT and the access flags within a byte
+ * (callers check those three first). */
+static inline uint32_t rec_so(uint32_t size, unsigned outcome)
 {
-    uint32_t has_lin = (flags & HVT_AF_LINEAR_VALID) != 0;
-    uint32_t has_ext = (tag->element | callsite) != 0;
-    uint32_t dbytes = kind == HVT_ACC_CMPXCHG ? 3 * size : size;
+    return size | outcome << RRA_OUTCOME_SHIFT;
+}
+static inline unsigned rec_ok_slot(uint64_t info, uint32_t so)
+{
+    return (unsigned)(((info ^ so) * 0x9e3779b97f4a7c15ull) >> 60) & (REC_OK_SLOTS - 1);
+}
+/* hvt_access_ok for the shape, remembered when it passes (out of line). */
+int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys);
+static inline int rec_shape_ok(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys)
+{
+    unsigned i = rec_ok_slot(info, so);
+    if (__builtin_expect(v->ok_info[i] == info && v->ok_so[i] == so, 1))
+        return 1;
+    return hvt_rec_shape_check(v, info, so, phys);
+}
+
+/* Writes one access record into V's ring: the hot path. INFO and SO as for rec_shape_ok; EXT
+ * = element | callsite << 32. DATA/OLD/CUR hold SIZE bytes (OLD and CUR only for cmpxchg).
+ * Inlined into its callers (the interposer's ops among them) so that the arguments stay in
+ * registers: as a separate function its prologue and spills were a fifth of the vCPU's
+ * recording cost. */
+static inline __attribute__((always_inline)) void
+rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear, uint64_t phys,
+                uint64_t ext, const void *data, const void *old, const void *cur)
+{
+    uint32_t size = so & 0xff;
+    int cx = RRI_KIND(info) == HVT_ACC_CMPXCHG;
+    uint32_t has_lin = (info & RRI_LINEAR) != 0;
+    uint32_t has_ext = ext != 0;
+    uint32_t dbytes = cx ? 3 * size : size;
     uint32_t n = 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT;
     uint32_t idx = v->access_idx++;
     struct rr_access *r;
-    uint64_t *p;
+    uint64_t *p, hw;
 
     /* v->keep: the drop-mode reserve (0 in block mode), so one reserve serves both modes. A
      * stopped recording is noticed on the slow path: the writer discards, so rings drain. */
@@ -272,26 +321,17 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
         if (!r)
             return;
     }
-    /* Two words built in registers, each written with one store. */
-    r->h = (struct ring_hdr){
-        .type = RT_ACCESS,
-        .nslots = (uint8_t)n,
-        .flags = (uint16_t)(tag->level | (has_lin ? RRA_LINEAR : 0) | (has_ext ? RRA_EXT : 0)),
-        .aux = idx};
-    r->kind = kind;
-    r->space = space;
-    r->seg = seg;
-    r->outcome = outcome;
-    r->size = (uint8_t)size;
-    r->aflags = (uint8_t)flags;
-    r->tag_cls = tag->cls;
-    r->tag_operand = tag->operand;
+    /* The header built in a register and written with one store (struct ring_hdr's layout). */
+    hw = RT_ACCESS | (uint64_t)n << 8 | (uint64_t)(so | (has_ext ? RRA_EXT : 0)) << 16 |
+         (uint64_t)idx << 32;
+    memcpy(&r->h, &hw, 8);
+    r->info = info;
     r->phys = phys;
     p = r->opt;
     if (has_lin)
         *p++ = linear;
     if (has_ext)
-        *p++ = tag->element | (uint64_t)callsite << 32;
+        *p++ = ext;
     /* Constant-size copies for the common sizes compile to a load and a store. */
     switch (size) {
     case 1:
@@ -310,7 +350,7 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
         memcpy(p, data, size);
         break;
     }
-    if (kind == HVT_ACC_CMPXCHG) {
+    if (cx) {
         memcpy((uint8_t *)p + size, old, size);
         memcpy((uint8_t *)p + 2 * size, cur, size);
     }
@@ -319,7 +359,7 @@ rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, ui
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
-int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
+int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, unsigned outcome,
                        const struct hvt_op_info *info, uint64_t phys, uint32_t size,
                        const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
                        uintptr_t anchor_cfa);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder: the writer thread: drains vCPU rings, rebuilds events, writes them in id order. */
 #include <linux/futex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -163,38 +164,34 @@ static void delta_apply(struct hvt_vcpu_state *base, const struct rr_state_delta
 /* Rebuilds an access from its ring record (layout in rec_internal.h). Only SIZE bytes of data
  * (and of old and cur for a cmpxchg) are meaningful: the format encoder reads no further, so
  * the rest of the buffers is left as it was (zeroing 96 bytes per access cost more than all
- * the rest of this). Returns 0, or -HVT_E_INTERNAL when the record's size disagrees with its
- * contents (a recorder bug: never trusted to copy). */
+ * the rest of this). The head of struct hvt_access (kind .. flags) is written as whole words
+ * built from the record's. Returns 0, or -HVT_E_INTERNAL when the record's size disagrees with
+ * its contents (a recorder bug: never trusted to copy). */
 static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
 {
-    uint32_t size = r->size, has_lin = (r->h.flags & RRA_LINEAR) != 0;
-    uint32_t has_ext = (r->h.flags & RRA_EXT) != 0;
-    uint32_t dbytes = r->kind == HVT_ACC_CMPXCHG ? 3 * size : size;
+    uint64_t info = r->info, w0, w1;
+    uint32_t hf = r->h.flags, size = hf & 0xff, has_lin = (info & RRI_LINEAR) != 0;
+    uint32_t has_ext = (hf & RRA_EXT) != 0, kind = RRI_KIND(info);
+    uint32_t dbytes = kind == HVT_ACC_CMPXCHG ? 3 * size : size;
     const uint64_t *p = r->opt;
     const uint8_t *d;
+    uint64_t ext;
 
     if (size - 1 >= HVT_DATA_MAX ||
         r->h.nslots != 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT)
         return -HVT_E_INTERNAL;
-    a->kind = r->kind;
-    a->space = r->space;
-    a->seg = r->seg;
-    a->outcome = r->outcome;
-    a->tag.cls = r->tag_cls;
-    a->tag.operand = r->tag_operand;
-    a->tag.level = (uint8_t)r->h.flags;
-    a->tag.reserved = 0;
-    a->size = size;
-    a->flags = r->aflags;
-    a->phys = r->phys;
     a->linear = has_lin ? *p++ : 0;
-    if (has_ext) {
-        a->tag.element = (uint32_t)*p;
-        a->callsite = (uint32_t)(*p++ >> 32);
-    } else {
-        a->tag.element = 0;
-        a->callsite = 0;
-    }
+    ext = has_ext ? *p++ : 0;
+    /* kind, space, seg, outcome, then the tag's cls, operand, level, reserved */
+    w0 = kind | (uint64_t)RRI_SPACE(info) << 8 | (uint64_t)RRI_SEG(info) << 16 |
+         (uint64_t)((hf >> RRA_OUTCOME_SHIFT) & 0x7f) << 24 | (info & 0xffffffull) << 32;
+    /* the tag's element, then size */
+    w1 = (uint32_t)ext | (uint64_t)size << 32;
+    memcpy(a, &w0, 8);
+    memcpy((uint8_t *)a + 8, &w1, 8);
+    a->flags = RRI_AFLAGS(info);
+    a->phys = r->phys;
+    a->callsite = (uint32_t)(ext >> 32);
     a->reserved = 0;
     d = (const uint8_t *)p;
     switch (size) {
@@ -214,12 +211,18 @@ static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
         memcpy(a->data, d, size);
         break;
     }
-    if (r->kind == HVT_ACC_CMPXCHG) {
+    if (kind == HVT_ACC_CMPXCHG) {
         memcpy(a->old, d + size, size);
         memcpy(a->cur, d + 2 * size, size);
     }
     return 0;
 }
+_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
+                   offsetof(struct hvt_access, seg) == 2 &&
+                   offsetof(struct hvt_access, outcome) == 3 &&
+                   offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_tag, element) == 4 &&
+                   offsetof(struct hvt_access, size) == 12,
+               "decode_access writes struct hvt_access's head as two words");
 
 /* Applies one ring record to V's builder. */
 static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct ring_hdr *h)
@@ -421,11 +424,16 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
         }
         ring_pop(&v->ring, h);
         n++;
-        if (v->b.complete && v->b.ev.id == rec->next_write_id)
+        if (v->b.complete && v->b.ev.id == rec->next_write_id) {
+            /* the event's records are copied out: free their room before the append */
+            ring_release(&v->ring);
             write_event(rec, v);
+        }
     }
-    if (n)
+    if (n) {
+        ring_release(&v->ring);
         hvt_ring_notify(&v->ring);
+    }
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed) && v->b.complete) {
         /* Nothing is written any more: let the ring keep draining. */
         v->b.complete = 0;
