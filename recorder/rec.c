@@ -31,8 +31,8 @@ _Static_assert(offsetof(struct ring_hdr, nslots) == 1 && offsetof(struct ring_hd
                    offsetof(struct ring_hdr, aux) == 4 && sizeof(struct ring_hdr) == 8 &&
                    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "rec_push_access writes the header as one little-endian word");
-_Static_assert(HVT_DATA_MAX < 0x100 && HVT_OP__COUNT <= 0x80 && HVT_AF_ALL < 0x100,
-               "an access shape's size, outcome and flags fit their bytes");
+_Static_assert(HVT_DATA_MAX < 0x100 && HVT_AF_ALL <= RRA_FLAGS_MAX,
+               "an access shape's size and flags fit their bytes");
 
 void hvt_rec_options_init(struct hvt_rec_options *opt)
 {
@@ -794,15 +794,18 @@ __attribute__((noinline)) int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t i
     struct hvt_tag tag = {.cls = RRI_CLS(info),
                           .operand = RRI_OPERAND(info),
                           .level = RRI_LEVEL(info),
-                          .reserved = (uint8_t)(info >> 24)};
+                          .reserved = RRI_RESERVED(info)};
     unsigned kind = RRI_KIND(info), i;
 
-    if (!hvt_access_ok(kind, RRI_SPACE(info), RRI_SEG(info), so >> RRA_OUTCOME_SHIFT, &tag,
-                       RRI_AFLAGS(info), phys, so & 0xff))
+    if (!hvt_access_ok(kind, RRI_SPACE(info), RRI_SEG(info), RRI_OUTCOME(info), &tag,
+                       so >> RRA_FLAGS_SHIFT, phys, so & 0xff))
         return 0;
     if (kind == HVT_ACC_IO_IN || kind == HVT_ACC_IO_OUT)
         return 1; /* the port number is part of the check: not remembered */
+    /* the newest in slot i, the one it displaces in its pair */
     i = rec_ok_slot(info, so);
+    v->ok_info[i ^ 1] = v->ok_info[i];
+    v->ok_so[i ^ 1] = v->ok_so[i];
     v->ok_info[i] = info;
     v->ok_so[i] = (uint16_t)so;
     return 1;
@@ -828,15 +831,15 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
     }
     /* everything the format writer would refuse, and what cannot be right, is refused here:
      * a bad record must never reach the writer, where it would stop the recording */
-    info = rri_make(&a->tag, a->kind, a->seg, a->space, a->flags);
-    if (__builtin_expect(a->size - 1 >= HVT_DATA_MAX || a->outcome >= HVT_OP__COUNT ||
-                             a->flags > 0xff || v->access_idx >= v->acc_limit ||
-                             !rec_shape_ok(v, info, rec_so(a->size, a->outcome), a->phys),
+    info = rri_make(&a->tag, a->kind, a->space, a->seg, a->outcome);
+    if (__builtin_expect(a->size - 1 >= HVT_DATA_MAX || a->flags > RRA_FLAGS_MAX ||
+                             v->access_idx >= v->acc_limit ||
+                             !rec_shape_ok(v, info, rec_so(a->size, a->flags), a->phys),
                          0))
         return hvt_rec_refuse_access(v, a);
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1, REC_ANCHOR_IP(), REC_ANCHOR_CFA()) : a->callsite;
-    rec_push_access(v, info, rec_so(a->size, a->outcome),
+    rec_push_access(v, info, rec_so(a->size, a->flags),
                     (a->flags & HVT_AF_LINEAR_VALID) ? a->linear : 0, a->phys,
                     a->tag.element | (uint64_t)cs << 32, a->data, a->old, a->cur);
     return 0;
@@ -867,9 +870,9 @@ __attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t
         return -HVT_E_INVALID;
     }
     flags = info->flags & RRA_AFLAGS;
-    iw = rri_make(&info->tag, kind, info->seg, info->space, flags);
+    iw = rri_make(&info->tag, kind, info->space, info->seg, outcome);
     if (outcome >= HVT_OP__COUNT || v->access_idx >= v->acc_limit ||
-        !rec_shape_ok(v, iw, rec_so(size, outcome), phys)) {
+        !rec_shape_ok(v, iw, rec_so(size, flags), phys)) {
         struct hvt_access a = {.kind = kind,
                                .space = info->space,
                                .seg = info->seg,
@@ -885,7 +888,7 @@ __attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (v->rec->cs)
         cs = capture(v->rec, v, 2, anchor_ip, anchor_cfa);
-    rec_push_access(v, iw, rec_so(size, outcome), (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0,
+    rec_push_access(v, iw, rec_so(size, flags), (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0,
                     phys, info->tag.element | (uint64_t)cs << 32, data, old, cur);
     return 0;
 }

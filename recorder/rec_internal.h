@@ -40,10 +40,9 @@ struct rr_begin {
 
 /* RT_ACCESS: three words, then the optional words the access needs, then its data:
  *   h      aux = index of the access within its pass (gaps are drop-mode losses);
- *          flags = size | outcome << 8 | RRA_EXT
- *   info   the op's tag bytes cls, operand, level, reserved, then kind, seg, space and the
- *          access flags: the layout of struct hvt_op_info's first twelve bytes without the
- *          element, so the interposer builds it from two loads
+ *          flags = size | access flags << 8 | RRA_EXT
+ *   info   kind, space, seg, outcome, then the tag's cls, operand, level, reserved: the first
+ *          eight bytes of struct hvt_access, so the writer copies it as one word
  *   phys
  *   [linear]                      when the access flags have LINEAR_VALID
  *   [element | callsite << 32]    with RRA_EXT (either is nonzero)
@@ -51,7 +50,7 @@ struct rr_begin {
  * A page-walk read takes 32 bytes, a data read 40: the ring carries about 40% fewer lines
  * than with a copy of struct hvt_access's head in a 64-byte slot. */
 #define RRA_EXT 0x8000u
-#define RRA_OUTCOME_SHIFT 8
+#define RRA_FLAGS_SHIFT 8
 struct rr_access {
     struct ring_hdr h;
     uint64_t info;
@@ -60,21 +59,26 @@ struct rr_access {
 };
 #define RRA_AFLAGS (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT) /* all an op can set */
 /* The info word's fields. */
-#define RRI_CLS(i) ((uint8_t)(i))
-#define RRI_OPERAND(i) ((uint8_t)((i) >> 8))
-#define RRI_LEVEL(i) ((uint8_t)((i) >> 16))
-#define RRI_KIND(i) ((uint8_t)((i) >> 32))
-#define RRI_SEG(i) ((uint8_t)((i) >> 40))
-#define RRI_SPACE(i) ((uint8_t)((i) >> 48))
-#define RRI_AFLAGS(i) ((uint8_t)((i) >> 56))
-#define RRI_LINEAR (1ull << 56) /* HVT_AF_LINEAR_VALID in the flags byte */
-static inline uint64_t rri_make(const struct hvt_tag *tag, unsigned kind, unsigned seg,
-                                unsigned space, unsigned aflags)
+#define RRI_KIND(i) ((uint8_t)(i))
+#define RRI_SPACE(i) ((uint8_t)((i) >> 8))
+#define RRI_SEG(i) ((uint8_t)((i) >> 16))
+#define RRI_OUTCOME(i) ((uint8_t)((i) >> 24))
+#define RRI_CLS(i) ((uint8_t)((i) >> 32))
+#define RRI_OPERAND(i) ((uint8_t)((i) >> 40))
+#define RRI_LEVEL(i) ((uint8_t)((i) >> 48))
+#define RRI_RESERVED(i) ((uint8_t)((i) >> 56))
+/* The first eight bytes of struct hvt_tag, as the info word's upper half. */
+static inline uint64_t rri_tag(const struct hvt_tag *tag)
 {
-    return (uint64_t)tag->cls | (uint64_t)tag->operand << 8 | (uint64_t)tag->level << 16 |
-           (uint64_t)tag->reserved << 24 | (uint64_t)(kind & 0xff) << 32 |
-           (uint64_t)(seg & 0xff) << 40 | (uint64_t)(space & 0xff) << 48 |
-           (uint64_t)(aflags & 0xff) << 56;
+    uint32_t t;
+    memcpy(&t, tag, 4);
+    return (uint64_t)t << 32;
+}
+static inline uint64_t rri_make(const struct hvt_tag *tag, unsigned kind, unsigned space,
+                                unsigned seg, unsigned outcome)
+{
+    return (uint64_t)(kind & 0xff) | (uint64_t)(space & 0xff) << 8 | (uint64_t)(seg & 0xff) << 16 |
+           (uint64_t)(outcome & 0xff) << 24 | rri_tag(tag);
 }
 
 /* RT_PASS_END; aux = accesses the pass made (recorded or dropped). */
@@ -130,7 +134,7 @@ uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
-#define REC_OK_SLOTS 16
+#define REC_OK_SLOTS 64
 
 /* The interposer's context: one per vCPU, owned by the recorder. */
 struct rec_wrap {
@@ -177,9 +181,10 @@ struct rec_vcpu {
                              per-event limits); an access at access_idx >= acc_limit is refused */
     uint32_t fast_limit;  /* acc_limit while a pass is open and call sites are off, else 0: the
                              interposer's one test for its fast path */
-    /* Access shapes (info word, size | outcome << 8) that passed hvt_access_ok lately, direct
-     * mapped: the checks cost about a fifth of recording an access, and a core makes few
-     * shapes. Port I/O is never kept (its check reads the port number too). */
+    /* Access shapes (info word, size | access flags << 8) that passed hvt_access_ok lately, direct
+     * mapped, two ways (slots i and i ^ 1): the checks cost about a fifth of recording an
+     * access, and a core makes few shapes (a few dozen under the host's mixed scenario).
+     * Port I/O is never kept (its check reads the port number too). */
     uint64_t ok_info[REC_OK_SLOTS];
     uint16_t ok_so[REC_OK_SLOTS]; /* 0xffff: free (no size is 255) */
     uint32_t ev_accesses; /* accesses made by the open event's ended passes */
@@ -273,23 +278,27 @@ int hvt_rec_refuse(struct rec_vcpu *v, const char *fmt, ...) __attribute__((form
  * index is skipped, so the trace shows where it was as a lost-records marker. */
 int hvt_rec_refuse_access(struct rec_vcpu *v, const struct hvt_access *a);
 
-/* The shape of an access as its checks see it: INFO (rri_make) and SO = size | outcome << 8,
- * with size 1..HVT_DATA_MAX, outcome < HVT_OP__COUNT and the access flags within a byte
- * (callers check those three first). */
-static inline uint32_t rec_so(uint32_t size, unsigned outcome)
+/* The shape of an access as its checks see it: INFO (rri_make) and SO = size | access flags
+ * << 8, with size 1..HVT_DATA_MAX, outcome < HVT_OP__COUNT and the access flags within
+ * RRA_FLAGS_MAX (callers check those three first). */
+#define RRA_FLAGS_MAX 0x7fu
+static inline uint32_t rec_so(uint32_t size, uint32_t aflags)
 {
-    return size | outcome << RRA_OUTCOME_SHIFT;
+    return size | aflags << RRA_FLAGS_SHIFT;
 }
 static inline unsigned rec_ok_slot(uint64_t info, uint32_t so)
 {
-    return (unsigned)(((info ^ so) * 0x9e3779b97f4a7c15ull) >> 60) & (REC_OK_SLOTS - 1);
+    uint64_t h = (info ^ (uint64_t)so << 40) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> 58) & (REC_OK_SLOTS - 1);
 }
 /* hvt_access_ok for the shape, remembered when it passes (out of line). */
 int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys);
 static inline int rec_shape_ok(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys)
 {
     unsigned i = rec_ok_slot(info, so);
-    if (__builtin_expect(v->ok_info[i] == info && v->ok_so[i] == so, 1))
+    if (__builtin_expect((v->ok_info[i] == info && v->ok_so[i] == so) ||
+                             (v->ok_info[i ^ 1] == info && v->ok_so[i ^ 1] == so),
+                         1))
         return 1;
     return hvt_rec_shape_check(v, info, so, phys);
 }
@@ -305,7 +314,7 @@ rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear,
 {
     uint32_t size = so & 0xff;
     int cx = RRI_KIND(info) == HVT_ACC_CMPXCHG;
-    uint32_t has_lin = (info & RRI_LINEAR) != 0;
+    uint32_t has_lin = (so & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) != 0;
     uint32_t has_ext = ext != 0;
     uint32_t dbytes = cx ? 3 * size : size;
     uint32_t n = 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT;

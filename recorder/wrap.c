@@ -19,29 +19,26 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
                                                          const void *data)
 {
     static const uint8_t zero[HVT_DATA_MAX];
-    uint32_t tagw, kw;
+    uint32_t kw, so;
     uint64_t iw, lin;
 
     /* A read the host did not complete has no data: record zeros, not stale bytes. */
     if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
         data = zero;
-    /* The info word from the op's first eight bytes (the tag's cls, operand, level, reserved,
-     * then kind, seg, space, flags): two loads, the kind replaced by the op's, the flags masked
-     * to those an op may set. */
-    memcpy(&tagw, &info->tag, 4);
+    /* The info word from the op's kind, seg, space (one load, the bytes moved) and tag (one
+     * load), the kind replaced by the op's. */
     memcpy(&kw, &info->kind, 4);
-    kw = (kw & ((uint32_t)RRA_AFLAGS << 24 | 0x00ffff00u)) | kind;
-    iw = tagw | (uint64_t)kw << 32;
-    lin = (iw & RRI_LINEAR) ? info->linear : 0;
+    iw = kind | (kw & 0xff0000u) >> 8 | (kw & 0xff00u) << 8 | (uint64_t)((unsigned)res & 0xff) << 24 |
+         rri_tag(&info->tag);
+    so = rec_so(size, (kw >> 24) & RRA_AFLAGS);
+    lin = (so & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) ? info->linear : 0;
     /* the checks of hvt_rec_access too: a core or host that breaks the rules must not reach
      * the writer (the slow path refuses the access, with the detail). fast_limit is 0 with no
      * pass open or with call sites on. */
     if (__builtin_expect(v->access_idx < v->fast_limit && size - 1 < HVT_DATA_MAX &&
-                             (unsigned)res < HVT_OP__COUNT &&
-                             rec_shape_ok(v, iw, rec_so(size, (unsigned)res), phys),
+                             (unsigned)res < HVT_OP__COUNT && rec_shape_ok(v, iw, so, phys),
                          1)) {
-        rec_push_access(v, iw, rec_so(size, (unsigned)res), lin, phys, info->tag.element, data,
-                        NULL, NULL);
+        rec_push_access(v, iw, so, lin, phys, info->tag.element, data, NULL, NULL);
         return;
     }
     /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */
@@ -56,7 +53,7 @@ _Static_assert(offsetof(struct hvt_op_info, tag) == 0 && offsetof(struct hvt_tag
                    offsetof(struct hvt_op_info, seg) == 9 &&
                    offsetof(struct hvt_op_info, space) == 10 &&
                    offsetof(struct hvt_op_info, flags) == 11,
-               "record() loads the info word's two halves from struct hvt_op_info");
+               "record() builds the info word from struct hvt_op_info's bytes");
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {

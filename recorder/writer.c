@@ -169,27 +169,23 @@ static void delta_apply(struct hvt_vcpu_state *base, const struct rr_state_delta
  * its contents (a recorder bug: never trusted to copy). */
 static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
 {
-    uint64_t info = r->info, w0, w1;
-    uint32_t hf = r->h.flags, size = hf & 0xff, has_lin = (info & RRI_LINEAR) != 0;
-    uint32_t has_ext = (hf & RRA_EXT) != 0, kind = RRI_KIND(info);
+    uint32_t hf = r->h.flags, size = hf & 0xff;
+    uint32_t has_lin = (hf & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) != 0;
+    uint32_t has_ext = (hf & RRA_EXT) != 0, kind = RRI_KIND(r->info);
     uint32_t dbytes = kind == HVT_ACC_CMPXCHG ? 3 * size : size;
     const uint64_t *p = r->opt;
     const uint8_t *d;
-    uint64_t ext;
+    uint64_t ext, w1;
 
     if (size - 1 >= HVT_DATA_MAX ||
         r->h.nslots != 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT)
         return -HVT_E_INTERNAL;
     a->linear = has_lin ? *p++ : 0;
     ext = has_ext ? *p++ : 0;
-    /* kind, space, seg, outcome, then the tag's cls, operand, level, reserved */
-    w0 = kind | (uint64_t)RRI_SPACE(info) << 8 | (uint64_t)RRI_SEG(info) << 16 |
-         (uint64_t)((hf >> RRA_OUTCOME_SHIFT) & 0x7f) << 24 | (info & 0xffffffull) << 32;
-    /* the tag's element, then size */
-    w1 = (uint32_t)ext | (uint64_t)size << 32;
-    memcpy(a, &w0, 8);
+    memcpy(a, &r->info, 8); /* kind .. the tag's reserved byte */
+    w1 = (uint32_t)ext | (uint64_t)size << 32; /* the tag's element, then size */
     memcpy((uint8_t *)a + 8, &w1, 8);
-    a->flags = RRI_AFLAGS(info);
+    a->flags = (hf >> RRA_FLAGS_SHIFT) & RRA_FLAGS_MAX;
     a->phys = r->phys;
     a->callsite = (uint32_t)(ext >> 32);
     a->reserved = 0;
@@ -220,7 +216,9 @@ static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
 _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
                    offsetof(struct hvt_access, seg) == 2 &&
                    offsetof(struct hvt_access, outcome) == 3 &&
-                   offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_tag, element) == 4 &&
+                   offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_tag, cls) == 0 &&
+                   offsetof(struct hvt_tag, operand) == 1 && offsetof(struct hvt_tag, level) == 2 &&
+                   offsetof(struct hvt_tag, reserved) == 3 && offsetof(struct hvt_tag, element) == 4 &&
                    offsetof(struct hvt_access, size) == 12,
                "decode_access writes struct hvt_access's head as two words");
 
@@ -402,6 +400,7 @@ static int emit_ready(struct hvt_rec *rec)
  * at the start. */
 static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
 {
+    struct rec_builder *b = &v->b;
     int n = 0;
     uint64_t fill = ring_fill(&v->ring);
 
@@ -409,13 +408,25 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
         *max_fill = fill;
     if (fill > atomic_load_explicit(&rec->st_max_fill, memory_order_relaxed))
         atomic_store_explicit(&rec->st_max_fill, fill, memory_order_relaxed);
-    while (n < DRAIN_BUDGET && !v->b.complete) {
+    while (n < DRAIN_BUDGET && !b->complete) {
         const struct ring_hdr *h = ring_peek(&v->ring);
         if (!h)
             break;
         ring_prefetch(&v->ring);
         if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
             stat_add(&rec->st_drained_dropped, 1);
+        } else if (__builtin_expect(h->type == RT_ACCESS && b->pass_open &&
+                                        h->aux == b->cur_pass_accesses_seen &&
+                                        b->n_accs < b->cap_accs,
+                                    1)) {
+            /* The common record: the next access of the open pass, room in the buffer. */
+            if (decode_access(&b->accs[b->n_accs], (const struct rr_access *)h)) {
+                hvt_rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: access record: %s", v->wid,
+                             hvt_strerror(-HVT_E_INTERNAL));
+            } else {
+                b->n_accs++;
+                b->cur_pass_accesses_seen++;
+            }
         } else {
             int err = builder_apply(rec, v, h);
             if (err)
@@ -424,7 +435,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
         }
         ring_pop(&v->ring, h);
         n++;
-        if (v->b.complete && v->b.ev.id == rec->next_write_id) {
+        if (b->complete && b->ev.id == rec->next_write_id) {
             /* the event's records are copied out: free their room before the append */
             ring_release(&v->ring);
             write_event(rec, v);
