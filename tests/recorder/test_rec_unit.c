@@ -358,6 +358,163 @@ static void test_interposer(void)
     free(ram);
 }
 
+/* The checks remember good access shapes: a shape that differs from a remembered one in any
+ * checked field (reserved byte, level, outcome, flags beyond a byte, the port of port I/O) is
+ * still refused after it, on both the interposer's path and hvt_rec_access, and what is
+ * recorded comes out field for field. */
+static int r_bad_outcome(void *ctx, uint64_t gpa, void *buf, uint32_t size,
+                         struct hvt_op_info *info)
+{
+    (void)ctx;
+    (void)gpa;
+    (void)info;
+    memset(buf, 0x33, size);
+    return 7; /* no such hvt_op_result */
+}
+
+static void test_shape_memo(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_core_ops inner = {sizeof(inner), r_read, r_write, r_cmpxchg, r_in, r_out}, w;
+    struct hvt_core_ops badin = {sizeof(badin), r_bad_outcome, r_write, r_cmpxchg, r_in, r_out};
+    struct hvt_core_ops wb;
+    struct mini_ram *ram = calloc(1, sizeof(*ram));
+    struct hvt_op_info info;
+    struct hvt_access a;
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {0};
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    void *ctx = NULL, *ctxb = NULL;
+    uint8_t buf[8];
+    uint64_t refused = 0;
+    const struct hvt_pass *p;
+
+    if (!rec || !ram) {
+        free(ram);
+        return;
+    }
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &inner, ram, &w, &ctx), 0);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 1, &badin, ram, &wb, &ctxb), 0);
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    hvt_rec_event_begin(rec, 1, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 1);
+    for (int round = 0; round < 3; round++) {
+        /* good walk reads of levels 4..1, twice each: the second is answered by the memo */
+        for (int level = 4; level >= 1; level--) {
+            memset(&info, 0, sizeof(info));
+            info.kind = HVT_ACC_READ;
+            info.seg = HVT_SEG_NONE;
+            info.tag.cls = HVT_TAG_WALK;
+            info.tag.level = (uint8_t)level;
+            info.tag.operand = 1;
+            info.tag.element = (uint32_t)round; /* not part of the shape */
+            CHECK_EQ(w.read(ctx, 0x100 + 8 * (uint64_t)level, buf, 8, &info), HVT_OP_OKAY);
+        }
+        /* the same with the reserved byte set, then with level 9: refused every time */
+        memset(&info, 0, sizeof(info));
+        info.kind = HVT_ACC_READ;
+        info.seg = HVT_SEG_NONE;
+        info.tag.cls = HVT_TAG_WALK;
+        info.tag.level = 1;
+        info.tag.operand = 1;
+        info.tag.reserved = 1;
+        w.read(ctx, 0x108, buf, 8, &info);
+        CHECK(strstr(hvt_rec_last_error(rec, 0), "reserved") != NULL);
+        info.tag.reserved = 0;
+        info.tag.level = 9;
+        w.read(ctx, 0x108, buf, 8, &info);
+        CHECK(strstr(hvt_rec_last_error(rec, 0), "level") != NULL);
+        /* an op that answers an outcome that does not exist: refused, not recorded as 7 & 0xff */
+        memset(&info, 0, sizeof(info));
+        info.kind = HVT_ACC_READ;
+        info.seg = HVT_SEG_DS;
+        info.tag.cls = HVT_TAG_DATA;
+        wb.read(ctxb, 0x10, buf, 4, &info);
+        /* hvt_rec_access: a good port read, then the same shape on a port past 0xffff, then
+         * flags past a byte */
+        memset(&a, 0, sizeof(a));
+        a.kind = HVT_ACC_IO_IN;
+        a.space = HVT_SPACE_PORT;
+        a.seg = HVT_SEG_NONE;
+        a.tag.cls = HVT_TAG_IO;
+        a.size = 2;
+        a.phys = 0x60;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        a.phys = 0x10060;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+        a.phys = 0x60;
+        a.flags = 0x100;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+        /* a data write, good, twice (the second through the memo), with flags the op may set */
+        memset(&a, 0, sizeof(a));
+        a.kind = HVT_ACC_WRITE;
+        a.seg = HVT_SEG_SS;
+        a.tag.cls = HVT_TAG_STACK;
+        a.size = 8;
+        a.flags = HVT_AF_LINEAR_VALID | HVT_AF_SPLIT;
+        a.linear = 0x7ff0;
+        a.phys = 0x3ff0;
+        a.data[0] = (uint8_t)(0x40 + round);
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        refused += 5;
+    }
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+    hvt_rec_pass_end(rec, 1, &out, &s);
+    hvt_rec_event_end(rec, 1);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.refused, refused);
+    CHECK_U64(st.accesses, 3 * 7);
+    CHECK_EQ(fake.n >= 2, 1);
+    for (size_t i = 0; i < fake.n; i++) {
+        const struct hvt_event *ev = item_ev(i);
+        if (!ev || ev->n_passes != 1)
+            continue;
+        p = &ev->passes[0];
+        if (ev->vcpu == 1) {
+            CHECK_EQ(p->n_accesses, 0); /* every access of vCPU 1 was refused */
+            continue;
+        }
+        CHECK_EQ(p->n_accesses, 21);
+        if (p->n_accesses != 21)
+            continue;
+        for (uint32_t k = 0; k < 21; k++) {
+            const struct hvt_access *x = &p->accesses[k];
+            uint32_t round = k / 7, j = k % 7;
+            if (j < 4) {
+                CHECK_EQ(x->kind, HVT_ACC_READ);
+                CHECK_EQ(x->tag.cls, HVT_TAG_WALK);
+                CHECK_EQ(x->tag.level, 4 - j);
+                CHECK_EQ(x->tag.operand, 1);
+                CHECK_EQ(x->tag.element, round);
+                CHECK_EQ(x->tag.reserved, 0);
+                CHECK_EQ(x->seg, HVT_SEG_NONE);
+                CHECK_EQ(x->size, 8);
+                CHECK_EQ(x->flags, 0);
+                CHECK_U64(x->phys, 0x100 + 8 * (4 - j));
+            } else if (j == 4) {
+                CHECK_EQ(x->kind, HVT_ACC_IO_IN);
+                CHECK_EQ(x->space, HVT_SPACE_PORT);
+                CHECK_U64(x->phys, 0x60);
+                CHECK_EQ(x->size, 2);
+            } else {
+                CHECK_EQ(x->kind, HVT_ACC_WRITE);
+                CHECK_EQ(x->seg, HVT_SEG_SS);
+                CHECK_EQ(x->tag.cls, HVT_TAG_STACK);
+                CHECK_EQ(x->flags, HVT_AF_LINEAR_VALID | HVT_AF_SPLIT);
+                CHECK_U64(x->linear, 0x7ff0);
+                CHECK_U64(x->phys, 0x3ff0);
+                CHECK_EQ(x->size, 8);
+                CHECK_EQ(x->data[0], 0x40 + round);
+            }
+        }
+    }
+    free(ram);
+}
+
 /* An op larger than the core ABI allows is forwarded and shows up as a marked loss. */
 static void test_interposer_oversize(void)
 {
@@ -1047,6 +1204,7 @@ int main(void)
     RUN(test_bad_args);
     RUN(test_roundtrip);
     RUN(test_interposer);
+    RUN(test_shape_memo);
     RUN(test_interposer_oversize);
     RUN(test_abandoned);
     RUN(test_ids);
