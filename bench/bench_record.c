@@ -568,15 +568,18 @@ int hvt_bench_record(int argc, char **argv)
         return 0;
     }
     if (!events_set && min_round_s > 0) {
-        /* scale the workload so that the off run, the shortest, lasts MIN_ROUND_S */
-        struct host_run hr;
-        if (host_once(path, events, 0, 0, 0, 0, &hr)) {
-            unlink(path);
-            return 1;
-        }
-        if (hr.run_s > 0 && hr.run_s < min_round_s) {
-            double k = min_round_s / hr.run_s * 1.1;
-            events = (uint64_t)((double)events * k);
+        /* Scale the workload so that the off run, the shortest, lasts MIN_ROUND_S. A short run
+         * costs more per event than a long one (first touches, warm-up), so the count found
+         * from it is checked by a run of its own, up to four times. */
+        for (int k = 0; k < 4; k++) {
+            struct host_run hr;
+            if (host_once(path, events, 0, 0, 0, 0, &hr)) {
+                unlink(path);
+                return 1;
+            }
+            if (!(hr.run_s > 0) || hr.run_s >= min_round_s || events >= 100000000)
+                break;
+            events = (uint64_t)((double)events * (min_round_s / hr.run_s * 1.1));
             if (events > 100000000)
                 events = 100000000;
         }
