@@ -319,16 +319,26 @@ rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear,
     uint32_t dbytes = cx ? 3 * size : size;
     uint32_t n = 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT;
     uint32_t idx = v->access_idx++;
+    struct ring *rg = &v->ring;
     struct rr_access *r;
     uint64_t *p, hw;
 
     /* v->keep: the drop-mode reserve (0 in block mode), so one reserve serves both modes. A
-     * stopped recording is noticed on the slow path: the writer discards, so rings drain. */
-    r = ring_reserve(&v->ring, n, v->keep);
-    if (__builtin_expect(!r, 0)) {
-        r = hvt_rec_reserve_access_slow(v, n);
+     * stopped recording is noticed on the slow path: the writer discards, so rings drain.
+     * ring_reserve and ring_commit, with the ring's fields in locals: the data stores below
+     * may alias them as far as the compiler knows. */
+    uint64_t head = rg->phead, mask = rg->mask, nh;
+    uint8_t *mem = rg->mem;
+    if (__builtin_expect(head + n + v->keep <= rg->limit, 1)) {
+        r = (struct rr_access *)(void *)(mem + (head & mask) * RING_SLOT);
+        nh = head + n;
+    } else {
+        r = ring_reserve(rg, n, v->keep);
+        if (!r)
+            r = hvt_rec_reserve_access_slow(v, n);
         if (!r)
             return;
+        nh = rg->phead + rg->pending;
     }
     /* The header built in a register and written with one store (struct ring_hdr's layout). */
     hw = RT_ACCESS | (uint64_t)n << 8 | (uint64_t)(so | (has_ext ? RRA_EXT : 0)) << 16 |
@@ -363,7 +373,10 @@ rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear,
         memcpy((uint8_t *)p + size, old, size);
         memcpy((uint8_t *)p + 2 * size, cur, size);
     }
-    ring_commit(&v->ring);
+    rg->phead = nh;
+    __builtin_prefetch(mem + ((nh + RING_PREFETCH_W_SLOTS) & mask) * RING_SLOT, 1);
+    if (nh - rg->pub >= RING_PUBLISH_SLOTS)
+        ring_publish(rg);
 }
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.

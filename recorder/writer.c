@@ -401,19 +401,22 @@ static int emit_ready(struct hvt_rec *rec)
 static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
 {
     struct rec_builder *b = &v->b;
-    int n = 0;
+    int n = 0, failed;
     uint64_t fill = ring_fill(&v->ring);
 
     if (fill > *max_fill)
         *max_fill = fill;
     if (fill > atomic_load_explicit(&rec->st_max_fill, memory_order_relaxed))
         atomic_store_explicit(&rec->st_max_fill, fill, memory_order_relaxed);
+    /* Only this thread sets failed while the recording runs (hvt_rec_fail's callers): read once,
+     * again after each call that may fail. */
+    failed = atomic_load_explicit(&rec->failed, memory_order_relaxed) != 0;
     while (n < DRAIN_BUDGET && !b->complete) {
         const struct ring_hdr *h = ring_peek(&v->ring);
         if (!h)
             break;
         ring_prefetch(&v->ring);
-        if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
+        if (failed) {
             stat_add(&rec->st_drained_dropped, 1);
         } else if (__builtin_expect(h->type == RT_ACCESS && b->pass_open &&
                                         h->aux == b->cur_pass_accesses_seen &&
@@ -423,15 +426,18 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
             if (decode_access(&b->accs[b->n_accs], (const struct rr_access *)h)) {
                 hvt_rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: access record: %s", v->wid,
                              hvt_strerror(-HVT_E_INTERNAL));
+                failed = 1;
             } else {
                 b->n_accs++;
                 b->cur_pass_accesses_seen++;
             }
         } else {
             int err = builder_apply(rec, v, h);
-            if (err)
+            if (err) {
                 hvt_rec_fail(rec, err, "vCPU %u: record type %u: %s", v->wid, h->type,
                          hvt_strerror(err));
+                failed = 1;
+            }
         }
         ring_pop(&v->ring, h);
         n++;
@@ -439,6 +445,7 @@ static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
             /* the event's records are copied out: free their room before the append */
             ring_release(&v->ring);
             write_event(rec, v);
+            failed = atomic_load_explicit(&rec->failed, memory_order_relaxed) != 0;
         }
     }
     if (n) {
