@@ -46,7 +46,8 @@ struct rr_begin {
  *   phys
  *   [linear]                      when the access flags have LINEAR_VALID
  *   [element | callsite << 32]    with RRA_EXT (either is nonzero)
- *   data   size bytes; for cmpxchg size bytes of new, then old, then cur; padded to a word.
+ *   data   size bytes; for cmpxchg size bytes of new, then old, then cur; padded to a word
+ *          (with zeros when the access is not a cmpxchg and SIZE is at most 8).
  * A page-walk read takes 32 bytes, a data read 40: the ring carries about 40% fewer lines
  * than with a copy of struct hvt_access's head in a 64-byte slot. */
 #define RRA_EXT 0x8000u
@@ -112,6 +113,7 @@ struct rec_clock {
     int tsc;            /* stamps are TSC readings (invariant TSC); else CLOCK_MONOTONIC ns */
     uint64_t tsc0, ns0; /* the pair taken at open (ns0 alone without TSC) */
     uint64_t tsc1, ns1; /* the writer's latest pair */
+    double scale;       /* (ns1 - ns0) / (tsc1 - tsc0), computed when the pair is taken */
 };
 
 #if defined(__x86_64__)
@@ -135,6 +137,7 @@ uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 /* ---- per vCPU --------------------------------------------------------------------------- */
 
 #define REC_OK_SLOTS 64
+#define REC_GLOG 16 /* generations of state deltas the writer's builder remembers */
 
 /* The interposer's context: one per vCPU, owned by the recorder. */
 struct rec_wrap {
@@ -160,6 +163,15 @@ struct rec_builder {
     /* lost-access gaps of this event, written as markers before it */
     uint32_t n_gaps, cap_gaps;
     struct hvt_lost *gaps;
+    /* Generations of the writer's delta base (rec_vcpu.wstate): each delta applied to it is
+     * one, its masks kept in a short log. Each state the builder holds (the event's init,
+     * every pass end; their buffers are reused from event to event) remembers the generation
+     * it last equalled the base at, so making it equal again copies only the words changed
+     * since instead of the whole 976-byte state (0: never; a whole copy). */
+    uint64_t wgen;
+    uint64_t glog_lo[REC_GLOG], glog_ymm[REC_GLOG];
+    uint64_t init_gen;
+    uint64_t *pass_gen; /* [cap_passes] */
 };
 
 struct rec_vcpu {
@@ -351,27 +363,43 @@ rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear,
         *p++ = linear;
     if (has_ext)
         *p++ = ext;
-    /* Constant-size copies for the common sizes compile to a load and a store. */
-    switch (size) {
-    case 1:
-        memcpy(p, data, 1);
-        break;
-    case 2:
-        memcpy(p, data, 2);
-        break;
-    case 4:
-        memcpy(p, data, 4);
-        break;
-    case 8:
-        memcpy(p, data, 8);
-        break;
-    default:
+    if (!cx && size <= 8) {
+        /* Up to a word: loaded exactly (constant sizes compile to one load), written as one
+         * word whose bytes past SIZE are zero, so the writer copies it as a word too. */
+        uint64_t w = 0;
+        switch (size) {
+        case 1: {
+            uint8_t x;
+            memcpy(&x, data, 1);
+            w = x;
+            break;
+        }
+        case 2: {
+            uint16_t x;
+            memcpy(&x, data, 2);
+            w = x;
+            break;
+        }
+        case 4: {
+            uint32_t x;
+            memcpy(&x, data, 4);
+            w = x;
+            break;
+        }
+        case 8:
+            memcpy(&w, data, 8);
+            break;
+        default:
+            memcpy(&w, data, size);
+            break;
+        }
+        *p = w;
+    } else {
         memcpy(p, data, size);
-        break;
-    }
-    if (cx) {
-        memcpy((uint8_t *)p + size, old, size);
-        memcpy((uint8_t *)p + 2 * size, cur, size);
+        if (cx) {
+            memcpy((uint8_t *)p + size, old, size);
+            memcpy((uint8_t *)p + 2 * size, cur, size);
+        }
     }
     rg->phead = nh;
     __builtin_prefetch(mem + ((nh + RING_PREFETCH_W_SLOTS) & mask) * RING_SLOT, 1);

@@ -196,6 +196,81 @@ static void test_roundtrip(void)
     CHECK(st.max_ring_fill > 0 && st.max_ring_fill <= st.ring_bytes);
 }
 
+/* The writer reuses its state buffers from event to event and copies into each only the words
+ * changed since it last held the base: pass counts that jump around (so a pass-end buffer is
+ * refreshed after 1, a few, or more deltas than the writer keeps a log of), SIMD state coming
+ * and going, a pass left open by an abandoned event. Every state must come out whole. */
+static void st_make(struct hvt_vcpu_state *st, uint64_t e, uint32_t p)
+{
+    uint64_t h = gen_mix(e * 977 + p);
+    memset(st, 0, sizeof(*st));
+    st->rip = 0x1000 + e;
+    st->gpr[h % 16] = h;
+    st->gpr[(h >> 8) % 16] = e;
+    st->cr3 = 0x1000 * ((e / 7) % 3);
+    st->seg[(h >> 16) % 6].base = e / 11;
+    if ((e / 3) % 2) {
+        st->flags = HVT_STATE_SIMD_VALID;
+        st->ymm[(h >> 20) % 16][(h >> 24) % 32] = (uint8_t)(e + p);
+        st->ymm[5][0] = (uint8_t)(e / 5);
+    }
+}
+
+static void test_state_reuse(void)
+{
+    static const uint32_t passes[] = {1, 20, 3, 0, 17, 2, 1, 19, 5, 18, 1, 1, 4, 20, 2, 0};
+    enum { N = 96 };
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome o;
+    int bad = 0;
+
+    if (!rec)
+        return;
+    for (uint64_t e = 0; e < N; e++) {
+        uint32_t np = passes[e % 16];
+        st_make(&s, e, 0);
+        hvt_rec_event_begin(rec, 3, &s, NULL, 0);
+        for (uint32_t p = 0; p < np; p++) {
+            memset(&o, 0, sizeof(o));
+            o.kind = p + 1 < np ? HVT_OUT_RETRY : HVT_OUT_OKAY;
+            o.retry_cause = p + 1 < np ? HVT_RETRY_MMIO : 0;
+            hvt_rec_pass_begin(rec, 3);
+            st_make(&s, e, p + 1);
+            hvt_rec_pass_end(rec, 3, &o, &s);
+        }
+        if (e % 16 == 9)
+            hvt_rec_pass_begin(rec, 3); /* left open: the next begin abandons the event */
+        else
+            hvt_rec_event_end(rec, 3);
+    }
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_EQ(fake.n, N);
+    for (size_t i = 0; i < fake.n && i < N; i++) {
+        const struct hvt_event *ev = item_ev(i);
+        uint32_t np = passes[i % 16], extra = i % 16 == 9;
+        if (!ev || ev->n_passes != np + extra) {
+            bad++;
+            continue;
+        }
+        st_make(&s, i, 0);
+        if (memcmp(&ev->init, &s, sizeof(s)))
+            bad++;
+        for (uint32_t p = 0; p < np; p++) {
+            st_make(&s, i, p + 1);
+            if (memcmp(&ev->passes[p].end, &s, sizeof(s)))
+                bad++;
+        }
+        /* the open pass ends in the last state recorded */
+        if (extra && (ev->passes[np].out.kind != HVT_OUT_UNHANDLEABLE ||
+                      memcmp(&ev->passes[np].end, np ? &ev->passes[np - 1].end : &ev->init,
+                             sizeof(s))))
+            bad++;
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* ---- interposer -------------------------------------------------------------------------- */
 
 struct mini_ram {
@@ -1203,6 +1278,7 @@ int main(void)
 {
     RUN(test_bad_args);
     RUN(test_roundtrip);
+    RUN(test_state_reuse);
     RUN(test_interposer);
     RUN(test_shape_memo);
     RUN(test_interposer_oversize);
