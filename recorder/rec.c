@@ -16,10 +16,12 @@
 #define MIN_RING_BYTES 8192u
 #define DEF_MAX_VCPUS 64u
 /* A vCPU that finds its ring full yields this many times (the writer may be about to take a
- * batch), then sleeps until half the ring is free: waking for every batch the writer takes
- * cost a futex round trip per batch, and a vCPU that runs from half-empty to full writes a
- * long stream the writer takes in long batches. */
+ * batch), then sleeps until a sixteenth of the ring (or the record, if larger) is free: the
+ * writer wakes it at the end of the batch that frees that much, so it resumes while the
+ * writer still drains, and a vCPU that runs faster than the writer pays one wakeup per
+ * batch (a few microseconds per thousands of records), not one per record. */
 #define SPIN_TRIES 50
+#define WAIT_FRACTION 16
 
 _Static_assert(SD_LO_WORDS <= 64 && SD_YMM_WORDS <= 64, "state delta masks are 64-bit");
 _Static_assert(sizeof(struct hvt_vcpu_state) == 8 * (SD_LO_WORDS + SD_YMM_WORDS),
@@ -499,7 +501,12 @@ static __attribute__((noinline)) void *reserve_wait_slow(struct rec_vcpu *v, uin
             tries++;
             sched_yield();
         } else {
-            hvt_ring_wait(&v->ring, v->ring.nslots / 2);
+            /* the room this record needs, its padding at the end of the lap included */
+            uint64_t idx = v->ring.phead & v->ring.mask;
+            uint64_t want = n + (idx + n > v->ring.nslots ? v->ring.nslots - idx : 0);
+            if (want < v->ring.nslots / WAIT_FRACTION)
+                want = v->ring.nslots / WAIT_FRACTION;
+            hvt_ring_wait(&v->ring, want);
         }
     }
 }
@@ -535,14 +542,24 @@ delta_prepare_avx2(const uint64_t *last, const state_word_t *w, const uint64_t *
                    uint64_t *mlo, uint64_t *mymm)
 {
     enum { OFTEN = 20, RARE = SD_LO_WORDS - 2 - OFTEN };
-    _Static_assert(OFTEN % 4 == 0 && RARE % 4 == 0 && SD_YMM_WORDS % 4 == 0, "whole vectors");
+    _Static_assert(OFTEN % 4 == 0 && RARE % 4 == 0 && SD_YMM_WORDS % 16 == 0, "whole vectors");
     uint64_t lo = hvt_diff_words_avx2(w, last, OFTEN), ymm = 0;
-    if (hvt_any_diff_avx2(w + OFTEN, last + OFTEN, RARE))
+    /* The barriers keep the compiler from loading the rarely needed masks' operands ahead
+     * (spilling vectors on the common path). */
+    if (hvt_any_diff_avx2(w + OFTEN, last + OFTEN, RARE)) {
+        __asm__ volatile("" ::: "memory");
         lo |= hvt_diff_words_avx2(w + OFTEN, last + OFTEN, RARE) << OFTEN;
+    }
     for (unsigned i = SD_LO_WORDS - 2; i < SD_LO_WORDS; i++)
         lo |= (uint64_t)(w[i] != last[i]) << i;
-    if (ymm_src && hvt_any_diff_avx2(ymm_src, last + SD_LO_WORDS, SD_YMM_WORDS))
-        ymm = hvt_diff_words_avx2(ymm_src, last + SD_LO_WORDS, SD_YMM_WORDS);
+    /* the ymm words in four blocks of four registers: an instruction that writes vector
+     * registers changes one or two of them, so most blocks are passed over with one test */
+    if (ymm_src)
+        for (unsigned blk = 0; blk < SD_YMM_WORDS; blk += 16)
+            if (hvt_any_diff_avx2(ymm_src + blk, last + SD_LO_WORDS + blk, 16)) {
+                __asm__ volatile("" ::: "memory");
+                ymm |= hvt_diff_words_avx2(ymm_src + blk, last + SD_LO_WORDS + blk, 16) << blk;
+            }
     *mlo = lo;
     *mymm = ymm;
     return (uint32_t)(__builtin_popcountll(lo) + __builtin_popcountll(ymm));

@@ -55,8 +55,8 @@ struct ring {
 
     /* Block-mode wakeup: the producer stores in wait_tail the tail it waits for (0: not
      * waiting) and sleeps on progress (a futex word); the consumer bumps progress and wakes it
-     * only once its tail reached wait_tail, so a producer that waits sleeps until a good part
-     * of the ring is free instead of waking for every batch the writer takes. */
+     * only once its tail reached wait_tail, so a waiting producer wakes once the room it asked
+     * for is free, not for every batch the writer takes. */
     _Alignas(RING_CACHELINE) _Atomic uint64_t wait_tail;
     _Atomic uint32_t progress;
 

@@ -188,7 +188,7 @@ static void *producer(void *p)
         while (!(q = ring_reserve(&c->r, n, 0))) {
             ring_publish(&c->r);
             c->waits++;
-            hvt_ring_wait(&c->r, c->r.nslots / 2);
+            hvt_ring_wait(&c->r, c->r.nslots / 2); /* more than any record and its padding */
         }
         fill(q, n, seq);
         ring_commit(&c->r);
