@@ -593,8 +593,8 @@ int hvt_bench_record(int argc, char **argv)
     hot = ns_per_access(path, &drops);
     hvt_bench_figure(rep, "ns_per_access", hot, "hvt_rec_access, 8-byte reads, block mode");
 
-    if (!core_only &&
-        (host_overhead(rep, path, events, reps, &drops) || host_threads(rep, path, events, &drops))) {
+    if (!core_only && (host_overhead(rep, path, events, reps, &drops) ||
+                       host_threads(rep, path, events, &drops))) {
         unlink(path);
         hvt_bench_report_done(rep);
         return 1;

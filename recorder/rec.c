@@ -572,10 +572,11 @@ static uint32_t delta_prepare(const struct rec_vcpu *v, const struct hvt_vcpu_st
 {
     static const uint64_t zero[SD_YMM_WORDS];
     const state_word_t *w = (const state_word_t *)st;
-    /* without SIMD state the ymm words count as zero */
-    const uint64_t *ymm_src = (st->flags & HVT_STATE_SIMD_VALID) ? (const uint64_t *)(w + SD_LO_WORDS)
-                              : v->last_ymm_nonzero                ? zero
-                                                                   : NULL;
+    const uint64_t *ymm_src = NULL; /* NULL: no ymm word can differ */
+    if (st->flags & HVT_STATE_SIMD_VALID)
+        ymm_src = (const uint64_t *)(w + SD_LO_WORDS);
+    else if (v->last_ymm_nonzero) /* without SIMD state the ymm words count as zero */
+        ymm_src = zero;
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))
         return delta_prepare_avx2(v->last_state, w, ymm_src, mlo, mymm);
@@ -836,8 +837,8 @@ static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *re
     return id;
 }
 
-__attribute__((noinline)) int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info,
-                                                  uint32_t so, uint64_t phys)
+__attribute__((noinline)) int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info, uint32_t so,
+                                                  uint64_t phys)
 {
     struct hvt_tag tag = {.cls = RRI_CLS(info),
                           .operand = RRI_OPERAND(info),

@@ -410,9 +410,9 @@ rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear,
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
 int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, unsigned outcome,
-                       const struct hvt_op_info *info, uint64_t phys, uint32_t size,
-                       const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
-                       uintptr_t anchor_cfa);
+                           const struct hvt_op_info *info, uint64_t phys, uint32_t size,
+                           const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
+                           uintptr_t anchor_cfa);
 /* The return address and CFA of the function using them (after inlining), the anchor of
  * hvt_rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
 #if defined(__GNUC__) && defined(__x86_64__)

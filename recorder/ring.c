@@ -80,9 +80,11 @@ void hvt_ring_wait(struct ring *r, uint64_t want)
 
     if (want > r->nslots)
         want = r->nslots;
+    /* that much is free whatever the tail */
     if (r->phead + want <= r->nslots)
-        return; /* that much is free whatever the tail */
-    need = r->phead + want - r->nslots; /* the tail that leaves WANT slots free; >= 1 */
+        return;
+    /* the tail that leaves WANT slots free; >= 1 */
+    need = r->phead + want - r->nslots;
     /* Dekker pair with hvt_ring_notify: either the consumer sees wait_tail, or we see its
      * tail. */
     atomic_store_explicit(&r->wait_tail, need, memory_order_seq_cst);

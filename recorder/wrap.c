@@ -28,8 +28,8 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
     /* The info word from the op's kind, seg, space (one load, the bytes moved) and tag (one
      * load), the kind replaced by the op's. */
     memcpy(&kw, &info->kind, 4);
-    iw = kind | (kw & 0xff0000u) >> 8 | (kw & 0xff00u) << 8 | (uint64_t)((unsigned)res & 0xff) << 24 |
-         rri_tag(&info->tag);
+    iw = kind | (kw & 0xff0000u) >> 8 | (kw & 0xff00u) << 8 |
+         (uint64_t)((unsigned)res & 0xff) << 24 | rri_tag(&info->tag);
     so = rec_so(size, (kw >> 24) & RRA_AFLAGS);
     lin = (so & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) ? info->linear : 0;
     /* the checks of hvt_rec_access too: a core or host that breaks the rules must not reach
@@ -82,8 +82,8 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 
     if (size > HVT_DATA_MAX || size == 0) {
         res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
-        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (unsigned)res, info, gpa, size, NULL,
-                               NULL, NULL, 0, 0); /* counted as lost */
+        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (unsigned)res, info, gpa, size, NULL, NULL,
+                               NULL, 0, 0); /* counted as lost */
         return res;
     }
     memcpy(expected, old, size);
@@ -91,8 +91,8 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
      * the expected value. */
     hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (unsigned)res, info, gpa, size, new_, expected,
-                       res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
-                       REC_ANCHOR_CFA());
+                           res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
+                           REC_ANCHOR_CFA());
     return res;
 }
 

@@ -224,7 +224,7 @@ static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
         return -HVT_E_INTERNAL;
     a->linear = has_lin ? *p++ : 0;
     ext = has_ext ? *p++ : 0;
-    memcpy(a, &r->info, 8); /* kind .. the tag's reserved byte */
+    memcpy(a, &r->info, 8);                    /* kind .. the tag's reserved byte */
     w1 = (uint32_t)ext | (uint64_t)size << 32; /* the tag's element, then size */
     memcpy((uint8_t *)a + 8, &w1, 8);
     a->flags = (hf >> RRA_FLAGS_SHIFT) & RRA_FLAGS_MAX;
@@ -248,7 +248,8 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
                    offsetof(struct hvt_access, outcome) == 3 &&
                    offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_tag, cls) == 0 &&
                    offsetof(struct hvt_tag, operand) == 1 && offsetof(struct hvt_tag, level) == 2 &&
-                   offsetof(struct hvt_tag, reserved) == 3 && offsetof(struct hvt_tag, element) == 4 &&
+                   offsetof(struct hvt_tag, reserved) == 3 &&
+                   offsetof(struct hvt_tag, element) == 4 &&
                    offsetof(struct hvt_access, size) == 12,
                "decode_access writes struct hvt_access's head as two words");
 
@@ -440,7 +441,8 @@ static int drain_accesses(struct rec_vcpu *v, int budget, int *bad)
     int k = 0, lim = b->cap_accs - na < (uint32_t)budget ? (int)(b->cap_accs - na) : budget;
 
     while (t != end && k < lim) {
-        const struct rr_access *a = (const struct rr_access *)(const void *)(mem + (t & mask) * RING_SLOT);
+        const struct rr_access *a =
+            (const struct rr_access *)(const void *)(mem + (t & mask) * RING_SLOT);
         if (a->h.type != RT_ACCESS || a->h.aux != seen)
             break;
         if (t + RING_PREFETCH_R_SLOTS < end)

@@ -263,9 +263,9 @@ static void test_state_reuse(void)
                 bad++;
         }
         /* the open pass ends in the last state recorded */
-        if (extra && (ev->passes[np].out.kind != HVT_OUT_UNHANDLEABLE ||
-                      memcmp(&ev->passes[np].end, np ? &ev->passes[np - 1].end : &ev->init,
-                             sizeof(s))))
+        if (extra &&
+            (ev->passes[np].out.kind != HVT_OUT_UNHANDLEABLE ||
+             memcmp(&ev->passes[np].end, np ? &ev->passes[np - 1].end : &ev->init, sizeof(s))))
             bad++;
     }
     CHECK_EQ(bad, 0);
