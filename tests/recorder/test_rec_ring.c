@@ -241,18 +241,24 @@ static void test_threads(void)
 
 /* hvt_ring_wait returns at once when the room is already there, and hvt_ring_wake releases a
  * producer whatever the room. */
+struct wk {
+    struct ring *r;
+    _Atomic int done; /* the waiter returned (woken, or its 10 ms passed first) */
+};
+
 static void *waker(void *p)
 {
-    struct ring *r = p;
-    while (!atomic_load(&r->wait_tail))
+    struct wk *k = p;
+    while (!atomic_load(&k->r->wait_tail) && !atomic_load(&k->done))
         sched_yield();
-    hvt_ring_wake(r);
+    hvt_ring_wake(k->r);
     return NULL;
 }
 
 static void test_wait_wake(void)
 {
     struct ring r;
+    struct wk k;
     pthread_t t;
     double t0;
     struct timespec ts;
@@ -263,11 +269,14 @@ static void test_wait_wake(void)
     while (ring_reserve(&r, 8, 0))
         ring_commit(&r);
     ring_publish(&r);
-    pthread_create(&t, NULL, waker, &r);
+    k.r = &r;
+    atomic_store(&k.done, 0);
+    pthread_create(&t, NULL, waker, &k);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
     hvt_ring_wait(&r, 512); /* full, nobody consumes: only the wake (or the 10 ms cap) ends it */
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    atomic_store(&k.done, 1);
     pthread_join(t, NULL);
     CHECK_U64(atomic_load(&r.wait_tail), 0);
     CHECK((double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - t0 < 5.0);
