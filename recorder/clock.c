@@ -78,10 +78,12 @@ uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp)
     /* Interpolate: an event stamped before our latest pair lies inside the span measured, so
      * its error is about that of one clock read, however short the span. Past the pair (the
      * event began after we sampled), sample again first. */
-    if (stamp > c->tsc1 || c->tsc1 == c->tsc0)
+    if (stamp > c->tsc1 || c->tsc1 == c->tsc0) {
         sample(&c->tsc1, &c->ns1);
+        c->scale = c->tsc1 > c->tsc0 ? (double)(c->ns1 - c->ns0) / (double)(c->tsc1 - c->tsc0) : 0;
+    }
     if (c->tsc1 <= c->tsc0)
         return 0;
-    scale = (double)(c->ns1 - c->ns0) / (double)(c->tsc1 - c->tsc0);
+    scale = c->scale; /* ns per TSC tick over the span (tsc0, tsc1) */
     return (uint64_t)((double)(stamp - c->tsc0) * scale);
 }

@@ -15,7 +15,13 @@
 #define DEF_RING_BYTES (1u << 20)
 #define MIN_RING_BYTES 8192u
 #define DEF_MAX_VCPUS 64u
-#define SPIN_TRIES 200
+/* A vCPU that finds its ring full yields this many times (the writer may be about to take a
+ * batch), then sleeps until a sixteenth of the ring (or the record, if larger) is free: the
+ * writer wakes it at the end of the batch that frees that much, so it resumes while the
+ * writer still drains, and a vCPU that runs faster than the writer pays one wakeup per
+ * batch (a few microseconds per thousands of records), not one per record. */
+#define SPIN_TRIES 50
+#define WAIT_FRACTION 16
 
 _Static_assert(SD_LO_WORDS <= 64 && SD_YMM_WORDS <= 64, "state delta masks are 64-bit");
 _Static_assert(sizeof(struct hvt_vcpu_state) == 8 * (SD_LO_WORDS + SD_YMM_WORDS),
@@ -23,6 +29,12 @@ _Static_assert(sizeof(struct hvt_vcpu_state) == 8 * (SD_LO_WORDS + SD_YMM_WORDS)
 _Static_assert(RR_STATE_SLOTS <= 255 && RR_ACCESS_MAX_SLOTS <= 255 &&
                    MIN_RING_BYTES / RING_SLOT >= RR_DROP_KEEP + RR_STATE_SLOTS,
                "the smallest ring holds the largest record beyond the drop-mode reserve");
+_Static_assert(offsetof(struct ring_hdr, nslots) == 1 && offsetof(struct ring_hdr, flags) == 2 &&
+                   offsetof(struct ring_hdr, aux) == 4 && sizeof(struct ring_hdr) == 8 &&
+                   __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "rec_push_access writes the header as one little-endian word");
+_Static_assert(HVT_DATA_MAX < 0x100 && HVT_AF_ALL <= RRA_FLAGS_MAX,
+               "an access shape's size and flags fit their bytes");
 
 void hvt_rec_options_init(struct hvt_rec_options *opt)
 {
@@ -61,10 +73,8 @@ void hvt_rec_fail(struct hvt_rec *rec, int err, const char *fmt, ...)
     /* Release everyone sleeping on a full ring: after an error nothing waits. */
     for (uint32_t i = 0; i < atomic_load(&rec->hi_vcpu); i++) {
         struct rec_vcpu *v = atomic_load_explicit(&rec->vcpus[i], memory_order_acquire);
-        if (v) {
-            atomic_store(&v->ring.waiting, 1);
-            hvt_ring_notify(&v->ring);
-        }
+        if (v)
+            hvt_ring_wake(&v->ring);
     }
 }
 
@@ -430,6 +440,10 @@ int hvt_rec_vcpu_add(struct hvt_rec *rec, uint32_t vcpu)
     v->id = vcpu;
     v->wid = vcpu;
     v->keep = rec->opt.backpressure == HVT_REC_DROP ? RR_DROP_KEEP : 0;
+    for (unsigned i = 0; i < REC_OK_SLOTS; i++) {
+        v->ok_info[i] = ~0ull;
+        v->ok_so[i] = 0xffff;
+    }
     atomic_store_explicit(&v->last_id, HVT_NO_EVENT, memory_order_relaxed);
     v->wrap.rec = rec;
     v->wrap.v = v;
@@ -466,7 +480,7 @@ uint64_t hvt_rec_last_event_id(const struct hvt_rec *rec, uint32_t vcpu)
 
 /* Reserves N slots for a record that must not be dropped (event and pass boundaries): waits
  * for room in both modes. NULL only after a write error stopped the recording. */
-static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
+static __attribute__((noinline)) void *reserve_wait_slow(struct rec_vcpu *v, uint32_t n)
 {
     struct hvt_rec *rec = v->rec;
     void *p = ring_reserve(&v->ring, n, 0);
@@ -487,9 +501,20 @@ static void *reserve_wait(struct rec_vcpu *v, uint32_t n)
             tries++;
             sched_yield();
         } else {
-            hvt_ring_wait(&v->ring);
+            /* the room this record needs, its padding at the end of the lap included */
+            uint64_t idx = v->ring.phead & v->ring.mask;
+            uint64_t want = n + (idx + n > v->ring.nslots ? v->ring.nslots - idx : 0);
+            if (want < v->ring.nslots / WAIT_FRACTION)
+                want = v->ring.nslots / WAIT_FRACTION;
+            hvt_ring_wait(&v->ring, want);
         }
     }
+}
+
+static inline void *reserve_wait(struct rec_vcpu *v, uint32_t n)
+{
+    void *p = ring_reserve(&v->ring, n, 0);
+    return p ? p : reserve_wait_slow(v, n);
 }
 
 /* The state read as words; may_alias makes that a defined way to look at the struct. */
@@ -509,22 +534,58 @@ static inline uint64_t state_word(const struct hvt_vcpu_state *st, size_t i)
 HVT_DEFINE_DIFF_WORDS_SPLIT(diff_lo, SD_LO_WORDS - 2, 20)
 HVT_DEFINE_DIFF_WORDS_SPLIT(diff_ymm, SD_YMM_WORDS, 0)
 
+#if defined(__x86_64__)
+/* delta_prepare in one AVX2 function: the helpers inline into it, and POPCNT counts the bits
+ * (every AVX2 CPU has it). Half the instructions of the calls through the dispatchers. */
+__attribute__((target("avx2,popcnt"))) static uint32_t
+delta_prepare_avx2(const uint64_t *last, const state_word_t *w, const uint64_t *ymm_src,
+                   uint64_t *mlo, uint64_t *mymm)
+{
+    enum { OFTEN = 20, RARE = SD_LO_WORDS - 2 - OFTEN };
+    _Static_assert(OFTEN % 4 == 0 && RARE % 4 == 0 && SD_YMM_WORDS % 16 == 0, "whole vectors");
+    uint64_t lo = hvt_diff_words_avx2(w, last, OFTEN), ymm = 0;
+    /* The barriers keep the compiler from loading the rarely needed masks' operands ahead
+     * (spilling vectors on the common path). */
+    if (hvt_any_diff_avx2(w + OFTEN, last + OFTEN, RARE)) {
+        __asm__ volatile("" ::: "memory");
+        lo |= hvt_diff_words_avx2(w + OFTEN, last + OFTEN, RARE) << OFTEN;
+    }
+    for (unsigned i = SD_LO_WORDS - 2; i < SD_LO_WORDS; i++)
+        lo |= (uint64_t)(w[i] != last[i]) << i;
+    /* the ymm words in four blocks of four registers: an instruction that writes vector
+     * registers changes one or two of them, so most blocks are passed over with one test */
+    if (ymm_src)
+        for (unsigned blk = 0; blk < SD_YMM_WORDS; blk += 16)
+            if (hvt_any_diff_avx2(ymm_src + blk, last + SD_LO_WORDS + blk, 16)) {
+                __asm__ volatile("" ::: "memory");
+                ymm |= hvt_diff_words_avx2(ymm_src + blk, last + SD_LO_WORDS + blk, 16) << blk;
+            }
+    *mlo = lo;
+    *mymm = ymm;
+    return (uint32_t)(__builtin_popcountll(lo) + __builtin_popcountll(ymm));
+}
+#endif
+
 /* Compares ST with V's delta base; returns the number of changed words and their masks. */
 static uint32_t delta_prepare(const struct rec_vcpu *v, const struct hvt_vcpu_state *st,
                               uint64_t *mlo, uint64_t *mymm)
 {
     static const uint64_t zero[SD_YMM_WORDS];
     const state_word_t *w = (const state_word_t *)st;
+    const uint64_t *ymm_src = NULL; /* NULL: no ymm word can differ */
+    if (st->flags & HVT_STATE_SIMD_VALID)
+        ymm_src = (const uint64_t *)(w + SD_LO_WORDS);
+    else if (v->last_ymm_nonzero) /* without SIMD state the ymm words count as zero */
+        ymm_src = zero;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))
+        return delta_prepare_avx2(v->last_state, w, ymm_src, mlo, mymm);
+#endif
     /* words 0..55 as vectors, the last two (PDPTE3, flags+mxcsr) one by one */
     *mlo = diff_lo(st, v->last_state);
     for (unsigned i = SD_LO_WORDS - 2; i < SD_LO_WORDS; i++)
         *mlo |= (uint64_t)(w[i] != v->last_state[i]) << i;
-    if (st->flags & HVT_STATE_SIMD_VALID)
-        *mymm = diff_ymm(w + SD_LO_WORDS, v->last_state + SD_LO_WORDS);
-    else if (v->last_ymm_nonzero) /* without SIMD state the ymm words count as zero */
-        *mymm = diff_ymm(zero, v->last_state + SD_LO_WORDS);
-    else
-        *mymm = 0;
+    *mymm = ymm_src ? diff_ymm(ymm_src, v->last_state + SD_LO_WORDS) : 0;
     /* few bits are set: clearing them one by one beats libgcc's table popcount (no POPCNT in
      * the baseline instruction set) */
     uint32_t n = 0;
@@ -622,6 +683,7 @@ int hvt_rec_event_begin(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_vcp
         hvt_cs_memo_bind(v->memo); /* the thread this event runs on, before any access */
     v->ev_open = 1;
     v->pass_open = 0;
+    v->fast_limit = 0;
     v->pass_idx = 0;
     v->access_idx = 0;
     v->ev_accesses = 0;
@@ -674,6 +736,7 @@ int hvt_rec_pass_begin(struct hvt_rec *rec, uint32_t vcpu)
                        : 0;
     if (v->acc_limit > HVT_FMT_MAX_ACCESSES)
         v->acc_limit = HVT_FMT_MAX_ACCESSES;
+    v->fast_limit = rec->cs ? 0 : v->acc_limit;
     return 0;
 }
 
@@ -700,6 +763,7 @@ int hvt_rec_pass_end(struct hvt_rec *rec, uint32_t vcpu, const struct hvt_pass_o
     if (hvt_outcome_explain(out, why, sizeof(why)))
         return hvt_rec_refuse(v, "pass end of pass %u: %s", v->pass_idx, why);
     v->pass_open = 0;
+    v->fast_limit = 0;
     v->pass_idx++;
     /* every access index the pass used counts, refused and dropped ones too (conservative) */
     v->ev_accesses += v->access_idx;
@@ -739,6 +803,7 @@ int hvt_rec_event_end(struct hvt_rec *rec, uint32_t vcpu)
         push_end(v, 0);
     v->ev_open = 0;
     v->pass_open = 0;
+    v->fast_limit = 0;
     return 0;
 }
 
@@ -772,11 +837,35 @@ static inline __attribute__((always_inline)) uint32_t capture(struct hvt_rec *re
     return id;
 }
 
+__attribute__((noinline)) int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info, uint32_t so,
+                                                  uint64_t phys)
+{
+    struct hvt_tag tag = {.cls = RRI_CLS(info),
+                          .operand = RRI_OPERAND(info),
+                          .level = RRI_LEVEL(info),
+                          .reserved = RRI_RESERVED(info)};
+    unsigned kind = RRI_KIND(info), i;
+
+    if (!hvt_access_ok(kind, RRI_SPACE(info), RRI_SEG(info), RRI_OUTCOME(info), &tag,
+                       so >> RRA_FLAGS_SHIFT, phys, so & 0xff))
+        return 0;
+    if (kind == HVT_ACC_IO_IN || kind == HVT_ACC_IO_OUT)
+        return 1; /* the port number is part of the check: not remembered */
+    /* the newest in slot i, the one it displaces in its pair */
+    i = rec_ok_slot(info, so);
+    v->ok_info[i ^ 1] = v->ok_info[i];
+    v->ok_so[i ^ 1] = v->ok_so[i];
+    v->ok_info[i] = info;
+    v->ok_so[i] = (uint16_t)so;
+    return 1;
+}
+
 __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
                                              const struct hvt_access *a)
 {
     struct rec_vcpu *v;
     uint32_t cs;
+    uint64_t info;
 
     if (!rec)
         return -HVT_E_INVALID;
@@ -791,15 +880,17 @@ __attribute__((noinline)) int hvt_rec_access(struct hvt_rec *rec, uint32_t vcpu,
     }
     /* everything the format writer would refuse, and what cannot be right, is refused here:
      * a bad record must never reach the writer, where it would stop the recording */
-    if (__builtin_expect(!hvt_access_ok(a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags,
-                                        a->phys, a->size) ||
-                             v->access_idx >= v->acc_limit,
+    info = rri_make(&a->tag, a->kind, a->space, a->seg, a->outcome);
+    if (__builtin_expect(a->size - 1 >= HVT_DATA_MAX || a->flags > RRA_FLAGS_MAX ||
+                             v->access_idx >= v->acc_limit ||
+                             !rec_shape_ok(v, info, rec_so(a->size, a->flags), a->phys),
                          0))
         return hvt_rec_refuse_access(v, a);
     /* Frame 0 of the capture is this function; the host's caller is next. */
     cs = rec->cs ? capture(rec, v, 1, REC_ANCHOR_IP(), REC_ANCHOR_CFA()) : a->callsite;
-    rec_push_access(v, a->kind, a->space, a->seg, a->outcome, &a->tag, a->flags, a->linear, a->phys,
-                    a->size, cs, a->data, a->old, a->cur);
+    rec_push_access(v, info, rec_so(a->size, a->flags),
+                    (a->flags & HVT_AF_LINEAR_VALID) ? a->linear : 0, a->phys,
+                    a->tag.element | (uint64_t)cs << 32, a->data, a->old, a->cur);
     return 0;
 }
 
@@ -808,13 +899,14 @@ _Static_assert(HVT_OPF_LINEAR_VALID == HVT_AF_LINEAR_VALID && HVT_OPF_LOCKED == 
                    HVT_OPF_SPLIT == HVT_AF_SPLIT,
                "op flags and access flags share their bits");
 __attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind,
-                                                     uint8_t outcome,
+                                                     unsigned outcome,
                                                      const struct hvt_op_info *info, uint64_t phys,
                                                      uint32_t size, const void *data,
                                                      const void *old, const void *cur,
                                                      uintptr_t anchor_ip, uintptr_t anchor_cfa)
 {
     uint32_t cs = 0, flags;
+    uint64_t iw;
 
     if (__builtin_expect(!v->pass_open, 0)) {
         count(&v->outside_pass);
@@ -827,23 +919,25 @@ __attribute__((noinline)) int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t
         return -HVT_E_INVALID;
     }
     flags = info->flags & RRA_AFLAGS;
-    if (!hvt_access_ok(kind, info->space, info->seg, outcome, &info->tag, flags, phys, size) ||
-        v->access_idx >= v->acc_limit) {
+    iw = rri_make(&info->tag, kind, info->space, info->seg, outcome);
+    if (outcome >= HVT_OP__COUNT || v->access_idx >= v->acc_limit ||
+        !rec_shape_ok(v, iw, rec_so(size, flags), phys)) {
         struct hvt_access a = {.kind = kind,
                                .space = info->space,
                                .seg = info->seg,
-                               .outcome = outcome,
+                               .outcome = (uint8_t)outcome,
                                .tag = info->tag,
                                .size = size,
                                .flags = flags,
                                .phys = phys};
+        if (outcome >= HVT_OP__COUNT)
+            a.outcome = 0xff; /* out of range either way; explained as such */
         return hvt_rec_refuse_access(v, &a);
     }
     /* Frames of ours: this function and the wrapper op; then the core that made the access. */
     if (v->rec->cs)
         cs = capture(v->rec, v, 2, anchor_ip, anchor_cfa);
-    rec_push_access(v, kind, info->space, info->seg, outcome, &info->tag, flags,
-                    (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, cs, data, old,
-                    cur);
+    rec_push_access(v, iw, rec_so(size, flags), (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0,
+                    phys, info->tag.element | (uint64_t)cs << 32, data, old, cur);
     return 0;
 }

@@ -40,24 +40,47 @@ struct rr_begin {
 
 /* RT_ACCESS: three words, then the optional words the access needs, then its data:
  *   h      aux = index of the access within its pass (gaps are drop-mode losses);
- *          flags = tag.level | RRA_LINEAR | RRA_EXT
- *   info   kind, space, seg, outcome, size, access flags, tag.cls, tag.operand
+ *          flags = size | access flags << 8 | RRA_EXT
+ *   info   kind, space, seg, outcome, then the tag's cls, operand, level, reserved: the first
+ *          eight bytes of struct hvt_access, so the writer copies it as one word
  *   phys
- *   [linear]                      with RRA_LINEAR (the access flags have LINEAR_VALID)
+ *   [linear]                      when the access flags have LINEAR_VALID
  *   [element | callsite << 32]    with RRA_EXT (either is nonzero)
- *   data   size bytes; for cmpxchg size bytes of new, then old, then cur; padded to a word.
+ *   data   size bytes; for cmpxchg size bytes of new, then old, then cur; padded to a word
+ *          (with zeros when the access is not a cmpxchg and SIZE is at most 8).
  * A page-walk read takes 32 bytes, a data read 40: the ring carries about 40% fewer lines
  * than with a copy of struct hvt_access's head in a 64-byte slot. */
-#define RRA_LINEAR 0x100u
-#define RRA_EXT 0x200u
+#define RRA_EXT 0x8000u
+#define RRA_FLAGS_SHIFT 8
 struct rr_access {
     struct ring_hdr h;
-    uint8_t kind, space, seg, outcome;
-    uint8_t size, aflags, tag_cls, tag_operand;
+    uint64_t info;
     uint64_t phys;
     uint64_t opt[]; /* the optional words, then the data */
 };
 #define RRA_AFLAGS (HVT_AF_LINEAR_VALID | HVT_AF_LOCKED | HVT_AF_SPLIT) /* all an op can set */
+/* The info word's fields. */
+#define RRI_KIND(i) ((uint8_t)(i))
+#define RRI_SPACE(i) ((uint8_t)((i) >> 8))
+#define RRI_SEG(i) ((uint8_t)((i) >> 16))
+#define RRI_OUTCOME(i) ((uint8_t)((i) >> 24))
+#define RRI_CLS(i) ((uint8_t)((i) >> 32))
+#define RRI_OPERAND(i) ((uint8_t)((i) >> 40))
+#define RRI_LEVEL(i) ((uint8_t)((i) >> 48))
+#define RRI_RESERVED(i) ((uint8_t)((i) >> 56))
+/* The first eight bytes of struct hvt_tag, as the info word's upper half. */
+static inline uint64_t rri_tag(const struct hvt_tag *tag)
+{
+    uint32_t t;
+    memcpy(&t, tag, 4);
+    return (uint64_t)t << 32;
+}
+static inline uint64_t rri_make(const struct hvt_tag *tag, unsigned kind, unsigned space,
+                                unsigned seg, unsigned outcome)
+{
+    return (uint64_t)(kind & 0xff) | (uint64_t)(space & 0xff) << 8 | (uint64_t)(seg & 0xff) << 16 |
+           (uint64_t)(outcome & 0xff) << 24 | rri_tag(tag);
+}
 
 /* RT_PASS_END; aux = accesses the pass made (recorded or dropped). */
 struct rr_pass_end {
@@ -90,6 +113,7 @@ struct rec_clock {
     int tsc;            /* stamps are TSC readings (invariant TSC); else CLOCK_MONOTONIC ns */
     uint64_t tsc0, ns0; /* the pair taken at open (ns0 alone without TSC) */
     uint64_t tsc1, ns1; /* the writer's latest pair */
+    double scale;       /* (ns1 - ns0) / (tsc1 - tsc0), computed when the pair is taken */
 };
 
 #if defined(__x86_64__)
@@ -111,6 +135,9 @@ void hvt_rec_clock_init(struct rec_clock *c);
 uint64_t hvt_rec_clock_ns(struct rec_clock *c, uint64_t stamp);
 
 /* ---- per vCPU --------------------------------------------------------------------------- */
+
+#define REC_OK_SLOTS 64
+#define REC_GLOG 16 /* generations of state deltas the writer's builder remembers */
 
 /* The interposer's context: one per vCPU, owned by the recorder. */
 struct rec_wrap {
@@ -136,6 +163,15 @@ struct rec_builder {
     /* lost-access gaps of this event, written as markers before it */
     uint32_t n_gaps, cap_gaps;
     struct hvt_lost *gaps;
+    /* Generations of the writer's delta base (rec_vcpu.wstate): each delta applied to it is
+     * one, its masks kept in a short log. Each state the builder holds (the event's init,
+     * every pass end; their buffers are reused from event to event) remembers the generation
+     * it last equalled the base at, so making it equal again copies only the words changed
+     * since instead of the whole 976-byte state (0: never; a whole copy). */
+    uint64_t wgen;
+    uint64_t glog_lo[REC_GLOG], glog_ymm[REC_GLOG];
+    uint64_t init_gen;
+    uint64_t *pass_gen; /* [cap_passes] */
 };
 
 struct rec_vcpu {
@@ -155,6 +191,14 @@ struct rec_vcpu {
     struct cs_memo *memo; /* call sites on: the chains this vCPU saw lately */
     uint32_t acc_limit;   /* accesses the open pass may make (the format's per-pass and
                              per-event limits); an access at access_idx >= acc_limit is refused */
+    uint32_t fast_limit;  /* acc_limit while a pass is open and call sites are off, else 0: the
+                             interposer's one test for its fast path */
+    /* Access shapes (info word, size | access flags << 8) that passed hvt_access_ok lately, direct
+     * mapped, two ways (slots i and i ^ 1): the checks cost about a fifth of recording an
+     * access, and a core makes few shapes (a few dozen under the host's mixed scenario).
+     * Port I/O is never kept (its check reads the port number too). */
+    uint64_t ok_info[REC_OK_SLOTS];
+    uint16_t ok_so[REC_OK_SLOTS]; /* 0xffff: free (no size is 255) */
     uint32_t ev_accesses; /* accesses made by the open event's ended passes */
     char why[192];        /* detail of the last refused call (hvt_rec_last_error) */
 
@@ -246,83 +290,129 @@ int hvt_rec_refuse(struct rec_vcpu *v, const char *fmt, ...) __attribute__((form
  * index is skipped, so the trace shows where it was as a lost-records marker. */
 int hvt_rec_refuse_access(struct rec_vcpu *v, const struct hvt_access *a);
 
-/* Writes one access record into V's ring: the hot path. DATA/OLD/CUR hold SIZE bytes (OLD and
- * CUR only for cmpxchg); SIZE is 1..HVT_DATA_MAX. Inlined into its callers (the interposer's
- * ops among them) so that the arguments stay in registers: as a separate function its
- * prologue and spills were a fifth of the vCPU's recording cost. */
-static inline __attribute__((always_inline)) void
-rec_push_access(struct rec_vcpu *v, uint8_t kind, uint8_t space, uint8_t seg, uint8_t outcome,
-                const struct hvt_tag *tag, uint32_t flags, uint64_t linear, uint64_t phys,
-                uint32_t size, uint32_t callsite, const void *data, const void *old,
-                const void *cur)
+/* The shape of an access as its checks see it: INFO (rri_make) and SO = size | access flags
+ * << 8, with size 1..HVT_DATA_MAX, outcome < HVT_OP__COUNT and the access flags within
+ * RRA_FLAGS_MAX (callers check those three first). */
+#define RRA_FLAGS_MAX 0x7fu
+static inline uint32_t rec_so(uint32_t size, uint32_t aflags)
 {
-    uint32_t has_lin = (flags & HVT_AF_LINEAR_VALID) != 0;
-    uint32_t has_ext = (tag->element | callsite) != 0;
-    uint32_t dbytes = kind == HVT_ACC_CMPXCHG ? 3 * size : size;
+    return size | aflags << RRA_FLAGS_SHIFT;
+}
+static inline unsigned rec_ok_slot(uint64_t info, uint32_t so)
+{
+    uint64_t h = (info ^ (uint64_t)so << 40) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> 58) & (REC_OK_SLOTS - 1);
+}
+/* hvt_access_ok for the shape, remembered when it passes (out of line). */
+int hvt_rec_shape_check(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys);
+static inline int rec_shape_ok(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t phys)
+{
+    unsigned i = rec_ok_slot(info, so);
+    if (__builtin_expect((v->ok_info[i] == info && v->ok_so[i] == so) ||
+                             (v->ok_info[i ^ 1] == info && v->ok_so[i ^ 1] == so),
+                         1))
+        return 1;
+    return hvt_rec_shape_check(v, info, so, phys);
+}
+
+/* Writes one access record into V's ring: the hot path. INFO and SO as for rec_shape_ok; EXT
+ * = element | callsite << 32. DATA/OLD/CUR hold SIZE bytes (OLD and CUR only for cmpxchg).
+ * Inlined into its callers (the interposer's ops among them) so that the arguments stay in
+ * registers: as a separate function its prologue and spills were a fifth of the vCPU's
+ * recording cost. */
+static inline __attribute__((always_inline)) void
+rec_push_access(struct rec_vcpu *v, uint64_t info, uint32_t so, uint64_t linear, uint64_t phys,
+                uint64_t ext, const void *data, const void *old, const void *cur)
+{
+    uint32_t size = so & 0xff;
+    int cx = RRI_KIND(info) == HVT_ACC_CMPXCHG;
+    uint32_t has_lin = (so & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) != 0;
+    uint32_t has_ext = ext != 0;
+    uint32_t dbytes = cx ? 3 * size : size;
     uint32_t n = 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT;
     uint32_t idx = v->access_idx++;
+    struct ring *rg = &v->ring;
     struct rr_access *r;
-    uint64_t *p;
+    uint64_t *p, hw;
 
     /* v->keep: the drop-mode reserve (0 in block mode), so one reserve serves both modes. A
-     * stopped recording is noticed on the slow path: the writer discards, so rings drain. */
-    r = ring_reserve(&v->ring, n, v->keep);
-    if (__builtin_expect(!r, 0)) {
-        r = hvt_rec_reserve_access_slow(v, n);
+     * stopped recording is noticed on the slow path: the writer discards, so rings drain.
+     * ring_reserve and ring_commit, with the ring's fields in locals: the data stores below
+     * may alias them as far as the compiler knows. */
+    uint64_t head = rg->phead, mask = rg->mask, nh;
+    uint8_t *mem = rg->mem;
+    if (__builtin_expect(head + n + v->keep <= rg->limit, 1)) {
+        r = (struct rr_access *)(void *)(mem + (head & mask) * RING_SLOT);
+        nh = head + n;
+    } else {
+        r = ring_reserve(rg, n, v->keep);
+        if (!r)
+            r = hvt_rec_reserve_access_slow(v, n);
         if (!r)
             return;
+        nh = rg->phead + rg->pending;
     }
-    /* Two words built in registers, each written with one store. */
-    r->h = (struct ring_hdr){
-        .type = RT_ACCESS,
-        .nslots = (uint8_t)n,
-        .flags = (uint16_t)(tag->level | (has_lin ? RRA_LINEAR : 0) | (has_ext ? RRA_EXT : 0)),
-        .aux = idx};
-    r->kind = kind;
-    r->space = space;
-    r->seg = seg;
-    r->outcome = outcome;
-    r->size = (uint8_t)size;
-    r->aflags = (uint8_t)flags;
-    r->tag_cls = tag->cls;
-    r->tag_operand = tag->operand;
+    /* The header built in a register and written with one store (struct ring_hdr's layout). */
+    hw = RT_ACCESS | (uint64_t)n << 8 | (uint64_t)(so | (has_ext ? RRA_EXT : 0)) << 16 |
+         (uint64_t)idx << 32;
+    memcpy(&r->h, &hw, 8);
+    r->info = info;
     r->phys = phys;
     p = r->opt;
     if (has_lin)
         *p++ = linear;
     if (has_ext)
-        *p++ = tag->element | (uint64_t)callsite << 32;
-    /* Constant-size copies for the common sizes compile to a load and a store. */
-    switch (size) {
-    case 1:
-        memcpy(p, data, 1);
-        break;
-    case 2:
-        memcpy(p, data, 2);
-        break;
-    case 4:
-        memcpy(p, data, 4);
-        break;
-    case 8:
-        memcpy(p, data, 8);
-        break;
-    default:
+        *p++ = ext;
+    if (!cx && size <= 8) {
+        /* Up to a word: loaded exactly (constant sizes compile to one load), written as one
+         * word whose bytes past SIZE are zero, so the writer copies it as a word too. */
+        uint64_t w = 0;
+        switch (size) {
+        case 1: {
+            uint8_t x;
+            memcpy(&x, data, 1);
+            w = x;
+            break;
+        }
+        case 2: {
+            uint16_t x;
+            memcpy(&x, data, 2);
+            w = x;
+            break;
+        }
+        case 4: {
+            uint32_t x;
+            memcpy(&x, data, 4);
+            w = x;
+            break;
+        }
+        case 8:
+            memcpy(&w, data, 8);
+            break;
+        default:
+            memcpy(&w, data, size);
+            break;
+        }
+        *p = w;
+    } else {
         memcpy(p, data, size);
-        break;
+        if (cx) {
+            memcpy((uint8_t *)p + size, old, size);
+            memcpy((uint8_t *)p + 2 * size, cur, size);
+        }
     }
-    if (kind == HVT_ACC_CMPXCHG) {
-        memcpy((uint8_t *)p + size, old, size);
-        memcpy((uint8_t *)p + 2 * size, cur, size);
-    }
-    ring_commit(&v->ring);
+    rg->phead = nh;
+    __builtin_prefetch(mem + ((nh + RING_PREFETCH_W_SLOTS) & mask) * RING_SLOT, 1);
+    if (nh - rg->pub >= RING_PUBLISH_SLOTS)
+        ring_publish(rg);
 }
 
 /* The interposer's general path: checks (pass open, size), call-site capture, then the push.
  * Returns 0, or -HVT_E_INVALID when the access was not recorded (counted). */
-int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, uint8_t outcome,
-                       const struct hvt_op_info *info, uint64_t phys, uint32_t size,
-                       const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
-                       uintptr_t anchor_cfa);
+int hvt_rec_push_access_op(struct rec_vcpu *v, uint8_t kind, unsigned outcome,
+                           const struct hvt_op_info *info, uint64_t phys, uint32_t size,
+                           const void *data, const void *old, const void *cur, uintptr_t anchor_ip,
+                           uintptr_t anchor_cfa);
 /* The return address and CFA of the function using them (after inlining), the anchor of
  * hvt_rec_push_access_op's call-site memo; 0 where the compiler cannot give them. */
 #if defined(__GNUC__) && defined(__x86_64__)

@@ -35,22 +35,29 @@ enum rec_rtype {
  * only, tail by the consumer only. Each shared index has a cache line of its own, apart from
  * the fields its writer updates privately: when head shared a line with the producer's
  * private indices, every read of head by the writer cost the vCPU a line transfer at its
- * next record (a tenth of its recording cost on the host's mixed scenario). */
+ * next record (a tenth of its recording cost on the host's mixed scenario). Both sides work on
+ * private copies of their index and publish it in batches (head: ring_publish; tail:
+ * ring_release), so neither pulls the other's line once per record. */
 struct ring {
     _Alignas(RING_CACHELINE) _Atomic uint64_t head; /* published head: the consumer's view */
 
     _Alignas(RING_CACHELINE) uint64_t phead; /* producer: head including unpublished records */
     uint64_t pub;                            /* producer: the value last stored into head */
     uint64_t cached_tail;                    /* producer's last view of tail */
+    uint64_t limit;   /* producer: phead may grow to this without looking at tail: the room
+                         known free, up to the end of the current lap (records never wrap) */
     uint64_t pending; /* producer: slots reserved by ring_reserve, added by commit */
 
     _Alignas(RING_CACHELINE) _Atomic uint64_t tail;
 
     _Alignas(RING_CACHELINE) uint64_t cached_head; /* consumer's last view of head */
+    uint64_t ctail;                                /* consumer: tail including unreleased pops */
 
-    /* Block-mode wakeup: the producer sets waiting and sleeps on progress (a futex word); the
-     * consumer bumps progress and wakes it only when waiting is set. */
-    _Alignas(RING_CACHELINE) _Atomic uint32_t waiting;
+    /* Block-mode wakeup: the producer stores in wait_tail the tail it waits for (0: not
+     * waiting) and sleeps on progress (a futex word); the consumer bumps progress and wakes it
+     * only once its tail reached wait_tail, so a waiting producer wakes once the room it asked
+     * for is free, not for every batch the writer takes. */
+    _Alignas(RING_CACHELINE) _Atomic uint64_t wait_tail;
     _Atomic uint32_t progress;
 
     _Alignas(RING_CACHELINE) uint64_t nslots; /* power of two */
@@ -66,28 +73,21 @@ void hvt_ring_fini(struct ring *r);
  * it, which cost about as much as the rest of recording an access when done per record. */
 #define RING_PUBLISH_SLOTS (32u * RING_LINE_SLOTS)
 
+/* Producer, slow path of ring_reserve: looks at tail, pads to the end of the lap when the
+ * record would wrap, and moves limit. */
+void *hvt_ring_reserve_slow(struct ring *r, uint32_t n, uint32_t keep);
+
 /* Producer: a pointer to N contiguous free slots (after padding to the ring's end when they
- * would wrap), keeping at least KEEP further slots free; NULL when there is no such room. */
+ * would wrap), keeping at least KEEP further slots free; NULL when there is no such room. The
+ * fast path is one compare against limit. */
 static inline void *ring_reserve(struct ring *r, uint32_t n, uint32_t keep)
 {
     uint64_t head = r->phead;
-    uint64_t idx = head & r->mask;
-    uint64_t pad = (idx + n > r->nslots) ? r->nslots - idx : 0;
-    uint64_t need = pad + n + keep;
-
-    if (r->nslots - (head - r->cached_tail) < need) {
-        r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (r->nslots - (head - r->cached_tail) < need)
-            return NULL;
+    if (__builtin_expect(head + n + keep <= r->limit, 1)) {
+        r->pending = n;
+        return r->mem + (head & r->mask) * RING_SLOT;
     }
-    if (pad) {
-        struct ring_hdr *ph = (struct ring_hdr *)(r->mem + idx * RING_SLOT);
-        ph->type = RT_PAD;
-        ph->nslots = (uint8_t)pad;
-        idx = 0;
-    }
-    r->pending = pad + n;
-    return r->mem + idx * RING_SLOT;
+    return hvt_ring_reserve_slow(r, n, keep);
 }
 
 /* Producer: makes every committed record visible to the consumer. */
@@ -114,21 +114,24 @@ static inline void ring_commit(struct ring *r)
         ring_publish(r);
 }
 
+/* The consumer stores tail (frees room for the producer) at least every this many slots, and at
+ * every ring_release. */
+#define RING_RELEASE_SLOTS (32u * RING_LINE_SLOTS)
+
 /* Consumer: the next record, or NULL when the ring is empty. Padding is skipped. */
 static inline const struct ring_hdr *ring_peek(struct ring *r)
 {
     for (;;) {
-        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
         const struct ring_hdr *h;
-        if (tail == r->cached_head) {
+        if (r->ctail == r->cached_head) {
             r->cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
-            if (tail == r->cached_head)
+            if (r->ctail == r->cached_head)
                 return NULL;
         }
-        h = (const struct ring_hdr *)(r->mem + (tail & r->mask) * RING_SLOT);
+        h = (const struct ring_hdr *)(r->mem + (r->ctail & r->mask) * RING_SLOT);
         if (h->type != RT_PAD)
             return h;
-        atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
+        r->ctail += h->nslots;
     }
 }
 
@@ -138,29 +141,39 @@ static inline const struct ring_hdr *ring_peek(struct ring *r)
 #define RING_PREFETCH_R_SLOTS (8u * RING_LINE_SLOTS)
 static inline void ring_prefetch(struct ring *r)
 {
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    if (tail + RING_PREFETCH_R_SLOTS < r->cached_head)
-        __builtin_prefetch(r->mem + ((tail + RING_PREFETCH_R_SLOTS) & r->mask) * RING_SLOT);
+    if (r->ctail + RING_PREFETCH_R_SLOTS < r->cached_head)
+        __builtin_prefetch(r->mem + ((r->ctail + RING_PREFETCH_R_SLOTS) & r->mask) * RING_SLOT);
 }
 
-/* Consumer: releases the record returned by ring_peek. */
+/* Consumer: makes every popped record's room the producer's again. */
+static inline void ring_release(struct ring *r)
+{
+    atomic_store_explicit(&r->tail, r->ctail, memory_order_release);
+}
+
+/* Consumer: pops the record returned by ring_peek (its slots are released in batches). */
 static inline void ring_pop(struct ring *r, const struct ring_hdr *h)
 {
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    atomic_store_explicit(&r->tail, tail + h->nslots, memory_order_release);
+    r->ctail += h->nslots;
+    if (r->ctail - atomic_load_explicit(&r->tail, memory_order_relaxed) >= RING_RELEASE_SLOTS)
+        ring_release(r);
 }
 
-/* Consumer: after popping, wakes the producer if it sleeps in hvt_ring_wait. */
+/* Consumer: after ring_release, wakes the producer if it sleeps in hvt_ring_wait and the room
+ * it waits for is free. */
 void hvt_ring_notify(struct ring *r);
+/* Anyone: wakes a producer sleeping in hvt_ring_wait, whatever the room (the recording
+ * stopped). */
+void hvt_ring_wake(struct ring *r);
 
 /* Consumer: slots in use right now (for the fill statistic). */
 static inline uint64_t ring_fill(struct ring *r)
 {
-    return atomic_load_explicit(&r->head, memory_order_acquire) -
-           atomic_load_explicit(&r->tail, memory_order_relaxed);
+    return atomic_load_explicit(&r->head, memory_order_acquire) - r->ctail;
 }
 
-/* Producer, slow path: sleeps until the consumer made progress (or about 10 ms passed). */
-void hvt_ring_wait(struct ring *r);
+/* Producer, slow path: sleeps until WANT slots are free (WANT <= nslots), hvt_ring_wake is
+ * called, or about 10 ms passed. */
+void hvt_ring_wait(struct ring *r, uint64_t want);
 
 #endif

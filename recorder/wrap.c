@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder: the phys-ops interposer: forwards each op to the host's table and records it. */
+#include <stddef.h>
 #include <string.h>
 
 #include "rec_internal.h"
@@ -18,25 +19,41 @@ static inline __attribute__((always_inline)) void record(struct rec_vcpu *v, uin
                                                          const void *data)
 {
     static const uint8_t zero[HVT_DATA_MAX];
+    uint32_t kw, so;
+    uint64_t iw, lin;
+
     /* A read the host did not complete has no data: record zeros, not stale bytes. */
     if (res != HVT_OP_OKAY && kind != HVT_ACC_WRITE && kind != HVT_ACC_IO_OUT)
         data = zero;
-    uint32_t flags = info->flags & RRA_AFLAGS;
+    /* The info word from the op's kind, seg, space (one load, the bytes moved) and tag (one
+     * load), the kind replaced by the op's. */
+    memcpy(&kw, &info->kind, 4);
+    iw = kind | (kw & 0xff0000u) >> 8 | (kw & 0xff00u) << 8 |
+         (uint64_t)((unsigned)res & 0xff) << 24 | rri_tag(&info->tag);
+    so = rec_so(size, (kw >> 24) & RRA_AFLAGS);
+    lin = (so & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) ? info->linear : 0;
     /* the checks of hvt_rec_access too: a core or host that breaks the rules must not reach
-     * the writer (the slow path refuses the access, with the detail) */
-    if (__builtin_expect(v->pass_open && v->access_idx < v->acc_limit && !v->rec->cs &&
-                             hvt_access_ok(kind, info->space, info->seg, (unsigned)res,
-                                           &info->tag, flags, phys, size),
+     * the writer (the slow path refuses the access, with the detail). fast_limit is 0 with no
+     * pass open or with call sites on. */
+    if (__builtin_expect(v->access_idx < v->fast_limit && size - 1 < HVT_DATA_MAX &&
+                             (unsigned)res < HVT_OP__COUNT && rec_shape_ok(v, iw, so, phys),
                          1)) {
-        rec_push_access(v, kind, info->space, info->seg, (uint8_t)res, &info->tag, flags,
-                        (flags & HVT_AF_LINEAR_VALID) ? info->linear : 0, phys, size, 0, data, NULL,
-                        NULL);
+        rec_push_access(v, iw, so, lin, phys, info->tag.element, data, NULL, NULL);
         return;
     }
     /* Inlined into the op wrapper: the anchor is the wrapper's return into the core. */
-    hvt_rec_push_access_op(v, kind, (uint8_t)res, info, phys, size, data, NULL, NULL,
+    hvt_rec_push_access_op(v, kind, (unsigned)res, info, phys, size, data, NULL, NULL,
                            REC_ANCHOR_IP(), REC_ANCHOR_CFA());
 }
+
+_Static_assert(offsetof(struct hvt_op_info, tag) == 0 && offsetof(struct hvt_tag, cls) == 0 &&
+                   offsetof(struct hvt_tag, operand) == 1 && offsetof(struct hvt_tag, level) == 2 &&
+                   offsetof(struct hvt_tag, reserved) == 3 &&
+                   offsetof(struct hvt_op_info, kind) == 8 &&
+                   offsetof(struct hvt_op_info, seg) == 9 &&
+                   offsetof(struct hvt_op_info, space) == 10 &&
+                   offsetof(struct hvt_op_info, flags) == 11,
+               "record() builds the info word from struct hvt_op_info's bytes");
 
 static int w_read(void *ctx, uint64_t gpa, void *buf, uint32_t size, struct hvt_op_info *info)
 {
@@ -65,7 +82,7 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
 
     if (size > HVT_DATA_MAX || size == 0) {
         res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
-        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, NULL, NULL,
+        hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (unsigned)res, info, gpa, size, NULL, NULL,
                                NULL, 0, 0); /* counted as lost */
         return res;
     }
@@ -73,9 +90,9 @@ static int w_cmpxchg(void *ctx, uint64_t gpa, void *old, const void *new_, uint3
     res = w->inner->cmpxchg(w->inner_ctx, gpa, old, new_, size, info);
     /* cur: what memory held. On CMPXCHG_FAILED the op copied it into *old; on success it was
      * the expected value. */
-    hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (uint8_t)res, info, gpa, size, new_, expected,
-                       res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
-                       REC_ANCHOR_CFA());
+    hvt_rec_push_access_op(w->v, HVT_ACC_CMPXCHG, (unsigned)res, info, gpa, size, new_, expected,
+                           res == HVT_OP_CMPXCHG_FAILED ? old : expected, REC_ANCHOR_IP(),
+                           REC_ANCHOR_CFA());
     return res;
 }
 

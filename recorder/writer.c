@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Recorder: the writer thread: drains vCPU rings, rebuilds events, writes them in id order. */
 #include <linux/futex.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -51,6 +52,7 @@ void hvt_rec_builder_free(struct rec_builder *b)
 {
     free(b->passes);
     free(b->pass_first);
+    free(b->pass_gen);
     free(b->accs);
     free(b->gaps);
     memset(b, 0, sizeof(*b));
@@ -80,12 +82,20 @@ static int builder_open_pass(struct rec_builder *b)
     int err = grow((void **)&b->passes, &b->cap_passes, b->ev.n_passes + 1, sizeof(*b->passes));
     if (err)
         return err;
-    /* pass_first follows passes' capacity. */
+    /* pass_first and pass_gen follow passes' capacity; a new pass end was never made. */
     if (b->cap_passes != cap || !pf) {
+        uint64_t *pg;
         pf = realloc(b->pass_first, (size_t)b->cap_passes * sizeof(*b->pass_first));
         if (!pf)
             return -HVT_E_NOMEM;
         b->pass_first = pf;
+        pg = realloc(b->pass_gen, (size_t)b->cap_passes * sizeof(*b->pass_gen));
+        if (!pg)
+            return -HVT_E_NOMEM;
+        if (!b->pass_gen)
+            cap = 0;
+        memset(pg + cap, 0, (size_t)(b->cap_passes - cap) * sizeof(*pg));
+        b->pass_gen = pg;
     }
     b->pass_first[b->ev.n_passes] = b->n_accs;
     b->pass_open = 1;
@@ -113,27 +123,76 @@ static int builder_gap(struct rec_builder *b, uint32_t vcpu, uint32_t upto)
     return 0;
 }
 
-static const struct hvt_vcpu_state *last_state(const struct rec_builder *b)
+/* Applies a state delta to V's base (the writer's copy of the vCPU's last state): one
+ * generation more, its masks logged. */
+static void delta_apply(struct rec_vcpu *v, const struct rr_state_delta *d)
 {
-    return b->ev.n_passes ? &b->passes[b->ev.n_passes - 1].end : &b->ev.init;
+    struct rec_builder *b = &v->b;
+    uint8_t *base = (uint8_t *)&v->wstate;
+    uint64_t lo = d->mask_lo, ymm = d->mask_ymm;
+    uint32_t k = 0;
+
+    b->wgen++;
+    b->glog_lo[b->wgen % REC_GLOG] = lo;
+    b->glog_ymm[b->wgen % REC_GLOG] = ymm;
+    while (lo) {
+        memcpy(base + 8 * (unsigned)__builtin_ctzll(lo), &d->words[k++], 8);
+        lo &= lo - 1;
+    }
+    while (ymm) {
+        memcpy(base + 8 * (SD_LO_WORDS + (unsigned)__builtin_ctzll(ymm)), &d->words[k++], 8);
+        ymm &= ymm - 1;
+    }
 }
 
-/* Closes the open pass with OUT and END; MADE is the number of accesses the pass made. */
-static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t made,
-                              const struct hvt_pass_outcome *out, const struct hvt_vcpu_state *end)
+/* Makes DST (a state the builder holds, last equal to the base at generation *GEN) equal to
+ * V's base. */
+static void state_sync(struct rec_vcpu *v, struct hvt_vcpu_state *dst, uint64_t *gen)
 {
+    struct rec_builder *b = &v->b;
+    uint64_t since = b->wgen - *gen, lo = 0, ymm = 0;
+    const uint8_t *src = (const uint8_t *)&v->wstate;
+    uint8_t *d = (uint8_t *)dst;
+
+    if (!*gen || since >= REC_GLOG) {
+        *dst = v->wstate;
+        *gen = b->wgen;
+        return;
+    }
+    for (uint64_t g = *gen + 1; g <= b->wgen; g++) {
+        lo |= b->glog_lo[g % REC_GLOG];
+        ymm |= b->glog_ymm[g % REC_GLOG];
+    }
+    while (lo) {
+        unsigned i = (unsigned)__builtin_ctzll(lo);
+        memcpy(d + 8 * i, src + 8 * i, 8);
+        lo &= lo - 1;
+    }
+    while (ymm) {
+        unsigned i = SD_LO_WORDS + (unsigned)__builtin_ctzll(ymm);
+        memcpy(d + 8 * i, src + 8 * i, 8);
+        ymm &= ymm - 1;
+    }
+    *gen = b->wgen;
+}
+
+/* Closes V's open pass with OUT, its end state the base; MADE is the number of accesses the
+ * pass made. */
+static int builder_close_pass(struct rec_vcpu *v, uint32_t made, const struct hvt_pass_outcome *out)
+{
+    struct rec_builder *b = &v->b;
     struct hvt_pass *p;
     int err;
 
     if (!b->pass_open && (err = builder_open_pass(b)))
         return err;
-    if ((err = builder_gap(b, vcpu, made)))
+    if ((err = builder_gap(b, v->wid, made)))
         return err;
     p = &b->passes[b->ev.n_passes];
     p->index = b->ev.n_passes;
     p->lost = 0;
     p->out = *out;
-    p->end = *end;
+    state_sync(v, &p->end, &b->pass_gen[b->ev.n_passes]);
     p->n_accesses = 0;
     p->accesses = NULL;
     for (uint32_t i = 0; i < b->n_gaps; i++)
@@ -144,82 +203,55 @@ static int builder_close_pass(struct rec_builder *b, uint32_t vcpu, uint32_t mad
     return 0;
 }
 
-/* Applies a state delta to BASE (the writer's copy of the vCPU's last state). */
-static void delta_apply(struct hvt_vcpu_state *base, const struct rr_state_delta *d)
-{
-    uint8_t *b = (uint8_t *)base;
-    uint64_t lo = d->mask_lo, ymm = d->mask_ymm;
-    uint32_t k = 0;
-    while (lo) {
-        memcpy(b + 8 * (unsigned)__builtin_ctzll(lo), &d->words[k++], 8);
-        lo &= lo - 1;
-    }
-    while (ymm) {
-        memcpy(b + 8 * (SD_LO_WORDS + (unsigned)__builtin_ctzll(ymm)), &d->words[k++], 8);
-        ymm &= ymm - 1;
-    }
-}
-
 /* Rebuilds an access from its ring record (layout in rec_internal.h). Only SIZE bytes of data
  * (and of old and cur for a cmpxchg) are meaningful: the format encoder reads no further, so
  * the rest of the buffers is left as it was (zeroing 96 bytes per access cost more than all
- * the rest of this). Returns 0, or -HVT_E_INTERNAL when the record's size disagrees with its
- * contents (a recorder bug: never trusted to copy). */
+ * the rest of this). The head of struct hvt_access (kind .. flags) is written as whole words
+ * built from the record's. Returns 0, or -HVT_E_INTERNAL when the record's size disagrees with
+ * its contents (a recorder bug: never trusted to copy). */
 static inline int decode_access(struct hvt_access *a, const struct rr_access *r)
 {
-    uint32_t size = r->size, has_lin = (r->h.flags & RRA_LINEAR) != 0;
-    uint32_t has_ext = (r->h.flags & RRA_EXT) != 0;
-    uint32_t dbytes = r->kind == HVT_ACC_CMPXCHG ? 3 * size : size;
+    uint32_t hf = r->h.flags, size = hf & 0xff;
+    uint32_t has_lin = (hf & (HVT_AF_LINEAR_VALID << RRA_FLAGS_SHIFT)) != 0;
+    uint32_t has_ext = (hf & RRA_EXT) != 0, kind = RRI_KIND(r->info);
+    uint32_t dbytes = kind == HVT_ACC_CMPXCHG ? 3 * size : size;
     const uint64_t *p = r->opt;
     const uint8_t *d;
+    uint64_t ext, w1;
 
     if (size - 1 >= HVT_DATA_MAX ||
         r->h.nslots != 3 + has_lin + has_ext + (dbytes + RING_SLOT - 1) / RING_SLOT)
         return -HVT_E_INTERNAL;
-    a->kind = r->kind;
-    a->space = r->space;
-    a->seg = r->seg;
-    a->outcome = r->outcome;
-    a->tag.cls = r->tag_cls;
-    a->tag.operand = r->tag_operand;
-    a->tag.level = (uint8_t)r->h.flags;
-    a->tag.reserved = 0;
-    a->size = size;
-    a->flags = r->aflags;
-    a->phys = r->phys;
     a->linear = has_lin ? *p++ : 0;
-    if (has_ext) {
-        a->tag.element = (uint32_t)*p;
-        a->callsite = (uint32_t)(*p++ >> 32);
-    } else {
-        a->tag.element = 0;
-        a->callsite = 0;
-    }
+    ext = has_ext ? *p++ : 0;
+    memcpy(a, &r->info, 8);                    /* kind .. the tag's reserved byte */
+    w1 = (uint32_t)ext | (uint64_t)size << 32; /* the tag's element, then size */
+    memcpy((uint8_t *)a + 8, &w1, 8);
+    a->flags = (hf >> RRA_FLAGS_SHIFT) & RRA_FLAGS_MAX;
+    a->phys = r->phys;
+    a->callsite = (uint32_t)(ext >> 32);
     a->reserved = 0;
     d = (const uint8_t *)p;
-    switch (size) {
-    case 1:
-        memcpy(a->data, d, 1);
-        break;
-    case 2:
-        memcpy(a->data, d, 2);
-        break;
-    case 4:
-        memcpy(a->data, d, 4);
-        break;
-    case 8:
-        memcpy(a->data, d, 8);
-        break;
-    default:
+    if (kind != HVT_ACC_CMPXCHG && size <= 8) {
+        memcpy(a->data, d, 8); /* the record's word, zero past SIZE */
+    } else {
         memcpy(a->data, d, size);
-        break;
-    }
-    if (r->kind == HVT_ACC_CMPXCHG) {
-        memcpy(a->old, d + size, size);
-        memcpy(a->cur, d + 2 * size, size);
+        if (kind == HVT_ACC_CMPXCHG) {
+            memcpy(a->old, d + size, size);
+            memcpy(a->cur, d + 2 * size, size);
+        }
     }
     return 0;
 }
+_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, space) == 1 &&
+                   offsetof(struct hvt_access, seg) == 2 &&
+                   offsetof(struct hvt_access, outcome) == 3 &&
+                   offsetof(struct hvt_access, tag) == 4 && offsetof(struct hvt_tag, cls) == 0 &&
+                   offsetof(struct hvt_tag, operand) == 1 && offsetof(struct hvt_tag, level) == 2 &&
+                   offsetof(struct hvt_tag, reserved) == 3 &&
+                   offsetof(struct hvt_tag, element) == 4 &&
+                   offsetof(struct hvt_access, size) == 12,
+               "decode_access writes struct hvt_access's head as two words");
 
 /* Applies one ring record to V's builder. */
 static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct ring_hdr *h)
@@ -232,9 +264,9 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         const struct rr_begin *r = (const struct rr_begin *)h;
         if (b->open)
             return -HVT_E_INTERNAL;
-        delta_apply(&v->wstate, &r->st);
+        delta_apply(v, &r->st);
         memset(&b->ev, 0, offsetof(struct hvt_event, init));
-        b->ev.init = v->wstate;
+        state_sync(v, &b->ev.init, &b->init_gen);
         b->ev.n_passes = 0;
         b->ev.passes = NULL;
         b->ev.vcpu = v->wid;
@@ -268,18 +300,18 @@ static int builder_apply(struct hvt_rec *rec, struct rec_vcpu *v, const struct r
         const struct rr_pass_end *r = (const struct rr_pass_end *)h;
         if (!b->open)
             return -HVT_E_INTERNAL;
-        delta_apply(&v->wstate, &r->st);
-        return builder_close_pass(b, v->wid, h->aux, &r->out, &v->wstate);
+        delta_apply(v, &r->st);
+        return builder_close_pass(v, h->aux, &r->out);
     }
     case RT_END: {
         const struct rr_end *r = (const struct rr_end *)h;
         if (!b->open)
             return -HVT_E_INTERNAL;
         if ((h->flags & RR_END_PASS_OPEN) || b->pass_open) {
-            /* A pass that never ended: keep what it did, say so by the outcome. */
+            /* A pass that never ended: keep what it did, say so by the outcome; its end state
+             * is the last one recorded (the base). */
             struct hvt_pass_outcome out = {.kind = HVT_OUT_UNHANDLEABLE};
-            struct hvt_vcpu_state st = *last_state(b);
-            if ((err = builder_close_pass(b, v->wid, h->aux, &out, &st)))
+            if ((err = builder_close_pass(v, h->aux, &out)))
                 return err;
             if (!(h->flags & RR_END_ABANDONED))
                 b->ev.flags |= HVT_EV_INCOMPLETE;
@@ -394,38 +426,100 @@ static int emit_ready(struct hvt_rec *rec)
     return written;
 }
 
+/* Takes the run of accesses at the head of V's ring that continue its open pass, at most
+ * BUDGET, into the builder's buffer (as far as it has room): the common case, in a loop of
+ * its own with the ring's and builder's indices in registers. Returns the records taken; *BAD
+ * is set after a record that does not decode (taken too). */
+static int drain_accesses(struct rec_vcpu *v, int budget, int *bad)
+{
+    struct ring *r = &v->ring;
+    struct rec_builder *b = &v->b;
+    uint64_t t = r->ctail, end = r->cached_head, mask = r->mask;
+    const uint8_t *mem = r->mem;
+    uint32_t seen = b->cur_pass_accesses_seen, na = b->n_accs;
+    struct hvt_access *acc = b->accs;
+    int k = 0, lim = b->cap_accs - na < (uint32_t)budget ? (int)(b->cap_accs - na) : budget;
+
+    while (t != end && k < lim) {
+        const struct rr_access *a =
+            (const struct rr_access *)(const void *)(mem + (t & mask) * RING_SLOT);
+        if (a->h.type != RT_ACCESS || a->h.aux != seen)
+            break;
+        if (t + RING_PREFETCH_R_SLOTS < end)
+            __builtin_prefetch(mem + ((t + RING_PREFETCH_R_SLOTS) & mask) * RING_SLOT);
+        t += a->h.nslots;
+        k++;
+        if (decode_access(&acc[na], a)) {
+            *bad = 1;
+            break;
+        }
+        seen++;
+        na++;
+    }
+    r->ctail = t;
+    b->cur_pass_accesses_seen = seen;
+    b->n_accs = na;
+    if (t - atomic_load_explicit(&r->tail, memory_order_relaxed) >= RING_RELEASE_SLOTS)
+        ring_release(r);
+    return k;
+}
+
 /* Drains V's ring until it is empty, the budget is spent, or V holds a completed event that
  * must wait for a lower id. Returns the records taken; *MAX_FILL is raised to V's fill (slots)
  * at the start. */
 static int drain(struct hvt_rec *rec, struct rec_vcpu *v, uint64_t *max_fill)
 {
-    int n = 0;
+    struct rec_builder *b = &v->b;
+    int n = 0, failed;
     uint64_t fill = ring_fill(&v->ring);
 
     if (fill > *max_fill)
         *max_fill = fill;
     if (fill > atomic_load_explicit(&rec->st_max_fill, memory_order_relaxed))
         atomic_store_explicit(&rec->st_max_fill, fill, memory_order_relaxed);
-    while (n < DRAIN_BUDGET && !v->b.complete) {
+    /* Only this thread sets failed while the recording runs (hvt_rec_fail's callers): read once,
+     * again after each call that may fail. */
+    failed = atomic_load_explicit(&rec->failed, memory_order_relaxed) != 0;
+    while (n < DRAIN_BUDGET && !b->complete) {
         const struct ring_hdr *h = ring_peek(&v->ring);
         if (!h)
             break;
         ring_prefetch(&v->ring);
-        if (atomic_load_explicit(&rec->failed, memory_order_relaxed)) {
+        if (!failed && h->type == RT_ACCESS && b->pass_open) {
+            int bad = 0, k = drain_accesses(v, DRAIN_BUDGET - n, &bad);
+            if (bad) {
+                hvt_rec_fail(rec, -HVT_E_INTERNAL, "vCPU %u: access record: %s", v->wid,
+                             hvt_strerror(-HVT_E_INTERNAL));
+                failed = 1;
+            }
+            if (k) {
+                n += k;
+                continue;
+            }
+        }
+        if (failed) {
             stat_add(&rec->st_drained_dropped, 1);
         } else {
             int err = builder_apply(rec, v, h);
-            if (err)
+            if (err) {
                 hvt_rec_fail(rec, err, "vCPU %u: record type %u: %s", v->wid, h->type,
                          hvt_strerror(err));
+                failed = 1;
+            }
         }
         ring_pop(&v->ring, h);
         n++;
-        if (v->b.complete && v->b.ev.id == rec->next_write_id)
+        if (b->complete && b->ev.id == rec->next_write_id) {
+            /* the event's records are copied out: free their room before the append */
+            ring_release(&v->ring);
             write_event(rec, v);
+            failed = atomic_load_explicit(&rec->failed, memory_order_relaxed) != 0;
+        }
     }
-    if (n)
+    if (n) {
+        ring_release(&v->ring);
         hvt_ring_notify(&v->ring);
+    }
     if (atomic_load_explicit(&rec->failed, memory_order_relaxed) && v->b.complete) {
         /* Nothing is written any more: let the ring keep draining. */
         v->b.complete = 0;

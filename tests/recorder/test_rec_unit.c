@@ -196,6 +196,81 @@ static void test_roundtrip(void)
     CHECK(st.max_ring_fill > 0 && st.max_ring_fill <= st.ring_bytes);
 }
 
+/* The writer reuses its state buffers from event to event and copies into each only the words
+ * changed since it last held the base: pass counts that jump around (so a pass-end buffer is
+ * refreshed after 1, a few, or more deltas than the writer keeps a log of), SIMD state coming
+ * and going, a pass left open by an abandoned event. Every state must come out whole. */
+static void st_make(struct hvt_vcpu_state *st, uint64_t e, uint32_t p)
+{
+    uint64_t h = gen_mix(e * 977 + p);
+    memset(st, 0, sizeof(*st));
+    st->rip = 0x1000 + e;
+    st->gpr[h % 16] = h;
+    st->gpr[(h >> 8) % 16] = e;
+    st->cr3 = 0x1000 * ((e / 7) % 3);
+    st->seg[(h >> 16) % 6].base = e / 11;
+    if ((e / 3) % 2) {
+        st->flags = HVT_STATE_SIMD_VALID;
+        st->ymm[(h >> 20) % 16][(h >> 24) % 32] = (uint8_t)(e + p);
+        st->ymm[5][0] = (uint8_t)(e / 5);
+    }
+}
+
+static void test_state_reuse(void)
+{
+    static const uint32_t passes[] = {1, 20, 3, 0, 17, 2, 1, 19, 5, 18, 1, 1, 4, 20, 2, 0};
+    enum { N = 96 };
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome o;
+    int bad = 0;
+
+    if (!rec)
+        return;
+    for (uint64_t e = 0; e < N; e++) {
+        uint32_t np = passes[e % 16];
+        st_make(&s, e, 0);
+        hvt_rec_event_begin(rec, 3, &s, NULL, 0);
+        for (uint32_t p = 0; p < np; p++) {
+            memset(&o, 0, sizeof(o));
+            o.kind = p + 1 < np ? HVT_OUT_RETRY : HVT_OUT_OKAY;
+            o.retry_cause = p + 1 < np ? HVT_RETRY_MMIO : 0;
+            hvt_rec_pass_begin(rec, 3);
+            st_make(&s, e, p + 1);
+            hvt_rec_pass_end(rec, 3, &o, &s);
+        }
+        if (e % 16 == 9)
+            hvt_rec_pass_begin(rec, 3); /* left open: the next begin abandons the event */
+        else
+            hvt_rec_event_end(rec, 3);
+    }
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_EQ(fake.n, N);
+    for (size_t i = 0; i < fake.n && i < N; i++) {
+        const struct hvt_event *ev = item_ev(i);
+        uint32_t np = passes[i % 16], extra = i % 16 == 9;
+        if (!ev || ev->n_passes != np + extra) {
+            bad++;
+            continue;
+        }
+        st_make(&s, i, 0);
+        if (memcmp(&ev->init, &s, sizeof(s)))
+            bad++;
+        for (uint32_t p = 0; p < np; p++) {
+            st_make(&s, i, p + 1);
+            if (memcmp(&ev->passes[p].end, &s, sizeof(s)))
+                bad++;
+        }
+        /* the open pass ends in the last state recorded */
+        if (extra &&
+            (ev->passes[np].out.kind != HVT_OUT_UNHANDLEABLE ||
+             memcmp(&ev->passes[np].end, np ? &ev->passes[np - 1].end : &ev->init, sizeof(s))))
+            bad++;
+    }
+    CHECK_EQ(bad, 0);
+}
+
 /* ---- interposer -------------------------------------------------------------------------- */
 
 struct mini_ram {
@@ -355,6 +430,163 @@ static void test_interposer(void)
     CHECK_EQ(p->accesses[6].kind, HVT_ACC_IO_OUT);
     CHECK_EQ(p->accesses[6].outcome, HVT_OP_RETRY);
     CHECK_EQ(p->accesses[6].data[0], 0x7e);
+    free(ram);
+}
+
+/* The checks remember good access shapes: a shape that differs from a remembered one in any
+ * checked field (reserved byte, level, outcome, flags beyond a byte, the port of port I/O) is
+ * still refused after it, on both the interposer's path and hvt_rec_access, and what is
+ * recorded comes out field for field. */
+static int r_bad_outcome(void *ctx, uint64_t gpa, void *buf, uint32_t size,
+                         struct hvt_op_info *info)
+{
+    (void)ctx;
+    (void)gpa;
+    (void)info;
+    memset(buf, 0x33, size);
+    return 7; /* no such hvt_op_result */
+}
+
+static void test_shape_memo(void)
+{
+    struct hvt_rec *rec = open_fake(HVT_REC_BLOCK, 0, 0);
+    struct hvt_core_ops inner = {sizeof(inner), r_read, r_write, r_cmpxchg, r_in, r_out}, w;
+    struct hvt_core_ops badin = {sizeof(badin), r_bad_outcome, r_write, r_cmpxchg, r_in, r_out};
+    struct hvt_core_ops wb;
+    struct mini_ram *ram = calloc(1, sizeof(*ram));
+    struct hvt_op_info info;
+    struct hvt_access a;
+    struct hvt_vcpu_state s;
+    struct hvt_pass_outcome out = {0};
+    struct hvt_rec_stats st = {.size = sizeof(st)};
+    void *ctx = NULL, *ctxb = NULL;
+    uint8_t buf[8];
+    uint64_t refused = 0;
+    const struct hvt_pass *p;
+
+    if (!rec || !ram) {
+        free(ram);
+        return;
+    }
+    memset(&s, 0, sizeof(s));
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 0, &inner, ram, &w, &ctx), 0);
+    CHECK_EQ(hvt_rec_wrap_ops(rec, 1, &badin, ram, &wb, &ctxb), 0);
+    hvt_rec_event_begin(rec, 0, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 0);
+    hvt_rec_event_begin(rec, 1, &s, NULL, 0);
+    hvt_rec_pass_begin(rec, 1);
+    for (int round = 0; round < 3; round++) {
+        /* good walk reads of levels 4..1, twice each: the second is answered by the memo */
+        for (int level = 4; level >= 1; level--) {
+            memset(&info, 0, sizeof(info));
+            info.kind = HVT_ACC_READ;
+            info.seg = HVT_SEG_NONE;
+            info.tag.cls = HVT_TAG_WALK;
+            info.tag.level = (uint8_t)level;
+            info.tag.operand = 1;
+            info.tag.element = (uint32_t)round; /* not part of the shape */
+            CHECK_EQ(w.read(ctx, 0x100 + 8 * (uint64_t)level, buf, 8, &info), HVT_OP_OKAY);
+        }
+        /* the same with the reserved byte set, then with level 9: refused every time */
+        memset(&info, 0, sizeof(info));
+        info.kind = HVT_ACC_READ;
+        info.seg = HVT_SEG_NONE;
+        info.tag.cls = HVT_TAG_WALK;
+        info.tag.level = 1;
+        info.tag.operand = 1;
+        info.tag.reserved = 1;
+        w.read(ctx, 0x108, buf, 8, &info);
+        CHECK(strstr(hvt_rec_last_error(rec, 0), "reserved") != NULL);
+        info.tag.reserved = 0;
+        info.tag.level = 9;
+        w.read(ctx, 0x108, buf, 8, &info);
+        CHECK(strstr(hvt_rec_last_error(rec, 0), "level") != NULL);
+        /* an op that answers an outcome that does not exist: refused, not recorded as 7 & 0xff */
+        memset(&info, 0, sizeof(info));
+        info.kind = HVT_ACC_READ;
+        info.seg = HVT_SEG_DS;
+        info.tag.cls = HVT_TAG_DATA;
+        wb.read(ctxb, 0x10, buf, 4, &info);
+        /* hvt_rec_access: a good port read, then the same shape on a port past 0xffff, then
+         * flags past a byte */
+        memset(&a, 0, sizeof(a));
+        a.kind = HVT_ACC_IO_IN;
+        a.space = HVT_SPACE_PORT;
+        a.seg = HVT_SEG_NONE;
+        a.tag.cls = HVT_TAG_IO;
+        a.size = 2;
+        a.phys = 0x60;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        a.phys = 0x10060;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+        a.phys = 0x60;
+        a.flags = 0x100;
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), -HVT_E_INVALID);
+        /* a data write, good, twice (the second through the memo), with flags the op may set */
+        memset(&a, 0, sizeof(a));
+        a.kind = HVT_ACC_WRITE;
+        a.seg = HVT_SEG_SS;
+        a.tag.cls = HVT_TAG_STACK;
+        a.size = 8;
+        a.flags = HVT_AF_LINEAR_VALID | HVT_AF_SPLIT;
+        a.linear = 0x7ff0;
+        a.phys = 0x3ff0;
+        a.data[0] = (uint8_t)(0x40 + round);
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        CHECK_EQ(hvt_rec_access(rec, 0, &a), 0);
+        refused += 5;
+    }
+    hvt_rec_pass_end(rec, 0, &out, &s);
+    hvt_rec_event_end(rec, 0);
+    hvt_rec_pass_end(rec, 1, &out, &s);
+    hvt_rec_event_end(rec, 1);
+    CHECK_EQ(hvt_rec_close(rec, &st), 0);
+    CHECK_U64(st.refused, refused);
+    CHECK_U64(st.accesses, 3 * 7);
+    CHECK_EQ(fake.n >= 2, 1);
+    for (size_t i = 0; i < fake.n; i++) {
+        const struct hvt_event *ev = item_ev(i);
+        if (!ev || ev->n_passes != 1)
+            continue;
+        p = &ev->passes[0];
+        if (ev->vcpu == 1) {
+            CHECK_EQ(p->n_accesses, 0); /* every access of vCPU 1 was refused */
+            continue;
+        }
+        CHECK_EQ(p->n_accesses, 21);
+        if (p->n_accesses != 21)
+            continue;
+        for (uint32_t k = 0; k < 21; k++) {
+            const struct hvt_access *x = &p->accesses[k];
+            uint32_t round = k / 7, j = k % 7;
+            if (j < 4) {
+                CHECK_EQ(x->kind, HVT_ACC_READ);
+                CHECK_EQ(x->tag.cls, HVT_TAG_WALK);
+                CHECK_EQ(x->tag.level, 4 - j);
+                CHECK_EQ(x->tag.operand, 1);
+                CHECK_EQ(x->tag.element, round);
+                CHECK_EQ(x->tag.reserved, 0);
+                CHECK_EQ(x->seg, HVT_SEG_NONE);
+                CHECK_EQ(x->size, 8);
+                CHECK_EQ(x->flags, 0);
+                CHECK_U64(x->phys, 0x100 + 8 * (4 - j));
+            } else if (j == 4) {
+                CHECK_EQ(x->kind, HVT_ACC_IO_IN);
+                CHECK_EQ(x->space, HVT_SPACE_PORT);
+                CHECK_U64(x->phys, 0x60);
+                CHECK_EQ(x->size, 2);
+            } else {
+                CHECK_EQ(x->kind, HVT_ACC_WRITE);
+                CHECK_EQ(x->seg, HVT_SEG_SS);
+                CHECK_EQ(x->tag.cls, HVT_TAG_STACK);
+                CHECK_EQ(x->flags, HVT_AF_LINEAR_VALID | HVT_AF_SPLIT);
+                CHECK_U64(x->linear, 0x7ff0);
+                CHECK_U64(x->phys, 0x3ff0);
+                CHECK_EQ(x->size, 8);
+                CHECK_EQ(x->data[0], 0x40 + round);
+            }
+        }
+    }
     free(ram);
 }
 
@@ -1049,7 +1281,9 @@ int main(void)
 {
     RUN(test_bad_args);
     RUN(test_roundtrip);
+    RUN(test_state_reuse);
     RUN(test_interposer);
+    RUN(test_shape_memo);
     RUN(test_interposer_oversize);
     RUN(test_abandoned);
     RUN(test_ids);
