@@ -42,8 +42,11 @@ void hvt_rec_options_init(struct hvt_rec_options *opt)
         return;
     memset(opt, 0, sizeof(*opt));
     opt->size = sizeof(*opt);
-    opt->level = 3;
-    opt->chunk_bytes = 1u << 20;
+    /* the trace's own defaults (zstd level, chunk size) are the format writer's */
+    struct hvt_fmt_writer_options wo;
+    hvt_fmt_writer_options_init(&wo);
+    opt->level = wo.level;
+    opt->chunk_bytes = wo.chunk_bytes;
     opt->ring_bytes = DEF_RING_BYTES;
     opt->backpressure = HVT_REC_BLOCK;
     opt->callsite_depth = 0;

@@ -90,8 +90,9 @@ enum hvt_rec_backpressure {
 
 struct hvt_rec_options {
     size_t size;             /* sizeof(struct hvt_rec_options) */
-    int level;               /* zstd level (path open only); default 3 */
-    size_t chunk_bytes;      /* raw bytes per chunk (path open only); default 1 MiB */
+    int level;               /* zstd level (path open only); default the format writer's (3) */
+    size_t chunk_bytes;      /* raw bytes per chunk (path open only); default the format
+                                writer's (256 KiB) */
     size_t ring_bytes;       /* ring per vCPU, rounded up to a power of two; default 1 MiB,
                                 minimum 8 KiB */
     unsigned backpressure;   /* enum hvt_rec_backpressure; default HVT_REC_BLOCK */
