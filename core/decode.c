@@ -3,6 +3,7 @@
  * of its encoding, the one decoded form and its cache. */
 #include "decode.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,8 +692,39 @@ static int convert(const cs_insn *ci, enum hvt_emu_mode mode, struct hvt_dinsn *
     return ok;
 }
 
+/* Instructions whose printing reaches capstone's lazily built tables: implicit register
+ * operands (IN/OUT, string instructions, the AL/AX/EAX immediate forms, CWDE/CDQ, DIV),
+ * memory operands, the stack, system instructions. */
+static void capstone_warm(void)
+{
+    static const uint8_t code[] = {0xec, 0xee, 0xe4, 0x10, 0xe6, 0x10, 0xaa, 0xac, 0xa4, 0xf3,
+                                   0xa5, 0xa6, 0xae, 0x6c, 0x6e, 0x3c, 0x01, 0xa8, 0x01, 0x04,
+                                   0x01, 0x98, 0x99, 0xf7, 0xf1, 0x8b, 0x03, 0x89, 0x07, 0x50,
+                                   0x58, 0x9c, 0x9d, 0x0f, 0xa2, 0x0f, 0x31, 0x87, 0xd8, 0xc3};
+    static const cs_mode modes[] = {CS_MODE_16, CS_MODE_32, CS_MODE_64};
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+        for (int detail = 0; detail < 2; detail++) {
+            csh h;
+            cs_insn *insn = NULL;
+            if (cs_open(CS_ARCH_X86, modes[m], &h) != CS_ERR_OK)
+                continue;
+            cs_option(h, CS_OPT_DETAIL, detail ? CS_OPT_ON : CS_OPT_OFF);
+            size_t n = cs_disasm(h, code, sizeof(code), 0, 0, &insn);
+            if (n)
+                cs_free(insn, n);
+            cs_close(&h);
+        }
+}
+
+void hvt_capstone_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, capstone_warm);
+}
+
 static csh open_mode(struct hvt_decoder *dec, enum hvt_emu_mode mode)
 {
+    hvt_capstone_once();
     cs_mode m = mode == HVT_MODE_LONG64   ? CS_MODE_64
                 : mode == HVT_MODE_PROT32 ? CS_MODE_32
                                           : CS_MODE_16;

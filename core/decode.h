@@ -144,6 +144,12 @@ static inline uint64_t hvt_dec_ea(const struct hvt_dop *o, unsigned addrsize, co
     return addrsize >= 8 ? ea : addrsize == 4 ? (uint32_t)ea : (uint16_t)ea;
 }
 
+/* Capstone builds some of its tables at first use without a lock (its Intel printer sorts a
+ * register table the first time it needs it): two threads making the process's first
+ * disassemblies race. This makes them once, in every mode, before any other: call it before
+ * opening a capstone handle (the decoder and the replayer's disassembler do). */
+void hvt_capstone_once(void);
+
 /* Decoder and decoded-instruction cache (one per core instance; not thread-safe). */
 struct hvt_decoder;
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/decode.h"
 #include "internal.h"
 
 /* 0 = 16-bit, 1 = 32-bit, 2 = 64-bit, from CS and EFER.LMA as the CPU decides it. */
@@ -42,6 +43,7 @@ int hvt_rpl_disasm_ctx(struct rpl_disasm *d, const struct hvt_vcpu_state *st, co
     if (!len || len > HVT_INSN_MAX)
         return -HVT_E_UNSUPPORTED;
     if (!d->open[m]) {
+        hvt_capstone_once(); /* capstone's first uses, once per process */
         if (cs_open(CS_ARCH_X86, modes[m], &d->h[m]) != CS_ERR_OK)
             return -HVT_E_UNSUPPORTED;
         d->open[m] = 1;
