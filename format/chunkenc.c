@@ -3,7 +3,6 @@
 #include "chunkenc.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "hvtrace/format.h"
 #include "internal.h"
 #include "common/wordiff.h"
+#include "decode.h" /* hvt_keep_masks */
 #include "predict.h"
 
 static int cb_reserve(struct hvt_colbuf *b, size_t extra)
@@ -196,17 +196,26 @@ static inline size_t shape_hash(struct hvt_shape_key k, size_t mask)
     return (size_t)(h ^ h >> 32 ^ h >> 47) & mask;
 }
 
+/* The HVT_SHAPE_FIELDS values of shape K, in the order of column acc_shapes: kind, space, seg,
+ * outcome, class, operand, level, size, flags, call site, shape bits. */
+static void shape_fields(struct hvt_shape_key k, uint64_t v[HVT_SHAPE_FIELDS])
+{
+    for (int i = 0; i < 8; i++)
+        v[i] = (k.k0 >> (8 * i)) & 0xff;
+    v[6] &= 15; /* level; the shape bits share its byte */
+    v[8] = k.k1 & 0xffffffffu;
+    v[9] = k.k1 >> 32;
+    v[10] = (k.k0 >> 52) & 15;
+}
+
 static size_t shape_bytes(struct hvt_shape_key k)
 {
+    uint64_t v[HVT_SHAPE_FIELDS];
     size_t n = 0;
-    for (int i = 0; i < 8; i++) {
-        unsigned b = (unsigned)(k.k0 >> (8 * i)) & 0xff;
-        if (i == 6) /* level and shape bits: two fields */
-            n += hvt_varint_len(b & 15) + hvt_varint_len(b >> 4);
-        else
-            n += hvt_varint_len(b);
-    }
-    return n + hvt_varint_len(k.k1 & 0xffffffffu) + hvt_varint_len(k.k1 >> 32);
+    shape_fields(k, v);
+    for (int i = 0; i < HVT_SHAPE_FIELDS; i++)
+        n += hvt_varint_len(v[i]);
+    return n;
 }
 
 /* Room for N more shapes, so that inserting them cannot fail. */
@@ -294,20 +303,6 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
             w_##f = hvt_pb_varint(w_##f, v_);                                                      \
     } while (0)
 
-/* Masks that keep the first N of HVT_DATA_MAX bytes. */
-static uint8_t keep_mask[HVT_DATA_MAX + 1][HVT_DATA_MAX];
-static void fill_masks(void)
-{
-    for (int n = 0; n <= HVT_DATA_MAX; n++)
-        for (int i = 0; i < HVT_DATA_MAX; i++)
-            keep_mask[n][i] = i < n ? 0xff : 0;
-}
-static void init_masks(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, fill_masks); /* writers may start on several threads */
-}
-
 int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
                        size_t msg_size)
 {
@@ -341,8 +336,8 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         if (!c->pred)
             return -HVT_E_NOMEM;
         hvt_pred_reset(c->pred);
-        init_masks();
     }
+    const uint8_t(*keep_mask)[HVT_DATA_MAX] = hvt_keep_masks();
     /* the access columns' write pointers are formed for every pass, also in a chunk whose
      * events have no access yet: their buffers must exist (NULL + 0 is undefined) */
     size_t nacc = na ? na : 1;
@@ -620,18 +615,10 @@ int64_t hvt_chunkenc_finish(const struct hvt_chunkenc *c, const uint8_t *extra, 
             p = hvt_pb_varint(p, (uint64_t)F2_ACC_SHAPES << 3 | 2);
             p = hvt_pb_varint(p, c->shapes_bytes);
             for (size_t i = 0; i < c->shapes.n; i++) {
-                const struct hvt_shape_key *k = &c->shapes.list[i];
-                for (int b = 0; b < 8; b++) {
-                    unsigned v = (unsigned)(k->k0 >> (8 * b)) & 0xff;
-                    if (b == 6) { /* level, then the shape bits after size */
-                        p = hvt_pb_varint(p, v & 15);
-                        continue;
-                    }
-                    p = hvt_pb_varint(p, v);
-                }
-                p = hvt_pb_varint(p, k->k1 & 0xffffffffu);
-                p = hvt_pb_varint(p, k->k1 >> 32);
-                p = hvt_pb_varint(p, (k->k0 >> 52) & 15);
+                uint64_t v[HVT_SHAPE_FIELDS];
+                shape_fields(c->shapes.list[i], v);
+                for (int f2 = 0; f2 < HVT_SHAPE_FIELDS; f2++)
+                    p = hvt_pb_varint(p, v[f2]);
             }
             continue;
         }

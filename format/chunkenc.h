@@ -66,7 +66,7 @@ enum { F_PASS_RETIRE = 60 };
 enum {
     F2_ACC_SHAPE = 61,  /* per access: its shape's index in acc_shapes */
     F2_ACC_SHAPES,      /* per shape: HVT_SHAPE_FIELDS varints */
-    F2_ACC_ELEMENT,     /* per access with HVT_SHAPE_ELEMENT: zigzag(element - previous) */
+    F2_ACC_ELEMENT,     /* per access with HVT_SHAPE_ELEMENT: zigzag(element - prediction) */
     F2_ACC_LINEAR,      /* per access with HVT_SHAPE_LINEAR: zigzag(linear - prediction) */
     F2_ACC_PHYS,        /* per access with HVT_SHAPE_PHYS: zigzag(phys - prediction) */
     F2_ACC_BYTES,       /* per access with HVT_SHAPE_DATA: its size bytes of data */

@@ -1525,11 +1525,18 @@ static void init_tables(void)
     init_slots();
 }
 
+static pthread_once_t tables = PTHREAD_ONCE_INIT; /* chunks may be decoded on several threads */
+
+const uint8_t (*hvt_keep_masks(void))[HVT_DATA_MAX]
+{
+    pthread_once(&tables, init_tables);
+    return (const uint8_t(*)[HVT_DATA_MAX])keep_mask;
+}
+
 int hvt_dchunk_decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
                       const struct hvt_chunk_hdr *h, size_t max_mem, struct hvt_fmt_error_info *e)
 {
-    static pthread_once_t tables = PTHREAD_ONCE_INIT;
-    pthread_once(&tables, init_tables); /* chunks may be decoded on several threads */
+    pthread_once(&tables, init_tables);
     d->n_events = d->n_passes = d->n_accesses = d->n_lost = d->n_records = d->n_cs = 0;
     d->first_id = d->last_id = HVT_NO_EVENT;
     d->mem_need = 0;

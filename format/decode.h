@@ -84,6 +84,10 @@ size_t hvt_chunk_mem_bound(size_t raw, size_t n_events, size_t n_lost, size_t n_
 int hvt_dchunk_decode(struct hvt_dchunk *d, const uint8_t *raw, size_t len,
                       const struct hvt_chunk_hdr *h, size_t max_mem, struct hvt_fmt_error_info *e);
 
+/* Row N keeps the first N of HVT_DATA_MAX bytes (0xff, then 0): fixed-size masked copies of
+ * access data, for the decoder and the encoder. */
+const uint8_t (*hvt_keep_masks(void))[HVT_DATA_MAX];
+
 /* Frees D's storage (D itself is the caller's); accepts NULL. */
 void hvt_dchunk_free(struct hvt_dchunk *d);
 

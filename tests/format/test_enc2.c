@@ -20,6 +20,21 @@ __attribute__((unused)) static void *unused_gen_event = (void *)gen_event;
 #error "HVT_LEGACY_DIR: the directory of the traces of older format versions"
 #endif
 
+/* A copy of E with storage of its own (freed with gen_free). */
+static struct hvt_event *event_copy(const struct hvt_event *e)
+{
+    struct hvt_event *c = calloc(1, sizeof(*c));
+    *c = *e;
+    c->passes = calloc(e->n_passes + 1, sizeof(*c->passes));
+    for (uint32_t p = 0; p < e->n_passes; p++) {
+        c->passes[p] = e->passes[p];
+        c->passes[p].accesses = calloc(e->passes[p].n_accesses + 1, sizeof(struct hvt_access));
+        memcpy(c->passes[p].accesses, e->passes[p].accesses,
+               e->passes[p].n_accesses * sizeof(struct hvt_access));
+    }
+    return c;
+}
+
 /* Reads every event of PATH (copies, freed with gen_free). */
 static size_t read_events(const char *path, struct hvt_event ***out, uint32_t *major)
 {
@@ -34,21 +49,11 @@ static size_t read_events(const char *path, struct hvt_event ***out, uint32_t *m
     while ((rc = hvt_fmt_reader_next(r, &rec)) == 1) {
         if (rec.type != HVT_REC_EVENT)
             continue;
-        const struct hvt_event *e = rec.u.event;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             evs = realloc(evs, cap * sizeof(*evs));
         }
-        struct hvt_event *c = calloc(1, sizeof(*c));
-        *c = *e;
-        c->passes = calloc(e->n_passes + 1, sizeof(*c->passes));
-        for (uint32_t p = 0; p < e->n_passes; p++) {
-            c->passes[p] = e->passes[p];
-            c->passes[p].accesses = calloc(e->passes[p].n_accesses + 1, sizeof(struct hvt_access));
-            memcpy(c->passes[p].accesses, e->passes[p].accesses,
-                   e->passes[p].n_accesses * sizeof(struct hvt_access));
-        }
-        evs[n++] = c;
+        evs[n++] = event_copy(rec.u.event);
     }
     CHECK_EQ(rc, 0);
     hvt_fmt_reader_close(r);
@@ -303,15 +308,7 @@ static void test_structured(void)
     for (unsigned k = 0; k < N; k++) {
         struct hvt_event tmp;
         gen_structured(&tmp, k + 1, k);
-        evs[k] = calloc(1, sizeof(struct hvt_event));
-        *evs[k] = tmp;
-        evs[k]->passes = calloc(tmp.n_passes + 1, sizeof(struct hvt_pass));
-        for (uint32_t p = 0; p < tmp.n_passes; p++) {
-            evs[k]->passes[p] = tmp.passes[p];
-            evs[k]->passes[p].accesses = calloc(tmp.passes[p].n_accesses + 1, sizeof(struct hvt_access));
-            memcpy(evs[k]->passes[p].accesses, tmp.passes[p].accesses,
-                   tmp.passes[p].n_accesses * sizeof(struct hvt_access));
-        }
+        evs[k] = event_copy(&tmp);
     }
     char path[256];
     tmp_path(path, sizeof(path), "enc2_struct");
