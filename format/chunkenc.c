@@ -285,14 +285,16 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
                    offsetof(struct hvt_access, tag.level) == 6,
                "access layout");
 #define RANGE_ADD                                                                                  \
-    ((uint64_t)(128 - HVT_ACC__COUNT) | (uint64_t)(128 - HVT_SPACE__COUNT) << 8 |                 \
+    ((uint64_t)(128 - HVT_ACC__COUNT) | (uint64_t)(128 - HVT_SPACE__COUNT) << 8 |                  \
      (uint64_t)(128 - HVT_OP__COUNT) << 24 | (uint64_t)(128 - HVT_TAG__COUNT) << 32 |              \
      (uint64_t)(128 - (HVT_WALK_PAE_PDPTE + 1)) << 48)
 #define RANGE_TOP 0x0080008080008080ull
 
 #define ACC_COLS(X) X(SHAPE) X(ELEMENT) X(LINEAR) X(PHYS) X(BYTES)
-#define DECL(f) uint8_t *w_##f = c->col2[F2_ACC_##f - F2_FIRST].p + c->col2[F2_ACC_##f - F2_FIRST].n;
-#define STORE(f) c->col2[F2_ACC_##f - F2_FIRST].n = (size_t)(w_##f - c->col2[F2_ACC_##f - F2_FIRST].p);
+#define DECL(f)                                                                                    \
+    uint8_t *w_##f = c->col2[F2_ACC_##f - F2_FIRST].p + c->col2[F2_ACC_##f - F2_FIRST].n;
+#define STORE(f)                                                                                   \
+    c->col2[F2_ACC_##f - F2_FIRST].n = (size_t)(w_##f - c->col2[F2_ACC_##f - F2_FIRST].p);
 /* one varint, with the one-byte case inline */
 #define W(f, v)                                                                                    \
     do {                                                                                           \

@@ -64,12 +64,12 @@ enum { F_PASS_RETIRE = 60 };
 /* Encoding 2 (format 2.0, chunk header version 2): the access columns 23..36 are replaced by
  * these; acc_cmpxchg (37) keeps its meaning. */
 enum {
-    F2_ACC_SHAPE = 61,  /* per access: its shape's index in acc_shapes */
-    F2_ACC_SHAPES,      /* per shape: HVT_SHAPE_FIELDS varints */
-    F2_ACC_ELEMENT,     /* per access with HVT_SHAPE_ELEMENT: zigzag(element - prediction) */
-    F2_ACC_LINEAR,      /* per access with HVT_SHAPE_LINEAR: zigzag(linear - prediction) */
-    F2_ACC_PHYS,        /* per access with HVT_SHAPE_PHYS: zigzag(phys - prediction) */
-    F2_ACC_BYTES,       /* per access with HVT_SHAPE_DATA: its size bytes of data */
+    F2_ACC_SHAPE = 61, /* per access: its shape's index in acc_shapes */
+    F2_ACC_SHAPES,     /* per shape: HVT_SHAPE_FIELDS varints */
+    F2_ACC_ELEMENT,    /* per access with HVT_SHAPE_ELEMENT: zigzag(element - prediction) */
+    F2_ACC_LINEAR,     /* per access with HVT_SHAPE_LINEAR: zigzag(linear - prediction) */
+    F2_ACC_PHYS,       /* per access with HVT_SHAPE_PHYS: zigzag(phys - prediction) */
+    F2_ACC_BYTES,      /* per access with HVT_SHAPE_DATA: its size bytes of data */
     F2__END
 };
 #define F2_FIRST F2_ACC_SHAPE

@@ -492,8 +492,7 @@ static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pa
         storage_release(d);
 #define FIT(ptr, capf, n) fit((void **)&d->ptr, &d->capf, (n) + 1, sizeof(*d->ptr), slack)
     if (FIT(recs, cap_recs, n_ev + n_lost) ||
-        fit_states((void **)&d->evs, &d->cap_evs, &d->ev_dirty, n_ev + 1, sizeof(*d->evs),
-                   slack) ||
+        fit_states((void **)&d->evs, &d->cap_evs, &d->ev_dirty, n_ev + 1, sizeof(*d->evs), slack) ||
         FIT(losts, cap_losts, n_lost) ||
         fit_states((void **)&d->passes, &d->cap_passes, &d->pass_dirty, n_pass + 1,
                    sizeof(*d->passes), slack) ||
@@ -998,8 +997,7 @@ static int decode_shapes(struct hvt_dchunk *d, const struct wire *w, size_t n_sh
         if (v[0] >= HVT_ACC__COUNT || v[1] >= HVT_SPACE__COUNT ||
             (v[2] > HVT_SEG_IDTR && v[2] != HVT_SEG_NONE) || v[3] >= HVT_OP__COUNT ||
             v[4] >= HVT_TAG__COUNT || v[5] > 255 || v[6] > HVT_WALK_PAE_PDPTE || v[7] < 1 ||
-            v[7] > HVT_DATA_MAX || v[8] > UINT32_MAX || v[9] > UINT32_MAX ||
-            v[10] > HVT_SHAPE_BITS)
+            v[7] > HVT_DATA_MAX || v[8] > UINT32_MAX || v[9] > UINT32_MAX || v[10] > HVT_SHAPE_BITS)
             return BAD(-HVT_E_BAD_RECORD, -1,
                        "shape %zu: field out of range (kind %" PRIu64 " space %" PRIu64
                        " seg %" PRIu64 " outcome %" PRIu64 " class %" PRIu64 " operand %" PRIu64
@@ -1049,8 +1047,8 @@ static inline int residual(const uint8_t **col, size_t *left, uint64_t *v, int *
 /* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape, predictions
  * and the values the shape says are written out. IA: the chunk index of the first. */
 static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a, size_t na,
-                        const struct hvt_event *ev, uint32_t pass, int vslot, size_t rec,
-                        size_t ia, struct hvt_fmt_error_info *e)
+                        const struct hvt_event *ev, uint32_t pass, int vslot, size_t rec, size_t ia,
+                        struct hvt_fmt_error_info *e)
 {
     int overlong = 0;
     struct hvt_pred *pr = d->pred;
@@ -1197,7 +1195,7 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
     const struct hvt_vcpu_state *vlast[HVT_MAX_VCPU_SLOTS]; /* encoding 2: each vCPU's last state */
     if (enc2) {
         const struct hvt_dcol *c2 = w->col2;
-#define COL2(f) (c2[(f) - F2_FIRST].p ? c2[(f) - F2_FIRST].p : empty)
+#define COL2(f) (c2[(f)-F2_FIRST].p ? c2[(f)-F2_FIRST].p : empty)
         r2.shape = COL2(F2_ACC_SHAPE);
         r2.el = COL2(F2_ACC_ELEMENT);
         r2.lin = COL2(F2_ACC_LINEAR);
@@ -1339,8 +1337,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
             uint8_t *pdirty = &d->pass_dirty[ip - 1];
             state_copy(&ps->end, &ev->init, pdirty);
             rc = apply_state(d, &se, &ps->end, &ev->init,
-                             enc2 && kind == HVT_OUT_OKAY ? ev->insn_len : 0, rec,
-                             "pass end state", &overlong, e);
+                             enc2 && kind == HVT_OUT_OKAY ? ev->insn_len : 0, rec, "pass end state",
+                             &overlong, e);
             *pdirty = rc < 0 || (ps->end.flags & HVT_STATE_SIMD_VALID);
             if (rc < 0)
                 return rc;
@@ -1357,8 +1355,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                            n_acc_col);
             ps->n_accesses = (uint32_t)na;
             ps->accesses = na ? &d->accs[ia] : NULL;
-            if (enc2 && (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, k, slot, rec,
-                                           ia, e)) < 0)
+            if (enc2 &&
+                (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, k, slot, rec, ia, e)) < 0)
                 return rc;
             if (bad.at < ia + na) {
                 size_t i = bad.at;
@@ -1395,9 +1393,11 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         return BAD(-HVT_E_BAD_RECORD, -1, "column %s not consumed exactly", field_name[bad.field]);
     if (enc2 && (r2.n_el || r2.n_lin || r2.n_phys || r2.bytes_left || r2.cx_left))
         return BAD(-HVT_E_BAD_RECORD, -1, "column %s not consumed exactly",
-                   r2.n_el ? "acc_element" : r2.n_lin ? "acc_linear" : r2.n_phys ? "acc_phys"
-                                                                  : r2.bytes_left ? "acc_bytes"
-                                                                                  : "acc_cmpxchg");
+                   r2.n_el         ? "acc_element"
+                   : r2.n_lin      ? "acc_linear"
+                   : r2.n_phys     ? "acc_phys"
+                   : r2.bytes_left ? "acc_bytes"
+                                   : "acc_cmpxchg");
     d->n_passes = ip;
     d->n_accesses = ia;
     d->first_id = ie ? w->first_event_id : HVT_NO_EVENT;

@@ -50,9 +50,9 @@ struct hvt_pred {
 
 /* The pass's predictor state, reset at each pass. */
 struct hvt_pred_pass {
-    struct hvt_pred_addr *ctx;      /* this vCPU's contexts */
-    const struct hvt_access *prev;  /* the previous access of the pass, or NULL */
-    const struct hvt_access *ref;   /* the event's previous pass: a re-execution repeats it */
+    struct hvt_pred_addr *ctx;     /* this vCPU's contexts */
+    const struct hvt_access *prev; /* the previous access of the pass, or NULL */
+    const struct hvt_access *ref;  /* the event's previous pass: a re-execution repeats it */
     uint32_t ref_n;
     uint64_t used; /* contexts used in this pass (bit = context index) */
     unsigned insn_len;
@@ -62,9 +62,9 @@ struct hvt_pred_pass {
     int have_fetch, have_tr;
     uint64_t rip_lin; /* CS.base + RIP of the event's initial state */
     uint64_t cr3;
-    uint64_t fetch_next;              /* linear address after the pass's last fetch */
+    uint64_t fetch_next;               /* linear address after the pass's last fetch */
     uint64_t tr_lin, tr_phys, tr_mask; /* the last leaf translation the pass walked */
-    uint64_t walk_phys[8];            /* by level: the last entry the pass walked */
+    uint64_t walk_phys[8];             /* by level: the last entry the pass walked */
 };
 
 static const uint8_t hvt_pred_zero[HVT_DATA_MAX];
@@ -101,8 +101,8 @@ static inline unsigned hvt_pred_ctx_of(const struct hvt_access *a)
 {
     unsigned cls = a->tag.cls;
     unsigned sub = cls == HVT_TAG_WALK || cls == HVT_TAG_AD ? a->tag.level & 7u
-                   : a->tag.operand < 7                      ? a->tag.operand
-                                                             : 7u;
+                   : a->tag.operand < 7                     ? a->tag.operand
+                                                            : 7u;
     return cls * 8 + sub;
 }
 

@@ -579,7 +579,8 @@ static uint64_t resync(struct hvt_fmt_reader *r, uint64_t from)
                 break;
             i = (size_t)(p - buf);
             if (p[1] != 'V' || p[2] != 'T' || (p[3] != 'C' && p[3] != 'I') ||
-                hvt_get16(p + 4) != HVT_CHUNK_HDR_SIZE || hvt_get16(p + 6) < HVT_CHUNK_HDR_VERSION ||
+                hvt_get16(p + 4) != HVT_CHUNK_HDR_SIZE ||
+                hvt_get16(p + 6) < HVT_CHUNK_HDR_VERSION ||
                 hvt_get16(p + 6) > HVT_CHUNK_HDR_VERSION_MAX)
                 continue;
             struct hvt_chunk_hdr h;

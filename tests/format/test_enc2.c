@@ -446,8 +446,8 @@ static const uint8_t *column(const uint8_t *payload, size_t n, unsigned field, s
     return NULL;
 }
 
-static int decode_v2(const uint8_t *p, size_t n, uint32_t n_events, uint64_t first,
-                     uint64_t last, struct hvt_fmt_error_info *e)
+static int decode_v2(const uint8_t *p, size_t n, uint32_t n_events, uint64_t first, uint64_t last,
+                     struct hvt_fmt_error_info *e)
 {
     static struct hvt_dchunk d;
     uint8_t *raw = calloc(1, n + HVT_DCHUNK_PAD);
