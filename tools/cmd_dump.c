@@ -142,16 +142,7 @@ int hvt_cmd_dump(int argc, char **argv)
         status = HVT_EXIT_CORRUPT;
     }
     while (rc >= 0) { /* -HVT_E_NOT_FOUND: the range starts past the last event */
-        rc = hvt_fmt_reader_next(r, &rec);
-        if (hvt_print_new_error(path, r, &seen))
-            status = HVT_EXIT_CORRUPT;
-        if (rc < 0) {
-            if (!seen.code)
-                hvt_tool_err("%s: %s", path, hvt_strerror(rc));
-            status = HVT_EXIT_CORRUPT;
-            break;
-        }
-        if (rc == 0)
+        if (!hvt_print_next(path, r, &rec, &seen, &status))
             break;
         if (rec.type == HVT_REC_EVENT && rec.u.event) {
             const struct hvt_event *ev = rec.u.event;

@@ -422,6 +422,21 @@ int hvt_print_new_error(const char *path, const struct hvt_fmt_reader *r,
     return 1;
 }
 
+int hvt_print_next(const char *path, struct hvt_fmt_reader *r, struct hvt_record *rec,
+                   struct hvt_fmt_error_info *seen, int *status)
+{
+    int rc = hvt_fmt_reader_next(r, rec);
+    if (hvt_print_new_error(path, r, seen))
+        *status = HVT_EXIT_CORRUPT;
+    if (rc < 0) {
+        if (!seen->code)
+            hvt_tool_err("%s: %s", path, hvt_strerror(rc));
+        *status = HVT_EXIT_CORRUPT;
+        return 0;
+    }
+    return rc > 0;
+}
+
 void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags)
 {
     char uuid[40];

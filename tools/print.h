@@ -57,6 +57,12 @@ int hvt_print_open(struct hvt_fmt_reader **out, const char *path, unsigned flags
 int hvt_print_new_error(const char *path, const struct hvt_fmt_reader *r,
                         struct hvt_fmt_error_info *seen);
 
+/* The next record of a tool's read loop over R: hvt_fmt_reader_next with each new reader error
+ * printed once (hvt_print_new_error), which sets *STATUS to HVT_EXIT_CORRUPT. Returns 1 with
+ * *REC, 0 at the end of the trace or after an error that ends reading (printed). */
+int hvt_print_next(const char *path, struct hvt_fmt_reader *r, struct hvt_record *rec,
+                   struct hvt_fmt_error_info *seen, int *status);
+
 /* The trace header as one line (text: "trace ..."; JSON: {"type":"header",...}). */
 void hvt_print_header(FILE *f, const struct hvt_fmt_header *h, unsigned flags);
 
