@@ -116,6 +116,22 @@ static int data_access(struct hvt_emu *e, unsigned kind, const struct hvt_mmu_xl
         flags |= HVT_OPF_SPLIT;
     if (e->locked && kind != HVT_ACC_FETCH)
         flags |= HVT_OPF_LOCKED;
+    if (x->n == 1 && x->len[0] <= HVT_DATA_MAX) {
+        /* one page, one op: what piece_op does for it, without its loop */
+        struct hvt_op_info info;
+        info.tag = tag;
+        info.kind = (uint8_t)kind;
+        info.seg = (uint8_t)x->seg;
+        info.space = HVT_SPACE_RAM;
+        info.flags = flags;
+        info.reserved = 0;
+        info.linear = x->la & hvt_mmu_la_mask(e, x->seg);
+        if (kind == HVT_ACC_WRITE)
+            r = e->ops->write(e->opctx, x->gpa[0], buf, x->len[0], &info);
+        else
+            r = e->ops->read(e->opctx, x->gpa[0], buf, x->len[0], &info);
+        return r == HVT_OP_OKAY ? HVT_OUT_OKAY : hvt_emu_op_status(e, r, &info);
+    }
     r = piece_op(e, kind, x, 0, x->la, buf, tag, flags);
     if (r || x->n == 1)
         return r;
