@@ -443,8 +443,8 @@ static __attribute__((noinline)) int answer_in_slow(struct replay_ctx *c, uint8_
 
 /* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
 static inline __attribute__((always_inline)) int answer_in(struct replay_ctx *c, uint8_t kind,
-                                                           uint64_t addr, void *buf,
-                                                           uint32_t size, struct hvt_op_info *info)
+                                                           uint64_t addr, void *buf, uint32_t size,
+                                                           struct hvt_op_info *info)
 {
     const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
     if (__builtin_expect(!rec, 0))
@@ -454,8 +454,8 @@ static inline __attribute__((always_inline)) int answer_in(struct replay_ctx *c,
 
 /* A write-like call that did not match in place. */
 static __attribute__((noinline)) int answer_out_slow(struct replay_ctx *c, uint8_t kind,
-                                                     uint64_t addr, const void *buf,
-                                                     uint32_t size, struct hvt_op_info *info)
+                                                     uint64_t addr, const void *buf, uint32_t size,
+                                                     struct hvt_op_info *info)
 {
     int rc;
     const struct hvt_access *rec = slow_call(c, kind, addr, size, info, buf, NULL, NULL, &rc);
@@ -468,8 +468,7 @@ static __attribute__((noinline)) int answer_out_slow(struct replay_ctx *c, uint8
 /* A write-like call (write, io-out): its data is part of what must match. */
 static inline __attribute__((always_inline)) int answer_out(struct replay_ctx *c, uint8_t kind,
                                                             uint64_t addr, const void *buf,
-                                                            uint32_t size,
-                                                            struct hvt_op_info *info)
+                                                            uint32_t size, struct hvt_op_info *info)
 {
     const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
     if (__builtin_expect(!rec, 0))
@@ -612,7 +611,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int
     c.p = p;
     c.string_insn = str;
     /* in place only in strict mode, without a call log */
-    c.fast_n = e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take ? p->n_accesses : 0;
+    c.fast_n =
+        e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take ? p->n_accesses : 0;
     if (e->match == HVT_RPL_MATCH_SEMANTIC) {
         rc = hvt_rpl_sem_begin(&e->sem, p);
         if (rc < 0)

@@ -667,8 +667,7 @@ static void test_ad_pass_follows_the_entries_read(void)
              DATA | P_URW | P_A);
     CHECK_EQ(xlate(LAPAE, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
     CHECK_EQ(F.r->n_log, 3);
-    CHECK_AD(&F, 2, 1, T_PT + 8 * ((LAPAE >> 12) & 511), 8, LAPAE, DATA | P_URW | P_A,
-             DATA | full);
+    CHECK_AD(&F, 2, 1, T_PT + 8 * ((LAPAE >> 12) & 511), 8, LAPAE, DATA | P_URW | P_A, DATA | full);
 
     /* 32-bit: all set, then the PTE loses D, then a 4 MiB leaf without D */
     fx_setup(&F, FX_32);
