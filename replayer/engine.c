@@ -353,7 +353,7 @@ fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa, uint32_t size,
 
     if (c->next >= c->fast_n) /* not fast, or the end of the pass */
         return NULL;
-    rec = &c->p->accesses[c->next];
+    rec = &c->acc[c->next];
     if (rec->kind != kind || rec->phys != gpa || rec->size != size || size - 1 >= HVT_DATA_MAX)
         return NULL;
     if (c->elem_base && (want.cls == HVT_TAG_DATA || want.cls == HVT_TAG_IO))
@@ -367,7 +367,7 @@ fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa, uint32_t size,
     if ((data && memcmp(rec->data, data, size)) || (old && memcmp(rec->old, old, size)))
         return NULL;
     c->next++;
-    c->e->n_fast_takes++;
+    c->n_fast++;
     return rec;
 }
 
@@ -609,6 +609,7 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int
     c.e = e;
     c.ev = ev;
     c.p = p;
+    c.acc = p->accesses;
     c.string_insn = str;
     /* in place only in strict mode, without a call log */
     c.fast_n =
@@ -629,6 +630,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int
         uint32_t n;
         memset(&res, 0, sizeof(res));
         rc = hvt_core_emulate2(e->core, end, NULL, &replay_ops, &c, &res);
+        e->n_fast_takes += c.n_fast;
+        c.n_fast = 0;
         if (rc < 0)
             return rc;
         if (c.oom)
