@@ -201,9 +201,18 @@ int hvt_mmu_fetch(struct hvt_emu *e, uint64_t off, uint8_t *buf, uint32_t len)
         ip &= 0xffffffffull;
     else if (e->mode != HVT_MODE_LONG64)
         ip &= 0xffffull;
-    r = hvt_mmu_linear(e, HVT_SEG_CS, ip, len, HVT_MMU_X, &la);
-    if (r)
-        return r;
+    if (e->mode == HVT_MODE_LONG64) {
+        /* what hvt_mmu_linear does for a fetch in 64-bit mode: CS's base is 0, and the first
+         * and the last byte must be canonical (#GP(0) otherwise) */
+        unsigned bits = (e->st->cr4 & HVT_CR4_LA57) ? 57 : 48;
+        if (!hvt_mmu_canonical(ip, bits) || !hvt_mmu_canonical(ip + len - 1, bits))
+            return hvt_emu_raise(e, HVT_VEC_GP, 1, 0, 0);
+        la = ip;
+    } else {
+        r = hvt_mmu_linear(e, HVT_SEG_CS, ip, len, HVT_MMU_X, &la);
+        if (r)
+            return r;
+    }
     r = map_la(e, HVT_SEG_CS, la, len, HVT_MMU_X, &x);
     if (r)
         return r;
