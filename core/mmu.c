@@ -77,9 +77,10 @@ static int xlat_ok(const struct hvt_mmu_xlat *x)
 }
 
 /* One op call of N <= HVT_DATA_MAX bytes at GPA (linear address LA), tagged TAG. */
-static inline __attribute__((always_inline)) int
-one_op(struct hvt_emu *e, unsigned kind, unsigned seg, uint64_t gpa, uint64_t la, uint8_t *buf,
-       uint32_t n, struct hvt_tag tag, uint8_t flags)
+static inline __attribute__((always_inline)) int one_op(struct hvt_emu *e, unsigned kind,
+                                                        unsigned seg, uint64_t gpa, uint64_t la,
+                                                        uint8_t *buf, uint32_t n,
+                                                        struct hvt_tag tag, uint8_t flags)
 {
     struct hvt_op_info info;
     int r;
