@@ -457,11 +457,15 @@ int hvt_ref_emulate(struct hvt_ref_core *core, struct hvt_vcpu_state *state,
     struct hvt_x x;
     int rc;
 
-    if (!core || !state || !ops || !res ||
-        hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1) || !o.read || !o.write ||
-        !o.cmpxchg || !o.io_in || !o.io_out)
+    if (!core || !state || !ops || !res)
         return -HVT_E_INVALID;
-    ops = &o;
+    if (ops->size != sizeof(o)) { /* this build's table is used as it is */
+        if (hvt_sized_in(&o, sizeof(o), ops, ops->size, HVT_CORE_OPS_SIZE_V1))
+            return -HVT_E_INVALID;
+        ops = &o;
+    }
+    if (!ops->read || !ops->write || !ops->cmpxchg || !ops->io_in || !ops->io_out)
+        return -HVT_E_INVALID;
     memset(res, 0, sizeof(*res));
     x.e.mode = hvt_emu_mode_of(state);
     if (x.e.mode == HVT_MODE_REAL) {

@@ -76,6 +76,29 @@ static int xlat_ok(const struct hvt_mmu_xlat *x)
            x->len[0] <= HVT_MMU_PAGE && x->len[1] <= HVT_MMU_PAGE;
 }
 
+/* One op call of N <= HVT_DATA_MAX bytes at GPA (linear address LA), tagged TAG. */
+static inline __attribute__((always_inline)) int one_op(struct hvt_emu *e, unsigned kind,
+                                                        unsigned seg, uint64_t gpa, uint64_t la,
+                                                        uint8_t *buf, uint32_t n,
+                                                        struct hvt_tag tag, uint8_t flags)
+{
+    struct hvt_op_info info;
+    int r;
+
+    info.tag = tag;
+    info.kind = (uint8_t)kind;
+    info.seg = (uint8_t)seg;
+    info.space = HVT_SPACE_RAM;
+    info.flags = flags;
+    info.reserved = 0;
+    info.linear = la & hvt_mmu_la_mask(e, seg);
+    if (kind == HVT_ACC_WRITE)
+        r = e->ops->write(e->opctx, gpa, buf, n, &info);
+    else
+        r = e->ops->read(e->opctx, gpa, buf, n, &info);
+    return r == HVT_OP_OKAY ? HVT_OUT_OKAY : hvt_emu_op_status(e, r, &info);
+}
+
 /* One piece of a mapped operand: op calls of at most HVT_DATA_MAX bytes each. */
 static int piece_op(struct hvt_emu *e, unsigned kind, const struct hvt_mmu_xlat *x, unsigned i,
                     uint64_t la, uint8_t *buf, struct hvt_tag tag, uint8_t flags)
@@ -84,22 +107,9 @@ static int piece_op(struct hvt_emu *e, unsigned kind, const struct hvt_mmu_xlat 
 
     while (done < len) {
         uint32_t n = len - done > HVT_DATA_MAX ? HVT_DATA_MAX : len - done;
-        struct hvt_op_info info;
-        int r;
-
-        info.tag = tag;
-        info.kind = (uint8_t)kind;
-        info.seg = (uint8_t)x->seg;
-        info.space = HVT_SPACE_RAM;
-        info.flags = flags;
-        info.reserved = 0;
-        info.linear = (la + done) & hvt_mmu_la_mask(e, x->seg);
-        if (kind == HVT_ACC_WRITE)
-            r = e->ops->write(e->opctx, x->gpa[i] + done, buf + done, n, &info);
-        else
-            r = e->ops->read(e->opctx, x->gpa[i] + done, buf + done, n, &info);
-        if (r != HVT_OP_OKAY)
-            return hvt_emu_op_status(e, r, &info);
+        int r = one_op(e, kind, x->seg, x->gpa[i] + done, la + done, buf + done, n, tag, flags);
+        if (r)
+            return r;
         done += n;
     }
     return HVT_OUT_OKAY;
@@ -116,6 +126,8 @@ static int data_access(struct hvt_emu *e, unsigned kind, const struct hvt_mmu_xl
         flags |= HVT_OPF_SPLIT;
     if (e->locked && kind != HVT_ACC_FETCH)
         flags |= HVT_OPF_LOCKED;
+    if (x->n == 1 && x->len[0] <= HVT_DATA_MAX) /* one page, one op: no piece loop */
+        return one_op(e, kind, x->seg, x->gpa[0], x->la, buf, x->len[0], tag, flags);
     r = piece_op(e, kind, x, 0, x->la, buf, tag, flags);
     if (r || x->n == 1)
         return r;
@@ -190,9 +202,18 @@ int hvt_mmu_fetch(struct hvt_emu *e, uint64_t off, uint8_t *buf, uint32_t len)
         ip &= 0xffffffffull;
     else if (e->mode != HVT_MODE_LONG64)
         ip &= 0xffffull;
-    r = hvt_mmu_linear(e, HVT_SEG_CS, ip, len, HVT_MMU_X, &la);
-    if (r)
-        return r;
+    if (e->mode == HVT_MODE_LONG64) {
+        /* what hvt_mmu_linear does for a fetch in 64-bit mode: CS's base is 0, and the first
+         * and the last byte must be canonical (#GP(0) otherwise) */
+        unsigned bits = (e->st->cr4 & HVT_CR4_LA57) ? 57 : 48;
+        if (!hvt_mmu_canonical(ip, bits) || !hvt_mmu_canonical(ip + len - 1, bits))
+            return hvt_emu_raise(e, HVT_VEC_GP, 1, 0, 0);
+        la = ip;
+    } else {
+        r = hvt_mmu_linear(e, HVT_SEG_CS, ip, len, HVT_MMU_X, &la);
+        if (r)
+            return r;
+    }
     r = map_la(e, HVT_SEG_CS, la, len, HVT_MMU_X, &x);
     if (r)
         return r;

@@ -30,6 +30,13 @@ static inline int hvt_mmu_intent_ok(unsigned intent)
  * to fill). Returns HVT_OUT_UNHANDLEABLE. */
 int hvt_mmu_bad(struct hvt_emu *e, const char *what);
 
+/* Whether LA is canonical for BITS-bit linear addresses (48, or 57 with LA57). */
+static inline int hvt_mmu_canonical(uint64_t la, unsigned bits)
+{
+    unsigned sh = 64 - bits;
+    return (uint64_t)((int64_t)(la << sh) >> sh) == la;
+}
+
 /* Mask linear addresses of SEG wrap with: 64 bits in 64-bit mode, and for the system tables
  * (64-bit bases) whenever long mode is active; 32 bits otherwise. */
 static inline uint64_t hvt_mmu_la_mask(const struct hvt_emu *e, unsigned seg)

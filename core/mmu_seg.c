@@ -21,12 +21,6 @@ static int seg_fault(struct hvt_emu *e, unsigned seg, unsigned intent)
     return hvt_emu_raise(e, stack ? HVT_VEC_SS : HVT_VEC_GP, 1, 0, 0);
 }
 
-static inline int canonical(uint64_t la, unsigned bits)
-{
-    unsigned sh = 64 - bits;
-    return (uint64_t)((int64_t)(la << sh) >> sh) == la;
-}
-
 static int seg_valid(unsigned seg)
 {
     return seg <= HVT_SEG_TR || seg == HVT_SEG_GDTR || seg == HVT_SEG_IDTR;
@@ -78,7 +72,7 @@ static int linear64(struct hvt_emu *e, unsigned seg, uint64_t off, uint32_t size
         base = st->seg[seg].base;
     }
     a = base + off;
-    if (!canonical(a, bits) || !canonical(a + size - 1, bits))
+    if (!hvt_mmu_canonical(a, bits) || !hvt_mmu_canonical(a + size - 1, bits))
         return seg_fault(e, seg, intent);
     *la = a;
     return HVT_OUT_OKAY;

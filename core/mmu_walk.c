@@ -38,6 +38,8 @@
 
 /* Internal: an A/D cmpxchg lost a race, walk again. Not an enum hvt_outcome value. */
 #define WALK_RESTART (-1)
+/* Internal: the entry just read maps the page (the walk is complete). */
+#define WALK_LEAF (-2)
 
 struct walk_ent {
     uint64_t gpa;  /* where the entry lives */
@@ -53,6 +55,8 @@ struct walk {
     uint64_t gpa;    /* result */
     uint64_t us, rw; /* AND of the U/S and R/W bits of the entries that carry them */
     uint64_t xd;     /* OR of the XD bits (only ever set when EFER.NXE) */
+    uint64_t no_a;   /* OR of the complemented entries that carry A/D bits: PTE_A set when one
+                        of them lacks A (then the A/D pass has something to do) */
 };
 
 struct walk_req {
@@ -93,6 +97,8 @@ read_entry(struct hvt_emu *e, const struct walk_req *q, struct walk *w, uint64_t
     ent->level = (uint8_t)level;
     ent->size = (uint8_t)size;
     ent->ad = (uint8_t)ad;
+    if (ad)
+        w->no_a |= ~v;
     *val = v;
     return HVT_OUT_OKAY;
 }
@@ -104,36 +110,59 @@ static inline void accumulate(struct walk *w, uint64_t v)
     w->xd |= v;
 }
 
-/* 4-level and 5-level paging. */
+/* One entry of a 4- or 5-level walk at LEVEL (a constant where it is inlined): reads it from
+ * *TABLE, checks P and the reserved bits RSVD (and RSVD_LEAF too when CAN_LEAF and PS is set),
+ * then either maps the page (returns WALK_LEAF, the address in w->gpa) or sets *TABLE to the next
+ * table (returns HVT_OUT_OKAY). Anything else is the outcome that ends the walk. */
+static inline __attribute__((always_inline)) int
+long_entry(struct hvt_emu *e, const struct walk_req *q, struct walk *w, uint64_t *table,
+           unsigned level, uint64_t rsvd, int can_leaf, uint64_t rsvd_leaf)
+{
+    unsigned shift = 12 + 9 * (level - 1);
+    uint64_t v = 0;
+    int leaf, r = read_entry(e, q, w, *table + 8 * ((q->la >> shift) & 511), 8, level, 1, &v);
+    if (r)
+        return r;
+    if (!(v & PTE_P))
+        return page_fault(e, q, 0);
+    leaf = level == 1 || (can_leaf && (v & PTE_PS));
+    if (can_leaf && (v & PTE_PS))
+        rsvd |= rsvd_leaf;
+    if (v & rsvd)
+        return page_fault(e, q, PFEC_P | PFEC_RSVD);
+    accumulate(w, v);
+    if (leaf) {
+        uint64_t off = (1ull << shift) - 1;
+        w->gpa = (v & ADDR_MASK & ~off) | (q->la & off);
+        return WALK_LEAF;
+    }
+    *table = v & ADDR_MASK;
+    return HVT_OUT_OKAY;
+}
+
+/* 4-level and 5-level paging: no 512 GiB pages (PS reserved in PML5Es and PML4Es); 1 GiB pages
+ * only with pdpe1gb (PS reserved in PDPTEs otherwise). */
 static int walk_long(struct hvt_emu *e, const struct walk_req *q, struct walk *w)
 {
     const struct hvt_vcpu_state *st = e->st;
-    unsigned level = (st->cr4 & HVT_CR4_LA57) ? 5 : 4;
-    uint64_t rsvd_xd = (st->efer & HVT_EFER_NXE) ? 0 : PTE_XD;
+    uint64_t rsvd = (st->efer & HVT_EFER_NXE) ? 0 : PTE_XD;
     uint64_t table = st->cr3 & ADDR_MASK;
+    int r;
 
-    for (;; level--) {
-        unsigned shift = 12 + 9 * (level - 1);
-        uint64_t v = 0, rsvd = rsvd_xd;
-        int r = read_entry(e, q, w, table + 8 * ((q->la >> shift) & 511), 8, level, 1, &v);
-        if (r)
-            return r;
-        if (!(v & PTE_P))
-            return page_fault(e, q, 0);
-        if (level >= 4 || (level == 3 && !hvt_emu_has(e, HVT_CPUF_PDPE1GB)))
-            rsvd |= PTE_PS; /* no 512 GiB pages; 1 GiB pages only with pdpe1gb */
-        else if (level >= 2 && (v & PTE_PS))
-            rsvd |= level == 3 ? RSVD_1G : RSVD_2M;
-        if (v & rsvd)
-            return page_fault(e, q, PFEC_P | PFEC_RSVD);
-        accumulate(w, v);
-        if (level == 1 || (level <= 3 && (v & PTE_PS))) {
-            uint64_t off = (1ull << shift) - 1;
-            w->gpa = (v & ADDR_MASK & ~off) | (q->la & off);
-            return HVT_OUT_OKAY;
-        }
-        table = v & ADDR_MASK;
-    }
+    if ((st->cr4 & HVT_CR4_LA57) && (r = long_entry(e, q, w, &table, 5, rsvd | PTE_PS, 0, 0)))
+        return r;
+    if ((r = long_entry(e, q, w, &table, 4, rsvd | PTE_PS, 0, 0)))
+        return r;
+    if (hvt_emu_has(e, HVT_CPUF_PDPE1GB))
+        r = long_entry(e, q, w, &table, 3, rsvd, 1, RSVD_1G);
+    else
+        r = long_entry(e, q, w, &table, 3, rsvd | PTE_PS, 0, 0);
+    if (r)
+        return r == WALK_LEAF ? HVT_OUT_OKAY : r;
+    if ((r = long_entry(e, q, w, &table, 2, rsvd, 1, RSVD_2M)))
+        return r == WALK_LEAF ? HVT_OUT_OKAY : r;
+    r = long_entry(e, q, w, &table, 1, rsvd, 0, 0);
+    return r == WALK_LEAF ? HVT_OUT_OKAY : r;
 }
 
 /* PAE paging: the PDPTE comes from the PDPTE registers (st->pdpte[], as loaded at the last CR3
@@ -326,6 +355,7 @@ int hvt_mmu_translate(struct hvt_emu *e, uint64_t la, unsigned intent, uint64_t 
         w.gpa = 0;
         w.us = w.rw = ~0ull;
         w.xd = 0;
+        w.no_a = 0;
         if (st->efer & HVT_EFER_LMA)
             r = walk_long(e, &q, &w);
         else if (st->cr4 & HVT_CR4_PAE)
@@ -341,7 +371,11 @@ int hvt_mmu_translate(struct hvt_emu *e, uint64_t la, unsigned intent, uint64_t 
         r = HVT_OUT_OKAY;
         (void)update_ad;
 #else
-        r = update_ad(e, &q, &w);
+        /* the A/D pass only when an entry lacks A, or the leaf lacks D for a write */
+        r = HVT_OUT_OKAY;
+        if ((w.no_a & PTE_A) ||
+            (q.acc == HVT_MMU_W && w.ent[w.n - 1].ad && !(w.ent[w.n - 1].val & PTE_D)))
+            r = update_ad(e, &q, &w);
 #endif
         if (r == HVT_OUT_OKAY) {
             *gpa = w.gpa;

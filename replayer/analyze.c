@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -50,6 +51,31 @@ static uint64_t value(const struct hvt_access *a, const uint8_t *p)
 #endif
     return a->size >= 8 ? v : v & ((1ull << (8 * a->size)) - 1);
 }
+
+/* Whether A and B differ in kind, tag class, operand, level, element or size: the first 16
+ * bytes of an access (kind, space, seg, outcome, the tag, size) compared as two words, the
+ * space, segment, outcome and the tag's reserved byte masked out. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+_Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_access, tag) == 4 &&
+                   offsetof(struct hvt_tag, level) == 2 && offsetof(struct hvt_tag, element) == 4 &&
+                   offsetof(struct hvt_access, size) == 12,
+               "the key words of an access");
+static inline int key_words_differ(const struct hvt_access *A, const struct hvt_access *B)
+{
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, A, 8);
+    memcpy(&b0, B, 8);
+    memcpy(&a1, (const uint8_t *)A + 8, 8);
+    memcpy(&b1, (const uint8_t *)B + 8, 8);
+    return ((a0 ^ b0) & 0x00ffffff000000ffull) || a1 != b1;
+}
+#else
+static inline int key_words_differ(const struct hvt_access *A, const struct hvt_access *B)
+{
+    return A->kind != B->kind || A->tag.cls != B->tag.cls || A->tag.operand != B->tag.operand ||
+           A->tag.level != B->tag.level || A->tag.element != B->tag.element || A->size != B->size;
+}
+#endif
 
 static int is_read(const struct hvt_access *a)
 {
@@ -522,10 +548,8 @@ static void accesses(struct pair_ctx *c, struct ent *ea, struct ent *eb, uint8_t
  * returned OKAY; a write's, and a compare-exchange's expected value, always). */
 static int unchanged(const struct hvt_access *A, const struct hvt_access *B)
 {
-    if (A->kind != B->kind || A->tag.cls != B->tag.cls || A->tag.operand != B->tag.operand ||
-        A->tag.level != B->tag.level || A->tag.element != B->tag.element || A->size != B->size ||
-        A->phys != B->phys || ((A->flags ^ B->flags) & HVT_AF_LINEAR_VALID) ||
-        A->linear != B->linear)
+    if (key_words_differ(A, B) || A->phys != B->phys ||
+        ((A->flags ^ B->flags) & HVT_AF_LINEAR_VALID) || A->linear != B->linear)
         return 0;
     if (is_read(A) && (A->outcome != HVT_OP_OKAY || B->outcome != HVT_OP_OKAY))
         return 1;

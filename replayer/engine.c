@@ -264,7 +264,7 @@ void hvt_rpl_mismatch(struct replay_ctx *c, const struct hvt_access *got, int32_
 {
     struct hvt_rpl_finding *f;
     c->mismatch = 1;
-    c->fast = 0;
+    c->fast_n = 0;
     f = hvt_rpl_fvec_add(&c->e->fv, HVT_RPL_REPLAY_MISMATCH, c->p->index, c->p->index);
     if (!f)
         return;
@@ -343,17 +343,17 @@ static void fill(struct replay_ctx *c, struct hvt_access *a, uint8_t kind, uint6
  * path (a difference, semantic mode, a logged call, an earlier mismatch, the end of the pass,
  * an invalid size), which builds the access and names what differs. DATA and OLD are the
  * written value and a compare-exchange's expected value, NULL for other kinds. */
-static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa,
-                                                 uint32_t size, const struct hvt_op_info *info,
-                                                 const void *data, const void *old)
+static inline __attribute__((always_inline)) const struct hvt_access *
+fast_take(struct replay_ctx *c, uint8_t kind, uint64_t gpa, uint32_t size,
+          const struct hvt_op_info *info, const void *data, const void *old)
 {
     const struct hvt_access *rec;
     struct hvt_tag want = info->tag;
     uint64_t tw, tr;
 
-    if (!c->fast || c->next >= c->p->n_accesses)
+    if (c->next >= c->fast_n) /* not fast, or the end of the pass */
         return NULL;
-    rec = &c->p->accesses[c->next];
+    rec = &c->acc[c->next];
     if (rec->kind != kind || rec->phys != gpa || rec->size != size || size - 1 >= HVT_DATA_MAX)
         return NULL;
     if (c->elem_base && (want.cls == HVT_TAG_DATA || want.cls == HVT_TAG_IO))
@@ -362,13 +362,12 @@ static inline const struct hvt_access *fast_take(struct replay_ctx *c, uint8_t k
     memcpy(&tr, &rec->tag, sizeof(tr));
     if (tw != tr)
         return NULL;
-    if ((rec->flags & HVT_AF_LINEAR_VALID) && (info->flags & HVT_OPF_LINEAR_VALID) &&
-        rec->linear != info->linear)
+    if ((rec->flags & info->flags & HVT_AF_LINEAR_VALID) && rec->linear != info->linear)
         return NULL;
     if ((data && memcmp(rec->data, data, size)) || (old && memcmp(rec->old, old, size)))
         return NULL;
     c->next++;
-    c->e->n_fast_takes++;
+    c->n_fast++;
     return rec;
 }
 
@@ -414,14 +413,13 @@ slow_call(struct replay_ctx *c, uint8_t kind, uint64_t addr, uint32_t size,
     return rec;
 }
 
-/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
-static inline int answer_in(struct replay_ctx *c, uint8_t kind, uint64_t addr, void *buf,
-                            uint32_t size, struct hvt_op_info *info)
+_Static_assert(HVT_AF_LINEAR_VALID == HVT_OPF_LINEAR_VALID,
+               "fast_take tests the access's and the op's linear-valid bits with one mask");
+
+/* The answer of a matched read-like call: its space and the recorded data. */
+static inline __attribute__((always_inline)) int give_in(const struct hvt_access *rec, void *buf,
+                                                         uint32_t size, struct hvt_op_info *info)
 {
-    int rc;
-    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
-    if (!rec && !(rec = slow_call(c, kind, addr, size, info, NULL, NULL, buf, &rc)))
-        return rc;
     info->space = rec->space;
     if (rec->outcome == HVT_OP_OKAY) {
         if (size == 8)
@@ -432,14 +430,49 @@ static inline int answer_in(struct replay_ctx *c, uint8_t kind, uint64_t addr, v
     return rec->outcome;
 }
 
-/* A write-like call (write, io-out): its data is part of what must match. */
-static inline int answer_out(struct replay_ctx *c, uint8_t kind, uint64_t addr, const void *buf,
-                             uint32_t size, struct hvt_op_info *info)
+/* A read-like call that did not match in place: the slow path, then the answer. Out of line,
+ * so that the fast path saves no registers for it. */
+static __attribute__((noinline)) int answer_in_slow(struct replay_ctx *c, uint8_t kind,
+                                                    uint64_t addr, void *buf, uint32_t size,
+                                                    struct hvt_op_info *info)
 {
     int rc;
-    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
-    if (!rec && !(rec = slow_call(c, kind, addr, size, info, buf, NULL, NULL, &rc)))
+    const struct hvt_access *rec = slow_call(c, kind, addr, size, info, NULL, NULL, buf, &rc);
+    return rec ? give_in(rec, buf, size, info) : rc;
+}
+
+/* A read-like call (read, fetch, io-in): match it, then answer with the recorded data. */
+static inline __attribute__((always_inline)) int answer_in(struct replay_ctx *c, uint8_t kind,
+                                                           uint64_t addr, void *buf, uint32_t size,
+                                                           struct hvt_op_info *info)
+{
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, NULL, NULL);
+    if (__builtin_expect(!rec, 0))
+        return answer_in_slow(c, kind, addr, buf, size, info);
+    return give_in(rec, buf, size, info);
+}
+
+/* A write-like call that did not match in place. */
+static __attribute__((noinline)) int answer_out_slow(struct replay_ctx *c, uint8_t kind,
+                                                     uint64_t addr, const void *buf, uint32_t size,
+                                                     struct hvt_op_info *info)
+{
+    int rc;
+    const struct hvt_access *rec = slow_call(c, kind, addr, size, info, buf, NULL, NULL, &rc);
+    if (!rec)
         return rc;
+    info->space = rec->space;
+    return rec->outcome;
+}
+
+/* A write-like call (write, io-out): its data is part of what must match. */
+static inline __attribute__((always_inline)) int answer_out(struct replay_ctx *c, uint8_t kind,
+                                                            uint64_t addr, const void *buf,
+                                                            uint32_t size, struct hvt_op_info *info)
+{
+    const struct hvt_access *rec = fast_take(c, kind, addr, size, info, buf, NULL);
+    if (__builtin_expect(!rec, 0))
+        return answer_out_slow(c, kind, addr, buf, size, info);
     info->space = rec->space;
     return rec->outcome;
 }
@@ -576,8 +609,11 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int
     c.e = e;
     c.ev = ev;
     c.p = p;
+    c.acc = p->accesses;
     c.string_insn = str;
-    c.fast = e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take;
+    /* in place only in strict mode, without a call log */
+    c.fast_n =
+        e->match != HVT_RPL_MATCH_SEMANTIC && !e->log_calls && !e->slow_take ? p->n_accesses : 0;
     if (e->match == HVT_RPL_MATCH_SEMANTIC) {
         rc = hvt_rpl_sem_begin(&e->sem, p);
         if (rc < 0)
@@ -594,6 +630,8 @@ static int replay_pass(struct hvt_rpl_engine *e, const struct hvt_event *ev, int
         uint32_t n;
         memset(&res, 0, sizeof(res));
         rc = hvt_core_emulate2(e->core, end, NULL, &replay_ops, &c, &res);
+        e->n_fast_takes += c.n_fast;
+        c.n_fast = 0;
         if (rc < 0)
             return rc;
         if (c.oom)

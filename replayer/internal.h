@@ -108,9 +108,13 @@ struct replay_ctx {
     struct hvt_rpl_engine *e;
     const struct hvt_event *ev;
     const struct hvt_pass *p;
+    const struct hvt_access *acc; /* p->accesses */
     uint32_t next;        /* strict: the next recorded access */
+    uint32_t fast_n;      /* calls may match in place while next < fast_n: the pass's access
+                             count in strict mode without a call log and before any mismatch
+                             (hvt_rpl_mismatch clears it), 0 otherwise */
     int mismatch;         /* a mismatch ended the comparison */
-    int fast;             /* strict, no call log, no mismatch yet: calls may match in place */
+    uint32_t n_fast;      /* calls matched in place (added to the engine's n_fast_takes) */
     struct rpl_sem *sem;  /* semantic mode: the index; NULL in strict mode */
     uint32_t elem_base;   /* REP iterations of earlier calls (a one-iteration-per-call core) */
     int string_insn;      /* the event's instruction is a string instruction */

@@ -467,6 +467,16 @@ static void test_fetch(void)
     /* non-canonical RIP */
     F.st.rip = 0x00007ffffffffffcull;
     CHECK_EXC(&F, hvt_mmu_fetch(&F.e, 0, b, 8), HVT_VEC_GP, 0, 0);
+    F.st.rip = 0x0000800000000000ull; /* the first byte: canonical only with LA57 */
+    reset_log();
+    CHECK_EXC(&F, hvt_mmu_fetch(&F.e, 0, b, 1), HVT_VEC_GP, 0, 0);
+    F.st.cr4 |= HVT_CR4_LA57;
+    F.st.rip = 0x0100000000000000ull; /* not canonical with 57 bits either */
+    CHECK_EXC(&F, hvt_mmu_fetch(&F.e, 0, b, 1), HVT_VEC_GP, 0, 0);
+    F.st.rip = 0x00fffffffffffffcull; /* the last byte runs past 57 bits */
+    CHECK_EXC(&F, hvt_mmu_fetch(&F.e, 0, b, 8), HVT_VEC_GP, 0, 0);
+    CHECK_EQ(F.r->n_log, 0); /* no walk, no fetch op */
+    F.st.cr4 &= ~HVT_CR4_LA57;
 
     /* 32-bit: the CS limit; EIP + offset wraps at 32 bits */
     fx_setup(&F, FX_NOPAGING);

@@ -623,6 +623,70 @@ static void test_translate_bad_arguments(void)
     CHECK_EQ(xlate(LA4, HVT_MMU_R, &gpa), HVT_OUT_OKAY);
 }
 
+/* The A/D pass is decided by the entries each walk reads: walks of the same address, with one
+ * entry changed in memory between them (A or D cleared again, a leaf turned into a large
+ * page), update exactly what that walk found lacking, in every paging mode. */
+static void test_ad_pass_follows_the_entries_read(void)
+{
+    uint64_t gpa = 0, full = P_URW | P_A | P_D;
+    uint64_t pde2m = 0x400000ull | P_URW | P_PS | P_A;
+    uint32_t pte32 = (uint32_t)(DATA | full), pde4m = 0x800000u | (uint32_t)P_URW | P_PS | P_A;
+
+    /* 4-level: all set, then the PML4E loses A, then the PTE loses D, then a 2 MiB leaf */
+    fx_setup(&F, FX_L4);
+    fx_map4k(&F, LA4, DATA, P_URW | P_A, full);
+    CHECK_EQ(xlate(LA4, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 4);
+    ram_put64(F.r, fx_ent(4, LA4), T_PDPT | P_URW);
+    CHECK_EQ(xlate(LA4, HVT_MMU_R, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 5);
+    CHECK_AD(&F, 4, 4, fx_ent(4, LA4), 8, LA4, T_PDPT | P_URW, T_PDPT | P_URW | P_A);
+    ram_put64(F.r, fx_ent(1, LA4), DATA | P_URW | P_A);
+    CHECK_EQ(xlate(LA4, HVT_MMU_R, &gpa), HVT_OUT_OKAY); /* a read needs no D */
+    CHECK_EQ(F.r->n_log, 4);
+    CHECK_EQ(xlate(LA4, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 5);
+    CHECK_AD(&F, 4, 1, fx_ent(1, LA4), 8, LA4, DATA | P_URW | P_A, DATA | full);
+    ram_put64(F.r, fx_ent(2, LA4), pde2m);
+    CHECK_EQ(xlate(LA4, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_U64(gpa, 0x400000ull | (LA4 & 0x1fffff));
+    CHECK_EQ(F.r->n_log, 4);
+    CHECK_AD(&F, 3, 2, fx_ent(2, LA4), 8, LA4, pde2m, pde2m | P_D);
+    CHECK_EQ(xlate(LA4, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 3);
+
+    /* PAE: the PTE loses A, then D */
+    fx_setup(&F, FX_PAE);
+    fx_map_pae(&F, LAPAE, DATA, P_URW | P_A, full);
+    CHECK_EQ(xlate(LAPAE, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 2);
+    ram_put64(F.r, T_PT + 8 * ((LAPAE >> 12) & 511), DATA | P_URW);
+    CHECK_EQ(xlate(LAPAE, HVT_MMU_R, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 3);
+    CHECK_AD(&F, 2, 1, T_PT + 8 * ((LAPAE >> 12) & 511), 8, LAPAE, DATA | P_URW,
+             DATA | P_URW | P_A);
+    CHECK_EQ(xlate(LAPAE, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 3);
+    CHECK_AD(&F, 2, 1, T_PT + 8 * ((LAPAE >> 12) & 511), 8, LAPAE, DATA | P_URW | P_A, DATA | full);
+
+    /* 32-bit: all set, then the PTE loses D, then a 4 MiB leaf without D */
+    fx_setup(&F, FX_32);
+    fx_map32(&F, LA32, DATA, P_URW | P_A, (uint32_t)full);
+    CHECK_EQ(xlate(LA32, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 2);
+    ram_put32(F.r, T_PT + 4 * 9, pte32 & ~(uint32_t)P_D);
+    CHECK_EQ(xlate(LA32, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 3);
+    CHECK_AD(&F, 2, 1, T_PT + 4 * 9, 4, LA32, pte32 & ~(uint32_t)P_D, pte32);
+    F.st.cr4 |= HVT_CR4_PSE;
+    ram_put32(F.r, T_PD + 4 * 5, pde4m);
+    CHECK_EQ(xlate(LA32, HVT_MMU_R, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 1);
+    CHECK_EQ(xlate(LA32, HVT_MMU_W, &gpa), HVT_OUT_OKAY);
+    CHECK_EQ(F.r->n_log, 2);
+    CHECK_AD(&F, 1, 2, T_PD + 4 * 5, 4, LA32, pde4m, pde4m | (uint32_t)P_D);
+}
+
 int main(void)
 {
     RUN(test_l4_read_sets_accessed_everywhere);
@@ -648,6 +712,7 @@ int main(void)
     RUN(test_xd_reserved_without_nxe_each_level);
     RUN(test_moved_table_address);
     RUN(test_ad_race_rewalks);
+    RUN(test_ad_pass_follows_the_entries_read);
     RUN(test_op_answers_end_the_walk);
     RUN(test_translate_bad_arguments);
     fx_free(&F);
