@@ -1178,9 +1178,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                         const struct hvt_event *ev, uint32_t pass, int vslot, size_t rec, size_t ia,
                         struct hvt_fmt_error_info *e)
 {
-    /* the column cursors in locals: the record stores below are byte stores, which the compiler
-     * must otherwise assume may change them */
-    struct rd2 rl = *rp, *r = &rl;
+    struct rd2 *r = rp;
     int overlong = 0;
     struct dpred *dp = d->pred;
     const struct hvt_access **ctxv = dp->ctx[vslot < 0 ? 0 : (unsigned)vslot % HVT_PRED_VSLOTS];
@@ -1204,13 +1202,15 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
     uint64_t walk_phys[8] = {0};
     const struct hvt_dshape *shapes = d->shapes;
     const size_t n_shapes = r->n_shapes;
+    /* the shape column's cursor in a local: the record stores below are byte stores, which the
+     * compiler must otherwise assume may change it */
+    const uint8_t *sp = r->shape;
     /* in blocks: first each access's shape and the fields it fixes, then the predictions (the
      * second loop has fewer values to keep at hand) */
     const struct hvt_dshape *shp[ACC_BLOCK];
     for (size_t i0 = 0; i0 < na; i0 += ACC_BLOCK) {
         size_t i1 = na - i0 < ACC_BLOCK ? na : i0 + ACC_BLOCK, stop = i1;
         uint64_t bad_id = 0;
-        const uint8_t *sp = r->shape;
         for (size_t i = i0; i < i1; i++) {
             uint64_t id = RD(sp);
             if (id >= n_shapes) {
@@ -1228,7 +1228,6 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
             memcpy(&x->callsite, &w, 8);
             memset(x->old, 0, sizeof(x->old) + sizeof(x->cur));
         }
-        r->shape = sp;
         for (size_t i = i0; i < stop; i++) {
             struct hvt_access *x = &a[i];
             const struct hvt_dshape *sh = shp[i - i0];
@@ -1427,7 +1426,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
     }
     if (overlong)
         return BAD(-HVT_E_BAD_RECORD, rec, "an access column holds a varint longer than 10 bytes");
-    *rp = rl;
+    r->shape = sp;
     return 0;
 }
 
