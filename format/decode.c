@@ -1186,7 +1186,9 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
     const struct hvt_access *prev = &none_acc;
     const struct hvt_access *refs = pass ? ev->passes[pass - 1].accesses : NULL;
     size_t ref_n = pass ? ev->passes[pass - 1].n_accesses : 0;
-    uint64_t used = 0;
+    /* a context was used in this pass when its last access is one of the pass's (they are
+     * A[0..NA): the earlier passes' records lie before A, none_acc and zero_acc elsewhere) */
+    const uintptr_t pass_at = (uintptr_t)a, pass_bytes = na * sizeof(*a);
     /* the instruction bytes, zero after insn_len: HVT_DATA_MAX bytes readable at any offset
      * below it */
     unsigned insn_len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
@@ -1252,7 +1254,7 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                 el = ref->tag.element;
                 lin = ref->linear;
             } else {
-                el = (used >> ci & 1) ? c->tag.element + 1 : 0;
+                el = (uintptr_t)c - pass_at < pass_bytes ? c->tag.element + 1 : 0;
                 switch (sh->lin) {
                 case PL_WALK:
                     lin = prev->tag.cls == HVT_TAG_WALK || prev->tag.cls == HVT_TAG_AD
@@ -1396,7 +1398,6 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
 
             /* the predictor state moves on (hvt_pred_update) */
             ctxv[ci] = x;
-            used |= 1ull << ci;
             const unsigned u = sh->upd;
             if (u & PU_FETCH) {
                 fetch_next = lin + size;
