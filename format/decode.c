@@ -1146,6 +1146,33 @@ static inline int residual(const uint8_t **col, size_t *left, uint64_t *v, int *
     return 0;
 }
 
+/* A cmpxchg access's operands (SIZE bytes of old, then of cur) from column acc_cmpxchg into X:
+ * 0, or -1 when the column has not that many left. */
+static inline int take_cmpxchg(struct rd2 *r, struct hvt_access *x, unsigned size)
+{
+    if (r->cx_left < 2 * (size_t)size)
+        return -1;
+    memcpy(x->old, r->cx, size);
+    memcpy(x->cur, r->cx + size, size);
+    r->cx += 2 * (size_t)size;
+    r->cx_left -= 2 * (size_t)size;
+    return 0;
+}
+
+/* *V plus the next value of a residual column when the shape says it has one (TAKE): 0, or -1
+ * when the column has none left. */
+static inline int add_residual(unsigned take, const uint8_t **col, size_t *left, uint64_t *v,
+                               int *overlong)
+{
+    uint64_t res;
+    if (!take)
+        return 0;
+    if (residual(col, left, &res, overlong))
+        return -1;
+    *v += res;
+    return 0;
+}
+
 /* An 8- or 4-byte paging entry at P (HVT_DATA_MAX readable bytes) and its frame. */
 static inline uint64_t entry_frame(const uint8_t *p, unsigned size)
 {
@@ -1169,6 +1196,23 @@ static inline void data_masked(uint8_t *dst, const uint8_t *p, unsigned size)
         v[b] &= m[b];
     memcpy(dst, v, sizeof(v));
 #endif
+}
+
+/* SIZE bytes of column acc_bytes to DST, zero after them: 0, or -1 when the column has not
+ * that many left. */
+static inline int take_bytes(struct rd2 *r, uint8_t *dst, unsigned size)
+{
+    if (r->bytes_left < size)
+        return -1;
+    if (r->bytes_left >= HVT_DATA_MAX) {
+        data_masked(dst, r->bytes, size); /* a fixed-size copy, the bytes past SIZE cleared */
+    } else {
+        memset(dst, 0, HVT_DATA_MAX);
+        memcpy(dst, r->bytes, size);
+    }
+    r->bytes += size;
+    r->bytes_left -= size;
+    return 0;
 }
 
 /* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape's plan, the
@@ -1272,20 +1316,14 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                     break;
                 }
             }
-            uint64_t res;
-            if (bits & HVT_SHAPE_ELEMENT) {
-                if (residual(&r->el, &r->n_el, &res, &overlong))
-                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
-                               ia + i);
-                el += (uint32_t)res;
-            }
-            x->tag.element = el;
-            if (bits & HVT_SHAPE_LINEAR) {
-                if (residual(&r->lin, &r->n_lin, &res, &overlong))
-                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
-                               ia + i);
-                lin += res;
-            }
+            uint64_t el64 = el; /* elements are 32-bit: the sum wraps mod 2^32 */
+            if (add_residual(bits & HVT_SHAPE_ELEMENT, &r->el, &r->n_el, &el64, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
+                           ia + i);
+            x->tag.element = (uint32_t)el64;
+            if (add_residual(bits & HVT_SHAPE_LINEAR, &r->lin, &r->n_lin, &lin, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
+                           ia + i);
             x->linear = lin;
 
             uint64_t phys;
@@ -1321,27 +1359,16 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                     break;
                 }
             }
-            if (bits & HVT_SHAPE_PHYS) {
-                if (residual(&r->phys, &r->n_phys, &res, &overlong))
-                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
-                               ia + i);
-                phys += res;
-            }
+            if (add_residual(bits & HVT_SHAPE_PHYS, &r->phys, &r->n_phys, &phys, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
+                           ia + i);
             x->phys = phys;
 
             const unsigned li = hvt_pred_line_of(phys);
             if (bits & HVT_SHAPE_DATA) {
-                if (r->bytes_left < size)
+                if (take_bytes(r, x->data, size))
                     return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_bytes ends early",
                                ia + i);
-                if (r->bytes_left >= HVT_DATA_MAX) {
-                    data_masked(x->data, r->bytes, size);
-                } else {
-                    memset(x->data, 0, sizeof(x->data));
-                    memcpy(x->data, r->bytes, size);
-                }
-                r->bytes += size;
-                r->bytes_left -= size;
             } else {
                 const uint8_t *pd = NULL;
                 const struct hvt_access *l = lines[li];
@@ -1386,15 +1413,9 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                                ia + i, id);
                 data_masked(x->data, pd, size);
             }
-            if (sh->hdr[0] == HVT_ACC_CMPXCHG) {
-                if (r->cx_left < 2 * (size_t)size)
-                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
-                               ia + i);
-                memcpy(x->old, r->cx, size);
-                memcpy(x->cur, r->cx + size, size);
-                r->cx += 2 * (size_t)size;
-                r->cx_left -= 2 * (size_t)size;
-            }
+            if (sh->hdr[0] == HVT_ACC_CMPXCHG && take_cmpxchg(r, x, size))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
+                           ia + i);
 
             /* the predictor state moves on (hvt_pred_update) */
             ctxv[ci] = x;
@@ -1485,23 +1506,9 @@ static int decode_pass2_ref(const struct hvt_dchunk *d, struct rd2 *r, struct hv
         struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(phys)];
         uint32_t size = x->size;
         if (bits & HVT_SHAPE_DATA) {
-            if (r->bytes_left < size)
+            if (take_bytes(r, x->data, size))
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_bytes ends early",
                            ia + i);
-            if (r->bytes_left >= HVT_DATA_MAX) {
-                /* a fixed-size copy, the bytes past SIZE masked to zero */
-                uint64_t v[4], m[4];
-                memcpy(v, r->bytes, sizeof(v));
-                memcpy(m, keep_mask[size], sizeof(m));
-                for (int b = 0; b < 4; b++)
-                    v[b] &= m[b];
-                memcpy(x->data, v, sizeof(v));
-            } else {
-                memset(x->data, 0, sizeof(x->data));
-                memcpy(x->data, r->bytes, size);
-            }
-            r->bytes += size;
-            r->bytes_left -= size;
         } else {
             const uint8_t *pd = hvt_pred_data(&pp, x, (uint32_t)i, ln, lin, phys);
             if (!pd)
@@ -1518,15 +1525,8 @@ static int decode_pass2_ref(const struct hvt_dchunk *d, struct rd2 *r, struct hv
             memcpy(x->data, v, sizeof(v));
         }
         memset(x->old, 0, sizeof(x->old) + sizeof(x->cur));
-        if (x->kind == HVT_ACC_CMPXCHG) {
-            if (r->cx_left < 2 * (size_t)size)
-                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
-                           ia + i);
-            memcpy(x->old, r->cx, size);
-            memcpy(x->cur, r->cx + size, size);
-            r->cx += 2 * (size_t)size;
-            r->cx_left -= 2 * (size_t)size;
-        }
+        if (x->kind == HVT_ACC_CMPXCHG && take_cmpxchg(r, x, size))
+            return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early", ia + i);
         hvt_pred_update(&pp, x, ci, ctx, ln, x->data);
     }
     if (overlong)

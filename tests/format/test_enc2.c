@@ -12,7 +12,6 @@
  *   payloads whose access columns are mutated. */
 #include "gen.h"
 
-
 #include "chunkenc.h"
 #include "decode.h"
 #include "predict.h"
@@ -302,15 +301,24 @@ static void gen_structured(struct hvt_event *ev, uint64_t id, unsigned k)
     }
 }
 
-static void test_structured(void)
+enum { N_STRUCTURED = 3000 };
+
+/* The structured stream's N_STRUCTURED events (copies, freed with gen_free). */
+static struct hvt_event **structured_events(void)
 {
-    enum { N = 3000 };
-    static struct hvt_event *evs[N];
-    for (unsigned k = 0; k < N; k++) {
+    static struct hvt_event *evs[N_STRUCTURED];
+    for (unsigned k = 0; k < N_STRUCTURED; k++) {
         struct hvt_event tmp;
         gen_structured(&tmp, k + 1, k);
         evs[k] = event_copy(&tmp);
     }
+    return evs;
+}
+
+static void test_structured(void)
+{
+    enum { N = N_STRUCTURED };
+    struct hvt_event **evs = structured_events();
     char path[256];
     tmp_path(path, sizeof(path), "enc2_struct");
     roundtrip(evs, N, 2048, path);
@@ -678,13 +686,8 @@ static size_t plans_vs_reference(struct hvt_event **evs, size_t n, size_t per, u
 static void test_plans_match_reference(void)
 {
     /* the structured stream */
-    enum { N = 3000 };
-    static struct hvt_event *evs[N];
-    for (unsigned k = 0; k < N; k++) {
-        struct hvt_event tmp;
-        gen_structured(&tmp, k + 1, k);
-        evs[k] = event_copy(&tmp);
-    }
+    enum { N = N_STRUCTURED };
+    struct hvt_event **evs = structured_events();
     size_t good = plans_vs_reference(evs, N, 250, 300);
     plans_vs_reference(evs, N, N, 0);
     for (unsigned k = 0; k < N; k++)
