@@ -197,7 +197,7 @@ struct wire {
     uint64_t first_event_id;
     struct hvt_dcol col[F__COUNT];
     struct hvt_dcol st[2][FS__COUNT];
-    struct hvt_dcol retire; /* pass_retire (since 1.2); absent: every pass 0 */
+    struct hvt_dcol retire;     /* pass_retire (since 1.2); absent: every pass 0 */
     struct hvt_dcol col2[F2_N]; /* encoding 2's access columns */
     int enc;                    /* the payload's encoding: the chunk header's version */
     size_t n_cs, n_frames, n_string_bytes;
@@ -500,14 +500,14 @@ static int storage(struct hvt_dchunk *d, size_t n_ev, size_t n_lost, size_t n_pa
         FIT(frames, cap_frames, w->n_frames) || FIT(strings, cap_strings, w->n_string_bytes) ||
         FIT(shapes, cap_shapes, n_shapes))
         return -1;
-    if (w->enc >= HVT_CHUNK_ENC_2 && !d->pred && !(d->pred = malloc(sizeof(*d->pred))))
+    if (w->enc >= HVT_CHUNK_ENC_2 && !d->pred && !(d->pred = malloc(sizeof(struct hvt_pred))))
         return -1;
 #undef FIT
     d->mem_alloc = d->cap_recs * sizeof(*d->recs) + d->cap_evs * (sizeof(*d->evs) + 1) +
                    d->cap_losts * sizeof(*d->losts) + d->cap_passes * (sizeof(*d->passes) + 1) +
                    d->cap_accs * sizeof(*d->accs) + d->cap_cs * sizeof(*d->cs) +
                    d->cap_frames * sizeof(*d->frames) + d->cap_strings +
-                   d->cap_shapes * sizeof(*d->shapes) + (d->pred ? sizeof(*d->pred) : 0);
+                   d->cap_shapes * sizeof(*d->shapes) + (d->pred ? sizeof(struct hvt_pred) : 0);
     return 0;
 }
 
@@ -539,6 +539,10 @@ static uint64_t rd_slow(const uint8_t **pp, int *overlong)
 static inline uint64_t rd_multi(const uint8_t **pp, int *overlong)
 {
     const uint8_t *p = *pp;
+    if (!(p[1] & 0x80)) { /* two bytes, the most frequent case after one */
+        *pp = p + 2;
+        return (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+    }
     uint64_t w;
     memcpy(&w, p, 8);
     uint64_t stop = ~w & 0x8080808080808080ull;
@@ -982,6 +986,101 @@ static int decode_accesses(struct hvt_access *a, size_t n, const struct wire *w,
 
 /* ---- encoding 2: access shapes and predictions ------------------------------------------- */
 
+/* ---- encoding 2: the decoder's form of the predictions ------------------------------------ */
+
+/* The decoder runs the rules of format/predict.h (the reference, which the encoder runs) in a
+ * form made for decoding: which rule applies to an access depends only on its shape, so each
+ * shape gets a plan (below) and the per-access loop takes the plan's rule directly. The last
+ * access of each context and of each line is kept as a pointer to its decoded record (whose
+ * fields are what predict.h copies into its tables: addresses, size, element, data zero past
+ * its size) rather than as a copy. format_test_enc2 decodes every trace it makes both ways and
+ * requires identical records and identical errors. */
+
+/* The linear address when the access has no reference (hvt_pred_linear). */
+enum {
+    PL_WALK,  /* walk, A/D: the previous access's when it is a walk or A/D, else the context's */
+    PL_FETCH, /* fetch: the end of the pass's last fetch (at first the instruction's) */
+    PL_NEXT,  /* other, linear valid: after a walk its linear, else the context's + size */
+    PL_SAME,  /* other: after a walk its linear, else the context's */
+};
+/* The physical address when the reference's does not apply (hvt_pred_phys). */
+enum {
+    PP_TABLE, /* walk of level 1..5, entries of 4 or 8 bytes: indexed in the table above */
+    PP_CTX,   /* another walk, or no valid linear address: the context's */
+    PP_AD,    /* A/D: the entry the pass walked at its level */
+    PP_LINEAR /* linear valid: the last leaf translation, else as the context's page */
+};
+/* The data when the shape does not carry it (hvt_pred_data). */
+enum {
+    PD_ZERO,  /* outcome not okay */
+    PD_FETCH, /* fetch with a valid linear address: the instruction, the reference, the line */
+    PD_READ,  /* read, or fetch without it: the reference, the line */
+    PD_COPY,  /* write, port output: a copy of the read just made, the line */
+    PD_LINE   /* the line */
+};
+/* What the access changes in the pass state besides its context (hvt_pred_update). */
+#define PU_FETCH 1u /* class fetch: the end of the last fetch */
+#define PU_WALK 2u  /* class walk: the entry walked at its level */
+#define PU_LEAF 4u  /* ... and it may be a leaf (okay, level 1..3, 4- or 8-byte entries) */
+#define PU_OKAY 8u  /* okay: its line takes it */
+
+static void plan_shape(struct hvt_dshape *sh, const struct hvt_access *a)
+{
+    unsigned cls = a->tag.cls, lvl = a->tag.level, s = a->size;
+    int lv = (a->flags & HVT_AF_LINEAR_VALID) != 0, okay = a->outcome == HVT_OP_OKAY;
+    int walk = cls == HVT_TAG_WALK, ad = cls == HVT_TAG_AD;
+    sh->lin = walk || ad ? PL_WALK : cls == HVT_TAG_FETCH ? PL_FETCH : lv ? PL_NEXT : PL_SAME;
+    sh->shift = 0;
+    if (walk && lvl >= 1 && lvl <= 5 && (s == 8 || s == 4)) {
+        sh->phys = PP_TABLE;
+        sh->shift = (uint8_t)(12 + (s == 8 ? 9 : 10) * (lvl - 1));
+    } else if (walk) {
+        sh->phys = PP_CTX;
+    } else if (ad) {
+        sh->phys = PP_AD;
+    } else {
+        sh->phys = lv ? PP_LINEAR : PP_CTX;
+    }
+    if (!okay)
+        sh->data = PD_ZERO;
+    else if (a->kind == HVT_ACC_FETCH && lv)
+        sh->data = PD_FETCH;
+    else if (a->kind == HVT_ACC_READ || a->kind == HVT_ACC_FETCH)
+        sh->data = PD_READ;
+    else if (a->kind == HVT_ACC_WRITE || a->kind == HVT_ACC_IO_OUT)
+        sh->data = PD_COPY;
+    else
+        sh->data = PD_LINE;
+    unsigned u = okay ? PU_OKAY : 0;
+    if (cls == HVT_TAG_FETCH)
+        u |= PU_FETCH;
+    else if (walk)
+        u |= PU_WALK | (okay && (s == 8 || s == 4) && lvl >= 1 && lvl <= 3 ? PU_LEAF : 0);
+    sh->upd = (uint8_t)u;
+}
+
+/* The decoder's predictor state, reset at each chunk: the last access of each context of each
+ * vCPU slot and of each line (a record of the chunk, or none_acc). */
+struct dpred {
+    const struct hvt_access *ctx[HVT_PRED_VSLOTS][HVT_PRED_NCTX];
+    const struct hvt_access *line[HVT_PRED_LINES];
+};
+_Static_assert(sizeof(struct dpred) <= sizeof(struct hvt_pred), "the predictor's storage");
+
+/* No access: all zero (a context's start), and size 0, which no line lookup matches; its kind
+ * and class match no rule that looks at the previous access. */
+static const struct hvt_access none_acc = {.kind = 0xff, .tag = {.cls = 0xff}};
+static const struct hvt_access zero_acc;
+
+static void dpred_reset(struct dpred *p)
+{
+    for (unsigned v = 0; v < HVT_PRED_VSLOTS; v++)
+        for (unsigned c = 0; c < HVT_PRED_NCTX; c++)
+            p->ctx[v][c] = &zero_acc;
+    for (unsigned l = 0; l < HVT_PRED_LINES; l++)
+        p->line[l] = &none_acc;
+}
+
 /* The shape table: HVT_SHAPE_FIELDS varints per shape, each field checked once here. */
 static int decode_shapes(struct hvt_dchunk *d, const struct wire *w, size_t n_shapes,
                          struct hvt_fmt_error_info *e)
@@ -1015,10 +1114,13 @@ static int decode_shapes(struct hvt_dchunk *d, const struct wire *w, size_t n_sh
         a.tag.level = (uint8_t)v[6];
         a.size = (uint32_t)v[7];
         a.flags = (uint32_t)v[8];
-        memcpy(d->shapes[i].hdr, &a, sizeof(d->shapes[i].hdr));
-        d->shapes[i].callsite = (uint32_t)v[9];
-        d->shapes[i].bits = (uint16_t)v[10];
-        d->shapes[i].ctx = (uint16_t)hvt_pred_ctx_of(&a);
+        struct hvt_dshape *sh = &d->shapes[i];
+        memcpy(sh->hdr, &a, sizeof(sh->hdr));
+        sh->flags = a.flags;
+        sh->callsite = (uint32_t)v[9];
+        sh->bits = (uint16_t)v[10];
+        sh->ctx = (uint8_t)hvt_pred_ctx_of(&a);
+        plan_shape(sh, &a);
     }
     return 0;
 }
@@ -1044,11 +1146,317 @@ static inline int residual(const uint8_t **col, size_t *left, uint64_t *v, int *
     return 0;
 }
 
-/* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape, predictions
- * and the values the shape says are written out. IA: the chunk index of the first. */
-static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a, size_t na,
+/* A cmpxchg access's operands (SIZE bytes of old, then of cur) from column acc_cmpxchg into X:
+ * 0, or -1 when the column has not that many left. */
+static inline int take_cmpxchg(struct rd2 *r, struct hvt_access *x, unsigned size)
+{
+    if (r->cx_left < 2 * (size_t)size)
+        return -1;
+    memcpy(x->old, r->cx, size);
+    memcpy(x->cur, r->cx + size, size);
+    r->cx += 2 * (size_t)size;
+    r->cx_left -= 2 * (size_t)size;
+    return 0;
+}
+
+/* *V plus the next value of a residual column when the shape says it has one (TAKE): 0, or -1
+ * when the column has none left. */
+static inline int add_residual(unsigned take, const uint8_t **col, size_t *left, uint64_t *v,
+                               int *overlong)
+{
+    uint64_t res;
+    if (!take)
+        return 0;
+    if (residual(col, left, &res, overlong))
+        return -1;
+    *v += res;
+    return 0;
+}
+
+/* An 8- or 4-byte paging entry at P (HVT_DATA_MAX readable bytes) and its frame. */
+static inline uint64_t entry_frame(const uint8_t *p, unsigned size)
+{
+    return hvt_pred_frame(hvt_pred_entry(p, size), size);
+}
+
+/* The 32 data bytes at P (HVT_DATA_MAX readable) with those from SIZE on cleared, to DST. */
+static inline void data_masked(uint8_t *dst, const uint8_t *p, unsigned size)
+{
+#ifdef __SSE2__
+    const __m128i *m = (const __m128i *)(const void *)keep_mask[size];
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)p),
+            v1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v0, _mm_loadu_si128(m)));
+    _mm_storeu_si128((__m128i *)(void *)(dst + 16), _mm_and_si128(v1, _mm_loadu_si128(m + 1)));
+#else
+    uint64_t v[4], m[4];
+    memcpy(v, p, sizeof(v));
+    memcpy(m, keep_mask[size], sizeof(m));
+    for (int b = 0; b < 4; b++)
+        v[b] &= m[b];
+    memcpy(dst, v, sizeof(v));
+#endif
+}
+
+/* SIZE bytes of column acc_bytes to DST, zero after them: 0, or -1 when the column has not
+ * that many left. */
+static inline int take_bytes(struct rd2 *r, uint8_t *dst, unsigned size)
+{
+    if (r->bytes_left < size)
+        return -1;
+    if (r->bytes_left >= HVT_DATA_MAX) {
+        data_masked(dst, r->bytes, size); /* a fixed-size copy, the bytes past SIZE cleared */
+    } else {
+        memset(dst, 0, HVT_DATA_MAX);
+        memcpy(dst, r->bytes, size);
+    }
+    r->bytes += size;
+    r->bytes_left -= size;
+    return 0;
+}
+
+/* The NA accesses at A of one pass of EV (vCPU slot VSLOT): each from its shape's plan, the
+ * predictions and the values the shape says are written out. IA: the chunk index of the first.
+ * The same results and errors as decode_pass2_ref, which runs format/predict.h. */
+static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_access *a, size_t na,
                         const struct hvt_event *ev, uint32_t pass, int vslot, size_t rec, size_t ia,
                         struct hvt_fmt_error_info *e)
+{
+    struct rd2 *r = rp;
+    int overlong = 0;
+    struct dpred *dp = d->pred;
+    const struct hvt_access **ctxv = dp->ctx[vslot < 0 ? 0 : (unsigned)vslot % HVT_PRED_VSLOTS];
+    const struct hvt_access **lines = dp->line;
+    const struct hvt_access *prev = &none_acc;
+    const struct hvt_access *refs = pass ? ev->passes[pass - 1].accesses : NULL;
+    size_t ref_n = pass ? ev->passes[pass - 1].n_accesses : 0;
+    /* a context was used in this pass when its last access is one of the pass's (they are
+     * A[0..NA): the earlier passes' records lie before A, none_acc and zero_acc elsewhere) */
+    const uintptr_t pass_at = (uintptr_t)a, pass_bytes = na * sizeof(*a);
+    /* the instruction bytes, zero after insn_len: HVT_DATA_MAX bytes readable at any offset
+     * below it */
+    unsigned insn_len = ev->insn_len <= HVT_INSN_MAX ? ev->insn_len : HVT_INSN_MAX;
+    uint64_t insn[(HVT_INSN_MAX + 1 + HVT_DATA_MAX) / 8] = {0}, km[2];
+    memcpy(insn, ev->insn, HVT_INSN_MAX);
+    memcpy(km, keep_mask[insn_len], sizeof(km));
+    insn[0] &= km[0];
+    insn[1] &= km[1];
+    const uint64_t rip_lin = ev->init.seg[HVT_SEG_CS].base + ev->init.rip, cr3 = ev->init.cr3;
+    uint64_t fetch_next = rip_lin;
+    int have_tr = 0;
+    uint64_t tr_lin = 0, tr_phys = 0, tr_mask = 0;
+    uint64_t walk_phys[8] = {0};
+    const struct hvt_dshape *shapes = d->shapes;
+    const size_t n_shapes = r->n_shapes;
+    /* the shape column's cursor in a local: the record stores below are byte stores, which the
+     * compiler must otherwise assume may change it */
+    const uint8_t *sp = r->shape;
+    /* in blocks: first each access's shape and the fields it fixes, then the predictions (the
+     * second loop has fewer values to keep at hand) */
+    const struct hvt_dshape *shp[ACC_BLOCK];
+    for (size_t i0 = 0; i0 < na; i0 += ACC_BLOCK) {
+        size_t i1 = na - i0 < ACC_BLOCK ? na : i0 + ACC_BLOCK, stop = i1;
+        uint64_t bad_id = 0;
+        for (size_t i = i0; i < i1; i++) {
+            uint64_t id = RD(sp);
+            if (id >= n_shapes) {
+                stop = i; /* reported after the accesses before it */
+                bad_id = id;
+                break;
+            }
+            const struct hvt_dshape *sh = &shapes[id];
+            struct hvt_access *x = &a[i];
+            shp[i - i0] = sh;
+            memcpy(x, sh->hdr, sizeof(sh->hdr));
+            uint64_t w = sh->flags; /* flags, the padding after them */
+            memcpy(&x->flags, &w, 8);
+            w = sh->callsite; /* call site, reserved */
+            memcpy(&x->callsite, &w, 8);
+            memset(x->old, 0, sizeof(x->old) + sizeof(x->cur));
+        }
+        for (size_t i = i0; i < stop; i++) {
+            struct hvt_access *x = &a[i];
+            const struct hvt_dshape *sh = shp[i - i0];
+            const uint64_t id = (uint64_t)(sh - shapes);
+            uint32_t size;
+            memcpy(&size, sh->hdr + offsetof(struct hvt_access, size), 4);
+            const unsigned bits = sh->bits, ci = sh->ctx;
+            const struct hvt_access *c = ctxv[ci];
+
+            /* the reference: the previous pass's access here, when of the same kind */
+            const struct hvt_access *ref = NULL;
+            if (i < ref_n) {
+                uint64_t p0, q0;
+                memcpy(&p0, &refs[i], 8); /* compared: kind, space, class, operand, level */
+                memcpy(&q0, sh->hdr, 8);
+                if (!((p0 ^ q0) & 0x00ffffff0000ffffull) && refs[i].size == size)
+                    ref = &refs[i];
+            }
+            uint32_t el;
+            uint64_t lin;
+            if (ref) {
+                el = ref->tag.element;
+                lin = ref->linear;
+            } else {
+                el = (uintptr_t)c - pass_at < pass_bytes ? c->tag.element + 1 : 0;
+                switch (sh->lin) {
+                case PL_WALK:
+                    lin = prev->tag.cls == HVT_TAG_WALK || prev->tag.cls == HVT_TAG_AD
+                              ? prev->linear
+                              : c->linear;
+                    break;
+                case PL_FETCH:
+                    lin = fetch_next;
+                    break;
+                case PL_NEXT:
+                    lin = prev->tag.cls == HVT_TAG_WALK ? prev->linear : c->linear + c->size;
+                    break;
+                default:
+                    lin = prev->tag.cls == HVT_TAG_WALK ? prev->linear : c->linear;
+                    break;
+                }
+            }
+            uint64_t el64 = el; /* elements are 32-bit: the sum wraps mod 2^32 */
+            if (add_residual(bits & HVT_SHAPE_ELEMENT, &r->el, &r->n_el, &el64, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_element ends early",
+                           ia + i);
+            x->tag.element = (uint32_t)el64;
+            if (add_residual(bits & HVT_SHAPE_LINEAR, &r->lin, &r->n_lin, &lin, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_linear ends early",
+                           ia + i);
+            x->linear = lin;
+
+            uint64_t phys;
+            if (ref && ref->linear == lin) {
+                phys = ref->phys; /* the same address as in the previous pass */
+            } else {
+                switch (sh->phys) {
+                case PP_TABLE: {
+                    unsigned lvl = sh->hdr[offsetof(struct hvt_access, tag.level)];
+                    uint64_t table;
+                    uint32_t pt;
+                    memcpy(&pt, &prev->tag, 4); /* class, operand, level */
+                    if ((pt & 0x00ff00ffu) == (HVT_TAG_WALK | (lvl + 1) << 16) &&
+                        prev->size == size)
+                        table = entry_frame(prev->data, size);
+                    else
+                        table = hvt_pred_frame(cr3, size);
+                    uint64_t idx_mask = size == 8 ? 511 : 1023;
+                    phys = table + ((lin >> sh->shift) & idx_mask) * size;
+                    break;
+                }
+                case PP_CTX:
+                    phys = c->phys;
+                    break;
+                case PP_AD:
+                    phys = walk_phys[sh->hdr[offsetof(struct hvt_access, tag.level)] & 7u];
+                    break;
+                default:
+                    if (have_tr && !((lin ^ tr_lin) & ~tr_mask))
+                        phys = tr_phys + (lin & tr_mask);
+                    else
+                        phys = c->phys + (lin - c->linear);
+                    break;
+                }
+            }
+            if (add_residual(bits & HVT_SHAPE_PHYS, &r->phys, &r->n_phys, &phys, &overlong))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_phys ends early",
+                           ia + i);
+            x->phys = phys;
+
+            const unsigned li = hvt_pred_line_of(phys);
+            if (bits & HVT_SHAPE_DATA) {
+                if (take_bytes(r, x->data, size))
+                    return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_bytes ends early",
+                               ia + i);
+            } else {
+                const uint8_t *pd = NULL;
+                const struct hvt_access *l = lines[li];
+                switch (sh->data) {
+                case PD_ZERO:
+                    pd = hvt_pred_zero; /* no value was transferred */
+                    break;
+                case PD_FETCH: {
+                    uint64_t off = lin - rip_lin;
+                    if (off < insn_len && size <= insn_len - off) {
+                        pd = (const uint8_t *)insn + off;
+                        break;
+                    }
+                }
+                    /* fall through */
+                case PD_READ:
+                    if (ref && ref->phys == phys && ref->outcome == HVT_OP_OKAY) {
+                        pd = ref->data; /* read again in the re-execution */
+                        break;
+                    }
+                    goto line;
+                case PD_COPY:
+                    if ((prev->kind == HVT_ACC_READ || prev->kind == HVT_ACC_IO_IN) &&
+                        prev->tag.cls == sh->hdr[offsetof(struct hvt_access, tag.cls)] &&
+                        prev->size == size && prev->outcome == HVT_OP_OKAY) {
+                        pd = prev->data; /* a copy: what was just read */
+                        break;
+                    }
+                    /* fall through */
+                default:
+                line:
+                    if (l->phys == phys && l->size == size &&
+                        l->space == sh->hdr[offsetof(struct hvt_access, space)])
+                        pd = l->data; /* the last value at this address */
+                    break;
+                }
+                if (!pd)
+                    return BAD(-HVT_E_BAD_RECORD, rec,
+                               "access %zu: its shape (%" PRIu64
+                               ") says the data is predicted, but "
+                               "nothing predicts it",
+                               ia + i, id);
+                data_masked(x->data, pd, size);
+            }
+            if (sh->hdr[0] == HVT_ACC_CMPXCHG && take_cmpxchg(r, x, size))
+                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
+                           ia + i);
+
+            /* the predictor state moves on (hvt_pred_update) */
+            ctxv[ci] = x;
+            const unsigned u = sh->upd;
+            if (u & PU_FETCH) {
+                fetch_next = lin + size;
+            } else if (u & PU_WALK) {
+                unsigned lvl = sh->hdr[offsetof(struct hvt_access, tag.level)];
+                walk_phys[lvl & 7u] = phys;
+                if (u & PU_LEAF) {
+                    uint64_t en = hvt_pred_entry(x->data, size);
+                    /* a present leaf: a 4 KiB page, or a large page (PS) at level 2 or 3 */
+                    if ((en & 1) && (lvl == 1 || (en & 0x80))) {
+                        unsigned page = lvl == 1 ? 12 : size == 4 ? 22 : lvl == 2 ? 21 : 30;
+                        tr_mask = (1ull << page) - 1;
+                        tr_lin = lin & ~tr_mask;
+                        tr_phys = hvt_pred_frame(en, size) & ~tr_mask;
+                        have_tr = 1;
+                    }
+                }
+            }
+            if (u & PU_OKAY)
+                lines[li] = x;
+            prev = x;
+        }
+        if (stop < i1)
+            return BAD(-HVT_E_BAD_RECORD, rec,
+                       "access %zu: shape %" PRIu64 " not defined (the chunk has %zu)", ia + stop,
+                       bad_id, n_shapes);
+    }
+    if (overlong)
+        return BAD(-HVT_E_BAD_RECORD, rec, "an access column holds a varint longer than 10 bytes");
+    r->shape = sp;
+    return 0;
+}
+
+/* decode_pass2 as format/predict.h says it (the reference the encoder runs): what
+ * hvt_dchunk.reference_predictor selects, for the tests that hold decode_pass2 to it. */
+static int decode_pass2_ref(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_access *a,
+                            size_t na, const struct hvt_event *ev, uint32_t pass, int vslot,
+                            size_t rec, size_t ia, struct hvt_fmt_error_info *e)
 {
     int overlong = 0;
     struct hvt_pred *pr = d->pred;
@@ -1063,6 +1471,8 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
                        r->n_shapes);
         const struct hvt_dshape *sh = &d->shapes[id];
         memcpy(x, sh->hdr, sizeof(sh->hdr));
+        uint64_t w = sh->flags; /* flags, the padding after them */
+        memcpy(&x->flags, &w, 8);
         x->callsite = sh->callsite;
         x->reserved = 0;
         unsigned bits = sh->bits;
@@ -1096,23 +1506,9 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
         struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(phys)];
         uint32_t size = x->size;
         if (bits & HVT_SHAPE_DATA) {
-            if (r->bytes_left < size)
+            if (take_bytes(r, x->data, size))
                 return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_bytes ends early",
                            ia + i);
-            if (r->bytes_left >= HVT_DATA_MAX) {
-                /* a fixed-size copy, the bytes past SIZE masked to zero */
-                uint64_t v[4], m[4];
-                memcpy(v, r->bytes, sizeof(v));
-                memcpy(m, keep_mask[size], sizeof(m));
-                for (int b = 0; b < 4; b++)
-                    v[b] &= m[b];
-                memcpy(x->data, v, sizeof(v));
-            } else {
-                memset(x->data, 0, sizeof(x->data));
-                memcpy(x->data, r->bytes, size);
-            }
-            r->bytes += size;
-            r->bytes_left -= size;
         } else {
             const uint8_t *pd = hvt_pred_data(&pp, x, (uint32_t)i, ln, lin, phys);
             if (!pd)
@@ -1129,15 +1525,8 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *r, struct hvt_ac
             memcpy(x->data, v, sizeof(v));
         }
         memset(x->old, 0, sizeof(x->old) + sizeof(x->cur));
-        if (x->kind == HVT_ACC_CMPXCHG) {
-            if (r->cx_left < 2 * (size_t)size)
-                return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early",
-                           ia + i);
-            memcpy(x->old, r->cx, size);
-            memcpy(x->cur, r->cx + size, size);
-            r->cx += 2 * (size_t)size;
-            r->cx_left -= 2 * (size_t)size;
-        }
+        if (x->kind == HVT_ACC_CMPXCHG && take_cmpxchg(r, x, size))
+            return BAD(-HVT_E_BAD_RECORD, rec, "access %zu: column acc_cmpxchg ends early", ia + i);
         hvt_pred_update(&pp, x, ci, ctx, ln, x->data);
     }
     if (overlong)
@@ -1209,7 +1598,10 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
         r2.cx = w->col[F_ACC_CMPXCHG].p ? w->col[F_ACC_CMPXCHG].p : empty;
         r2.cx_left = w->col[F_ACC_CMPXCHG].len;
         r2.n_shapes = c2[F2_ACC_SHAPES - F2_FIRST].n / HVT_SHAPE_FIELDS;
-        hvt_pred_reset(d->pred);
+        if (d->reference_predictor)
+            hvt_pred_reset(d->pred);
+        else
+            dpred_reset(d->pred);
     } else {
         overlong |= decode_accesses(d->accs, n_acc_col, w, &bad);
     }
@@ -1355,8 +1747,8 @@ static int decode_records(struct hvt_dchunk *d, const struct wire *w, size_t n_p
                            n_acc_col);
             ps->n_accesses = (uint32_t)na;
             ps->accesses = na ? &d->accs[ia] : NULL;
-            if (enc2 &&
-                (rc = decode_pass2(d, &r2, &d->accs[ia], (size_t)na, ev, k, slot, rec, ia, e)) < 0)
+            if (enc2 && (rc = (d->reference_predictor ? decode_pass2_ref : decode_pass2)(
+                             d, &r2, &d->accs[ia], (size_t)na, ev, k, slot, rec, ia, e)) < 0)
                 return rc;
             if (bad.at < ia + na) {
                 size_t i = bad.at;

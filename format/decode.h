@@ -18,13 +18,18 @@ struct hvt_dcol {
     size_t len, n;
 };
 
-/* A decoded access shape (encoding 2): the first 24 bytes of its accesses (element 0), its call
- * site, its shape bits and its predictor context. */
+/* A decoded access shape (encoding 2): the first 16 bytes of its accesses (element 0), their
+ * flags and call site, its shape bits, its predictor context, and its decode plan: which of the
+ * prediction rules (docs/FORMAT.md "Encoding 2") gives each value of its accesses, worked out
+ * once per shape so that the per-access loop does not test the shape's fields again. */
 struct hvt_dshape {
-    uint8_t hdr[24];
+    uint8_t hdr[16]; /* kind, space, seg, outcome, tag (element 0), size */
+    uint32_t flags;
+    uint8_t lin, phys, data, upd; /* the plan (decode.c: PL_*, PP_*, PD_*, PU_*) */
     uint32_t callsite;
     uint16_t bits;
-    uint16_t ctx; /* its accesses' predictor context */
+    uint8_t ctx;   /* its accesses' predictor context */
+    uint8_t shift; /* a walk entry predicted from its table: the level's index shift */
 };
 
 struct hvt_pred;
@@ -44,7 +49,7 @@ struct hvt_dchunk {
     char *strings;                  /* frame names, NUL-terminated */
     uint8_t *ev_dirty, *pass_dirty; /* per state: its SIMD part may be nonzero */
     struct hvt_dshape *shapes;      /* encoding 2: the chunk's access shapes */
-    struct hvt_pred *pred;          /* encoding 2: the predictor state */
+    void *pred;                     /* encoding 2: the predictor state */
     size_t n_cs;
     size_t mem_need;  /* decode memory measured before anything was allocated */
     size_t mem_alloc; /* bytes of storage held now (capacities) */
@@ -54,6 +59,9 @@ struct hvt_dchunk {
     /* storage capacities, in elements (bytes for strings) */
     size_t cap_recs, cap_evs, cap_losts, cap_passes, cap_accs, cap_cs, cap_frames, cap_strings;
     size_t cap_shapes;
+    /* tests: decode encoding 2 with format/predict.h's functions, as the encoder runs them,
+     * instead of the decoder's per-shape plans (the two must give identical results) */
+    int reference_predictor;
 };
 
 /* Decode memory of a chunk from its counts: what materialising every record costs. */

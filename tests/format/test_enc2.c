@@ -6,11 +6,11 @@
  *   string copies, cmpxchg, faults, A/D updates, port I/O, more vCPUs than the predictor has
  *   slots, bytes past each size and past the instruction that are not zero) survives exactly,
  *   and the predictions do their work: a repeated pass costs one shape byte per access;
- * - malformed encoding 2 columns are refused with the column, shape or access named. */
+ * - malformed encoding 2 columns are refused with the column, shape or access named;
+ * - the decoder's per-shape plans give what format/predict.h's functions (which the encoder
+ *   runs) give: the same records and the same errors, on these streams, random events, and
+ *   payloads whose access columns are mutated. */
 #include "gen.h"
-
-/* gen.h's random events are not used here */
-__attribute__((unused)) static void *unused_gen_event = (void *)gen_event;
 
 #include "chunkenc.h"
 #include "decode.h"
@@ -301,15 +301,24 @@ static void gen_structured(struct hvt_event *ev, uint64_t id, unsigned k)
     }
 }
 
-static void test_structured(void)
+enum { N_STRUCTURED = 3000 };
+
+/* The structured stream's N_STRUCTURED events (copies, freed with gen_free). */
+static struct hvt_event **structured_events(void)
 {
-    enum { N = 3000 };
-    static struct hvt_event *evs[N];
-    for (unsigned k = 0; k < N; k++) {
+    static struct hvt_event *evs[N_STRUCTURED];
+    for (unsigned k = 0; k < N_STRUCTURED; k++) {
         struct hvt_event tmp;
         gen_structured(&tmp, k + 1, k);
         evs[k] = event_copy(&tmp);
     }
+    return evs;
+}
+
+static void test_structured(void)
+{
+    enum { N = N_STRUCTURED };
+    struct hvt_event **evs = structured_events();
     char path[256];
     tmp_path(path, sizeof(path), "enc2_struct");
     roundtrip(evs, N, 2048, path);
@@ -446,23 +455,59 @@ static const uint8_t *column(const uint8_t *payload, size_t n, unsigned field, s
     return NULL;
 }
 
+/* Decodes the payload P of N bytes (header H) twice: with the decoder's per-shape plans and
+ * with format/predict.h's functions. Both must give the same result, the same error (code,
+ * record, message) and the same records, byte for byte. The decoders' storage is kept from
+ * call to call (as the reader keeps it from chunk to chunk) until FREE_ALL. Returns the
+ * result, the error in *E. */
+static int decode_both(const uint8_t *p, size_t n, const struct hvt_chunk_hdr *h,
+                       struct hvt_fmt_error_info *e, int free_all)
+{
+    static struct hvt_dchunk d[2];
+    if (free_all) {
+        hvt_dchunk_free(&d[0]);
+        hvt_dchunk_free(&d[1]);
+        return 0;
+    }
+    uint8_t *raw = calloc(1, n + HVT_DCHUNK_PAD);
+    memcpy(raw, p, n);
+    struct hvt_fmt_error_info ee[2];
+    int rc[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&ee[k], 0, sizeof(ee[k]));
+        d[k].chunk = 7;
+        d[k].reference_predictor = k;
+        rc[k] = hvt_dchunk_decode(&d[k], raw, n, h, HVT_FMT_MAX_CHUNK_MEM, &ee[k]);
+    }
+    free(raw);
+    CHECK_EQ(rc[0], rc[1]);
+    CHECK_EQ(ee[0].record, ee[1].record);
+    if (strcmp(ee[0].message, ee[1].message))
+        fprintf(stderr, "plans: \"%s\"\npredict.h: \"%s\"\n", ee[0].message, ee[1].message);
+    CHECK(strcmp(ee[0].message, ee[1].message) == 0);
+    CHECK_EQ(d[0].n_records, d[1].n_records);
+    CHECK_EQ(d[0].n_accesses, d[1].n_accesses);
+    if (d[0].n_accesses == d[1].n_accesses && d[0].n_accesses &&
+        memcmp(d[0].accs, d[1].accs, d[0].n_accesses * sizeof(*d[0].accs))) {
+        size_t i = 0;
+        while (memcmp(&d[0].accs[i], &d[1].accs[i], sizeof(*d[0].accs)))
+            i++;
+        fprintf(stderr, "access %zu of the chunk differs between the plans and predict.h\n", i);
+        CHECK(0);
+    }
+    *e = ee[0];
+    return rc[0];
+}
+
 static int decode_v2(const uint8_t *p, size_t n, uint32_t n_events, uint64_t first, uint64_t last,
                      struct hvt_fmt_error_info *e)
 {
-    static struct hvt_dchunk d;
-    uint8_t *raw = calloc(1, n + HVT_DCHUNK_PAD);
-    memcpy(raw, p, n);
     struct hvt_chunk_hdr h = {.first_event_id = first,
                               .last_event_id = last,
                               .n_events = n_events,
                               .n_records = n_events,
                               .version = HVT_CHUNK_ENC_2};
-    memset(e, 0, sizeof(*e));
-    d.chunk = 7;
-    int rc = hvt_dchunk_decode(&d, raw, n, &h, HVT_FMT_MAX_CHUNK_MEM, e);
-    free(raw);
-    hvt_dchunk_free(&d);
-    return rc;
+    return decode_both(p, n, &h, e, 0);
 }
 
 static void expect_bad(const uint8_t *p, size_t n, const char *frag)
@@ -588,11 +633,103 @@ static void test_malformed(void)
     hvt_chunkenc_free(&c);
 }
 
+/* ---- the decoder's plans against format/predict.h ----------------------------------------- */
+
+/* Encodes EVS[0..N) in chunks of PER events and decodes each both ways (decode_both); each
+ * chunk's payload also with M mutations of its access columns (bytes of acc_shape, acc_element,
+ * acc_linear, acc_phys, acc_bytes, acc_cmpxchg changed in place): valid or not, both ways must
+ * agree. Returns how many mutated payloads decoded without error. */
+static size_t plans_vs_reference(struct hvt_event **evs, size_t n, size_t per, unsigned m)
+{
+    static struct hvt_chunkenc c;
+    static const unsigned cols[] = {F2_ACC_SHAPE, F2_ACC_ELEMENT, F2_ACC_LINEAR,
+                                    F2_ACC_PHYS,  F2_ACC_BYTES,   F_ACC_CMPXCHG};
+    char msg[256];
+    uint8_t *buf = NULL;
+    size_t cap = 0, good = 0;
+    for (size_t i0 = 0; i0 < n; i0 += per) {
+        size_t i1 = n - i0 < per ? n : i0 + per;
+        hvt_chunkenc_reset(&c);
+        for (size_t i = i0; i < i1; i++)
+            CHECK_EQ(hvt_chunkenc_event(&c, evs[i], msg, sizeof(msg)), 0);
+        int64_t len = hvt_chunkenc_finish(&c, NULL, 0, &buf, &cap);
+        CHECK(len > 0);
+        struct hvt_chunk_hdr h = {.first_event_id = evs[i0]->id,
+                                  .last_event_id = evs[i1 - 1]->id,
+                                  .n_events = (uint32_t)(i1 - i0),
+                                  .n_records = (uint32_t)(i1 - i0),
+                                  .version = HVT_CHUNK_ENC_2};
+        struct hvt_fmt_error_info e;
+        CHECK_EQ(decode_both(buf, (size_t)len, &h, &e, 0), 0);
+        uint8_t *t = malloc((size_t)len);
+        for (unsigned k = 0; k < m; k++) {
+            size_t clen;
+            const uint8_t *col = column(buf, (size_t)len, cols[rndn(6)], &clen);
+            if (!col || !clen)
+                continue;
+            memcpy(t, buf, (size_t)len);
+            size_t at = (size_t)(col - buf);
+            for (unsigned f = 0, nf = 1 + (unsigned)rndn(3); f < nf; f++) {
+                size_t j = at + rndn(clen);
+                /* small changes keep the varints' lengths and the columns valid more often */
+                t[j] = rndn(2) ? (uint8_t)(t[j] ^ (1u << rndn(7))) : (uint8_t)rnd();
+            }
+            good += decode_both(t, (size_t)len, &h, &e, 0) == 0;
+        }
+        free(t);
+    }
+    free(buf);
+    hvt_chunkenc_free(&c);
+    return good;
+}
+
+static void test_plans_match_reference(void)
+{
+    /* the structured stream */
+    enum { N = N_STRUCTURED };
+    struct hvt_event **evs = structured_events();
+    size_t good = plans_vs_reference(evs, N, 250, 300);
+    plans_vs_reference(evs, N, N, 0);
+    for (unsigned k = 0; k < N; k++)
+        gen_free(evs[k]);
+    /* mutations that still decode: predictions made from changed values */
+    CHECK(good > 100);
+
+    /* recorded traces (the legacy ones: the simulated host's scenarios) */
+    static const char *const files[] = {"sample-1.2.hvt", "mixed-1.2.hvt"};
+    char src[512];
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        snprintf(src, sizeof(src), "%s/%s", HVT_LEGACY_DIR, files[f]);
+        struct hvt_event **rec;
+        size_t n = read_events(src, &rec, NULL);
+        CHECK(n >= 12);
+        plans_vs_reference(rec, n, 200, 200);
+        for (size_t i = 0; i < n; i++)
+            gen_free(rec[i]);
+        free(rec);
+    }
+
+    /* random events: every value, most predictions wrong */
+    static struct hvt_event *rnd_evs[400];
+    const struct hvt_event *last[4] = {NULL, NULL, NULL, NULL};
+    for (unsigned k = 0; k < 400; k++) {
+        uint32_t vcpu = (uint32_t)rndn(4);
+        rnd_evs[k] = gen_event(k + 1, last[vcpu], vcpu);
+        last[vcpu] = rnd_evs[k];
+    }
+    plans_vs_reference(rnd_evs, 400, 100, 200);
+    for (unsigned k = 0; k < 400; k++)
+        gen_free(rnd_evs[k]);
+    struct hvt_fmt_error_info e;
+    decode_both(NULL, 0, NULL, &e, 1);
+}
+
 int main(void)
 {
     RUN(test_legacy_reencoded);
     RUN(test_structured);
     RUN(test_repeat_is_free);
     RUN(test_malformed);
+    RUN(test_plans_match_reference);
     TEST_DONE();
 }

@@ -9,7 +9,9 @@
  *   record count u32, last event id u64, little-endian) and a raw chunk payload, which the
  *   target compresses and wraps into a valid container, so that the fuzzer mutates the
  *   protobuf columns directly. The record count's top bit selects the payload's encoding
- *   (clear: 1, set: 2, the chunk header version) and is not part of the count. */
+ *   (clear: 1, set: 2, the chunk header version) and is not part of the count. The payload
+ *   is also decoded on its own twice, with the decoder's per-shape prediction plans and with
+ *   format/predict.h's functions: both must give the same result, error and records. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <zstd.h>
 
 #include "crc32c.h" /* format/: the container's checksum */
+#include "decode.h" /* format/: the chunk decoder, with its reference predictor */
 #include "hvtrace/format.h"
 #include "print.h" /* tools/: the dump printers see whatever the reader accepts */
 
@@ -295,6 +298,46 @@ static uint8_t *wrap_chunk(const uint8_t *data, size_t size, size_t *out_size)
 
 static void run_one(const uint8_t *data, size_t size);
 
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* The payload of a chunk-payload input of encoding 2 decoded with both predictors (decode.h's
+ * reference_predictor): any difference in the result, the error or the records (every byte of
+ * which encoding 2's decoder writes) is a bug. */
+static void plans_vs_reference(const uint8_t *data, size_t size)
+{
+    static struct hvt_dchunk d[2];
+    size_t raw = size - 24;
+    if (!(data[15] & 0x80))
+        return; /* encoding 1 has no predictions */
+    uint8_t *buf = calloc(1, raw + HVT_DCHUNK_PAD);
+    if (!buf)
+        return;
+    memcpy(buf, data + 24, raw);
+    struct hvt_chunk_hdr h = {.first_event_id = get64(data),
+                              .n_events = get32(data + 8),
+                              .n_records = get32(data + 12) & 0x7fffffffu,
+                              .last_event_id = get64(data + 16),
+                              .version = 2};
+    struct hvt_fmt_error_info e[2];
+    int rc[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&e[k], 0, sizeof(e[k]));
+        d[k].reference_predictor = k;
+        rc[k] = hvt_dchunk_decode(&d[k], buf, raw, &h, HVT_FMT_MAX_CHUNK_MEM, &e[k]);
+    }
+    free(buf);
+    if (rc[0] != rc[1] || e[0].record != e[1].record || strcmp(e[0].message, e[1].message) ||
+        d[0].n_accesses != d[1].n_accesses ||
+        (d[0].n_accesses && memcmp(d[0].accs, d[1].accs, d[0].n_accesses * sizeof(*d[0].accs)))) {
+        fprintf(stderr, "the prediction plans and predict.h differ: %d \"%s\" / %d \"%s\"\n", rc[0],
+                e[0].message, rc[1], e[1].message);
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size >= 8 && !memcmp(data, FILE_MAGIC, 8)) {
@@ -314,6 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (f)
             run_one(f, n);
         free(f);
+        plans_vs_reference(data, size);
     }
     return 0;
 }
