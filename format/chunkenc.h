@@ -110,6 +110,9 @@ struct hvt_chunkenc {
     struct hvt_colbuf col2[F2_N];       /* encoding 2 access columns, by field - F2_FIRST */
     struct hvt_shapes shapes;
     size_t shapes_bytes; /* encoded size of the shape table */
+    size_t bytes;        /* encoded bytes of the columns but pass_retire and acc_shapes */
+    /* events, passes and accesses that fit in every column without reserving again */
+    size_t room_events, room_passes, room_accesses;
     struct hvt_pred *pred;
     uint32_t retire_any;                /* OR of the pass_retire values so far */
     uint32_t n_events, n_records;
