@@ -299,6 +299,20 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
      (uint64_t)(128 - (HVT_WALK_PAE_PDPTE + 1)) << 48)
 #define RANGE_TOP 0x0080008080008080ull
 
+/* Nonzero when a field of A is out of range: kind, space, outcome, class and level at once in
+ * the first 8 bytes (a byte at or above its limit, or above 127, sets its top bit in
+ * x | (x + (128 - limit)); a byte below 128 cannot carry), the segment (0..HVT_SEG_IDTR or
+ * HVT_SEG_NONE) and the size (1..HVT_DATA_MAX). */
+static inline uint64_t access_bad(const struct hvt_access *a)
+{
+    _Static_assert(HVT_SEG_IDTR == 9 && HVT_SEG_NONE == 15, "segment numbers");
+    uint64_t x8;
+    memcpy(&x8, a, 8);
+    unsigned seg = a->seg;
+    return ((x8 | (x8 + RANGE_ADD)) & RANGE_TOP) | (((0x83ffu >> (seg & 15)) & 1) ^ 1) |
+           (seg >> 4) | ((a->size - 1u) >> 5);
+}
+
 /* Room in every column for NE more events with NP passes and NA accesses in all (NA >= 1: the
  * access columns' write pointers are formed for every pass, so their buffers must exist). */
 static int reserve_room(struct hvt_chunkenc *c, size_t ne, size_t np, size_t na)
@@ -519,8 +533,8 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
                  (prev->kind == HVT_ACC_READ || prev->kind == HVT_ACC_IO_IN) &&
                  prev->tag.cls == cls && prev->size == size && prev->outcome == HVT_OP_OKAY)
             pd = prev->data;
-        else if (ln->valid && ln->phys == phys && ln->size == size && ln->space == B(h, 1))
-            pd = ln->data;
+        else if (ln->phys == phys && ln->size == size && ln->space == B(h, 1))
+            pd = ln->data; /* (a line never written has size 0: no need to test valid) */
         else
             pd = NULL;
 
@@ -649,23 +663,25 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
     c->room_passes -= np;
     c->room_accesses -= na;
 
-    /* every access checked before anything is written: the append is all or nothing */
-    for (uint32_t p = 0; p < ev->n_passes; p++)
+    /* every access checked before anything is written: the append is all or nothing. Each
+     * pass's accesses are checked without a branch; a pass with a bad one is walked again to
+     * name it */
+    for (uint32_t p = 0; p < ev->n_passes; p++) {
+        const struct hvt_access *acc = ev->passes[p].accesses;
+        uint64_t bad = 0;
+        for (uint32_t i = 0; i < ev->passes[p].n_accesses; i++)
+            bad |= access_bad(&acc[i]);
+        if (!bad)
+            continue;
         for (uint32_t i = 0; i < ev->passes[p].n_accesses; i++) {
-            const struct hvt_access *a = &ev->passes[p].accesses[i];
-            /* one branch per access: kind, space, outcome, class and level checked at once
-             * in the first 8 bytes (a byte at or above its limit, or above 127, sets its top
-             * bit in x | (x + (128 - limit)); a byte below 128 cannot carry) */
-            uint64_t x8;
-            memcpy(&x8, a, 8);
-            if (((x8 | (x8 + RANGE_ADD)) & RANGE_TOP) |
-                ((a->seg > HVT_SEG_IDTR) & (a->seg != HVT_SEG_NONE)) |
-                (a->size - 1u >= HVT_DATA_MAX))
+            const struct hvt_access *a = &acc[i];
+            if (access_bad(a))
                 return BAD("event %" PRIu64 " pass %u access %u: field out of range (kind %u "
                            "space %u seg %u outcome %u class %u level %u size %u)",
                            ev->id, p, i, a->kind, a->space, a->seg, a->outcome, a->tag.cls,
                            a->tag.level, a->size);
         }
+    }
 
     struct hvt_colbuf *col = c->col;
     size_t add = 0; /* bytes added to the columns (c->bytes) */
