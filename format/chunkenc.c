@@ -305,7 +305,7 @@ _Static_assert(offsetof(struct hvt_access, kind) == 0 && offsetof(struct hvt_acc
  * HVT_SEG_NONE) and the size (1..HVT_DATA_MAX). */
 static inline uint64_t access_bad(const struct hvt_access *a)
 {
-    _Static_assert(HVT_SEG_IDTR == 9 && HVT_SEG_NONE == 15, "segment numbers");
+    _Static_assert(HVT_SEG_IDTR == 9 && HVT_SEG_NONE == 15 && HVT_DATA_MAX == 32, "field limits");
     uint64_t x8;
     memcpy(&x8, a, 8);
     unsigned seg = a->seg;
