@@ -198,6 +198,9 @@ static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigne
     return k;
 }
 
+/* A key no shape has (its kind byte is out of range). */
+#define SHAPE_NONE UINT64_MAX
+
 static inline size_t shape_hash(struct hvt_shape_key k, size_t mask)
 {
     /* a product carries a key bit only upwards: the high half is folded back down */
@@ -238,7 +241,7 @@ static int shapes_reserve(struct hvt_shapes *s, size_t n)
         if (!l)
             return -1;
         s->list = l;
-        uint32_t *nx = realloc(s->next, nc * sizeof(*nx));
+        struct hvt_shape_next *nx = realloc(s->next, nc * sizeof(*nx));
         if (!nx)
             return -1;
         s->next = nx;
@@ -278,7 +281,7 @@ static inline uint32_t shape_id(struct hvt_shapes *s, struct hvt_shape_key k, in
         j = (j + 1) & mask;
     }
     s->list[s->n] = k;
-    s->next[s->n] = UINT32_MAX;
+    s->next[s->n] = (struct hvt_shape_next){{SHAPE_NONE, 0}, 0, 0};
     s->set[j] = (uint32_t)++s->n;
     *is_new = 1;
     return (uint32_t)(s->n - 1);
@@ -454,7 +457,7 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
     uint64_t tr_lin = 0, tr_phys = 0, tr_mask = 0;
     uint64_t walk_phys[8] = {0};
     const struct hvt_access *prev = &no_prev;
-    uint32_t *prev_next = &sh->first;
+    struct hvt_shape_next *pn = &sh->first;
     for (uint32_t i = 0; i < n; prev = &acc[i], i++) {
         const struct hvt_access *a = &acc[i];
         uint64_t h;
@@ -551,11 +554,12 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
         k.k0 = (h & 0x00ffffffffffffffull) | (uint64_t)bits << 52 | (uint64_t)size << 56;
         memcpy(&k.k1, &a->flags, 4);
         k.k1 = (uint32_t)k.k1 | (uint64_t)a->callsite << 32;
-        uint32_t id = *prev_next;
-        if (id >= sh->n || sh->list[id].k0 != k.k0 || sh->list[id].k1 != k.k1) {
+        uint32_t id = pn->id;
+        if (pn->k.k0 != k.k0 || pn->k.k1 != k.k1) {
             int is_new = 0;
             id = shape_id(sh, k, &is_new);
-            *prev_next = id;
+            pn->k = k;
+            pn->id = id;
             if (is_new) {
                 c->shapes_bytes += shape_bytes(k);
                 /* a failed insert only loses a definition (the reader then returns NULL) */
@@ -563,7 +567,7 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
                     (void)cs_add(c, a->callsite);
             }
         }
-        prev_next = &sh->next[id];
+        pn = &sh->next[id];
         WV(w_shape, id);
         if (bits) {
             if (bits & HVT_SHAPE_ELEMENT)
@@ -905,7 +909,7 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
     for (int f = 0; f < F2_N; f++)
         c->col2[f].n = 0;
     c->shapes.n = 0;
-    c->shapes.first = UINT32_MAX;
+    c->shapes.first = (struct hvt_shape_next){{SHAPE_NONE, 0}, 0, 0};
     c->shapes_bytes = 0;
     if (c->shapes.set)
         memset(c->shapes.set, 0, c->shapes.cap_set * sizeof(*c->shapes.set));

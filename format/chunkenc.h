@@ -94,10 +94,15 @@ struct hvt_pred;
 struct hvt_shape_key {
     uint64_t k0, k1;
 };
+/* The shape that followed another one last time: its key and index. */
+struct hvt_shape_next {
+    struct hvt_shape_key k; /* k0 UINT64_MAX: none yet */
+    uint32_t id, pad;
+};
 struct hvt_shapes {
     struct hvt_shape_key *list;
-    uint32_t *next; /* per shape: the shape that followed it last (UINT32_MAX: none yet) */
-    uint32_t first; /* the shape that began the last pass */
+    struct hvt_shape_next *next; /* per shape: the shape that followed it last */
+    struct hvt_shape_next first; /* the shape that began the last pass */
     size_t n, cap;
     uint32_t *set; /* index + 1, 0 = empty; cap_set a power of two >= 2 * cap */
     size_t cap_set;
