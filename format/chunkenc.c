@@ -186,18 +186,6 @@ static int cs_add(struct hvt_chunkenc *c, uint32_t id)
 
 /* ---- access shapes ---------------------------------------------------------------------- */
 
-/* The key of A's shape: bytes kind, space, seg, outcome, class, operand, level | bits << 4,
- * size (the first seven are A's first seven bytes: one load), then flags and call site. */
-static inline struct hvt_shape_key shape_key(const struct hvt_access *a, unsigned bits)
-{
-    struct hvt_shape_key k;
-    uint64_t x;
-    memcpy(&x, a, 8);
-    k.k0 = (x & 0x00ffffffffffffffull) | (uint64_t)bits << 52 | (uint64_t)a->size << 56;
-    k.k1 = (uint64_t)a->flags | (uint64_t)a->callsite << 32;
-    return k;
-}
-
 /* A key no shape has (its kind byte is out of range). */
 #define SHAPE_NONE UINT64_MAX
 
@@ -550,10 +538,11 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
                         (!pd || !v32_same(v32_load(pd), x, m) ? HVT_SHAPE_DATA : 0);
 
         /* the shape: the one that followed the previous shape last time, else the hash set */
+        /* its key: bytes kind, space, seg, outcome, class, operand, level | bits << 4, size
+         * (the first seven are the access's own: one load), then flags and call site */
         struct hvt_shape_key k;
         k.k0 = (h & 0x00ffffffffffffffull) | (uint64_t)bits << 52 | (uint64_t)size << 56;
-        memcpy(&k.k1, &a->flags, 4);
-        k.k1 = (uint32_t)k.k1 | (uint64_t)a->callsite << 32;
+        k.k1 = (uint64_t)a->flags | (uint64_t)a->callsite << 32;
         uint32_t id = pn->id;
         if (pn->k.k0 != k.k0 || pn->k.k1 != k.k1) {
             int is_new = 0;
