@@ -612,6 +612,70 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
     w->shape = w_shape;
 }
 
+/* The same, written with predict.h's functions as they are: the reference the tests hold
+ * enc_pass to (format_test_chunkenc encodes with both and compares the bytes). */
+__attribute__((noinline, cold)) static void
+enc_pass_ref(struct hvt_chunkenc *c, struct pass_cols *w, const struct hvt_event *ev, uint32_t p,
+             int slot, const uint8_t (*keep)[HVT_DATA_MAX])
+{
+    struct hvt_pred *pr = c->pred;
+    const struct hvt_pass *q = &ev->passes[p];
+    struct hvt_pred_pass pp;
+    hvt_pred_pass_begin(&pp, pr, slot, ev, p);
+    struct hvt_shapes *sh = &c->shapes;
+    struct hvt_shape_next *pn = &sh->first;
+    for (uint32_t i = 0; i < q->n_accesses; i++) {
+        const struct hvt_access *a = &q->accesses[i];
+        unsigned ci = hvt_pred_ctx_of(a);
+        struct hvt_pred_addr *ctx = &pp.ctx[ci];
+        struct hvt_pred_line *ln = &pr->line[hvt_pred_line_of(a->phys)];
+        const struct hvt_access *r = hvt_pred_ref(&pp, a, i);
+        uint32_t pel = hvt_pred_element(&pp, ci, ctx, r);
+        uint64_t plin = hvt_pred_linear(&pp, a, ctx, r);
+        uint64_t pphys = hvt_pred_phys(&pp, a, ctx, r, a->linear);
+        const uint8_t *pd = hvt_pred_data(&pp, a, i, ln, a->linear, a->phys);
+        unsigned bits = (a->tag.element != pel ? HVT_SHAPE_ELEMENT : 0) |
+                        (a->linear != plin ? HVT_SHAPE_LINEAR : 0) |
+                        (a->phys != pphys ? HVT_SHAPE_PHYS : 0) |
+                        (!pd || !hvt_pred_same(pd, a->data, keep[a->size]) ? HVT_SHAPE_DATA : 0);
+        uint64_t h;
+        memcpy(&h, a, 8);
+        struct hvt_shape_key k = {(h & 0x00ffffffffffffffull) | (uint64_t)bits << 52 |
+                                      (uint64_t)a->size << 56,
+                                  (uint64_t)a->flags | (uint64_t)a->callsite << 32};
+        int is_new = 0;
+        uint32_t id = shape_id(sh, k, &is_new);
+        pn->k = k; /* kept as enc_pass keeps it, should the other one follow */
+        pn->id = id;
+        pn = &sh->next[id];
+        if (is_new) {
+            c->shapes_bytes += shape_bytes(k);
+            if (a->callsite)
+                (void)cs_add(c, a->callsite);
+        }
+        WV(w->shape, id);
+        if (bits & HVT_SHAPE_ELEMENT)
+            WV(w->element, hvt_zigzag((int64_t)a->tag.element - (int64_t)pel));
+        if (bits & HVT_SHAPE_LINEAR)
+            WV(w->linear, hvt_zigzag((int64_t)(a->linear - plin)));
+        if (bits & HVT_SHAPE_PHYS)
+            WV(w->phys, hvt_zigzag((int64_t)(a->phys - pphys)));
+        uint8_t x[HVT_DATA_MAX];
+        for (unsigned b = 0; b < HVT_DATA_MAX; b++)
+            x[b] = a->data[b] & keep[a->size][b];
+        if (bits & HVT_SHAPE_DATA) {
+            memcpy(w->bytes, x, a->size);
+            w->bytes += a->size;
+        }
+        if (a->kind == HVT_ACC_CMPXCHG) {
+            memcpy(w->cx, a->old, a->size);
+            memcpy(w->cx + a->size, a->cur, a->size);
+            w->cx += 2 * a->size;
+        }
+        hvt_pred_update(&pp, a, ci, ctx, ln, x);
+    }
+}
+
 int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char *msg,
                        size_t msg_size)
 {
@@ -744,8 +808,11 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         add += state_delta(c->st[1], &ev->init, (ev->init.flags & HVT_STATE_SIMD_VALID) != 0, &q->end,
                     q->out.kind == HVT_OUT_OKAY ? ev->insn_len : 0);
         add += pu(&col[F_PASS_ACCESSES], q->n_accesses);
-        enc_pass(c, &w, ctxs, q, p ? &ev->passes[p - 1] : NULL, insn, ev->insn_len, rip_lin,
-                 ev->init.cr3, keep_mask);
+        if (c->ref_rules)
+            enc_pass_ref(c, &w, ev, p, slot, keep_mask);
+        else
+            enc_pass(c, &w, ctxs, q, p ? &ev->passes[p - 1] : NULL, insn, ev->insn_len, rip_lin,
+                     ev->init.cr3, keep_mask);
     }
 
     c->col2[F2_ACC_SHAPE - F2_FIRST].n = (size_t)(w.shape - c->col2[F2_ACC_SHAPE - F2_FIRST].p);

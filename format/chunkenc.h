@@ -134,6 +134,9 @@ struct hvt_chunkenc {
     uint32_t *cs_list;
     size_t cs_n, cs_cap;
     uint32_t cs_last;
+    /* tests: predict each access with predict.h's functions themselves (the reference) instead
+     * of the encoder's own form of the same rules */
+    int ref_rules;
 };
 
 /* Validates EV (the rules of hvt_fmt_writer_append) and appends it; all or nothing.
