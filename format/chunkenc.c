@@ -783,7 +783,10 @@ int hvt_chunkenc_event(struct hvt_chunkenc *c, const struct hvt_event *ev, char 
         col[F_ACC_CMPXCHG].p + col[F_ACC_CMPXCHG].n,
     };
     const struct pass_cols w0 = w;
-    struct hvt_pred_addr *ctxs = c->pred->ctx[slot < 0 ? 0 : (unsigned)slot % HVT_PRED_VSLOTS];
+    const unsigned ctx_set = slot < 0 ? 0 : (unsigned)slot % HVT_PRED_VSLOTS;
+    struct hvt_pred_addr *ctxs = c->pred->ctx[ctx_set];
+    _Static_assert(HVT_PRED_VSLOTS <= 32, "ctx_sets holds a bit per context set");
+    c->ctx_sets |= 1u << ctx_set;
     /* the instruction bytes, zero past them: HVT_DATA_MAX bytes readable at any offset below
      * insn_len */
     uint8_t insn[HVT_INSN_MAX + HVT_DATA_MAX + 1] = {0};
@@ -964,15 +967,42 @@ void hvt_chunkenc_reset(struct hvt_chunkenc *c)
     c->n_vcpus = 0;
     for (int f = 0; f < F2_N; f++)
         c->col2[f].n = 0;
-    c->shapes.n = 0;
     c->shapes.first = (struct hvt_shape_next){{SHAPE_NONE, 0}, 0, 0};
     c->shapes_bytes = 0;
-    if (c->shapes.set)
-        memset(c->shapes.set, 0, c->shapes.cap_set * sizeof(*c->shapes.set));
-    if (c->pred)
-        hvt_pred_reset(c->pred);
-    if (c->cs_set)
-        memset(c->cs_set, 0, c->cs_set_cap * sizeof(*c->cs_set));
+    /* the hash sets emptied entry by entry (each found along its probe sequence, which goes on
+     * past the entries already cleared), not cleared whole: a chunk uses a few dozen shapes and
+     * call sites */
+    if (c->shapes.set) {
+        size_t mask = c->shapes.cap_set - 1;
+        for (size_t i = c->shapes.n; i-- > 0;) {
+            size_t j = shape_hash(c->shapes.list[i], mask);
+            while (c->shapes.set[j] != i + 1)
+                j = (j + 1) & mask;
+            c->shapes.set[j] = 0;
+        }
+    }
+    c->shapes.n = 0;
+    if (c->cs_set) {
+        size_t mask = c->cs_set_cap - 1;
+        for (size_t i = 0; i < c->cs_n; i++) {
+            size_t j = (c->cs_list[i] * 2654435761u) & mask;
+            while (c->cs_set[j] != c->cs_list[i])
+                j = (j + 1) & mask;
+            c->cs_set[j] = 0;
+        }
+    }
+    if (c->pred) {
+        /* the contexts of the vCPU slots the chunk used; every line made invalid with size 0
+         * (a line of size 0 matches no access: sizes are 1..HVT_DATA_MAX), its other fields
+         * left as they are (they are read only once the line has been written again) */
+        for (uint32_t m = c->ctx_sets; m; m &= m - 1)
+            memset(c->pred->ctx[__builtin_ctz(m)], 0, sizeof(c->pred->ctx[0]));
+        for (unsigned i = 0; i < HVT_PRED_LINES; i++) {
+            c->pred->line[i].size = 0;
+            c->pred->line[i].valid = 0;
+        }
+    }
+    c->ctx_sets = 0;
     c->cs_n = 0;
     c->cs_last = 0;
 }

@@ -119,6 +119,7 @@ struct hvt_chunkenc {
     /* events, passes and accesses that fit in every column without reserving again */
     size_t room_events, room_passes, room_accesses;
     struct hvt_pred *pred;
+    uint32_t ctx_sets; /* the predictor's context sets (vCPU slot mod 16) used in the chunk */
     uint32_t retire_any;                /* OR of the pass_retire values so far */
     uint32_t n_events, n_records;
     size_t n_passes, n_accesses; /* for the decode-memory bound */
