@@ -351,9 +351,9 @@ static int reserve_room(struct hvt_chunkenc *c, size_t ne, size_t np, size_t na)
 /* The rules of predict.h (docs/FORMAT.md "Encoding 2"), run on the accesses of one pass with
  * the pass state in locals: the column stores are byte stores, which may alias anything as far
  * as the compiler knows, so every field of the access is loaded once, up front, and the pass
- * state never goes through memory the stores could reach. The decoder runs predict.h itself;
- * the two agree by construction of the same rules, and the round-trip and golden tests check
- * them against each other byte for byte. */
+ * state never goes through memory the stores could reach. enc_pass_ref below is the same pass
+ * on predict.h's functions themselves; format_test_chunkenc holds the two to the same bytes, and
+ * the round-trip and golden tests hold the encoder to the decoder. */
 
 /* 32 bytes: two SSE2 halves, or four words */
 #ifdef __SSE2__
