@@ -94,10 +94,15 @@ struct hvt_pred;
 struct hvt_shape_key {
     uint64_t k0, k1;
 };
+/* The shape that followed another one last time: its key and index. */
+struct hvt_shape_next {
+    struct hvt_shape_key k; /* k0 UINT64_MAX: none yet */
+    uint32_t id, pad;
+};
 struct hvt_shapes {
     struct hvt_shape_key *list;
-    uint32_t *next; /* per shape: the shape that followed it last (UINT32_MAX: none yet) */
-    uint32_t first; /* the shape that began the last pass */
+    struct hvt_shape_next *next; /* per shape: the shape that followed it last */
+    struct hvt_shape_next first; /* the shape that began the last pass */
     size_t n, cap;
     uint32_t *set; /* index + 1, 0 = empty; cap_set a power of two >= 2 * cap */
     size_t cap_set;
@@ -110,7 +115,11 @@ struct hvt_chunkenc {
     struct hvt_colbuf col2[F2_N];       /* encoding 2 access columns, by field - F2_FIRST */
     struct hvt_shapes shapes;
     size_t shapes_bytes; /* encoded size of the shape table */
+    size_t bytes;        /* encoded bytes of the columns but pass_retire and acc_shapes */
+    /* events, passes and accesses that fit in every column without reserving again */
+    size_t room_events, room_passes, room_accesses;
     struct hvt_pred *pred;
+    uint32_t ctx_sets; /* the predictor's context sets (vCPU slot mod 16) used in the chunk */
     uint32_t retire_any;                /* OR of the pass_retire values so far */
     uint32_t n_events, n_records;
     size_t n_passes, n_accesses; /* for the decode-memory bound */
@@ -126,6 +135,9 @@ struct hvt_chunkenc {
     uint32_t *cs_list;
     size_t cs_n, cs_cap;
     uint32_t cs_last;
+    /* tests: predict each access with predict.h's functions themselves (the reference) instead
+     * of the encoder's own form of the same rules */
+    int ref_rules;
 };
 
 /* Validates EV (the rules of hvt_fmt_writer_append) and appends it; all or nothing.

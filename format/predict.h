@@ -6,11 +6,12 @@
  * it in the chunk: the previous access of the pass, the page walk just made, the last access of
  * the same kind on the same vCPU, the last value seen at the same physical address, the
  * instruction bytes. A value equal to its prediction takes no bytes in the payload; the access's
- * shape says which values are written out. The encoder runs this code, and the decoder makes the
- * same predictions on the same accesses in the same order (on what it has decoded so far), so
- * every prediction the encoder made is made again by the decoder. This is the reference: the
- * decoder's own form of these rules (format/decode.c, the rule for each value chosen once per
- * shape) is held to it by format_test_enc2, which decodes with both. */
+ * shape says which values are written out. The decoder makes the same predictions on the same
+ * accesses in the same order (on what it has decoded so far), so every prediction the encoder
+ * made is made again by the decoder. This code is the reference: the encoder (format/chunkenc.c)
+ * and the decoder (format/decode.c, the rule for each value chosen once per shape) each run the
+ * rules in a form of their own, held to these functions by format_test_chunkenc (payloads byte
+ * for byte) and format_test_enc2 (identical records and errors), which run both forms. */
 #ifndef HVT_FMT_PREDICT_H
 #define HVT_FMT_PREDICT_H
 

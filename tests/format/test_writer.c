@@ -137,6 +137,74 @@ static void test_event_checks(void)
     gen_free(ev);
 }
 
+/* Each access field's range, one value at a time, wherever the access sits in the event; a
+ * refused event leaves no trace in the file (the same bytes as a trace without it). */
+static void test_access_ranges(void)
+{
+    char path2[4096];
+    snprintf(path2, sizeof(path2), "%s.2", path);
+    struct hvt_fmt_writer_options o;
+    hvt_fmt_writer_options_init(&o);
+    o.flags = HVT_FMT_W_OVERWRITE;
+    struct hvt_fmt_header h = {.producer = "test", .start_time_ns = 1};
+    memset(h.uuid, 7, sizeof(h.uuid));
+    struct hvt_fmt_writer *w, *w2;
+    CHECK_EQ(hvt_fmt_writer_open(&w, path, &h, &o), 0);
+    CHECK_EQ(hvt_fmt_writer_open(&w2, path2, &h, &o), 0);
+    struct hvt_event *ev = gen_event(1, NULL, 0);
+    uint64_t id = 1;
+    int refused = 0;
+    for (unsigned field = 0; field < 2; field++)
+        for (unsigned v = 0; v < 256; v++) {
+            /* the field in an access of the last pass, not its first */
+            struct hvt_event *e = gen_event(++id, ev, 0);
+            while (!e->n_passes || e->passes[e->n_passes - 1].n_accesses < 2) {
+                gen_free(e);
+                e = gen_event(id, ev, 0);
+            }
+            uint32_t p = e->n_passes - 1, i = e->passes[p].n_accesses - 1;
+            struct hvt_access *a = &e->passes[p].accesses[i];
+            int ok;
+            if (field == 0) {
+                a->seg = (uint8_t)v;
+                ok = v <= HVT_SEG_IDTR || v == HVT_SEG_NONE;
+            } else {
+                a->size = v < 128 ? v : 0xffffff00u + v;
+                ok = a->size >= 1 && a->size <= HVT_DATA_MAX;
+            }
+            int rc = hvt_fmt_writer_append(w, e);
+            CHECK_EQ(rc, ok ? 0 : -HVT_E_INVALID);
+            if (ok) {
+                CHECK_EQ(hvt_fmt_writer_append(w2, e), 0);
+            } else {
+                char want[64];
+                snprintf(want, sizeof(want), "pass %u access %u: field out of range", p, i);
+                CHECK(strstr(hvt_fmt_writer_error(w)->message, want) != NULL);
+                refused++;
+            }
+            gen_free(ev);
+            ev = e;
+        }
+    CHECK_EQ(refused, (256 - 11) + (256 - 32));
+    CHECK_EQ(hvt_fmt_writer_close(w, NULL), 0);
+    CHECK_EQ(hvt_fmt_writer_close(w2, NULL), 0);
+    FILE *f1 = fopen(path, "rb"), *f2 = fopen(path2, "rb");
+    CHECK(f1 && f2);
+    int c1, c2;
+    long n = 0;
+    do {
+        c1 = fgetc(f1);
+        c2 = fgetc(f2);
+        n++;
+    } while (c1 == c2 && c1 != EOF);
+    CHECK_EQ(c1, c2); /* byte for byte */
+    CHECK(n > 1000);
+    fclose(f1);
+    fclose(f2);
+    unlink(path2);
+    gen_free(ev);
+}
+
 /* A chunk whose first event has passes but no access: the encoder formed its access columns'
  * write pointers from buffers never allocated (NULL + 0, caught by UBSan). */
 static void test_first_event_without_accesses(void)
@@ -279,6 +347,7 @@ int main(void)
     RUN(test_crc32c);
     RUN(test_modes);
     RUN(test_event_checks);
+    RUN(test_access_ranges);
     RUN(test_first_event_without_accesses);
     RUN(test_bad_args);
     RUN(test_nospace);
