@@ -183,6 +183,21 @@ static void free_event(struct hvt_event *ev)
     free(ev);
 }
 
+/* What hvt_chunkenc_size keeps as a running count (hvt_chunkenc_finish sizes its buffer by it):
+ * the columns' bytes, the shape table's, and pass_retire's when it is written. */
+static size_t columns_size(const struct hvt_chunkenc *c)
+{
+    size_t n = c->shapes_bytes + (c->retire_any ? c->retire.n : 0);
+    for (int f = 0; f < F__COUNT; f++)
+        n += c->col[f].n;
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < FS__COUNT; f++)
+            n += c->st[k][f].n;
+    for (int f = 0; f < F2_N; f++)
+        n += c->col2[f].n;
+    return n;
+}
+
 /* Encodes N events both ways, comparing the sizes after each and the payloads at every chunk
  * end, and a third time with an encoder made afresh for each chunk (what the others' reset
  * between chunks must amount to); returns the accesses and, in MISSED[b], how many of them missed the prediction of shape
@@ -207,10 +222,12 @@ static size_t run(int structured, int n, size_t missed[4])
         for (uint32_t p = 0; p < ev->n_passes; p++)
             acc += ev->passes[p].n_accesses;
         CHECK_EQ(hvt_chunkenc_size(c[0]), hvt_chunkenc_size(c[1]));
+        CHECK_EQ(hvt_chunkenc_size(c[0]), columns_size(c[0]));
         if (!rndn(50)) {
             struct hvt_lost l = {.vcpu = vcpu, .count = 3, .event_id = (uint64_t)i};
             for (int k = 0; k < 3; k++)
                 CHECK_EQ(hvt_chunkenc_lost(c[k], &l), 0);
+            CHECK_EQ(hvt_chunkenc_size(c[0]), columns_size(c[0]));
         }
         if (structured) {
             free_event(ev);
