@@ -183,16 +183,33 @@ static void free_event(struct hvt_event *ev)
     free(ev);
 }
 
+/* What hvt_chunkenc_size keeps as a running count (hvt_chunkenc_finish sizes its buffer by it):
+ * the columns' bytes, the shape table's, and pass_retire's when it is written. */
+static size_t columns_size(const struct hvt_chunkenc *c)
+{
+    size_t n = c->shapes_bytes + (c->retire_any ? c->retire.n : 0);
+    for (int f = 0; f < F__COUNT; f++)
+        n += c->col[f].n;
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < FS__COUNT; f++)
+            n += c->st[k][f].n;
+    for (int f = 0; f < F2_N; f++)
+        n += c->col2[f].n;
+    return n;
+}
+
 /* Encodes N events both ways, comparing the sizes after each and the payloads at every chunk
- * end; returns the accesses and, in MISSED[b], how many of them missed the prediction of shape
+ * end, and a third time with an encoder made afresh for each chunk (what the others' reset
+ * between chunks must amount to); returns the accesses and, in MISSED[b], how many of them missed the prediction of shape
  * bit 1 << b (element, linear, phys, data). */
 static size_t run(int structured, int n, size_t missed[4])
 {
-    struct hvt_chunkenc *c[2] = {calloc(1, sizeof(struct hvt_chunkenc)),
+    struct hvt_chunkenc *c[3] = {calloc(1, sizeof(struct hvt_chunkenc)),
+                                 calloc(1, sizeof(struct hvt_chunkenc)),
                                  calloc(1, sizeof(struct hvt_chunkenc))};
     c[1]->ref_rules = 1;
-    uint8_t *buf[2] = {NULL, NULL};
-    size_t cap[2] = {0, 0}, acc = 0;
+    uint8_t *buf[3] = {NULL, NULL, NULL};
+    size_t cap[3] = {0, 0, 0}, acc = 0;
     char msg[200];
     struct hvt_event *last[80] = {0};
     memset(missed, 0, 4 * sizeof(*missed));
@@ -200,15 +217,17 @@ static size_t run(int structured, int n, size_t missed[4])
         uint32_t vcpu = rndn(8) ? (uint32_t)rndn(6) : (uint32_t)rndn(80);
         struct hvt_event *ev = structured ? make_event((uint64_t)i, vcpu)
                                           : gen_event((uint64_t)i, last[vcpu], vcpu);
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             CHECK_EQ(hvt_chunkenc_event(c[k], ev, msg, sizeof(msg)), 0);
         for (uint32_t p = 0; p < ev->n_passes; p++)
             acc += ev->passes[p].n_accesses;
         CHECK_EQ(hvt_chunkenc_size(c[0]), hvt_chunkenc_size(c[1]));
+        CHECK_EQ(hvt_chunkenc_size(c[0]), columns_size(c[0]));
         if (!rndn(50)) {
             struct hvt_lost l = {.vcpu = vcpu, .count = 3, .event_id = (uint64_t)i};
-            for (int k = 0; k < 2; k++)
+            for (int k = 0; k < 3; k++)
                 CHECK_EQ(hvt_chunkenc_lost(c[k], &l), 0);
+            CHECK_EQ(hvt_chunkenc_size(c[0]), columns_size(c[0]));
         }
         if (structured) {
             free_event(ev);
@@ -217,12 +236,14 @@ static size_t run(int structured, int n, size_t missed[4])
             last[vcpu] = ev;
         }
         if (i % 300 == 0 || i == n) {
-            int64_t len[2];
-            for (int k = 0; k < 2; k++)
+            int64_t len[3];
+            for (int k = 0; k < 3; k++)
                 len[k] = hvt_chunkenc_finish(c[k], NULL, 0, &buf[k], &cap[k]);
             CHECK(len[0] > 0);
             CHECK_EQ(len[0], len[1]);
             CHECK(len[0] == len[1] && !memcmp(buf[0], buf[1], (size_t)len[0]));
+            CHECK_EQ(len[0], len[2]);
+            CHECK(len[0] == len[2] && !memcmp(buf[0], buf[2], (size_t)len[0]));
             CHECK_EQ(c[0]->shapes.n, c[1]->shapes.n);
             /* the shape of each access, from the shape column's varints */
             const struct hvt_colbuf *sc = &c[0]->col2[F2_ACC_SHAPE - F2_FIRST];
@@ -241,11 +262,12 @@ static size_t run(int structured, int n, size_t missed[4])
             }
             for (int k = 0; k < 2; k++)
                 hvt_chunkenc_reset(c[k]);
+            hvt_chunkenc_free(c[2]); /* zeroes it: a fresh encoder */
         }
     }
     for (int v = 0; v < 80; v++)
         gen_free(last[v]);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         hvt_chunkenc_free(c[k]);
         free(c[k]);
         free(buf[k]);
