@@ -591,9 +591,8 @@ static void enc_pass(struct hvt_chunkenc *c, struct pass_cols *w, struct hvt_pre
             walk_phys[lvl & 7u] = phys;
             if (outcome == HVT_OP_OKAY && (size == 8 || size == 4) && lvl - 1u < 3u) {
                 uint64_t e = v32_word0(x); /* masked: 4 bytes for size 4 */
-                /* a present leaf: a 4 KiB page, or a large page (PS) at level 2 or 3 */
-                if ((e & 1) && (lvl == 1 || (e & 0x80))) {
-                    unsigned page = lvl == 1 ? 12 : size == 4 ? 22 : lvl == 2 ? 21 : 30;
+                unsigned page = hvt_pred_leaf_bits(e, lvl, size);
+                if (page) {
                     tr_mask = (1ull << page) - 1;
                     tr_lin = lin & ~tr_mask;
                     tr_phys = hvt_pred_frame(e, size) & ~tr_mask;

@@ -1427,9 +1427,8 @@ static int decode_pass2(const struct hvt_dchunk *d, struct rd2 *rp, struct hvt_a
                 walk_phys[lvl & 7u] = phys;
                 if (u & PU_LEAF) {
                     uint64_t en = hvt_pred_entry(x->data, size);
-                    /* a present leaf: a 4 KiB page, or a large page (PS) at level 2 or 3 */
-                    if ((en & 1) && (lvl == 1 || (en & 0x80))) {
-                        unsigned page = lvl == 1 ? 12 : size == 4 ? 22 : lvl == 2 ? 21 : 30;
+                    unsigned page = hvt_pred_leaf_bits(en, lvl, size);
+                    if (page) {
                         tr_mask = (1ull << page) - 1;
                         tr_lin = lin & ~tr_mask;
                         tr_phys = hvt_pred_frame(en, size) & ~tr_mask;

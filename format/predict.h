@@ -168,6 +168,17 @@ static inline uint64_t hvt_pred_frame(uint64_t entry, unsigned size)
     return size == 8 ? entry & 0x000ffffffffff000ull : entry & 0xfffff000ull;
 }
 
+/* The page a walk entry E of SIZE 4 or 8 at level LVL (1-3) maps, as its size in bits (12: a
+ * 4 KiB page; 21, 22 or 30: a large page, PS at level 2 or 3), or 0 when it maps none (not
+ * present, or a pointer to the next table). The one statement of the leaf rule for the
+ * reference, the encoder and the decoder. */
+static inline unsigned hvt_pred_leaf_bits(uint64_t e, unsigned lvl, unsigned size)
+{
+    if (!(e & 1) || (lvl != 1 && !(e & 0x80)))
+        return 0;
+    return lvl == 1 ? 12 : size == 4 ? 22 : lvl == 2 ? 21 : 30;
+}
+
 /* The physical address of A, whose linear address is LIN (C: its context). */
 static inline uint64_t hvt_pred_phys(const struct hvt_pred_pass *pp, const struct hvt_access *a,
                                      const struct hvt_pred_addr *c, const struct hvt_access *r,
@@ -265,9 +276,8 @@ static inline void hvt_pred_update(struct hvt_pred_pass *pp, const struct hvt_ac
         pp->walk_phys[lvl & 7u] = a->phys;
         if (a->outcome == HVT_OP_OKAY && (s == 8 || s == 4) && lvl >= 1 && lvl <= 3) {
             uint64_t e = hvt_pred_entry(data, s);
-            /* a present leaf: a 4 KiB page, or a large page (PS) at level 2 or 3 */
-            if ((e & 1) && (lvl == 1 || (e & 0x80))) {
-                unsigned page = lvl == 1 ? 12 : s == 4 ? 22 : lvl == 2 ? 21 : 30;
+            unsigned page = hvt_pred_leaf_bits(e, lvl, s);
+            if (page) {
                 pp->tr_mask = (1ull << page) - 1;
                 pp->tr_lin = a->linear & ~pp->tr_mask;
                 pp->tr_phys = hvt_pred_frame(e, s) & ~pp->tr_mask;
